@@ -1,0 +1,160 @@
+package store
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+)
+
+type pyKeyCase struct {
+	Family string            `json:"family"`
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+	Help   *string           `json:"help"`
+	Text   string            `json:"text"`
+}
+
+func readPyKeys(t *testing.T) []pyKeyCase {
+	t.Helper()
+	f, err := os.Open("testdata/keys.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []pyKeyCase
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var c pyKeyCase
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d keys in testdata/keys.jsonl", len(out))
+	}
+	return out
+}
+
+func labelsOf(m map[string]string) []Label {
+	var ls []Label
+	for k, v := range m {
+		ls = append(ls, Label{k, v})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	return ls
+}
+
+// TestKeyCodecAgainstPython checks encoding and parsing against key texts
+// made by Python's json.dumps(..., sort_keys=True) (testdata/keys.jsonl).
+func TestKeyCodecAgainstPython(t *testing.T) {
+	for _, c := range readPyKeys(t) {
+		k, err := ParseKey(c.Text)
+		if err != nil {
+			t.Errorf("ParseKey(%q): %v", c.Text, err)
+			continue
+		}
+		want := labelsOf(c.Labels)
+		if k.Family != c.Family || k.Name != c.Name || len(k.Labels) != len(want) {
+			t.Errorf("ParseKey(%q) = %+v", c.Text, k)
+			continue
+		}
+		for i := range want {
+			if k.Labels[i] != want[i] {
+				t.Errorf("ParseKey(%q) label %d = %q, want %q", c.Text, i, k.Labels[i], want[i])
+			}
+		}
+		if c.Help == nil {
+			if !k.Legacy || k.Help != LegacyHelp {
+				t.Errorf("legacy key %q: Legacy=%v Help=%q", c.Text, k.Legacy, k.Help)
+			}
+			wantText := strings.TrimSuffix(c.Text, "]") + `, "Multiprocess metric"]`
+			if got := CanonicalKeyText(k); got != wantText {
+				t.Errorf("CanonicalKeyText = %q, want %q", got, wantText)
+			}
+			continue
+		}
+		if k.Help != *c.Help || k.Legacy {
+			t.Errorf("ParseKey(%q) help = %q", c.Text, k.Help)
+		}
+		if got := EncodeKey(c.Family, c.Name, want, *c.Help); got != c.Text {
+			t.Errorf("EncodeKey = %q\nwant       %q", got, c.Text)
+		}
+		// Unsorted input must be sorted the way Python sorts keys.
+		rev := append([]Label(nil), want...)
+		sort.Slice(rev, func(i, j int) bool { return rev[i].Name > rev[j].Name })
+		if got := EncodeKey(c.Family, c.Name, rev, *c.Help); got != c.Text {
+			t.Errorf("EncodeKey(unsorted) = %q\nwant                 %q", got, c.Text)
+		}
+		if CanonicalKeyText(k) != c.Text {
+			t.Errorf("CanonicalKeyText changed a 4-element key")
+		}
+	}
+}
+
+func TestParseKeyErrors(t *testing.T) {
+	tests := []struct{ name, text string }{
+		{"empty", ""},
+		{"not a list", `{"a": 1}`},
+		{"number", `[1, "a", {}, ""]`},
+		{"unterminated", `["a", "a_total", {"x": "y"}, "help`},
+		{"missing labels", `["a", "a_total"]`},
+		{"label value not string", `["a", "a_total", {"x": 1}, ""]`},
+		{"trailing", `["a", "a_total", {}, ""] x`},
+		{"five elements", `["a", "a_total", {}, "", ""]`},
+		{"bad escape", `["a", "a_total", {}, "\q"]`},
+		{"bad unicode escape", `["a", "a_total", {}, "\u12"]`},
+		{"raw control", "[\"a\", \"a_total\", {}, \"\x01\"]"},
+		{"invalid utf8", "[\"a\", \"a_total\", {}, \"\xff\"]"},
+		{"empty family", `["", "a_total", {}, ""]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if k, err := ParseKey(tt.text); err == nil {
+				t.Fatalf("ParseKey(%q) = %+v, want error", tt.text, k)
+			}
+		})
+	}
+}
+
+func TestParseKeySurrogates(t *testing.T) {
+	k, err := ParseKey(`["a", "a_total", {"x": "\ud83d\ude80 \ud83d"}, "\udc00"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Labels[0].Value != "🚀 \uFFFD" || k.Help != "\uFFFD" {
+		t.Fatalf("got %q %q", k.Labels[0].Value, k.Help)
+	}
+}
+
+func TestParseShardName(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ShardID
+		ok   bool
+	}{
+		{"counter_4100", ShardID{Kind: KindCounter, PID: "4100"}, true},
+		{"histogram_abc", ShardID{Kind: KindHistogram, PID: "abc"}, true},
+		{"summary_1", ShardID{Kind: KindSummary, PID: "1"}, true},
+		{"gauge_livemostrecent_7", ShardID{Kind: KindGauge, Mode: "livemostrecent", PID: "7"}, true},
+		{"gauge_all_", ShardID{}, false},
+		{"gauge_bogus_1", ShardID{}, false},
+		{"gauge_1", ShardID{}, false},
+		{"counter", ShardID{}, false},
+		{"counter_1_2", ShardID{}, false},
+		{"info_1", ShardID{}, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseShardName(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseShardName(%q) = %+v, %v", tt.in, got, err)
+		}
+		if tt.ok && got.String() != tt.in {
+			t.Errorf("String() = %q, want %q", got.String(), tt.in)
+		}
+	}
+}
