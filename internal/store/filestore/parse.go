@@ -1,0 +1,228 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// headerSize is the used counter plus its padding at the start of a shard.
+const headerSize = 8
+
+// Layouts: bytes per value of an entry.
+const (
+	// LayoutLegacy is the 8-byte value layout of prometheus_client < 0.18.
+	LayoutLegacy = 8
+	// LayoutTimestamp is the 16-byte value+timestamp layout of
+	// prometheus_client >= 0.18.
+	LayoutTimestamp = 16
+)
+
+// entry is one parsed sample of a shard.
+type entry struct {
+	key   *store.Key
+	value float64
+	ts    float64
+}
+
+// keyCache maps key text to its parsed key so that every shard holding the
+// same text shares one *store.Key (the aggregator caches per pointer) and
+// each text is parsed once. Keys found in the previous scan (old) are moved
+// into cur, so the cache holds only the keys of the latest scan.
+type keyCache struct {
+	cur, old map[string]*store.Key
+}
+
+func newKeyCache(old map[string]*store.Key) *keyCache {
+	return &keyCache{cur: make(map[string]*store.Key, len(old)), old: old}
+}
+
+// lookup returns the parsed key for b. It allocates only for a text not
+// seen before.
+func (c *keyCache) lookup(b []byte) (*store.Key, error) {
+	if k, ok := c.cur[string(b)]; ok {
+		return k, nil
+	}
+	if k, ok := c.old[string(b)]; ok {
+		c.cur[k.Text] = k
+		return k, nil
+	}
+	text := string(b)
+	k, err := store.ParseKey(text)
+	if err != nil {
+		return nil, err
+	}
+	c.cur[text] = k
+	return k, nil
+}
+
+// parseError is a problem found in a shard's bytes; offset is -1 when it
+// is not about one entry.
+type parseError struct {
+	offset int64
+	reason string
+}
+
+func (e *parseError) Error() string {
+	if e.offset >= 0 {
+		return fmt.Sprintf("entry at offset %d: %s", e.offset, e.reason)
+	}
+	return e.reason
+}
+
+// padding returns the number of space bytes Python puts after a key of n
+// bytes so that the value is 8-byte aligned: 1..8, never 0.
+func padding(n int) int { return 8 - (n+4)%8 }
+
+// readUsed validates the header of a shard of size bytes whose first bytes
+// are data and returns the used size. data must hold at least
+// min(size, used) bytes when used <= size. A used size of 0 in a file of
+// at least 8 bytes is the moment between Python creating a file and
+// writing its header: Python reads it as empty, and so does this.
+func readUsed(data []byte, size int64) (int, *parseError) {
+	switch {
+	case size == 0:
+		return 0, &parseError{-1, "empty file (0 bytes), not even a header"}
+	case size < headerSize:
+		return 0, &parseError{-1, fmt.Sprintf("file of %d bytes is shorter than the 8-byte header", size)}
+	case len(data) < headerSize:
+		return 0, &parseError{-1, fmt.Sprintf("only %d bytes could be read, shorter than the 8-byte header", len(data))}
+	}
+	used := int64(int32(binary.LittleEndian.Uint32(data)))
+	switch {
+	case used == 0:
+		return headerSize, nil
+	case used < headerSize:
+		return 0, &parseError{-1, fmt.Sprintf("used size %d is less than the 8-byte header", used)}
+	case used > size:
+		return 0, &parseError{-1, fmt.Sprintf("used size %d exceeds file size %d (truncated file)", used, size)}
+	case used > int64(len(data)):
+		return 0, &parseError{-1, fmt.Sprintf("used size %d but only %d bytes could be read", used, len(data))}
+	}
+	return int(used), nil
+}
+
+// walk reads the entries of data[8:used] with values of stride bytes,
+// appending them to out. It fails at the first entry that is out of
+// bounds or whose key does not parse; a successful walk ends exactly at
+// used by construction.
+func walk(data []byte, used, stride int, keys *keyCache, out []entry) ([]entry, *parseError) {
+	pos := headerSize
+	for pos < used {
+		if used-pos < 4 {
+			return out, &parseError{int64(pos), fmt.Sprintf("%d stray bytes before used size %d, too few for a key length", used-pos, used)}
+		}
+		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
+		switch {
+		case n < 0:
+			return out, &parseError{int64(pos), fmt.Sprintf("negative key length %d", n)}
+		case n > used-pos-4:
+			return out, &parseError{int64(pos), fmt.Sprintf("key length %d exceeds used size %d", n, used)}
+		}
+		valuePos := pos + 4 + n + padding(n)
+		if valuePos+stride > used {
+			return out, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)}
+		}
+		k, err := keys.lookup(data[pos+4 : pos+4+n])
+		if err != nil {
+			return out, &parseError{int64(pos), err.Error()}
+		}
+		e := entry{key: k, value: math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))}
+		if stride == LayoutTimestamp {
+			e.ts = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos+8:]))
+		}
+		out = append(out, e)
+		pos = valuePos + stride
+	}
+	return out, nil
+}
+
+// spacePadded reports whether every padding byte of the (already valid)
+// walk with stride is an ASCII space, as Python writes it.
+func spacePadded(data []byte, used, stride int) bool {
+	pos := headerSize
+	for pos < used {
+		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
+		p := pos + 4 + n
+		for _, c := range data[p : p+padding(n)] {
+			if c != ' ' {
+				return false
+			}
+		}
+		pos = p + padding(n) + stride
+	}
+	return true
+}
+
+// parser parses shards, reusing its buffers between calls.
+type parser struct {
+	keys *keyCache
+	// hint is the layout of the last shard parsed, tried first.
+	hint  int
+	other []entry
+}
+
+// parse decodes a shard of size bytes whose first bytes are data (see
+// readUsed), appending its entries to out. Neither data beyond used nor
+// beyond len(data) is read.
+//
+// Nothing in a file names its layout, so both strides are walked: the one
+// that reaches used exactly with every key valid wins. Real files fit only
+// one (a wrong stride lands in a value or a key within an entry or two),
+// so the second walk costs little. A crafted file may fit both; then the
+// layout whose padding bytes are all spaces (as Python writes them) wins,
+// and if that does not decide, the 16-byte layout of current Python
+// clients. The choice depends on the file alone, so every reader of one
+// file agrees.
+func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *parseError) {
+	used, perr := readUsed(data, size)
+	if perr != nil {
+		return out, 0, perr
+	}
+	if used == headerSize {
+		// No entries: nothing tells the layout.
+		return out, 0, nil
+	}
+	first := p.hintOr16()
+	second := LayoutLegacy + LayoutTimestamp - first
+	start := len(out)
+	out, err1 := walk(data, used, first, p.keys, out)
+	p.other = p.other[:0]
+	var err2 *parseError
+	p.other, err2 = walk(data, used, second, p.keys, p.other)
+	switch {
+	case err1 == nil && err2 == nil:
+		pick := LayoutTimestamp
+		s8, s16 := spacePadded(data, used, LayoutLegacy), spacePadded(data, used, LayoutTimestamp)
+		if s8 && !s16 {
+			pick = LayoutLegacy
+		}
+		if pick != first {
+			out = append(out[:start], p.other...)
+		}
+		return out, pick, nil
+	case err1 == nil:
+		p.hint = first
+		return out, first, nil
+	case err2 == nil:
+		p.hint = second
+		return append(out[:start], p.other...), second, nil
+	}
+	// Neither fits: report the walk that got further (the likelier one on
+	// a tie) and where the other one failed.
+	best, bestStride, worst, worstStride := err1, first, err2, second
+	if err2.offset > err1.offset {
+		best, bestStride, worst, worstStride = err2, second, err1, first
+	}
+	return out[:start], 0, &parseError{best.offset, fmt.Sprintf("%s (reading %d-byte values; with %d-byte values the entry at offset %d fails)",
+		best.reason, bestStride, worstStride, worst.offset)}
+}
+
+func (p *parser) hintOr16() int {
+	if p.hint == LayoutLegacy {
+		return LayoutLegacy
+	}
+	return LayoutTimestamp
+}

@@ -1,0 +1,226 @@
+// Package redisstore reads and writes the gunicorn-prometheus-exporter
+// Redis layout (formats.md section 2) on a standalone Redis, a Redis
+// Cluster (every master is scanned) or a Sentinel-managed master.
+//
+// Reads are pipelined: one SCAN per BatchSize keys per node, then
+// pipelines of HMGET, so round trips grow with keys/BatchSize, not keys.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+func init() {
+	store.Register("redis", func(ctx context.Context, loc store.Location) (store.Store, error) {
+		switch c := loc.Redis.(type) {
+		case Config:
+			return Open(ctx, c)
+		case *Config:
+			if c == nil {
+				return nil, store.ErrNoStore
+			}
+			return Open(ctx, *c)
+		default:
+			return nil, fmt.Errorf("redis store: location holds %T, want redisstore.Config", loc.Redis)
+		}
+	})
+}
+
+// Store is an open Redis store. It is safe for concurrent use.
+type Store struct {
+	cfg     Config
+	client  redis.UniversalClient
+	secrets []string
+	// server names the server(s) in errors: the configured addresses.
+	server string
+	// now gives updated_at and created_at for writes.
+	now func() time.Time
+
+	keys, roundTrips, samples, problems atomic.Int64
+}
+
+// Stats counts the work a Store did since Open (or ResetStats).
+type Stats struct {
+	// Keys is the number of key names SCAN returned.
+	Keys int64
+	// RoundTrips counts SCAN calls and pipeline executions (in a Cluster a
+	// pipeline reaches each master holding one of its keys).
+	RoundTrips int64
+	// Samples is the number of samples scans delivered.
+	Samples int64
+	// Problems is the number of keys scans reported as unreadable.
+	Problems int64
+}
+
+// Open connects to the store cfg names and checks the connection with a
+// PING. Errors name the server but never a password.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	opts, secrets, err := cfg.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:     cfg,
+		client:  redis.NewUniversalClient(opts),
+		secrets: secrets,
+		server:  strings.Join(opts.Addrs, ","),
+		now:     time.Now,
+	}
+	if err := s.ping(ctx); err != nil {
+		s.client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) ping(ctx context.Context) error {
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		// Reach every master now rather than fail mid-scan.
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			if err := c.Ping(ctx).Err(); err != nil {
+				return s.nodeErr(c.Options().Addr, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return s.wrap(err)
+		}
+		return nil
+	}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return s.wrap(err)
+	}
+	return nil
+}
+
+// nodeErr names one node in err.
+func (s *Store) nodeErr(addr string, err error) error {
+	return &serverError{addr: addr, err: scrubErr(err, s.secrets...)}
+}
+
+// wrap names the configured server(s) in err unless a node already is.
+func (s *Store) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *serverError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &serverError{addr: s.server, err: scrubErr(err, s.secrets...)}
+}
+
+// serverError is an error of one Redis server (or the configured set).
+type serverError struct {
+	addr string
+	err  error
+}
+
+func (e *serverError) Error() string { return "redis " + e.addr + ": " + e.err.Error() }
+func (e *serverError) Unwrap() error { return e.err }
+
+// Describe names the store without passwords.
+func (s *Store) Describe() string { return s.cfg.Redacted() }
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.client.Close() }
+
+// Config returns the configuration the store was opened with (defaults
+// filled in).
+func (s *Store) Config() Config { return s.cfg }
+
+// Stats returns the work counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Keys:       s.keys.Load(),
+		RoundTrips: s.roundTrips.Load(),
+		Samples:    s.samples.Load(),
+		Problems:   s.problems.Load(),
+	}
+}
+
+// ResetStats sets the work counters to zero.
+func (s *Store) ResetStats() {
+	s.keys.Store(0)
+	s.roundTrips.Store(0)
+	s.samples.Store(0)
+	s.problems.Store(0)
+}
+
+// forEachNode calls fn for every node holding data: each master of a
+// Cluster (concurrently), else the one client.
+func (s *Store) forEachNode(ctx context.Context, fn func(ctx context.Context, c redis.Cmdable, addr string) error) error {
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		return s.wrap(cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return fn(ctx, c, c.Options().Addr)
+		}))
+	}
+	return fn(ctx, s.client, s.server)
+}
+
+// scanNodes returns every key matching pattern on every node, unsorted.
+func (s *Store) scanNodes(ctx context.Context, pattern string) ([]string, error) {
+	var (
+		mu  sync.Mutex
+		all []string
+	)
+	err := s.forEachNode(ctx, func(ctx context.Context, c redis.Cmdable, addr string) error {
+		var keys []string
+		var cursor uint64
+		for {
+			s.roundTrips.Add(1)
+			batch, next, err := c.Scan(ctx, cursor, pattern, int64(s.cfg.BatchSize)).Result()
+			if err != nil {
+				return s.nodeErr(addr, fmt.Errorf("scan %s: %w", pattern, err))
+			}
+			keys = append(keys, batch...)
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+		s.keys.Add(int64(len(keys)))
+		mu.Lock()
+		all = append(all, keys...)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// globEscape quotes the SCAN MATCH special characters of s.
+func globEscape(s string) string {
+	if !strings.ContainsAny(s, `*?[]\^`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\', '^':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// isRedisReply reports whether err is an error reply of the server (such
+// as WRONGTYPE) rather than a failure to talk to it.
+func isRedisReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+}
