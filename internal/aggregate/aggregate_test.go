@@ -1,0 +1,166 @@
+package aggregate
+
+import (
+	"math"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+type in struct {
+	pid    string
+	labels []store.Label
+	name   string
+	value  float64
+	ts     float64
+}
+
+func key(t *testing.T, family, name string, labels []store.Label) *store.Key {
+	t.Helper()
+	k, err := store.ParseKey(store.EncodeKey(family, name, labels, "help"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func run(t *testing.T, kind store.Kind, mode string, samples []in) Family {
+	t.Helper()
+	a := New()
+	for _, s := range samples {
+		name := s.name
+		if name == "" {
+			name = "m"
+		}
+		k := key(t, "m", name, s.labels)
+		_ = a.Add(store.Sample{Shard: store.ShardID{Kind: kind, Mode: mode, PID: s.pid}, Key: k, Value: s.value, Timestamp: s.ts})
+	}
+	fams := a.Families()
+	if len(fams) != 1 {
+		t.Fatalf("got %d families, want 1", len(fams))
+	}
+	return fams[0]
+}
+
+func same(a, b float64) bool {
+	return a == b || (math.IsNaN(a) && math.IsNaN(b))
+}
+
+func TestGaugeModes(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		mode    string
+		samples []in
+		want    []float64 // values in output order; nil = no sample
+	}{
+		{"min", []in{{pid: "1", value: 3}, {pid: "2", value: -1}, {pid: "3", value: 2}}, []float64{-1}},
+		{"livemin", []in{{pid: "1", value: 3}, {pid: "2", value: nan}, {pid: "3", value: 2}}, []float64{2}},
+		{"min", []in{{pid: "1", value: nan}, {pid: "2", value: -5}}, []float64{nan}},
+		{"max", []in{{pid: "1", value: 3}, {pid: "2", value: 7}, {pid: "3", value: math.Inf(1)}}, []float64{math.Inf(1)}},
+		{"livemax", []in{{pid: "1", value: nan}, {pid: "2", value: 7}}, []float64{nan}},
+		{"max", []in{{pid: "1", value: 1}, {pid: "2", value: nan}, {pid: "3", value: 0.5}}, []float64{1}},
+		{"sum", []in{{pid: "1", value: 1.5}, {pid: "2", value: 2}}, []float64{3.5}},
+		{"livesum", []in{{pid: "1", value: math.Inf(1)}, {pid: "2", value: math.Inf(-1)}}, []float64{nan}},
+		{"mostrecent", []in{{pid: "1", value: 1, ts: 10}, {pid: "2", value: 2, ts: 30}, {pid: "3", value: 3, ts: 20}}, []float64{2}},
+		{"mostrecent", []in{{pid: "1", value: 1, ts: 10}, {pid: "2", value: 2, ts: 10}}, []float64{1}}, // ties keep the first
+		{"livemostrecent", []in{{pid: "1", value: 1}, {pid: "2", value: 2}}, nil},                      // never set
+		{"all", []in{{pid: "10", value: 1}, {pid: "9", value: 2}}, []float64{2, 1}},                    // sorted by pid numerically
+		{"liveall", []in{{pid: "1", value: 1}, {pid: "1", value: 5}}, []float64{5}},                    // last wins
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			f := run(t, store.KindGauge, tt.mode, tt.samples)
+			if f.Type != store.KindGauge || f.Mode != tt.mode {
+				t.Fatalf("family %+v", f)
+			}
+			if len(f.Samples) != len(tt.want) {
+				t.Fatalf("got %d samples %+v, want %v", len(f.Samples), f.Samples, tt.want)
+			}
+			for i, w := range tt.want {
+				if !same(f.Samples[i].Value, w) {
+					t.Errorf("sample %d = %v, want %v", i, f.Samples[i].Value, w)
+				}
+				hasPid := len(f.Samples[i].Labels) == 1 && f.Samples[i].Labels[0].Name == "pid"
+				if hasPid != (tt.mode == "all" || tt.mode == "liveall") {
+					t.Errorf("sample %d labels %v", i, f.Samples[i].Labels)
+				}
+			}
+		})
+	}
+}
+
+func TestCounterSumsAcrossProcesses(t *testing.T) {
+	l := []store.Label{{Name: "b", Value: "2"}, {Name: "a", Value: "1"}}
+	f := run(t, store.KindCounter, "", []in{
+		{pid: "1", name: "m_total", labels: l, value: 1},
+		{pid: "2", name: "m_total", labels: l, value: 2.5},
+		{pid: "2", name: "m_total", value: 4},
+	})
+	if len(f.Samples) != 2 {
+		t.Fatalf("samples %+v", f.Samples)
+	}
+	// Unlabelled sorts first; labels come out sorted by name.
+	if f.Samples[0].Value != 4 || f.Samples[1].Value != 3.5 || f.Samples[1].Labels[0].Name != "a" {
+		t.Fatalf("samples %+v", f.Samples)
+	}
+}
+
+func TestHistogramCumulative(t *testing.T) {
+	b := func(le string) []store.Label { return []store.Label{{Name: "le", Value: le}, {Name: "r", Value: "x"}} }
+	f := run(t, store.KindHistogram, "", []in{
+		{pid: "1", name: "m_bucket", labels: b("1.0"), value: 1},
+		{pid: "1", name: "m_bucket", labels: b("+Inf"), value: 1},
+		{pid: "1", name: "m_bucket", labels: b("0.5"), value: 2},
+		{pid: "2", name: "m_bucket", labels: b("1000000.0"), value: 3},
+		{pid: "1", name: "m_sum", labels: []store.Label{{Name: "r", Value: "x"}}, value: 1.5},
+		{pid: "2", name: "m_sum", labels: []store.Label{{Name: "r", Value: "x"}}, value: 2},
+	})
+	want := []struct {
+		name, le string
+		v        float64
+	}{
+		{"m_bucket", "0.5", 2}, {"m_bucket", "1.0", 3}, {"m_bucket", "1e+06", 6}, {"m_bucket", "+Inf", 7},
+		{"m_count", "", 7}, {"m_sum", "", 3.5},
+	}
+	if len(f.Samples) != len(want) {
+		t.Fatalf("samples %+v", f.Samples)
+	}
+	for i, w := range want {
+		s := f.Samples[i]
+		le := ""
+		for _, l := range s.Labels {
+			if l.Name == "le" {
+				le = l.Value
+			}
+		}
+		if s.Name != w.name || le != w.le || s.Value != w.v {
+			t.Errorf("sample %d = %s le=%q %v, want %s le=%q %v", i, s.Name, le, s.Value, w.name, w.le, w.v)
+		}
+	}
+}
+
+func TestHelpAndTypeFromFirstSeen(t *testing.T) {
+	a := New()
+	k1, _ := store.ParseKey(store.EncodeKey("m", "m_total", nil, "first"))
+	k2, _ := store.ParseKey(store.EncodeKey("m", "m_total", nil, "second"))
+	_ = a.Add(store.Sample{Shard: store.ShardID{Kind: store.KindCounter, PID: "1"}, Key: k1, Value: 1})
+	_ = a.Add(store.Sample{Shard: store.ShardID{Kind: store.KindCounter, PID: "2"}, Key: k2, Value: 2})
+	f := a.Families()
+	if len(f) != 1 || f[0].Help != "first" || len(f[0].Samples) != 1 || f[0].Samples[0].Value != 3 {
+		t.Fatalf("families %+v", f)
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	a := New()
+	keys := make([]*store.Key, 2000)
+	for i := range keys {
+		keys[i], _ = store.ParseKey(store.EncodeKey("m", "m_total", []store.Label{{Name: "route", Value: "/r/" + string(rune('a'+i%26)) + store.PyRepr(float64(i))}}, "h"))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = a.Add(store.Sample{Shard: store.ShardID{Kind: store.KindCounter, PID: "1"}, Key: keys[i%len(keys)], Value: 1})
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+}
