@@ -1,0 +1,174 @@
+package render
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// RawFormats lists the formats NewRaw accepts.
+var RawFormats = []string{"text", "json"}
+
+// RawWriter writes per-shard samples before aggregation (dump --raw).
+type RawWriter struct {
+	w    *bufio.Writer
+	json bool
+	buf  []byte
+}
+
+// NewRaw returns a RawWriter writing format to w:
+//
+// "text" is a tab-separated table with the header line
+// "SHARD\tKIND\tMODE\tPID\tSAMPLE\tVALUE\tTIMESTAMP": the shard name
+// ("gauge_all_4100"), kind, gauge mode or "-", pid, the sample as
+// name{label="value",...} in exposition syntax (non-legacy names quoted
+// as in "allow-utf-8" exposition; label values escape \, " and newline as
+// usual and, so that columns stay intact, tab as \t and CR as \r), the
+// value as the exposition writes it ("5.0", "NaN", "+Inf"), and the
+// timestamp as Python's repr(float), or "-" when it is 0 (never set).
+//
+// "json" is JSON lines, one object per sample, with the fields
+// {"shard","kind","mode","pid","family","name","labels","help","value","timestamp"}:
+// mode is "" for non-gauges, labels an object in the key's label order,
+// value the exposition text of the value and timestamp Python's
+// repr(float) of the timestamp ("0.0" when never set), both strings.
+func NewRaw(w io.Writer, format string) (*RawWriter, error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	rw := &RawWriter{w: bw}
+	switch format {
+	case "text":
+		bw.WriteString("SHARD\tKIND\tMODE\tPID\tSAMPLE\tVALUE\tTIMESTAMP\n")
+	case "json":
+		rw.json = true
+	default:
+		return nil, fmt.Errorf("raw output format %q: want one of text, json", format)
+	}
+	return rw, nil
+}
+
+// Write writes one sample. Its signature lets it serve as a
+// store.ScanFunc.
+func (rw *RawWriter) Write(s store.Sample) error {
+	if rw.json {
+		return rw.writeJSON(s)
+	}
+	w := rw.w
+	w.WriteString(s.Shard.String())
+	w.WriteByte('\t')
+	w.WriteString(string(s.Shard.Kind))
+	w.WriteByte('\t')
+	if s.Shard.Mode == "" {
+		w.WriteByte('-')
+	} else {
+		w.WriteString(s.Shard.Mode)
+	}
+	w.WriteByte('\t')
+	w.WriteString(s.Shard.PID)
+	w.WriteByte('\t')
+	rw.sampleText(s.Key)
+	w.WriteByte('\t')
+	rw.buf = appendValue(rw.buf[:0], s.Value)
+	rw.buf = append(rw.buf, '\t')
+	if s.Timestamp == 0 {
+		rw.buf = append(rw.buf, '-')
+	} else {
+		rw.buf = append(rw.buf, store.PyRepr(s.Timestamp)...)
+	}
+	rw.buf = append(rw.buf, '\n')
+	_, err := w.Write(rw.buf)
+	return err
+}
+
+func (rw *RawWriter) sampleText(k *store.Key) {
+	w := rw.w
+	quoted := !legacyMetricName(k.Name)
+	if quoted {
+		w.WriteByte('{')
+		rw.quoted(k.Name)
+		if len(k.Labels) > 0 {
+			w.WriteByte(',')
+		}
+	} else {
+		w.WriteString(k.Name)
+		if len(k.Labels) > 0 {
+			w.WriteByte('{')
+		}
+	}
+	for i, l := range k.Labels {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		if legacyLabelName(l.Name) {
+			w.WriteString(l.Name)
+		} else {
+			rw.quoted(l.Name)
+		}
+		w.WriteByte('=')
+		rw.quoted(l.Value)
+	}
+	if quoted || len(k.Labels) > 0 {
+		w.WriteByte('}')
+	}
+}
+
+// quoted writes v in double quotes with \, ", newline, tab and CR escaped.
+func (rw *RawWriter) quoted(v string) {
+	w := rw.w
+	w.WriteByte('"')
+	start := 0
+	for j := 0; j < len(v); j++ {
+		var esc string
+		switch v[j] {
+		case '\\':
+			esc = `\\`
+		case '"':
+			esc = `\"`
+		case '\n':
+			esc = `\n`
+		case '\t':
+			esc = `\t`
+		case '\r':
+			esc = `\r`
+		default:
+			continue
+		}
+		w.WriteString(v[start:j])
+		w.WriteString(esc)
+		start = j + 1
+	}
+	w.WriteString(v[start:])
+	w.WriteByte('"')
+}
+
+func (rw *RawWriter) writeJSON(s store.Sample) error {
+	b := rw.buf[:0]
+	b = append(b, `{"shard":`...)
+	b = appendJSONString(b, s.Shard.String())
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, string(s.Shard.Kind))
+	b = append(b, `,"mode":`...)
+	b = appendJSONString(b, s.Shard.Mode)
+	b = append(b, `,"pid":`...)
+	b = appendJSONString(b, s.Shard.PID)
+	b = append(b, `,"family":`...)
+	b = appendJSONString(b, s.Key.Family)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, s.Key.Name)
+	b = append(b, `,"labels":`...)
+	b = appendLabelsJSON(b, s.Key.Labels)
+	b = append(b, `,"help":`...)
+	b = appendJSONString(b, s.Key.Help)
+	b = append(b, `,"value":"`...)
+	b = appendValue(b, s.Value)
+	b = append(b, `","timestamp":"`...)
+	b = append(b, store.PyRepr(s.Timestamp)...)
+	b = append(b, "\"}\n"...)
+	rw.buf = b
+	_, err := rw.w.Write(b)
+	return err
+}
+
+// Close flushes what is buffered; it does not close the underlying writer.
+func (rw *RawWriter) Close() error { return rw.w.Flush() }

@@ -1,0 +1,291 @@
+// Package render writes aggregated metric families (and raw per-shard
+// samples) in the output formats promstore offers: the Prometheus text
+// format 0.0.4 exactly as Python's prometheus_client writes it, OpenMetrics
+// and protobuf through the prometheus/common expfmt encoders, and JSON.
+package render
+
+import (
+	"bufio"
+	"io"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/store"
+)
+
+// Text writes fams in the Prometheus text format 0.0.4 byte for byte as
+// prometheus_client's generate_latest (0.25, default escaping) does for the
+// same families in the same order: "# HELP" and "# TYPE" lines (a counter
+// family "requests" is exposed as "requests_total"), then one line per
+// sample with labels in the order given and values formatted by
+// store.FloatToGoString. Help escapes backslash and newline; label values
+// escape backslash, double quote and newline and keep every other byte
+// (tab, CR, U+2028) raw. Metric and label names outside the legacy
+// character set have each offending character replaced by "_", as Python's
+// "underscores" escaping does. Samples named <family>_created, _gsum or
+// _gcount move to trailing gauge families, as in Python.
+func Text(w io.Writer, fams []aggregate.Family) error {
+	return writeText(w, fams, model.UnderscoreEscaping)
+}
+
+// writeText is Text with a name escaping scheme: model.NoEscaping quotes
+// non-legacy names as Python's "allow-utf-8" does; the underscores, dots
+// and values schemes follow Python's _escape.
+func writeText(w io.Writer, fams []aggregate.Family, scheme model.EscapingScheme) error {
+	tw := textWriter{w: bufio.NewWriterSize(w, 64<<10), scheme: scheme}
+	for i := range fams {
+		tw.family(&fams[i])
+	}
+	return tw.w.Flush()
+}
+
+type textWriter struct {
+	w      *bufio.Writer
+	scheme model.EscapingScheme
+	num    []byte
+}
+
+var omSuffixes = [...]string{"_created", "_gcount", "_gsum"} // sorted, as Python emits them
+
+func (tw *textWriter) family(f *aggregate.Family) {
+	mname, mtype := f.Name, string(f.Type)
+	switch f.Type {
+	case store.KindCounter:
+		mname += "_total"
+	case "":
+		mtype = "untyped"
+	}
+	tw.header(mname, mtype, f.Help)
+	var moved [len(omSuffixes)][]int
+	for i := range f.Samples {
+		s := &f.Samples[i]
+		if k := omSuffix(f.Name, s.Name); k >= 0 {
+			moved[k] = append(moved[k], i)
+			continue
+		}
+		tw.sample(s)
+	}
+	for k, idx := range moved {
+		if len(idx) == 0 {
+			continue
+		}
+		tw.header(f.Name+omSuffixes[k], "gauge", f.Help)
+		for _, i := range idx {
+			tw.sample(&f.Samples[i])
+		}
+	}
+}
+
+func omSuffix(family, name string) int {
+	if len(name) <= len(family) || name[:len(family)] != family {
+		return -1
+	}
+	for k, suf := range omSuffixes {
+		if name[len(family):] == suf {
+			return k
+		}
+	}
+	return -1
+}
+
+func (tw *textWriter) header(mname, mtype, help string) {
+	w := tw.w
+	w.WriteString("# HELP ")
+	tw.metricName(mname)
+	w.WriteByte(' ')
+	for i := 0; i < len(help); i++ {
+		switch c := help[i]; c {
+		case '\\':
+			w.WriteString(`\\`)
+		case '\n':
+			w.WriteString(`\n`)
+		default:
+			w.WriteByte(c)
+		}
+	}
+	w.WriteString("\n# TYPE ")
+	tw.metricName(mname)
+	w.WriteByte(' ')
+	w.WriteString(mtype)
+	w.WriteByte('\n')
+}
+
+func (tw *textWriter) sample(s *aggregate.Sample) {
+	w := tw.w
+	quoted := tw.scheme == model.NoEscaping && !legacyMetricName(s.Name)
+	if quoted {
+		w.WriteByte('{')
+		tw.metricName(s.Name)
+		if len(s.Labels) > 0 {
+			w.WriteByte(',')
+		}
+	} else {
+		tw.metricName(s.Name)
+		if len(s.Labels) > 0 {
+			w.WriteByte('{')
+		}
+	}
+	for i, l := range s.Labels {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		tw.labelName(l.Name)
+		w.WriteString(`="`)
+		writeLabelValue(w, l.Value)
+		w.WriteByte('"')
+	}
+	if quoted || len(s.Labels) > 0 {
+		w.WriteByte('}')
+	}
+	w.WriteByte(' ')
+	tw.num = appendValue(tw.num[:0], s.Value)
+	tw.num = append(tw.num, '\n')
+	w.Write(tw.num)
+}
+
+// appendValue appends store.FloatToGoString(v), avoiding the general
+// formatter for the integral values most samples hold.
+func appendValue(b []byte, v float64) []byte {
+	if v > -1e15 && v < 1e6 && v == float64(int64(v)) && !signbit(v) {
+		b = strconv.AppendInt(b, int64(v), 10)
+		return append(b, '.', '0')
+	}
+	return append(b, store.FloatToGoString(v)...)
+}
+
+func signbit(v float64) bool { return v == 0 && 1/v < 0 }
+
+func writeLabelValue(w *bufio.Writer, v string) {
+	start := 0
+	for i := 0; i < len(v); i++ {
+		var esc string
+		switch v[i] {
+		case '\\':
+			esc = `\\`
+		case '"':
+			esc = `\"`
+		case '\n':
+			esc = `\n`
+		default:
+			continue
+		}
+		w.WriteString(v[start:i])
+		w.WriteString(esc)
+		start = i + 1
+	}
+	w.WriteString(v[start:])
+}
+
+func (tw *textWriter) metricName(n string) {
+	if legacyMetricName(n) && tw.scheme != model.DotsEscaping {
+		tw.w.WriteString(n)
+		return
+	}
+	tw.escapeName(n, true)
+}
+
+func (tw *textWriter) labelName(n string) {
+	if legacyLabelName(n) && tw.scheme != model.DotsEscaping {
+		tw.w.WriteString(n)
+		return
+	}
+	tw.escapeName(n, false)
+}
+
+// escapeName ports prometheus_client's escape_metric_name /
+// escape_label_name for a name that needs it (Python 0.25).
+func (tw *textWriter) escapeName(n string, metric bool) {
+	w := tw.w
+	if n == "" {
+		return
+	}
+	switch tw.scheme {
+	case model.NoEscaping:
+		if metric && legacyMetricName(n) || !metric && legacyLabelName(n) {
+			w.WriteString(n)
+			return
+		}
+		w.WriteByte('"')
+		writeLabelValue(w, n)
+		w.WriteByte('"')
+	case model.DotsEscaping:
+		for i, r := range []rune(n) {
+			switch {
+			case r == '_':
+				w.WriteString("__")
+			case r == '.':
+				w.WriteString("_dot_")
+			case legacyRune(r, i, metric):
+				w.WriteRune(r)
+			default:
+				w.WriteString("__")
+			}
+		}
+	case model.ValueEncodingEscaping:
+		w.WriteString("U__")
+		for i := 0; i < len(n); {
+			r, size := utf8.DecodeRuneInString(n[i:])
+			pos := utf8.RuneCountInString(n[:i])
+			switch {
+			case r == '_':
+				w.WriteString("__")
+			case legacyRune(r, pos, metric):
+				w.WriteRune(r)
+			case r == utf8.RuneError && size == 1:
+				w.WriteString("_FFFD_")
+			default:
+				w.WriteByte('_')
+				w.WriteString(strconv.FormatInt(int64(r), 16))
+				w.WriteByte('_')
+			}
+			i += size
+		}
+	default: // underscores
+		i := 0
+		for _, r := range n {
+			if legacyRune(r, i, metric) {
+				w.WriteRune(r)
+			} else {
+				w.WriteByte('_')
+			}
+			i++
+		}
+	}
+}
+
+// legacyRune is Python's _is_legacy_metric_rune / _is_legacy_labelname_rune.
+func legacyRune(r rune, i int, metric bool) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' ||
+		r >= '0' && r <= '9' && i > 0 || metric && r == ':'
+}
+
+// legacyMetricName matches ^[a-zA-Z_:][a-zA-Z0-9_:]*$.
+func legacyMetricName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':' || c >= '0' && c <= '9' && i > 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// legacyLabelName matches ^[a-zA-Z_][a-zA-Z0-9_]*$.
+func legacyLabelName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= '0' && c <= '9' && i > 0) {
+			return false
+		}
+	}
+	return true
+}
