@@ -1,0 +1,133 @@
+// Package filestore reads and writes a PROMETHEUS_MULTIPROC_DIR: the *.db
+// shard files of Python prometheus_client's multiprocess mode, in both the
+// 8-byte (prometheus_client < 0.18) and the 16-byte value+timestamp
+// layout (see docs/formats.md, section 1).
+//
+// Readers never trust a byte past a file's used size or its length, so
+// files that live Python processes are writing can be read at any time.
+package filestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+func init() {
+	store.Register("file", func(ctx context.Context, loc store.Location) (store.Store, error) {
+		return Open(ctx, loc.Dir, Options{})
+	})
+}
+
+// Options configures a file store.
+type Options struct {
+	// Layout is the entry layout WriteShard writes: LayoutLegacy (8, read
+	// by prometheus_client < 0.18) or LayoutTimestamp (16, read by
+	// prometheus_client >= 0.18). Zero means LayoutTimestamp.
+	Layout int
+}
+
+// Store is a PROMETHEUS_MULTIPROC_DIR opened for reading and writing. It
+// is safe for concurrent use.
+type Store struct {
+	dir    string
+	layout int
+
+	mu sync.Mutex
+	// keys is the key cache of the last complete scan, reused by the next
+	// one; nil while a scan has taken it.
+	keys map[string]*store.Key
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the multiprocess directory dir. It fails when dir does not
+// exist or is not a directory.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return nil, errors.New("open file store: no directory given")
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open file store: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("open file store: %s is not a directory", dir)
+	}
+	layout := opts.Layout
+	switch layout {
+	case 0:
+		layout = LayoutTimestamp
+	case LayoutLegacy, LayoutTimestamp:
+	default:
+		return nil, fmt.Errorf("open file store %s: layout %d: want 8 or 16 bytes per value", dir, opts.Layout)
+	}
+	return &Store{dir: dir, layout: layout}, nil
+}
+
+// Dir returns the directory the store was opened on.
+func (s *Store) Dir() string { return s.dir }
+
+// Layout returns the entry layout WriteShard writes (8 or 16).
+func (s *Store) Layout() int { return s.layout }
+
+// Describe names the store for humans.
+func (s *Store) Describe() string { return "dir " + s.dir }
+
+// Close releases nothing: files are read per scan and closed after it.
+func (s *Store) Close() error { return nil }
+
+// takeKeys returns the key cache of the last scan for a new scan to use.
+func (s *Store) takeKeys() map[string]*store.Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys
+	s.keys = nil
+	return k
+}
+
+// putKeys keeps the key cache of a finished scan for the next one.
+func (s *Store) putKeys(k map[string]*store.Key) {
+	s.mu.Lock()
+	s.keys = k
+	s.mu.Unlock()
+}
+
+// shardFile is one *.db file of the directory.
+type shardFile struct {
+	name string // base name, e.g. "counter_4100.db"
+	path string
+	id   store.ShardID
+	// nameErr is set when the name is not a shard name.
+	nameErr error
+}
+
+// list returns the directory's shard files sorted by name. Like Python's
+// glob("*.db") it ignores names starting with a dot (so the temporary
+// files WriteShard creates are never read).
+func (s *Store) list() ([]shardFile, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", s.dir, err)
+	}
+	files := make([]shardFile, 0, len(ents))
+	for _, e := range ents {
+		name := e.Name()
+		base, ok := strings.CutSuffix(name, ".db")
+		if !ok || strings.HasPrefix(name, ".") {
+			continue
+		}
+		f := shardFile{name: name, path: s.dir + string(os.PathSeparator) + name}
+		f.id, f.nameErr = store.ParseShardName(base)
+		files = append(files, f)
+	}
+	return files, nil
+}

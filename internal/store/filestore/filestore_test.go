@@ -1,0 +1,335 @@
+package filestore
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "plain")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		dir     string
+		layout  int
+		wantErr string
+	}{
+		{"ok default layout", dir, 0, ""},
+		{"ok legacy layout", dir, 8, ""},
+		{"missing", filepath.Join(dir, "nope"), 0, "nope: no such file or directory"},
+		{"not a directory", file, 0, file + " is not a directory"},
+		{"empty", "", 0, "no directory given"},
+		{"bad layout", dir, 12, "layout 12"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := Open(context.Background(), tt.dir, Options{Layout: tt.layout})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := st.Describe(), "dir "+tt.dir; got != want {
+				t.Errorf("Describe() = %q, want %q", got, want)
+			}
+			want := tt.layout
+			if want == 0 {
+				want = 16
+			}
+			if st.Layout() != want {
+				t.Errorf("Layout() = %d, want %d", st.Layout(), want)
+			}
+		})
+	}
+}
+
+func TestRegisteredAsFileBackend(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), store.Location{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, ok := st.(*Store); !ok || st.Describe() != "dir "+dir {
+		t.Fatalf("store.Open gave %T %q", st, st.Describe())
+	}
+}
+
+func TestReadFixtures(t *testing.T) {
+	tests := []struct {
+		name   string
+		dir    string
+		layout int
+	}{
+		{"python 0.25", fixtureStore(t, "python-0.25-files"), 16},
+		{"python 0.16", fixtureStore(t, "python-0.16-files"), 8},
+		{"repo sample store", filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openDir(t, tt.dir, 0)
+			infos, err := st.Shards(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			names, _ := filepath.Glob(filepath.Join(tt.dir, "*.db"))
+			if len(infos) != len(names) || len(infos) == 0 {
+				t.Fatalf("Shards() listed %d shards, dir holds %d *.db files", len(infos), len(names))
+			}
+			perShard := map[string]int{}
+			total := 0
+			for _, in := range infos {
+				if len(in.Problems) > 0 {
+					t.Errorf("%s: problems %v", in.Location, in.Problems)
+				}
+				if tt.layout != 0 && in.Layout != tt.layout {
+					t.Errorf("%s: layout %d, want %d", in.Location, in.Layout, tt.layout)
+				}
+				if in.Layout != 8 && in.Layout != 16 {
+					t.Errorf("%s: layout %d", in.Location, in.Layout)
+				}
+				fi, err := os.Stat(in.Location)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if in.Samples == 0 || in.Bytes != fi.Size() || in.Bytes%65536 != 0 || in.Alive != store.AliveUnknown || !in.Updated.Equal(fi.ModTime()) {
+					t.Errorf("%s: implausible facts %+v", in.Location, in)
+				}
+				if filepath.Base(in.Location) != in.ID.String()+".db" {
+					t.Errorf("%s: id %v", in.Location, in.ID)
+				}
+				perShard[in.ID.String()] = in.Samples
+				total += in.Samples
+			}
+			got, err := scanAll(t, st)
+			if err != nil {
+				t.Fatalf("Scan: %v", err)
+			}
+			if len(got) != total {
+				t.Errorf("Scan gave %d samples, Shards counted %d", len(got), total)
+			}
+			suffixes := map[string][]string{
+				"counter":   {"_total"},
+				"histogram": {"_bucket", "_sum", "_count"},
+				"summary":   {"_sum", "_count"},
+			}
+			for _, s := range got {
+				perShard[s.shard]--
+				if s.ts != 0 && tt.layout == 8 {
+					t.Errorf("legacy sample %s has timestamp %v", s.key, s.ts)
+				}
+				k, _ := store.ParseKey(s.key)
+				kind, _, _ := strings.Cut(s.shard, "_")
+				ok := kind == "gauge" && k.Name == k.Family
+				for _, suf := range suffixes[kind] {
+					ok = ok || k.Name == k.Family+suf
+				}
+				if !ok {
+					t.Errorf("shard %s holds sample %s of family %s", s.shard, k.Name, k.Family)
+				}
+			}
+			for id, n := range perShard {
+				if n != 0 {
+					t.Errorf("shard %s: Scan and Shards disagree by %d samples", id, n)
+				}
+			}
+		})
+	}
+}
+
+// pyReader reads shard files with Python: 8-byte files with the installed
+// prometheus_client's own reader, 16-byte ones with the reading loop of
+// prometheus_client 0.25's mmap_dict. It prints one JSON line per sample:
+// file, key, value bits, timestamp bits.
+const pyReader = `
+import json, struct, sys
+from prometheus_client.mmap_dict import MmapedDict
+def read16(path):
+    with open(path, 'rb') as f:
+        data = f.read()
+    used = struct.unpack_from('i', data, 0)[0]
+    pos = 8
+    while pos < used:
+        n = struct.unpack_from('i', data, pos)[0]
+        if n + pos > used:
+            raise RuntimeError('Read beyond file size detected, file is corrupted.')
+        pos += 4
+        key = data[pos:pos + n].decode('utf-8')
+        pos += n + (8 - (n + 4) % 8)
+        yield key, pos
+        pos += 16
+stride = int(sys.argv[1])
+for path in sys.argv[2:]:
+    data = open(path, 'rb').read()
+    if stride == 8:
+        it = ((k, p) for k, _, p in MmapedDict.read_all_values_from_file(path))
+    else:
+        it = read16(path)
+    for key, pos in it:
+        v = struct.unpack_from('<Q', data, pos)[0]
+        ts = struct.unpack_from('<Q', data, pos + 8)[0] if stride == 16 else 0
+        print(json.dumps([path.rsplit('/', 1)[1][:-3], key, v, ts]))
+`
+
+// TestReadMatchesPythonReader compares every sample of the fixtures,
+// bit for bit, with what Python's reading loop finds.
+func TestReadMatchesPythonReader(t *testing.T) {
+	py := pythonWithClient(t)
+	for _, tt := range []struct {
+		fixture string
+		stride  int
+	}{{"python-0.25-files", 16}, {"python-0.16-files", 8}} {
+		t.Run(tt.fixture, func(t *testing.T) {
+			dir := fixtureStore(t, tt.fixture)
+			names, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+			args := append([]string{"-c", pyReader, map[int]string{8: "8", 16: "16"}[tt.stride]}, names...)
+			out, err := exec.Command(py, args...).Output()
+			if err != nil {
+				t.Fatalf("python reader: %v", err)
+			}
+			var want []gotSample
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				var rec [4]json.RawMessage
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				var s gotSample
+				var v, ts uint64
+				json.Unmarshal(rec[0], &s.shard)
+				json.Unmarshal(rec[1], &s.key)
+				json.Unmarshal(rec[2], &v)
+				json.Unmarshal(rec[3], &ts)
+				s.value, s.ts = math.Float64frombits(v), math.Float64frombits(ts)
+				want = append(want, s)
+			}
+			got, err := scanAll(t, openDir(t, dir, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("got %d samples, Python read %d", len(got), len(want))
+			}
+			for i := range got {
+				g, w := got[i], want[i]
+				if g.shard != w.shard || g.key != w.key ||
+					math.Float64bits(g.value) != math.Float64bits(w.value) ||
+					math.Float64bits(g.ts) != math.Float64bits(w.ts) {
+					t.Errorf("sample %d: got %+v, Python read %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+// TestMixedLayouts reads a directory holding shards of both layouts.
+func TestMixedLayouts(t *testing.T) {
+	dir := t.TempDir()
+	new16 := fixtureStore(t, "python-0.25-files")
+	old8 := fixtureStore(t, "python-0.16-files")
+	for _, n := range []string{"counter_4100.db", "histogram_4101.db", "gauge_mostrecent_4102.db"} {
+		copyFile(t, filepath.Join(new16, n), filepath.Join(dir, n))
+	}
+	// The 0.16 files get other pids, as another program would have.
+	for _, n := range []string{"counter_4100.db", "histogram_4101.db", "gauge_livesum_4102.db"} {
+		copyFile(t, filepath.Join(old8, n), filepath.Join(dir, strings.Replace(n, "_41", "_91", 1)))
+	}
+	st := openDir(t, dir, 0)
+	infos, err := st.Shards(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	layouts := map[string]int{}
+	for _, in := range infos {
+		if len(in.Problems) > 0 {
+			t.Errorf("%s: %v", in.Location, in.Problems)
+		}
+		layouts[in.ID.String()] = in.Layout
+	}
+	want := map[string]int{
+		"counter_4100": 16, "histogram_4101": 16, "gauge_mostrecent_4102": 16,
+		"counter_9100": 8, "histogram_9101": 8, "gauge_livesum_9102": 8,
+	}
+	for id, l := range want {
+		if layouts[id] != l {
+			t.Errorf("shard %s: layout %d, want %d", id, layouts[id], l)
+		}
+	}
+	got, err := scanAll(t, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perShard := map[string]int{}
+	for _, s := range got {
+		perShard[s.shard]++
+	}
+	for id := range want {
+		if perShard[id] == 0 {
+			t.Errorf("shard %s delivered no samples", id)
+		}
+	}
+}
+
+// TestKeysShared checks that one key text is one *store.Key across shards
+// and across scans.
+func TestKeysShared(t *testing.T) {
+	st := openDir(t, fixtureStore(t, "python-0.25-files"), 0)
+	byText := map[string]*store.Key{}
+	for scan := 0; scan < 2; scan++ {
+		err := st.Scan(context.Background(), func(s store.Sample) error {
+			if k, ok := byText[s.Key.Text]; ok && k != s.Key {
+				t.Fatalf("scan %d: key %q delivered as two pointers", scan, s.Key.Text)
+			}
+			byText[s.Key.Text] = s.Key
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestScanStopsOnCallbackError(t *testing.T) {
+	st := openDir(t, fixtureStore(t, "python-0.25-files"), 0)
+	stop := os.ErrDeadlineExceeded
+	n := 0
+	err := st.Scan(context.Background(), func(store.Sample) error {
+		n++
+		if n == 10 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || n != 10 {
+		t.Fatalf("Scan = %v after %d samples, want the callback's error after 10", err, n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n = 0
+	err = st.Scan(ctx, func(store.Sample) error {
+		n++
+		cancel()
+		return nil
+	})
+	if err != context.Canceled {
+		t.Fatalf("Scan after cancel = %v", err)
+	}
+	// The store still scans completely afterwards.
+	if _, err := scanAll(t, st); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,87 @@
+package filestore
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// gotSample is a sample as a test compares it.
+type gotSample struct {
+	shard string
+	key   string
+	value float64
+	ts    float64
+}
+
+// scanAll scans st and returns the samples and the scan's error.
+func scanAll(t testing.TB, st store.Reader) ([]gotSample, error) {
+	t.Helper()
+	var got []gotSample
+	err := st.Scan(context.Background(), func(s store.Sample) error {
+		got = append(got, gotSample{s.Shard.String(), s.Key.Text, s.Value, s.Timestamp})
+		return nil
+	})
+	return got, err
+}
+
+// openDir opens dir as a file store with layout.
+func openDir(t testing.TB, dir string, layout int) *Store {
+	t.Helper()
+	st, err := Open(context.Background(), dir, Options{Layout: layout})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// copyFile copies src to dst.
+func copyFile(t testing.TB, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fixtureStore returns the store folder of a fixture, e.g. "python-0.25-files".
+func fixtureStore(t testing.TB, name string) string {
+	t.Helper()
+	return filepath.Join(testenv.FixturesDir(t), name, "store")
+}
+
+// pythonWithClient returns a Python interpreter that imports
+// prometheus_client, or skips (fails in CI) without one.
+// TODO: use testenv.Python once internal/testenv provides it.
+func pythonWithClient(t testing.TB) string {
+	t.Helper()
+	cands := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		cands = append(cands, p)
+	}
+	for _, c := range cands {
+		if err := exec.Command(c, "-c", "import prometheus_client").Run(); err == nil {
+			return c
+		}
+	}
+	testenv.Unavailable(t, "no python3 that imports prometheus_client (tried %v)", cands)
+	return ""
+}

@@ -1,0 +1,288 @@
+package filestore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// firstRead is how much of a shard is read before its used size is known,
+// as Python reads one page first.
+const firstRead = 4096
+
+// readShardFile reads the first min(size, used) bytes of the shard at path
+// into buf (grown as needed): one read of the first page, and a second
+// one for the rest of the used region. Bytes past used are never read
+// beyond that first page. When used exceeds the size first seen the file
+// may have grown meanwhile (Python grows a file before writing past its
+// end), so the size is checked once more.
+func readShardFile(path string, buf []byte) (data []byte, size int64, mtime time.Time, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return buf[:0], 0, time.Time{}, err
+	}
+	defer f.Close()
+	for attempt := 0; ; attempt++ {
+		st, err := f.Stat()
+		if err != nil {
+			return buf[:0], 0, time.Time{}, err
+		}
+		if !st.Mode().IsRegular() {
+			return buf[:0], 0, time.Time{}, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+		}
+		size, mtime = st.Size(), st.ModTime()
+		n := min(size, firstRead)
+		buf = grow(buf, int(n))
+		if _, err := f.ReadAt(buf[:n], 0); err != nil {
+			return buf[:0], size, mtime, shrunk(err)
+		}
+		if n < headerSize {
+			return buf[:n], size, mtime, nil
+		}
+		used := int64(int32(binary.LittleEndian.Uint32(buf)))
+		if used > size && attempt == 0 {
+			continue
+		}
+		if used <= n || used > size {
+			return buf[:n], size, mtime, nil
+		}
+		buf = grow(buf, int(used))
+		if _, err := f.ReadAt(buf[n:used], n); err != nil {
+			return buf[:0], size, mtime, shrunk(err)
+		}
+		return buf[:used], size, mtime, nil
+	}
+}
+
+func shrunk(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New("file shrank while being read")
+	}
+	return err
+}
+
+// grow returns buf with a length of at least n, keeping its contents.
+func grow(buf []byte, n int) []byte {
+	if cap(buf) >= n {
+		return buf[:cap(buf)]
+	}
+	nb := make([]byte, max(n, 2*cap(buf)))
+	copy(nb, buf)
+	return nb
+}
+
+// shard is one file read and parsed.
+type shard struct {
+	file    shardFile
+	size    int64
+	mtime   time.Time
+	entries []entry
+	layout  int
+	err     *store.ShardError
+	// gone is set when the file was removed after listing (a process
+	// cleaned up): it is skipped without complaint.
+	gone bool
+}
+
+// pipeline reads and parses shards in a worker goroutine, one ahead of
+// the consumer, and hands them over in file order.
+type pipeline struct {
+	out  chan *shard
+	free chan []entry
+	stop chan struct{}
+	wg   sync.WaitGroup
+	keys *keyCache
+}
+
+const pipelineDepth = 4
+
+func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
+	p := &pipeline{
+		out:  make(chan *shard, pipelineDepth),
+		free: make(chan []entry, pipelineDepth+2),
+		stop: make(chan struct{}),
+		keys: keys,
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer close(p.out)
+		var buf []byte
+		ps := parser{keys: keys}
+		for _, f := range files {
+			sh := &shard{file: f}
+			if f.nameErr != nil {
+				sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}
+			} else {
+				var entries []entry
+				select {
+				case entries = <-p.free:
+				default:
+				}
+				var data []byte
+				var err error
+				data, sh.size, sh.mtime, err = readShardFile(f.path, buf)
+				buf = data[:cap(data)]
+				switch {
+				case errors.Is(err, fs.ErrNotExist):
+					sh.gone = true
+				case err != nil:
+					sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err}
+				default:
+					var perr *parseError
+					sh.entries, sh.layout, perr = ps.parse(data, sh.size, entries[:0])
+					if perr != nil {
+						sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
+						sh.entries = sh.entries[:0]
+					}
+				}
+			}
+			select {
+			case p.out <- sh:
+			case <-p.stop:
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// recycle gives a delivered shard's entry buffer back to the worker.
+func (p *pipeline) recycle(sh *shard) {
+	if sh.entries == nil {
+		return
+	}
+	clear(sh.entries) // drop key pointers
+	select {
+	case p.free <- sh.entries[:0]:
+	default:
+	}
+	sh.entries = nil
+}
+
+// close stops the worker and waits for it.
+func (p *pipeline) close() {
+	close(p.stop)
+	for range p.out {
+	}
+	p.wg.Wait()
+}
+
+// Scan streams every sample of every readable shard, shard by shard in
+// file name order and within a shard in file order. Unreadable and
+// corrupt shards yield no samples; they are reported in a
+// *store.PartialError at the end.
+func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	files, err := s.list()
+	if err != nil {
+		return err
+	}
+	keys := newKeyCache(s.takeKeys())
+	p := s.startPipeline(files, keys)
+	complete := false
+	defer func() {
+		p.close()
+		if complete {
+			s.putKeys(keys.cur)
+		} else {
+			s.putKeys(keys.old)
+		}
+	}()
+	var errs store.ScanErrors
+	for sh := range p.out {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if sh.err != nil {
+			errs.Add(sh.err)
+			p.recycle(sh)
+			continue
+		}
+		id := sh.file.id
+		for i := range sh.entries {
+			e := &sh.entries[i]
+			if err := fn(store.Sample{Shard: id, Key: e.key, Value: e.value, Timestamp: e.ts}); err != nil {
+				return err
+			}
+		}
+		p.recycle(sh)
+	}
+	complete = true
+	return errs.Err()
+}
+
+// Shards lists every *.db file with its facts. A file that cannot be read
+// is listed with its problems (and zero ID when its name is not a shard
+// name); the error is only for a directory that cannot be listed.
+func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	files, err := s.list()
+	if err != nil {
+		return nil, err
+	}
+	keys := newKeyCache(s.takeKeys())
+	p := s.startPipeline(files, keys)
+	complete := false
+	defer func() {
+		p.close()
+		if complete {
+			s.putKeys(keys.cur)
+		} else {
+			s.putKeys(keys.old)
+		}
+	}()
+	infos := make([]store.ShardInfo, 0, len(files))
+	for sh := range p.out {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if sh.gone {
+			continue
+		}
+		info := store.ShardInfo{
+			ID:       sh.file.id,
+			Location: sh.file.path,
+			Bytes:    sh.size,
+			Samples:  len(sh.entries),
+			Layout:   sh.layout,
+			Updated:  sh.mtime,
+			Alive:    store.AliveUnknown,
+		}
+		if sh.err != nil {
+			info.Samples = 0
+			info.Problems = []string{problem(sh.err)}
+		}
+		infos = append(infos, info)
+		p.recycle(sh)
+	}
+	complete = true
+	return infos, nil
+}
+
+// problem words a shard error for ShardInfo.Problems.
+func problem(e *store.ShardError) string {
+	msg := e.Reason
+	if e.Offset >= 0 {
+		msg = fmt.Sprintf("entry at offset %d: %s", e.Offset, msg)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	if e.Reason == "cannot read" || e.Reason == "not a shard file name" {
+		return msg
+	}
+	return "corrupt: " + msg
+}

@@ -1,0 +1,214 @@
+package filestore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// initialSize is the size Python gives a new shard file (64 KiB since
+// prometheus_client 0.16); it doubles the file until the entries fit.
+const initialSize = 1 << 16
+
+// record is one sample to write: its key text and values.
+type record struct {
+	text      string
+	value, ts float64
+}
+
+// shardPath returns the file of shard id, checking that the id names a
+// file Python would read back as the same shard.
+func (s *Store) shardPath(id store.ShardID) (string, error) {
+	name := id.String()
+	back, err := store.ParseShardName(name)
+	if err != nil {
+		return "", fmt.Errorf("shard %s: invalid shard id: %w", name, err)
+	}
+	if back != id {
+		return "", fmt.Errorf("shard %s: invalid shard id: the file name would read back as %s", name, back)
+	}
+	return filepath.Join(s.dir, name+".db"), nil
+}
+
+// WriteShard writes samples into the shard file of id in the store's
+// layout, byte for byte as Python's MmapedDict would have written them.
+// An existing shard is merged: its samples keep their order, a sample
+// with the same key text replaces the value in place, new samples are
+// appended. Keys are written as 4-element keys (store.CanonicalKeyText).
+// The file is replaced atomically (temporary file, fsync, rename, fsync
+// of the directory); a corrupt existing file is never overwritten.
+func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	path, err := s.shardPath(id)
+	if err != nil {
+		return err
+	}
+	name := filepath.Base(path)
+	perm := fs.FileMode(0o666)
+	var recs []record
+	index := map[string]int{}
+	put := func(text string, value, ts float64) {
+		if i, ok := index[text]; ok {
+			recs[i].value, recs[i].ts = value, ts
+			return
+		}
+		index[text] = len(recs)
+		recs = append(recs, record{text, value, ts})
+	}
+
+	data, size, _, err := readShardFile(path, nil)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("write shard %s: read existing file: %w", name, err)
+	default:
+		ps := parser{keys: newKeyCache(nil)}
+		entries, _, perr := ps.parse(data, size, nil)
+		if perr != nil {
+			return fmt.Errorf("write shard %s: not overwriting the corrupt existing file: %w", name, perr)
+		}
+		for _, e := range entries {
+			put(store.CanonicalKeyText(e.key), e.value, e.ts)
+		}
+		if st, err := os.Stat(path); err == nil {
+			perm = st.Mode().Perm()
+		}
+	}
+	for i, smp := range samples {
+		if smp.Key == nil {
+			return fmt.Errorf("write shard %s: sample %d has no key", name, i)
+		}
+		put(store.CanonicalKeyText(smp.Key), smp.Value, smp.Timestamp)
+	}
+
+	buf, capacity, err := encodeShard(recs, s.layout)
+	if err != nil {
+		return fmt.Errorf("write shard %s: %w", name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return replaceFile(path, buf, capacity, perm)
+}
+
+// encodeShard returns the used region of a shard holding recs and the
+// file size Python would give it.
+func encodeShard(recs []record, layout int) ([]byte, int64, error) {
+	used := int64(headerSize)
+	for _, r := range recs {
+		n := len(r.text)
+		used += int64(4 + n + padding(n) + layout)
+	}
+	if used > math.MaxInt32 {
+		return nil, 0, fmt.Errorf("%d bytes of entries exceed the 2 GiB a shard can hold", used)
+	}
+	capacity := int64(initialSize)
+	for used > capacity {
+		capacity *= 2
+	}
+	buf := make([]byte, used)
+	binary.LittleEndian.PutUint32(buf, uint32(used))
+	pos := headerSize
+	for _, r := range recs {
+		n := len(r.text)
+		binary.LittleEndian.PutUint32(buf[pos:], uint32(n))
+		pos += 4
+		pos += copy(buf[pos:], r.text)
+		for range padding(n) {
+			buf[pos] = ' '
+			pos++
+		}
+		binary.LittleEndian.PutUint64(buf[pos:], math.Float64bits(r.value))
+		pos += 8
+		if layout == LayoutTimestamp {
+			binary.LittleEndian.PutUint64(buf[pos:], math.Float64bits(r.ts))
+			pos += 8
+		}
+	}
+	return buf, capacity, nil
+}
+
+// replaceFile atomically replaces path with a file holding data followed
+// by zeros up to size bytes. The temporary file's name does not end in
+// ".db", so no reader takes it for a shard.
+func replaceFile(path string, data []byte, size int64, perm fs.FileMode) error {
+	dir, name := filepath.Split(path)
+	tmp := filepath.Join(dir, "."+name+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("write shard %s: %w", name, err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write shard %s: %w", name, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fail(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write shard %s: %w", name, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write shard %s: %w", name, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("write shard %s: sync directory: %w", name, err)
+	}
+	return nil
+}
+
+// syncDir makes a rename or removal in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// DeleteShard removes the shard file of id; a missing file is not an
+// error.
+func (s *Store) DeleteShard(ctx context.Context, id store.ShardID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	path, err := s.shardPath(id)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("delete shard %s: %w", filepath.Base(path), err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("delete shard %s: sync directory: %w", filepath.Base(path), err)
+	}
+	return nil
+}
