@@ -1,0 +1,80 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+)
+
+var python struct {
+	once sync.Once
+	path string
+	why  string
+}
+
+// pythonCandidates are tried in order: Debian's interpreter has
+// prometheus_client, the python3 first on PATH may not.
+var pythonCandidates = []string{"/usr/bin/python3", "python3"}
+
+// Python returns the path of a python3 that can import prometheus_client,
+// trying /usr/bin/python3 first, then python3 on PATH; without one the
+// test is skipped (failed in CI). The answer is computed once per process.
+func Python(t testing.TB) string {
+	t.Helper()
+	python.once.Do(func() {
+		var tried []string
+		for _, c := range pythonCandidates {
+			p, err := exec.LookPath(c)
+			if err != nil {
+				tried = append(tried, c+": "+err.Error())
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			out, err := exec.CommandContext(ctx, p, "-c", "import prometheus_client").CombinedOutput()
+			cancel()
+			if err != nil {
+				tried = append(tried, p+": "+err.Error()+": "+string(bytes.TrimSpace(out)))
+				continue
+			}
+			python.path = p
+			return
+		}
+		python.why = "no python3 that imports prometheus_client (tried: "
+		for i, s := range tried {
+			if i > 0 {
+				python.why += "; "
+			}
+			python.why += s
+		}
+		python.why += ")"
+	})
+	if python.path == "" {
+		Unavailable(t, "%s", python.why)
+	}
+	return python.path
+}
+
+// RunPython runs script (Python source, passed with -c) with the
+// interpreter Python returns, the current environment plus env
+// ("NAME=value"), and args as sys.argv[1:]. It returns the standard output
+// and fails the test, showing the standard error, when the script fails.
+// A nil ctx means no deadline beyond the test's own.
+func RunPython(t testing.TB, ctx context.Context, script string, env []string, args ...string) []byte {
+	t.Helper()
+	py := Python(t)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	cmd := exec.CommandContext(ctx, py, append([]string{"-c", script}, args...)...)
+	cmd.Env = append(append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1", "PYTHONIOENCODING=utf-8"), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("python script failed: %v\nstderr:\n%s", err, stderr.String())
+	}
+	return stdout.Bytes()
+}
