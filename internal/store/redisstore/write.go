@@ -1,0 +1,195 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// WriteShard writes each sample as the exporter does: a metric hash
+// <prefix>:<kind>:<pid>:metric:<md5> (value, timestamp, updated_at) and a
+// meta hash ...:meta:<md5> (original_key, typ, multiprocess_mode, and
+// created_at when the hash is new), md5 being that of the sample's
+// canonical key text. Rewriting a sample overwrites it. With Config.TTL
+// both hashes expire after TTL.
+func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
+	if err := validShard(id); err != nil {
+		return err
+	}
+	typ, mode := string(id.Kind), "all"
+	if id.Kind == store.KindGauge {
+		mode = id.Mode
+	}
+	now := store.PyRepr(float64(s.now().UnixMicro()) / 1e6)
+	pipe := s.client.Pipeline()
+	queued := 0
+	flush := func() error {
+		if queued == 0 {
+			return nil
+		}
+		s.roundTrips.Add(1)
+		queued = 0
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("write shard %s: %w", id, s.wrap(err))
+		}
+		return nil
+	}
+	perSample := 4
+	if s.cfg.TTL > 0 {
+		perSample = 6
+	}
+	for _, smp := range samples {
+		text := store.CanonicalKeyText(smp.Key)
+		sum := md5.Sum([]byte(text))
+		h := hex.EncodeToString(sum[:])
+		mk := s.keyOf(id.KindName(), id.PID, "metric", h)
+		tk := s.keyOf(id.KindName(), id.PID, "meta", h)
+		pipe.HSet(ctx, mk, "value", store.PyRepr(smp.Value), "timestamp", store.PyRepr(smp.Timestamp), "updated_at", now)
+		pipe.HSet(ctx, tk, "original_key", text, "typ", typ, "multiprocess_mode", mode)
+		pipe.HSetNX(ctx, tk, "created_at", now)
+		if s.cfg.TTL > 0 {
+			pipe.Expire(ctx, mk, s.cfg.TTL)
+			pipe.Expire(ctx, tk, s.cfg.TTL)
+		}
+		queued += perSample
+		if queued >= s.cfg.BatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+func validShard(id store.ShardID) error {
+	if id.PID == "" {
+		return fmt.Errorf("shard %s: empty pid", id)
+	}
+	if _, _, err := store.ParseKindName(id.KindName()); err != nil {
+		return fmt.Errorf("shard %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteShard unlinks every key of the shard (<prefix>:<kind>:<pid>:*) on
+// every master. For a gauge shard it also unlinks the modeless
+// <prefix>:gauge:<pid> hashes that the shard shadows or that read as its
+// samples, so that they do not reappear as samples of another mode.
+func (s *Store) DeleteShard(ctx context.Context, id store.ShardID) error {
+	if err := validShard(id); err != nil {
+		return err
+	}
+	base := globEscape(s.cfg.Prefix + ":" + id.KindName() + ":" + id.PID)
+	keys, err := s.scanNodes(ctx, base+":*")
+	if err != nil {
+		return fmt.Errorf("delete shard %s: %w", id, err)
+	}
+	var own []string
+	hashes := map[string]bool{}
+	for _, k := range keys {
+		n, ok := s.splitKey(k)
+		// The pattern's '*' also matches pids that merely start with ours.
+		if !ok || n.kind != id.KindName() || n.pid != id.PID {
+			continue
+		}
+		own = append(own, k)
+		hashes[n.md5] = true
+	}
+	if id.Kind == store.KindGauge {
+		extra, err := s.modelessOf(ctx, id, hashes)
+		if err != nil {
+			return fmt.Errorf("delete shard %s: %w", id, err)
+		}
+		own = append(own, extra...)
+	}
+	sort.Strings(own)
+	if err := s.unlink(ctx, own); err != nil {
+		return fmt.Errorf("delete shard %s: %w", id, err)
+	}
+	return nil
+}
+
+// modelessOf returns the modeless gauge keys of id.PID that belong to
+// shard id: those with a hash of the shard, and for mode all those that
+// resolve to no other mode.
+func (s *Store) modelessOf(ctx context.Context, id store.ShardID, hashes map[string]bool) ([]string, error) {
+	keys, err := s.scanNodes(ctx, globEscape(s.cfg.Prefix+":gauge:"+id.PID)+":*")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	var undecided []keyName
+	byHash := map[string][]string{}
+	for _, k := range keys {
+		n, ok := s.splitKey(k)
+		if !ok || n.kind != "gauge" || n.pid != id.PID {
+			continue
+		}
+		byHash[n.md5] = append(byHash[n.md5], k)
+		if n.role != "metric" {
+			continue
+		}
+		if hashes[n.md5] {
+			continue
+		}
+		if id.Mode == "all" {
+			undecided = append(undecided, n)
+		}
+	}
+	for h := range hashes {
+		out = append(out, byHash[h]...)
+	}
+	if len(undecided) == 0 {
+		return out, nil
+	}
+	// A modeless hash with no gauge_<mode> key at all reads as mode all.
+	pipe := s.client.Pipeline()
+	cmds := make([][]*redis.IntCmd, len(undecided))
+	for i, n := range undecided {
+		for _, m := range store.GaugeModes {
+			for _, role := range []string{"metric", "meta"} {
+				cmds[i] = append(cmds[i], pipe.Exists(ctx, s.keyOf("gauge_"+m, n.pid, role, n.md5)))
+			}
+		}
+	}
+	s.roundTrips.Add(1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.wrap(err)
+	}
+	for i, n := range undecided {
+		found := false
+		for _, c := range cmds[i] {
+			if c.Val() > 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, byHash[n.md5]...)
+		}
+	}
+	return out, nil
+}
+
+// unlink removes keys in pipelines of BatchSize single-key UNLINKs (single
+// keys, so that a Cluster routes each to its slot).
+func (s *Store) unlink(ctx context.Context, keys []string) error {
+	for start := 0; start < len(keys); start += s.cfg.BatchSize {
+		end := min(start+s.cfg.BatchSize, len(keys))
+		pipe := s.client.Pipeline()
+		for _, k := range keys[start:end] {
+			pipe.Unlink(ctx, k)
+		}
+		s.roundTrips.Add(1)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return s.wrap(err)
+		}
+	}
+	return nil
+}
