@@ -121,13 +121,13 @@ func walk(data []byte, used, stride int, keys *keyCache, out []entry) ([]entry, 
 		case n > used-pos-4:
 			return out, &parseError{int64(pos), fmt.Sprintf("key length %d exceeds used size %d", n, used)}
 		}
-		valuePos := pos + 4 + n + padding(n)
-		if valuePos+stride > used {
-			return out, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)}
-		}
 		k, err := keys.lookup(data[pos+4 : pos+4+n])
 		if err != nil {
 			return out, &parseError{int64(pos), err.Error()}
+		}
+		valuePos := pos + 4 + n + padding(n)
+		if valuePos+stride > used {
+			return out, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)}
 		}
 		e := entry{key: k, value: math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))}
 		if stride == LayoutTimestamp {
@@ -156,6 +156,10 @@ func spacePadded(data []byte, used, stride int) bool {
 	return true
 }
 
+// unambiguousBelow is the used size below which no file fits both layouts
+// (see parser.parse).
+const unambiguousBelow = 1 << 24
+
 // parser parses shards, reusing its buffers between calls.
 type parser struct {
 	keys *keyCache
@@ -168,14 +172,20 @@ type parser struct {
 // readUsed), appending its entries to out. Neither data beyond used nor
 // beyond len(data) is read.
 //
-// Nothing in a file names its layout, so both strides are walked: the one
-// that reaches used exactly with every key valid wins. Real files fit only
-// one (a wrong stride lands in a value or a key within an entry or two),
-// so the second walk costs little. A crafted file may fit both; then the
-// layout whose padding bytes are all spaces (as Python writes them) wins,
-// and if that does not decide, the 16-byte layout of current Python
-// clients. The choice depends on the file alone, so every reader of one
-// file agrees.
+// Nothing in a file names its layout: the stride that reaches used
+// exactly with every key valid wins. Both walks start with the same first
+// entry, and a file under 16 MiB can never fit both: read with the wrong
+// stride, the second entry starts inside the first's timestamp (8-byte
+// reading of a 16-byte file), so its key, at least 12 bytes of JSON, would
+// cover the next real entry's length field, whose top byte is 0 in such a
+// file and never valid JSON text; or the wrong walk starts 8 bytes into
+// the second entry (16-byte reading of an 8-byte file), whose length then
+// is made of key bytes, at least 0x09000000, past used. So below 16 MiB
+// the first walk that fits decides (the layout of the previous file is
+// tried first). A larger crafted file may fit both; then the layout whose
+// padding bytes are all spaces (as Python writes them) wins, and if that
+// does not decide, the 16-byte layout of current Python clients. The
+// choice depends on the file alone, so every reader of one file agrees.
 func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *parseError) {
 	used, perr := readUsed(data, size)
 	if perr != nil {
@@ -189,6 +199,10 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 	second := LayoutLegacy + LayoutTimestamp - first
 	start := len(out)
 	out, err1 := walk(data, used, first, p.keys, out)
+	if err1 == nil && used < unambiguousBelow {
+		p.hint = first
+		return out, first, nil
+	}
 	p.other = p.other[:0]
 	var err2 *parseError
 	p.other, err2 = walk(data, used, second, p.keys, p.other)
@@ -211,13 +225,16 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 		return append(out[:start], p.other...), second, nil
 	}
 	// Neither fits: report the walk that got further (the likelier one on
-	// a tie) and where the other one failed.
+	// a tie), and where the other one failed when that differs.
 	best, bestStride, worst, worstStride := err1, first, err2, second
 	if err2.offset > err1.offset {
 		best, bestStride, worst, worstStride = err2, second, err1, first
 	}
-	return out[:start], 0, &parseError{best.offset, fmt.Sprintf("%s (reading %d-byte values; with %d-byte values the entry at offset %d fails)",
-		best.reason, bestStride, worstStride, worst.offset)}
+	if *best == *worst {
+		return out[:start], 0, best
+	}
+	return out[:start], 0, &parseError{best.offset, fmt.Sprintf("%s (reading %d-byte values; with %d-byte values the entry at offset %d fails: %s)",
+		best.reason, bestStride, worstStride, worst.offset, worst.reason)}
 }
 
 func (p *parser) hintOr16() int {

@@ -35,8 +35,11 @@ func readShardFile(path string, buf []byte) (data []byte, size int64, mtime time
 		if err != nil {
 			return buf[:0], 0, time.Time{}, err
 		}
+		if st.IsDir() {
+			return buf[:0], 0, time.Time{}, errors.New("not a regular file but a directory")
+		}
 		if !st.Mode().IsRegular() {
-			return buf[:0], 0, time.Time{}, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+			return buf[:0], 0, time.Time{}, fmt.Errorf("not a regular file (mode %s)", st.Mode())
 		}
 		size, mtime = st.Size(), st.ModTime()
 		n := min(size, firstRead)

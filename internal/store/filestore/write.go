@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/promstore/promstore/internal/store"
@@ -30,6 +31,9 @@ type record struct {
 // file Python would read back as the same shard.
 func (s *Store) shardPath(id store.ShardID) (string, error) {
 	name := id.String()
+	if strings.ContainsAny(id.PID, "/\x00"+string(os.PathSeparator)) {
+		return "", fmt.Errorf("shard %q: invalid shard id: pid %q holds a path separator", name, id.PID)
+	}
 	back, err := store.ParseShardName(name)
 	if err != nil {
 		return "", fmt.Errorf("shard %s: invalid shard id: %w", name, err)
