@@ -1,0 +1,180 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/render"
+	"github.com/promstore/promstore/internal/store"
+)
+
+// DumpOptions are the inputs of `promstore dump`.
+type DumpOptions struct {
+	IO     *IOStreams
+	Store  func(context.Context) (store.Store, error)
+	Format string
+	Match  string
+	Raw    bool
+	Strict bool
+}
+
+// dumpFormats lists the values --format accepts.
+var dumpFormats = []string{"text", "openmetrics", "json"}
+
+// NewCmdDump builds `promstore dump`. runF replaces dumpRun in tests.
+func NewCmdDump(f *Factory, runF func(context.Context, *DumpOptions) error) *cobra.Command {
+	opts := &DumpOptions{IO: f.IO}
+	var sf StoreFlags
+	cmd := &cobra.Command{
+		Use:   "dump",
+		Short: "Print the aggregated exposition of a store, as Python's collector would serve it",
+		Long: `Print what prometheus_client's MultiProcessCollector would serve for the store:
+the same families, help, types, samples and label strings. Families are sorted
+by name and samples by name then labels, so two dumps of one store are
+byte-identical.
+
+Shards that cannot be read (corrupt, truncated, foreign files; orphan or
+malformed Redis keys) are skipped with a warning naming them on stderr; the
+rest of the store is still dumped. --strict makes any such problem exit 1.`,
+		Example: `  promstore dump --dir /var/run/prometheus
+  PROMETHEUS_MULTIPROC_DIR=/tmp/metrics promstore dump --format openmetrics
+  promstore dump --dir ./store --match '^http_' --format json
+  promstore dump --dir ./store --raw          # per-shard samples, before merging`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateChoice("--format", opts.Format, dumpFormats); err != nil {
+				return err
+			}
+			if opts.Raw && opts.Format == "openmetrics" {
+				return UsageErrorf("--raw prints per-shard samples as text or json, not openmetrics")
+			}
+			if _, err := regexp.Compile(opts.Match); err != nil {
+				return UsageErrorf("--match: %v", err)
+			}
+			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return dumpRun(cmd.Context(), opts)
+		},
+	}
+	sf.Register(cmd)
+	cmd.Flags().StringVarP(&opts.Format, "format", "o", "text", "output format: text, openmetrics or json")
+	cmd.Flags().StringVarP(&opts.Match, "match", "m", "", "only families whose name (or exposed name, e.g. with _total) matches this regular expression")
+	cmd.Flags().BoolVar(&opts.Raw, "raw", false, "print per-shard samples before aggregation, with kind, mode and pid")
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "exit 1 when any shard or key cannot be read, instead of warning")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(dumpFormats, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func validateChoice(flag, v string, choices []string) error {
+	for _, c := range choices {
+		if v == c {
+			return nil
+		}
+	}
+	return UsageErrorf("%s must be one of %v, not %q", flag, choices, v)
+}
+
+// familyFilter returns a predicate over family names for --match; nil
+// matches everything.
+func familyFilter(match string) (func(k *store.Key, kind store.Kind) bool, error) {
+	if match == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(match)
+	if err != nil {
+		return nil, err
+	}
+	cache := map[string]bool{}
+	return func(k *store.Key, kind store.Kind) bool {
+		ck := string(kind) + "\x00" + k.Family
+		ok, seen := cache[ck]
+		if !seen {
+			ok = re.MatchString(k.Family) || (kind == store.KindCounter && re.MatchString(k.Family+"_total"))
+			cache[ck] = ok
+		}
+		return ok
+	}, nil
+}
+
+func dumpRun(ctx context.Context, opts *DumpOptions) error {
+	st, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keep, err := familyFilter(opts.Match)
+	if err != nil {
+		return UsageErrorf("--match: %v", err)
+	}
+	if opts.Raw {
+		rw, err := render.NewRaw(opts.IO.Out, opts.Format)
+		if err != nil {
+			return err
+		}
+		scanErr := st.Scan(ctx, filtered(keep, rw.Write))
+		if err := rw.Close(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return reportScan(opts.IO, scanErr, opts.Strict)
+	}
+	agg := aggregate.New()
+	scanErr := st.Scan(ctx, filtered(keep, agg.Add))
+	if err := reportScan(opts.IO, scanErr, opts.Strict); err != nil {
+		return err
+	}
+	fams := agg.Families()
+	switch opts.Format {
+	case "openmetrics":
+		err = render.OpenMetrics(opts.IO.Out, fams)
+	case "json":
+		err = render.JSON(opts.IO.Out, fams)
+	default:
+		err = render.Text(opts.IO.Out, fams)
+	}
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+func filtered(keep func(*store.Key, store.Kind) bool, fn store.ScanFunc) store.ScanFunc {
+	if keep == nil {
+		return fn
+	}
+	return func(s store.Sample) error {
+		if !keep(s.Key, s.Shard.Kind) {
+			return nil
+		}
+		return fn(s)
+	}
+}
+
+// reportScan turns a scan's outcome into warnings or an error: shard
+// problems are warnings on ErrOut (errors with strict); anything else is
+// returned as is.
+func reportScan(io *IOStreams, err error, strict bool) error {
+	if err == nil {
+		return nil
+	}
+	problems, partial := store.Partial(err)
+	if !partial {
+		return err
+	}
+	word := "warning"
+	if strict {
+		word = "error"
+	}
+	for _, p := range problems {
+		fmt.Fprintf(io.ErrOut, "promstore: %s: %v\n", word, p)
+	}
+	if strict {
+		return fmt.Errorf("%d shard problem(s) found and --strict given", len(problems))
+	}
+	return nil
+}

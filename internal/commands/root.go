@@ -1,0 +1,130 @@
+// Package commands is promstore's command tree. Each command has an
+// Options struct, a NewCmdX constructor taking a run function (so flag
+// parsing is testable on its own) and an xRun function doing the work.
+// Main is the only place that maps errors to exit codes.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
+)
+
+// Factory carries what commands need from the outside world, so tests can
+// replace it.
+type Factory struct {
+	IO     *IOStreams
+	Getenv func(string) string
+	Now    func() time.Time
+}
+
+// NewFactory returns a Factory wired to the real process environment.
+func NewFactory() *Factory {
+	return &Factory{IO: SystemIO(), Getenv: os.Getenv, Now: time.Now}
+}
+
+// usageError marks an error as a usage error (exit status 2).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// UsageErrorf returns a usage error (exit status 2).
+func UsageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// errSilent is returned when the command already reported what went wrong
+// and only the exit status is left to set.
+var errSilent = errors.New("silent failure")
+
+// NewRootCmd builds the whole command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "promstore",
+		Short: "Inspect, dump, migrate and clean up Python Prometheus multiprocess metric stores",
+		Long: `promstore reads the stores Python programs write with prometheus_client in
+multiprocess mode: a PROMETHEUS_MULTIPROC_DIR full of *.db shard files, or the
+gunicorn-prometheus-exporter layout in Redis. It aggregates them exactly as
+Python's MultiProcessCollector does.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	root.SetIn(f.IO.In)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{err}
+	})
+	root.AddCommand(
+		NewCmdDump(f, nil),
+		NewCmdVersion(f, nil),
+		NewCmdServe(f, nil),
+	)
+	return root
+}
+
+// Main runs promstore with the process's arguments and returns the exit
+// status.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := NewFactory()
+	return Execute(ctx, f, os.Args[1:])
+}
+
+// Execute runs the command tree with args and maps the outcome to an exit
+// status, printing the error (if any) to f.IO.ErrOut.
+func Execute(ctx context.Context, f *Factory, args []string) int {
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return exitCode(f, err, ctx)
+}
+
+func exitCode(f *Factory, err error, ctx context.Context) int {
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		fmt.Fprintln(f.IO.ErrOut, "promstore: interrupted")
+		return ExitInterrupted
+	}
+	if errors.Is(err, errSilent) {
+		return ExitError
+	}
+	var ue *usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		fmt.Fprintf(f.IO.ErrOut, "promstore: %v\nRun 'promstore --help' for usage.\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(f.IO.ErrOut, "promstore: %v\n", err)
+	return ExitError
+}
+
+// isCobraUsage recognises the argument errors cobra returns as plain
+// errors (unknown command, wrong number of arguments).
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,64 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/store"
+	_ "github.com/promstore/promstore/internal/store/filestore"  // registers the "file" backend
+	_ "github.com/promstore/promstore/internal/store/redisstore" // registers the "redis" backend
+)
+
+// StoreFlags are the store-selection flags every command shares.
+type StoreFlags struct {
+	// Dir is a PROMETHEUS_MULTIPROC_DIR; defaults to $PROMETHEUS_MULTIPROC_DIR,
+	// then $prometheus_multiproc_dir, when no Redis store is given.
+	Dir   string
+	Redis RedisFlags
+}
+
+// Register adds the store flags to cmd.
+func (sf *StoreFlags) Register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&sf.Dir, "dir", "d", "", "multiprocess directory (default $PROMETHEUS_MULTIPROC_DIR, then $prometheus_multiproc_dir)")
+	sf.Redis.register(cmd)
+}
+
+// Location resolves the flags and the environment into a store location.
+func (sf *StoreFlags) Location(f *Factory) (store.Location, error) {
+	redisCfg, useRedis, err := sf.Redis.config(f)
+	if err != nil {
+		return store.Location{}, err
+	}
+	switch {
+	case sf.Dir != "" && useRedis:
+		return store.Location{}, UsageErrorf("give either --dir or --redis-url, not both")
+	case sf.Dir != "":
+		return store.Location{Dir: sf.Dir}, nil
+	case useRedis:
+		return store.Location{Redis: redisCfg}, nil
+	}
+	for _, env := range []string{"PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"} {
+		if d := f.Getenv(env); d != "" {
+			return store.Location{Dir: d}, nil
+		}
+	}
+	if redisCfg, ok := sf.Redis.fromEnv(f); ok {
+		return store.Location{Redis: redisCfg}, nil
+	}
+	return store.Location{}, UsageErrorf("%v", store.ErrNoStore)
+}
+
+// Open opens the store the flags select.
+func (sf *StoreFlags) Open(ctx context.Context, f *Factory) (store.Store, error) {
+	loc, err := sf.Location(f)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, loc)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
