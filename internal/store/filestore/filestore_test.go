@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,19 +189,14 @@ for path in sys.argv[2:]:
 // TestReadMatchesPythonReader compares every sample of the fixtures,
 // bit for bit, with what Python's reading loop finds.
 func TestReadMatchesPythonReader(t *testing.T) {
-	py := pythonWithClient(t)
 	for _, tt := range []struct {
 		fixture string
-		stride  int
-	}{{"python-0.25-files", 16}, {"python-0.16-files", 8}} {
+		stride  string
+	}{{"python-0.25-files", "16"}, {"python-0.16-files", "8"}} {
 		t.Run(tt.fixture, func(t *testing.T) {
 			dir := fixtureStore(t, tt.fixture)
 			names, _ := filepath.Glob(filepath.Join(dir, "*.db"))
-			args := append([]string{"-c", pyReader, map[int]string{8: "8", 16: "16"}[tt.stride]}, names...)
-			out, err := exec.Command(py, args...).Output()
-			if err != nil {
-				t.Fatalf("python reader: %v", err)
-			}
+			out := testenv.RunPython(t, context.Background(), pyReader, nil, append([]string{tt.stride}, names...)...)
 			var want []gotSample
 			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 				var rec [4]json.RawMessage

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -68,20 +67,3 @@ func fixtureStore(t testing.TB, name string) string {
 	return filepath.Join(testenv.FixturesDir(t), name, "store")
 }
 
-// pythonWithClient returns a Python interpreter that imports
-// prometheus_client, or skips (fails in CI) without one.
-// TODO: use testenv.Python once internal/testenv provides it.
-func pythonWithClient(t testing.TB) string {
-	t.Helper()
-	cands := []string{"/usr/bin/python3"}
-	if p, err := exec.LookPath("python3"); err == nil {
-		cands = append(cands, p)
-	}
-	for _, c := range cands {
-		if err := exec.Command(c, "-c", "import prometheus_client").Run(); err == nil {
-			return c
-		}
-	}
-	testenv.Unavailable(t, "no python3 that imports prometheus_client (tried %v)", cands)
-	return ""
-}
