@@ -1,0 +1,189 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// Progress reports how far Execute got.
+type Progress struct {
+	// Shards and Samples count what is done (written or already present);
+	// TotalShards and TotalSamples what the plan holds.
+	Shards, TotalShards   int
+	Samples, TotalSamples int
+	// Written counts the samples actually written so far.
+	Written int
+	Elapsed time.Duration
+}
+
+// Rate returns samples per second so far.
+func (p Progress) Rate() float64 {
+	if p.Elapsed <= 0 {
+		return 0
+	}
+	return float64(p.Samples) / p.Elapsed.Seconds()
+}
+
+// ETA estimates the time left; zero when unknown or done.
+func (p Progress) ETA() time.Duration {
+	r := p.Rate()
+	if r <= 0 || p.Samples >= p.TotalSamples {
+		return 0
+	}
+	return time.Duration(float64(p.TotalSamples-p.Samples) / r * float64(time.Second))
+}
+
+// Execute writes the plan into dst. With conflicts and policy Fail it
+// writes nothing and returns a *ConflictError. With policy Sum it first
+// appends the sums to the journal. Shards are written concurrently by
+// opts.Workers goroutines; each write is an idempotent upsert, so a run
+// stopped half-way (Ctrl-C, a lost server) is completed by building and
+// executing the plan again.
+func Execute(ctx context.Context, p *Plan, dst store.Writer, opts Options) (Progress, error) {
+	start := time.Now()
+	prog := Progress{TotalShards: len(p.Shards), TotalSamples: p.Samples}
+	if p.Conflicts > 0 && p.Policy == Fail {
+		return prog, &ConflictError{Conflicts: p.Conflicts, Reason: "nothing written (choose --on-conflict skip, overwrite or sum)"}
+	}
+	if p.Policy == Sum {
+		if err := appendJournal(opts.Journal, p); err != nil {
+			return prog, err
+		}
+	}
+
+	// Shards with nothing to write are done already.
+	var todo []*ShardPlan
+	for _, sp := range p.Shards {
+		if sp.Writes == 0 {
+			prog.Shards++
+			prog.Samples += len(sp.Items)
+			continue
+		}
+		todo = append(todo, sp)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	workers = min(workers, max(len(todo), 1))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan *ShardPlan)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sp := range next {
+				samples := make([]store.Sample, 0, sp.Writes)
+				for i := range sp.Items {
+					it := &sp.Items[i]
+					if !it.Write {
+						continue
+					}
+					s := it.Sample
+					s.Value, s.Timestamp = it.WriteValue, it.WriteTS
+					samples = append(samples, s)
+				}
+				err := dst.WriteShard(ctx, sp.Target, samples)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("write target shard %s: %w", sp.Target, err)
+					}
+					cancel()
+				} else {
+					prog.Shards++
+					prog.Samples += len(sp.Items)
+					prog.Written += len(samples)
+					prog.Elapsed = time.Since(start)
+					if opts.Progress != nil {
+						opts.Progress(prog)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, sp := range todo {
+		select {
+		case next <- sp:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	prog.Elapsed = time.Since(start)
+	if firstErr != nil {
+		return prog, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return prog, err
+	}
+	return prog, nil
+}
+
+// DeleteSource removes the plan's source shards from src, after checking
+// that they still hold exactly what was migrated: a shard a live process
+// wrote to since the plan was read is not deleted, and nothing is. It
+// refuses when the source had unreadable shards, whose samples the plan
+// could not account for.
+func DeleteSource(ctx context.Context, p *Plan, src store.Store) (int, error) {
+	if len(p.SourceProblems) > 0 {
+		return 0, fmt.Errorf("not deleting the source: %d of its shards or keys could not be read", len(p.SourceProblems))
+	}
+	planned := map[store.ShardID]map[string]*Item{}
+	for _, sp := range p.Shards {
+		m := make(map[string]*Item, len(sp.Items))
+		for i := range sp.Items {
+			m[sp.Items[i].Text] = &sp.Items[i]
+		}
+		planned[sp.Source] = m
+	}
+	seen := map[store.ShardID]int{}
+	var changed []string
+	err := src.Scan(ctx, func(s store.Sample) error {
+		m := planned[s.Shard]
+		if m == nil {
+			return nil
+		}
+		seen[s.Shard]++
+		it := m[store.CanonicalKeyText(s.Key)]
+		if it == nil || !sameFloat(it.Sample.Value, s.Value) || !sameFloat(it.Sample.Timestamp, s.Timestamp) {
+			changed = append(changed, s.Shard.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("not deleting the source: re-read it: %w", err)
+	}
+	for id, m := range planned {
+		if seen[id] != len(m) {
+			changed = append(changed, id.String())
+		}
+	}
+	if len(changed) > 0 {
+		sort.Strings(changed)
+		return 0, fmt.Errorf("not deleting the source: shard %s changed since it was migrated (is a process still writing?); run the migration again", changed[0])
+	}
+	deleted := 0
+	for _, sp := range p.Shards {
+		if err := src.DeleteShard(ctx, sp.Source); err != nil {
+			return deleted, fmt.Errorf("delete source shard %s: %w", sp.Source, err)
+		}
+		deleted++
+	}
+	return deleted, nil
+}

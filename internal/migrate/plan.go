@@ -1,0 +1,336 @@
+// Package migrate copies whole shards from one store to another (a
+// PROMETHEUS_MULTIPROC_DIR into the gunicorn-prometheus-exporter Redis
+// layout, or back) safely: it plans first, detects conflicts with what the
+// target already holds before writing anything, writes idempotently (so an
+// interrupted run is completed by running it again), verifies the target
+// afterwards and deletes the source only when asked and verified.
+//
+// The package knows nothing about flags or terminals; the migrate command
+// wires it to them.
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// Policy says what to do with a conflict: a target sample that already
+// exists with a different value or timestamp.
+type Policy string
+
+// Conflict policies.
+const (
+	// Fail writes nothing when any conflict exists.
+	Fail Policy = "fail"
+	// Skip leaves conflicting target samples as they are.
+	Skip Policy = "skip"
+	// Overwrite replaces conflicting target samples with the source's.
+	Overwrite Policy = "overwrite"
+	// Sum writes source plus target for conflicting counter, histogram and
+	// summary samples. It needs a journal so that a rerun does not add the
+	// source a second time.
+	Sum Policy = "sum"
+)
+
+// Policies lists the valid policies.
+var Policies = []string{string(Fail), string(Skip), string(Overwrite), string(Sum)}
+
+// ParsePolicy parses a policy name.
+func ParsePolicy(s string) (Policy, error) {
+	for _, p := range Policies {
+		if s == p {
+			return Policy(s), nil
+		}
+	}
+	return "", fmt.Errorf("unknown conflict policy %q: want one of %v", s, Policies)
+}
+
+// Options configure a migration.
+type Options struct {
+	// PIDPrefix is put in front of every pid in the target, to keep the
+	// shards of several hosts apart in one store.
+	PIDPrefix string
+	// OnConflict is the conflict policy; empty means Fail.
+	OnConflict Policy
+	// Journal is the file recording what a Sum run wrote; required for Sum.
+	Journal string
+	// IgnoreTimestamps is set when the target does not keep timestamps
+	// (the 8-byte file layout): they are then neither compared nor
+	// verified.
+	IgnoreTimestamps bool
+	// CheckTarget, when set, rejects target shard ids the target cannot
+	// hold (e.g. a pid with "_" in a file name), before anything is written.
+	CheckTarget func(store.ShardID) error
+	// Workers is the number of shards written at once (default 4).
+	Workers int
+	// Progress, when set, is called after each shard is written (from one
+	// goroutine at a time).
+	Progress func(Progress)
+}
+
+func (o *Options) policy() Policy {
+	if o.OnConflict == "" {
+		return Fail
+	}
+	return o.OnConflict
+}
+
+// Action is what the plan does with one source sample.
+type Action int
+
+// Actions.
+const (
+	// Create: the target lacks the sample.
+	Create Action = iota
+	// Same: the target already holds it (already migrated).
+	Same
+	// Conflict: the target holds it with another value or timestamp.
+	Conflict
+)
+
+// Item is one source sample in the plan.
+type Item struct {
+	// Sample is the source sample with Shard set to the target shard.
+	Sample store.Sample
+	// Text is the canonical key text the target addresses it by.
+	Text   string
+	Action Action
+	// Target is the target's sample before the migration (Same, Conflict).
+	Target store.Sample
+	// Write says whether the sample is written; WriteValue and WriteTS are
+	// what is written.
+	Write      bool
+	WriteValue float64
+	WriteTS    float64
+	summed     bool
+}
+
+// ShardPlan is the plan for one source shard.
+type ShardPlan struct {
+	Source, Target store.ShardID
+	Items          []Item
+	// New, Same and Conflicts count the items by action.
+	New, Same, Conflicts int
+	// Writes counts the items written.
+	Writes int
+	// others are target samples of the shard the source does not have;
+	// they stay and are part of what verification expects.
+	others []store.Sample
+}
+
+// Plan is a migration worked out before anything is written.
+type Plan struct {
+	Policy Policy
+	Shards []*ShardPlan
+	// Samples, New, Same, Conflicts and Writes total the shards' counts.
+	Samples, New, Same, Conflicts, Writes int
+	// TargetSamples is the number of samples the target held in the
+	// shards of the plan before the migration.
+	TargetSamples int
+	// SourceProblems are source shards (or keys) that could not be read
+	// and are not part of the plan; TargetProblems likewise for the target.
+	SourceProblems, TargetProblems []*store.ShardError
+
+	ignoreTS bool
+}
+
+// ConflictInfo describes one conflict.
+type ConflictInfo struct {
+	Shard  store.ShardID
+	Key    *store.Key
+	Source store.Sample
+	Target store.Sample
+}
+
+// ConflictList returns up to limit conflicts (all when limit <= 0), in
+// plan order.
+func (p *Plan) ConflictList(limit int) []ConflictInfo {
+	var out []ConflictInfo
+	for _, sp := range p.Shards {
+		for i := range sp.Items {
+			it := &sp.Items[i]
+			if it.Action != Conflict {
+				continue
+			}
+			if limit > 0 && len(out) == limit {
+				return out
+			}
+			out = append(out, ConflictInfo{Shard: sp.Target, Key: it.Sample.Key, Source: it.Sample, Target: it.Target})
+		}
+	}
+	return out
+}
+
+// WriteShards counts the shards that have something to write.
+func (p *Plan) WriteShards() int {
+	n := 0
+	for _, sp := range p.Shards {
+		if sp.Writes > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Done reports whether the target already holds everything the plan
+// would write (a finished migration run again).
+func (p *Plan) Done() bool { return p.Writes == 0 && p.Conflicts == 0 }
+
+// ConflictError is returned when conflicts stop a migration.
+type ConflictError struct {
+	Conflicts int
+	Reason    string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%d conflicting samples in the target: %s", e.Conflicts, e.Reason)
+}
+
+// TargetID returns the target shard id of a source shard.
+func TargetID(id store.ShardID, pidPrefix string) store.ShardID {
+	id.PID = pidPrefix + id.PID
+	return id
+}
+
+// sameFloat reports whether a and b are the same value: the same bits, or
+// both NaN (NaN payloads do not survive Redis' decimal text).
+func sameFloat(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
+}
+
+func (p *Plan) sameSample(value, ts float64, t store.Sample) bool {
+	if !sameFloat(value, t.Value) {
+		return false
+	}
+	return p.ignoreTS || sameFloat(ts, t.Timestamp)
+}
+
+// Build reads the source and the target and works out the migration. It
+// writes nothing. Source shards that cannot be read are left out and
+// listed in Plan.SourceProblems; target problems are listed in
+// Plan.TargetProblems.
+func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, error) {
+	pol := opts.policy()
+	if pol == Sum && opts.Journal == "" {
+		return nil, errors.New("--on-conflict sum needs a journal file: without one a rerun would add the source to the target a second time")
+	}
+	p := &Plan{Policy: pol, ignoreTS: opts.IgnoreTimestamps}
+
+	// Read the source, shard by shard.
+	byTarget := map[store.ShardID]*ShardPlan{}
+	index := map[store.ShardID]map[string]int{}
+	err := src.Scan(ctx, func(s store.Sample) error {
+		tid := TargetID(s.Shard, opts.PIDPrefix)
+		sp := byTarget[tid]
+		if sp == nil {
+			if opts.CheckTarget != nil {
+				if err := opts.CheckTarget(tid); err != nil {
+					return fmt.Errorf("source shard %s cannot be written as target shard %s: %w", s.Shard, tid, err)
+				}
+			}
+			sp = &ShardPlan{Source: s.Shard, Target: tid}
+			byTarget[tid] = sp
+			index[tid] = map[string]int{}
+			p.Shards = append(p.Shards, sp)
+		}
+		text := store.CanonicalKeyText(s.Key)
+		if _, dup := index[tid][text]; dup {
+			return fmt.Errorf("source shard %s holds the sample %s twice (once as a legacy key?): cannot migrate it unambiguously", s.Shard, text)
+		}
+		index[tid][text] = len(sp.Items)
+		src := s
+		src.Shard = tid
+		sp.Items = append(sp.Items, Item{Sample: src, Text: text})
+		return nil
+	})
+	if problems, ok := store.Partial(err); ok {
+		p.SourceProblems = problems
+	} else if err != nil {
+		return nil, fmt.Errorf("read source: %w", err)
+	}
+	sort.Slice(p.Shards, func(i, j int) bool { return p.Shards[i].Target.String() < p.Shards[j].Target.String() })
+
+	// Read what the target holds in the shards of the plan.
+	err = dst.Scan(ctx, func(s store.Sample) error {
+		sp := byTarget[s.Shard]
+		if sp == nil {
+			return nil
+		}
+		p.TargetSamples++
+		text := store.CanonicalKeyText(s.Key)
+		i, ok := index[s.Shard][text]
+		if !ok {
+			sp.others = append(sp.others, s)
+			return nil
+		}
+		it := &sp.Items[i]
+		if it.Action != Create {
+			return fmt.Errorf("target shard %s holds the sample %s twice", s.Shard, text)
+		}
+		it.Target = s
+		if p.sameSample(it.Sample.Value, it.Sample.Timestamp, s) {
+			it.Action = Same
+		} else {
+			it.Action = Conflict
+		}
+		return nil
+	})
+	if problems, ok := store.Partial(err); ok {
+		p.TargetProblems = problems
+	} else if err != nil {
+		return nil, fmt.Errorf("read target: %w", err)
+	}
+
+	var journal map[string]journalEntry
+	if pol == Sum {
+		if journal, err = readJournal(opts.Journal); err != nil {
+			return nil, err
+		}
+	}
+	for _, sp := range p.Shards {
+		for i := range sp.Items {
+			it := &sp.Items[i]
+			if it.Action == Conflict && pol == Sum {
+				// A sum this journal recorded, of this very source value,
+				// that reached the target: already migrated.
+				if e, ok := journal[journalKey(sp.Target, it.Text)]; ok && e.matches(it, p.ignoreTS) {
+					it.Action = Same
+				}
+			}
+			switch it.Action {
+			case Create:
+				it.Write, it.WriteValue, it.WriteTS = true, it.Sample.Value, it.Sample.Timestamp
+				sp.New++
+			case Same:
+				sp.Same++
+			case Conflict:
+				sp.Conflicts++
+				switch pol {
+				case Overwrite:
+					it.Write, it.WriteValue, it.WriteTS = true, it.Sample.Value, it.Sample.Timestamp
+				case Sum:
+					if sp.Target.Kind == store.KindGauge {
+						return nil, fmt.Errorf("--on-conflict sum: target shard %s: gauge sample %s conflicts, and gauges are not summed; use fail, skip or overwrite", sp.Target, it.Text)
+					}
+					it.Write, it.summed = true, true
+					it.WriteValue = it.Sample.Value + it.Target.Value
+					it.WriteTS = math.Max(it.Sample.Timestamp, it.Target.Timestamp)
+				}
+			}
+			if it.Write {
+				sp.Writes++
+			}
+		}
+		p.Samples += len(sp.Items)
+		p.New += sp.New
+		p.Same += sp.Same
+		p.Conflicts += sp.Conflicts
+		p.Writes += sp.Writes
+	}
+	return p, nil
+}
