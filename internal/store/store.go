@@ -172,8 +172,9 @@ type ScanFunc func(Sample) error
 
 // Reader reads a store.
 type Reader interface {
-	// Scan streams every sample of every readable shard, shard by shard in
-	// a deterministic order. Shards that cannot be read are skipped and
+	// Scan streams every sample of every readable shard, shard by shard, in
+	// an order that is stable while the store is unchanged (for files, the
+	// directory order Python's collector reads them in). Shards that cannot be read are skipped and
 	// reported in a *PartialError returned at the end; any other error
 	// means the scan did not complete.
 	Scan(ctx context.Context, fn ScanFunc) error

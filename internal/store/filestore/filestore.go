@@ -110,17 +110,26 @@ type shardFile struct {
 	nameErr error
 }
 
-// list returns the directory's shard files sorted by name. Like Python's
-// glob("*.db") it ignores names starting with a dot (so the temporary
-// files WriteShard creates are never read).
+// list returns the directory's shard files in directory order, the order
+// Python's glob("*.db") (os.scandir) hands them to its collector. Python
+// merges in that order, and it matters: float sums depend on it, and so
+// does which value "is seen first" for min/max with NaN. Reading in the
+// same order makes promstore's values equal Python's to the bit; the order
+// is stable for as long as the directory is not changed. Like glob it
+// ignores names starting with a dot (so the temporary files WriteShard
+// creates are never read).
 func (s *Store) list() ([]shardFile, error) {
-	ents, err := os.ReadDir(s.dir)
+	d, err := os.Open(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.dir, err)
 	}
-	files := make([]shardFile, 0, len(ents))
-	for _, e := range ents {
-		name := e.Name()
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", s.dir, err)
+	}
+	files := make([]shardFile, 0, len(names))
+	for _, name := range names {
 		base, ok := strings.CutSuffix(name, ".db")
 		if !ok || strings.HasPrefix(name, ".") {
 			continue

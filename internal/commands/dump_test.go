@@ -1,0 +1,363 @@
+package commands
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/render"
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+func TestNewCmdDumpFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    DumpOptions
+		wantErr string
+	}{
+		{name: "defaults", args: []string{"--dir", "x"}, want: DumpOptions{Format: "text"}},
+		{name: "all flags", args: []string{"-d", "x", "--format", "json", "--match", "^http_", "--raw", "--strict"},
+			want: DumpOptions{Format: "json", Match: "^http_", Raw: true, Strict: true}},
+		{name: "openmetrics", args: []string{"--dir", "x", "-o", "openmetrics"}, want: DumpOptions{Format: "openmetrics"}},
+		{name: "bad format", args: []string{"--dir", "x", "--format", "yaml"}, wantErr: "--format must be one of"},
+		{name: "bad regex", args: []string{"--dir", "x", "--match", "("}, wantErr: "--match"},
+		{name: "raw openmetrics", args: []string{"--dir", "x", "--raw", "-o", "openmetrics"}, wantErr: "--raw"},
+		{name: "positional arg", args: []string{"extra"}, wantErr: "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := testFactory(nil)
+			var got *DumpOptions
+			cmd := NewCmdDump(f, func(_ context.Context, o *DumpOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Format != tt.want.Format || got.Match != tt.want.Match || got.Raw != tt.want.Raw || got.Strict != tt.want.Strict || got.Store == nil {
+				t.Fatalf("opts = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDumpFixtures dumps the stores the real Python clients wrote and
+// compares with what Python's collector printed for them.
+func TestDumpFixtures(t *testing.T) {
+	fx := testenv.FixturesDir(t)
+	for _, name := range []string{"python-0.25-files", "python-0.16-files"} {
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", filepath.Join(fx, name, "store"))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			want, err := os.ReadFile(filepath.Join(fx, name, "expected.prom"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			testenv.CompareExposition(t, []byte(out), want)
+			// Same store, other formats: they must carry the same families.
+			for _, format := range []string{"openmetrics", "json"} {
+				code, out2, errOut := runCLI(t, nil, "dump", "--dir", filepath.Join(fx, name, "store"), "--format", format)
+				if code != 0 {
+					t.Fatalf("%s: exit %d: %s", format, code, errOut)
+				}
+				checkFamilyCount(t, format, out2, strings.Count(string(want), "# TYPE "))
+			}
+		})
+	}
+}
+
+func checkFamilyCount(t *testing.T, format, out string, want int) {
+	t.Helper()
+	switch format {
+	case "openmetrics":
+		if !strings.HasSuffix(out, "# EOF\n") {
+			t.Errorf("openmetrics output does not end with # EOF")
+		}
+		if got := strings.Count(out, "# TYPE "); got != want {
+			t.Errorf("openmetrics: %d families, want %d", got, want)
+		}
+	case "json":
+		var doc struct {
+			Families []struct {
+				Name    string            `json:"name"`
+				Samples []json.RawMessage `json:"samples"`
+			} `json:"families"`
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("json output: %v", err)
+		}
+		if len(doc.Families) != want {
+			t.Errorf("json: %d families, want %d", len(doc.Families), want)
+		}
+	}
+}
+
+// TestDumpMatchesPythonCollector writes stores with the real Python client
+// in several processes and compares dump with Python's own collector on
+// the same directory.
+func TestDumpMatchesPythonCollector(t *testing.T) {
+	for _, seed := range []string{"1", "2", "3"} {
+		t.Run("seed"+seed, func(t *testing.T) {
+			dir := t.TempDir()
+			pythonWrite(t, dir, "--procs", "4", "--series", "24", "--seed", seed)
+			want := pythonCollect(t, dir)
+			code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			testenv.CompareExposition(t, []byte(out), want)
+			// Python reads the files in directory order and so does
+			// promstore: the values agree to the bit, so the lines do too.
+			if g, w := sortedLines(out), sortedLines(string(want)); g != w {
+				t.Errorf("sorted lines differ from Python's output")
+			}
+		})
+	}
+}
+
+func sortedLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	sortStrings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestDumpMixedLayouts reads a directory that mixes 16-byte files
+// (prometheus_client 0.25) and 8-byte files (0.16): it must dump the same
+// as its two halves read separately and merged.
+func TestDumpMixedLayouts(t *testing.T) {
+	fx := testenv.FixturesDir(t)
+	newDir, oldDir, mixed := t.TempDir(), t.TempDir(), t.TempDir()
+	pick := func(src, half string, pids ...string) {
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			for _, pid := range pids {
+				if strings.HasSuffix(e.Name(), "_"+pid+".db") {
+					copyFile(t, filepath.Join(src, e.Name()), filepath.Join(half, e.Name()))
+					copyFile(t, filepath.Join(src, e.Name()), filepath.Join(mixed, e.Name()))
+				}
+			}
+		}
+	}
+	pick(filepath.Join(fx, "python-0.25-files", "store"), newDir, "4100", "4101")
+	pick(filepath.Join(fx, "python-0.16-files", "store"), oldDir, "4102", "4103")
+
+	ctx := context.Background()
+	agg := aggregate.New()
+	layouts := map[int]int{}
+	for _, d := range []string{newDir, oldDir} {
+		st, err := filestore.Open(ctx, d, filestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Scan(ctx, agg.Add); err != nil {
+			t.Fatalf("scan %s: %v", d, err)
+		}
+		infos, err := st.Shards(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range infos {
+			layouts[in.Layout]++
+		}
+	}
+	if layouts[8] == 0 || layouts[16] == 0 {
+		t.Fatalf("halves do not hold both layouts: %v", layouts)
+	}
+	var want bytes.Buffer
+	if err := render.Text(&want, agg.Families()); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", mixed)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	testenv.CompareExposition(t, []byte(out), want.Bytes())
+}
+
+// TestDumpBadShards puts corrupt, empty, truncated and foreign files next
+// to a good store: each is named in a warning, the rest dumps as before,
+// and --strict turns them into exit status 1.
+func TestDumpBadShards(t *testing.T) {
+	src := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	dir := copyDir(t, src)
+	_, clean, _ := runCLI(t, nil, "dump", "--dir", dir)
+
+	good, err := os.ReadFile(filepath.Join(dir, "counter_4100.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]byte{
+		"counter_9001.db":       {},                                      // empty
+		"histogram_9002.db":     []byte("not a shard at all, just text"), // garbage
+		"summary_9003.db":       good[:200],                              // truncated: used > size
+		"gauge_all_9004.db":     corruptKey(good),                        // invalid key JSON
+		"gauge_bogus_9005.db":   good,                                    // unknown gauge mode
+		"README.txt":            []byte("ignored: not *.db"),
+		".counter_1.db.tmp-abc": good, // a writer's temp file: ignored
+	}
+	for name, data := range bad {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runCLI(t, nil, "dump", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if out != clean {
+		t.Errorf("output with bad shards differs from the clean store's")
+	}
+	for _, name := range []string{"counter_9001.db", "histogram_9002.db", "summary_9003.db", "gauge_all_9004.db", "gauge_bogus_9005.db"} {
+		if !strings.Contains(errOut, name) {
+			t.Errorf("stderr does not name %s:\n%s", name, errOut)
+		}
+	}
+	if strings.Contains(errOut, "README") || strings.Contains(errOut, "tmp-abc") {
+		t.Errorf("stderr names a file that is not a shard:\n%s", errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "dump", "--strict", "--dir", dir)
+	if code != 1 || out != "" || !strings.Contains(errOut, "--strict") {
+		t.Fatalf("--strict: exit %d, %d bytes out, stderr:\n%s", code, len(out), errOut)
+	}
+}
+
+// corruptKey returns a copy of a shard whose first key has a broken byte.
+func corruptKey(shard []byte) []byte {
+	c := append([]byte(nil), shard...)
+	c[12] = '{' // first key starts at offset 12: '[' becomes '{'
+	return c
+}
+
+func TestDumpMatchRawAndJSON(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	code, out, _ := runCLI(t, nil, "dump", "--dir", dir, "--match", "^app_events")
+	if code != 0 || !strings.Contains(out, "# TYPE app_events_total counter") || strings.Count(out, "# TYPE") != 1 {
+		t.Fatalf("--match: exit %d\n%s", code, out)
+	}
+	// The exposed name of a counter matches too.
+	_, out, _ = runCLI(t, nil, "dump", "--dir", dir, "--match", "^app_nolabel_total$")
+	if strings.Count(out, "# TYPE") != 1 {
+		t.Fatalf("--match on exposed name:\n%s", out)
+	}
+
+	code, out, _ = runCLI(t, nil, "dump", "--dir", dir, "--raw", "--format", "json")
+	if code != 0 {
+		t.Fatalf("--raw json: exit %d", code)
+	}
+	n := 0
+	pids := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var s struct {
+			Shard, Kind, Mode, Pid, Family, Name, Value, Timestamp string
+			Labels                                                 map[string]string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			t.Fatalf("line %d: %v", n, err)
+		}
+		if s.Shard == "" || s.Kind == "" || s.Pid == "" || s.Name == "" {
+			t.Fatalf("line %d incomplete: %s", n, sc.Text())
+		}
+		pids[s.Pid] = true
+		n++
+	}
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	if err := st.Scan(context.Background(), func(store.Sample) error { want++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != want || len(pids) != 3 {
+		t.Fatalf("raw json: %d samples from %d pids, want %d from 3", n, len(pids), want)
+	}
+	code, out, _ = runCLI(t, nil, "dump", "--dir", dir, "--raw")
+	if code != 0 || !strings.HasPrefix(out, "SHARD\tKIND\tMODE\tPID\tSAMPLE\tVALUE\tTIMESTAMP\n") || strings.Count(out, "\n") != want+1 {
+		t.Fatalf("raw text: exit %d, %d lines, want %d", code, strings.Count(out, "\n"), want+1)
+	}
+}
+
+func TestDumpOpenMetricsParses(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	_, out, _ := runCLI(t, nil, "dump", "--dir", dir, "--format", "openmetrics")
+	_, text, _ := runCLI(t, nil, "dump", "--dir", dir)
+	dec := expfmt.NewDecoder(strings.NewReader(text), expfmt.NewFormat(expfmt.TypeTextPlain))
+	_ = dec
+	if !strings.HasSuffix(out, "# EOF\n") || strings.Count(out, "# TYPE") != strings.Count(text, "# TYPE") {
+		t.Fatalf("openmetrics output:\n%s", out)
+	}
+}
+
+func TestDumpStoreSelectionAndExitCodes(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	_, want, _ := runCLI(t, nil, "dump", "--dir", dir)
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantCode int
+		wantOut  bool
+		wantErr  string
+	}{
+		{"env upper", map[string]string{"PROMETHEUS_MULTIPROC_DIR": dir}, []string{"dump"}, 0, true, ""},
+		{"env lower", map[string]string{"prometheus_multiproc_dir": dir}, []string{"dump"}, 0, true, ""},
+		{"upper wins", map[string]string{"PROMETHEUS_MULTIPROC_DIR": dir, "prometheus_multiproc_dir": "/nonexistent"}, []string{"dump"}, 0, true, ""},
+		{"flag wins", map[string]string{"PROMETHEUS_MULTIPROC_DIR": "/nonexistent"}, []string{"dump", "--dir", dir}, 0, true, ""},
+		{"no store", nil, []string{"dump"}, 2, false, "no store given"},
+		{"both stores", nil, []string{"dump", "--dir", dir, "--redis-url", "redis://127.0.0.1:1"}, 2, false, "not both"},
+		{"missing dir", nil, []string{"dump", "--dir", "/nonexistent/dir"}, 1, false, "/nonexistent/dir"},
+		{"unknown flag", nil, []string{"dump", "--bogus"}, 2, false, "unknown flag"},
+		{"unknown command", nil, []string{"frobnicate"}, 2, false, "unknown command"},
+		{"redis down", nil, []string{"dump", "--redis-url", "redis://:hunter2@127.0.0.1:1", "--redis-timeout", "1s"}, 1, false, "127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.env, tt.args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, errOut)
+			}
+			if tt.wantOut && out != want {
+				t.Errorf("output differs from dump --dir")
+			}
+			if tt.wantErr != "" && !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("stderr %q does not contain %q", errOut, tt.wantErr)
+			}
+			if strings.Contains(errOut, "hunter2") {
+				t.Errorf("password in stderr: %s", errOut)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "promstore ") || !strings.Contains(out, "go1.") {
+		t.Fatalf("version: exit %d %q", code, out)
+	}
+}
