@@ -195,7 +195,23 @@ func TestReadMatchesPythonReader(t *testing.T) {
 	}{{"python-0.25-files", "16"}, {"python-0.16-files", "8"}} {
 		t.Run(tt.fixture, func(t *testing.T) {
 			dir := fixtureStore(t, tt.fixture)
-			names, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+			// Python's glob hands files over in directory order, and so
+			// does the reader: list them in that order.
+			d, err := os.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := d.Readdirnames(-1)
+			d.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, n := range all {
+				if strings.HasSuffix(n, ".db") {
+					names = append(names, filepath.Join(dir, n))
+				}
+			}
 			out := testenv.RunPython(t, context.Background(), pyReader, nil, append([]string{tt.stride}, names...)...)
 			var want []gotSample
 			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
