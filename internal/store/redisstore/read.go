@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"sort"
@@ -333,7 +331,7 @@ func (s *Store) decode(p *shardPlan, fs []fetch, keys map[string]*store.Key) *sh
 			r.problems = append(r.problems, problem(it.metric, why, err))
 			continue
 		}
-		if sum := md5.Sum([]byte(text)); hex.EncodeToString(sum[:]) != it.md5 {
+		if md5hex(text) != it.md5 {
 			r.problems = append(r.problems, problem(it.metric, fmt.Sprintf("original_key %q does not hash to %s", text, it.md5), nil))
 			continue
 		}

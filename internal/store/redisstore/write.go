@@ -46,8 +46,7 @@ func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []stor
 	}
 	for _, smp := range samples {
 		text := store.CanonicalKeyText(smp.Key)
-		sum := md5.Sum([]byte(text))
-		h := hex.EncodeToString(sum[:])
+		h := md5hex(text)
 		mk := s.keyOf(id.KindName(), id.PID, "metric", h)
 		tk := s.keyOf(id.KindName(), id.PID, "meta", h)
 		pipe.HSet(ctx, mk, "value", store.PyRepr(smp.Value), "timestamp", store.PyRepr(smp.Timestamp), "updated_at", now)
@@ -192,4 +191,11 @@ func (s *Store) unlink(ctx context.Context, keys []string) error {
 		}
 	}
 	return nil
+}
+
+// md5hex is the lower-case hex MD5 of a key text, as the exporter names
+// its hashes.
+func md5hex(text string) string {
+	sum := md5.Sum([]byte(text))
+	return hex.EncodeToString(sum[:])
 }
