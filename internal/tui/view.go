@@ -1,0 +1,366 @@
+package tui
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// Layout of the main table.
+const (
+	markerW = 2
+	valueW  = 12
+	rateW   = 10
+	maxSpkW = 30
+)
+
+// View renders the current view at the current size.
+func (m Model) View() string {
+	if m.width <= 0 || m.height <= 0 {
+		return ""
+	}
+	lines := make([]string, 0, m.height)
+	lines = append(lines, m.titleLine(), m.statsLine(), m.statusLine())
+	switch m.view {
+	case viewBreakdown:
+		lines = append(lines, m.breakdownLines()...)
+	case viewHistogram:
+		lines = append(lines, m.histogramLines()...)
+	default:
+		lines = append(lines, m.tableLines()...)
+	}
+	helpLines := strings.Split(m.help.View(m.keys), "\n")
+	for len(lines)+len(helpLines) < m.height {
+		lines = append(lines, "")
+	}
+	lines = append(lines[:min(len(lines), max(m.height-len(helpLines), 0))], helpLines...)
+	if len(lines) > m.height {
+		lines = lines[:m.height]
+	}
+	for i, l := range lines {
+		if ansi.StringWidth(l) > m.width {
+			lines[i] = ansi.Truncate(l, m.width, "…")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m *Model) helpHeight() int {
+	return strings.Count(m.help.View(m.keys), "\n") + 1
+}
+
+// tableHeight is the number of series rows the main view shows.
+func (m *Model) tableHeight() int {
+	return m.height - 4 - m.helpHeight()
+}
+
+// detailHeight is the number of rows the breakdown and histogram views
+// show.
+func (m *Model) detailHeight() int {
+	return max(m.height-6-m.helpHeight(), 1)
+}
+
+func (m *Model) detailLines() int {
+	switch m.view {
+	case viewHistogram:
+		if m.hist != nil {
+			return len(m.hist.Buckets)
+		}
+	case viewBreakdown:
+		if sr := m.selected(); sr != nil {
+			n := len(sr.Contrib)
+			if sr.Others > 0 {
+				n++
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+func (m *Model) titleLine() string {
+	left := "promstore top"
+	if m.snap != nil {
+		left += "  " + safeText(m.snap.Store)
+	}
+	var right []string
+	if m.snap != nil {
+		right = append(right, fmt.Sprintf("read %s in %s", m.snap.Time.Format("15:04:05"), roundDuration(m.snap.Took)))
+	}
+	if m.paused {
+		right = append(right, "PAUSED")
+	} else if m.reading {
+		right = append(right, "reading…")
+	}
+	return m.styles.Title.Render(spread(left, strings.Join(right, " · "), m.width))
+}
+
+func (m *Model) statsLine() string {
+	if m.snap == nil {
+		return m.styles.Stats.Render(fit(fmt.Sprintf("every %s", m.interval), m.width))
+	}
+	s := m.snap
+	shown := fmt.Sprintf("series %d", len(s.Series))
+	if m.filterRE != nil {
+		shown = fmt.Sprintf("series %d of %d", len(m.visible), len(s.Series))
+	}
+	line := fmt.Sprintf("shards %d · %s · %s · samples %d · every %s",
+		s.Shards, pidSummary(s.PIDs), shown, s.Samples, m.interval)
+	return m.styles.Stats.Render(fit(line, m.width))
+}
+
+// pidSummary counts processes by liveness.
+func pidSummary(pids []PID) string {
+	var live, dead, unknown int
+	for _, p := range pids {
+		switch p.Alive {
+		case store.AliveYes:
+			live++
+		case store.AliveNo:
+			dead++
+		default:
+			unknown++
+		}
+	}
+	switch {
+	case len(pids) == 0:
+		return "pids 0"
+	case unknown == len(pids):
+		return fmt.Sprintf("pids %d (liveness unknown)", len(pids))
+	case unknown > 0:
+		return fmt.Sprintf("pids %d (%d live, %d dead, %d unknown)", len(pids), live, dead, unknown)
+	}
+	return fmt.Sprintf("pids %d (%d live, %d dead)", len(pids), live, dead)
+}
+
+func (m *Model) statusLine() string {
+	if m.filtering {
+		line := m.input.View()
+		if m.filterErr != nil {
+			line += "  " + m.styles.StatusError.Render(safeText(m.filterErr.Error()))
+		}
+		return line
+	}
+	var st string
+	switch {
+	case m.err != nil && m.snap != nil:
+		st = m.styles.StatusError.Render(fit("✗ read failed: "+safeText(m.err.Error())+" · showing data read "+m.snap.Time.Format("15:04:05"), m.width))
+	case m.err != nil:
+		st = m.styles.StatusError.Render(fit("✗ read failed: "+safeText(m.err.Error()), m.width))
+	case m.snap == nil:
+		st = m.styles.Dim.Render("waiting for the first read…")
+	case len(m.snap.Problems) > 0:
+		msg := fmt.Sprintf("! %d shard(s) skipped: %s", len(m.snap.Problems), safeText(m.snap.Problems[0]))
+		st = m.styles.StatusWarn.Render(fit(msg, m.width))
+	default:
+		st = m.styles.StatusOK.Render("✓ read ok")
+	}
+	var extra []string
+	if m.filterRE != nil {
+		extra = append(extra, "filter /"+safeText(m.filterRE.String())+"/")
+	}
+	if m.note != "" {
+		extra = append(extra, m.note)
+	}
+	if len(extra) > 0 && m.err == nil && (m.snap == nil || len(m.snap.Problems) == 0) {
+		st += "  " + m.styles.Dim.Render(strings.Join(extra, " · "))
+	}
+	return st
+}
+
+// columns computes the widths of the main table.
+func (m *Model) columns() (seriesW, sparkW int) {
+	sparkW = maxSpkW
+	if m.width < 120 {
+		sparkW = min(max(m.width/6, 8), maxSpkW)
+	}
+	seriesW = max(m.width-markerW-valueW-rateW-sparkW-3, 8)
+	return seriesW, sparkW
+}
+
+func (m *Model) tableLines() []string {
+	seriesW, sparkW := m.columns()
+	arrow := map[bool]string{false: "▲", true: "▼"}[m.desc]
+	name, value, rate := "SERIES", "VALUE", "RATE/s"
+	switch m.sortBy {
+	case sortName:
+		name += arrow
+	case sortValue:
+		value += arrow
+	case sortRate:
+		rate += arrow
+	}
+	hist := "HISTORY"
+	if m.showRate {
+		hist = "HISTORY /s"
+	}
+	header := strings.Repeat(" ", markerW) + fit(name, seriesW) + " " +
+		fitRight(value, valueW) + " " + fitRight(rate, rateW) + " " + fit(hist, sparkW)
+	lines := []string{m.styles.ColumnHeader.Render(header)}
+	h := m.tableHeight()
+	if m.snap == nil || h <= 0 {
+		return lines
+	}
+	if len(m.visible) == 0 && m.filterRE != nil {
+		return append(lines, m.styles.Dim.Render("  no series match the filter"))
+	}
+	for i := m.offset; i < len(m.visible) && i < m.offset+h; i++ {
+		idx := m.visible[i]
+		sr := &m.snap.Series[idx]
+		var spark string
+		if st := m.series[sr.Key]; st != nil {
+			spark = sparkline(m.sparkValues(st, sr), sparkW)
+		}
+		nm := safeText(sr.Name)
+		nameCell := fit(nm, seriesW)
+		labelCell := ""
+		if nw := ansi.StringWidth(nm); nw < seriesW {
+			nameCell = nm
+			labelCell = fit(sr.LabelText, seriesW-nw)
+		}
+		cells := []string{
+			fitRight(formatValue(sr.Value), valueW),
+			fitRight(formatRate(m.rates[idx]), rateW),
+			fit(spark, sparkW),
+		}
+		if i == m.cursor {
+			lines = append(lines, m.styles.Selected.Render("▸ "+nameCell+labelCell+" "+strings.Join(cells, " ")))
+			continue
+		}
+		lines = append(lines, "  "+m.styles.Name.Render(nameCell)+m.styles.Labels.Render(labelCell)+" "+
+			m.styles.Value.Render(cells[0])+" "+m.styles.Rate.Render(cells[1])+" "+m.styles.Spark.Render(cells[2]))
+	}
+	return lines
+}
+
+// seriesTitle names the series a detail view shows.
+func (m *Model) seriesTitle(name, labels, kind string) string {
+	return m.styles.Title.Render(fit("▸ "+safeText(name)+labels+"  "+kind, m.width))
+}
+
+func kindText(sr *Series) string {
+	if sr.Mode != "" {
+		return fmt.Sprintf("%s (%s)", sr.Type, sr.Mode)
+	}
+	return string(sr.Type)
+}
+
+func (m *Model) breakdownLines() []string {
+	sr := m.selected()
+	if sr == nil {
+		return []string{m.styles.Dim.Render("the series is no longer in the store (esc: back)")}
+	}
+	st := m.series[sr.Key]
+	summary := fmt.Sprintf("value %s", formatValue(sr.Value))
+	if r := m.rates[st.idx]; !math.IsNaN(r) {
+		summary += fmt.Sprintf(" · rate %s/s", formatValue(r))
+	}
+	n := len(sr.Contrib) + sr.Others
+	summary += fmt.Sprintf(" · %d process", n)
+	if n != 1 {
+		summary += "es"
+	}
+	additive := !math.IsNaN(sr.OthersValue) || sr.Others == 0 && combineOf(sr.Type, sr.Mode) == combineSum
+	const pidW, aliveW, shareW = 12, 8, 7
+	barW := min(max(m.width-markerW-pidW-aliveW-valueW-shareW-4, 0), 40)
+	lines := []string{
+		m.seriesTitle(sr.Name, sr.LabelText, kindText(sr)),
+		m.styles.Stats.Render(fit(summary, m.width)),
+		m.styles.ColumnHeader.Render(strings.Repeat(" ", markerW) + fit("PID", pidW) + " " + fit("ALIVE", aliveW) + " " +
+			fitRight("VALUE", valueW) + " " + fitRight("SHARE", shareW) + " " + fit("", barW)),
+	}
+	peak := 0.0
+	for _, c := range sr.Contrib {
+		if !math.IsNaN(c.Value) && !math.IsInf(c.Value, 0) {
+			peak = math.Max(peak, math.Abs(c.Value))
+		}
+	}
+	row := func(pid, alive string, v float64) string {
+		share := ""
+		if additive && sr.Value != 0 && !math.IsNaN(v) && !math.IsInf(sr.Value, 0) {
+			share = fmt.Sprintf("%.1f%%", v/sr.Value*100)
+		}
+		b := ""
+		if peak > 0 {
+			b = bar(math.Abs(v)/peak, barW)
+		}
+		return strings.Repeat(" ", markerW) + fit(safeText(pid), pidW) + " " + fit(alive, aliveW) + " " +
+			m.styles.Value.Render(fitRight(formatValue(v), valueW)) + " " + fitRight(share, shareW) + " " + m.styles.Bar.Render(b)
+	}
+	var rows []string
+	for _, c := range sr.Contrib {
+		alive := m.alive[c.PID]
+		if alive == "" {
+			alive = store.AliveUnknown
+		}
+		rows = append(rows, row(c.PID, string(alive), c.Value))
+	}
+	if sr.Others > 0 {
+		label := fmt.Sprintf("+%d more", sr.Others)
+		if math.IsNaN(sr.OthersValue) {
+			rows = append(rows, strings.Repeat(" ", markerW)+m.styles.Dim.Render(label+" (not kept)"))
+		} else {
+			rows = append(rows, row(label, "", sr.OthersValue))
+		}
+	}
+	if len(rows) == 0 {
+		rows = append(rows, m.styles.Dim.Render("  no per-process samples"))
+	}
+	return append(lines, window(rows, m.detail, m.detailHeight())...)
+}
+
+func (m *Model) histogramLines() []string {
+	h := m.hist
+	if h == nil {
+		return nil
+	}
+	summary := fmt.Sprintf("count %s", formatValue(h.Count))
+	if h.HasSum {
+		summary += fmt.Sprintf(" · sum %s", formatValue(h.Sum))
+		if h.Count > 0 {
+			summary += fmt.Sprintf(" · mean %s", formatValue(h.Sum/h.Count))
+		}
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		summary += fmt.Sprintf(" · p%g %s", q*100, formatValue(Quantile(q, h.Buckets)))
+	}
+	const leW, cumW, inW = 14, 12, 12
+	barW := min(max(m.width-markerW-leW-cumW-inW-3, 0), 40)
+	lines := []string{
+		m.seriesTitle(h.Family, h.LabelText, "histogram"),
+		m.styles.Stats.Render(fit(summary, m.width)),
+		m.styles.ColumnHeader.Render(strings.Repeat(" ", markerW) + fit("LE", leW) + " " + fitRight("CUMULATIVE", cumW) + " " +
+			fitRight("IN BUCKET", inW) + " " + fit("", barW)),
+	}
+	in := make([]float64, len(h.Buckets))
+	peak := 0.0
+	for i, b := range h.Buckets {
+		in[i] = b.Count
+		if i > 0 {
+			in[i] -= h.Buckets[i-1].Count
+		}
+		if !math.IsNaN(in[i]) && !math.IsInf(in[i], 0) {
+			peak = math.Max(peak, in[i])
+		}
+	}
+	rows := make([]string, 0, len(h.Buckets))
+	for i, b := range h.Buckets {
+		bb := ""
+		if peak > 0 {
+			bb = bar(in[i]/peak, barW)
+		}
+		rows = append(rows, strings.Repeat(" ", markerW)+fit(safeText(b.LEText), leW)+" "+fitRight(formatValue(b.Count), cumW)+" "+
+			m.styles.Value.Render(fitRight(formatValue(in[i]), inW))+" "+m.styles.Bar.Render(bb))
+	}
+	return append(lines, window(rows, m.detail, m.detailHeight())...)
+}
+
+// window returns at most h rows starting at off.
+func window(rows []string, off, h int) []string {
+	off = min(max(off, 0), len(rows))
+	return rows[off:min(off+h, len(rows))]
+}
