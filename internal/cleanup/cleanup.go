@@ -1,0 +1,261 @@
+// Package cleanup removes and compacts the shards of processes that no
+// longer run, so that a long-lived multiprocess store stops growing with
+// every worker restart while its aggregated output stays the same.
+//
+// # What happens to the shards of a selected (dead) pid
+//
+//   - live* gauge shards (liveall, livemin, livemax, livesum,
+//     livemostrecent) are removed: this is what Python's
+//     mark_process_dead does, and the only change to the output.
+//   - counter, histogram and summary shards and gauge shards of modes
+//     min, max, sum and mostrecent are compacted: their samples are merged
+//     into one archive shard per kind and mode, whose pid is ArchivePID
+//     ("counter_archive.db", "gauge_max_archive.db", or
+//     "<prefix>:counter:archive:..." in Redis). Archives are compacted
+//     further on later runs, so a store holds at most one per kind and
+//     mode.
+//   - gauge shards of mode all are kept (each carries its pid as a label,
+//     so there is nothing to merge) unless Options.DropDeadGauges.
+//
+// # Merge rules of an archive (per sample key text)
+//
+// counter, histogram (buckets are stored per le, not cumulative), summary
+// and gauge sum: the sum. Gauge min/max: the minimum/maximum of the values
+// that are not NaN (NaN only when every value is NaN). Gauge mostrecent:
+// the value with the greatest timestamp, with that timestamp; ties keep
+// the first in scan order; a series never set (timestamp 0) stays 0 and
+// so stays out of the output.
+//
+// Python's collector starts min/max with the first value it meets and
+// replaces it only by a strictly smaller/greater one, so a NaN met first
+// wins and a NaN met later never does. Which value is "first" follows the
+// directory listing order in Python (glob) and file name order in
+// promstore; compaction moves the dead values to the archive's place in
+// that order. The output therefore changes only for a min/max series
+// whose first-met value flips between NaN and a number: before, a dead
+// pid's NaN sorted first (output NaN, after: the minimum) or after, a
+// live pid's NaN sorts first where a dead number did (and the reverse).
+// Python's own answer in those cases depends on the directory order. The
+// same holds for a mostrecent tie of identical timestamps and, when
+// processes disagree on a family's help text, for which help is shown.
+//
+// # Archive layout
+//
+// An archive file is written in the layout of the shards it merges
+// (itself included): 8 bytes per value when every one of them has the
+// 8-byte layout of prometheus_client < 0.18, else 16. Shards holding
+// 3-element keys (prometheus_client < 0.16) are not compacted, because
+// an archive holds 4-element keys that such a client cannot read.
+//
+// # Crash safety: the journal
+//
+// A run first computes every archive's complete new contents (absolute
+// values, existing archive included), then writes a journal listing
+// those contents and every shard to delete, durably (temporary file,
+// fsync, rename; a Redis key in Redis). Only then does it write each
+// archive and delete that archive's sources, then delete the live*
+// (and dropped) gauge shards, then remove the journal. A run that finds
+// a journal first applies it again (writing an archive with the same
+// absolute values twice changes nothing, deleting a deleted shard is not
+// an error) and never merges its sources again, so a run killed at any
+// step and run again ends in the state of an uninterrupted run and no
+// sample is counted twice. Runs hold a lock (flock on a file in the
+// directory; a Redis key with an expiry) so two never interleave.
+//
+// A scrape that runs while an archive has been written but its sources
+// are not yet deleted counts those sources twice; the window is the time
+// to unlink one archive's sources (for a file store, milliseconds). In
+// Redis the archive and the source keys span hash slots, so no MULTI/EXEC
+// can cover them in a Cluster; the journal provides the crash safety for
+// both standalone and Cluster.
+//
+// # Safety against wrong liveness answers
+//
+// Pid checks are made right before planning and again right before the
+// journal is written (a pid that started running in between aborts the
+// run without changes), and once more after the run, to warn about pid
+// reuse. A pid whose shards changed within Options.MinIdle is never
+// treated as dead. When shards changed recently but none of their pids is
+// visible, promstore most likely runs in another pid namespace (a
+// sidecar container), where every pid looks dead: Plan refuses.
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// ArchivePID is the pid of archive shards. It holds no '_' (Python splits
+// shard file names on '_'), is not a number (so no pid check ever calls
+// it dead) and sorts after every decimal pid.
+const ArchivePID = "archive"
+
+// DefaultMinIdle is how recently a shard must have changed for its pid
+// never to be treated as dead.
+const DefaultMinIdle = time.Minute
+
+// Options selects what a cleanup does.
+type Options struct {
+	// DeadPIDs selects numeric pids with no live process on this host.
+	DeadPIDs bool
+	// PIDs selects these pids explicitly (still never a live one).
+	PIDs []string
+	// StaleAfter, when positive, selects pids whose shards were all last
+	// updated at least this long ago.
+	StaleAfter time.Duration
+	// DropDeadGauges removes gauge shards of mode all of selected pids
+	// instead of keeping them.
+	DropDeadGauges bool
+	// MinIdle: a pid with a shard updated more recently is never selected.
+	// Zero means DefaultMinIdle; negative disables the guard.
+	MinIdle time.Duration
+	// Local says the pids of the store are processes of this host, so
+	// that liveness checks mean something. Always true for a file store;
+	// for Redis only when every writer runs on this host.
+	Local bool
+	// DryRun plans without changing anything.
+	DryRun bool
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Alive checks a pid (store.ProcessAlive when nil).
+	Alive func(pid string) store.Liveness
+
+	// afterStep, when set, is called after each step of the execution;
+	// an error stops the run there as a crash would (tests only).
+	afterStep func(step string) error
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o *Options) alive(pid string) store.Liveness {
+	if o.Alive != nil {
+		return o.Alive(pid)
+	}
+	return store.ProcessAlive(pid)
+}
+
+func (o *Options) minIdle() time.Duration {
+	switch {
+	case o.MinIdle == 0:
+		return DefaultMinIdle
+	case o.MinIdle < 0:
+		return 0
+	}
+	return o.MinIdle
+}
+
+func (o *Options) step(name string) error {
+	if o.afterStep == nil {
+		return nil
+	}
+	return o.afterStep(name)
+}
+
+// Validate checks that the options select something.
+func (o *Options) Validate() error {
+	if !o.DeadPIDs && len(o.PIDs) == 0 && o.StaleAfter <= 0 {
+		return errors.New("nothing selected: give --dead-pids, --pid or --stale-after")
+	}
+	for _, p := range o.PIDs {
+		if p == "" {
+			return errors.New("--pid: empty pid")
+		}
+		if p == ArchivePID {
+			return fmt.Errorf("--pid %s: archive shards are never cleaned up", ArchivePID)
+		}
+	}
+	if o.DeadPIDs && !o.Local {
+		return errors.New("--dead-pids checks pids on this host, which says nothing about writers on other hosts: give --local when every writer of the store runs here, or select by --stale-after")
+	}
+	return nil
+}
+
+// isNumeric reports whether pid is a decimal process id as
+// store.ProcessAlive can check it (no sign, no leading zero).
+func isNumeric(pid string) bool {
+	n, err := strconv.Atoi(pid)
+	return err == nil && n > 0 && strconv.Itoa(n) == pid
+}
+
+// Run finishes an interrupted run (if a journal is found), plans and,
+// unless DryRun, executes the plan. The result is returned also when an
+// error stops the run part way.
+func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
+	opts.Local = opts.Local || t.Local
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	res := &Result{DryRun: opts.DryRun}
+	if !opts.DryRun {
+		unlock, err := t.Journal.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	j, err := t.Journal.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if j != nil {
+		res.Recovered = j
+		if !opts.DryRun {
+			if err := apply(ctx, t, j, &opts); err != nil {
+				return res, fmt.Errorf("finish the interrupted cleanup of %s: %w", j.Started, err)
+			}
+		}
+	}
+	if j != nil && opts.DryRun {
+		// The plan below would see the journal's sources again; a real
+		// run deletes them first, so show only the journal.
+		return res, nil
+	}
+	p, err := MakePlan(ctx, t, opts)
+	if err != nil {
+		return res, err
+	}
+	res.Plan = p
+	if opts.DryRun {
+		return res, nil
+	}
+	if err := Execute(ctx, t, p, opts); err != nil {
+		return res, err
+	}
+	res.Done = true
+	for _, pid := range p.pids() {
+		if isNumeric(pid) && opts.Local && opts.alive(pid) == store.AliveYes {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("pid %s runs again after the cleanup (pid reused?): a process that opened one of its removed shards just before has lost those writes", pid))
+		}
+	}
+	if t.Size != nil {
+		for i := range p.Archives {
+			a := &p.Archives[i]
+			if n, err := t.Size(ctx, a.ID); err == nil {
+				a.NewBytes = n
+			}
+		}
+	}
+	return res, nil
+}
+
+// Result is what Run did or, with DryRun, would do.
+type Result struct {
+	DryRun bool
+	// Recovered is the journal of an interrupted run found (and, unless
+	// DryRun, finished) first.
+	Recovered *Journal
+	Plan      *Plan
+	// Done is set when the plan was executed completely.
+	Done     bool
+	Warnings []string
+}

@@ -1,0 +1,449 @@
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+)
+
+// TestDeadPIDsRealProcesses: shards of running processes stay byte for
+// byte, shards of exited ones are removed (live*), kept (all) or
+// compacted, and the dump changes only by the live* series.
+func TestDeadPIDsRealProcesses(t *testing.T) {
+	for _, layout := range []int{filestore.LayoutLegacy, filestore.LayoutTimestamp} {
+		t.Run(fmt.Sprintf("layout%d", layout), func(t *testing.T) {
+			dir := t.TempDir()
+			live := []string{livePID(t), livePID(t)}
+			dead := []string{deadPID(t), deadPID(t), deadPID(t)}
+			for i, pid := range append(append([]string{}, live...), dead...) {
+				genShards(t, dir, pid, layout, float64(i+1)*1.25)
+			}
+			ageDir(t, dir)
+			before := dbFiles(t, dir)
+			want := dump(t, withoutLiveGauges(t, dir, dead...))
+
+			res := runCleanup(t, dir, Options{DeadPIDs: true})
+			after := dbFiles(t, dir)
+
+			for name, b := range before {
+				id, _ := store.ParseShardName(strings.TrimSuffix(name, ".db"))
+				isLive := id.PID == live[0] || id.PID == live[1]
+				_, still := after[name]
+				switch {
+				case isLive && after[name] != b:
+					t.Errorf("%s of a running process changed (present %v)", name, still)
+				case !isLive && id.Kind == store.KindGauge && id.Mode == "all" && !still:
+					t.Errorf("%s (mode all of a dead pid) was removed without --drop-dead-gauges", name)
+				case !isLive && !(id.Kind == store.KindGauge && id.Mode == "all") && still:
+					t.Errorf("%s of a dead pid is still there", name)
+				}
+			}
+			for _, a := range []string{"counter", "histogram", "summary", "gauge_min", "gauge_max", "gauge_sum"} {
+				if _, ok := after[a+"_archive.db"]; !ok {
+					t.Errorf("no %s_archive.db; files: %v", a, names(after))
+				}
+			}
+			for _, a := range []string{"gauge_all", "gauge_liveall", "gauge_livesum"} {
+				if _, ok := after[a+"_archive.db"]; ok {
+					t.Errorf("unexpected %s_archive.db", a)
+				}
+			}
+			infos := shardInfos(t, dir)
+			for name, in := range infos {
+				if in.ID.PID == ArchivePID && in.Layout != layout {
+					t.Errorf("%s has layout %d, want %d (the layout of its sources)", name, in.Layout, layout)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, JournalName)); !os.IsNotExist(err) {
+				t.Errorf("journal left behind: %v", err)
+			}
+			compareDumps(t, dump(t, dir), want, false)
+
+			s := res.Plan.Summary()
+			nModes := 8
+			if layout == filestore.LayoutTimestamp {
+				nModes = 10
+			}
+			wantRemoved := len(dead) * nModes / 2
+			wantCompacted := len(dead) * (3 + (nModes/2 - 1))
+			if s.Removed != wantRemoved || s.Compacted != wantCompacted || s.Dropped != 0 {
+				t.Errorf("summary %+v, want removed %d compacted %d", s, wantRemoved, wantCompacted)
+			}
+			if s.Kept != len(live)*(3+nModes)+len(dead) {
+				t.Errorf("kept %d, want %d", s.Kept, len(live)*(3+nModes)+len(dead))
+			}
+			if s.BytesFreed <= 0 {
+				t.Errorf("bytes freed %d", s.BytesFreed)
+			}
+		})
+	}
+}
+
+// TestArchiveCompactsFurther: a second run with new dead pids merges them
+// into the existing archives; the dump keeps its invariant.
+func TestArchiveCompactsFurther(t *testing.T) {
+	dir := t.TempDir()
+	first := []string{deadPID(t), deadPID(t)}
+	for i, pid := range first {
+		genShards(t, dir, pid, 16, float64(i)+0.5)
+	}
+	live := livePID(t)
+	genShards(t, dir, live, 16, 9)
+	ageDir(t, dir)
+	runCleanup(t, dir, Options{DeadPIDs: true})
+
+	second := []string{deadPID(t), deadPID(t)}
+	for i, pid := range second {
+		genShards(t, dir, pid, 16, float64(i)+3.75)
+	}
+	ageDir(t, dir)
+	want := dump(t, withoutLiveGauges(t, dir, second...))
+	runCleanup(t, dir, Options{DeadPIDs: true})
+	compareDumps(t, dump(t, dir), want, false)
+	for name := range dbFiles(t, dir) {
+		id, _ := store.ParseShardName(strings.TrimSuffix(name, ".db"))
+		if id.PID != live && id.PID != ArchivePID && id.Mode != "all" {
+			t.Errorf("%s left after the second run", name)
+		}
+	}
+}
+
+// TestDropDeadGauges removes mode-all gauges of dead pids: their pid
+// series leave the dump, nothing else changes.
+func TestDropDeadGauges(t *testing.T) {
+	dir := t.TempDir()
+	dead := deadPID(t)
+	genShards(t, dir, dead, 16, 2)
+	genShards(t, dir, livePID(t), 16, 3)
+	ageDir(t, dir)
+	wantDir := withoutLiveGauges(t, dir, dead)
+	os.Remove(filepath.Join(wantDir, "gauge_all_"+dead+".db"))
+	want := dump(t, wantDir)
+	res := runCleanup(t, dir, Options{DeadPIDs: true, DropDeadGauges: true})
+	compareDumps(t, dump(t, dir), want, false)
+	if s := res.Plan.Summary(); s.Dropped != 1 {
+		t.Errorf("dropped %d, want 1", s.Dropped)
+	}
+}
+
+// TestDryRunChangesNothing.
+func TestDryRunChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	genShards(t, dir, deadPID(t), 16, 2)
+	ageDir(t, dir)
+	before := dbFiles(t, dir)
+	res := runCleanup(t, dir, Options{DeadPIDs: true, DryRun: true})
+	if s := res.Plan.Summary(); s.Compacted == 0 || s.Removed == 0 {
+		t.Errorf("dry run planned nothing: %+v", s)
+	}
+	after := dbFiles(t, dir)
+	if fmt.Sprint(names(before)) != fmt.Sprint(names(after)) {
+		t.Errorf("dry run changed files: %v -> %v", names(before), names(after))
+	}
+	for n, b := range before {
+		if after[n] != b {
+			t.Errorf("dry run changed %s", n)
+		}
+	}
+}
+
+// TestSelection covers --pid, --stale-after, --min-idle and pids that
+// are not numbers.
+func TestSelection(t *testing.T) {
+	now := time.Now()
+	dead := func(string) store.Liveness { return store.AliveNo }
+	tests := []struct {
+		name      string
+		opts      Options
+		ages      map[string]time.Duration // pid -> age of its shards
+		wantTaken []string
+		wantErr   string
+	}{
+		{"dead pids skip fresh", Options{DeadPIDs: true, Alive: func(p string) store.Liveness {
+			if p == "300" {
+				return store.AliveYes
+			}
+			return store.AliveNo
+		}},
+			map[string]time.Duration{"100": time.Hour, "200": 10 * time.Second, "300": time.Second, "worker-a": time.Hour}, []string{"100"}, ""},
+		{"other namespace refused", Options{DeadPIDs: true, Alive: dead},
+			map[string]time.Duration{"100": time.Hour, "200": 10 * time.Second}, nil, "another pid namespace"},
+		{"min-idle off", Options{DeadPIDs: true, Alive: dead, MinIdle: -1},
+			map[string]time.Duration{"100": time.Hour, "200": 10 * time.Second}, []string{"100", "200"}, ""},
+		{"named pid", Options{PIDs: []string{"worker-a"}, Alive: dead},
+			map[string]time.Duration{"100": time.Hour, "worker-a": time.Hour}, []string{"worker-a"}, ""},
+		{"named live pid never", Options{PIDs: []string{"100"}, Alive: func(string) store.Liveness { return store.AliveYes }},
+			map[string]time.Duration{"100": time.Hour}, nil, ""},
+		{"stale after", Options{StaleAfter: 30 * time.Minute, Alive: func(string) store.Liveness { return store.AliveUnknown }},
+			map[string]time.Duration{"100": time.Hour, "200": 10 * time.Minute, "worker-a": 2 * time.Hour}, []string{"100", "worker-a"}, ""},
+		{"nothing selected", Options{}, map[string]time.Duration{"100": time.Hour}, nil, "nothing selected"},
+		{"archive by name", Options{PIDs: []string{ArchivePID}}, map[string]time.Duration{"100": time.Hour}, nil, "never cleaned up"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := key(t, "c", "c_total", "C.")
+			for pid, age := range tt.ages {
+				id := store.ShardID{Kind: store.KindCounter, PID: pid}
+				if err := st.WriteShard(context.Background(), id, []store.Sample{{Key: k, Value: 1}}); err != nil {
+					t.Fatal(err)
+				}
+				mt := now.Add(-age)
+				os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt)
+			}
+			opts := tt.opts
+			opts.Now = func() time.Time { return now }
+			opts.DryRun = true
+			p, err := MakePlan(context.Background(), FileTarget(st), opts)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.pids(); fmt.Sprint(got) != fmt.Sprint(tt.wantTaken) {
+				t.Errorf("selected %v, want %v", got, tt.wantTaken)
+				for _, sp := range p.Shards {
+					t.Logf("%s: %s (%s)", sp.Info.ID, sp.Action, sp.Reason)
+				}
+			}
+		})
+	}
+}
+
+// TestMergeRules checks the archive value of each merge rule.
+func TestMergeRules(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		mode   string
+		kind   store.Kind
+		values []float64
+		ts     []float64
+		want   float64
+		wantTS float64
+	}{
+		{"", store.KindCounter, []float64{1, 2.5, 3}, nil, 6.5, 0},
+		{"sum", store.KindGauge, []float64{1, -2, math.Inf(1)}, nil, math.Inf(1), 0},
+		{"min", store.KindGauge, []float64{nan, 3, 1, nan, 2}, nil, 1, 0},
+		{"min", store.KindGauge, []float64{nan, nan}, nil, nan, 0},
+		{"max", store.KindGauge, []float64{2, nan, 7, -1}, nil, 7, 0},
+		{"max", store.KindGauge, []float64{math.Inf(-1), nan}, nil, math.Inf(-1), 0},
+		{"mostrecent", store.KindGauge, []float64{1, 2, 3, 4}, []float64{10, 30, 30, 20}, 2, 30},
+		{"mostrecent", store.KindGauge, []float64{1, 2}, []float64{0, 0}, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.kind, tt.mode, tt.values), func(t *testing.T) {
+			var a accumulator
+			id := store.ShardID{Kind: tt.kind, Mode: tt.mode}
+			for i, v := range tt.values {
+				ts := 0.0
+				if tt.ts != nil {
+					ts = tt.ts[i]
+				}
+				a.add(id, v, ts)
+			}
+			if !(a.value == tt.want || math.IsNaN(a.value) && math.IsNaN(tt.want)) || a.ts != tt.wantTS {
+				t.Errorf("got %v@%v, want %v@%v", a.value, a.ts, tt.want, tt.wantTS)
+			}
+		})
+	}
+}
+
+// TestMixedLayouts: an archive merging 8- and 16-byte shards is 16-byte.
+func TestMixedLayouts(t *testing.T) {
+	dir := t.TempDir()
+	genShards(t, dir, deadPID(t), 8, 1)
+	genShards(t, dir, deadPID(t), 16, 2)
+	ageDir(t, dir)
+	runCleanup(t, dir, Options{DeadPIDs: true})
+	for name, in := range shardInfos(t, dir) {
+		if in.ID.PID == ArchivePID && in.Layout != 16 {
+			t.Errorf("%s: layout %d, want 16", name, in.Layout)
+		}
+	}
+}
+
+// TestLegacyKeysNotCompacted: shards with 3-element keys stay, their
+// live gauges still go.
+func TestLegacyKeysNotCompacted(t *testing.T) {
+	dir := t.TempDir()
+	pid := deadPID(t)
+	writeRaw(t, filepath.Join(dir, "counter_"+pid+".db"), `["c", "c_total", {}]`, 3)
+	writeRaw(t, filepath.Join(dir, "gauge_livesum_"+pid+".db"), `["g", "g", {}]`, 4)
+	ageDir(t, dir)
+	res := runCleanup(t, dir, Options{DeadPIDs: true})
+	files := dbFiles(t, dir)
+	if _, ok := files["counter_"+pid+".db"]; !ok {
+		t.Errorf("legacy counter shard was compacted: %v", names(files))
+	}
+	if _, ok := files["gauge_livesum_"+pid+".db"]; ok {
+		t.Errorf("live gauge of a dead pid stayed")
+	}
+	if _, ok := files["counter_archive.db"]; ok {
+		t.Errorf("archive written from legacy keys")
+	}
+	found := false
+	for _, sp := range res.Plan.Shards {
+		found = found || strings.Contains(sp.Reason, "3-element keys")
+	}
+	if !found {
+		t.Errorf("no reason names the legacy keys")
+	}
+}
+
+// writeRaw writes an 8-byte-layout shard with one entry, byte by byte.
+func writeRaw(t testing.TB, path, text string, v float64) {
+	t.Helper()
+	n := len(text)
+	pad := 8 - (n+4)%8
+	used := 8 + 4 + n + pad + 8
+	b := make([]byte, 4096)
+	putU32 := func(off, x int) {
+		b[off], b[off+1], b[off+2], b[off+3] = byte(x), byte(x>>8), byte(x>>16), byte(x>>24)
+	}
+	putU32(0, used)
+	putU32(8, n)
+	copy(b[12:], text)
+	for i := 0; i < pad; i++ {
+		b[12+n+i] = ' '
+	}
+	bits := math.Float64bits(v)
+	for i := 0; i < 8; i++ {
+		b[12+n+pad+i] = byte(bits >> (8 * i))
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCrashAtEveryStep kills a run after each of its steps, runs again and
+// checks that the end state is the uninterrupted run's, with nothing
+// counted twice.
+func TestCrashAtEveryStep(t *testing.T) {
+	base := t.TempDir()
+	live := livePID(t)
+	dead := []string{deadPID(t), deadPID(t)}
+	genShards(t, base, live, 16, 1)
+	for i, pid := range dead {
+		genShards(t, base, pid, 16, float64(i)+2)
+	}
+	// An archive from an earlier run, so that a re-merge would double it.
+	older := deadPID(t)
+	genShards(t, base, older, 16, 7)
+	ageDir(t, base)
+	runCleanup(t, base, Options{PIDs: []string{older}})
+	ageDir(t, base)
+
+	ref := copyDir(t, base)
+	var steps []string
+	opts := Options{DeadPIDs: true}
+	opts.afterStep = func(s string) error { steps = append(steps, s); return nil }
+	runCleanup(t, ref, opts)
+	refFiles := dbFiles(t, ref)
+	refDump := dump(t, ref)
+	compareDumps(t, refDump, dump(t, withoutLiveGauges(t, base, dead...)), false)
+	if len(steps) < 5 {
+		t.Fatalf("only %d steps: %v", len(steps), steps)
+	}
+
+	errCrash := errors.New("simulated crash")
+	for k := range steps {
+		t.Run(fmt.Sprintf("after_%02d_%s", k+1, strings.ReplaceAll(steps[k], " ", "_")), func(t *testing.T) {
+			dir := copyDir(t, base)
+			n := 0
+			opts := Options{DeadPIDs: true}
+			opts.afterStep = func(string) error {
+				n++
+				if n == k+1 {
+					return errCrash
+				}
+				return nil
+			}
+			st, _ := filestore.Open(context.Background(), dir, filestore.Options{})
+			if _, err := Run(context.Background(), FileTarget(st), opts); !errors.Is(err, errCrash) {
+				t.Fatalf("crashing run: err = %v", err)
+			}
+			res := runCleanup(t, dir, Options{DeadPIDs: true})
+			if k+1 < len(steps) && res.Recovered == nil {
+				t.Errorf("rerun found no journal after step %d", k+1)
+			}
+			got := dbFiles(t, dir)
+			if fmt.Sprint(names(got)) != fmt.Sprint(names(refFiles)) {
+				t.Fatalf("files %v, want %v", names(got), names(refFiles))
+			}
+			for n, b := range refFiles {
+				if got[n] != b {
+					t.Errorf("%s differs from the uninterrupted run's", n)
+				}
+			}
+			compareDumps(t, dump(t, dir), refDump, false)
+			if _, err := os.Stat(filepath.Join(dir, JournalName)); !os.IsNotExist(err) {
+				t.Errorf("journal left: %v", err)
+			}
+		})
+	}
+}
+
+// TestLock: a second run fails while one holds the lock.
+func TestLock(t *testing.T) {
+	dir := t.TempDir()
+	st, _ := filestore.Open(context.Background(), dir, filestore.Options{})
+	tg := FileTarget(st)
+	unlock, err := tg.Journal.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), FileTarget(st), Options{DeadPIDs: true})
+	if err == nil || !strings.Contains(err.Error(), "another cleanup") {
+		t.Errorf("second run: err = %v", err)
+	}
+	unlock()
+	if _, err := Run(context.Background(), FileTarget(st), Options{DeadPIDs: true}); err != nil {
+		t.Errorf("after unlock: %v", err)
+	}
+}
+
+// TestBadJournal: a journal that does not parse stops the run, naming it.
+func TestBadJournal(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, JournalName), []byte("{broken"), 0o644)
+	st, _ := filestore.Open(context.Background(), dir, filestore.Options{})
+	_, err := Run(context.Background(), FileTarget(st), Options{DeadPIDs: true})
+	if err == nil || !strings.Contains(err.Error(), JournalName) {
+		t.Errorf("err = %v, want one naming the journal", err)
+	}
+}
+
+// TestJournalFloats: NaN, infinities and -0 survive the journal.
+func TestJournalFloats(t *testing.T) {
+	j := &Journal{Version: 1, Archives: []JournalArchive{{Shard: JournalShard{Kind: "counter", PID: ArchivePID},
+		Samples: []JournalSample{{Key: "k", Value: math.NaN(), Timestamp: math.Inf(1)}, {Key: "z", Value: math.Copysign(0, -1), Timestamp: math.Inf(-1)}}}}}
+	b, err := encodeJournal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeJournal("test", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := back.Archives[0].Samples
+	if !math.IsNaN(s[0].Value) || !math.IsInf(s[0].Timestamp, 1) || !math.Signbit(s[1].Value) || !math.IsInf(s[1].Timestamp, -1) {
+		t.Errorf("round trip: %+v", s)
+	}
+}

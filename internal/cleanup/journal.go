@@ -1,0 +1,213 @@
+package cleanup
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// Journal is the intent record of a run: everything the run is about to
+// write and delete, saved durably before the first change. Applying it
+// twice has the effect of applying it once.
+type Journal struct {
+	Version int    `json:"version"`
+	Started string `json:"started"`
+	// Archives are written with exactly these contents, then their
+	// sources are deleted.
+	Archives []JournalArchive `json:"archives"`
+	// Delete lists the other shards to delete (live* and dropped gauges).
+	Delete []JournalShard `json:"delete"`
+}
+
+// JournalArchive is one archive of a journal.
+type JournalArchive struct {
+	Shard   JournalShard    `json:"shard"`
+	Layout  int             `json:"layout"`
+	Samples []JournalSample `json:"samples"`
+	Sources []JournalShard  `json:"sources"`
+}
+
+// JournalShard names a shard.
+type JournalShard struct {
+	Kind string `json:"kind"`
+	Mode string `json:"mode,omitempty"`
+	PID  string `json:"pid"`
+}
+
+// JournalSample is one sample of an archive: its key text and absolute
+// values.
+type JournalSample struct {
+	Key       string
+	Value     float64
+	Timestamp float64
+}
+
+// jsonSample spells floats as text, so that NaN and infinities survive.
+type jsonSample struct {
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	Timestamp string `json:"ts"`
+}
+
+// MarshalJSON writes the floats as Go float text ("NaN", "+Inf", "-0").
+func (s JournalSample) MarshalJSON() ([]byte, error) {
+	return json.Marshal(jsonSample{
+		Key:       s.Key,
+		Value:     strconv.FormatFloat(s.Value, 'g', -1, 64),
+		Timestamp: strconv.FormatFloat(s.Timestamp, 'g', -1, 64),
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *JournalSample) UnmarshalJSON(b []byte) error {
+	var j jsonSample
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	v, err := strconv.ParseFloat(j.Value, 64)
+	if err != nil {
+		return fmt.Errorf("sample %q: value: %w", j.Key, err)
+	}
+	ts, err := strconv.ParseFloat(j.Timestamp, 64)
+	if err != nil {
+		return fmt.Errorf("sample %q: timestamp: %w", j.Key, err)
+	}
+	*s = JournalSample{Key: j.Key, Value: v, Timestamp: ts}
+	return nil
+}
+
+func journalShard(id store.ShardID) JournalShard {
+	return JournalShard{Kind: string(id.Kind), Mode: id.Mode, PID: id.PID}
+}
+
+func (j JournalShard) id() (store.ShardID, error) {
+	id := store.ShardID{Kind: store.Kind(j.Kind), Mode: j.Mode, PID: j.PID}
+	if _, _, err := store.ParseKindName(id.KindName()); err != nil || j.PID == "" {
+		return id, fmt.Errorf("journal names an invalid shard %+v", j)
+	}
+	return id, nil
+}
+
+// String names the shard as its file does.
+func (j JournalShard) String() string {
+	return store.ShardID{Kind: store.Kind(j.Kind), Mode: j.Mode, PID: j.PID}.String()
+}
+
+// journalOf turns a plan into the journal of its execution.
+func journalOf(p *Plan, now time.Time) *Journal {
+	j := &Journal{Version: 1, Started: now.UTC().Format(time.RFC3339)}
+	for _, a := range p.Archives {
+		ja := JournalArchive{Shard: journalShard(a.ID), Layout: a.Layout, Samples: a.Samples}
+		for _, s := range a.Sources {
+			ja.Sources = append(ja.Sources, journalShard(s))
+		}
+		j.Archives = append(j.Archives, ja)
+	}
+	for _, sp := range p.Shards {
+		if sp.Action == Remove || sp.Action == Drop {
+			j.Delete = append(j.Delete, journalShard(sp.Info.ID))
+		}
+	}
+	return j
+}
+
+func encodeJournal(j *Journal) ([]byte, error) {
+	return json.Marshal(j)
+}
+
+func decodeJournal(where string, b []byte) (*Journal, error) {
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("cleanup journal %s: %w (an interrupted cleanup left it; it must be finished before another cleanup can run)", where, err)
+	}
+	if j.Version != 1 {
+		return nil, fmt.Errorf("cleanup journal %s: version %d, want 1", where, j.Version)
+	}
+	return &j, nil
+}
+
+// Execute writes the plan's journal, applies it and removes it. Pids are
+// checked once more first: one that runs now aborts the run unchanged.
+func Execute(ctx context.Context, t *Target, p *Plan, opts Options) error {
+	opts.Local = opts.Local || t.Local
+	if opts.Local {
+		for _, pid := range p.pids() {
+			if isNumeric(pid) && opts.alive(pid) == store.AliveYes {
+				return fmt.Errorf("pid %s is running now: nothing was changed; run the cleanup again", pid)
+			}
+		}
+	}
+	j := journalOf(p, opts.now())
+	if len(j.Archives) == 0 && len(j.Delete) == 0 {
+		return nil
+	}
+	if err := t.Journal.Save(ctx, j); err != nil {
+		return err
+	}
+	if err := opts.step("journal written"); err != nil {
+		return err
+	}
+	return apply(ctx, t, j, &opts)
+}
+
+// apply performs a journal: each archive is written with its absolute
+// contents and its sources deleted, then the other shards are deleted
+// and the journal removed. Every step is idempotent.
+func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
+	for _, a := range j.Archives {
+		id, err := a.Shard.id()
+		if err != nil {
+			return err
+		}
+		samples := make([]store.Sample, 0, len(a.Samples))
+		for _, s := range a.Samples {
+			k, err := store.ParseKey(s.Key)
+			if err != nil {
+				return fmt.Errorf("journal archive %s: key %q: %w", a.Shard, s.Key, err)
+			}
+			samples = append(samples, store.Sample{Shard: id, Key: k, Value: s.Value, Timestamp: s.Timestamp})
+		}
+		w, err := t.ArchiveWriter(ctx, a.Layout)
+		if err != nil {
+			return err
+		}
+		if err := w.WriteShard(ctx, id, samples); err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+		if err := opts.step("wrote " + a.Shard.String()); err != nil {
+			return err
+		}
+		for _, s := range a.Sources {
+			if err := deleteShard(ctx, t, s, opts); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range j.Delete {
+		if err := deleteShard(ctx, t, s, opts); err != nil {
+			return err
+		}
+	}
+	if err := t.Journal.Remove(ctx); err != nil {
+		return err
+	}
+	return opts.step("journal removed")
+}
+
+func deleteShard(ctx context.Context, t *Target, s JournalShard, opts *Options) error {
+	id, err := s.id()
+	if err != nil {
+		return err
+	}
+	if id.PID == ArchivePID {
+		return fmt.Errorf("journal asks to delete archive shard %s: refusing", s)
+	}
+	if err := t.Store.DeleteShard(ctx, id); err != nil {
+		return err
+	}
+	return opts.step("deleted " + s.String())
+}

@@ -1,0 +1,471 @@
+package cleanup
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// Action is what a cleanup does with one shard.
+type Action string
+
+// Actions.
+const (
+	// Keep leaves the shard alone.
+	Keep Action = "keep"
+	// Remove deletes a live* gauge shard of a dead pid.
+	Remove Action = "remove"
+	// Drop deletes a gauge shard of mode all (Options.DropDeadGauges).
+	Drop Action = "drop"
+	// Compact merges the shard into its archive and deletes it.
+	Compact Action = "compact"
+)
+
+// ShardPlan is the decision about one shard.
+type ShardPlan struct {
+	Info   store.ShardInfo
+	Action Action
+	// Reason says why, for humans.
+	Reason string
+	// Archive is the shard a Compact shard merges into.
+	Archive store.ShardID
+}
+
+// ArchivePlan is one archive shard a run writes.
+type ArchivePlan struct {
+	ID store.ShardID
+	// Existing is the archive before the run, nil when there is none.
+	Existing *store.ShardInfo
+	// Sources are the shards merged into it (the existing archive not
+	// included).
+	Sources []store.ShardID
+	// Layout is 8 or 16 for a file store, 0 for Redis.
+	Layout int
+	// Samples is the archive's contents after the run, sorted by key text.
+	Samples []JournalSample
+	// NewBytes is the archive's size after the run, when known.
+	NewBytes int64
+}
+
+// Plan is what a run will do.
+type Plan struct {
+	Shards   []ShardPlan
+	Archives []ArchivePlan
+}
+
+// pids returns the selected pids (those with a shard not kept).
+func (p *Plan) pids() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range p.Shards {
+		if s.Action != Keep && !seen[s.Info.ID.PID] {
+			seen[s.Info.ID.PID] = true
+			out = append(out, s.Info.ID.PID)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Summary counts a plan's effect.
+type Summary struct {
+	Removed, Dropped, Compacted, Kept int
+	Archives                          int
+	// BytesFreed is the storage of the deleted shards minus what the
+	// archives grew by (when their new size is known).
+	BytesFreed int64
+}
+
+// Summary counts the plan.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, sp := range p.Shards {
+		switch sp.Action {
+		case Keep:
+			s.Kept++
+			continue
+		case Remove:
+			s.Removed++
+		case Drop:
+			s.Dropped++
+		case Compact:
+			s.Compacted++
+		}
+		s.BytesFreed += sp.Info.Bytes
+	}
+	for _, a := range p.Archives {
+		s.Archives++
+		if a.NewBytes > 0 {
+			old := int64(0)
+			if a.Existing != nil {
+				old = a.Existing.Bytes
+			}
+			s.BytesFreed -= a.NewBytes - old
+		}
+	}
+	return s
+}
+
+// pidFacts gathers what is known about one pid.
+type pidFacts struct {
+	pid     string
+	shards  []int
+	updated time.Time
+	alive   store.Liveness
+}
+
+// MakePlan lists the store, decides about every shard and computes the
+// archives' new contents (reading the shards to merge). It changes
+// nothing.
+func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
+	opts.Local = opts.Local || t.Local
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	infos, err := t.Store.Shards(ctx)
+	if err != nil {
+		if _, partial := store.Partial(err); !partial {
+			return nil, fmt.Errorf("list shards of %s: %w", t.Store.Describe(), err)
+		}
+	}
+	sort.SliceStable(infos, func(i, j int) bool { return infos[i].ID.String() < infos[j].ID.String() })
+	now := opts.now()
+	idle := opts.minIdle()
+	plan := &Plan{Shards: make([]ShardPlan, len(infos))}
+	pids := map[string]*pidFacts{}
+	var order []*pidFacts
+	for i, in := range infos {
+		plan.Shards[i] = ShardPlan{Info: in, Action: Keep}
+		if in.ID.Kind == "" {
+			plan.Shards[i].Reason = "not a shard name"
+			continue
+		}
+		pf := pids[in.ID.PID]
+		if pf == nil {
+			pf = &pidFacts{pid: in.ID.PID, alive: store.AliveUnknown}
+			pids[in.ID.PID] = pf
+			order = append(order, pf)
+		}
+		pf.shards = append(pf.shards, i)
+		if in.Updated.After(pf.updated) {
+			pf.updated = in.Updated
+		}
+	}
+	if opts.Local {
+		for _, pf := range order {
+			if isNumeric(pf.pid) {
+				pf.alive = opts.alive(pf.pid)
+			}
+		}
+	}
+	if opts.DeadPIDs {
+		if err := namespaceGuard(order, now, idle); err != nil {
+			return nil, err
+		}
+	}
+	named := map[string]bool{}
+	for _, p := range opts.PIDs {
+		named[p] = true
+	}
+	for _, pf := range order {
+		reason, selected := selectPID(pf, &opts, named, now, idle)
+		if !selected {
+			for _, i := range pf.shards {
+				plan.Shards[i].Reason = reason
+			}
+			continue
+		}
+		for _, i := range pf.shards {
+			decide(&plan.Shards[i], t, &opts, reason)
+		}
+	}
+	if err := plan.merge(ctx, t, infos); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// namespaceGuard refuses when shards changed recently but none of their
+// pids is visible: every pid then looks dead, live ones included.
+func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error {
+	if idle <= 0 {
+		return nil
+	}
+	var fresh []string
+	for _, pf := range order {
+		if !isNumeric(pf.pid) || now.Sub(pf.updated) >= idle {
+			continue
+		}
+		if pf.alive == store.AliveYes {
+			return nil
+		}
+		fresh = append(fresh, pf.pid)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	shown := fresh
+	if len(shown) > 5 {
+		shown = shown[:5]
+	}
+	return fmt.Errorf("refusing --dead-pids: shards of %d pid(s) (%v) changed within the last %s, yet none of those processes is visible from here; "+
+		"promstore probably runs in another pid namespace (a sidecar container) where every writer looks dead. "+
+		"Run it where the writers run (e.g. shareProcessNamespace: true), or select by --stale-after", len(fresh), shown, idle)
+}
+
+// selectPID decides whether a pid's shards are cleaned up, and why.
+func selectPID(pf *pidFacts, opts *Options, named map[string]bool, now time.Time, idle time.Duration) (string, bool) {
+	if pf.pid == ArchivePID {
+		return "archive shard", false
+	}
+	if pf.alive == store.AliveYes {
+		return "pid " + pf.pid + " is running", false
+	}
+	age := now.Sub(pf.updated)
+	if idle > 0 && age < idle {
+		return fmt.Sprintf("updated %s ago, within --min-idle %s", roundDur(age), idle), false
+	}
+	switch {
+	case named[pf.pid]:
+		return "pid named by --pid", true
+	case opts.DeadPIDs && isNumeric(pf.pid) && pf.alive == store.AliveNo:
+		return "pid " + pf.pid + " is not running", true
+	case opts.StaleAfter > 0 && age >= opts.StaleAfter:
+		return fmt.Sprintf("last updated %s ago (--stale-after %s)", roundDur(age), opts.StaleAfter), true
+	}
+	switch {
+	case opts.DeadPIDs && !isNumeric(pf.pid):
+		return "pid " + pf.pid + " is not a process id (liveness unknown)", false
+	case opts.DeadPIDs && pf.alive == store.AliveUnknown:
+		return "liveness of pid " + pf.pid + " unknown", false
+	}
+	return "not selected", false
+}
+
+func roundDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d.Round(time.Second)
+}
+
+// decide sets the action of one shard of a selected pid.
+func decide(sp *ShardPlan, t *Target, opts *Options, why string) {
+	in := sp.Info
+	if t.blocking(in) {
+		sp.Reason = "unreadable, left alone: " + fmt.Sprint(in.Problems)
+		return
+	}
+	id := in.ID
+	switch {
+	case id.Kind == store.KindGauge && store.IsLiveMode(id.Mode):
+		sp.Action, sp.Reason = Remove, why+"; live gauge (as mark_process_dead)"
+	case id.Kind == store.KindGauge && id.Mode == "all":
+		if opts.DropDeadGauges {
+			sp.Action, sp.Reason = Drop, why+"; --drop-dead-gauges"
+		} else {
+			sp.Reason = why + "; gauge mode all keeps one series per pid (--drop-dead-gauges removes it)"
+		}
+	default:
+		sp.Action, sp.Reason = Compact, why
+		sp.Archive = store.ShardID{Kind: id.Kind, Mode: id.Mode, PID: ArchivePID}
+	}
+}
+
+// accumulator merges the samples of one key into an archive value.
+type accumulator struct {
+	text      string
+	value, ts float64
+	set       bool
+}
+
+func (a *accumulator) add(id store.ShardID, v, ts float64) {
+	if !a.set {
+		a.value, a.ts, a.set = v, ts, true
+		return
+	}
+	switch mergeRule(id) {
+	case "min":
+		if math.IsNaN(a.value) || v < a.value {
+			if !math.IsNaN(v) {
+				a.value, a.ts = v, ts
+			}
+		}
+	case "max":
+		if math.IsNaN(a.value) || v > a.value {
+			if !math.IsNaN(v) {
+				a.value, a.ts = v, ts
+			}
+		}
+	case "mostrecent":
+		if ts > a.ts {
+			a.value, a.ts = v, ts
+		}
+	default:
+		a.value += v
+		a.ts = math.Max(a.ts, ts)
+	}
+}
+
+func mergeRule(id store.ShardID) string {
+	if id.Kind != store.KindGauge {
+		return "sum"
+	}
+	switch id.Mode {
+	case "min", "max", "mostrecent":
+		return id.Mode
+	}
+	return "sum"
+}
+
+// archiveWork is an archive being computed.
+type archiveWork struct {
+	plan    *ArchivePlan
+	acc     map[string]*accumulator
+	order   []*accumulator
+	layouts map[int]bool
+	legacy  string // a legacy key text found, blocking the archive
+	counts  map[store.ShardID]int
+	want    map[store.ShardID]int
+}
+
+// merge reads the shards to compact and the existing archives and
+// computes each archive's new contents.
+func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) error {
+	works := map[store.ShardID]*archiveWork{}
+	var ids []store.ShardID
+	get := func(id store.ShardID) *archiveWork {
+		w := works[id]
+		if w == nil {
+			w = &archiveWork{
+				plan:    &ArchivePlan{ID: id},
+				acc:     map[string]*accumulator{},
+				layouts: map[int]bool{},
+				counts:  map[store.ShardID]int{},
+				want:    map[store.ShardID]int{},
+			}
+			works[id] = w
+			ids = append(ids, id)
+		}
+		return w
+	}
+	for i := range p.Shards {
+		sp := &p.Shards[i]
+		if sp.Action != Compact {
+			continue
+		}
+		w := get(sp.Archive)
+		w.plan.Sources = append(w.plan.Sources, sp.Info.ID)
+		w.want[sp.Info.ID] = sp.Info.Samples
+		if sp.Info.Layout != 0 {
+			w.layouts[sp.Info.Layout] = true
+		}
+	}
+	if len(works) == 0 {
+		return nil
+	}
+	// Existing archives of the kinds being compacted.
+	for i := range infos {
+		in := &infos[i]
+		w := works[in.ID]
+		if w == nil || in.ID.PID != ArchivePID {
+			continue
+		}
+		w.plan.Existing = in
+		if t.blocking(*in) {
+			w.legacy = "the existing archive is unreadable: " + fmt.Sprint(in.Problems)
+		}
+		w.want[in.ID] = in.Samples
+		if in.Layout != 0 {
+			w.layouts[in.Layout] = true
+		}
+	}
+	// source shard -> archive work (an archive maps to itself).
+	route := map[store.ShardID]*archiveWork{}
+	for _, w := range works {
+		for _, s := range w.plan.Sources {
+			route[s] = w
+		}
+		if w.plan.Existing != nil {
+			route[w.plan.ID] = w
+		}
+	}
+	scanErr := t.Store.Scan(ctx, func(s store.Sample) error {
+		w := route[s.Shard]
+		if w == nil {
+			return nil
+		}
+		w.counts[s.Shard]++
+		if s.Key.Legacy {
+			if w.legacy == "" {
+				w.legacy = fmt.Sprintf("shard %s holds 3-element keys (prometheus_client < 0.16), which an archive cannot keep", s.Shard)
+			}
+			return nil
+		}
+		text := store.CanonicalKeyText(s.Key)
+		a := w.acc[text]
+		if a == nil {
+			a = &accumulator{text: text}
+			w.acc[text] = a
+			w.order = append(w.order, a)
+		}
+		a.add(s.Shard, s.Value, s.Timestamp)
+		return nil
+	})
+	if scanErr != nil {
+		if _, partial := store.Partial(scanErr); !partial {
+			return fmt.Errorf("read shards to compact: %w", scanErr)
+		}
+	}
+	slices.SortFunc(ids, func(a, b store.ShardID) int {
+		if a.KindName() < b.KindName() {
+			return -1
+		}
+		if a.KindName() > b.KindName() {
+			return 1
+		}
+		return 0
+	})
+	for _, id := range ids {
+		w := works[id]
+		for sid, n := range w.want {
+			if got := w.counts[sid]; got != n && w.legacy == "" {
+				return fmt.Errorf("shard %s changed while being planned (%d samples listed, %d read): is its process running after all (another pid namespace)? nothing was changed", sid, n, got)
+			}
+		}
+		if w.legacy != "" {
+			for i := range p.Shards {
+				if sp := &p.Shards[i]; sp.Action == Compact && sp.Archive == id {
+					sp.Action, sp.Archive = Keep, store.ShardID{}
+					sp.Reason += "; not compacted: " + w.legacy
+				}
+			}
+			continue
+		}
+		layout := 0
+		switch {
+		case w.layouts[16]:
+			layout = 16
+		case w.layouts[8]:
+			layout = 8
+		}
+		if t.Layouts && layout == 0 {
+			layout = 16
+		}
+		if !t.Layouts {
+			layout = 0
+		}
+		w.plan.Layout = layout
+		for _, a := range w.order {
+			w.plan.Samples = append(w.plan.Samples, JournalSample{Key: a.text, Value: a.value, Timestamp: a.ts})
+		}
+		sort.Slice(w.plan.Samples, func(i, j int) bool { return w.plan.Samples[i].Key < w.plan.Samples[j].Key })
+		p.Archives = append(p.Archives, *w.plan)
+	}
+	return nil
+}

@@ -1,0 +1,203 @@
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+)
+
+// Target is the store a cleanup works on, with what compaction needs
+// beyond store.Store.
+type Target struct {
+	Store store.Store
+	// ArchiveWriter returns the writer of archive shards in a layout (8
+	// or 16 bytes per value; ignored where Layouts is false).
+	ArchiveWriter func(ctx context.Context, layout int) (store.Writer, error)
+	// Layouts is true for stores whose shards have a byte layout (files).
+	Layouts bool
+	// Journal keeps the intent record and the lock.
+	Journal JournalStore
+	// Blocking reports whether a shard's problems mean it cannot be read
+	// completely (it is then never deleted or merged).
+	Blocking func(store.ShardInfo) bool
+	// Size returns a shard's storage after a run, when the backend can
+	// tell cheaply; nil otherwise.
+	Size func(ctx context.Context, id store.ShardID) (int64, error)
+	// Local is true when the store's pids are necessarily processes of
+	// this host (a file store).
+	Local bool
+}
+
+func (t *Target) blocking(in store.ShardInfo) bool {
+	if t.Blocking == nil {
+		return len(in.Problems) > 0
+	}
+	return t.Blocking(in)
+}
+
+// JournalStore keeps a run's journal and its lock.
+type JournalStore interface {
+	// Lock takes the cleanup lock of the store, failing when another run
+	// holds it; the returned function releases it.
+	Lock(ctx context.Context) (func(), error)
+	// Load returns the journal of an interrupted run, nil when none.
+	Load(ctx context.Context) (*Journal, error)
+	// Save stores j durably and atomically.
+	Save(ctx context.Context, j *Journal) error
+	// Remove deletes the journal; a missing one is not an error.
+	Remove(ctx context.Context) error
+	// Where names the journal for humans.
+	Where() string
+}
+
+// JournalName is the journal's file name in a multiprocess directory. It
+// does not end in ".db", so no collector reads it.
+const JournalName = "promstore-cleanup.journal"
+
+// lockName is the lock file (flock) in a multiprocess directory.
+const lockName = ".promstore-cleanup.lock"
+
+// FileTarget returns the target of the multiprocess directory of st.
+func FileTarget(st *filestore.Store) *Target {
+	dir := st.Dir()
+	return &Target{
+		Store:   st,
+		Layouts: true,
+		Local:   true,
+		ArchiveWriter: func(ctx context.Context, layout int) (store.Writer, error) {
+			return filestore.Open(ctx, dir, filestore.Options{Layout: layout})
+		},
+		Journal: &fileJournal{dir: dir},
+		Size: func(ctx context.Context, id store.ShardID) (int64, error) {
+			fi, err := os.Stat(filepath.Join(dir, id.String()+".db"))
+			if err != nil {
+				return 0, err
+			}
+			return fi.Size(), nil
+		},
+	}
+}
+
+// NewTarget returns the cleanup target of an opened store.
+func NewTarget(st store.Store) (*Target, error) {
+	switch s := st.(type) {
+	case *filestore.Store:
+		return FileTarget(s), nil
+	}
+	if mk := redisTarget; mk != nil {
+		if t, ok := mk(st); ok {
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("cleanup of %s is not supported", st.Describe())
+}
+
+// redisTarget is set by redistarget.go.
+var redisTarget func(store.Store) (*Target, bool)
+
+// fileJournal keeps the journal as a file of the directory.
+type fileJournal struct {
+	dir string
+}
+
+func (f *fileJournal) path() string  { return filepath.Join(f.dir, JournalName) }
+func (f *fileJournal) Where() string { return f.path() }
+
+func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
+	p := filepath.Join(f.dir, lockName)
+	fd, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cleanup lock %s: %w", p, err)
+	}
+	if err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fd.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("cleanup lock %s: another cleanup is running on this directory", p)
+		}
+		return nil, fmt.Errorf("cleanup lock %s: %w", p, err)
+	}
+	// Temporary archive files of a run killed inside a write are ours
+	// alone (we hold the lock): remove them.
+	if ents, err := os.ReadDir(f.dir); err == nil {
+		for _, e := range ents {
+			n := e.Name()
+			if strings.HasPrefix(n, ".") && strings.Contains(n, "_"+ArchivePID+".db.tmp-") {
+				os.Remove(filepath.Join(f.dir, n))
+			}
+		}
+	}
+	os.Remove(f.path() + ".tmp")
+	return func() {
+		syscall.Flock(int(fd.Fd()), syscall.LOCK_UN)
+		fd.Close()
+	}, nil
+}
+
+func (f *fileJournal) Load(ctx context.Context) (*Journal, error) {
+	b, err := os.ReadFile(f.path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read cleanup journal: %w", err)
+	}
+	return decodeJournal(f.path(), b)
+}
+
+func (f *fileJournal) Save(ctx context.Context, j *Journal) error {
+	b, err := encodeJournal(j)
+	if err != nil {
+		return err
+	}
+	tmp := f.path() + ".tmp"
+	fd, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write cleanup journal: %w", err)
+	}
+	if _, err := fd.Write(b); err != nil {
+		fd.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write cleanup journal %s: %w", tmp, err)
+	}
+	if err := fd.Sync(); err != nil {
+		fd.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write cleanup journal %s: %w", tmp, err)
+	}
+	if err := fd.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write cleanup journal %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, f.path()); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write cleanup journal: %w", err)
+	}
+	return syncDir(f.dir)
+}
+
+func (f *fileJournal) Remove(ctx context.Context) error {
+	if err := os.Remove(f.path()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove cleanup journal: %w", err)
+	}
+	return syncDir(f.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
