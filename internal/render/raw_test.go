@@ -1,0 +1,142 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/store"
+)
+
+func rawSamples() []store.Sample {
+	c := &store.Key{Family: "requests", Name: "requests_total", Labels: ls("path", "/a\tb\rc\"d\\e\nf"), Help: "Requests."}
+	g := &store.Key{Family: "my.gauge", Name: "my.gauge", Labels: ls("la.bel", "x"), Help: "G."}
+	h := &store.Key{Family: "lat", Name: "lat_bucket", Labels: ls("le", "1.0"), Help: "L."}
+	return []store.Sample{
+		{Shard: store.ShardID{Kind: store.KindCounter, PID: "4100"}, Key: c, Value: 3},
+		{Shard: store.ShardID{Kind: store.KindGauge, Mode: "mostrecent", PID: "4101"}, Key: g, Value: math.NaN(), Timestamp: 1700000000.25},
+		{Shard: store.ShardID{Kind: store.KindGauge, Mode: "mostrecent", PID: "4102"}, Key: g, Value: -0.5},
+		{Shard: store.ShardID{Kind: store.KindHistogram, PID: "worker-1"}, Key: h, Value: 1e6},
+	}
+}
+
+func writeRaw(t *testing.T, format string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	rw, err := NewRaw(&b, format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fn store.ScanFunc = rw.Write
+	for _, s := range rawSamples() {
+		if err := fn(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestRawText(t *testing.T) {
+	out := writeRaw(t, "text")
+	golden(t, "raw.tsv", out)
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if lines[0] != "SHARD\tKIND\tMODE\tPID\tSAMPLE\tVALUE\tTIMESTAMP" {
+		t.Errorf("header %q", lines[0])
+	}
+	if len(lines) != 5 {
+		t.Fatalf("%d lines, want 5", len(lines))
+	}
+	for _, l := range lines {
+		if n := strings.Count(l, "\t"); n != 6 {
+			t.Errorf("line %q has %d tabs, want 6", l, n)
+		}
+	}
+	for i, want := range []string{
+		"counter_4100\tcounter\t-\t4100\trequests_total{path=\"/a\\tb\\rc\\\"d\\\\e\\nf\"}\t3.0\t-",
+		"gauge_mostrecent_4101\tgauge\tmostrecent\t4101\t{\"my.gauge\",\"la.bel\"=\"x\"}\tNaN\t1700000000.25",
+		"histogram_worker-1\thistogram\t-\tworker-1\tlat_bucket{le=\"1.0\"}\t1e+06\t-",
+	} {
+		idx := []int{1, 2, 4}[i]
+		if lines[idx] != want {
+			t.Errorf("line %d = %q, want %q", idx, lines[idx], want)
+		}
+	}
+}
+
+func TestRawJSON(t *testing.T) {
+	out := writeRaw(t, "json")
+	golden(t, "raw.jsonl", out)
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	samples := rawSamples()
+	if len(lines) != len(samples) {
+		t.Fatalf("%d lines", len(lines))
+	}
+	for i, l := range lines {
+		var got struct {
+			Shard, Kind, Mode, PID, Family, Name, Help, Value, Timestamp string
+			Labels                                                         map[string]string
+		}
+		if err := json.Unmarshal([]byte(l), &got); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		s := samples[i]
+		if got.Shard != s.Shard.String() || got.Kind != string(s.Shard.Kind) || got.Mode != s.Shard.Mode || got.PID != s.Shard.PID ||
+			got.Family != s.Key.Family || got.Name != s.Key.Name || got.Help != s.Key.Help ||
+			got.Value != store.FloatToGoString(s.Value) || got.Timestamp != store.PyRepr(s.Timestamp) {
+			t.Errorf("line %d = %+v", i, got)
+		}
+		for _, lb := range s.Key.Labels {
+			if got.Labels[lb.Name] != lb.Value {
+				t.Errorf("line %d label %s = %q", i, lb.Name, got.Labels[lb.Name])
+			}
+		}
+	}
+}
+
+func TestRawBadFormat(t *testing.T) {
+	if _, err := NewRaw(io.Discard, "xml"); err == nil || !strings.Contains(err.Error(), "xml") {
+		t.Errorf("NewRaw(xml) error = %v", err)
+	}
+}
+
+// benchFamilies builds n gauge samples spread over 100 families, with a
+// few labels each, like a busy multiprocess store.
+func benchFamilies(n int) []aggregate.Family {
+	fams := make([]aggregate.Family, 100)
+	for i := range fams {
+		fams[i] = aggregate.Family{Name: "family_" + strconv.Itoa(i), Type: store.KindGauge, Mode: "all", Help: "Help text."}
+	}
+	for i := 0; i < n; i++ {
+		f := &fams[i%100]
+		f.Samples = append(f.Samples, aggregate.Sample{
+			Name:   f.Name,
+			Labels: ls("method", "GET", "pid", strconv.Itoa(4000+i%64), "route", "/api/v1/items/"+strconv.Itoa(i)),
+			Value:  float64(i%1000) * 1.25,
+		})
+	}
+	return fams
+}
+
+func benchmarkWriter(b *testing.B, write func(io.Writer, []aggregate.Family) error) {
+	fams := benchFamilies(100_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := write(io.Discard, fams); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/sample")
+}
+
+func BenchmarkText100k(b *testing.B)        { benchmarkWriter(b, Text) }
+func BenchmarkJSON100k(b *testing.B)        { benchmarkWriter(b, JSON) }
+func BenchmarkOpenMetrics100k(b *testing.B) { benchmarkWriter(b, OpenMetrics) }
