@@ -82,7 +82,7 @@ func TestRawJSON(t *testing.T) {
 	for i, l := range lines {
 		var got struct {
 			Shard, Kind, Mode, PID, Family, Name, Help, Value, Timestamp string
-			Labels                                                         map[string]string
+			Labels                                                       map[string]string
 		}
 		if err := json.Unmarshal([]byte(l), &got); err != nil {
 			t.Fatalf("line %d: %v", i, err)
