@@ -2,7 +2,8 @@ package tui
 
 import (
 	"context"
-	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -82,7 +83,7 @@ func mkKey(family, name string, labels ...string) *store.Key {
 	for i := 0; i+1 < len(labels); i += 2 {
 		k.Labels = append(k.Labels, store.Label{Name: labels[i], Value: labels[i+1]})
 	}
-	k.Text = store.CanonicalKeyText(k)
+	k.Text = store.EncodeKey(k.Family, k.Name, k.Labels, k.Help)
 	return k
 }
 
@@ -154,4 +155,25 @@ func screen(m Model) string {
 
 func sized(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
 
-var _ = fmt.Sprint
+// copyStore copies a store directory into a new temporary directory.
+func copyStore(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "store")
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
