@@ -33,6 +33,8 @@ type RedisServer struct {
 	port int
 	args []string
 	pass string
+	// confFile, when set, is passed first (sentinels need a config file).
+	confFile string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -102,7 +104,11 @@ func (s *RedisServer) Client() *redis.Client {
 }
 
 func (s *RedisServer) commandLine() []string {
-	args := []string{
+	var args []string
+	if s.confFile != "" {
+		args = append(args, s.confFile)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
@@ -111,7 +117,7 @@ func (s *RedisServer) commandLine() []string {
 		"--daemonize", "no",
 		"--logfile", "redis.log",
 		"--protected-mode", "no",
-	}
+	)
 	if s.pass != "" {
 		args = append(args, "--requirepass", s.pass)
 	}
@@ -357,3 +363,51 @@ func (rc *RedisCluster) Client() *redis.ClusterClient {
 
 // StopNode kills node i.
 func (rc *RedisCluster) StopNode(i int) { rc.Nodes[i].Stop() }
+
+// StartSentinel starts a real Redis Sentinel (redis-server --sentinel) on
+// a free loopback port that monitors master under name, and waits until
+// it reports the master's address. It is killed when the test ends.
+func StartSentinel(t testing.TB, master *RedisServer, name string) *RedisServer {
+	t.Helper()
+	bin := RedisServerPath()
+	if bin == "" {
+		Unavailable(t, "redis-server not found on PATH or in /usr/bin")
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort(false)
+		if err != nil {
+			t.Fatalf("sentinel: no free port: %v", err)
+		}
+		dir := t.TempDir()
+		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 1\n", port, dir, name, master.port)
+		if master.pass != "" {
+			conf += fmt.Sprintf("sentinel auth-pass %s %s\n", name, master.pass)
+		}
+		path := filepath.Join(dir, "sentinel.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := &RedisServer{t: t, bin: bin, dir: dir, port: port, args: []string{"--sentinel"}}
+		s.confFile = path
+		if lastErr = s.start(); lastErr != nil {
+			continue
+		}
+		t.Cleanup(s.Stop)
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr()})
+		defer c.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			addr, err := c.GetMasterAddrByName(context.Background(), name).Result()
+			if err == nil && len(addr) == 2 && addr[1] == strconv.Itoa(master.port) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sentinel %s does not know master %s: %v %v", s.Addr(), name, addr, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Fatalf("redis sentinel did not start: %v", lastErr)
+	return nil
+}

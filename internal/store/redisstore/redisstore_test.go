@@ -670,3 +670,22 @@ func TestSplitKey(t *testing.T) {
 		}
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	master := testenv.StartRedis(t, testenv.RedisOptions{Password: "m4ster"})
+	sentinel := testenv.StartSentinel(t, master, "metrics")
+	loadFixture(t, master.Client(), "")
+	s := openStore(t, Config{URLs: []string{"redis://:m4ster@" + sentinel.Addr()}, SentinelMaster: "metrics"})
+	if d := s.Describe(); strings.Contains(d, "m4ster") || !strings.Contains(d, "sentinel master metrics") {
+		t.Errorf("Describe = %q", d)
+	}
+	testenv.CompareExposition(t, dump(t, s), expectedProm(t))
+	// Writes go to the master.
+	k := storetest.Key(t, "via", "via_total", nil, "")
+	if err := s.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: "1"}, []store.Sample{{Key: k, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := master.Client().Exists(context.Background(), "gunicorn:counter:1:metric:"+md5hex(k.Text)).Val(); n != 1 {
+		t.Errorf("write through the sentinel did not reach the master")
+	}
+}
