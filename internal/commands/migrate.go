@@ -1,0 +1,493 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/migrate"
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
+)
+
+// Migration directions.
+const (
+	FileToRedis = "file-to-redis"
+	RedisToFile = "redis-to-file"
+)
+
+// MigrateOptions are the inputs of `promstore migrate`.
+type MigrateOptions struct {
+	IO *IOStreams
+	// Direction is FileToRedis or RedisToFile.
+	Direction string
+	// Source and Target open the stores; Target gets dryRun so that a dry
+	// run into a directory that does not exist yet creates nothing.
+	Source func(ctx context.Context) (store.Store, error)
+	Target func(ctx context.Context, dryRun bool) (store.Store, error)
+	// Dir, Layout (8 or 16, redis-to-file) and Redis describe the stores.
+	Dir    string
+	Layout int
+	Redis  redisstore.Config
+
+	PIDPrefix    string
+	OnConflict   migrate.Policy
+	Journal      string
+	DryRun       bool
+	DeleteSource bool
+	// Workers is the number of shards written at once.
+	Workers int
+	// ProgressInterval throttles the progress bar (default 100ms).
+	ProgressInterval time.Duration
+	Now              func() time.Time
+	// AfterShard, when set, is called after each written shard (tests use
+	// it to interrupt a run).
+	AfterShard func(migrate.Progress)
+}
+
+// pidPrefixRE is what --pid-prefix accepts: nothing that would split a
+// shard file name ("_"), a Redis key (":") or a glob.
+var pidPrefixRE = regexp.MustCompile(`^[A-Za-z0-9.-]+$`)
+
+// NewCmdMigrate builds `promstore migrate` with its two directions. runF
+// replaces migrateRun in tests.
+func NewCmdMigrate(f *Factory, runF func(context.Context, *MigrateOptions) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Copy a store between a multiprocess directory and Redis, safely",
+		Long: `Copy every shard of one store into another: a PROMETHEUS_MULTIPROC_DIR into the
+gunicorn-prometheus-exporter Redis layout (file-to-redis), or back
+(redis-to-file, for rollback).
+
+Kind, gauge mode, pid, value and timestamp are kept, and so is every sample key
+byte for byte: a Python worker that later writes the same series with the same
+pid through the exporter updates the very keys the migration wrote. Legacy
+3-element keys become the 4-element keys Python would write.
+
+Safety:
+  - Nothing is written before the whole plan is known. --dry-run prints it
+    (shards, samples, keys to create, conflicts) and stops.
+  - A conflict is a target sample that already exists with another value or
+    timestamp. --on-conflict says what to do: fail (default: nothing is
+    written, the conflicts are listed, exit 1), skip, overwrite, or sum
+    (counters, histograms and summaries; needs --journal so that a rerun
+    does not add the source twice).
+  - Writes are idempotent: a target sample equal to the source is "already
+    present", not a conflict. Running a finished migration again changes
+    nothing; running an interrupted one again completes it.
+  - After writing, the target's shards of the plan are read back and compared
+    with what they must hold, sample by sample and as aggregated output; a
+    mismatch exits 1. The source is only deleted with --delete-source, after
+    verification passed, and only if it has not changed meanwhile.`,
+	}
+	cmd.AddCommand(newCmdMigrateDirection(f, FileToRedis, runF), newCmdMigrateDirection(f, RedisToFile, runF))
+	return cmd
+}
+
+func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *MigrateOptions) error) *cobra.Command {
+	opts := &MigrateOptions{IO: f.IO, Direction: dir, Now: f.Now}
+	var (
+		rf         RedisFlags
+		onConflict string
+		layout     string
+		ttl        time.Duration
+	)
+	cmd := &cobra.Command{Args: cobra.NoArgs}
+	switch dir {
+	case FileToRedis:
+		cmd.Use = FileToRedis
+		cmd.Short = "Write every shard of a multiprocess directory into Redis"
+		cmd.Example = `  promstore migrate file-to-redis --dir /var/run/prom --redis-url redis://redis:6379/0 --dry-run
+  promstore migrate file-to-redis --dir /var/run/prom --redis-url redis://redis:6379/0 --pid-prefix web1-
+  promstore migrate file-to-redis --dir ./store --redis-url redis://localhost:6379 --on-conflict sum --journal migrate.journal`
+	case RedisToFile:
+		cmd.Use = RedisToFile
+		cmd.Short = "Write every shard of a Redis store into *.db files Python's collector reads (rollback)"
+		cmd.Example = `  promstore migrate redis-to-file --redis-url redis://redis:6379/0 --dir /var/run/prom
+  promstore migrate redis-to-file --redis-url redis://redis:6379/0 --dir ./old --layout legacy   # prometheus_client < 0.18`
+	}
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if opts.Dir == "" {
+			return UsageErrorf("--dir is required: the multiprocess directory to %s", map[string]string{FileToRedis: "read", RedisToFile: "write"}[dir])
+		}
+		pol, err := migrate.ParsePolicy(onConflict)
+		if err != nil {
+			return UsageErrorf("--on-conflict: %v", err)
+		}
+		opts.OnConflict = pol
+		if pol == migrate.Sum && opts.Journal == "" {
+			return UsageErrorf("--on-conflict sum needs --journal FILE: it records the sums so that a rerun does not add the source twice")
+		}
+		if opts.PIDPrefix != "" && !pidPrefixRE.MatchString(opts.PIDPrefix) {
+			return UsageErrorf("--pid-prefix %q: use letters, digits, '.' and '-' only (no '_' or ':', which split shard names and keys)", opts.PIDPrefix)
+		}
+		if dir == RedisToFile {
+			switch layout {
+			case "new", "16":
+				opts.Layout = filestore.LayoutTimestamp
+			case "legacy", "8":
+				opts.Layout = filestore.LayoutLegacy
+			default:
+				return UsageErrorf("--layout must be new (16 bytes, prometheus_client >= 0.18) or legacy (8 bytes), not %q", layout)
+			}
+		}
+		if cmd.Flags().Changed("ttl") && ttl <= 0 {
+			return UsageErrorf("--ttl must be positive, not %s", ttl)
+		}
+		cfg := rf.Config(f)
+		cfg.TTL = ttl
+		opts.Redis = cfg
+		fileStore := func(ctx context.Context, create bool) (store.Store, error) {
+			if create {
+				if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+					return nil, fmt.Errorf("create target directory: %w", err)
+				}
+			}
+			return filestore.Open(ctx, opts.Dir, filestore.Options{Layout: opts.Layout})
+		}
+		redisStore := func(ctx context.Context) (store.Store, error) { return redisstore.Open(ctx, opts.Redis) }
+		if dir == FileToRedis {
+			opts.Source = func(ctx context.Context) (store.Store, error) { return fileStore(ctx, false) }
+			opts.Target = func(ctx context.Context, _ bool) (store.Store, error) { return redisStore(ctx) }
+		} else {
+			opts.Source = redisStore
+			opts.Target = func(ctx context.Context, dryRun bool) (store.Store, error) {
+				if dryRun {
+					if _, err := os.Stat(opts.Dir); errors.Is(err, os.ErrNotExist) {
+						return emptyStore{"dir " + opts.Dir + " (does not exist yet)"}, nil
+					}
+				}
+				return fileStore(ctx, !dryRun)
+			}
+		}
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return migrateRun(cmd.Context(), opts)
+	}
+	fl := cmd.Flags()
+	what := map[string]string{FileToRedis: "source", RedisToFile: "target"}[dir]
+	fl.StringVarP(&opts.Dir, "dir", "d", "", "the "+what+" multiprocess directory (required)")
+	rf.Register(cmd)
+	fl.StringVar(&opts.PIDPrefix, "pid-prefix", "", "put this before every pid in the target (keeps several hosts' shards apart)")
+	fl.StringVar(&onConflict, "on-conflict", "fail", "what to do with target samples that exist with another value: fail, skip, overwrite or sum")
+	fl.StringVar(&opts.Journal, "journal", "", "file recording the sums of --on-conflict sum (required with it; keep it for reruns)")
+	fl.BoolVarP(&opts.DryRun, "dry-run", "n", false, "print the plan and write nothing")
+	fl.BoolVar(&opts.DeleteSource, "delete-source", false, "delete the migrated source shards after verification passed")
+	fl.IntVar(&opts.Workers, "workers", 4, "shards written at once")
+	if dir == FileToRedis {
+		fl.DurationVar(&ttl, "ttl", 0, "expire the written keys after this long (default: no TTL)")
+	} else {
+		fl.StringVar(&layout, "layout", "new", "shard layout to write: new (16-byte value+timestamp) or legacy (8-byte, prometheus_client < 0.18)")
+		_ = cmd.RegisterFlagCompletionFunc("layout", cobra.FixedCompletions([]string{"new", "legacy"}, cobra.ShellCompDirectiveNoFileComp))
+	}
+	_ = cmd.RegisterFlagCompletionFunc("on-conflict", cobra.FixedCompletions(migrate.Policies, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkFlagDirname("dir")
+	return cmd
+}
+
+// emptyStore stands for a target directory a dry run does not create.
+type emptyStore struct{ name string }
+
+func (e emptyStore) Scan(context.Context, store.ScanFunc) error        { return nil }
+func (e emptyStore) Shards(context.Context) ([]store.ShardInfo, error) { return nil, nil }
+func (e emptyStore) WriteShard(context.Context, store.ShardID, []store.Sample) error {
+	return errors.New("dry run: not writing")
+}
+func (e emptyStore) DeleteShard(context.Context, store.ShardID) error {
+	return errors.New("dry run: not deleting")
+}
+func (e emptyStore) Describe() string { return e.name }
+func (e emptyStore) Close() error     { return nil }
+
+// fileShardOK rejects shard ids whose file name Python would read back as
+// another shard (a pid with "_" in it).
+func fileShardOK(id store.ShardID) error {
+	back, err := store.ParseShardName(id.String())
+	if err != nil {
+		return err
+	}
+	if back != id {
+		return fmt.Errorf("the file %s.db would read back as shard %s", id, back)
+	}
+	return nil
+}
+
+func migrateRun(ctx context.Context, opts *MigrateOptions) error {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	src, err := opts.Source(ctx)
+	if err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	defer src.Close()
+	dst, err := opts.Target(ctx, opts.DryRun)
+	if err != nil {
+		return fmt.Errorf("open target: %w", err)
+	}
+	defer dst.Close()
+	errOut := opts.IO.ErrOut
+
+	mopts := migrate.Options{
+		PIDPrefix:  opts.PIDPrefix,
+		OnConflict: opts.OnConflict,
+		Journal:    opts.Journal,
+		Workers:    opts.Workers,
+	}
+	toRedis := opts.Direction == FileToRedis
+	if !toRedis {
+		mopts.CheckTarget = fileShardOK
+		mopts.IgnoreTimestamps = opts.Layout == filestore.LayoutLegacy
+	}
+	if ts, ok := dst.(interface {
+		SampleTTLs(context.Context, int) (redisstore.TTLSample, error)
+	}); ok {
+		warnTTLs(ctx, errOut, ts, opts.Redis)
+	}
+
+	start := now()
+	plan, err := migrate.Build(ctx, src, dst, mopts)
+	if err != nil {
+		return err
+	}
+	for _, p := range plan.SourceProblems {
+		fmt.Fprintf(errOut, "promstore: warning: source: %v (not migrated)\n", p)
+	}
+	for _, p := range plan.TargetProblems {
+		fmt.Fprintf(errOut, "promstore: warning: target: %v\n", p)
+	}
+	if mopts.IgnoreTimestamps {
+		warnLegacyTimestamps(errOut, plan)
+	}
+	if opts.DryRun {
+		printPlan(opts.IO.Out, plan, src, dst, toRedis)
+		if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
+			return errSilent
+		}
+		return nil
+	}
+	if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
+		fmt.Fprintf(errOut, "promstore: %d conflicting samples: the target already holds them with other values; nothing written\n", plan.Conflicts)
+		printConflicts(errOut, plan, 20)
+		fmt.Fprintln(errOut, "promstore: choose --on-conflict skip, overwrite or sum (with --journal), or see them all with --dry-run")
+		return errSilent
+	}
+
+	bar := newProgressBar(opts.IO, opts.ProgressInterval)
+	mopts.Progress = func(p migrate.Progress) {
+		bar.update(p)
+		if opts.AfterShard != nil {
+			opts.AfterShard(p)
+		}
+	}
+	prog, err := migrate.Execute(ctx, plan, dst, mopts)
+	bar.done()
+	if err != nil {
+		fmt.Fprintf(errOut, "promstore: migration stopped after %d of %d shards (%d samples written); run the same command again to complete it\n",
+			prog.Shards, prog.TotalShards, prog.Written)
+		return err
+	}
+	elapsed := now().Sub(start)
+
+	report, err := migrate.Verify(ctx, plan, dst)
+	if err != nil {
+		return err
+	}
+	summary := migrateSummary(plan, elapsed)
+	if !report.OK() {
+		fmt.Fprintf(opts.IO.Out, "%s; VERIFICATION FAILED\n", summary)
+		fmt.Fprintf(errOut, "promstore: %s\n", report.Summary())
+		return errSilent
+	}
+	verified := "verified"
+	if len(report.Problems) > 0 {
+		verified = fmt.Sprintf("verified (%d unreadable target keys outside the plan's samples, see warnings)", len(report.Problems))
+	}
+	if plan.Done() {
+		fmt.Fprintf(opts.IO.Out, "nothing to do: the target already holds all %d samples of %d shards; %s\n", plan.Samples, len(plan.Shards), verified)
+	} else {
+		fmt.Fprintf(opts.IO.Out, "%s; %s\n", summary, verified)
+	}
+	if opts.DeleteSource {
+		n, err := migrate.DeleteSource(ctx, plan, src)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "deleted %d source shards from %s\n", n, src.Describe())
+	}
+	if len(plan.SourceProblems) > 0 {
+		return fmt.Errorf("%d source shards or keys could not be read and were not migrated (see warnings)", len(plan.SourceProblems))
+	}
+	return nil
+}
+
+func migrateSummary(p *migrate.Plan, elapsed time.Duration) string {
+	conflicts := fmt.Sprintf("%d conflicts", p.Conflicts)
+	if p.Conflicts > 0 {
+		verb := map[migrate.Policy]string{migrate.Skip: "skipped", migrate.Overwrite: "overwritten", migrate.Sum: "summed"}[p.Policy]
+		conflicts += " " + verb
+	}
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(p.Samples) / elapsed.Seconds()
+	}
+	return fmt.Sprintf("migrated %d shards, %d samples (%d new, %d already present, %s) in %.2fs (%.0f samples/s)",
+		len(p.Shards), p.Samples, p.New, p.Same, conflicts, elapsed.Seconds(), rate)
+}
+
+func warnTTLs(ctx context.Context, w io.Writer, ts interface {
+	SampleTTLs(context.Context, int) (redisstore.TTLSample, error)
+}, cfg redisstore.Config) {
+	s, err := ts.SampleTTLs(ctx, 200)
+	if err != nil {
+		fmt.Fprintf(w, "promstore: warning: could not check the target's key TTLs: %v\n", err)
+		return
+	}
+	if s.WithTTL == 0 {
+		return
+	}
+	what := "the migrated keys get no TTL (give --ttl to set one)"
+	if cfg.TTL > 0 {
+		what = fmt.Sprintf("the migrated keys expire after %s", cfg.TTL)
+	}
+	fmt.Fprintf(w, "promstore: warning: %d of %d sampled metric keys already in the target prefix expire (TTL %s to %s); %s\n",
+		s.WithTTL, s.Sampled, s.MinTTL.Round(time.Second), s.MaxTTL.Round(time.Second), what)
+}
+
+func warnLegacyTimestamps(w io.Writer, p *migrate.Plan) {
+	n := 0
+	for _, sp := range p.Shards {
+		if sp.Target.Kind == store.KindGauge && strings.HasSuffix(sp.Target.Mode, "mostrecent") {
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(w, "promstore: warning: the legacy 8-byte layout keeps no timestamps: %d mostrecent gauge shards lose theirs (and prometheus_client < 0.18 does not know mostrecent modes)\n", n)
+	}
+}
+
+func printPlan(w io.Writer, p *migrate.Plan, src, dst store.Store, toRedis bool) {
+	fmt.Fprintln(w, "dry run: nothing written")
+	fmt.Fprintf(w, "source: %s\n", src.Describe())
+	fmt.Fprintf(w, "target: %s\n", dst.Describe())
+	create := fmt.Sprintf("%d samples to create", p.New)
+	if toRedis {
+		create += fmt.Sprintf(" (%d Redis keys)", 2*p.New)
+	}
+	fmt.Fprintf(w, "plan: %d shards, %d samples: %s, %d already present, %d conflicts (on conflict: %s); %d shards to write\n",
+		len(p.Shards), p.Samples, create, p.Same, p.Conflicts, p.Policy, p.WriteShards())
+	if len(p.Shards) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SOURCE SHARD\tTARGET SHARD\tSAMPLES\tNEW\tPRESENT\tCONFLICTS\tTO WRITE")
+		for _, sp := range p.Shards {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", sp.Source, sp.Target, len(sp.Items), sp.New, sp.Same, sp.Conflicts, sp.Writes)
+		}
+		tw.Flush()
+	}
+	if p.Conflicts > 0 {
+		fmt.Fprintln(w, "conflicts:")
+		printConflicts(w, p, 0)
+		if p.Policy == migrate.Fail {
+			fmt.Fprintln(w, "a real run would fail: choose --on-conflict skip, overwrite or sum (with --journal)")
+		}
+	}
+}
+
+func printConflicts(w io.Writer, p *migrate.Plan, limit int) {
+	list := p.ConflictList(limit)
+	for _, c := range list {
+		fmt.Fprintf(w, "  %s %s: source %s, target %s\n", c.Shard, sampleText(c.Key), valueText(c.Source), valueText(c.Target))
+	}
+	if limit > 0 && p.Conflicts > len(list) {
+		fmt.Fprintf(w, "  ... and %d more\n", p.Conflicts-len(list))
+	}
+}
+
+func valueText(s store.Sample) string {
+	if s.Timestamp != 0 {
+		return store.PyRepr(s.Value) + " @" + store.PyRepr(s.Timestamp)
+	}
+	return store.PyRepr(s.Value)
+}
+
+// sampleText shows a key as name{label="value",...}.
+func sampleText(k *store.Key) string {
+	var b strings.Builder
+	b.WriteString(k.Name)
+	if len(k.Labels) > 0 {
+		b.WriteByte('{')
+		for i, l := range k.Labels {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%s=%q", l.Name, l.Value)
+		}
+		b.WriteByte('}')
+	}
+	return b.String()
+}
+
+// progressBar draws a one-line progress bar on ErrOut when it is a
+// terminal, at most once per interval.
+type progressBar struct {
+	w        io.Writer
+	on       bool
+	interval time.Duration
+	last     time.Time
+	drawn    bool
+}
+
+func newProgressBar(io *IOStreams, interval time.Duration) *progressBar {
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	return &progressBar{w: io.ErrOut, on: io.ErrTTY, interval: interval}
+}
+
+func (b *progressBar) update(p migrate.Progress) {
+	if !b.on {
+		return
+	}
+	if t := time.Now(); t.Sub(b.last) >= b.interval || p.Shards == p.TotalShards {
+		b.last = t
+		fmt.Fprintf(b.w, "\r\x1b[K%s", progressLine(p, 30))
+		b.drawn = true
+	}
+}
+
+func (b *progressBar) done() {
+	if b.drawn {
+		fmt.Fprint(b.w, "\r\x1b[K")
+	}
+}
+
+// progressLine renders e.g.
+// "[=========>          ] 12/52 shards  4000/10000 samples  5876/s  ETA 1s".
+func progressLine(p migrate.Progress, width int) string {
+	frac := 1.0
+	if p.TotalSamples > 0 {
+		frac = float64(p.Samples) / float64(p.TotalSamples)
+	}
+	fill := int(frac * float64(width))
+	bar := strings.Repeat("=", fill)
+	if fill < width {
+		bar += ">" + strings.Repeat(" ", width-fill-1)
+	}
+	eta := "-"
+	if d := p.ETA(); d > 0 {
+		eta = d.Round(time.Second).String()
+	}
+	return fmt.Sprintf("[%s] %d/%d shards  %d/%d samples  %.0f/s  ETA %s",
+		bar, p.Shards, p.TotalShards, p.Samples, p.TotalSamples, p.Rate(), eta)
+}
