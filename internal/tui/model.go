@@ -193,7 +193,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
-		m.input.Width = max(msg.Width-8, 10)
+		m.input.Width = min(max(msg.Width/3, 10), 60)
 		m.clampCursor()
 		return m, nil
 	case snapshotMsg:

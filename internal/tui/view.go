@@ -148,7 +148,7 @@ func (m *Model) statusLine() string {
 	var st string
 	switch {
 	case m.err != nil && m.snap != nil:
-		st = m.styles.StatusError.Render(fit("✗ read failed: "+safeText(m.err.Error())+" · showing data read "+m.snap.Time.Format("15:04:05"), m.width))
+		st = m.styles.StatusError.Render(fit("✗ read failed (showing data read "+m.snap.Time.Format("15:04:05")+"): "+safeText(m.err.Error()), m.width))
 	case m.err != nil:
 		st = m.styles.StatusError.Render(fit("✗ read failed: "+safeText(m.err.Error()), m.width))
 	case m.snap == nil:

@@ -1,0 +1,198 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// The golden files in testdata are the screens at a fixed size with ANSI
+// stripped; `go test ./internal/tui -update` rewrites them.
+
+func sampleModel(t *testing.T, w, h int) Model {
+	t.Helper()
+	c := newClock()
+	src := NewStoreSource(openStore(t, sampleStore), SourceOptions{Alive: alivePolicy, Now: c.Now})
+	return read(t, update(t, New(src), sized(w, h)))
+}
+
+func TestViewGolden(t *testing.T) {
+	tests := []struct {
+		name string
+		w, h int
+		keys []string
+	}{
+		{"main", 120, 30, nil},
+		{"main_80", 80, 24, nil},
+		{"sorted_by_value", 100, 24, []string{"v"}},
+		{"sorted_by_name_reversed", 100, 24, []string{"n"}},
+		{"scrolled", 100, 24, []string{"pgdown", "pgdown", "down"}},
+		{"filter_typing", 100, 24, []string{"/", "payload"}},
+		{"filter_applied", 100, 24, []string{"/", "payload", "enter"}},
+		{"filter_invalid", 100, 24, []string{"/", "payload", "enter", "/", "(x"}},
+		{"filter_cancelled", 100, 24, []string{"/", "payload", "enter", "/", "xyz", "esc"}},
+		{"filter_no_match", 100, 24, []string{"/", "nothing-matches-this", "enter"}},
+		{"breakdown", 100, 24, []string{"/", `requests.*items/2`, "enter", "enter"}},
+		{"breakdown_gauge_max", 100, 24, []string{"/", `gauge_max.*items/0`, "enter", "enter"}},
+		{"histogram", 100, 30, []string{"/", `latency.*items/0`, "enter", "h"}},
+		{"histogram_from_breakdown", 100, 30, []string{"/", `size_bytes_bucket.*"\+Inf".*r/1`, "enter", "enter", "h"}},
+		{"not_a_histogram", 100, 24, []string{"h"}},
+		{"back_from_breakdown", 100, 24, []string{"down", "down", "enter", "esc"}},
+		{"full_help", 100, 24, []string{"?"}},
+		{"paused", 100, 24, []string{"p"}},
+		{"history_rate", 100, 24, []string{"t"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := update(t, sampleModel(t, tt.w, tt.h), press(tt.keys...)...)
+			golden.RequireEqual(t, []byte(screen(m)))
+		})
+	}
+}
+
+// TestViewRates reads a store three times while a counter grows and a
+// gauge moves, two seconds apart, and checks rates and sparklines.
+func TestViewRates(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	c := newClock()
+	m := New(named(NewStoreSource(st, SourceOptions{Now: c.Now}), "dir rates"))
+	m = update(t, m, sized(100, 12))
+	reqs := mkKey("reqs", "reqs_total", "route", "/a")
+	temp := mkKey("temp", "temp", "room", "lab")
+	lat := mkKey("lat", "lat_count", "route", "/a")
+	latSum := mkKey("lat", "lat_sum", "route", "/a")
+	// The fourth read sees the counter go down (a restart): no rate for
+	// that interval.
+	steps := []struct{ reqs, temp, latSum float64 }{{10, 20, 1}, {30, 25, 3}, {31, 15, 3}, {5, 15, 3}, {9, 16, 4}}
+	for i, s := range steps {
+		writeShard(t, st, store.ShardID{Kind: store.KindCounter, PID: "7"}, sample(reqs, s.reqs))
+		writeShard(t, st, store.ShardID{Kind: store.KindGauge, Mode: "livesum", PID: "7"}, sample(temp, s.temp))
+		writeShard(t, st, store.ShardID{Kind: store.KindSummary, PID: "7"}, sample(lat, s.latSum), sample(latSum, s.latSum))
+		if i > 0 {
+			c.Advance(2 * time.Second)
+		}
+		m = read(t, m)
+	}
+	golden.RequireEqual(t, []byte(screen(m)))
+	t.Run("rate_history", func(t *testing.T) {
+		golden.RequireEqual(t, []byte(screen(update(t, m, press("t")...))))
+	})
+	t.Run("sorted_by_rate", func(t *testing.T) {
+		m := update(t, m, press("r")...)
+		golden.RequireEqual(t, []byte(screen(m)))
+	})
+}
+
+// TestViewReadFailsThenRecovers reads a real store, makes the next read
+// fail by moving its directory away, and brings it back: the failure shows
+// in the status line while the last good data stays, then clears.
+func TestViewReadFailsThenRecovers(t *testing.T) {
+	dir := copyStore(t, sampleStore)
+	c := newClock()
+	m := New(named(NewStoreSource(openStore(t, dir), SourceOptions{Alive: alivePolicy, Now: c.Now}), "dir sample-store"))
+	m = read(t, update(t, m, sized(100, 12)))
+	good := screen(m)
+	if !strings.Contains(good, "✓ read ok") {
+		t.Fatalf("first read failed:\n%s", good)
+	}
+
+	away := dir + ".away"
+	if err := os.Rename(dir, away); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(2 * time.Second)
+	m = read(t, m)
+	if !errors.Is(m.err, fs.ErrNotExist) || !strings.Contains(m.err.Error(), dir) {
+		t.Errorf("read error %v, want one naming %s that does not exist", m.err, dir)
+	}
+	failing := screen(m)
+	gl, fl := strings.Split(good, "\n"), strings.Split(failing, "\n")
+	if !strings.HasPrefix(fl[2], "✗ read failed (showing data read 15:09:26): list ") {
+		t.Errorf("status line does not show the failure: %q", fl[2])
+	}
+	// Everything but the status line is the last good screen.
+	for i := range gl {
+		if i != 2 && gl[i] != fl[i] {
+			t.Errorf("line %d changed while the read failed:\n got %q\nwant %q", i, fl[i], gl[i])
+		}
+	}
+	// The status line ends in the temporary path, which is not the same
+	// on every machine; the golden file holds the rest of the screen.
+	fl[2] = "<status line>"
+	golden.RequireEqual(t, []byte(strings.Join(fl, "\n")))
+
+	if err := os.Rename(away, dir); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(2 * time.Second)
+	m = read(t, m)
+	recovered := screen(m)
+	if strings.Contains(recovered, "read failed") || !strings.Contains(recovered, "✓ read ok") || !strings.Contains(recovered, "read 15:09:30") {
+		t.Errorf("status did not recover:\n%s", recovered)
+	}
+}
+
+// TestViewPartialRead shows a store with a corrupt shard: the rest of the
+// store on screen, the skipped shard named in the status line.
+func TestViewPartialRead(t *testing.T) {
+	dir := copyStore(t, sampleStore)
+	if err := os.WriteFile(dir+"/counter_999.db", []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newClock()
+	m := New(named(NewStoreSource(openStore(t, dir), SourceOptions{Alive: alivePolicy, Now: c.Now}), "dir sample-store"))
+	m = read(t, update(t, m, sized(100, 10)))
+	golden.RequireEqual(t, []byte(strings.ReplaceAll(screen(m), dir, "/tmp/store")))
+}
+
+// TestViewFirstReadFails shows a store that cannot be read at all.
+func TestViewFirstReadFails(t *testing.T) {
+	src := SourceFunc(func(ctx context.Context) (*Snapshot, error) {
+		return nil, context.DeadlineExceeded
+	})
+	m := read(t, update(t, New(src), sized(80, 8)))
+	if s := screen(m); !strings.Contains(s, "✗ read failed: context deadline exceeded") {
+		t.Errorf("screen:\n%s", s)
+	}
+}
+
+// TestViewFitsEverySize renders every view at many sizes: never more
+// lines than the height, never a line wider than the width.
+func TestViewFitsEverySize(t *testing.T) {
+	base := sampleModel(t, 100, 30)
+	views := map[string][]string{
+		"main":      nil,
+		"filter":    {"/", "lat"},
+		"breakdown": {"enter"},
+		"histogram": {"/", "latency", "enter", "h"},
+		"help":      {"?"},
+	}
+	for name, ks := range views {
+		for w := 1; w <= 140; w += 7 {
+			for h := 1; h <= 40; h += 3 {
+				m := update(t, base, sized(w, h))
+				m = update(t, m, press(ks...)...)
+				m = update(t, m, press("pgdown", "down")...)
+				lines := strings.Split(m.View(), "\n")
+				if len(lines) > h {
+					t.Errorf("%s at %dx%d: %d lines", name, w, h, len(lines))
+				}
+				for i, l := range lines {
+					if lw := ansi.StringWidth(l); lw > w {
+						t.Errorf("%s at %dx%d: line %d is %d wide: %q", name, w, h, i, lw, ansi.Strip(l))
+					}
+				}
+			}
+		}
+	}
+}
