@@ -1,0 +1,233 @@
+package serve
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/render"
+	"github.com/promstore/promstore/internal/store"
+)
+
+// scraper reads the store for scrapes. Scrapes that arrive while a read
+// runs share it (singleflight); the next scrape after it finishes starts a
+// new one, so every scrape sees the store as it was at most one read ago.
+type scraper struct {
+	st      store.Reader
+	timeout time.Duration
+	partial bool
+	self    *selfMetrics
+	log     *slog.Logger
+
+	group singleflight.Group
+	// base is the parent of every read's context: it outlives the requests
+	// (a read shared by several scrapes must not die with the first one)
+	// and is cancelled only when the server stops for good.
+	base   context.Context
+	cancel context.CancelFunc
+}
+
+func newScraper(st store.Reader, timeout time.Duration, partial bool, self *selfMetrics, log *slog.Logger) *scraper {
+	base, cancel := context.WithCancel(context.Background())
+	return &scraper{st: st, timeout: timeout, partial: partial, self: self, log: log, base: base, cancel: cancel}
+}
+
+// stop aborts reads in progress and any later ones.
+func (sc *scraper) stop() { sc.cancel() }
+
+// snapshot is the outcome of one read of the store, shared by the scrapes
+// that waited for it.
+type snapshot struct {
+	fams []aggregate.Family
+	// problems are the shards that could not be read (served anyway only
+	// in partial mode).
+	problems []*store.ShardError
+	// err, when set, fails every scrape of this snapshot.
+	err error
+
+	mu     sync.Mutex
+	bodies map[bodyKey]*body
+}
+
+type bodyKey struct {
+	format expfmt.Format
+	gzip   bool
+}
+
+// body is one encoding of a snapshot, made once however many scrapes of
+// the same format share the snapshot.
+type body struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// errTimeout marks a read that took longer than the scrape timeout.
+type errTimeout struct{ after time.Duration }
+
+func (e errTimeout) Error() string {
+	return fmt.Sprintf("reading the store took longer than the scrape timeout (%s)", e.after)
+}
+
+// get returns the snapshot of a read that is running or starts one, and
+// waits for it until ctx is done.
+func (sc *scraper) get(ctx context.Context) (*snapshot, error) {
+	ch := sc.group.DoChan("read", func() (any, error) { return sc.read(), nil })
+	select {
+	case res := <-ch:
+		return res.Val.(*snapshot), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// read scans the store once and aggregates it.
+func (sc *scraper) read() *snapshot {
+	ctx, cancel := context.WithTimeout(sc.base, sc.timeout)
+	defer cancel()
+	start := time.Now()
+	agg := aggregate.New()
+	var (
+		samples int
+		shards  int
+		last    store.ShardID
+	)
+	err := sc.st.Scan(ctx, func(s store.Sample) error {
+		samples++
+		if shards == 0 || s.Shard != last {
+			shards++
+			last = s.Shard
+		}
+		return agg.Add(s)
+	})
+	snap := &snapshot{bodies: map[bodyKey]*body{}}
+	problems, isPartial := store.Partial(err)
+	switch {
+	case err == nil:
+	case isPartial:
+		snap.problems = problems
+		sc.self.shardErrors.Add(float64(len(problems)))
+		if !sc.partial {
+			snap.err = err
+			sc.log.Error("store has unreadable shards; failing the scrape (--partial serves the rest)",
+				"shards", len(problems), "err", err)
+		} else {
+			for _, p := range problems {
+				sc.log.Warn("skipping unreadable shard", "err", p)
+			}
+		}
+	case errors.Is(err, context.DeadlineExceeded) && sc.base.Err() == nil:
+		snap.err = errTimeout{sc.timeout}
+		sc.self.storeErrors.Inc()
+		sc.log.Error("store read timed out", "timeout", sc.timeout)
+	default:
+		snap.err = fmt.Errorf("read store: %w", err)
+		sc.self.storeErrors.Inc()
+		sc.log.Error("store read failed", "err", err)
+	}
+	if snap.err == nil {
+		snap.fams = agg.Families()
+	}
+	out := 0
+	for i := range snap.fams {
+		out += len(snap.fams[i].Samples)
+	}
+	took := time.Since(start)
+	sc.self.reads.Inc()
+	sc.self.readDuration.Observe(took.Seconds())
+	sc.self.lastShards.Set(float64(shards))
+	sc.self.lastSamples.Set(float64(samples))
+	sc.self.lastOutput.Set(float64(out))
+	sc.log.Debug("store read", "took", took, "shards", shards, "samples", samples, "output_samples", out, "shard_problems", len(problems))
+	return snap
+}
+
+// encode returns the snapshot in format, gzipped when asked, encoding it
+// once per format and snapshot. extra, when set, gives families to append
+// after the store's (promstore's own metrics).
+func (snap *snapshot) encode(format expfmt.Format, gz bool, extra func() ([]*dto.MetricFamily, error)) ([]byte, error) {
+	k := bodyKey{format, gz}
+	snap.mu.Lock()
+	b := snap.bodies[k]
+	if b == nil {
+		b = &body{}
+		snap.bodies[k] = b
+	}
+	snap.mu.Unlock()
+	b.once.Do(func() {
+		var plain []byte
+		if gz {
+			plain, b.err = snap.encode(format, false, extra)
+			if b.err == nil {
+				b.data, b.err = gzipBytes(plain)
+			}
+			return
+		}
+		var buf bytes.Buffer
+		b.err = encodeFamilies(&buf, format, snap.fams, extra)
+		b.data = buf.Bytes()
+	})
+	return b.data, b.err
+}
+
+// encodeFamilies writes fams in format, then the families extra returns.
+// The Prometheus text format goes through render (Python's exact bytes);
+// with extra families the other formats encode everything in one expfmt
+// stream so that OpenMetrics' "# EOF" comes last.
+func encodeFamilies(buf *bytes.Buffer, format expfmt.Format, fams []aggregate.Family, extra func() ([]*dto.MetricFamily, error)) error {
+	if extra == nil {
+		return render.Encode(buf, format, fams)
+	}
+	own, err := extra()
+	if err != nil {
+		return fmt.Errorf("gather promstore's own metrics: %w", err)
+	}
+	if format.FormatType() == expfmt.TypeTextPlain {
+		if err := render.Encode(buf, format, fams); err != nil {
+			return err
+		}
+		enc := expfmt.NewEncoder(buf, format)
+		for _, mf := range own {
+			if err := enc.Encode(mf); err != nil {
+				return fmt.Errorf("encode family %s: %w", mf.GetName(), err)
+			}
+		}
+		return nil
+	}
+	enc := expfmt.NewEncoder(buf, format)
+	for _, mf := range append(render.ToProto(fams), own...) {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("encode family %s: %w", mf.GetName(), err)
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func gzipBytes(p []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(p)/4 + 64)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(p); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
