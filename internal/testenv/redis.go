@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -23,6 +24,14 @@ type RedisOptions struct {
 	Password string
 	// Args are extra redis-server arguments, e.g. "--maxmemory", "10mb".
 	Args []string
+	// TLS, when set, makes the server speak TLS only, with this
+	// certificate and key (PEM files); clients need no certificate.
+	TLS *RedisTLS
+}
+
+// RedisTLS names a server certificate and key in PEM files.
+type RedisTLS struct {
+	CertFile, KeyFile string
 }
 
 // RedisServer is a redis-server process a test started on a loopback port.
@@ -33,6 +42,7 @@ type RedisServer struct {
 	port int
 	args []string
 	pass string
+	tls  *RedisTLS
 	// confFile, when set, is passed first (sentinels need a config file).
 	confFile string
 
@@ -72,7 +82,7 @@ func StartRedis(t testing.TB, opts ...RedisOptions) *RedisServer {
 		if err != nil {
 			t.Fatalf("redis: no free port: %v", err)
 		}
-		s := &RedisServer{t: t, bin: bin, dir: t.TempDir(), port: port, args: o.Args, pass: o.Password}
+		s := &RedisServer{t: t, bin: bin, dir: t.TempDir(), port: port, args: o.Args, pass: o.Password, tls: o.TLS}
 		if lastErr = s.start(); lastErr == nil {
 			t.Cleanup(s.Stop)
 			return s
@@ -88,17 +98,26 @@ func (s *RedisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port)
 // Port is the server's port.
 func (s *RedisServer) Port() int { return s.port }
 
-// URL is a redis:// URL of the server (with its password, if any).
+// URL is a redis:// (rediss:// with TLS) URL of the server, with its
+// password if any.
 func (s *RedisServer) URL() string {
-	if s.pass != "" {
-		return "redis://:" + s.pass + "@" + s.Addr() + "/0"
+	scheme := "redis://"
+	if s.tls != nil {
+		scheme = "rediss://"
 	}
-	return "redis://" + s.Addr() + "/0"
+	if s.pass != "" {
+		return scheme + ":" + s.pass + "@" + s.Addr() + "/0"
+	}
+	return scheme + s.Addr() + "/0"
 }
 
 // Client returns a go-redis client of the server, closed when the test ends.
 func (s *RedisServer) Client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.pass})
+	o := &redis.Options{Addr: s.Addr(), Password: s.pass}
+	if s.tls != nil {
+		o.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	c := redis.NewClient(o)
 	s.t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -108,8 +127,15 @@ func (s *RedisServer) commandLine() []string {
 	if s.confFile != "" {
 		args = append(args, s.confFile)
 	}
+	port := strconv.Itoa(s.port)
+	if s.tls != nil {
+		args = append(args, "--port", "0", "--tls-port", port,
+			"--tls-cert-file", s.tls.CertFile, "--tls-key-file", s.tls.KeyFile,
+			"--tls-ca-cert-file", s.tls.CertFile, "--tls-auth-clients", "no")
+	} else {
+		args = append(args, "--port", port)
+	}
 	args = append(args,
-		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--save", "",
@@ -134,7 +160,7 @@ func (s *RedisServer) start() error {
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if pingRaw(s.Addr()) == nil {
+		if pingRaw(s.Addr(), s.tls != nil) == nil {
 			s.mu.Lock()
 			s.cmd = cmd
 			s.mu.Unlock()
@@ -195,8 +221,15 @@ func (s *RedisServer) Restart() {
 
 // pingRaw sends PING; any reply (PONG, or NOAUTH from a server with a
 // password) means the server is up.
-func pingRaw(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+func pingRaw(addr string, useTLS bool) error {
+	var c net.Conn
+	var err error
+	if useTLS {
+		d := &net.Dialer{Timeout: 200 * time.Millisecond}
+		c, err = tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		c, err = net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	}
 	if err != nil {
 		return err
 	}

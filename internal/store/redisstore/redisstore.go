@@ -20,7 +20,15 @@ import (
 	"github.com/promstore/promstore/internal/store"
 )
 
+// quietLogger drops go-redis's own log lines (dial retries and the like):
+// they would bypass the command's error stream, and every failure they
+// describe reaches the caller as an error naming the server.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 func init() {
+	redis.SetLogger(quietLogger{})
 	store.Register("redis", func(ctx context.Context, loc store.Location) (store.Store, error) {
 		switch c := loc.Redis.(type) {
 		case Config:
