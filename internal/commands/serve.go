@@ -1,0 +1,171 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/common/promslog"
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/serve"
+	"github.com/promstore/promstore/internal/store"
+)
+
+// ServeOptions are the inputs of `promstore serve`.
+type ServeOptions struct {
+	IO    *IOStreams
+	Store func(context.Context) (store.Store, error)
+
+	ListenAddresses        []string
+	TelemetryPath          string
+	WebConfigFile          string
+	ScrapeTimeout          time.Duration
+	Partial                bool
+	SelfMetricsInTelemetry bool
+	For                    time.Duration
+	ShutdownGrace          time.Duration
+	LogLevel               string
+	LogFormat              string
+
+	// OnListen, when set, receives the bound addresses (tests listen on
+	// port 0 and learn the port here).
+	OnListen func([]net.Addr)
+}
+
+// NewCmdServe builds `promstore serve`. runF replaces serveRun in tests.
+func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *cobra.Command {
+	opts := &ServeOptions{IO: f.IO}
+	var sf StoreFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a store over HTTP for Prometheus to scrape, as a Python app's collector would",
+		Long: `Serve the store's aggregated families over HTTP, exactly what Python's
+MultiProcessCollector would serve for it, read fresh on every scrape. Scrapes
+that arrive while a read runs share it.
+
+Endpoints:
+  /                  landing page
+  /metrics           the store (--web.telemetry-path); Prometheus text 0.0.4
+                     (byte-identical to 'promstore dump'), OpenMetrics or
+                     protobuf by the Accept header, gzipped when accepted
+  /-/metrics         promstore's own metrics (scrape and read durations,
+                     shards and samples read, shard and store errors, Go and
+                     process metrics); added to /metrics only with
+                     --self-metrics-in-telemetry
+  /-/healthy         200 while promstore runs
+  /-/ready           200 when the store can be listed, 503 otherwise
+
+By default promstore listens on 127.0.0.1:9877 only; give
+--web.listen-address=:9877 (repeatable) to serve other hosts. TLS and basic
+authentication come from a Prometheus web configuration file
+(--web.config.file, the exporter-toolkit format, re-read on each connection).
+
+Errors: a store that cannot be read (directory gone, Redis unreachable) gives
+HTTP 500 with a one-line reason, a read slower than the scrape timeout HTTP 503;
+the server keeps running and the next scrape reads again. A store with
+unreadable shards (corrupt, truncated, foreign files; malformed Redis keys)
+gives HTTP 500 naming the shard, unless --partial serves the readable rest and
+logs each problem as a warning. The scrape timeout is --scrape-timeout, or the
+scraper's X-Prometheus-Scrape-Timeout-Seconds header when that is lower.
+
+promstore stops after --for, or on SIGINT/SIGTERM: it stops accepting
+connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
+(1 if scrapes had to be cut off). Logs go to stderr (request log at debug).`,
+		Example: `  promstore serve --dir /var/run/prometheus
+  promstore serve --dir ./store --for 10m --web.listen-address :9877
+  promstore serve --redis-url redis://localhost:6379/0 --partial
+  promstore serve --dir ./store --web.config.file web.yml --log.level debug --log.format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateChoice("--log.level", opts.LogLevel, promslog.LevelFlagOptions); err != nil {
+				return err
+			}
+			if err := validateChoice("--log.format", opts.LogFormat, promslog.FormatFlagOptions); err != nil {
+				return err
+			}
+			if len(opts.ListenAddresses) == 0 {
+				return UsageErrorf("--web.listen-address: give at least one address")
+			}
+			for _, a := range opts.ListenAddresses {
+				if _, _, err := net.SplitHostPort(a); err != nil {
+					return UsageErrorf("--web.listen-address %q: %v", a, err)
+				}
+			}
+			switch {
+			case opts.ScrapeTimeout <= 0:
+				return UsageErrorf("--scrape-timeout must be positive, not %s", opts.ScrapeTimeout)
+			case opts.For < 0:
+				return UsageErrorf("--for must not be negative, not %s", opts.For)
+			case opts.ShutdownGrace <= 0:
+				return UsageErrorf("--shutdown-grace must be positive, not %s", opts.ShutdownGrace)
+			}
+			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return serveRun(cmd.Context(), opts)
+		},
+	}
+	sf.Register(cmd)
+	fl := cmd.Flags()
+	fl.StringArrayVar(&opts.ListenAddresses, "web.listen-address", []string{serve.DefaultListenAddress}, "address to listen on, host:port (repeatable; \":9877\" for all interfaces)")
+	fl.StringVar(&opts.TelemetryPath, "web.telemetry-path", serve.DefaultTelemetryPath, "path under which to serve the store's metrics")
+	fl.StringVar(&opts.WebConfigFile, "web.config.file", "", "exporter-toolkit web configuration file enabling TLS and/or basic authentication")
+	fl.DurationVar(&opts.ScrapeTimeout, "scrape-timeout", serve.DefaultScrapeTimeout, "longest time one read of the store may take (lowered by X-Prometheus-Scrape-Timeout-Seconds)")
+	fl.BoolVar(&opts.Partial, "partial", false, "serve the readable part of a store with unreadable shards, logging the problems, instead of HTTP 500")
+	fl.BoolVar(&opts.SelfMetricsInTelemetry, "self-metrics-in-telemetry", false, "also append promstore's own metrics (served at /-/metrics) to the telemetry path")
+	fl.DurationVar(&opts.For, "for", 0, "stop by itself after this long, e.g. 30m (0: run until interrupted)")
+	fl.DurationVar(&opts.ShutdownGrace, "shutdown-grace", serve.DefaultShutdownGrace, "on stop, how long scrapes in flight may take to finish")
+	fl.StringVar(&opts.LogLevel, "log.level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&opts.LogFormat, "log.format", "logfmt", "log format: logfmt or json")
+	_ = cmd.RegisterFlagCompletionFunc("log.level", cobra.FixedCompletions(promslog.LevelFlagOptions, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log.format", cobra.FixedCompletions(promslog.FormatFlagOptions, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// newLogger builds the Prometheus-style structured logger the flags ask for.
+func newLogger(opts *ServeOptions) (*slog.Logger, error) {
+	lvl := promslog.NewLevel()
+	if err := lvl.Set(opts.LogLevel); err != nil {
+		return nil, UsageErrorf("--log.level: %v", err)
+	}
+	format := promslog.NewFormat()
+	if err := format.Set(opts.LogFormat); err != nil {
+		return nil, UsageErrorf("--log.format: %v", err)
+	}
+	return promslog.New(&promslog.Config{Level: lvl, Format: format, Writer: opts.IO.ErrOut}), nil
+}
+
+func serveRun(ctx context.Context, opts *ServeOptions) error {
+	logger, err := newLogger(opts)
+	if err != nil {
+		return err
+	}
+	st, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := serve.New(serve.Options{
+		Store:                  st,
+		StoreName:              st.Describe(),
+		ListenAddresses:        opts.ListenAddresses,
+		WebConfigFile:          opts.WebConfigFile,
+		TelemetryPath:          opts.TelemetryPath,
+		ScrapeTimeout:          opts.ScrapeTimeout,
+		Partial:                opts.Partial,
+		SelfMetricsInTelemetry: opts.SelfMetricsInTelemetry,
+		For:                    opts.For,
+		ShutdownGrace:          opts.ShutdownGrace,
+		Logger:                 logger,
+		Version:                BuildVersion().Version,
+		OnListen:               opts.OnListen,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return srv.Run(ctx)
+}
