@@ -38,7 +38,7 @@ func TestQuantile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := Quantile(tt.q, tt.buckets)
-		if !close(got, tt.want) && !(math.Abs(got-tt.want) < 1e-12) {
+		if !near(got, tt.want) && !(math.Abs(got-tt.want) < 1e-12) {
 			t.Errorf("%s: Quantile(%v) = %v, want %v", tt.name, tt.q, got, tt.want)
 		}
 	}
@@ -66,7 +66,7 @@ func TestHistogramOf(t *testing.T) {
 		t.Fatalf("histogram from _count %+v differs from histogram from _bucket %+v", fromCount, fromBucket)
 	}
 	h := fromCount
-	if len(h.Buckets) != 15 || h.Count != 6 || !h.HasSum || !close(h.Sum, 19.43) {
+	if len(h.Buckets) != 15 || h.Count != 6 || !h.HasSum || !near(h.Sum, 19.43) {
 		t.Errorf("buckets %d count %v sum %v (%v), want 15, 6, 19.43", len(h.Buckets), h.Count, h.Sum, h.HasSum)
 	}
 	for i := 1; i < len(h.Buckets); i++ {

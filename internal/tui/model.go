@@ -12,6 +12,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -57,6 +58,7 @@ type Model struct {
 	history  int
 
 	width, height int
+	fullHelpH     int // lines of the full help at this width
 
 	// snap is the last good snapshot; err the failure of the last read,
 	// nil when it succeeded.
@@ -172,6 +174,7 @@ func New(src Source, opts ...Option) Model {
 	if m.history < 2 {
 		m.history = 2
 	}
+	m.fullHelpH = strings.Count(m.help.FullHelpView(m.keys.FullHelp()), "\n") + 1
 	m.input.Prompt = "/"
 	m.input.Placeholder = "regexp over family and labels"
 	return m
@@ -193,6 +196,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
+		m.fullHelpH = strings.Count(m.help.FullHelpView(m.keys.FullHelp()), "\n") + 1
 		m.input.Width = min(max(msg.Width/3, 10), 60)
 		m.clampCursor()
 		return m, nil

@@ -23,7 +23,7 @@ func snapshotOf(t *testing.T, src Source) *Snapshot {
 	return s
 }
 
-func close(a, b float64) bool {
+func near(a, b float64) bool {
 	if a == b || math.IsNaN(a) && math.IsNaN(b) {
 		return true
 	}
@@ -60,7 +60,7 @@ func TestSnapshotSampleStore(t *testing.T) {
 				t.Fatalf("snapshot has %d series, aggregate more", len(snap.Series))
 			}
 			got := snap.Series[i]
-			if got.Name != s.Name || got.Family != f.Name || !close(got.Value, s.Value) || got.Key != seriesKey(s.Name, s.Labels) {
+			if got.Name != s.Name || got.Family != f.Name || !near(got.Value, s.Value) || got.Key != seriesKey(s.Name, s.Labels) {
 				t.Errorf("series %d = %s%s %v, want %s %v", i, got.Name, got.LabelText, got.Value, s.Name, s.Value)
 			}
 			i++
@@ -91,7 +91,7 @@ func TestSnapshotSampleStore(t *testing.T) {
 			for _, v := range vals {
 				sum += v
 			}
-			if !close(sum, sr.Value) {
+			if !near(sum, sr.Value) {
 				t.Errorf("%s: contributions %v add up to %v, want %v", name, vals, sum, sr.Value)
 			}
 		case combineMin:
@@ -176,7 +176,7 @@ func TestSnapshotBoundsContributors(t *testing.T) {
 			t.Errorf("%s: missing", tt.series)
 			continue
 		}
-		if got := pidsOf(sr); got != tt.contrib || sr.Others != tt.others || !close(sr.OthersValue, tt.othersV) || !close(sr.Value, tt.wantTotl) {
+		if got := pidsOf(sr); got != tt.contrib || sr.Others != tt.others || !near(sr.OthersValue, tt.othersV) || !near(sr.Value, tt.wantTotl) {
 			t.Errorf("%s: value %v contrib %q others %d (%v); want %v, %q, %d (%v)",
 				tt.series, sr.Value, got, sr.Others, sr.OthersValue, tt.wantTotl, tt.contrib, tt.others, tt.othersV)
 		}

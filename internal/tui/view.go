@@ -50,7 +50,10 @@ func (m Model) View() string {
 }
 
 func (m *Model) helpHeight() int {
-	return strings.Count(m.help.View(m.keys), "\n") + 1
+	if m.help.ShowAll {
+		return m.fullHelpH
+	}
+	return 1
 }
 
 // tableHeight is the number of series rows the main view shows.

@@ -178,8 +178,8 @@ func TestViewFitsEverySize(t *testing.T) {
 		"help":      {"?"},
 	}
 	for name, ks := range views {
-		for w := 1; w <= 140; w += 7 {
-			for h := 1; h <= 40; h += 3 {
+		for w := 1; w <= 140; w += 17 {
+			for h := 1; h <= 40; h += 6 {
 				m := update(t, base, sized(w, h))
 				m = update(t, m, press(ks...)...)
 				m = update(t, m, press("pgdown", "down")...)
