@@ -1,0 +1,71 @@
+package serve
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/redisstore"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// TestRedisGoesAwayAndComesBack serves a store in a real redis-server,
+// kills the server mid-life and starts it again.
+func TestRedisGoesAwayAndComesBack(t *testing.T) {
+	const password = "r3dis-secret"
+	rs := testenv.StartRedis(t, testenv.RedisOptions{Password: password})
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
+	if err != nil {
+		t.Fatalf("open redis store: %v", err)
+	}
+	defer st.Close()
+	write := func() {
+		t.Helper()
+		k, err := store.ParseKey(store.EncodeKey("jobs", "jobs_total", []store.Label{{Name: "queue", Value: "a"}}, "Jobs done."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := store.ShardID{Kind: store.KindCounter, PID: "4100"}
+		if err := st.WriteShard(ctx, id, []store.Sample{{Shard: id, Key: k, Value: 3}}); err != nil {
+			t.Fatalf("write shard: %v", err)
+		}
+	}
+	write()
+	want := renderText(t, families(t, st))
+	if !strings.Contains(want, "jobs_total{queue=\"a\"} 3.0") {
+		t.Fatalf("store output lacks the written sample:\n%s", want)
+	}
+	srv := start(t, Options{Store: st, StoreName: st.Describe()})
+	if r := get(t, nil, srv.url+"/metrics", nil); r.status != 200 || r.body != want {
+		t.Fatalf("status %d, body equal %v", r.status, r.body == want)
+	}
+
+	rs.Stop()
+	r := get(t, nil, srv.url+"/metrics", nil)
+	if r.status != http.StatusInternalServerError {
+		t.Errorf("redis down: status %d body %q, want 500", r.status, r.body)
+	}
+	if strings.Count(strings.TrimSpace(r.body), "\n") != 0 {
+		t.Errorf("error body is not one line: %q", r.body)
+	}
+	downBody := r.body
+	t.Logf("redis down: %s", downBody)
+	if rr := get(t, nil, srv.url+"/-/ready", nil); rr.status != http.StatusServiceUnavailable {
+		t.Errorf("/-/ready with redis down: %d, want 503", rr.status)
+	}
+
+	rs.Restart() // empty: nothing was persisted
+	write()
+	if r := get(t, nil, srv.url+"/metrics", nil); r.status != 200 || r.body != want {
+		t.Errorf("redis back: status %d, body equal %v: %s", r.status, r.body == want, r.body)
+	}
+	if rr := get(t, nil, srv.url+"/-/ready", nil); rr.status != 200 {
+		t.Errorf("/-/ready with redis back: %d", rr.status)
+	}
+	if strings.Contains(downBody, password) || strings.Contains(srv.logs.String(), password) {
+		t.Errorf("password shown in a response or the logs")
+	}
+}
