@@ -118,6 +118,8 @@ type Options struct {
 	// that liveness checks mean something. Always true for a file store;
 	// for Redis only when every writer runs on this host.
 	Local bool
+	// Orphans also removes orphan and shadowed modeless keys (Redis).
+	Orphans bool
 	// DryRun plans without changing anything.
 	DryRun bool
 	// Now is the clock (time.Now when nil).
@@ -161,10 +163,14 @@ func (o *Options) step(name string) error {
 	return o.afterStep(name)
 }
 
+func (o *Options) selectsShards() bool {
+	return o.DeadPIDs || len(o.PIDs) > 0 || o.StaleAfter > 0
+}
+
 // Validate checks that the options select something.
 func (o *Options) Validate() error {
-	if !o.DeadPIDs && len(o.PIDs) == 0 && o.StaleAfter <= 0 {
-		return errors.New("nothing selected: give --dead-pids, --pid or --stale-after")
+	if !o.selectsShards() && !o.Orphans {
+		return errors.New("nothing selected: give --dead-pids, --pid or --stale-after (or --orphans for Redis)")
 	}
 	for _, p := range o.PIDs {
 		if p == "" {
@@ -220,9 +226,16 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 		// run deletes them first, so show only the journal.
 		return res, nil
 	}
-	p, err := MakePlan(ctx, t, opts)
-	if err != nil {
-		return res, err
+	if opts.Orphans {
+		if err := orphans(ctx, t, &opts, res); err != nil {
+			return res, err
+		}
+	}
+	p := &Plan{}
+	if opts.selectsShards() {
+		if p, err = MakePlan(ctx, t, opts); err != nil {
+			return res, err
+		}
 	}
 	res.Plan = p
 	if opts.DryRun {
@@ -255,7 +268,48 @@ type Result struct {
 	// DryRun, finished) first.
 	Recovered *Journal
 	Plan      *Plan
+	// Orphans are the orphan and shadow keys found (Options.Orphans);
+	// those not Spared were removed unless DryRun.
+	Orphans []Orphan
 	// Done is set when the plan was executed completely.
 	Done     bool
 	Warnings []string
+}
+
+// Orphan is a key holding no readable sample (Redis).
+type Orphan struct {
+	Key, Reason string
+	Updated     time.Time
+	// Spared is set when the key changed within MinIdle and stays.
+	Spared bool
+}
+
+// orphans lists the orphan keys and, unless DryRun, deletes those not
+// updated within MinIdle.
+func orphans(ctx context.Context, t *Target, opts *Options, res *Result) error {
+	if t.Orphans == nil {
+		return errors.New("--orphans applies to Redis stores only: a file store has no orphan keys")
+	}
+	found, err := t.Orphans(ctx)
+	if err != nil {
+		return fmt.Errorf("list orphan keys: %w", err)
+	}
+	now, idle := opts.now(), opts.minIdle()
+	var del []string
+	for i := range found {
+		o := &found[i]
+		if !o.Updated.IsZero() && now.Sub(o.Updated) < idle {
+			o.Spared = true
+			continue
+		}
+		del = append(del, o.Key)
+	}
+	res.Orphans = found
+	if opts.DryRun || len(del) == 0 {
+		return nil
+	}
+	if err := t.DeleteKeys(ctx, del); err != nil {
+		return err
+	}
+	return opts.step("orphans deleted")
 }

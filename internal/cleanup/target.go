@@ -12,6 +12,7 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
 )
 
 // Target is the store a cleanup works on, with what compaction needs
@@ -31,6 +32,10 @@ type Target struct {
 	// Size returns a shard's storage after a run, when the backend can
 	// tell cheaply; nil otherwise.
 	Size func(ctx context.Context, id store.ShardID) (int64, error)
+	// Orphans lists keys holding no readable sample (nil: none can exist).
+	Orphans func(ctx context.Context) ([]Orphan, error)
+	// DeleteKeys removes keys Orphans listed.
+	DeleteKeys func(ctx context.Context, keys []string) error
 	// Local is true when the store's pids are necessarily processes of
 	// this host (a file store).
 	Local bool
@@ -91,17 +96,11 @@ func NewTarget(st store.Store) (*Target, error) {
 	switch s := st.(type) {
 	case *filestore.Store:
 		return FileTarget(s), nil
-	}
-	if mk := redisTarget; mk != nil {
-		if t, ok := mk(st); ok {
-			return t, nil
-		}
+	case *redisstore.Store:
+		return RedisTarget(s), nil
 	}
 	return nil, fmt.Errorf("cleanup of %s is not supported", st.Describe())
 }
-
-// redisTarget is set by redistarget.go.
-var redisTarget func(store.Store) (*Target, bool)
 
 // fileJournal keeps the journal as a file of the directory.
 type fileJournal struct {

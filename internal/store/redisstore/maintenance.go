@@ -1,0 +1,164 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// This file holds what `promstore cleanup` needs beyond store.Store: a
+// few promstore-owned keys (journal, lock) and the listing and removal
+// of orphan and shadow keys.
+
+// auxKey is the key of a promstore-owned value. It holds no ":metric:",
+// so neither the Python collector nor Scan takes it for a sample.
+func (s *Store) auxKey(name string) string { return s.cfg.Prefix + ":promstore:" + name }
+
+// GetAux returns the promstore-owned value name ("" and false when unset).
+func (s *Store) GetAux(ctx context.Context, name string) (string, bool, error) {
+	v, err := s.client.Get(ctx, s.auxKey(name)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("get %s: %w", s.auxKey(name), s.wrap(err))
+	}
+	return v, true, nil
+}
+
+// SetAux sets the promstore-owned value name (no expiry).
+func (s *Store) SetAux(ctx context.Context, name, value string) error {
+	if err := s.client.Set(ctx, s.auxKey(name), value, 0).Err(); err != nil {
+		return fmt.Errorf("set %s: %w", s.auxKey(name), s.wrap(err))
+	}
+	return nil
+}
+
+// DelAux deletes the promstore-owned value name.
+func (s *Store) DelAux(ctx context.Context, name string) error {
+	if err := s.client.Del(ctx, s.auxKey(name)).Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", s.auxKey(name), s.wrap(err))
+	}
+	return nil
+}
+
+// unlockScript deletes the lock only when it still holds our token.
+var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
+// LockAux takes the promstore-owned lock name (SET NX with an expiry of
+// ttl, so that a killed holder does not block forever) and returns its
+// release function. It fails when another holder has it.
+func (s *Store) LockAux(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	k := s.auxKey(name)
+	token := strconv.FormatInt(time.Now().UnixNano(), 36)
+	ok, err := s.client.SetNX(ctx, k, token, ttl).Result()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", k, s.wrap(err))
+	}
+	if !ok {
+		return nil, fmt.Errorf("lock %s: held by another run (it expires after %s if that run died)", k, ttl)
+	}
+	return func() {
+		unlockScript.Run(context.Background(), s.client, []string{k}, token)
+	}, nil
+}
+
+// OrphanKey is a key that holds no readable sample.
+type OrphanKey struct {
+	Key string
+	// Reason says why the key is an orphan or a shadow.
+	Reason string
+	// Updated is the metric hash's updated_at (zero when unknown).
+	Updated time.Time
+}
+
+// Orphans lists the metric hashes no collector can name (their meta hash
+// is missing), with their meta-less siblings, and the modeless gauge
+// hashes (<prefix>:gauge:<pid>:metric:<md5>, and their meta hash) that a
+// gauge_<mode> metric hash of the same pid and md5 shadows. Meta hashes
+// without a metric hash are normal (see formats.md) and not listed.
+func (s *Store) Orphans(ctx context.Context) ([]OrphanKey, error) {
+	keys, err := s.scanNodes(ctx, globEscape(s.cfg.Prefix)+":*")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(keys)
+	exists := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		exists[k] = true
+	}
+	var out []OrphanKey
+	for _, k := range keys {
+		n, ok := s.splitKey(k)
+		if !ok || n.role != "metric" || n.pid == "" || n.md5 == "" {
+			continue
+		}
+		meta := s.keyOf(n.kind, n.pid, "meta", n.md5)
+		if n.kind != "gauge" {
+			if _, _, err := store.ParseKindName(n.kind); err != nil {
+				continue
+			}
+			if !exists[meta] {
+				out = append(out, OrphanKey{Key: k, Reason: "orphan metric hash: meta hash " + meta + " is missing"})
+			}
+			continue
+		}
+		shadowed, hasModeMeta := "", false
+		for _, m := range store.GaugeModes {
+			if exists[s.keyOf("gauge_"+m, n.pid, "metric", n.md5)] {
+				shadowed = "gauge_" + m
+				break
+			}
+			hasModeMeta = hasModeMeta || exists[s.keyOf("gauge_"+m, n.pid, "meta", n.md5)]
+		}
+		switch {
+		case shadowed != "":
+			out = append(out, OrphanKey{Key: k, Reason: "modeless gauge hash shadowed by " + shadowed})
+			if exists[meta] {
+				out = append(out, OrphanKey{Key: meta, Reason: "meta hash of a shadowed modeless gauge hash"})
+			}
+		case !exists[meta] && !hasModeMeta:
+			out = append(out, OrphanKey{Key: k, Reason: "orphan modeless gauge hash: no meta hash"})
+		}
+	}
+	// updated_at of the metric hashes, so callers can spare fresh ones.
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(out))
+	for i, o := range out {
+		cmds[i] = pipe.HGet(ctx, o.Key, "updated_at")
+	}
+	if len(out) > 0 {
+		s.roundTrips.Add(1)
+		pipe.Exec(ctx) // per-key errors (missing field, meta hashes) are read below
+	}
+	for i, c := range cmds {
+		if v, err := c.Result(); err == nil {
+			if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
+				sec := int64(f)
+				out[i].Updated = time.Unix(sec, int64((f-float64(sec))*1e9))
+			}
+		}
+	}
+	return out, nil
+}
+
+// DeleteKeys unlinks keys (single-key commands, so a Cluster routes each
+// to its slot). Only keys under the store's prefix are accepted.
+func (s *Store) DeleteKeys(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if _, ok := s.splitKey(k); !ok {
+			return fmt.Errorf("delete %s: not a key of prefix %s", k, s.cfg.Prefix)
+		}
+	}
+	if err := s.unlink(ctx, keys); err != nil {
+		return fmt.Errorf("delete keys: %w", err)
+	}
+	return nil
+}
