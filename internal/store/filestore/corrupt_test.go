@@ -171,3 +171,25 @@ func TestCorruptShards(t *testing.T) {
 		})
 	}
 }
+
+// TestShardShrinksWhileMapped truncates a mapped shard: reading it must
+// report the shard, not crash the program.
+func TestShardShrinksWhileMapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "counter_1.db")
+	if err := os.WriteFile(path, shardBytes(t, 16, keyA, keyB), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapShardFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.unmap()
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	ps := parser{keys: newKeyCache(nil)}
+	entries, _, perr := parseMapped(&ps, &m, nil)
+	if perr == nil || !strings.Contains(perr.reason, "shrank") || len(entries) != 0 {
+		t.Fatalf("parse of a truncated mapping = %d entries, %v", len(entries), perr)
+	}
+}

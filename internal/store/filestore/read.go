@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
+	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
@@ -65,6 +68,77 @@ func readShardFile(path string, buf []byte) (data []byte, size int64, mtime time
 	}
 }
 
+// mappedShard is a shard file mapped read-only into memory.
+type mappedShard struct {
+	data  []byte // the whole mapping; nil for an empty file
+	size  int64
+	mtime time.Time
+}
+
+// mapShardFile maps the shard at path read-only. Only the pages of the
+// used region are ever touched, and no copy is made: keys are copied out
+// when first seen, values read in place. When the used size exceeds the
+// size first seen, the file may have grown meanwhile (Python grows a file
+// before writing past its end), so it is looked at once more.
+func mapShardFile(path string) (mappedShard, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return mappedShard{}, err
+	}
+	defer f.Close()
+	for attempt := 0; ; attempt++ {
+		st, err := f.Stat()
+		if err != nil {
+			return mappedShard{}, err
+		}
+		if st.IsDir() {
+			return mappedShard{}, errors.New("not a regular file but a directory")
+		}
+		if !st.Mode().IsRegular() {
+			return mappedShard{}, fmt.Errorf("not a regular file (mode %s)", st.Mode())
+		}
+		m := mappedShard{size: st.Size(), mtime: st.ModTime()}
+		if m.size == 0 {
+			return m, nil
+		}
+		n := min(m.size, math.MaxInt32)
+		m.data, err = syscall.Mmap(int(f.Fd()), 0, int(n), syscall.PROT_READ, syscall.MAP_SHARED)
+		if err != nil {
+			return mappedShard{}, fmt.Errorf("mmap: %w", err)
+		}
+		if n >= headerSize && attempt == 0 && int64(int32(binary.LittleEndian.Uint32(m.data))) > n {
+			m.unmap()
+			continue
+		}
+		return m, nil
+	}
+}
+
+// unmap releases the mapping.
+func (m *mappedShard) unmap() {
+	if m.data != nil {
+		syscall.Munmap(m.data)
+		m.data = nil
+	}
+}
+
+// parseMapped parses a mapped shard. A fault while reading the mapping
+// (the file was truncated under it, which Python never does) becomes an
+// error instead of a crash.
+func parseMapped(ps *parser, m *mappedShard, out []entry) (entries []entry, layout int, perr *parseError) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); ok {
+				entries, layout, perr = out[:0], 0, &parseError{-1, "file shrank while being read"}
+				return
+			}
+			panic(r)
+		}
+	}()
+	return ps.parse(m.data, m.size, out)
+}
+
 func shrunk(err error) error {
 	if errors.Is(err, io.EOF) {
 		return errors.New("file shrank while being read")
@@ -118,8 +192,10 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 	go func() {
 		defer p.wg.Done()
 		defer close(p.out)
-		var buf []byte
 		ps := parser{keys: keys}
+		// The keys of the last shard of each kind, in order: the guesses
+		// for the next shard of that kind.
+		guesses := map[string][]*store.Key{}
 		for _, f := range files {
 			sh := &shard{file: f}
 			if f.nameErr != nil {
@@ -130,10 +206,8 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 				case entries = <-p.free:
 				default:
 				}
-				var data []byte
-				var err error
-				data, sh.size, sh.mtime, err = readShardFile(f.path, buf)
-				buf = data[:cap(data)]
+				m, err := mapShardFile(f.path)
+				sh.size, sh.mtime = m.size, m.mtime
 				switch {
 				case errors.Is(err, fs.ErrNotExist):
 					sh.gone = true
@@ -141,10 +215,19 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 					sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err}
 				default:
 					var perr *parseError
-					sh.entries, sh.layout, perr = ps.parse(data, sh.size, entries[:0])
+					kind := f.id.KindName()
+					ps.guess = guesses[kind]
+					sh.entries, sh.layout, perr = parseMapped(&ps, &m, entries[:0])
+					m.unmap()
 					if perr != nil {
 						sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
 						sh.entries = sh.entries[:0]
+					} else if len(sh.entries) > 0 {
+						g := ps.guess[:0]
+						for i := range sh.entries {
+							g = append(g, sh.entries[i].key)
+						}
+						guesses[kind] = g
 					}
 				}
 			}
