@@ -66,4 +66,3 @@ func fixtureStore(t testing.TB, name string) string {
 	t.Helper()
 	return filepath.Join(testenv.FixturesDir(t), name, "store")
 }
-
