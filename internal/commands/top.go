@@ -1,0 +1,117 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/tui"
+)
+
+// TopOptions are the inputs of `promstore top`.
+type TopOptions struct {
+	IO    *IOStreams
+	Store func(context.Context) (store.Store, error)
+	// Interval is the time between the end of one read and the next.
+	Interval time.Duration
+	// Once prints one snapshot and exits, as top does when Out is not a
+	// terminal.
+	Once bool
+}
+
+// NewCmdTop builds `promstore top`. runF replaces topRun in tests.
+func NewCmdTop(f *Factory, runF func(context.Context, *TopOptions) error) *cobra.Command {
+	opts := &TopOptions{IO: f.IO}
+	var sf StoreFlags
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "Watch a store live: aggregated series, rates, per-process values and histogram quantiles",
+		Long: `Show the store's aggregated series on a live screen, re-read every --interval:
+values, the rate per second of counters and of histogram and summary _count and
+_sum, and a sparkline of recent values. The header names the store, its shards,
+its processes (alive or dead, for a directory on this host), the samples read,
+and when and how fast the last read was. A read that fails shows in the status
+line while the last good data stays on screen.
+
+Keys (? shows them all): n/v/r sort by name/value/rate, / filters by a regular
+expression over family and labels, t switches the sparkline between values and
+rates, p pauses, enter shows what each process contributes to the selected
+series, h shows a histogram's buckets with estimated p50/p90/p99, esc goes back,
+q quits.
+
+When standard output is not a terminal, or with --once, top prints one snapshot
+as a table and exits.`,
+		Example: `  promstore top --dir /var/run/prometheus
+  promstore top --redis-url redis://localhost:6379 --interval 5s
+  promstore top --dir ./store --once | grep http_requests`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Interval <= 0 {
+				return UsageErrorf("--interval must be positive, not %s", opts.Interval)
+			}
+			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return topRun(cmd.Context(), opts)
+		},
+	}
+	sf.Register(cmd)
+	cmd.Flags().DurationVarP(&opts.Interval, "interval", "n", tui.DefaultInterval, "time between reads")
+	cmd.Flags().BoolVar(&opts.Once, "once", false, "print one snapshot table and exit, even on a terminal")
+	return cmd
+}
+
+func topRun(ctx context.Context, opts *TopOptions) error {
+	st, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	src := tui.NewStoreSource(st, tui.SourceOptions{Alive: livenessProbe(st)})
+
+	if opts.Once || !opts.IO.OutTTY {
+		snap, err := src.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range snap.Problems {
+			fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: %s\n", p)
+		}
+		return tui.Print(opts.IO.Out, snap)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m := tui.New(src, tui.WithInterval(opts.Interval), tui.WithContext(ctx))
+	p := tea.NewProgram(m,
+		tea.WithContext(ctx),
+		tea.WithAltScreen(),
+		tea.WithInput(opts.IO.In),
+		tea.WithOutput(opts.IO.Out),
+	)
+	if _, err := p.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, tea.ErrInterrupted) {
+			return context.Canceled
+		}
+		return fmt.Errorf("top: %w", err)
+	}
+	return nil
+}
+
+// livenessProbe returns how to tell whether a store's pids run: only the
+// pids of a directory store are processes of this host.
+func livenessProbe(st store.Store) func(string) store.Liveness {
+	if _, local := st.(interface{ Dir() string }); local {
+		return store.ProcessAlive
+	}
+	return nil
+}
