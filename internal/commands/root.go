@@ -74,6 +74,7 @@ Python's MultiProcessCollector does.`,
 	root.AddCommand(
 		NewCmdDump(f, nil),
 		NewCmdVersion(f, nil),
+		NewCmdTop(f, nil),
 		NewCmdMigrate(f, nil),
 		NewCmdServe(f, nil),
 	)
