@@ -319,7 +319,9 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	} else {
 		fmt.Fprintf(opts.IO.Out, "%s; %s\n", summary, verified)
 	}
-	if opts.DeleteSource {
+	if opts.DeleteSource && len(plan.SourceProblems) > 0 {
+		fmt.Fprintf(errOut, "promstore: not deleting the source: %d of its shards or keys could not be read\n", len(plan.SourceProblems))
+	} else if opts.DeleteSource {
 		n, err := migrate.DeleteSource(ctx, plan, src)
 		if err != nil {
 			return err

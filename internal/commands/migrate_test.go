@@ -416,6 +416,12 @@ func TestMigrateRoundTripLegacyLayout(t *testing.T) {
 		t.Fatalf("to redis: %v\n%s", err, e.errOut)
 	}
 	back := filepath.Join(t.TempDir(), "rollback") // created by the migration
+	if err := e.run(e.opts("redis-to-file", "--dir", back, "--layout", "legacy", "--dry-run")); err != nil {
+		t.Fatalf("dry run: %v\n%s", err, e.errOut)
+	}
+	if _, err := os.Stat(back); !os.IsNotExist(err) || !strings.Contains(e.out.String(), "does not exist yet") {
+		t.Fatalf("dry run created the target directory (%v) or did not say so:\n%s", err, e.out)
+	}
 	if err := e.run(e.opts("redis-to-file", "--dir", back, "--layout", "legacy")); err != nil {
 		t.Fatalf("to files: %v\n%s", err, e.errOut)
 	}
@@ -588,6 +594,28 @@ func TestMigrateRedisToFileIntoNonEmptyDir(t *testing.T) {
 	got := dumpStore(t, st)
 	if !bytes.Contains(got, []byte(`pid="r-4100"`)) || !bytes.Contains(got, []byte(`pid="4100"`)) {
 		t.Fatal("target lacks either the migrated or its own shards")
+	}
+}
+
+func TestMigrateUnreadableSourceShard(t *testing.T) {
+	e := newMigrateEnv(t)
+	dir := copyDir(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
+	bad := filepath.Join(dir, "counter_999.db")
+	if err := os.WriteFile(bad, bytes.Repeat([]byte{0xff}, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := e.run(e.opts("file-to-redis", "--dir", dir, "--delete-source"))
+	if err == nil || !strings.Contains(err.Error(), "could not be read and were not migrated") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(e.errOut.String(), "counter_999.db") {
+		t.Fatalf("the unreadable shard is not named: %s", e.errOut)
+	}
+	// The rest was migrated and verified, but nothing was deleted.
+	os.Remove(bad)
+	testenv.CompareExposition(t, e.dumpRedis(), mustRead(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "expected.prom")))
+	if n := len(mustReadDir(t, dir)); n != len(mustReadDir(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))) {
+		t.Fatalf("source has %d files left: deleted despite an unreadable shard", n)
 	}
 }
 

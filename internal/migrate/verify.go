@@ -191,16 +191,23 @@ func (r *VerifyReport) compareAggregates(want, got []store.Sample, ignoreTS bool
 }
 
 func exposition(samples []store.Sample, ignoreTS bool) ([]byte, error) {
-	sorted := append([]store.Sample(nil), samples...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i].Shard.String(), sorted[j].Shard.String()
-		if a != b {
-			return a < b
+	type keyed struct {
+		shard, text string
+		s           store.Sample
+	}
+	sorted := make([]keyed, len(samples))
+	for i, s := range samples {
+		sorted[i] = keyed{s.Shard.String(), store.CanonicalKeyText(s.Key), s}
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		if sorted[i].shard != sorted[j].shard {
+			return sorted[i].shard < sorted[j].shard
 		}
-		return store.CanonicalKeyText(sorted[i].Key) < store.CanonicalKeyText(sorted[j].Key)
+		return sorted[i].text < sorted[j].text
 	})
 	agg := aggregate.New()
-	for _, s := range sorted {
+	for _, k := range sorted {
+		s := k.s
 		if ignoreTS {
 			s.Timestamp = 0
 		}
