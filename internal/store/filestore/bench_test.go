@@ -143,3 +143,36 @@ func BenchmarkParseShard(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(len(out))*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
+
+// BenchmarkScanDir scans and aggregates the store in $PROMSTORE_BENCH_DIR,
+// e.g. the one scripts/bench-dump.sh writes with the real
+// prometheus_client; it is skipped without it.
+func BenchmarkScanDir(b *testing.B) {
+	dir := os.Getenv("PROMSTORE_BENCH_DIR")
+	if dir == "" {
+		b.Skip("set PROMSTORE_BENCH_DIR to a PROMETHEUS_MULTIPROC_DIR to benchmark it")
+	}
+	st := openDir(b, dir, 0)
+	for _, agg := range []bool{false, true} {
+		b.Run(map[bool]string{false: "scan", true: "scan+aggregate"}[agg], func(b *testing.B) {
+			var n int
+			cpu := cpuTime()
+			for b.Loop() {
+				n = 0
+				a := aggregate.New()
+				err := st.Scan(context.Background(), func(s store.Sample) error {
+					n++
+					if agg {
+						return a.Add(s)
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+		})
+	}
+}

@@ -3,6 +3,7 @@ package filestore
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -341,5 +342,35 @@ func TestScanStopsOnCallbackError(t *testing.T) {
 	// The store still scans completely afterwards.
 	if _, err := scanAll(t, st); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConcurrentScans runs scans and listings of one store at the same
+// time (as `serve` does for parallel scrapes).
+func TestConcurrentScans(t *testing.T) {
+	st := openDir(t, fixtureStore(t, "python-0.25-files"), 0)
+	want, err := scanAll(t, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			if i%4 == 3 {
+				_, err := st.Shards(context.Background())
+				errs <- err
+				return
+			}
+			got, err := scanAll(t, st)
+			if err == nil && len(got) != len(want) {
+				err = fmt.Errorf("scan %d: %d samples, want %d", i, len(got), len(want))
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
