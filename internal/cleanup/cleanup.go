@@ -20,24 +20,25 @@
 // # Merge rules of an archive (per sample key text)
 //
 // counter, histogram (buckets are stored per le, not cumulative), summary
-// and gauge sum: the sum. Gauge min/max: the minimum/maximum of the values
-// that are not NaN (NaN only when every value is NaN). Gauge mostrecent:
-// the value with the greatest timestamp, with that timestamp; ties keep
-// the first in scan order; a series never set (timestamp 0) stays 0 and
-// so stays out of the output.
+// and gauge sum: the sum. Gauge mostrecent: the value with the greatest
+// timestamp, with that timestamp; ties keep the first in scan order; a
+// series never set (timestamp 0) stays 0 and so stays out of the output.
 //
-// Python's collector starts min/max with the first value it meets and
-// replaces it only by a strictly smaller/greater one, so a NaN met first
-// wins and a NaN met later never does. Which value is "first" follows the
-// directory listing order in Python (glob) and file name order in
-// promstore; compaction moves the dead values to the archive's place in
-// that order. The output therefore changes only for a min/max series
-// whose first-met value flips between NaN and a number: before, a dead
-// pid's NaN sorted first (output NaN, after: the minimum) or after, a
-// live pid's NaN sorts first where a dead number did (and the reverse).
-// Python's own answer in those cases depends on the directory order. The
-// same holds for a mostrecent tie of identical timestamps and, when
-// processes disagree on a family's help text, for which help is shown.
+// Gauge min/max need care with NaN. Python's collector starts with the
+// first value it meets and replaces it only by a strictly smaller
+// (greater) one, so a NaN met first wins and a NaN met later never does;
+// compaction moves the dead values to the archive's place in the order
+// (file name order in promstore, where "archive" sorts after decimal
+// pids). The archive value is the minimum (maximum) of the merged values
+// that are not NaN, unless NaN is what keeps the output unchanged given
+// where the archive sorts among the kept shards holding the series (e.g.
+// every process of the series is dead and the first one held NaN). The
+// output is the same as before whenever one of these two values can make
+// it so; the remaining case (a live pid's NaN now met first where a dead
+// number was, or the reverse) changes which value is first, as Python's
+// own output changes with its directory listing order. Which help text a
+// family shows when processes disagree on it, and mostrecent ties of
+// identical timestamps, can likewise follow the new order.
 //
 // # Archive layout
 //
@@ -278,10 +279,11 @@ type Result struct {
 
 // Orphan is a key holding no readable sample (Redis).
 type Orphan struct {
-	Key, Reason string
-	Updated     time.Time
+	Key     string    `json:"key"`
+	Reason  string    `json:"reason"`
+	Updated time.Time `json:"updated"`
 	// Spared is set when the key changed within MinIdle and stays.
-	Spared bool
+	Spared bool `json:"spared"`
 }
 
 // orphans lists the orphan keys and, unless DryRun, deletes those not

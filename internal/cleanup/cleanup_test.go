@@ -447,3 +447,38 @@ func TestJournalFloats(t *testing.T) {
 		t.Errorf("round trip: %+v", s)
 	}
 }
+
+// TestFirstSeenValue: the min/max archive value keeps the collector's
+// first-seen result where it can.
+func TestFirstSeenValue(t *testing.T) {
+	nan := math.NaN()
+	id := func(pid string) store.ShardID { return store.ShardID{Kind: store.KindGauge, Mode: "min", PID: pid} }
+	archive := id(ArchivePID)
+	tests := []struct {
+		name string
+		seq  []seqEntry
+		want float64
+	}{
+		{"all dead, NaN first", []seqEntry{{id("10"), nan, true}, {id("11"), 3, true}}, nan},
+		{"all dead, number first", []seqEntry{{id("10"), 4, true}, {id("11"), nan, true}, {id("12"), 3, true}}, 3},
+		{"live first", []seqEntry{{id("10"), 5, false}, {id("11"), nan, true}, {id("12"), 1, true}}, 1},
+		{"live NaN first", []seqEntry{{id("10"), nan, false}, {id("11"), 2, true}}, 2},
+		{"dead NaN first, live after archive", []seqEntry{{id("11"), nan, true}, {id("12"), 2, true}, {id("zz"), 1, false}}, nan},
+		{"dead number first, live NaN after archive", []seqEntry{{id("11"), 2, true}, {id("zz"), nan, false}}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a accumulator
+			for _, e := range tt.seq {
+				if e.src {
+					a.add(e.id, e.v, 0)
+				}
+			}
+			a.seq = tt.seq
+			got := firstSeenValue(&a, "min", archive, (&Target{}).less)
+			if !sameValue(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -83,11 +83,13 @@ func TestPythonInterop(t *testing.T) {
 		}
 	}
 	after := dump(t, dir)
-	edges := compareDumps(t, after, wantPromstore, true)
+	compareDumps(t, after, wantPromstore, false)
+	// Python meets the files in directory order, not name order: a min/max
+	// series whose first-met value is NaN may differ (see the package doc).
 	gotPython := pyCollect(t, dir)
-	edges += compareDumps(t, gotPython, wantPython, true)
+	edges := compareDumps(t, gotPython, wantPython, true)
 	edges += compareDumps(t, gotPython, after, true)
-	t.Logf("%d min/max series differ only by the documented NaN-first edge", edges)
+	t.Logf("%d min/max series differ only by Python's directory order meeting a NaN first", edges)
 }
 
 // TestFixture025 compacts the prometheus_client 0.25 fixture (16-byte
@@ -126,6 +128,5 @@ func TestFixture025(t *testing.T) {
 			t.Errorf("%s: layout %d, want 16", in.ID, in.Layout)
 		}
 	}
-	edges := compareDumps(t, dump(t, dir), want, true)
-	t.Logf("%d min/max series differ only by the documented NaN-first edge", edges)
+	compareDumps(t, dump(t, dir), want, false)
 }

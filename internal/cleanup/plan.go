@@ -74,11 +74,14 @@ func (p *Plan) pids() []string {
 
 // Summary counts a plan's effect.
 type Summary struct {
-	Removed, Dropped, Compacted, Kept int
-	Archives                          int
+	Removed   int `json:"removed"`
+	Dropped   int `json:"dropped"`
+	Compacted int `json:"compacted"`
+	Kept      int `json:"kept"`
+	Archives  int `json:"archives"`
 	// BytesFreed is the storage of the deleted shards minus what the
 	// archives grew by (when their new size is known).
-	BytesFreed int64
+	BytesFreed int64 `json:"bytes_freed"`
 }
 
 // Summary counts the plan.
@@ -282,6 +285,17 @@ type accumulator struct {
 	text      string
 	value, ts float64
 	set       bool
+	// seq is, for min/max gauges, every value of the key in scan order
+	// (archive sources and kept shards of the same kind and mode), so that
+	// the archive value can be chosen to keep the first-seen result.
+	seq []seqEntry
+}
+
+// seqEntry is one value of a min/max key in scan order.
+type seqEntry struct {
+	id  store.ShardID
+	v   float64
+	src bool // merged into the archive (or the archive itself)
 }
 
 func (a *accumulator) add(id store.ShardID, v, ts float64) {
@@ -310,6 +324,66 @@ func (a *accumulator) add(id store.ShardID, v, ts float64) {
 		a.value += v
 		a.ts = math.Max(a.ts, ts)
 	}
+}
+
+func (w *archiveWork) accOf(text string) *accumulator {
+	a := w.acc[text]
+	if a == nil {
+		a = &accumulator{text: text}
+		w.acc[text] = a
+		w.order = append(w.order, a)
+	}
+	return a
+}
+
+// pyFold is Python's min/max over values in the order met: the first
+// starts, a later one replaces it only when strictly smaller (greater).
+func pyFold(vs []float64, rule string) float64 {
+	cur := vs[0]
+	for _, v := range vs[1:] {
+		if rule == "min" && v < cur || rule == "max" && v > cur {
+			cur = v
+		}
+	}
+	return cur
+}
+
+func sameValue(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+
+// firstSeenValue chooses the archive value of a min/max key: the minimum
+// (maximum) of the merged values that are not NaN, unless NaN keeps the
+// collector's result (which depends on the value met first) where that
+// value would change it. The result is the same as before whenever one
+// of the two choices can make it so.
+func firstSeenValue(a *accumulator, rule string, archive store.ShardID, less func(a, b store.ShardID) bool) float64 {
+	var before, kept []float64
+	var keptIDs []store.ShardID
+	for _, e := range a.seq {
+		before = append(before, e.v)
+		if !e.src {
+			kept = append(kept, e.v)
+			keptIDs = append(keptIDs, e.id)
+		}
+	}
+	want := pyFold(before, rule)
+	pos := len(kept)
+	for i, id := range keptIDs {
+		if less(archive, id) {
+			pos = i
+			break
+		}
+	}
+	after := func(v float64) float64 {
+		seq := append(append(append([]float64{}, kept[:pos]...), v), kept[pos:]...)
+		return pyFold(seq, rule)
+	}
+	if sameValue(after(a.value), want) {
+		return a.value
+	}
+	if nan := math.NaN(); sameValue(after(nan), want) {
+		return nan
+	}
+	return a.value
 }
 
 func mergeRule(id store.ShardID) string {
@@ -387,7 +461,12 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 	}
 	// source shard -> archive work (an archive maps to itself).
 	route := map[store.ShardID]*archiveWork{}
+	// min/max archives also watch the kept shards of their kind and mode.
+	watch := map[string]*archiveWork{}
 	for _, w := range works {
+		if r := mergeRule(w.plan.ID); r == "min" || r == "max" {
+			watch[w.plan.ID.KindName()] = w
+		}
 		for _, s := range w.plan.Sources {
 			route[s] = w
 		}
@@ -398,6 +477,10 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 	scanErr := t.Store.Scan(ctx, func(s store.Sample) error {
 		w := route[s.Shard]
 		if w == nil {
+			if w = watch[s.Shard.KindName()]; w != nil && !s.Key.Legacy {
+				a := w.accOf(store.CanonicalKeyText(s.Key))
+				a.seq = append(a.seq, seqEntry{id: s.Shard, v: s.Value})
+			}
 			return nil
 		}
 		w.counts[s.Shard]++
@@ -407,14 +490,11 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 			}
 			return nil
 		}
-		text := store.CanonicalKeyText(s.Key)
-		a := w.acc[text]
-		if a == nil {
-			a = &accumulator{text: text}
-			w.acc[text] = a
-			w.order = append(w.order, a)
-		}
+		a := w.accOf(store.CanonicalKeyText(s.Key))
 		a.add(s.Shard, s.Value, s.Timestamp)
+		if watch[s.Shard.KindName()] != nil {
+			a.seq = append(a.seq, seqEntry{id: s.Shard, v: s.Value, src: true})
+		}
 		return nil
 	})
 	if scanErr != nil {
@@ -462,6 +542,12 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 		}
 		w.plan.Layout = layout
 		for _, a := range w.order {
+			if !a.set {
+				continue // a key only kept shards hold
+			}
+			if r := mergeRule(id); r == "min" || r == "max" {
+				a.value = firstSeenValue(a, r, id, t.less)
+			}
 			w.plan.Samples = append(w.plan.Samples, JournalSample{Key: a.text, Value: a.value, Timestamp: a.ts})
 		}
 		sort.Slice(w.plan.Samples, func(i, j int) bool { return w.plan.Samples[i].Key < w.plan.Samples[j].Key })

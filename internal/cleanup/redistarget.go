@@ -39,6 +39,7 @@ func RedisTarget(st *redisstore.Store) *Target {
 			return out, nil
 		},
 		DeleteKeys: st.DeleteKeys,
+		Less:       redisLess,
 		// Orphan and modeless keys do not keep a shard from being read;
 		// hashes whose value cannot be parsed do.
 		Blocking: func(in store.ShardInfo) bool {
@@ -80,4 +81,16 @@ func (r *redisJournal) Save(ctx context.Context, j *Journal) error {
 
 func (r *redisJournal) Remove(ctx context.Context) error {
 	return r.st.DelAux(ctx, redisJournalName)
+}
+
+// redisLess is the order of redisstore's Scan: kind name, then pid,
+// numerically when both are decimal numbers without a leading zero.
+func redisLess(a, b store.ShardID) bool {
+	if ka, kb := a.KindName(), b.KindName(); ka != kb {
+		return ka < kb
+	}
+	if isNumeric(a.PID) && isNumeric(b.PID) && len(a.PID) != len(b.PID) {
+		return len(a.PID) < len(b.PID)
+	}
+	return a.PID < b.PID
 }

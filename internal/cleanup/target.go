@@ -36,9 +36,19 @@ type Target struct {
 	Orphans func(ctx context.Context) ([]Orphan, error)
 	// DeleteKeys removes keys Orphans listed.
 	DeleteKeys func(ctx context.Context, keys []string) error
+	// Less orders shards of one kind and mode as Scan delivers them
+	// (file name order when nil).
+	Less func(a, b store.ShardID) bool
 	// Local is true when the store's pids are necessarily processes of
 	// this host (a file store).
 	Local bool
+}
+
+func (t *Target) less(a, b store.ShardID) bool {
+	if t.Less != nil {
+		return t.Less(a, b)
+	}
+	return a.String()+".db" < b.String()+".db"
 }
 
 func (t *Target) blocking(in store.ShardInfo) bool {
