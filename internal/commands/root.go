@@ -77,6 +77,8 @@ Python's MultiProcessCollector does.`,
 		NewCmdTop(f, nil),
 		NewCmdMigrate(f, nil),
 		NewCmdServe(f, nil),
+		NewCmdLs(f, nil),
+		NewCmdCleanup(f, nil),
 	)
 	return root
 }

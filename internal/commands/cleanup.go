@@ -1,0 +1,261 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/cleanup"
+	"github.com/promstore/promstore/internal/store"
+)
+
+// CleanupOptions are the inputs of `promstore cleanup`.
+type CleanupOptions struct {
+	IO      *IOStreams
+	Store   func(context.Context) (store.Store, error)
+	Cleanup cleanup.Options
+	// Verbose also lists the shards that are kept, with the reason.
+	Verbose bool
+	// JSON prints the plan and summary as JSON.
+	JSON bool
+}
+
+// NewCmdCleanup builds `promstore cleanup`. runF replaces cleanupRun in
+// tests.
+func NewCmdCleanup(f *Factory, runF func(context.Context, *CleanupOptions) error) *cobra.Command {
+	opts := &CleanupOptions{IO: f.IO}
+	opts.Cleanup.Now = f.Now
+	var sf StoreFlags
+	var format string
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove and compact the shards of processes that no longer run",
+		Long: `Clean up the shards of processes that are gone, keeping the aggregated output
+the same (except for the live* gauges, which Python's mark_process_dead would
+have removed):
+
+  live* gauge shards (liveall, livesum, ...)      removed
+  counters, histograms, summaries,                merged into one archive shard
+  min/max/sum/mostrecent gauges                   per kind and mode, pid "archive"
+                                                  (counter_archive.db,
+                                                  gauge_max_archive.db, ...)
+  gauges of mode all (one series per pid)         kept, unless --drop-dead-gauges
+
+Archives are merged further on later runs. An archive file keeps the value
+layout of the shards it merges (8 bytes when all are from prometheus_client
+< 0.18, else 16).
+
+Select pids with --dead-pids (numeric pids with no live process on this host),
+--pid (named explicitly) or --stale-after (no shard of the pid updated for that
+long: the only safe choice for a Redis store shared by several hosts; for Redis,
+--dead-pids needs --local). A pid that runs is never touched, nor one with a
+shard updated within --min-idle. When recently updated shards belong to no
+visible process, promstore refuses: it probably runs in another pid namespace
+(a sidecar container), where every pid looks dead.
+
+Crash safety: the run first writes a journal (promstore-cleanup.journal in the
+directory; <prefix>:promstore:cleanup-journal in Redis) holding the archives'
+new contents and the shards to delete; a run killed at any point is finished by
+the next run, and no sample is ever counted twice in the end state. A scrape
+running while an archive is written but its sources are not yet deleted may
+count those sources twice for that moment.`,
+		Example: `  promstore cleanup --dir /var/run/prometheus --dead-pids --dry-run
+  promstore cleanup --dead-pids --drop-dead-gauges
+  promstore cleanup --pid 4100 --pid 4101
+  promstore cleanup --redis-url redis://cache:6379/0 --stale-after 24h --orphans`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch format {
+			case "text":
+			case "json":
+				opts.JSON = true
+			default:
+				return UsageErrorf("--format must be one of [text json], not %q", format)
+			}
+			if cmd.Flags().Changed("stale-after") && opts.Cleanup.StaleAfter <= 0 {
+				return UsageErrorf("--stale-after must be positive")
+			}
+			if cmd.Flags().Changed("min-idle") && opts.Cleanup.MinIdle == 0 {
+				opts.Cleanup.MinIdle = -1 // 0 given: no guard
+			}
+			c := opts.Cleanup
+			c.Local = true // checked against the store in cleanupRun
+			if err := c.Validate(); err != nil {
+				return UsageErrorf("%v", err)
+			}
+			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return cleanupRun(cmd.Context(), opts)
+		},
+	}
+	sf.Register(cmd)
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Cleanup.DeadPIDs, "dead-pids", false, "select numeric pids with no live process on this host")
+	fl.StringArrayVar(&opts.Cleanup.PIDs, "pid", nil, "select this pid (repeatable); a running pid is still never touched")
+	fl.DurationVar(&opts.Cleanup.StaleAfter, "stale-after", 0, "select pids none of whose shards was updated for this long (e.g. 24h)")
+	fl.BoolVar(&opts.Cleanup.DropDeadGauges, "drop-dead-gauges", false, "also remove gauge shards of mode all of selected pids")
+	fl.DurationVar(&opts.Cleanup.MinIdle, "min-idle", cleanup.DefaultMinIdle, "never treat a pid as dead when one of its shards changed this recently (0 disables)")
+	fl.BoolVar(&opts.Cleanup.Local, "local", false, "every writer of the Redis store runs on this host, so pids can be checked (file stores always are)")
+	fl.BoolVar(&opts.Cleanup.Orphans, "orphans", false, "Redis: also remove orphan metric hashes and shadowed modeless gauge hashes")
+	fl.BoolVarP(&opts.Cleanup.DryRun, "dry-run", "n", false, "print the plan, change nothing")
+	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "also list the shards that are kept, and why")
+	fl.StringVarP(&format, "format", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
+	st, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	t, err := cleanup.NewTarget(st)
+	if err != nil {
+		return err
+	}
+	res, runErr := cleanup.Run(ctx, t, opts.Cleanup)
+	if res != nil {
+		var werr error
+		if opts.JSON {
+			werr = cleanupJSON(opts, t, res)
+		} else {
+			werr = cleanupText(opts, t, res)
+		}
+		if werr != nil && runErr == nil {
+			runErr = fmt.Errorf("write output: %w", werr)
+		}
+		for _, w := range res.Warnings {
+			fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: %s\n", w)
+		}
+	}
+	if runErr != nil {
+		return fmt.Errorf("cleanup of %s: %w", st.Describe(), runErr)
+	}
+	return nil
+}
+
+func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) error {
+	var b strings.Builder
+	would := ""
+	if res.DryRun {
+		would = "would "
+	}
+	if j := res.Recovered; j != nil {
+		fmt.Fprintf(&b, "%sfinish the cleanup interrupted at %s (journal %s): %d archive(s), %d other shard(s) to delete\n",
+			would, j.Started, t.Journal.Where(), len(j.Archives), len(j.Delete))
+		if res.DryRun {
+			b.WriteString("run without --dry-run to finish it; a new plan is made after that\n")
+		}
+	}
+	orphanDel := 0
+	for _, o := range res.Orphans {
+		if o.Spared {
+			if opts.Verbose {
+				fmt.Fprintf(&b, "keep     %s  (changed within --min-idle: %s)\n", o.Key, o.Reason)
+			}
+			continue
+		}
+		orphanDel++
+		fmt.Fprintf(&b, "%-8s %s  (%s)\n", "delete", o.Key, o.Reason)
+	}
+	p := res.Plan
+	if p == nil {
+		_, err := fmt.Fprint(opts.IO.Out, b.String())
+		return err
+	}
+	for _, sp := range p.Shards {
+		name := sp.Info.ID.String()
+		if sp.Info.ID.Kind == "" {
+			name = sp.Info.Location
+		}
+		switch sp.Action {
+		case cleanup.Keep:
+			if opts.Verbose {
+				fmt.Fprintf(&b, "keep     %s  (%s)\n", name, sp.Reason)
+			}
+		case cleanup.Compact:
+			fmt.Fprintf(&b, "compact  %s -> %s  (%s)\n", name, sp.Archive, sp.Reason)
+		default:
+			fmt.Fprintf(&b, "%-8s %s  (%s)\n", sp.Action, name, sp.Reason)
+		}
+	}
+	for _, a := range p.Archives {
+		layout := ""
+		if a.Layout != 0 {
+			layout = fmt.Sprintf(", %d-byte layout", a.Layout)
+		}
+		verb := "write"
+		if a.Existing != nil {
+			verb = "update"
+		}
+		fmt.Fprintf(&b, "%s%s archive %s: %d shard(s) merged, %d samples%s\n", would, verb, a.ID, len(a.Sources), len(a.Samples), layout)
+	}
+	s := p.Summary()
+	freed := lsBytes(s.BytesFreed)
+	if res.DryRun {
+		freed = "up to " + freed
+	}
+	if res.DryRun {
+		b.WriteString("dry run, nothing changed: ")
+	}
+	fmt.Fprintf(&b, "%d shard(s) removed (live gauges), %d compacted into %d archive(s), %d dropped, %d kept; %s freed",
+		s.Removed, s.Compacted, s.Archives, s.Dropped, s.Kept, freed)
+	if len(res.Orphans) > 0 || opts.Cleanup.Orphans {
+		fmt.Fprintf(&b, "; %d orphan key(s) deleted", orphanDel)
+	}
+	b.WriteByte('\n')
+	_, err := fmt.Fprint(opts.IO.Out, b.String())
+	return err
+}
+
+type cleanupShardJSON struct {
+	Shard   string `json:"shard"`
+	Action  string `json:"action"`
+	Archive string `json:"archive,omitempty"`
+	Reason  string `json:"reason"`
+	Bytes   int64  `json:"bytes"`
+}
+
+func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) error {
+	out := struct {
+		DryRun    bool               `json:"dry_run"`
+		Done      bool               `json:"done"`
+		Recovered map[string]any     `json:"recovered_journal,omitempty"`
+		Shards    []cleanupShardJSON `json:"shards"`
+		Archives  []map[string]any   `json:"archives"`
+		Orphans   []cleanup.Orphan   `json:"orphans,omitempty"`
+		Summary   cleanup.Summary    `json:"summary"`
+		Warnings  []string           `json:"warnings,omitempty"`
+	}{DryRun: res.DryRun, Done: res.Done, Orphans: res.Orphans, Warnings: res.Warnings,
+		Shards: []cleanupShardJSON{}, Archives: []map[string]any{}}
+	if j := res.Recovered; j != nil {
+		out.Recovered = map[string]any{"where": t.Journal.Where(), "started": j.Started, "archives": len(j.Archives), "delete": len(j.Delete)}
+	}
+	if p := res.Plan; p != nil {
+		for _, sp := range p.Shards {
+			if sp.Action == cleanup.Keep && !opts.Verbose {
+				continue
+			}
+			j := cleanupShardJSON{Shard: sp.Info.ID.String(), Action: string(sp.Action), Reason: sp.Reason, Bytes: sp.Info.Bytes}
+			if sp.Action == cleanup.Compact {
+				j.Archive = sp.Archive.String()
+			}
+			out.Shards = append(out.Shards, j)
+		}
+		for _, a := range p.Archives {
+			out.Archives = append(out.Archives, map[string]any{
+				"shard": a.ID.String(), "sources": len(a.Sources), "samples": len(a.Samples),
+				"layout": a.Layout, "existed": a.Existing != nil, "bytes_after": a.NewBytes,
+			})
+		}
+		out.Summary = p.Summary()
+	}
+	enc := json.NewEncoder(opts.IO.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

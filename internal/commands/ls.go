@@ -1,0 +1,419 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+)
+
+// LsOptions are the inputs of `promstore ls`.
+type LsOptions struct {
+	IO    *IOStreams
+	Store func(context.Context) (store.Store, error)
+	// Format is table, json or tsv; empty means table on a terminal, tsv
+	// otherwise.
+	Format string
+	Sort   string
+	// Local says the pids of a Redis store are processes of this host.
+	Local bool
+	Now   func() time.Time
+	Alive func(pid string) store.Liveness
+}
+
+var (
+	lsFormats = []string{"table", "json", "tsv"}
+	lsSorts   = []string{"name", "pid", "kind", "samples", "bytes", "updated"}
+)
+
+// NewCmdLs builds `promstore ls`. runF replaces lsRun in tests.
+func NewCmdLs(f *Factory, runF func(context.Context, *LsOptions) error) *cobra.Command {
+	opts := &LsOptions{IO: f.IO, Now: f.Now, Alive: store.ProcessAlive}
+	var sf StoreFlags
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the shards of a store: kind, mode, pid, liveness, size and problems",
+		Long: `List one row per shard (one process's samples of one kind): kind, gauge mode,
+pid, whether that pid runs (yes/no/unknown), samples, bytes, the value layout of
+a file (8 bytes before prometheus_client 0.18, 16 since), the last update (file
+mtime; Redis updated_at) and problems (corrupt files, orphan or modeless Redis
+keys). A totals line follows the table.
+
+Liveness is a kill(pid, 0) check on this host: "unknown" for pids that are not
+numbers, and for Redis stores unless --local says every writer runs here.`,
+		Example: `  promstore ls --dir /var/run/prometheus
+  promstore ls --sort updated --format json
+  promstore ls --redis-url redis://localhost:6379/0 --local`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Format != "" {
+				if err := validateChoice("--format", opts.Format, lsFormats); err != nil {
+					return err
+				}
+			}
+			if err := validateChoice("--sort", opts.Sort, lsSorts); err != nil {
+				return err
+			}
+			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return lsRun(cmd.Context(), opts)
+		},
+	}
+	sf.Register(cmd)
+	cmd.Flags().StringVarP(&opts.Format, "format", "o", "", "output format: table, json or tsv (default table on a terminal, tsv otherwise)")
+	cmd.Flags().StringVarP(&opts.Sort, "sort", "s", "name", "sort rows by name, pid, kind, samples, bytes or updated")
+	cmd.Flags().BoolVar(&opts.Local, "local", false, "every writer of the Redis store runs on this host, so pids can be checked")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(lsFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("sort", cobra.FixedCompletions(lsSorts, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// lsRow is one shard as ls shows it.
+type lsRow struct {
+	Name     string    `json:"name"`
+	Kind     string    `json:"kind"`
+	Mode     string    `json:"mode"`
+	PID      string    `json:"pid"`
+	Alive    string    `json:"alive"`
+	Samples  int       `json:"samples"`
+	Bytes    int64     `json:"bytes"`
+	Layout   int       `json:"layout,omitempty"`
+	Updated  time.Time `json:"updated"`
+	Location string    `json:"location"`
+	Problems []string  `json:"problems"`
+}
+
+// lsTotals sums the rows.
+type lsTotals struct {
+	Shards   int   `json:"shards"`
+	PIDs     int   `json:"pids"`
+	Alive    int   `json:"pids_alive"`
+	Dead     int   `json:"pids_dead"`
+	Unknown  int   `json:"pids_unknown"`
+	Samples  int   `json:"samples"`
+	Bytes    int64 `json:"bytes"`
+	Problems int   `json:"shards_with_problems"`
+}
+
+func lsRun(ctx context.Context, opts *LsOptions) error {
+	st, err := opts.Store(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	infos, err := st.Shards(ctx)
+	var loose []*store.ShardError
+	if err != nil {
+		var partial bool
+		if loose, partial = store.Partial(err); !partial {
+			return fmt.Errorf("list shards of %s: %w", st.Describe(), err)
+		}
+	}
+	_, isFile := st.(*filestore.Store)
+	checkPIDs := isFile || opts.Local
+	alive := map[string]store.Liveness{}
+	rows := make([]lsRow, 0, len(infos))
+	for _, in := range infos {
+		r := lsRow{
+			Kind: string(in.ID.Kind), Mode: in.ID.Mode, PID: in.ID.PID, Alive: string(store.AliveUnknown),
+			Samples: in.Samples, Bytes: in.Bytes, Layout: in.Layout, Updated: in.Updated,
+			Location: in.Location, Problems: in.Problems,
+		}
+		if in.ID.Kind != "" {
+			r.Name = in.ID.String()
+		} else {
+			r.Name = lsLastElem(in.Location)
+		}
+		if r.Problems == nil {
+			r.Problems = []string{}
+		}
+		if checkPIDs && in.ID.PID != "" {
+			l, ok := alive[in.ID.PID]
+			if !ok {
+				l = opts.Alive(in.ID.PID)
+				alive[in.ID.PID] = l
+			}
+			r.Alive = string(l)
+		}
+		rows = append(rows, r)
+	}
+	lsSort(rows, opts.Sort)
+	tot := lsTotalsOf(rows)
+	for _, p := range loose {
+		fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: %v\n", p)
+	}
+	format := opts.Format
+	if format == "" {
+		format = "tsv"
+		if opts.IO.OutTTY {
+			format = "table"
+		}
+	}
+	switch format {
+	case "json":
+		var problems []string
+		for _, p := range loose {
+			problems = append(problems, p.Error())
+		}
+		if problems == nil {
+			problems = []string{}
+		}
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Store    string   `json:"store"`
+			Shards   []lsRow  `json:"shards"`
+			Totals   lsTotals `json:"totals"`
+			Problems []string `json:"problems"`
+		}{st.Describe(), rows, tot, problems})
+	case "tsv":
+		return lsTSV(opts.IO.Out, rows)
+	}
+	return lsTable(opts.IO, rows, tot, opts.now())
+}
+
+func (o *LsOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func lsLastElem(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+func lsSort(rows []lsRow, by string) {
+	less := func(a, b *lsRow) int { return strings.Compare(a.Name, b.Name) }
+	cmpNum := func(x, y int64) int {
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	}
+	var key func(a, b *lsRow) int
+	switch by {
+	case "pid":
+		key = func(a, b *lsRow) int {
+			an, aerr := strconv.ParseInt(a.PID, 10, 64)
+			bn, berr := strconv.ParseInt(b.PID, 10, 64)
+			switch {
+			case aerr == nil && berr == nil:
+				return cmpNum(an, bn)
+			case aerr == nil:
+				return -1
+			case berr == nil:
+				return 1
+			}
+			return strings.Compare(a.PID, b.PID)
+		}
+	case "kind":
+		key = func(a, b *lsRow) int {
+			if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Mode, b.Mode)
+		}
+	case "samples":
+		key = func(a, b *lsRow) int { return -cmpNum(int64(a.Samples), int64(b.Samples)) }
+	case "bytes":
+		key = func(a, b *lsRow) int { return -cmpNum(a.Bytes, b.Bytes) }
+	case "updated":
+		key = func(a, b *lsRow) int { return -a.Updated.Compare(b.Updated) }
+	default:
+		key = less
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if c := key(&rows[i], &rows[j]); c != 0 {
+			return c < 0
+		}
+		return less(&rows[i], &rows[j]) < 0
+	})
+}
+
+func lsTotalsOf(rows []lsRow) lsTotals {
+	t := lsTotals{Shards: len(rows)}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		t.Samples += r.Samples
+		t.Bytes += r.Bytes
+		if len(r.Problems) > 0 {
+			t.Problems++
+		}
+		if r.PID == "" || seen[r.PID] {
+			continue
+		}
+		seen[r.PID] = true
+		t.PIDs++
+		switch store.Liveness(r.Alive) {
+		case store.AliveYes:
+			t.Alive++
+		case store.AliveNo:
+			t.Dead++
+		default:
+			t.Unknown++
+		}
+	}
+	return t
+}
+
+func lsLayout(l int) string {
+	if l == 0 {
+		return "-"
+	}
+	return strconv.Itoa(l)
+}
+
+func lsTSV(w io.Writer, rows []lsRow) error {
+	var b bytes.Buffer
+	b.WriteString("name\tkind\tmode\tpid\talive\tsamples\tbytes\tlayout\tupdated\tproblems\n")
+	for _, r := range rows {
+		upd := ""
+		if !r.Updated.IsZero() {
+			upd = r.Updated.UTC().Format(time.RFC3339Nano)
+		}
+		fields := []string{r.Name, r.Kind, r.Mode, r.PID, r.Alive, strconv.Itoa(r.Samples),
+			strconv.FormatInt(r.Bytes, 10), lsLayout(r.Layout), upd, strings.Join(r.Problems, "; ")}
+		for i, f := range fields {
+			if i > 0 {
+				b.WriteByte('\t')
+			}
+			b.WriteString(lsTSVField(f))
+		}
+		b.WriteByte('\n')
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// lsTSVField keeps a field on one line and in one column.
+func lsTSVField(s string) string {
+	if !strings.ContainsAny(s, "\t\n\r\\") {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
+	return r.Replace(s)
+}
+
+// lsBytes prints a size in binary units.
+func lsBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func lsAge(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return t.Local().Format("2006-01-02 15:04:05")
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// lsTable lays the rows out with text/tabwriter and, when Out is a
+// terminal, colours whole lines afterwards (so escape codes never upset
+// the column widths): the header bold, rows with problems yellow, rows of
+// dead pids faint.
+func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tMODE\tPID\tALIVE\tSAMPLES\tBYTES\tLAYOUT\tUPDATED\tPROBLEMS")
+	for _, r := range rows {
+		kind, mode := r.Kind, r.Mode
+		if kind == "" {
+			kind = r.Name
+		}
+		if mode == "" {
+			mode = "-"
+		}
+		probs := "-"
+		if len(r.Problems) > 0 {
+			probs = strings.Join(r.Problems, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", lsOneLine(kind), mode, lsOneLine(r.PID), r.Alive,
+			r.Samples, lsBytes(r.Bytes), lsLayout(r.Layout), lsAge(now, r.Updated), lsOneLine(probs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(b.String(), "\n")
+	var (
+		header, warn, faint lipgloss.Style
+		color               = io.OutTTY
+	)
+	if color {
+		re := lipgloss.NewRenderer(io.Out)
+		header = re.NewStyle().Bold(true)
+		warn = re.NewStyle().Foreground(lipgloss.Color("3"))
+		faint = re.NewStyle().Faint(true)
+	}
+	var out strings.Builder
+	for i, l := range lines {
+		if l == "" {
+			continue
+		}
+		text := strings.TrimSuffix(l, "\n")
+		if color {
+			switch {
+			case i == 0:
+				text = header.Render(text)
+			case len(rows[i-1].Problems) > 0:
+				text = warn.Render(text)
+			case rows[i-1].Alive == string(store.AliveNo):
+				text = faint.Render(text)
+			}
+		}
+		out.WriteString(text)
+		out.WriteByte('\n')
+	}
+	fmt.Fprintf(&out, "total: %d shards, %d pids (%d alive, %d dead, %d unknown), %d samples, %s",
+		tot.Shards, tot.PIDs, tot.Alive, tot.Dead, tot.Unknown, tot.Samples, lsBytes(tot.Bytes))
+	if tot.Problems > 0 {
+		fmt.Fprintf(&out, ", %d with problems", tot.Problems)
+	}
+	out.WriteByte('\n')
+	_, err := io.Out.Write([]byte(out.String()))
+	return err
+}
+
+// lsOneLine keeps a table cell on one line.
+func lsOneLine(s string) string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", " ").Replace(s)
+}
