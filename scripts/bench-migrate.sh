@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# bench-migrate.sh: samples/s that `promstore migrate file-to-redis` moves
+# from a multiprocess directory into a local redis-server.
+#
+#   scripts/bench-migrate.sh [PROCS] [SERIES]     (default 64 5000: 1,024,000 samples)
+#
+# The store is generated with promstore's own file store writer
+# (scripts/genstore, a Go program): writing a million samples through the
+# Python client would take minutes. The redis-server runs on a free
+# loopback port in a temporary directory, without persistence, and is
+# stopped at the end. The rate printed by promstore covers reading the
+# source, reading the (empty) target, planning and writing; the wall time
+# below also includes verification (reading all of Redis back).
+set -euo pipefail
+
+PROCS=${1:-64}
+SERIES=${2:-5000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+REDIS_PID=
+cleanup() {
+	if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+REDIS_SERVER=$(command -v redis-server || echo /usr/bin/redis-server)
+[ -x "$REDIS_SERVER" ] || { echo "bench-migrate: redis-server not found" >&2; exit 1; }
+
+cd "$ROOT"
+go build -o "$WORK/promstore" ./cmd/promstore
+go run ./scripts/genstore -dir "$WORK/store" -procs "$PROCS" -series "$SERIES"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$REDIS_SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
+	--daemonize no --logfile "$WORK/redis.log" --protected-mode no &
+REDIS_PID=$!
+for _ in $(seq 100); do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+	sleep 0.05
+done
+
+echo "promstore migrate file-to-redis of $(du -sh "$WORK/store" | cut -f1) into redis-server $("$REDIS_SERVER" --version | awk '{print $3}') on 127.0.0.1:$PORT"
+start=$(date +%s.%N)
+"$WORK/promstore" migrate file-to-redis --dir "$WORK/store" --redis-url "redis://127.0.0.1:$PORT/0" "${@:3}"
+end=$(date +%s.%N)
+echo "wall time including verification: $(echo "$end - $start" | bc)s"
+echo "redis keys: $(python3 - "$PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"DBSIZE\r\n")
+print(s.recv(64).decode().strip().lstrip(":"))
+PY
+)"
