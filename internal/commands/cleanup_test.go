@@ -1,0 +1,145 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promstore/promstore/internal/cleanup"
+	"github.com/promstore/promstore/internal/store"
+)
+
+func TestNewCmdCleanupFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(*CleanupOptions) bool
+		wantErr string
+	}{
+		{name: "dead pids", args: []string{"-d", "x", "--dead-pids"}, check: func(o *CleanupOptions) bool {
+			c := o.Cleanup
+			return c.DeadPIDs && c.MinIdle == cleanup.DefaultMinIdle && !c.DryRun && !c.DropDeadGauges && !o.JSON
+		}},
+		{name: "pids and options", args: []string{"-d", "x", "--pid", "4100", "--pid", "web-1", "--drop-dead-gauges", "-n", "--min-idle", "5m", "-v", "-o", "json"},
+			check: func(o *CleanupOptions) bool {
+				c := o.Cleanup
+				return len(c.PIDs) == 2 && c.PIDs[1] == "web-1" && c.DropDeadGauges && c.DryRun && c.MinIdle == 5*time.Minute && o.Verbose && o.JSON
+			}},
+		{name: "stale after", args: []string{"-d", "x", "--stale-after", "24h", "--min-idle", "0"}, check: func(o *CleanupOptions) bool {
+			return o.Cleanup.StaleAfter == 24*time.Hour && o.Cleanup.MinIdle < 0
+		}},
+		{name: "redis local orphans", args: []string{"--redis-url", "redis://localhost:1/0", "--dead-pids", "--local", "--orphans"}, check: func(o *CleanupOptions) bool {
+			return o.Cleanup.Local && o.Cleanup.Orphans
+		}},
+		{name: "nothing selected", args: []string{"-d", "x"}, wantErr: "nothing selected"},
+		{name: "archive pid", args: []string{"-d", "x", "--pid", "archive"}, wantErr: "never cleaned up"},
+		{name: "bad stale", args: []string{"-d", "x", "--stale-after", "-1h"}, wantErr: "--stale-after must be positive"},
+		{name: "bad format", args: []string{"-d", "x", "--dead-pids", "-o", "yaml"}, wantErr: "--format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := testFactory(nil)
+			var got *CleanupOptions
+			cmd := NewCmdCleanup(f, func(_ context.Context, o *CleanupOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Store == nil || !tt.check(got) {
+				t.Errorf("opts = %+v", got)
+			}
+		})
+	}
+}
+
+// TestCleanupCLI runs `promstore cleanup` end to end on a directory with
+// a running and an exited process: dry run, run, rerun.
+func TestCleanupCLI(t *testing.T) {
+	dir, live, dead := lsDir(t)
+	os.Remove(filepath.Join(dir, "histogram_worker-1.db"))
+	old := time.Now().Add(-time.Hour)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.Chtimes(filepath.Join(dir, e.Name()), old, old)
+	}
+	_, before, _ := runCLI(t, nil, "dump", "--dir", dir)
+
+	code, out, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids", "--dry-run")
+	if code != 0 {
+		t.Fatalf("dry run: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"compact  counter_" + dead + " -> counter_archive", "would write archive gauge_max_archive", "dry run, nothing changed", "2 compacted into 2 archive(s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "counter_"+dead+".db")); err != nil {
+		t.Fatalf("dry run changed the directory: %v", err)
+	}
+
+	code, out, errOut = runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids", "-o", "json", "-v")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Done    bool
+		Summary cleanup.Summary
+		Shards  []struct{ Shard, Action, Reason string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !res.Done || res.Summary.Compacted != 2 || res.Summary.Kept != 2 || res.Summary.Archives != 2 || res.Summary.BytesFreed != 0 {
+		// Two 64 KiB shards were replaced by two 64 KiB archives.
+		t.Errorf("summary %+v", res)
+	}
+	for _, s := range res.Shards {
+		if strings.HasSuffix(s.Shard, "_"+live) && (s.Action != "keep" || !strings.Contains(s.Reason, "running")) {
+			t.Errorf("shard of the running pid: %+v", s)
+		}
+	}
+	_, after, _ := runCLI(t, nil, "dump", "--dir", dir)
+	if after != before {
+		t.Errorf("dump changed (no live gauges of dead pids here):\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	code, out, _ = runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids")
+	if code != 0 || !strings.Contains(out, "0 compacted into 0 archive(s)") {
+		t.Errorf("rerun: exit %d:\n%s", code, out)
+	}
+	if code, _, errOut := runCLI(t, nil, "cleanup", "--dir", dir); code != ExitUsage || !strings.Contains(errOut, "nothing selected") {
+		t.Errorf("no selection: exit %d: %s", code, errOut)
+	}
+}
+
+// TestCleanupRefusesFreshShardsOfInvisiblePids: shards written just now
+// by pids that cannot be seen (another pid namespace) are refused.
+func TestCleanupRefusesFreshShardsOfInvisiblePids(t *testing.T) {
+	dir := t.TempDir()
+	f, out, _ := testFactory(nil)
+	st, err := store.Open(context.Background(), store.Location{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: lsDeadPID(t)}, 1)
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: lsDeadPID(t)}, 1)
+	opts := &CleanupOptions{IO: f.IO, Store: func(context.Context) (store.Store, error) { return st, nil },
+		Cleanup: cleanup.Options{DeadPIDs: true}}
+	err = cleanupRun(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "another pid namespace") {
+		t.Errorf("err = %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,250 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// lsLivePID starts `sleep 60` (killed when the test ends) and returns its pid.
+func lsLivePID(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return fmt.Sprint(cmd.Process.Pid)
+}
+
+// lsDeadPID returns the pid of a process that has exited.
+func lsDeadPID(t *testing.T) string {
+	t.Helper()
+	for range 10 {
+		cmd := exec.Command("true")
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		if pid := fmt.Sprint(cmd.Process.Pid); store.ProcessAlive(pid) == store.AliveNo {
+			return pid
+		}
+	}
+	t.Fatal("no dead pid")
+	return ""
+}
+
+// lsWrite writes shard id with one sample per value into st.
+func lsWrite(t *testing.T, st store.Writer, id store.ShardID, values ...float64) {
+	t.Helper()
+	var ss []store.Sample
+	for i, v := range values {
+		name := string(id.Kind) + "_" + id.Mode
+		k, err := store.ParseKey(store.EncodeKey(name, name, []store.Label{{Name: "i", Value: fmt.Sprint(i)}}, "Help."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss = append(ss, store.Sample{Key: k, Value: v, Timestamp: 1.7e9})
+	}
+	if err := st.WriteShard(context.Background(), id, ss); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewCmdLsFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    LsOptions
+		wantErr string
+	}{
+		{name: "defaults", args: []string{"--dir", "x"}, want: LsOptions{Sort: "name"}},
+		{name: "all", args: []string{"-d", "x", "-o", "json", "--sort", "bytes", "--local"}, want: LsOptions{Format: "json", Sort: "bytes", Local: true}},
+		{name: "tsv", args: []string{"-d", "x", "--format", "tsv", "-s", "updated"}, want: LsOptions{Format: "tsv", Sort: "updated"}},
+		{name: "bad format", args: []string{"-d", "x", "-o", "yaml"}, wantErr: "--format must be one of"},
+		{name: "bad sort", args: []string{"-d", "x", "--sort", "size"}, wantErr: "--sort must be one of"},
+		{name: "positional", args: []string{"x"}, wantErr: "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := testFactory(nil)
+			var got *LsOptions
+			cmd := NewCmdLs(f, func(_ context.Context, o *LsOptions) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Format != tt.want.Format || got.Sort != tt.want.Sort || got.Local != tt.want.Local || got.Store == nil {
+				t.Errorf("opts = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// lsDir builds a directory with shards of a running and an exited
+// process in both layouts, and a corrupt shard.
+func lsDir(t *testing.T) (dir, live, dead string) {
+	t.Helper()
+	dir = t.TempDir()
+	live, dead = lsLivePID(t), lsDeadPID(t)
+	st16, _ := filestore.Open(context.Background(), dir, filestore.Options{Layout: 16})
+	st8, _ := filestore.Open(context.Background(), dir, filestore.Options{Layout: 8})
+	lsWrite(t, st16, store.ShardID{Kind: store.KindCounter, PID: live}, 1, 2, 3)
+	lsWrite(t, st16, store.ShardID{Kind: store.KindGauge, Mode: "livesum", PID: live}, 4)
+	lsWrite(t, st8, store.ShardID{Kind: store.KindCounter, PID: dead}, 5)
+	lsWrite(t, st8, store.ShardID{Kind: store.KindGauge, Mode: "max", PID: dead}, 6, 7)
+	if err := os.WriteFile(filepath.Join(dir, "histogram_worker-1.db"), []byte("garbage!garbage!"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, live, dead
+}
+
+func TestLsRun(t *testing.T) {
+	dir, live, dead := lsDir(t)
+	open := func(ctx context.Context) (store.Store, error) { return filestore.Open(ctx, dir, filestore.Options{}) }
+
+	t.Run("json", func(t *testing.T) {
+		f, out, _ := testFactory(nil)
+		err := lsRun(context.Background(), &LsOptions{IO: f.IO, Store: open, Format: "json", Sort: "name", Alive: store.ProcessAlive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Shards []lsRow
+			Totals lsTotals
+		}
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if len(got.Shards) != 5 {
+			t.Fatalf("%d shards, want 5: %s", len(got.Shards), out)
+		}
+		byName := map[string]lsRow{}
+		for _, r := range got.Shards {
+			byName[r.Name] = r
+		}
+		checks := []struct {
+			name           string
+			alive          string
+			samples, lay   int
+			problem, valid bool
+		}{
+			{"counter_" + live, "yes", 3, 16, false, true},
+			{"gauge_livesum_" + live, "yes", 1, 16, false, true},
+			{"counter_" + dead, "no", 1, 8, false, true},
+			{"gauge_max_" + dead, "no", 2, 8, false, true},
+			{"histogram_worker-1", "unknown", 0, 0, true, true},
+		}
+		for _, c := range checks {
+			r, ok := byName[c.name]
+			if !ok {
+				t.Errorf("no row %s", c.name)
+				continue
+			}
+			if r.Alive != c.alive || r.Samples != c.samples || r.Layout != c.lay || (len(r.Problems) > 0) != c.problem {
+				t.Errorf("%s: %+v", c.name, r)
+			}
+			if r.Updated.IsZero() || r.Bytes == 0 {
+				t.Errorf("%s: no mtime or size: %+v", c.name, r)
+			}
+		}
+		if tt := got.Totals; tt.Shards != 5 || tt.PIDs != 3 || tt.Alive != 1 || tt.Dead != 1 || tt.Unknown != 1 || tt.Samples != 7 || tt.Problems != 1 {
+			t.Errorf("totals %+v", tt)
+		}
+	})
+
+	t.Run("tsv default when not a terminal", func(t *testing.T) {
+		f, out, _ := testFactory(nil)
+		if err := lsRun(context.Background(), &LsOptions{IO: f.IO, Store: open, Sort: "samples", Alive: store.ProcessAlive}); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 6 || !strings.HasPrefix(lines[0], "name\tkind\tmode\tpid\talive") {
+			t.Fatalf("tsv:\n%s", out)
+		}
+		if !strings.HasPrefix(lines[1], "counter_"+live+"\t") {
+			t.Errorf("--sort samples: first row %q, want the 3-sample counter", lines[1])
+		}
+		for _, l := range lines {
+			if n := strings.Count(l, "\t"); n != 9 {
+				t.Errorf("%d tabs in %q", n, l)
+			}
+		}
+	})
+
+	t.Run("table on a terminal", func(t *testing.T) {
+		f, out, _ := testFactory(nil)
+		f.IO.OutTTY = true
+		if err := lsRun(context.Background(), &LsOptions{IO: f.IO, Store: open, Sort: "pid", Alive: store.ProcessAlive}); err != nil {
+			t.Fatal(err)
+		}
+		s := out.String()
+		if !strings.Contains(s, "KIND") || !strings.Contains(s, "total: 5 shards, 3 pids (1 alive, 1 dead, 1 unknown), 7 samples") {
+			t.Errorf("table:\n%s", s)
+		}
+		if !strings.Contains(s, "corrupt") {
+			t.Errorf("table shows no problem of the corrupt shard:\n%s", s)
+		}
+	})
+}
+
+// TestLsRedis lists a Redis store: liveness is unknown unless --local.
+func TestLsRedis(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	st, err := redisstore.Open(context.Background(), redisstore.Config{URLs: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	live := lsLivePID(t)
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: live}, 1, 2)
+	lsWrite(t, st, store.ShardID{Kind: store.KindGauge, Mode: "all", PID: "web-1"}, 3)
+	open := func(ctx context.Context) (store.Store, error) {
+		return redisstore.Open(ctx, redisstore.Config{URLs: []string{srv.URL()}})
+	}
+	for _, local := range []bool{false, true} {
+		f, out, _ := testFactory(nil)
+		if err := lsRun(context.Background(), &LsOptions{IO: f.IO, Store: open, Format: "json", Sort: "name", Local: local, Alive: store.ProcessAlive}); err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Shards []lsRow }
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Shards) != 2 {
+			t.Fatalf("shards: %s", out)
+		}
+		want := "unknown"
+		if local {
+			want = "yes"
+		}
+		for _, r := range got.Shards {
+			if r.PID == live && r.Alive != want {
+				t.Errorf("local=%v: alive %q, want %q", local, r.Alive, want)
+			}
+			if r.Updated.IsZero() || r.Updated.Before(time.Now().Add(-time.Hour)) {
+				t.Errorf("updated_at not shown: %+v", r)
+			}
+		}
+	}
+}
