@@ -3,8 +3,9 @@
 package aggregate
 
 import (
+	"encoding/binary"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -40,14 +41,27 @@ type Sample struct {
 // for the output to be deterministic, as Python's is in its file order.
 type Aggregator struct {
 	families map[string]*family
+	slots    []*keyInfo // by store.Key.ID
 	keys     map[*store.Key]*keyInfo
 	byText   map[string]*keyInfo
 }
 
+// maxSlots bounds the slice indexed by key ID; keys with larger IDs use
+// the map.
+const maxSlots = 1 << 24
+
 type family struct {
 	Family
-	series map[string]*series // by series id
-	hists  map[string]*hist   // by label id without le
+	series map[string]*series   // by series id
+	hists  map[string]*hist     // by label id without le
+	groups map[string]*pidGroup // gauges all/liveall: by series id without pid
+}
+
+// pidGroup holds the per-process series of one all/liveall gauge series.
+type pidGroup struct {
+	name   string
+	labels []store.Label // without pid
+	byPID  map[string]*series
 }
 
 type series struct {
@@ -60,7 +74,7 @@ type series struct {
 
 type hist struct {
 	labels  []store.Label // without le
-	buckets map[float64]float64
+	buckets map[float64]*float64
 }
 
 // keyInfo caches what a key text means for aggregation.
@@ -68,10 +82,10 @@ type keyInfo struct {
 	fam      *family
 	id       string        // series id without pid
 	labels   []store.Label // sorted
-	bucket   *hist         // histogram _bucket samples
-	le       float64       // bucket bound
-	leText   string
-	shortcut *series // resolved series for non-pid aggregations
+	key      *store.Key
+	bucket   *float64  // the bucket a histogram _bucket sample adds to
+	shortcut *series   // resolved series for non-pid aggregations
+	group    *pidGroup // resolved group for all/liveall gauges
 }
 
 // New returns an empty Aggregator.
@@ -86,11 +100,7 @@ func New() *Aggregator {
 // Add merges one sample. It never fails; the error result lets Add serve
 // as a store.ScanFunc.
 func (a *Aggregator) Add(s store.Sample) error {
-	ki := a.keys[s.Key]
-	if ki == nil {
-		ki = a.resolve(s)
-		a.keys[s.Key] = ki
-	}
+	ki := a.lookup(s)
 	f := ki.fam
 	switch f.Type {
 	case store.KindGauge:
@@ -119,21 +129,19 @@ func (a *Aggregator) Add(s store.Sample) error {
 				sr.value, sr.ts, sr.set = s.Value, s.Timestamp, true
 			}
 		default: // all, liveall: one sample per process
-			id := ki.id + "\xffpid\xfe" + s.Shard.PID
-			sr := f.series[id]
+			g := ki.group
+			if g == nil {
+				g = ki.fam.pidGroup(ki)
+			}
+			sr := g.byPID[s.Shard.PID]
 			if sr == nil {
-				labels := make([]store.Label, 0, len(ki.labels)+1)
-				labels = append(labels, ki.labels...)
-				labels = append(labels, store.Label{Name: "pid", Value: s.Shard.PID})
-				sortLabels(labels)
-				sr = &series{name: s.Key.Name, labels: labels}
-				f.series[id] = sr
+				sr = g.add(s.Shard.PID)
 			}
 			sr.value, sr.set = s.Value, true
 		}
 	case store.KindHistogram:
 		if ki.bucket != nil {
-			ki.bucket.buckets[ki.le] += s.Value
+			*ki.bucket += s.Value
 			return nil
 		}
 		sr := a.shortcut(ki)
@@ -145,6 +153,60 @@ func (a *Aggregator) Add(s store.Sample) error {
 		sr.set = true
 	}
 	return nil
+}
+
+// lookup returns what s.Key means for aggregation: by the key's ID when the
+// reader gave one (a slice index), else by pointer, else by text.
+func (a *Aggregator) lookup(s store.Sample) *keyInfo {
+	k := s.Key
+	if id := k.ID; id != 0 && int(id) < len(a.slots) {
+		if ki := a.slots[id]; ki != nil && ki.key == k {
+			return ki
+		}
+	}
+	ki := a.keys[k]
+	if ki == nil {
+		ki = a.resolve(s)
+		if ki.key != k {
+			// Same text, another pointer (another reader): share the
+			// aggregation state under a keyInfo of this pointer.
+			c := *ki
+			c.key = k
+			ki = &c
+		}
+		a.keys[k] = ki
+	}
+	if id := k.ID; id != 0 && id < maxSlots {
+		if int(id) >= len(a.slots) {
+			a.slots = append(a.slots, make([]*keyInfo, int(id)+1-len(a.slots)+len(a.slots)/2)...)
+		}
+		if a.slots[id] == nil {
+			a.slots[id] = ki
+		}
+	}
+	return ki
+}
+
+// pidGroup returns the group of per-process series of ki's series.
+func (f *family) pidGroup(ki *keyInfo) *pidGroup {
+	g := f.groups[ki.id]
+	if g == nil {
+		g = &pidGroup{name: ki.key.Name, labels: ki.labels, byPID: map[string]*series{}}
+		f.groups[ki.id] = g
+	}
+	ki.group = g
+	return g
+}
+
+// add creates the series of pid, labelled with it.
+func (g *pidGroup) add(pid string) *series {
+	labels := make([]store.Label, 0, len(g.labels)+1)
+	labels = append(labels, g.labels...)
+	labels = append(labels, store.Label{Name: "pid", Value: pid})
+	sortLabels(labels)
+	sr := &series{name: g.name, labels: labels}
+	g.byPID[pid] = sr
+	return sr
 }
 
 func (a *Aggregator) shortcut(ki *keyInfo) *series {
@@ -170,12 +232,13 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 			Family: Family{Name: k.Family, Type: s.Shard.Kind, Help: k.Help, Mode: s.Shard.Mode},
 			series: map[string]*series{},
 			hists:  map[string]*hist{},
+			groups: map[string]*pidGroup{},
 		}
 		a.families[k.Family] = f
 	}
 	labels := append([]store.Label(nil), k.Labels...)
 	sortLabels(labels)
-	ki := &keyInfo{fam: f, labels: labels, id: k.Name + "\xff" + labelID(labels)}
+	ki := &keyInfo{key: k, fam: f, labels: labels, id: k.Name + "\xff" + labelID(labels)}
 	if f.Type == store.KindHistogram {
 		for i, l := range labels {
 			if l.Name != "le" {
@@ -191,10 +254,15 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 			hid := labelID(without)
 			h := f.hists[hid]
 			if h == nil {
-				h = &hist{labels: without, buckets: map[float64]float64{}}
+				h = &hist{labels: without, buckets: map[float64]*float64{}}
 				f.hists[hid] = h
 			}
-			ki.bucket, ki.le = h, le
+			cell := h.buckets[le]
+			if cell == nil {
+				cell = new(float64)
+				h.buckets[le] = cell
+			}
+			ki.bucket = cell
 			break
 		}
 	}
@@ -202,9 +270,13 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 	return ki
 }
 
+// sortLabels sorts a few labels by name (insertion sort: label sets are
+// small and usually sorted already).
 func sortLabels(ls []store.Label) {
-	if !sort.SliceIsSorted(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name }) {
-		sort.SliceStable(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
+	for i := 1; i < len(ls); i++ {
+		for j := i; j > 0 && ls[j].Name < ls[j-1].Name; j-- {
+			ls[j], ls[j-1] = ls[j-1], ls[j]
+		}
 	}
 }
 
@@ -224,102 +296,179 @@ func labelID(ls []store.Label) string {
 func (a *Aggregator) Families() []Family {
 	out := make([]Family, 0, len(a.families))
 	for _, f := range a.families {
+		if f.Type == store.KindHistogram {
+			f.setCounts()
+		}
 		fam := f.Family
-		fam.Samples = make([]Sample, 0, len(f.series))
+		items := make([]sortItem, 0, len(f.series)+16*len(f.hists))
 		for _, sr := range f.series {
-			if !sr.set {
-				continue
+			if sr.set {
+				items = append(items, newSortItem(Sample{Name: sr.name, Labels: sr.labels, Value: sr.value}))
 			}
-			fam.Samples = append(fam.Samples, Sample{Name: sr.name, Labels: sr.labels, Value: sr.value})
+		}
+		for _, g := range f.groups {
+			for _, sr := range g.byPID {
+				items = append(items, newSortItem(Sample{Name: sr.name, Labels: sr.labels, Value: sr.value}))
+			}
 		}
 		if f.Type == store.KindHistogram {
-			fam.Samples = appendBuckets(fam.Samples, f)
+			items = f.appendBuckets(items)
 		}
 		if fam.Type != store.KindGauge {
 			fam.Mode = ""
 		}
-		SortSamples(fam.Samples)
+		fam.Samples = sortItems(items)
 		out = append(out, fam)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortFunc(out, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// appendBuckets makes each histogram's buckets cumulative in ascending le
-// order and sets _count to the last cumulative value, as Python does.
-func appendBuckets(samples []Sample, f *family) []Sample {
-	for _, h := range f.hists {
-		les := make([]float64, 0, len(h.buckets))
-		for le := range h.buckets {
-			les = append(les, le)
-		}
-		sort.Float64s(les)
+// setCounts sets each histogram's _count to the sum of its buckets, as
+// Python does (replacing any _count sample the shards held).
+func (f *family) setCounts() {
+	countName := f.Name + "_count"
+	for hid, h := range f.hists {
+		// Sum in ascending le order, as the cumulative buckets do, so
+		// _count equals the last bucket to the bit.
 		acc := 0.0
-		for _, le := range les {
-			acc += h.buckets[le]
+		for _, le := range h.sortedLes() {
+			acc += *h.buckets[le]
+		}
+		id := countName + "\xff" + hid
+		sr := f.series[id]
+		if sr == nil {
+			sr = &series{name: countName, labels: h.labels}
+			f.series[id] = sr
+		}
+		sr.value, sr.set = acc, true
+	}
+}
+
+func (h *hist) sortedLes() []float64 {
+	les := make([]float64, 0, len(h.buckets))
+	for le := range h.buckets {
+		les = append(les, le)
+	}
+	slices.Sort(les)
+	return les
+}
+
+// appendBuckets appends each histogram's buckets, cumulative in ascending
+// le order as Python makes them.
+func (f *family) appendBuckets(items []sortItem) []sortItem {
+	name := f.Name + "_bucket"
+	for _, h := range f.hists {
+		acc := 0.0
+		for _, le := range h.sortedLes() {
+			acc += *h.buckets[le]
 			labels := make([]store.Label, 0, len(h.labels)+1)
 			labels = append(labels, h.labels...)
 			labels = append(labels, store.Label{Name: "le", Value: store.FloatToGoString(le)})
 			sortLabels(labels)
-			samples = append(samples, Sample{Name: f.Name + "_bucket", Labels: labels, Value: acc})
+			items = append(items, newSortItem(Sample{Name: name, Labels: labels, Value: acc}))
 		}
-		countName := f.Name + "_count"
-		replaced := false
-		for i := range samples {
-			if samples[i].Name == countName && sameLabels(samples[i].Labels, h.labels) {
-				samples[i].Value = acc
-				replaced = true
-				break
+	}
+	return items
+}
+
+// sortItem is a sample with its sort key: one byte string whose order is
+// the sample order, so that sorting costs one comparison of two strings.
+type sortItem struct {
+	Sample
+	key string
+}
+
+func newSortItem(s Sample) sortItem {
+	return sortItem{Sample: s, key: string(appendSortKey(nil, &s))}
+}
+
+// appendSortKey encodes the order of samples: name, then labels pairwise,
+// label names as strings; values of "le" and "pid" that are numbers
+// numerically (before any non-number), every other value as a string.
+func appendSortKey(b []byte, s *Sample) []byte {
+	b = append(b, s.Name...)
+	b = append(b, 0)
+	for _, l := range s.Labels {
+		b = append(b, l.Name...)
+		b = append(b, 0)
+		if l.Name == "le" || l.Name == "pid" {
+			if f, ok := parseNumber(l.Value); ok {
+				b = append(b, 1)
+				b = binary.BigEndian.AppendUint64(b, orderedBits(f))
+				continue
 			}
 		}
-		if !replaced {
-			samples = append(samples, Sample{Name: countName, Labels: h.labels, Value: acc})
-		}
+		b = append(b, 2)
+		b = append(b, l.Value...)
+		b = append(b, 0)
 	}
-	return samples
+	return b
 }
 
-func sameLabels(a, b []store.Label) bool {
-	if len(a) != len(b) {
-		return false
+// orderedBits maps a float to an integer of the same order (NaN last).
+func orderedBits(f float64) uint64 {
+	if math.IsNaN(f) {
+		return math.MaxUint64
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
+	u := math.Float64bits(f)
+	if u>>63 == 1 {
+		return ^u
 	}
-	return true
+	return u | 1<<63
 }
 
-// SortSamples sorts samples by name, then by labels pairwise: label names
-// as strings, values numerically where both are numbers (le, pid), else as
-// strings.
-func SortSamples(ss []Sample) {
-	sort.SliceStable(ss, func(i, j int) bool { return lessSample(&ss[i], &ss[j]) })
+// parseNumber parses v as a float, sparing ParseFloat (and its error
+// allocation) the values that cannot be numbers.
+func parseNumber(v string) (float64, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if c := v[0]; !(c >= '0' && c <= '9') && c != '-' && c != '+' && c != '.' {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	return f, err == nil
 }
 
-func lessSample(a, b *Sample) bool {
-	if a.Name != b.Name {
-		return a.Name < b.Name
+// compareItems orders samples by their sort keys; equal keys (only
+// possible with NUL bytes in label values) fall back to the label text.
+func compareItems(a, b *sortItem) int {
+	if c := strings.Compare(a.key, b.key); c != 0 {
+		return c
 	}
 	n := min(len(a.Labels), len(b.Labels))
 	for i := 0; i < n; i++ {
-		x, y := a.Labels[i], b.Labels[i]
-		if x.Name != y.Name {
-			return x.Name < y.Name
+		if c := strings.Compare(a.Labels[i].Name, b.Labels[i].Name); c != 0 {
+			return c
 		}
-		if x.Value != y.Value {
-			return lessValue(x.Value, y.Value)
+		if c := strings.Compare(a.Labels[i].Value, b.Labels[i].Value); c != 0 {
+			return c
 		}
 	}
-	return len(a.Labels) < len(b.Labels)
+	return len(a.Labels) - len(b.Labels)
 }
 
-func lessValue(x, y string) bool {
-	fx, errx := strconv.ParseFloat(x, 64)
-	fy, erry := strconv.ParseFloat(y, 64)
-	if errx == nil && erry == nil && fx != fy && !math.IsNaN(fx) && !math.IsNaN(fy) {
-		return fx < fy
+func sortItems(items []sortItem) []Sample {
+	ptrs := make([]*sortItem, len(items))
+	for i := range items {
+		ptrs[i] = &items[i]
 	}
-	return x < y
+	slices.SortFunc(ptrs, compareItems)
+	out := make([]Sample, len(ptrs))
+	for i, it := range ptrs {
+		out[i] = it.Sample
+	}
+	return out
+}
+
+// SortSamples sorts samples by name, then by labels pairwise: label names
+// as strings; values of le and pid numerically where they are numbers,
+// other values as strings.
+func SortSamples(ss []Sample) {
+	items := make([]sortItem, len(ss))
+	for i := range ss {
+		items[i] = newSortItem(ss[i])
+	}
+	copy(ss, sortItems(items))
 }

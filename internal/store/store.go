@@ -124,6 +124,11 @@ type Key struct {
 	Help string
 	// Legacy is true for a 3-element key written by prometheus_client < 0.16.
 	Legacy bool
+	// ID, when nonzero, is a small number the reader gave this key, dense
+	// among the keys of one store, so that consumers can index by key
+	// without hashing. Two keys may share an ID only if they come from
+	// different stores; compare the pointer too.
+	ID uint32
 }
 
 // LegacyHelp is the help Python shows for families of 3-element keys.

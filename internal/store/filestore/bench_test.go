@@ -128,7 +128,7 @@ func BenchmarkParseShard(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := parser{keys: newKeyCache(nil)}
+	p := parser{keys: newKeyCache(nil, nil)}
 	var out []entry
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()

@@ -187,7 +187,7 @@ func TestShardShrinksWhileMapped(t *testing.T) {
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	ps := parser{keys: newKeyCache(nil)}
+	ps := parser{keys: newKeyCache(nil, nil)}
 	entries, _, perr := parseMapped(&ps, &m, nil)
 	if perr == nil || !strings.Contains(perr.reason, "shrank") || len(entries) != 0 {
 		t.Fatalf("parse of a truncated mapping = %d entries, %v", len(entries), perr)

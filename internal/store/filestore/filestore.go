@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -42,6 +43,8 @@ type Store struct {
 	// keys is the key cache of the last complete scan, reused by the next
 	// one; nil while a scan has taken it.
 	keys map[string]*store.Key
+	// keyIDs numbers the keys the scans parse (store.Key.ID).
+	keyIDs atomic.Uint32
 }
 
 var _ store.Store = (*Store)(nil)

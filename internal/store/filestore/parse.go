@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -33,10 +34,12 @@ type entry struct {
 // into cur, so the cache holds only the keys of the latest scan.
 type keyCache struct {
 	cur, old map[string]*store.Key
+	// ids numbers new keys (store.Key.ID); shared by the scans of a Store.
+	ids *atomic.Uint32
 }
 
-func newKeyCache(old map[string]*store.Key) *keyCache {
-	return &keyCache{cur: make(map[string]*store.Key, len(old)), old: old}
+func newKeyCache(old map[string]*store.Key, ids *atomic.Uint32) *keyCache {
+	return &keyCache{cur: make(map[string]*store.Key, len(old)), old: old, ids: ids}
 }
 
 // lookup returns the parsed key for b. It allocates only for a text not
@@ -53,6 +56,9 @@ func (c *keyCache) lookup(b []byte) (*store.Key, error) {
 	k, err := store.ParseKey(text)
 	if err != nil {
 		return nil, err
+	}
+	if c.ids != nil {
+		k.ID = c.ids.Add(1)
 	}
 	c.cur[text] = k
 	return k, nil

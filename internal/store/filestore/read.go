@@ -263,7 +263,7 @@ func (p *pipeline) close() {
 }
 
 // Scan streams every sample of every readable shard, shard by shard in
-// file name order and within a shard in file order. Unreadable and
+// directory order (see list) and within a shard in file order. Unreadable and
 // corrupt shards yield no samples; they are reported in a
 // *store.PartialError at the end.
 func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
@@ -274,7 +274,7 @@ func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 	if err != nil {
 		return err
 	}
-	keys := newKeyCache(s.takeKeys())
+	keys := newKeyCache(s.takeKeys(), &s.keyIDs)
 	p := s.startPipeline(files, keys)
 	complete := false
 	defer func() {
@@ -319,7 +319,7 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := newKeyCache(s.takeKeys())
+	keys := newKeyCache(s.takeKeys(), &s.keyIDs)
 	p := s.startPipeline(files, keys)
 	complete := false
 	defer func() {

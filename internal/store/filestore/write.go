@@ -78,7 +78,7 @@ func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []stor
 	case err != nil:
 		return fmt.Errorf("write shard %s: read existing file: %w", name, err)
 	default:
-		ps := parser{keys: newKeyCache(nil)}
+		ps := parser{keys: newKeyCache(nil, nil)}
 		entries, _, perr := ps.parse(data, size, nil)
 		if perr != nil {
 			return fmt.Errorf("write shard %s: not overwriting the corrupt existing file: %w", name, perr)
