@@ -118,7 +118,7 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 	}
-	data, err := snap.encode(format, gz, extra)
+	data, err := snap.encode(format, gz, &s.scraper.sizes, extra)
 	if err != nil {
 		s.log.Error("encoding the store failed", "format", string(format), "err", err)
 		httpError(w, http.StatusInternalServerError, "encode "+string(format)+": "+err.Error())

@@ -30,6 +30,9 @@ type scraper struct {
 	log     *slog.Logger
 
 	group singleflight.Group
+	// sizes remembers the last body size per format (expfmt.Format to
+	// int), so that the next encoding allocates its buffer once.
+	sizes sync.Map
 	// base is the parent of every read's context: it outlives the requests
 	// (a read shared by several scrapes must not die with the first one)
 	// and is cancelled only when the server stops for good.
@@ -155,7 +158,7 @@ func (sc *scraper) read() *snapshot {
 // encode returns the snapshot in format, gzipped when asked, encoding it
 // once per format and snapshot. extra, when set, gives families to append
 // after the store's (promstore's own metrics).
-func (snap *snapshot) encode(format expfmt.Format, gz bool, extra func() ([]*dto.MetricFamily, error)) ([]byte, error) {
+func (snap *snapshot) encode(format expfmt.Format, gz bool, sizes *sync.Map, extra func() ([]*dto.MetricFamily, error)) ([]byte, error) {
 	k := bodyKey{format, gz}
 	snap.mu.Lock()
 	b := snap.bodies[k]
@@ -167,15 +170,19 @@ func (snap *snapshot) encode(format expfmt.Format, gz bool, extra func() ([]*dto
 	b.once.Do(func() {
 		var plain []byte
 		if gz {
-			plain, b.err = snap.encode(format, false, extra)
+			plain, b.err = snap.encode(format, false, sizes, extra)
 			if b.err == nil {
 				b.data, b.err = gzipBytes(plain)
 			}
 			return
 		}
 		var buf bytes.Buffer
+		if hint, ok := sizes.Load(format); ok {
+			buf.Grow(hint.(int) + hint.(int)/8)
+		}
 		b.err = encodeFamilies(&buf, format, snap.fams, extra)
 		b.data = buf.Bytes()
+		sizes.Store(format, len(b.data))
 	})
 	return b.data, b.err
 }
