@@ -5,9 +5,10 @@
 #
 #   scripts/bench-serve.sh [PROCS] [SERIES] [SECONDS]   (defaults 4 4200 10)
 #
-# The store is written by the real prometheus_client (scripts/pystore.py,
-# bench mode: 5 families, PROCS*SERIES... see there) with PROCS processes x
-# SERIES series: 4 x 4200 gives 105,000 output samples. It goes to a
+# The store is written by the real prometheus_client (scripts/pystore.py
+# write --mode bench: a counter, a histogram, a summary, a livesum and an
+# "all" gauge) with PROCS processes x SERIES series, which aggregates to
+# SERIES*(21+PROCS) output samples: 4 x 4200 gives 105,000. It goes to a
 # temporary directory, or to $BENCH_DIR (reused when already complete).
 # Everything listens on 127.0.0.1 only; each of the 4 load runs lasts
 # SECONDS (scrapes still running then are cut and counted as "cut"), the
@@ -112,8 +113,11 @@ print()
 by = {(r["label"], r["concurrency"]): r for r in rows}
 for c in (1, 50):
     g, p = by[("promstore", c)], by[("python", c)]
-    tp = g["scrapes_per_second"] / p["scrapes_per_second"] if p["scrapes_per_second"] else float("inf")
-    lat = p["p50_ms"] / g["p50_ms"] if g["p50_ms"] else float("inf")
+    if not g["scrapes"] or not p["scrapes"]:
+        print("c=%-3d promstore completed %d scrapes, python %d, in %.0fs: no ratio" % (c, g["scrapes"], p["scrapes"], g["seconds"]))
+        continue
+    tp = g["scrapes_per_second"] / p["scrapes_per_second"]
+    lat = p["p50_ms"] / g["p50_ms"]
     print("c=%-3d promstore/python: %.1fx scrapes/s, python/promstore p50 latency: %.1fx" % (c, tp, lat))
 print("peak RSS: promstore %.1f MiB, python %.1f MiB (ratio python/promstore %.1fx)" % (go_rss, py_rss, py_rss / go_rss))
 if any(r["errors"] for r in rows):
