@@ -23,7 +23,8 @@ type Family struct {
 	Help string
 	// Mode is the gauge multiprocess mode; empty for other types.
 	Mode string
-	// Samples are sorted by name, then labels.
+	// Samples are sorted series by series: by labels without le, then
+	// name, then le (see SortSamples).
 	Samples []Sample
 }
 
@@ -292,7 +293,7 @@ func labelID(ls []store.Label) string {
 }
 
 // Families returns the merged families sorted by name, each with its
-// samples sorted by name then labels.
+// samples sorted series by series (see SortSamples).
 func (a *Aggregator) Families() []Family {
 	out := make([]Family, 0, len(a.families))
 	for _, f := range a.families {
@@ -383,16 +384,22 @@ func newSortItem(s Sample) sortItem {
 	return sortItem{Sample: s, key: string(appendSortKey(nil, &s))}
 }
 
-// appendSortKey encodes the order of samples: name, then labels pairwise,
-// label names as strings; values of "le" and "pid" that are numbers
-// numerically (before any non-number), every other value as a string.
+// appendSortKey encodes the order of samples: by label set without "le"
+// (label names as strings; "pid" values numerically where they are
+// numbers, every other value as a string), then by sample name, then by
+// "le" numerically. So each series reads as one group: a histogram's
+// buckets in ascending le, then _count and _sum; a gauge's processes in
+// pid order.
 func appendSortKey(b []byte, s *Sample) []byte {
-	b = append(b, s.Name...)
-	b = append(b, 0)
+	le, hasLE := "", false
 	for _, l := range s.Labels {
+		if l.Name == "le" {
+			le, hasLE = l.Value, true
+			continue
+		}
 		b = append(b, l.Name...)
 		b = append(b, 0)
-		if l.Name == "le" || l.Name == "pid" {
+		if l.Name == "pid" {
 			if f, ok := parseNumber(l.Value); ok {
 				b = append(b, 1)
 				b = binary.BigEndian.AppendUint64(b, orderedBits(f))
@@ -402,6 +409,18 @@ func appendSortKey(b []byte, s *Sample) []byte {
 		b = append(b, 2)
 		b = append(b, l.Value...)
 		b = append(b, 0)
+	}
+	b = append(b, 0)
+	b = append(b, s.Name...)
+	b = append(b, 0)
+	if hasLE {
+		if f, ok := parseNumber(le); ok {
+			b = append(b, 1)
+			b = binary.BigEndian.AppendUint64(b, orderedBits(f))
+		} else {
+			b = append(b, 2)
+			b = append(b, le...)
+		}
 	}
 	return b
 }
@@ -462,9 +481,8 @@ func sortItems(items []sortItem) []Sample {
 	return out
 }
 
-// SortSamples sorts samples by name, then by labels pairwise: label names
-// as strings; values of le and pid numerically where they are numbers,
-// other values as strings.
+// SortSamples sorts samples series by series: by label set without le,
+// then name, then le (see appendSortKey).
 func SortSamples(ss []Sample) {
 	items := make([]sortItem, len(ss))
 	for i := range ss {
