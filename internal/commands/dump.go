@@ -33,9 +33,11 @@ func NewCmdDump(f *Factory, runF func(context.Context, *DumpOptions) error) *cob
 		Use:   "dump",
 		Short: "Print the aggregated exposition of a store, as Python's collector would serve it",
 		Long: `Print what prometheus_client's MultiProcessCollector would serve for the store:
-the same families, help, types, samples and label strings. Families are sorted
-by name and samples by name then labels, so two dumps of one store are
-byte-identical.
+the same families, help, types, samples and label strings (le="1.0", not "1").
+Values are merged in the order Python merges them (directory order for files),
+so they equal Python's to the bit. Families are sorted by name and samples
+series by series (a histogram's buckets by le, then _count and _sum), so two
+dumps of an unchanged store are byte-identical.
 
 Shards that cannot be read (corrupt, truncated, foreign files; orphan or
 malformed Redis keys) are skipped with a warning naming them on stderr; the
