@@ -45,18 +45,21 @@ def worker(args):
         return {"route": "/api/v1/items/%d" % i, "tag": TRICKY[i % len(TRICKY)]}
 
     if args.mode == "bench":
-        c = Counter("bench_requests", "Requests.", ["route", "code"])
-        h = Histogram("bench_latency_seconds", "Latency.", ["route"])
-        s = Summary("bench_payload_bytes", "Payload.", ["route"])
-        g = Gauge("bench_inflight", "In flight.", ["route"], multiprocess_mode="livesum")
-        ga = Gauge("bench_last", "Last value.", ["route"], multiprocess_mode="all")
+        # Realistic sizes: long routes and help texts, as web apps have.
+        help_ = "Benchmark metric of a typical Django or Flask application, labelled by route template and method."
+        c = Counter("bench_requests", help_, ["route", "method", "status"])
+        h = Histogram("bench_latency_seconds", help_, ["route", "method"])
+        s = Summary("bench_payload_bytes", help_, ["route", "method"])
+        g = Gauge("bench_inflight", help_, ["route", "method"], multiprocess_mode="livesum")
+        ga = Gauge("bench_last", help_, ["route", "method"], multiprocess_mode="all")
         for i in range(series):
-            r = "/api/v1/items/%d" % i
-            c.labels(r, str(200 + i % 5)).inc(rnd.randint(1, 9))
-            h.labels(r).observe(rnd.random() * 3)
-            s.labels(r).observe(rnd.random() * 1000)
-            g.labels(r).set(rnd.randint(0, 9))
-            ga.labels(r).set(rnd.random())
+            r = "/api/v2/organisations/<org_id>/projects/<project_id>/environments/%d/deployments/<deployment_id>" % i
+            m = ("GET", "POST", "PUT", "DELETE")[i % 4]
+            c.labels(r, m, str(200 + i % 5)).inc(rnd.randint(1, 9))
+            h.labels(r, m).observe(rnd.random() * 3)
+            s.labels(r, m).observe(rnd.random() * 1000)
+            g.labels(r, m).set(rnd.randint(0, 9))
+            ga.labels(r, m).set(rnd.random())
         return
 
     c = Counter("app_requests", HELP, ["route", "tag"])
