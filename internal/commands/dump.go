@@ -70,6 +70,7 @@ rest of the store is still dumped. --strict makes any such problem exit 1.`,
 	cmd.Flags().BoolVar(&opts.Raw, "raw", false, "print per-shard samples before aggregation, with kind, mode and pid")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "exit 1 when any shard or key cannot be read, instead of warning")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(dumpFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("match", completeFamilies(f, &sf))
 	return cmd
 }
 
