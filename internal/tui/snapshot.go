@@ -2,10 +2,13 @@ package tui
 
 import (
 	"context"
+	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/promstore/promstore/internal/aggregate"
@@ -107,7 +110,9 @@ type SourceOptions struct {
 	Now func() time.Time
 }
 
-// NewStoreSource returns a Source that scans st and aggregates it.
+// NewStoreSource returns a Source that scans st and aggregates it. It
+// remembers what the keys of one read mean for the next, so its reads
+// must not overlap (the model never overlaps them).
 func NewStoreSource(st store.Store, opts SourceOptions) Source {
 	if opts.MaxContributors <= 0 {
 		opts.MaxContributors = DefaultMaxContributors
@@ -115,17 +120,21 @@ func NewStoreSource(st store.Store, opts SourceOptions) Source {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &storeSource{st: st, opts: opts}
+	return &storeSource{st: st, opts: opts, c: newCache()}
 }
 
 type storeSource struct {
 	st   store.Store
 	opts SourceOptions
+	mu   sync.Mutex // serialises reads, which share c
+	c    *cache
 }
 
 func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	start := s.opts.Now()
-	b := newBuilder(s.opts.MaxContributors)
+	b := s.c.begin(s.opts.MaxContributors)
 	err := s.st.Scan(ctx, b.add)
 	var problems []*store.ShardError
 	if err != nil {
@@ -198,14 +207,18 @@ func (c combine) rank(x *Contribution) float64 {
 	return math.Abs(v)
 }
 
-// contribSet keeps the top contributions of one series.
+// contribSet keeps the top contributions of one series in one read.
 type contribSet struct {
+	gen   int // the read the contents belong to
 	how   combine
 	top   []Contribution
 	added int
 }
 
-func (c *contribSet) add(max int, x Contribution) {
+func (c *contribSet) add(gen int, how combine, max int, x Contribution) {
+	if c.gen != gen {
+		c.gen, c.how, c.top, c.added = gen, how, c.top[:0], 0
+	}
 	for i := len(c.top) - 1; i >= 0; i-- {
 		if c.top[i].PID == x.PID {
 			// One process holding the key twice (keys differing only in
@@ -282,15 +295,24 @@ func (p *pidBuckets) rank() float64 {
 }
 
 // histContrib keeps the top processes of one histogram (one label set
-// without le). A process's buckets all come from its one shard, which a
-// scan reads in one go, so a process is ranked once its shard is done.
+// without le) in one read. A process's buckets all come from its one
+// shard, which a scan reads in one go, so a process is ranked once its
+// shard is done.
 type histContrib struct {
+	gen     int
 	kept    []*pidBuckets
 	pending *pidBuckets
 	added   int
+	done    bool // cumulated by finish
+	// buckets is how many buckets a process had last time, to size the
+	// next process's slices in one allocation.
+	buckets int
 }
 
-func (h *histContrib) add(max int, pid string, le, v float64) {
+func (h *histContrib) add(gen, limit int, pid string, le, v float64) {
+	if h.gen != gen {
+		h.gen, h.kept, h.pending, h.added, h.done = gen, h.kept[:0], nil, 0, false
+	}
 	if h.pending != nil && h.pending.pid == pid {
 		h.pending.put(le, v)
 		return
@@ -301,19 +323,22 @@ func (h *histContrib) add(max int, pid string, le, v float64) {
 			return
 		}
 	}
-	h.commit(max)
-	h.pending = &pidBuckets{pid: pid}
+	h.commit(limit)
+	n := max(h.buckets, 1)
+	buf := make([]float64, 0, 2*n)
+	h.pending = &pidBuckets{pid: pid, les: buf[:0:n], vals: buf[n : n : 2*n]}
 	h.added++
 	h.pending.put(le, v)
 }
 
-func (h *histContrib) commit(max int) {
+func (h *histContrib) commit(limit int) {
 	p := h.pending
 	if p == nil {
 		return
 	}
 	h.pending = nil
-	if len(h.kept) < max {
+	h.buckets = max(h.buckets, len(p.les))
+	if len(h.kept) < limit {
 		h.kept = append(h.kept, p)
 		return
 	}
@@ -328,45 +353,96 @@ func (h *histContrib) commit(max int) {
 	}
 }
 
-// rawKey caches what one per-process sample key means for the breakdown.
-type rawKey struct {
-	set    *contribSet  // plain series
-	bucket *histContrib // histogram _bucket with a parseable le
-	le     float64
+// finish ranks the last process and makes every kept one cumulative.
+func (h *histContrib) finish(max int) {
+	if h.done {
+		return
+	}
+	h.commit(max)
+	for _, p := range h.kept {
+		sortBuckets(p)
+	}
+	h.done = true
 }
 
+// slot is one aggregated series as the cache knows it across reads: its
+// identity and display text, computed once, and its contributions.
+type slot struct {
+	name      string
+	labels    []store.Label // sorted
+	key       string
+	labelText string
+	gen       int // last read that saw it
+	set       contribSet
+	// For histogram _bucket and _count series: the histogram and the
+	// bucket bound (+Inf for _count), resolved on first use.
+	hist *histContrib
+	le   float64
+}
+
+// rawKey is what one per-process sample key means for the breakdown.
+type rawKey struct {
+	fam    *famInfo
+	labels []store.Label // sorted
+	slot   *slot         // the series the key's values merge into; lazily
+	hist   *histContrib  // a histogram _bucket key with a parseable le
+	le     float64
+	gen    int
+}
+
+// famInfo is a family's type in the current read: like the aggregator,
+// the first shard a read sees the family in decides it.
 type famInfo struct {
+	gen  int
 	kind store.Kind
 	mode string
 	how  combine
 }
 
-// builder turns a scan into a Snapshot: the aggregator computes the
-// values (exactly as Python does), the builder keeps who contributed.
-type builder struct {
-	max     int
-	agg     *aggregate.Aggregator
-	keys    map[*store.Key]*rawKey
-	byText  map[string]*rawKey
-	fams    map[string]*famInfo
-	sets    map[string]*contribSet  // by series key
-	hists   map[string]*histContrib // by histogram key
-	shards  map[store.ShardID]struct{}
-	last    store.ShardID
-	samples int
+// cache is what one read learns about keys and series that the next read
+// reuses; the store's key cache hands out the same *store.Key for the
+// same key text from scan to scan.
+type cache struct {
+	gen    int
+	seed   maphash.Seed
+	keys   map[*store.Key]*rawKey
+	byText map[string]*rawKey
+	fams   map[string]*famInfo
+	slots  map[uint64][]*slot
+	nslots int
+	hists  map[string]*histContrib
 }
 
-func newBuilder(max int) *builder {
-	return &builder{
-		max:    max,
-		agg:    aggregate.New(),
+func newCache() *cache {
+	return &cache{
+		seed:   maphash.MakeSeed(),
 		keys:   map[*store.Key]*rawKey{},
 		byText: map[string]*rawKey{},
 		fams:   map[string]*famInfo{},
-		sets:   map[string]*contribSet{},
+		slots:  map[uint64][]*slot{},
 		hists:  map[string]*histContrib{},
-		shards: map[store.ShardID]struct{}{},
 	}
+}
+
+// builder turns one scan into a Snapshot: the aggregator computes the
+// values (exactly as Python does), the builder keeps who contributed.
+type builder struct {
+	c       *cache
+	gen     int
+	max     int
+	agg     *aggregate.Aggregator
+	shards  map[store.ShardID]struct{}
+	last    store.ShardID
+	samples int
+	keysHit int
+	seen    int // series touched in this read
+	// chunk is where contributions of the snapshot's series are copied.
+	chunk []Contribution
+}
+
+func (c *cache) begin(max int) *builder {
+	c.gen++
+	return &builder{c: c, gen: c.gen, max: max, agg: aggregate.New(), shards: map[store.ShardID]struct{}{}}
 }
 
 func (b *builder) add(s store.Sample) error {
@@ -376,69 +452,104 @@ func (b *builder) add(s store.Sample) error {
 	}
 	b.samples++
 	_ = b.agg.Add(s)
-	rk := b.keys[s.Key]
+	c := b.c
+	rk := c.keys[s.Key]
 	if rk == nil {
-		rk = b.resolve(s)
-		b.keys[s.Key] = rk
+		rk = c.resolve(s.Key)
+		c.keys[s.Key] = rk
+	}
+	if rk.gen != b.gen {
+		rk.gen = b.gen
+		b.keysHit++
+	}
+	fi := rk.fam
+	if fi.gen != b.gen {
+		fi.gen, fi.kind, fi.mode, fi.how = b.gen, s.Shard.Kind, s.Shard.Mode, combineOf(s.Shard.Kind, s.Shard.Mode)
 	}
 	switch {
-	case rk.bucket != nil:
-		rk.bucket.add(b.max, s.Shard.PID, rk.le, s.Value)
-	case rk.set != nil:
-		rk.set.add(b.max, Contribution{PID: s.Shard.PID, Value: s.Value, Timestamp: s.Timestamp})
+	case fi.how == combineEach:
+		// The pid label makes each process its own series.
+	case fi.kind == store.KindHistogram && rk.hist != nil:
+		rk.hist.add(b.gen, b.max, s.Shard.PID, rk.le, s.Value)
+	default:
+		sl := rk.slot
+		if sl == nil {
+			sl = c.slot(s.Key.Name, rk.labels, true)
+			rk.slot = sl
+		}
+		b.touch(sl)
+		sl.set.add(b.gen, fi.how, b.max, Contribution{PID: s.Shard.PID, Value: s.Value, Timestamp: s.Timestamp})
 	}
 	return nil
 }
 
-func (b *builder) resolve(s store.Sample) *rawKey {
-	if rk := b.byText[s.Key.Text]; rk != nil {
+// touch marks a series as part of this read.
+func (b *builder) touch(sl *slot) {
+	if sl.gen != b.gen {
+		sl.gen = b.gen
+		b.seen++
+	}
+}
+
+func (c *cache) resolve(k *store.Key) *rawKey {
+	if rk := c.byText[k.Text]; rk != nil {
 		return rk
 	}
-	k := s.Key
-	fi := b.fams[k.Family]
+	fi := c.fams[k.Family]
 	if fi == nil {
-		// Like the aggregator, the first shard decides the family's type.
-		fi = &famInfo{kind: s.Shard.Kind, mode: s.Shard.Mode, how: combineOf(s.Shard.Kind, s.Shard.Mode)}
-		b.fams[k.Family] = fi
+		fi = &famInfo{}
+		c.fams[k.Family] = fi
 	}
 	labels := sortedLabels(k.Labels)
-	rk := &rawKey{}
-	switch {
-	case fi.how == combineEach:
-		// The pid label makes each process its own series.
-	case fi.kind == store.KindHistogram && hasLe(labels):
-		le, without, ok := splitLe(labels)
-		if ok {
-			hk := histKey(k.Family, without)
-			h := b.hists[hk]
-			if h == nil {
-				h = &histContrib{}
-				b.hists[hk] = h
-			}
-			rk.bucket, rk.le = h, le
-			break
-		}
-		fallthrough
-	default:
-		sk := seriesKey(k.Name, labels)
-		set := b.sets[sk]
-		if set == nil {
-			set = &contribSet{how: fi.how}
-			b.sets[sk] = set
-		}
-		rk.set = set
+	rk := &rawKey{fam: fi, labels: labels}
+	if le, without, ok := splitLe(labels); ok {
+		rk.hist, rk.le = c.hist(k.Family, without), le
 	}
-	b.byText[k.Text] = rk
+	c.byText[k.Text] = rk
 	return rk
 }
 
-func (b *builder) finish() *Snapshot {
-	for _, h := range b.hists {
-		h.commit(b.max)
-		for _, p := range h.kept {
-			sortBuckets(p)
+func (c *cache) hist(family string, without []store.Label) *histContrib {
+	hk := histKey(family, without)
+	h := c.hists[hk]
+	if h == nil {
+		h = &histContrib{}
+		c.hists[hk] = h
+	}
+	return h
+}
+
+// slot finds the series of name and sorted labels without allocating,
+// creating it when create is set.
+func (c *cache) slot(name string, labels []store.Label, create bool) *slot {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(name)
+	h.WriteByte(0xff)
+	for _, l := range labels {
+		h.WriteString(l.Name)
+		h.WriteByte(0xfe)
+		h.WriteString(l.Value)
+		h.WriteByte(0xfd)
+	}
+	sum := h.Sum64()
+	for _, sl := range c.slots[sum] {
+		if sl.name == name && slices.Equal(sl.labels, labels) {
+			return sl
 		}
 	}
+	if !create {
+		return nil
+	}
+	own := append([]store.Label(nil), labels...)
+	sl := &slot{name: name, labels: own, key: seriesKey(name, own), labelText: labelText(own)}
+	c.slots[sum] = append(c.slots[sum], sl)
+	c.nslots++
+	return sl
+}
+
+func (b *builder) finish() *Snapshot {
+	c := b.c
 	snap := &Snapshot{Samples: b.samples, Shards: len(b.shards)}
 	pids := map[string]struct{}{}
 	for id := range b.shards {
@@ -458,47 +569,59 @@ func (b *builder) finish() *Snapshot {
 	for i := range fams {
 		f := &fams[i]
 		how := combineOf(f.Type, f.Mode)
+		names := familyNames{bucket: f.Name + "_bucket", count: f.Name + "_count", sum: f.Name + "_sum"}
 		for j := range f.Samples {
 			as := &f.Samples[j]
+			sl := c.slot(as.Name, as.Labels, true)
+			b.touch(sl)
 			sr := Series{
-				Key:         seriesKey(as.Name, as.Labels),
+				Key:         sl.key,
 				Family:      f.Name,
 				Type:        f.Type,
 				Mode:        f.Mode,
-				Name:        as.Name,
-				Labels:      as.Labels,
-				LabelText:   labelText(as.Labels),
+				Name:        sl.name,
+				Labels:      sl.labels,
+				LabelText:   sl.labelText,
 				Value:       as.Value,
-				Monotonic:   monotonic(f, as.Name),
+				Monotonic:   monotonic(f.Type, as.Name, names),
 				OthersValue: math.NaN(),
 			}
-			b.contributions(&sr, f, how)
+			b.contributions(&sr, sl, f, how, names)
 			snap.Series = append(snap.Series, sr)
 		}
 	}
+	b.sweep()
 	return snap
 }
 
+type familyNames struct{ bucket, count, sum string }
+
 // contributions fills the breakdown of one aggregated series.
-func (b *builder) contributions(sr *Series, f *aggregate.Family, how combine) {
+func (b *builder) contributions(sr *Series, sl *slot, f *aggregate.Family, how combine, names familyNames) {
 	if how == combineEach {
 		for _, l := range sr.Labels {
 			if l.Name == "pid" {
-				sr.Contrib = []Contribution{{PID: l.Value, Value: sr.Value}}
+				sr.Contrib = b.alloc(1)
+				sr.Contrib[0] = Contribution{PID: l.Value, Value: sr.Value}
 			}
 		}
 		return
 	}
-	additive := how == combineSum
-	if f.Type == store.KindHistogram && (sr.Name == f.Name+"_bucket" || sr.Name == f.Name+"_count") {
-		le, without, ok := math.Inf(1), sr.Labels, true
-		if sr.Name == f.Name+"_bucket" {
-			le, without, ok = splitLe(sr.Labels)
+	if f.Type == store.KindHistogram && (sr.Name == names.bucket || sr.Name == names.count) {
+		if sl.hist == nil {
+			le, without, ok := math.Inf(1), sl.labels, true
+			if sr.Name == names.bucket {
+				le, without, ok = splitLe(sl.labels)
+			}
+			if ok {
+				sl.hist, sl.le = b.c.hists[histKey(f.Name, without)], le
+			}
 		}
-		if h := b.hists[histKey(f.Name, without)]; ok && h != nil {
-			sr.Contrib = make([]Contribution, 0, len(h.kept))
-			for _, p := range h.kept {
-				sr.Contrib = append(sr.Contrib, Contribution{PID: p.pid, Value: p.upTo(le)})
+		if h := sl.hist; h != nil && h.gen == b.gen {
+			h.finish(b.max)
+			sr.Contrib = b.alloc(len(h.kept))
+			for i, p := range h.kept {
+				sr.Contrib[i] = Contribution{PID: p.pid, Value: p.upTo(sl.le)}
 			}
 			sortContrib(sr.Contrib, combineSum)
 			sr.Others = h.added - len(h.kept)
@@ -506,15 +629,42 @@ func (b *builder) contributions(sr *Series, f *aggregate.Family, how combine) {
 			return
 		}
 	}
-	set := b.sets[sr.Key]
-	if set == nil {
+	set := &sl.set
+	if set.gen != b.gen {
 		return
 	}
-	sr.Contrib = append([]Contribution(nil), set.top...)
+	sr.Contrib = b.alloc(len(set.top))
+	copy(sr.Contrib, set.top)
 	sortContrib(sr.Contrib, set.how)
 	sr.Others = set.added - len(set.top)
-	if additive {
+	if how == combineSum {
 		sr.OthersValue = othersValue(sr)
+	}
+}
+
+// alloc returns n contributions carved from a shared chunk, so that a
+// snapshot of many series makes few allocations.
+func (b *builder) alloc(n int) []Contribution {
+	if n == 0 {
+		return nil
+	}
+	if len(b.chunk)+n > cap(b.chunk) {
+		b.chunk = make([]Contribution, 0, max(4096, n))
+	}
+	start := len(b.chunk)
+	b.chunk = b.chunk[:start+n]
+	return b.chunk[start : start+n : start+n]
+}
+
+// sweep starts the cache afresh once most of it is keys and series this
+// read did not see, so a store whose series churn does not grow it
+// without bound; the next read rebuilds it.
+func (b *builder) sweep() {
+	c := b.c
+	if len(c.keys) > 2*b.keysHit+1024 || c.nslots > 2*b.seen+1024 {
+		fresh := newCache()
+		fresh.gen = c.gen
+		*c = *fresh
 	}
 }
 
@@ -530,16 +680,38 @@ func othersValue(sr *Series) float64 {
 }
 
 func sortContrib(cs []Contribution, how combine) {
-	sort.SliceStable(cs, func(i, j int) bool {
-		ri, rj := how.rank(&cs[i]), how.rank(&cs[j])
-		if ri != rj {
-			return ri > rj
+	if len(cs) < 2 {
+		return
+	}
+	slices.SortStableFunc(cs, func(a, b Contribution) int {
+		ra, rb := how.rank(&a), how.rank(&b)
+		switch {
+		case ra > rb:
+			return -1
+		case ra < rb:
+			return 1
+		case lessPID(a.PID, b.PID):
+			return -1
+		case lessPID(b.PID, a.PID):
+			return 1
 		}
-		return lessPID(cs[i].PID, cs[j].PID)
+		return 0
 	})
 }
 
+// sortBuckets orders a process's buckets by le and makes them
+// cumulative. Python writes them in ascending order, which needs no
+// allocation.
 func sortBuckets(p *pidBuckets) {
+	if slices.IsSorted(p.les) {
+		acc := 0.0
+		for i, v := range p.vals {
+			acc += v
+			p.vals[i] = acc
+		}
+		p.cum, p.vals = p.vals, nil
+		return
+	}
 	idx := make([]int, len(p.les))
 	for i := range idx {
 		idx[i] = i
@@ -558,12 +730,12 @@ func sortBuckets(p *pidBuckets) {
 
 // monotonic reports whether a sample only grows while its processes run:
 // the samples for which a rate is shown.
-func monotonic(f *aggregate.Family, name string) bool {
-	switch f.Type {
+func monotonic(kind store.Kind, name string, names familyNames) bool {
+	switch kind {
 	case store.KindCounter:
 		return true
 	case store.KindHistogram, store.KindSummary:
-		return name == f.Name+"_count" || name == f.Name+"_sum"
+		return name == names.count || name == names.sum
 	}
 	return false
 }
@@ -572,15 +744,6 @@ func sortedLabels(ls []store.Label) []store.Label {
 	out := append([]store.Label(nil), ls...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-func hasLe(ls []store.Label) bool {
-	for _, l := range ls {
-		if l.Name == "le" {
-			return true
-		}
-	}
-	return false
 }
 
 // splitLe returns the le bound and the other labels, as the aggregator

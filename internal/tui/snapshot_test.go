@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,4 +221,57 @@ func TestLabelTextEscapes(t *testing.T) {
 	if got := safeText("a\x07b\tc"); got != `a\ab\tc` {
 		t.Errorf("safeText = %q", got)
 	}
+}
+
+// TestSnapshotCacheAcrossReads checks that a source reading the same
+// store again (reusing what it learnt about keys and series) gives what a
+// fresh source gives, as values change, processes come and go, series
+// appear and most of them disappear.
+func TestSnapshotCacheAcrossReads(t *testing.T) {
+	dir := copyStore(t, sampleStore)
+	st := openStore(t, dir)
+	c := newClock()
+	reused := NewStoreSource(st, SourceOptions{MaxContributors: 2, Now: c.Now})
+	compare := func(step string) {
+		t.Helper()
+		got := snapshotOf(t, reused)
+		want := snapshotOf(t, NewStoreSource(st, SourceOptions{MaxContributors: 2, Now: c.Now}))
+		if len(got.Series) != len(want.Series) {
+			t.Fatalf("%s: %d series, fresh source %d", step, len(got.Series), len(want.Series))
+		}
+		for i := range want.Series {
+			g, w := got.Series[i], want.Series[i]
+			if g.Key != w.Key || g.LabelText != w.LabelText || !near(g.Value, w.Value) || g.Others != w.Others ||
+				!near(g.OthersValue, w.OthersValue) || !slices.EqualFunc(g.Contrib, w.Contrib, sameContribution) {
+				t.Errorf("%s: series %d = %+v, fresh source %+v", step, i, g, w)
+			}
+		}
+	}
+	compare("first read")
+	compare("same store")
+
+	writeShard(t, st, store.ShardID{Kind: store.KindCounter, PID: "4101"}, sample(mkKey("app_requests", "app_requests_total", "route", "/api/v1/items/0", "tag", "plain"), 1000))
+	writeShard(t, st, store.ShardID{Kind: store.KindHistogram, PID: "4200"},
+		sample(mkKey("app_latency_seconds", "app_latency_seconds_bucket", "le", "0.05", "route", "/api/v1/items/0", "tag", "plain"), 50),
+		sample(mkKey("app_latency_seconds", "app_latency_seconds_bucket", "le", "+Inf", "route", "/api/v1/items/0", "tag", "plain"), 1),
+		sample(mkKey("app_new", "app_new_bucket", "le", "1.0"), 3))
+	if err := os.Remove(filepath.Join(dir, "counter_4100.db")); err != nil {
+		t.Fatal(err)
+	}
+	compare("values changed, a process gone, one new")
+
+	var churn []store.Sample
+	for i := 0; i < 3000; i++ {
+		churn = append(churn, sample(mkKey("churn", "churn", "n", strconv.Itoa(i)), 1))
+	}
+	writeShard(t, st, store.ShardID{Kind: store.KindGauge, Mode: "livesum", PID: "9"}, churn...)
+	compare("many new series")
+	if err := os.Remove(filepath.Join(dir, "gauge_livesum_9.db")); err != nil {
+		t.Fatal(err)
+	}
+	compare("most series gone")
+}
+
+func sameContribution(a, b Contribution) bool {
+	return a.PID == b.PID && near(a.Value, b.Value) && a.Timestamp == b.Timestamp
 }
