@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/commands"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite completions/ and man/man1/ instead of comparing")
+
+// generated returns every generated file keyed by its path relative to the
+// repository root, and the pattern of stale files per directory.
+func generated(t *testing.T) map[string]map[string][]byte {
+	t.Helper()
+	comp, err := Completions()
+	if err != nil {
+		t.Fatalf("Completions: %v", err)
+	}
+	man, err := ManPages()
+	if err != nil {
+		t.Fatalf("ManPages: %v", err)
+	}
+	return map[string]map[string][]byte{completionsDir: comp, manDir: man}
+}
+
+// TestGeneratedFilesCurrent fails when the committed completion scripts or
+// man pages differ from what the command tree generates now.
+func TestGeneratedFilesCurrent(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	gen := generated(t)
+	if *update {
+		for dir, files := range gen {
+			pattern := ""
+			if dir == manDir {
+				pattern = "*.1"
+			}
+			if err := writeDir(filepath.Join(root, dir), files, pattern); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var stale []string
+	for dir, files := range gen {
+		for name, want := range files {
+			rel := filepath.Join(dir, name)
+			got, err := os.ReadFile(filepath.Join(root, rel))
+			switch {
+			case os.IsNotExist(err):
+				stale = append(stale, rel+" (missing)")
+			case err != nil:
+				t.Fatal(err)
+			case !bytes.Equal(got, want):
+				stale = append(stale, rel+" (differs)")
+			}
+		}
+	}
+	extra, err := filepath.Glob(filepath.Join(root, manDir, "*.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range extra {
+		if _, ok := gen[manDir][filepath.Base(p)]; !ok {
+			stale = append(stale, filepath.Join(manDir, filepath.Base(p))+" (no such command any more)")
+		}
+	}
+	if len(stale) > 0 {
+		sort.Strings(stale)
+		t.Errorf("generated files are stale; run `%s` (or `go test ./cmd/gendocs -update`) and commit the result:\n  %s",
+			regenerate, strings.Join(stale, "\n  "))
+	}
+}
+
+// The output must not depend on the environment of whoever generates it.
+func TestGeneratedFilesIgnoreEnvironment(t *testing.T) {
+	a := generated(t)
+	for _, k := range []string{"PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir", "PROMETHEUS_REDIS_URL", "REDIS_HOST", "REDIS_KEY_PREFIX"} {
+		t.Setenv(k, "/elsewhere-"+k)
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "1")
+	b := generated(t)
+	for dir := range a {
+		for name := range a[dir] {
+			if !bytes.Equal(a[dir][name], b[dir][name]) {
+				t.Errorf("%s/%s changes with the environment", dir, name)
+			}
+		}
+	}
+}
+
+// Every command a user can run has a page, and the pages carry no date
+// or generator stamp that would make them change on every run.
+func TestManPagesCoverTheTree(t *testing.T) {
+	pages, err := ManPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := quietFactory(&bytes.Buffer{})
+	root := commands.NewRootCmd(f)
+	root.InitDefaultCompletionCmd()
+	var want []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		want = append(want, strings.ReplaceAll(c.CommandPath(), " ", "-")+".1")
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() && s.Name() != "help" {
+				walk(s)
+			}
+		}
+	}
+	walk(root)
+	for _, name := range append(want, "promstore-completion-bash.1", "promstore-dump.1", "promstore-version.1") {
+		if _, ok := pages[name]; !ok {
+			t.Errorf("no man page %s", name)
+		}
+	}
+	if len(pages) != len(want) {
+		t.Errorf("%d pages for %d commands", len(pages), len(want))
+	}
+	for name, p := range pages {
+		s := string(p)
+		if !strings.HasPrefix(s, ".nh\n.TH \"") {
+			t.Errorf("%s does not start with a .TH header: %.40q", name, s)
+		}
+		if strings.Contains(s, "Auto generated") || strings.Contains(s, "Jan 0001") {
+			t.Errorf("%s carries a generator stamp or date", name)
+		}
+		if !strings.Contains(s, ".SH SYNOPSIS") || !strings.Contains(s, ".SH DESCRIPTION") {
+			t.Errorf("%s lacks SYNOPSIS or DESCRIPTION", name)
+		}
+	}
+	if !strings.Contains(string(pages["promstore-dump.1"]), "--match") {
+		t.Errorf("promstore-dump.1 does not document --match")
+	}
+}
+
+func TestWriteDirRemovesStalePages(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"promstore-gone.1", "README", "promstore.1"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writeDir(dir, map[string][]byte{"promstore.1": []byte("new")}, "*.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "promstore-gone.1")); !os.IsNotExist(err) {
+		t.Errorf("stale page kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README")); err != nil {
+		t.Errorf("file not matching the pattern removed: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "promstore.1")); string(b) != "new" {
+		t.Errorf("promstore.1 = %q, want new", b)
+	}
+}
