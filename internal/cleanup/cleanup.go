@@ -27,9 +27,11 @@
 // Gauge min/max need care with NaN. Python's collector starts with the
 // first value it meets and replaces it only by a strictly smaller
 // (greater) one, so a NaN met first wins and a NaN met later never does;
-// compaction moves the dead values to the archive's place in the order
-// (file name order in promstore, where "archive" sorts after decimal
-// pids). The archive value is the minimum (maximum) of the merged values
+// compaction moves the dead values to the archive's place in the order.
+// For files that order is the directory order, which promstore shares
+// with Python and in which a new archive file lands where the file system
+// puts it; the plan assumes name order ("archive" after decimal pids), so
+// this is a best effort there. The archive value is the minimum (maximum) of the merged values
 // that are not NaN, unless NaN is what keeps the output unchanged given
 // where the archive sorts among the kept shards holding the series (e.g.
 // every process of the series is dead and the first one held NaN). The
