@@ -61,12 +61,14 @@ type family struct {
 // pidGroup holds the per-process series of one all/liveall gauge series.
 type pidGroup struct {
 	name   string
+	lid    string        // label id without pid
 	labels []store.Label // without pid
 	byPID  map[string]*series
 }
 
 type series struct {
 	name   string
+	lid    string // label id (labelID of labels)
 	labels []store.Label
 	value  float64
 	ts     float64
@@ -76,6 +78,7 @@ type series struct {
 type hist struct {
 	labels  []store.Label // without le
 	buckets map[float64]*float64
+	les     []float64 // sorted bucket bounds, cached
 }
 
 // keyInfo caches what a key text means for aggregation.
@@ -192,7 +195,7 @@ func (a *Aggregator) lookup(s store.Sample) *keyInfo {
 func (f *family) pidGroup(ki *keyInfo) *pidGroup {
 	g := f.groups[ki.id]
 	if g == nil {
-		g = &pidGroup{name: ki.key.Name, labels: ki.labels, byPID: map[string]*series{}}
+		g = &pidGroup{name: ki.key.Name, lid: ki.lid(), labels: ki.labels, byPID: map[string]*series{}}
 		f.groups[ki.id] = g
 	}
 	ki.group = g
@@ -210,11 +213,14 @@ func (g *pidGroup) add(pid string) *series {
 	return sr
 }
 
+// lid returns the label id part of ki.id (name \xff labelID).
+func (ki *keyInfo) lid() string { return ki.id[strings.IndexByte(ki.id, 0xff)+1:] }
+
 func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	if ki.shortcut == nil {
 		sr := ki.fam.series[ki.id]
 		if sr == nil {
-			sr = &series{name: ki.id[:strings.IndexByte(ki.id, 0xff)], labels: ki.labels}
+			sr = &series{name: ki.id[:strings.IndexByte(ki.id, 0xff)], lid: ki.lid(), labels: ki.labels}
 			ki.fam.series[ki.id] = sr
 		}
 		ki.shortcut = sr
@@ -297,80 +303,195 @@ func labelID(ls []store.Label) string {
 func (a *Aggregator) Families() []Family {
 	out := make([]Family, 0, len(a.families))
 	for _, f := range a.families {
-		if f.Type == store.KindHistogram {
-			f.setCounts()
-		}
 		fam := f.Family
-		items := make([]sortItem, 0, len(f.series)+16*len(f.hists))
-		for _, sr := range f.series {
-			if sr.set {
-				items = append(items, newSortItem(Sample{Name: sr.name, Labels: sr.labels, Value: sr.value}))
-			}
-		}
-		for _, g := range f.groups {
-			for _, sr := range g.byPID {
-				items = append(items, newSortItem(Sample{Name: sr.name, Labels: sr.labels, Value: sr.value}))
-			}
-		}
-		if f.Type == store.KindHistogram {
-			items = f.appendBuckets(items)
-		}
 		if fam.Type != store.KindGauge {
 			fam.Mode = ""
 		}
-		fam.Samples = sortItems(items)
+		fam.Samples = f.samples()
 		out = append(out, fam)
 	}
 	slices.SortFunc(out, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// setCounts sets each histogram's _count to the sum of its buckets, as
-// Python does (replacing any _count sample the shards held).
-func (f *family) setCounts() {
-	countName := f.Name + "_count"
-	for hid, h := range f.hists {
-		// Sum in ascending le order, as the cumulative buckets do, so
-		// _count equals the last bucket to the bit.
-		acc := 0.0
-		for _, le := range h.sortedLes() {
-			acc += *h.buckets[le]
+// outGroup is everything a family holds for one label set (without le
+// and pid): plain series, a histogram's buckets, per-process series.
+type outGroup struct {
+	labels []store.Label
+	key    string // sort key of labels
+	plain  []*series
+	hist   *hist
+	pids   []*pidGroup
+}
+
+// samples returns the family's samples in SortSamples order. Rather than
+// sorting every sample, it sorts the label sets once and emits each set's
+// samples in order: by name, a histogram's buckets by le, a gauge's
+// processes by pid.
+func (f *family) samples() []Sample {
+	groups := make(map[string]*outGroup, len(f.series)+len(f.hists)+len(f.groups))
+	group := func(lid string, labels []store.Label) *outGroup {
+		g := groups[lid]
+		if g == nil {
+			g = &outGroup{labels: labels}
+			groups[lid] = g
 		}
-		id := countName + "\xff" + hid
-		sr := f.series[id]
-		if sr == nil {
-			sr = &series{name: countName, labels: h.labels}
-			f.series[id] = sr
-		}
-		sr.value, sr.set = acc, true
+		return g
 	}
+	n := 0
+	for hid, h := range f.hists {
+		g := group(hid, h.labels)
+		g.hist = h
+		n += len(h.buckets) + 1
+	}
+	for _, sr := range f.series {
+		if sr.set {
+			g := group(sr.lid, sr.labels)
+			g.plain = append(g.plain, sr)
+			n++
+		}
+	}
+	for _, pg := range f.groups {
+		g := group(pg.lid, pg.labels)
+		g.pids = append(g.pids, pg)
+		n += len(pg.byPID)
+	}
+	ordered := make([]*outGroup, 0, len(groups))
+	var buf []byte
+	for _, g := range groups {
+		buf = appendLabelsKey(buf[:0], g.labels)
+		g.key = string(buf)
+		ordered = append(ordered, g)
+	}
+	slices.SortFunc(ordered, func(a, b *outGroup) int { return strings.Compare(a.key, b.key) })
+
+	out := make([]Sample, 0, n)
+	bucketName := f.Name + "_bucket"
+	countName := f.Name + "_count"
+	for _, g := range ordered {
+		// The names present in this group, in order.
+		type entry struct {
+			name string
+			sr   *series
+			pg   *pidGroup
+			hist bool
+		}
+		entries := make([]entry, 0, len(g.plain)+len(g.pids)+2)
+		for _, sr := range g.plain {
+			if g.hist != nil && sr.name == countName {
+				continue // replaced by the sum of the buckets below
+			}
+			entries = append(entries, entry{name: sr.name, sr: sr})
+		}
+		for _, pg := range g.pids {
+			entries = append(entries, entry{name: pg.name, pg: pg})
+		}
+		if g.hist != nil {
+			entries = append(entries, entry{name: bucketName, hist: true}, entry{name: countName})
+		}
+		slices.SortStableFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+		for _, e := range entries {
+			switch {
+			case e.hist:
+				acc := 0.0
+				for _, le := range g.hist.sortedLes() {
+					acc += *g.hist.buckets[le]
+					out = append(out, Sample{Name: bucketName, Labels: withLabel(g.labels, "le", store.FloatToGoString(le)), Value: acc})
+				}
+			case e.name == countName && e.sr == nil && e.pg == nil:
+				// A histogram's _count is the sum of its buckets, as
+				// Python makes it (replacing any _count the shards held);
+				// summed in ascending le order so that it equals the last
+				// bucket to the bit.
+				acc := 0.0
+				for _, le := range g.hist.sortedLes() {
+					acc += *g.hist.buckets[le]
+				}
+				out = append(out, Sample{Name: countName, Labels: g.labels, Value: acc})
+			case e.sr != nil:
+				out = append(out, Sample{Name: e.sr.name, Labels: e.sr.labels, Value: e.sr.value})
+			default:
+				out = e.pg.appendSorted(out)
+			}
+		}
+	}
+	return out
+}
+
+// appendSorted appends the group's per-process series in pid order
+// (numerically where pids are numbers).
+func (g *pidGroup) appendSorted(out []Sample) []Sample {
+	type pidSeries struct {
+		pid string
+		num float64
+		ok  bool
+		sr  *series
+	}
+	ps := make([]pidSeries, 0, len(g.byPID))
+	for pid, sr := range g.byPID {
+		f, ok := parseNumber(pid)
+		ps = append(ps, pidSeries{pid, f, ok, sr})
+	}
+	slices.SortFunc(ps, func(a, b pidSeries) int {
+		switch {
+		case a.ok && b.ok && a.num != b.num:
+			if a.num < b.num {
+				return -1
+			}
+			return 1
+		case a.ok != b.ok:
+			if a.ok {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.pid, b.pid)
+	})
+	for _, p := range ps {
+		out = append(out, Sample{Name: p.sr.name, Labels: p.sr.labels, Value: p.sr.value})
+	}
+	return out
+}
+
+// withLabel returns labels plus one more, sorted by name.
+func withLabel(labels []store.Label, name, value string) []store.Label {
+	out := make([]store.Label, 0, len(labels)+1)
+	out = append(out, labels...)
+	out = append(out, store.Label{Name: name, Value: value})
+	sortLabels(out)
+	return out
 }
 
 func (h *hist) sortedLes() []float64 {
-	les := make([]float64, 0, len(h.buckets))
-	for le := range h.buckets {
-		les = append(les, le)
+	if h.les == nil || len(h.les) != len(h.buckets) {
+		h.les = make([]float64, 0, len(h.buckets))
+		for le := range h.buckets {
+			h.les = append(h.les, le)
+		}
+		slices.Sort(h.les)
 	}
-	slices.Sort(les)
-	return les
+	return h.les
 }
 
-// appendBuckets appends each histogram's buckets, cumulative in ascending
-// le order as Python makes them.
-func (f *family) appendBuckets(items []sortItem) []sortItem {
-	name := f.Name + "_bucket"
-	for _, h := range f.hists {
-		acc := 0.0
-		for _, le := range h.sortedLes() {
-			acc += *h.buckets[le]
-			labels := make([]store.Label, 0, len(h.labels)+1)
-			labels = append(labels, h.labels...)
-			labels = append(labels, store.Label{Name: "le", Value: store.FloatToGoString(le)})
-			sortLabels(labels)
-			items = append(items, newSortItem(Sample{Name: name, Labels: labels, Value: acc}))
+// appendLabelsKey encodes the order of label sets: label names as strings,
+// "pid" values numerically where they are numbers, other values as
+// strings; a shorter set that is a prefix of a longer one sorts first.
+func appendLabelsKey(b []byte, labels []store.Label) []byte {
+	for _, l := range labels {
+		b = append(b, l.Name...)
+		b = append(b, 0)
+		if l.Name == "pid" {
+			if f, ok := parseNumber(l.Value); ok {
+				b = append(b, 1)
+				b = binary.BigEndian.AppendUint64(b, orderedBits(f))
+				continue
+			}
 		}
+		b = append(b, 2)
+		b = append(b, l.Value...)
+		b = append(b, 0)
 	}
-	return items
+	return append(b, 0)
 }
 
 // sortItem is a sample with its sort key: one byte string whose order is
@@ -392,26 +513,24 @@ func newSortItem(s Sample) sortItem {
 // pid order.
 func appendSortKey(b []byte, s *Sample) []byte {
 	le, hasLE := "", false
-	for _, l := range s.Labels {
-		if l.Name == "le" {
+	var pid *store.Label
+	rest := make([]store.Label, 0, len(s.Labels))
+	for i, l := range s.Labels {
+		switch l.Name {
+		case "le":
 			le, hasLE = l.Value, true
-			continue
+		case "pid":
+			pid = &s.Labels[i]
+		default:
+			rest = append(rest, l)
 		}
-		b = append(b, l.Name...)
-		b = append(b, 0)
-		if l.Name == "pid" {
-			if f, ok := parseNumber(l.Value); ok {
-				b = append(b, 1)
-				b = binary.BigEndian.AppendUint64(b, orderedBits(f))
-				continue
-			}
-		}
-		b = append(b, 2)
-		b = append(b, l.Value...)
-		b = append(b, 0)
 	}
-	b = append(b, 0)
+	b = appendLabelsKey(b, rest)
 	b = append(b, s.Name...)
+	b = append(b, 0)
+	if pid != nil {
+		b = appendLabelsKey(b, []store.Label{*pid})
+	}
 	b = append(b, 0)
 	if hasLE {
 		if f, ok := parseNumber(le); ok {

@@ -164,3 +164,51 @@ func BenchmarkAdd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
+
+// TestFamiliesOrderIsSortSamplesOrder builds families with every kind of
+// group (plain series, histograms, per-pid gauges, label sets that are
+// prefixes of others) and checks that Families emits samples in exactly
+// the order SortSamples gives.
+func TestFamiliesOrderIsSortSamplesOrder(t *testing.T) {
+	a := New()
+	add := func(kind store.Kind, mode, pid, family, name string, labels []store.Label, v float64) {
+		k := key(t, family, name, labels)
+		_ = a.Add(store.Sample{Shard: store.ShardID{Kind: kind, Mode: mode, PID: pid}, Key: k, Value: v, Timestamp: 1})
+	}
+	routes := []string{"/b", "/a", "/a/b", "", "/10", "/9"}
+	for i, pid := range []string{"10", "9", "x", "100"} {
+		for j, r := range routes {
+			l := []store.Label{{Name: "route", Value: r}}
+			l2 := []store.Label{{Name: "route", Value: r}, {Name: "code", Value: "200"}}
+			add(store.KindCounter, "", pid, "c", "c_total", l, float64(i+j))
+			add(store.KindCounter, "", pid, "c", "c_total", l2, 1)
+			add(store.KindSummary, "", pid, "s", "s_sum", l, 1)
+			add(store.KindSummary, "", pid, "s", "s_count", l, 1)
+			add(store.KindGauge, "all", pid, "g", "g", l, float64(j))
+			add(store.KindGauge, "max", pid, "m", "m", l2, float64(i))
+			for _, le := range []string{"0.5", "10.0", "+Inf", "2.5", "1e-05"} {
+				add(store.KindHistogram, "", pid, "h", "h_bucket", append([]store.Label{{Name: "le", Value: le}}, l...), 1)
+			}
+			add(store.KindHistogram, "", pid, "h", "h_sum", l, 0.5)
+		}
+	}
+	for _, f := range a.Families() {
+		got := append([]Sample(nil), f.Samples...)
+		want := append([]Sample(nil), f.Samples...)
+		SortSamples(want)
+		if len(got) == 0 {
+			t.Fatalf("family %s has no samples", f.Name)
+		}
+		for i := range got {
+			if got[i].Name != want[i].Name || labelID(got[i].Labels) != labelID(want[i].Labels) {
+				t.Fatalf("family %s sample %d = %s%v, SortSamples puts %s%v there", f.Name, i, got[i].Name, got[i].Labels, want[i].Name, want[i].Labels)
+			}
+		}
+		if f.Name == "h" {
+			// Buckets, _count, _sum of one series together, _count = +Inf.
+			if got[5].Name != "h_count" || got[4].Value != got[5].Value || got[6].Name != "h_sum" {
+				t.Fatalf("histogram order %v", got[:7])
+			}
+		}
+	}
+}
