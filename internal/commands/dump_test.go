@@ -37,21 +37,9 @@ func TestNewCmdDumpFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, _ := testFactory(nil)
-			var got *DumpOptions
-			cmd := NewCmdDump(f, func(_ context.Context, o *DumpOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&bytes.Buffer{})
-			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
-				}
+			got := parseCmd(t, nil, NewCmdDump, tt.args, tt.wantErr)
+			if got == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got.Format != tt.want.Format || got.Match != tt.want.Match || got.Raw != tt.want.Raw || got.Strict != tt.want.Strict || got.Store == nil {
 				t.Fatalf("opts = %+v, want %+v", got, tt.want)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -89,4 +91,32 @@ func pythonCollect(t *testing.T, dir string) []byte {
 	t.Helper()
 	py := testenv.Python(t)
 	return runCmd(t, py, pystore(t), "collect", dir)
+}
+
+// parseCmd builds a command with newCmd and runs it on args with a run
+// function that captures its options: the flag-parsing half of a command's
+// tests. With wantErr set, the run must fail with an error containing it
+// and parseCmd returns nil; otherwise it returns the captured options.
+func parseCmd[O any](t *testing.T, env map[string]string, newCmd func(*Factory, func(context.Context, *O) error) *cobra.Command, args []string, wantErr string) *O {
+	t.Helper()
+	f, _, _ := testFactory(env)
+	var got *O
+	cmd := newCmd(f, func(_ context.Context, o *O) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.Execute()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("args %q: err = %v, want one containing %q", args, err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("args %q: %v", args, err)
+	}
+	if got == nil {
+		t.Fatalf("args %q: run function not called", args)
+	}
+	return got
 }

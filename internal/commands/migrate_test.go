@@ -77,21 +77,9 @@ func TestNewCmdMigrateFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, _ := testFactory(map[string]string{"REDIS_KEY_PREFIX": "fromenv"})
-			var got *MigrateOptions
-			cmd := NewCmdMigrate(f, func(_ context.Context, o *MigrateOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&bytes.Buffer{})
-			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
-				}
+			got := parseCmd(t, map[string]string{"REDIS_KEY_PREFIX": "fromenv"}, NewCmdMigrate, tt.args, tt.wantErr)
+			if got == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			tt.check(t, got)
 		})

@@ -34,23 +34,11 @@ func TestNewCmdTopFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, _ := testFactory(nil)
-			var got *TopOptions
-			cmd := NewCmdTop(f, func(_ context.Context, o *TopOptions) error { got = o; return nil })
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&bytes.Buffer{})
-			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
-				}
+			got := parseCmd(t, nil, NewCmdTop, tt.args, tt.wantErr)
+			if got == nil {
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Interval != tt.want.Interval || got.Once != tt.want.Once || got.Store == nil || got.IO != f.IO {
+			if got.Interval != tt.want.Interval || got.Once != tt.want.Once || got.Store == nil || got.IO == nil {
 				t.Fatalf("opts = %+v, want %+v", got, tt.want)
 			}
 		})
