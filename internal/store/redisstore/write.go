@@ -16,54 +16,38 @@ import (
 // <prefix>:<kind>:<pid>:metric:<md5> (value, timestamp, updated_at) and a
 // meta hash ...:meta:<md5> (original_key, typ, multiprocess_mode, and
 // created_at when the hash is new), md5 being that of the sample's
-// canonical key text. Rewriting a sample overwrites it. With Config.TTL
-// both hashes expire after TTL.
+// canonical key text. Rewriting a sample overwrites it but keeps
+// created_at. With Config.TTL both hashes expire after TTL.
+//
+// The commands go out in pipelines of about BatchSize commands: per
+// sample HSET metric, HSET meta, HSETNX created_at (and PEXPIRE of both
+// with a TTL). In a Cluster go-redis sends each to the master of its slot.
 func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
+	return s.writeShard(ctx, id, samples, false)
+}
+
+// WriteNewShard is WriteShard for samples the caller has just found absent
+// from the store (migrate's planner reads the target first): created_at
+// goes into the one HSET of the meta hash, with no HSETNX, so a sample
+// costs two commands instead of three. A meta hash that exists after all
+// (one without a metric hash, which holds no sample) gets its created_at
+// reset to now; everything else is written as WriteShard writes it.
+func (s *Store) WriteNewShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
+	return s.writeShard(ctx, id, samples, true)
+}
+
+func (s *Store) writeShard(ctx context.Context, id store.ShardID, samples []store.Sample, absent bool) error {
 	if err := validShard(id); err != nil {
 		return err
 	}
-	typ, mode := string(id.Kind), "all"
-	if id.Kind == store.KindGauge {
-		mode = id.Mode
-	}
-	now := store.PyRepr(float64(s.now().UnixMicro()) / 1e6)
-	pipe := s.client.Pipeline()
-	queued := 0
-	flush := func() error {
-		if queued == 0 {
-			return nil
-		}
-		s.roundTrips.Add(1)
-		queued = 0
-		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("write shard %s: %w", id, s.wrap(err))
-		}
+	if len(samples) == 0 {
 		return nil
 	}
-	perSample := 4
-	if s.cfg.TTL > 0 {
-		perSample = 6
+	w := newShardWriter(s, id, absent)
+	if err := w.write(ctx, samples); err != nil {
+		return fmt.Errorf("write shard %s: %w", id, err)
 	}
-	for _, smp := range samples {
-		text := store.CanonicalKeyText(smp.Key)
-		h := md5hex(text)
-		mk := s.keyOf(id.KindName(), id.PID, "metric", h)
-		tk := s.keyOf(id.KindName(), id.PID, "meta", h)
-		pipe.HSet(ctx, mk, "value", store.PyRepr(smp.Value), "timestamp", store.PyRepr(smp.Timestamp), "updated_at", now)
-		pipe.HSet(ctx, tk, "original_key", text, "typ", typ, "multiprocess_mode", mode)
-		pipe.HSetNX(ctx, tk, "created_at", now)
-		if s.cfg.TTL > 0 {
-			pipe.Expire(ctx, mk, s.cfg.TTL)
-			pipe.Expire(ctx, tk, s.cfg.TTL)
-		}
-		queued += perSample
-		if queued >= s.cfg.BatchSize {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+	return nil
 }
 
 func validShard(id store.ShardID) error {

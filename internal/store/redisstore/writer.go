@@ -1,0 +1,171 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"math"
+	"strconv"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// shardWriter encodes the writes of one WriteShard call. It builds the
+// key names and field values of a batch in one byte arena, turns that into
+// one string, and hands go-redis pointers to substrings of it (a *string
+// in an interface costs no allocation, a string does), so that a batch
+// costs a few allocations besides go-redis's own per command.
+type shardWriter struct {
+	s                   *Store
+	base                string // <prefix>:<kind>:<pid>:
+	typ, mode, now, ttl string
+	ttlSet              bool
+	// absent: the caller knows the samples are new (WriteNewShard).
+	absent bool
+
+	arena   []byte
+	spans   []int // end offsets in arena
+	strs    []string
+	texts   []string
+	scratch []byte
+}
+
+func newShardWriter(s *Store, id store.ShardID, absent bool) *shardWriter {
+	w := &shardWriter{
+		s:      s,
+		absent: absent,
+		base:   s.cfg.Prefix + ":" + id.KindName() + ":" + id.PID + ":",
+		typ:    string(id.Kind),
+		mode:   "all",
+		now:    store.PyRepr(float64(s.now().UnixMicro()) / 1e6),
+		ttl:    "0",
+	}
+	if id.Kind == store.KindGauge {
+		w.mode = id.Mode
+	}
+	if s.cfg.TTL > 0 {
+		w.ttl = strconv.FormatInt(max(s.cfg.TTL.Milliseconds(), 1), 10)
+		w.ttlSet = true
+	}
+	return w
+}
+
+// encode fills w.strs with, per sample, the metric key, the meta key, the
+// value and the timestamp (4 strings per sample), and w.texts with the
+// original_key texts.
+func (w *shardWriter) encode(samples []store.Sample) {
+	w.arena, w.spans = w.arena[:0], w.spans[:0]
+	w.texts = w.texts[:0]
+	for i := range samples {
+		smp := &samples[i]
+		text := store.CanonicalKeyText(smp.Key)
+		w.texts = append(w.texts, text)
+		w.scratch = append(w.scratch[:0], text...)
+		sum := md5.Sum(w.scratch)
+		var h [32]byte
+		hex.Encode(h[:], sum[:])
+		w.arena = append(append(append(w.arena, w.base...), "metric:"...), h[:]...)
+		w.spans = append(w.spans, len(w.arena))
+		w.arena = append(append(append(w.arena, w.base...), "meta:"...), h[:]...)
+		w.spans = append(w.spans, len(w.arena))
+		w.arena = appendPyRepr(w.arena, smp.Value)
+		w.spans = append(w.spans, len(w.arena))
+		w.arena = appendPyRepr(w.arena, smp.Timestamp)
+		w.spans = append(w.spans, len(w.arena))
+	}
+	all := string(w.arena)
+	w.strs = w.strs[:0]
+	start := 0
+	for _, end := range w.spans {
+		w.strs = append(w.strs, all[start:end])
+		start = end
+	}
+}
+
+// commandsPerSample is the number of commands write sends per sample.
+func (w *shardWriter) commandsPerSample() int {
+	n := 3
+	if w.absent {
+		n = 2
+	}
+	if w.ttlSet {
+		n += 2
+	}
+	return n
+}
+
+// write sends the samples in pipelines of about BatchSize commands.
+func (w *shardWriter) write(ctx context.Context, samples []store.Sample) error {
+	size := max(w.s.cfg.BatchSize/w.commandsPerSample(), 1)
+	var (
+		args []any
+		ends []int
+	)
+	for start := 0; start < len(samples); start += size {
+		batch := samples[start:min(start+size, len(samples))]
+		w.encode(batch)
+		args, ends = args[:0], ends[:0]
+		for i := range batch {
+			mk, tk := &w.strs[4*i], &w.strs[4*i+1]
+			args = append(args, "hset", mk, "value", &w.strs[4*i+2], "timestamp", &w.strs[4*i+3], "updated_at", &w.now)
+			ends = append(ends, len(args))
+			args = append(args, "hset", tk, "original_key", &w.texts[i], "typ", &w.typ, "multiprocess_mode", &w.mode)
+			if w.absent {
+				args = append(args, "created_at", &w.now)
+				ends = append(ends, len(args))
+			} else {
+				ends = append(ends, len(args))
+				args = append(args, "hsetnx", tk, "created_at", &w.now)
+				ends = append(ends, len(args))
+			}
+			if w.ttlSet {
+				args = append(args, "pexpire", mk, &w.ttl)
+				ends = append(ends, len(args))
+				args = append(args, "pexpire", tk, &w.ttl)
+				ends = append(ends, len(args))
+			}
+		}
+		// Slice the commands out of args only now that it has stopped
+		// growing.
+		pipe := w.s.client.Pipeline()
+		from := 0
+		for _, to := range ends {
+			pipe.Do(ctx, args[from:to:to]...)
+			from = to
+		}
+		w.s.roundTrips.Add(1)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return w.s.wrap(err)
+		}
+	}
+	return nil
+}
+
+// appendPyRepr appends Python's repr of f (store.PyRepr) to dst, without
+// allocating for the values a store mostly holds: integers below 1e16 and
+// numbers written in positional notation (1e-4 <= |f| < 1e16).
+func appendPyRepr(dst []byte, f float64) []byte {
+	a := math.Abs(f)
+	switch {
+	case f == 0:
+		if math.Signbit(f) {
+			return append(dst, "-0.0"...)
+		}
+		return append(dst, "0.0"...)
+	case a < 1e16 && a == math.Trunc(a):
+		return append(strconv.AppendInt(dst, int64(f), 10), '.', '0')
+	case a >= 1e-4 && a < 1e16:
+		// Python's repr uses the shortest round-tripping digits, as Go's
+		// precision -1 does, positionally for exponents -4..15.
+		start := len(dst)
+		dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
+		for _, c := range dst[start:] {
+			if c == '.' {
+				return dst
+			}
+		}
+		return append(dst, '.', '0')
+	default:
+		return append(dst, store.PyRepr(f)...)
+	}
+}
