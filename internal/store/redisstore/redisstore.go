@@ -55,6 +55,8 @@ type Store struct {
 	now func() time.Time
 
 	keys, roundTrips, samples, problems atomic.Int64
+	// keyCaches keeps parsed original_key texts from scan to scan.
+	keyCaches keyCaches
 }
 
 // Stats counts the work a Store did since Open (or ResetStats).
