@@ -1,7 +1,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test vet fmt-check fuzz bench clean
+.PHONY: all build test vet fmt-check fuzz bench clean completions man lint release-check release-snapshot
 
 all: build
 
@@ -31,3 +31,37 @@ bench:
 
 clean:
 	rm -f promstore
+	rm -rf dist
+
+## completions, man: regenerate completions/ and man/man1/ from the command
+## tree (`make completions man`); cmd/gendocs' test fails when they are stale.
+completions:
+	$(GO) run ./cmd/gendocs completions
+
+man:
+	$(GO) run ./cmd/gendocs man
+
+# Release and lint tools, pinned, installed once outside the repository.
+TOOLS ?= $(HOME)/.cache/promstore-tools
+GORELEASER_VERSION ?= v2.15.1
+GOLANGCI_LINT_VERSION ?= v2.7.2
+GORELEASER := $(TOOLS)/goreleaser-$(GORELEASER_VERSION)/goreleaser
+GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
+
+$(GORELEASER):
+	GOBIN=$(dir $@) $(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+$(GOLANGCI_LINT):
+	GOBIN=$(dir $@) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+## lint: golangci-lint with .golangci.yml.
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+
+## release-check: validate goreleaser.yaml (CI runs this).
+release-check: $(GORELEASER)
+	$(GORELEASER) check
+
+## release-snapshot: build this platform's binary as a release would, into dist/.
+release-snapshot: $(GORELEASER)
+	$(GORELEASER) build --snapshot --single-target --clean

@@ -72,7 +72,7 @@ func promstoreBinary(t *testing.T) string {
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build ./cmd/promstore: %v\n%s", err, out)
+			built.err = fmt.Errorf("go build ./cmd/promstore: %w\n%s", err, out)
 		}
 	})
 	if built.err != nil {
