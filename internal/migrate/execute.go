@@ -95,7 +95,7 @@ func Execute(ctx context.Context, p *Plan, dst store.Writer, opts Options) (Prog
 					s.Value, s.Timestamp = it.WriteValue, it.WriteTS
 					samples = append(samples, s)
 				}
-				err := dst.WriteShard(ctx, sp.Target, samples)
+				err := writeShard(ctx, dst, sp, samples)
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -133,6 +133,47 @@ feed:
 		return prog, err
 	}
 	return prog, nil
+}
+
+// newWriter is a store that writes samples known to be absent more
+// cheaply (redisstore: one command fewer per sample, created_at set
+// without HSETNX).
+type newWriter interface {
+	WriteNewShard(ctx context.Context, id store.ShardID, samples []store.Sample) error
+}
+
+// writeShard writes the samples of sp (in the order of sp.Items). With a
+// newWriter, the samples the plan found missing from the target (Create)
+// go through WriteNewShard and the others through WriteShard.
+func writeShard(ctx context.Context, dst store.Writer, sp *ShardPlan, samples []store.Sample) error {
+	nw, ok := dst.(newWriter)
+	if !ok || sp.New == 0 {
+		return dst.WriteShard(ctx, sp.Target, samples)
+	}
+	if sp.New == len(samples) {
+		return nw.WriteNewShard(ctx, sp.Target, samples)
+	}
+	var created, others []store.Sample
+	j := 0
+	for i := range sp.Items {
+		it := &sp.Items[i]
+		if !it.Write {
+			continue
+		}
+		if it.Action == Create {
+			created = append(created, samples[j])
+		} else {
+			others = append(others, samples[j])
+		}
+		j++
+	}
+	if err := nw.WriteNewShard(ctx, sp.Target, created); err != nil {
+		return err
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	return dst.WriteShard(ctx, sp.Target, others)
 }
 
 // DeleteSource removes the plan's source shards from src, after checking

@@ -99,8 +99,10 @@ func redisCPU(tb testing.TB, srv *testenv.RedisServer) float64 {
 
 // BenchmarkWriteShard writes 64 shards of 10,000 samples (PROMSTORE_BENCH_KEYS
 // overrides the total) into a local redis-server, several shards at once
-// as migrate does, into an empty database ("new") and over the same keys
-// again ("rewrite"). Besides samples/s it reports the CPU seconds per
+// as migrate does: into an empty database with WriteShard ("new") and
+// with WriteNewShard ("absent", what migrate does for samples its plan
+// found missing), and with WriteShard over the same keys again
+// ("rewrite"). Besides samples/s it reports the CPU seconds per
 // million samples of this process (go-cpu-s/M) and of redis-server
 // (redis-cpu-s/M): on a shared machine they say more than the rate.
 // Run with -benchtime=1x or a few x.
@@ -114,7 +116,7 @@ func BenchmarkWriteShard(b *testing.B) {
 	ids, shards := writeBenchShards(b, procs, n)
 	total := procs * n
 	for _, workers := range []int{1, 4} {
-		for _, mode := range []string{"new", "rewrite"} {
+		for _, mode := range []string{"new", "absent", "rewrite"} {
 			b.Run("workers="+strconv.Itoa(workers)+"/"+mode, func(b *testing.B) {
 				s, err := Open(ctx, Config{URLs: []string{srv.URL()}})
 				if err != nil {
@@ -125,14 +127,14 @@ func BenchmarkWriteShard(b *testing.B) {
 				var elapsed time.Duration
 				for b.Loop() {
 					b.StopTimer()
-					if mode == "new" {
+					if mode != "rewrite" {
 						if err := srv.Client().FlushAll(ctx).Err(); err != nil {
 							b.Fatal(err)
 						}
 					}
 					r0, g0, t0 := redisCPU(b, srv), cpuSeconds(), time.Now()
 					b.StartTimer()
-					writeConcurrently(b, s, workers, ids, shards)
+					writeConcurrently(b, s, workers, mode == "absent", ids, shards)
 					b.StopTimer()
 					elapsed += time.Since(t0)
 					goCPU += cpuSeconds() - g0
@@ -153,7 +155,11 @@ func BenchmarkWriteShard(b *testing.B) {
 
 // writeConcurrently writes the shards with the given number of
 // goroutines, as migrate.Execute does.
-func writeConcurrently(b *testing.B, s *Store, workers int, ids []store.ShardID, shards [][]store.Sample) {
+func writeConcurrently(b *testing.B, s *Store, workers int, absent bool, ids []store.ShardID, shards [][]store.Sample) {
+	write := s.WriteShard
+	if absent {
+		write = s.WriteNewShard
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -163,7 +169,7 @@ func writeConcurrently(b *testing.B, s *Store, workers int, ids []store.ShardID,
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := s.WriteShard(context.Background(), ids[i], shards[i]); err != nil {
+				if err := write(context.Background(), ids[i], shards[i]); err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()
