@@ -75,7 +75,7 @@ func (it *item) metaKeys() []string { return it.metas[:it.nmetas] }
 // shardPlan is what one shard's scan reads.
 type shardPlan struct {
 	id       store.ShardID
-	items    []item // sorted by md5, then metric key name
+	items    []item // in SCAN order; a key SCAN listed twice is here twice
 	problems []*store.ShardError
 	adopted  int // modeless gauge keys read in this shard
 	shadows  int // modeless gauge keys ignored because this shard has the value
@@ -85,12 +85,12 @@ type shardPlan struct {
 }
 
 // plan lists the store's keys and groups the metric hashes into shards,
-// sorted by kind name and pid; each shard's items are sorted by md5. Keys
-// that belong to no shard are returned as problems, sorted by key name.
-// A metric hash's meta hash is read along with it whether or not it was
-// listed: the listing (the returned keySet) is only looked at when it
-// yields no original_key, and for modeless gauge hashes. SCAN may return a
-// key twice (while the server rehashes): each key is planned once.
+// sorted by kind name and pid. Keys that belong to no shard are returned
+// as problems, sorted by key name. A metric hash's meta hash is read along
+// with it whether or not it was listed: the listing (the returned keySet)
+// is only looked at when it yields no original_key, and for modeless gauge
+// hashes. SCAN may return a key twice (while the server rehashes):
+// assemble keeps one sample.
 func (s *Store) plan(ctx context.Context) ([]*shardPlan, []*store.ShardError, *keySet, error) {
 	keys, err := s.scanNodes(ctx, globEscape(s.cfg.Prefix)+":*")
 	if err != nil {
@@ -145,14 +145,6 @@ func (s *Store) plan(ctx context.Context) ([]*shardPlan, []*store.ShardError, *k
 
 	out := make([]*shardPlan, 0, len(plans))
 	for _, p := range plans {
-		slices.SortFunc(p.items, func(a, b item) int {
-			if c := strings.Compare(a.md5, b.md5); c != 0 {
-				return c
-			}
-			return strings.Compare(a.metric, b.metric)
-		})
-		p.items = slices.CompactFunc(p.items, func(a, b item) bool { return a.metric == b.metric })
-		p.problems = sortProblems(p.problems)
 		p.adopted, p.shadows = countUnique(p.adoptedKeys), countUnique(p.shadowKeys)
 		p.adoptedKeys, p.shadowKeys = nil, nil
 		out = append(out, p)
@@ -520,8 +512,9 @@ func decodeItem(it *item, f *fetch, kc *keyCache, listed *keySet, r *itemResult)
 }
 
 // assemble gathers one shard's item results: its samples sorted by key
-// text (unique within a shard: each text hashes to its key's md5),
-// problems of the plan, then of the items in key name order.
+// text (unique within a shard: each text hashes to its key's md5; a key
+// SCAN listed twice is read twice and kept once) and its problems sorted
+// by key name.
 func assemble(p *shardPlan, res []itemResult) *shardResult {
 	r := &shardResult{problems: append([]*store.ShardError(nil), p.problems...)}
 	n := 0
@@ -545,6 +538,8 @@ func assemble(p *shardPlan, res []itemResult) *shardResult {
 		}
 	}
 	slices.SortFunc(r.samples, func(a, b store.Sample) int { return strings.Compare(a.Key.Text, b.Key.Text) })
+	r.samples = slices.CompactFunc(r.samples, func(a, b store.Sample) bool { return a.Key == b.Key })
+	r.problems = sortProblems(r.problems)
 	return r
 }
 
