@@ -18,7 +18,8 @@
 # `promstore dump` process, start, connect, aggregation and text output
 # included; the exporter-like reader: the read alone, Python start
 # excluded), the ratio, samples/s, round trips, server-side commands and
-# read events (INFO stats deltas), peak RSS of each process, and uptime.
+# read events and redis-server CPU seconds (INFO stats and cpu deltas), peak
+# RSS of each process, and uptime.
 # Needs /usr/bin/python3 with python3-redis and prometheus_client.
 set -euo pipefail
 
@@ -84,6 +85,7 @@ print("promstore dump:     best %7.3fs of %s  %10.0f samples/s  %6d round trips 
 print("exporter-like read: best %7.3fs of %s  %10.0f samples/s  %6d round trips  %7d commands  %6d server reads  peak RSS %6.1f MiB" % (
     r, ["%.3f" % t for t in cmp_["reader_runs"]], n / r, cmp_["reader_round_trips"],
     cmp_["reader_commands"], cmp_["reader_reads"], cmp_["reader_rss_mib"]))
+print("redis-server CPU of one run: promstore %.2fs, exporter-like %.2fs" % (cmp_["promstore_server_cpu"], cmp_["reader_server_cpu"]))
 print("promstore in-process read (Scan + aggregate, no start/output): %.3fs" % scan["seconds"])
 print("ratio: promstore dump is %.1fx faster (target >= 30x)" % (r / p))
 PY

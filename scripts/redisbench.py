@@ -8,9 +8,11 @@
         sum of the values.
     redisbench.py compare PORT PROMSTORE RUNS OUT
         Runs `PROMSTORE dump` (output to OUT) and `read` RUNS times each,
-        alternating, every run a fresh process; prints the best time of
+        alternating, every run a fresh process (the reader's runs stop once
+        they took READER_BUDGET seconds in all); prints the best time of
         each, the ratio, samples/s, peak RSS and the server-side command and
-        read-event counts (INFO stats deltas) of one run of each.
+        read-event counts and CPU seconds (INFO stats and cpu deltas) of
+        the last run of each.
 
 The reader does exactly what RedisMultiProcessCollector._read_metrics_from_redis
 does with redis-py (the client the exporter uses, decode_responses=False):
@@ -75,11 +77,18 @@ def read(port, prefix="gunicorn"):
 
 
 def info(port):
+    """Server counters: commands, read events, CPU seconds (user+sys)."""
     import redis
     r = redis.Redis(host="127.0.0.1", port=port)
     s = r.info("stats")
+    c = r.info("cpu")
     r.close()
-    return s["total_commands_processed"], s.get("total_reads_processed", 0)
+    return (s["total_commands_processed"], s.get("total_reads_processed", 0),
+            c["used_cpu_user"] + c["used_cpu_sys"])
+
+
+# Seconds of exporter-like reading after which no further run starts.
+READER_BUDGET = 75
 
 
 def run(cmd, out):
@@ -106,9 +115,11 @@ def compare(port, promstore, runs, out):
         c1 = info(port)
         ptimes.append(dt)
         prss.append(rss)
-        # INFO itself is one command: subtract the one counted in c1.
-        pcmds = (c1[0] - c0[0] - 1, c1[1] - c0[1] - 1)
+        # INFO stats + INFO cpu are two commands: subtract those counted in c1.
+        pcmds = (c1[0] - c0[0] - 2, c1[1] - c0[1] - 2, c1[2] - c0[2])
 
+        if sum(rtimes) > READER_BUDGET:
+            continue  # keeps the benchmark bounded on a loaded machine
         c0 = info(port)
         _, rss = run(reader, out + ".reader")
         c1 = info(port)
@@ -116,14 +127,14 @@ def compare(port, promstore, runs, out):
             rres = json.loads(f.read())
         rtimes.append(rres["seconds"])
         rrss.append(rss)
-        rcmds = (c1[0] - c0[0] - 1, c1[1] - c0[1] - 1)
+        rcmds = (c1[0] - c0[0] - 2, c1[1] - c0[1] - 2, c1[2] - c0[2])
     print(json.dumps({
         "promstore_seconds": min(ptimes), "promstore_runs": ptimes,
         "promstore_rss_mib": max(prss),
-        "promstore_commands": pcmds[0], "promstore_reads": pcmds[1],
+        "promstore_commands": pcmds[0], "promstore_reads": pcmds[1], "promstore_server_cpu": pcmds[2],
         "reader_seconds": min(rtimes), "reader_runs": rtimes,
         "reader_rss_mib": max(rrss),
-        "reader_commands": rcmds[0], "reader_reads": rcmds[1],
+        "reader_commands": rcmds[0], "reader_reads": rcmds[1], "reader_server_cpu": rcmds[2],
         "reader_round_trips": rres["round_trips"], "reader_samples": rres["samples"],
         "reader_keys": rres["keys"], "reader_sum": rres["sum"],
         "ratio": min(rtimes) / min(ptimes),
