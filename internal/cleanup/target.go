@@ -126,9 +126,9 @@ func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("cleanup lock %s: %w", p, err)
 	}
-	if err := syscall.Flock(int(fd.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(fd); err != nil {
 		fd.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, errLocked) {
 			return nil, fmt.Errorf("cleanup lock %s: another cleanup is running on this directory", p)
 		}
 		return nil, fmt.Errorf("cleanup lock %s: %w", p, err)
@@ -145,7 +145,7 @@ func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
 	}
 	os.Remove(f.path() + ".tmp")
 	return func() {
-		syscall.Flock(int(fd.Fd()), syscall.LOCK_UN)
+		unlockFile(fd)
 		fd.Close()
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // writeBigStore writes a file store of four processes whose aggregate is
@@ -62,7 +63,7 @@ func BenchmarkRefresh(b *testing.B) {
 	// The floor: scanning the store into the aggregator, as dump does.
 	b.Run("aggregate-only", func(b *testing.B) {
 		b.ReportAllocs()
-		cpu := cpuTime()
+		cpu := testenv.CPUTime()
 		for b.Loop() {
 			agg := aggregate.New()
 			if err := st.Scan(ctx, agg.Add); err != nil {
@@ -74,7 +75,7 @@ func BenchmarkRefresh(b *testing.B) {
 	})
 	b.Run("snapshot", func(b *testing.B) {
 		b.ReportAllocs()
-		cpu := cpuTime()
+		cpu := testenv.CPUTime()
 		for b.Loop() {
 			if _, err := src.Snapshot(ctx); err != nil {
 				b.Fatal(err)
@@ -86,7 +87,7 @@ func BenchmarkRefresh(b *testing.B) {
 		m := update(b, update(b, New(src), sized(120, 40)), press("v")...)
 		t0 := snap.Time
 		b.ReportAllocs()
-		cpu := cpuTime()
+		cpu := testenv.CPUTime()
 		for b.Loop() {
 			t0 = t0.Add(2 * time.Second)
 			s := *snap
@@ -98,7 +99,7 @@ func BenchmarkRefresh(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		m := update(b, update(b, New(src), sized(120, 40)), press("v")...)
 		b.ReportAllocs()
-		cpu := cpuTime()
+		cpu := testenv.CPUTime()
 		for b.Loop() {
 			s, err := src.Snapshot(ctx)
 			if err != nil {
@@ -114,7 +115,7 @@ func BenchmarkRefresh(b *testing.B) {
 // reportCPU reports the CPU time (all threads, garbage collection
 // included) per iteration since start.
 func reportCPU(b *testing.B, start time.Duration) {
-	if d := cpuTime() - start; d > 0 {
+	if d := testenv.CPUTime() - start; d > 0 {
 		b.ReportMetric(float64(d.Milliseconds())/float64(b.N), "cpu-ms/op")
 	}
 }

@@ -6,12 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // benchStore writes a store of procs processes with series samples per
@@ -68,15 +67,6 @@ func benchStore(b *testing.B, procs, series int) (string, int, int64) {
 	return dir, n, used
 }
 
-// cpuTime returns the CPU time (user+system) the process used so far. The
-// benchmarks report it per operation because the wall time on a shared,
-// loaded machine says little.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkScan reads 64 processes x 3 shards x 10k samples (about 130 MB
 // in use) per iteration.
 func BenchmarkScan(b *testing.B) {
@@ -84,7 +74,7 @@ func BenchmarkScan(b *testing.B) {
 	st := openDir(b, dir, 0)
 	b.SetBytes(used)
 	b.ReportAllocs()
-	cpu := cpuTime()
+	cpu := testenv.CPUTime()
 	for b.Loop() {
 		got := 0
 		err := st.Scan(context.Background(), func(store.Sample) error {
@@ -95,7 +85,7 @@ func BenchmarkScan(b *testing.B) {
 			b.Fatalf("scan: %d samples, %v", got, err)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(testenv.CPUTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
 
@@ -106,7 +96,7 @@ func BenchmarkScanAggregate(b *testing.B) {
 	st := openDir(b, dir, 0)
 	b.SetBytes(used)
 	b.ReportAllocs()
-	cpu := cpuTime()
+	cpu := testenv.CPUTime()
 	for b.Loop() {
 		agg := aggregate.New()
 		if err := st.Scan(context.Background(), agg.Add); err != nil {
@@ -116,7 +106,7 @@ func BenchmarkScanAggregate(b *testing.B) {
 			b.Fatal("wrong families")
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(testenv.CPUTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
 
@@ -132,7 +122,7 @@ func BenchmarkParseShard(b *testing.B) {
 	var out []entry
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
-	cpu := cpuTime()
+	cpu := testenv.CPUTime()
 	for b.Loop() {
 		var perr *parseError
 		out, _, perr = p.parse(data, int64(len(data)), out[:0])
@@ -140,7 +130,7 @@ func BenchmarkParseShard(b *testing.B) {
 			b.Fatal(perr)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(testenv.CPUTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(len(out))*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 }
 
@@ -156,7 +146,7 @@ func BenchmarkScanDir(b *testing.B) {
 	for _, agg := range []bool{false, true} {
 		b.Run(map[bool]string{false: "scan", true: "scan+aggregate"}[agg], func(b *testing.B) {
 			var n int
-			cpu := cpuTime()
+			cpu := testenv.CPUTime()
 			for b.Loop() {
 				n = 0
 				a := aggregate.New()
@@ -171,7 +161,7 @@ func BenchmarkScanDir(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(testenv.CPUTime()-cpu)/1e6/float64(b.N), "cpu-ms/op")
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
 	}

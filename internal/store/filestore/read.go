@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
@@ -75,11 +74,10 @@ type mappedShard struct {
 	mtime time.Time
 }
 
-// mapShardFile maps the shard at path read-only. Only the pages of the
-// used region are ever touched, and no copy is made: keys are copied out
-// when first seen, values read in place. When the used size exceeds the
-// size first seen, the file may have grown meanwhile (Python grows a file
-// before writing past its end), so it is looked at once more.
+// mapShardFile maps the shard at path read-only (see mapFile). When the
+// used size exceeds the size first seen, the file may have grown meanwhile
+// (Python grows a file before writing past its end), so it is looked at
+// once more.
 func mapShardFile(path string) (mappedShard, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -102,9 +100,9 @@ func mapShardFile(path string) (mappedShard, error) {
 			return m, nil
 		}
 		n := min(m.size, math.MaxInt32)
-		m.data, err = syscall.Mmap(int(f.Fd()), 0, int(n), syscall.PROT_READ, syscall.MAP_SHARED)
+		m.data, err = mapFile(f, int(n))
 		if err != nil {
-			return mappedShard{}, fmt.Errorf("mmap: %w", err)
+			return mappedShard{}, err
 		}
 		if n >= headerSize && attempt == 0 && int64(int32(binary.LittleEndian.Uint32(m.data))) > n {
 			m.unmap()
@@ -117,7 +115,7 @@ func mapShardFile(path string) (mappedShard, error) {
 // unmap releases the mapping.
 func (m *mappedShard) unmap() {
 	if m.data != nil {
-		syscall.Munmap(m.data)
+		unmapFile(m.data)
 		m.data = nil
 	}
 }

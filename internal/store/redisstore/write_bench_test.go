@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,15 +66,6 @@ func writeBenchShards(tb testing.TB, procs, n int) ([]store.ShardID, [][]store.S
 	return ids, shards
 }
 
-// cpuSeconds is the user+system CPU time of this process.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
 // redisCPU is used_cpu_user + used_cpu_sys from INFO cpu.
 func redisCPU(tb testing.TB, srv *testenv.RedisServer) float64 {
 	tb.Helper()
@@ -132,12 +122,12 @@ func BenchmarkWriteShard(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
-					r0, g0, t0 := redisCPU(b, srv), cpuSeconds(), time.Now()
+					r0, g0, t0 := redisCPU(b, srv), testenv.CPUTime().Seconds(), time.Now()
 					b.StartTimer()
 					writeConcurrently(b, s, workers, mode == "absent", ids, shards)
 					b.StopTimer()
 					elapsed += time.Since(t0)
-					goCPU += cpuSeconds() - g0
+					goCPU += testenv.CPUTime().Seconds() - g0
 					redisCPUs += redisCPU(b, srv) - r0
 					b.StartTimer()
 				}

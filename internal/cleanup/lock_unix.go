@@ -1,0 +1,24 @@
+//go:build unix
+
+package cleanup
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// errLocked says another process holds the lock.
+var errLocked = errors.New("locked by another process")
+
+// lockFile takes an exclusive advisory lock on f without waiting.
+func lockFile(f *os.File) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return errLocked
+	}
+	return err
+}
+
+// unlockFile releases the lock; closing the file would release it too.
+func unlockFile(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
