@@ -56,6 +56,23 @@ type family struct {
 	series map[string]*series   // by series id
 	hists  map[string]*hist     // by label id without le
 	groups map[string]*pidGroup // gauges all/liveall: by series id without pid
+
+	seriesChunk []series
+	labels      labelArena
+	leTexts     map[float64]string
+}
+
+// leText formats a bucket bound as Python does, once per bound.
+func (f *family) leText(le float64) string {
+	t, ok := f.leTexts[le]
+	if !ok {
+		if f.leTexts == nil {
+			f.leTexts = map[float64]string{}
+		}
+		t = store.FloatToGoString(le)
+		f.leTexts[le] = t
+	}
+	return t
 }
 
 // pidGroup holds the per-process series of one all/liveall gauge series.
@@ -139,7 +156,7 @@ func (a *Aggregator) Add(s store.Sample) error {
 			}
 			sr := g.byPID[s.Shard.PID]
 			if sr == nil {
-				sr = g.add(s.Shard.PID)
+				sr = f.addPID(g, s.Shard.PID)
 			}
 			sr.value, sr.set = s.Value, true
 		}
@@ -203,14 +220,43 @@ func (f *family) pidGroup(ki *keyInfo) *pidGroup {
 }
 
 // add creates the series of pid, labelled with it.
-func (g *pidGroup) add(pid string) *series {
-	labels := make([]store.Label, 0, len(g.labels)+1)
-	labels = append(labels, g.labels...)
-	labels = append(labels, store.Label{Name: "pid", Value: pid})
-	sortLabels(labels)
-	sr := &series{name: g.name, labels: labels}
+func (f *family) addPID(g *pidGroup, pid string) *series {
+	sr := f.newSeries()
+	sr.name = g.name
+	sr.labels = f.labels.with(g.labels, store.Label{Name: "pid", Value: pid})
 	g.byPID[pid] = sr
 	return sr
+}
+
+// newSeries returns a zero series from a chunk: a family may hold
+// hundreds of thousands of them, and one allocation per series costs the
+// garbage collector dearly.
+func (f *family) newSeries() *series {
+	if len(f.seriesChunk) == 0 {
+		f.seriesChunk = make([]series, 1024)
+	}
+	sr := &f.seriesChunk[0]
+	f.seriesChunk = f.seriesChunk[1:]
+	return sr
+}
+
+// labelArena hands out label slices cut from large blocks.
+type labelArena struct {
+	buf []store.Label
+}
+
+// with returns labels plus extra, sorted by name, in arena memory.
+func (a *labelArena) with(labels []store.Label, extra store.Label) []store.Label {
+	n := len(labels) + 1
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]store.Label, 0, max(4096, n))
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, labels...)
+	a.buf = append(a.buf, extra)
+	out := a.buf[start:len(a.buf):len(a.buf)]
+	sortLabels(out)
+	return out
 }
 
 // lid returns the label id part of ki.id (name \xff labelID).
@@ -220,7 +266,8 @@ func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	if ki.shortcut == nil {
 		sr := ki.fam.series[ki.id]
 		if sr == nil {
-			sr = &series{name: ki.id[:strings.IndexByte(ki.id, 0xff)], lid: ki.lid(), labels: ki.labels}
+			sr = ki.fam.newSeries()
+			sr.name, sr.lid, sr.labels = ki.id[:strings.IndexByte(ki.id, 0xff)], ki.lid(), ki.labels
 			ki.fam.series[ki.id] = sr
 		}
 		ki.shortcut = sr
@@ -396,7 +443,7 @@ func (f *family) samples() []Sample {
 				acc := 0.0
 				for _, le := range g.hist.sortedLes() {
 					acc += *g.hist.buckets[le]
-					out = append(out, Sample{Name: bucketName, Labels: withLabel(g.labels, "le", store.FloatToGoString(le)), Value: acc})
+					out = append(out, Sample{Name: bucketName, Labels: f.labels.with(g.labels, store.Label{Name: "le", Value: f.leText(le)}), Value: acc})
 				}
 			case e.name == countName && e.sr == nil && e.pg == nil:
 				// A histogram's _count is the sum of its buckets, as
@@ -450,15 +497,6 @@ func (g *pidGroup) appendSorted(out []Sample) []Sample {
 	for _, p := range ps {
 		out = append(out, Sample{Name: p.sr.name, Labels: p.sr.labels, Value: p.sr.value})
 	}
-	return out
-}
-
-// withLabel returns labels plus one more, sorted by name.
-func withLabel(labels []store.Label, name, value string) []store.Label {
-	out := make([]store.Label, 0, len(labels)+1)
-	out = append(out, labels...)
-	out = append(out, store.Label{Name: name, Value: value})
-	sortLabels(out)
 	return out
 }
 
