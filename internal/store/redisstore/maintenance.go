@@ -136,7 +136,16 @@ func (s *Store) Orphans(ctx context.Context) ([]OrphanKey, error) {
 	}
 	if len(out) > 0 {
 		s.roundTrips.Add(1)
-		pipe.Exec(ctx) // per-key errors (missing field, meta hashes) are read below
+		// A missing field or a key of another type leaves Updated unknown;
+		// failing to talk to the server fails the listing, since callers
+		// would take the unknown times for old ones.
+		if _, err := pipe.Exec(ctx); err != nil {
+			for i, c := range cmds {
+				if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) && !isKeyError(e) {
+					return nil, fmt.Errorf("read updated_at of %s: %w", out[i].Key, s.wrap(e))
+				}
+			}
+		}
 	}
 	for i, c := range cmds {
 		if v, err := c.Result(); err == nil {

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -434,7 +435,7 @@ func (s *Store) fetchChunk(ctx context.Context, plans []*shardPlan, c chunk, res
 	s.roundTrips.Add(1)
 	if cmds, err := pipe.Exec(ctx); err != nil {
 		for _, c := range cmds {
-			if e := c.Err(); e != nil && e != redis.Nil && !isKeyError(e) {
+			if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) && !isKeyError(e) {
 				return s.wrap(e)
 			}
 		}

@@ -190,7 +190,10 @@ func (s *Store) scanNodes(ctx context.Context, pattern string) ([]string, error)
 		var cursor uint64
 		for {
 			s.roundTrips.Add(1)
-			batch, next, err := c.Scan(ctx, cursor, pattern, int64(s.cfg.BatchSize)).Result()
+			// A SCAN that returns many keys costs the server less per key
+			// than many small ones; the keys are only names, so ten
+			// batches' worth per call is still a small reply.
+			batch, next, err := c.Scan(ctx, cursor, pattern, int64(10*s.cfg.BatchSize)).Result()
 			if err != nil {
 				return s.nodeErr(addr, fmt.Errorf("scan %s: %w", pattern, err))
 			}
@@ -226,11 +229,4 @@ func globEscape(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// isRedisReply reports whether err is an error reply of the server (such
-// as WRONGTYPE) rather than a failure to talk to it.
-func isRedisReply(err error) bool {
-	var re redis.Error
-	return errors.As(err, &re) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }

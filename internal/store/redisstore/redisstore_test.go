@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -622,14 +623,31 @@ func TestWriteFormat(t *testing.T) {
 	if got := c.HGet(ctx, "gunicorn:counter:42:metric:"+h, "updated_at").Val(); got != "1800000000.0" {
 		t.Errorf("updated_at after rewrite %q", got)
 	}
-	// Gauge meta fields.
+	// Gauge meta fields, and a negative zero written as Python's str(-0.0).
 	g := storetest.Key(t, "g", "g", nil, "")
-	if err := s.WriteShard(ctx, store.ShardID{Kind: store.KindGauge, Mode: "livemostrecent", PID: "42"}, []store.Sample{{Key: g, Value: -0.0, Timestamp: 1.5}}); err != nil {
+	negZero := math.Copysign(0, -1)
+	if err := s.WriteShard(ctx, store.ShardID{Kind: store.KindGauge, Mode: "livemostrecent", PID: "42"}, []store.Sample{{Key: g, Value: negZero, Timestamp: 1.5}}); err != nil {
 		t.Fatal(err)
 	}
 	meta = c.HGetAll(ctx, "gunicorn:gauge_livemostrecent:42:meta:"+md5hex(g.Text)).Val()
 	if meta["typ"] != "gauge" || meta["multiprocess_mode"] != "livemostrecent" {
 		t.Errorf("gauge meta %v", meta)
+	}
+	metric = c.HGetAll(ctx, "gunicorn:gauge_livemostrecent:42:metric:"+md5hex(g.Text)).Val()
+	if metric["value"] != "-0.0" || metric["timestamp"] != "1.5" {
+		t.Errorf("gauge metric %v, want value -0.0 and timestamp 1.5", metric)
+	}
+	found := false
+	for _, smp := range storetest.ScanAll(t, s) {
+		if smp.Shard.Kind == store.KindGauge && smp.Key.Text == g.Text {
+			found = true
+			if smp.Value != 0 || !math.Signbit(smp.Value) || smp.Timestamp != 1.5 {
+				t.Errorf("gauge read back as value %v (sign bit %v), timestamp %v; want -0 and 1.5", smp.Value, math.Signbit(smp.Value), smp.Timestamp)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("gauge sample not read back")
 	}
 	if err := s.WriteShard(ctx, store.ShardID{Kind: store.KindGauge, Mode: "bogus", PID: "1"}, nil); err == nil {
 		t.Errorf("write to an unknown gauge mode succeeded")
@@ -687,5 +705,41 @@ func TestSentinel(t *testing.T) {
 	}
 	if n := master.Client().Exists(context.Background(), "gunicorn:counter:1:metric:"+md5hex(k.Text)).Val(); n != 1 {
 		t.Errorf("write through the sentinel did not reach the master")
+	}
+}
+
+// TestOrphansUpdatedAt: Orphans reads updated_at of each orphan; a
+// missing field or a key of another type leaves it unknown (zero)
+// instead of failing the listing.
+func TestOrphansUpdatedAt(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	const dated = "gunicorn:counter:1:metric:00000000000000000000000000000001"
+	const undated = "gunicorn:counter:1:metric:00000000000000000000000000000002"
+	const str = "gunicorn:counter:1:metric:00000000000000000000000000000003"
+	if err := c.HSet(ctx, dated, "value", "1.0", "updated_at", "1700000000.5").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HSet(ctx, undated, "value", "1.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, str, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, Config{URLs: []string{srv.URL()}})
+	got, err := s.Orphans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Time{dated: time.Unix(1700000000, 500000000), undated: {}, str: {}}
+	if len(got) != len(want) {
+		t.Fatalf("Orphans = %+v, want the 3 keys %v", got, want)
+	}
+	for _, o := range got {
+		w, ok := want[o.Key]
+		if !ok || !o.Updated.Equal(w) {
+			t.Errorf("orphan %s updated %v, want %v (listed: %v)", o.Key, o.Updated, w, ok)
+		}
 	}
 }
