@@ -247,9 +247,7 @@ func parseSampleLine(line string) (ExpoSample, error) {
 			return s, err
 		}
 		inBraces = true
-		if strings.HasPrefix(rest, ",") {
-			rest = rest[1:]
-		}
+		rest = strings.TrimPrefix(rest, ",")
 	} else {
 		s.Name, rest, err = readName(rest)
 		if err != nil {

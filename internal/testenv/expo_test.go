@@ -101,7 +101,7 @@ func TestValuesEqual(t *testing.T) {
 	}{
 		{5, 5.0, true}, {nan, nan, true}, {inf, inf, true}, {-inf, -inf, true},
 		{inf, -inf, false}, {nan, 0, false}, {inf, math.MaxFloat64, false},
-		{1, 1 + 1e-12, true}, {1, 1 + 1e-6, false}, {0, 1e-300, false}, {0, -0.0, true},
+		{1, 1 + 1e-12, true}, {1, 1 + 1e-6, false}, {0, 1e-300, false}, {0, math.Copysign(0, -1), true},
 		{1e308, 1e308 * (1 + 1e-10), true},
 	} {
 		if got := ValuesEqual(c.a, c.b); got != c.eq {

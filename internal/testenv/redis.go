@@ -169,7 +169,7 @@ func (s *RedisServer) start() error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("redis-server on port %d exited: %v; log: %s", s.port, err, s.log())
+			return fmt.Errorf("redis-server on port %d exited: %w; log: %s", s.port, err, s.log())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
