@@ -202,7 +202,9 @@ func TestSelection(t *testing.T) {
 					t.Fatal(err)
 				}
 				mt := now.Add(-age)
-				os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt)
+				if err := os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt); err != nil {
+					t.Fatal(err)
+				}
 			}
 			opts := tt.opts
 			opts.Now = func() time.Time { return now }
@@ -422,9 +424,14 @@ func TestLock(t *testing.T) {
 // TestBadJournal: a journal that does not parse stops the run, naming it.
 func TestBadJournal(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, JournalName), []byte("{broken"), 0o644)
-	st, _ := filestore.Open(context.Background(), dir, filestore.Options{})
-	_, err := Run(context.Background(), FileTarget(st), Options{DeadPIDs: true})
+	if err := os.WriteFile(filepath.Join(dir, JournalName), []byte("{broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), FileTarget(st), Options{DeadPIDs: true})
 	if err == nil || !strings.Contains(err.Error(), JournalName) {
 		t.Errorf("err = %v, want one naming the journal", err)
 	}

@@ -3,6 +3,7 @@ package cleanup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -28,15 +29,25 @@ func livePID(t testing.TB) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start sleep: %v", err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	t.Cleanup(func() { stopSleep(t, cmd) })
 	pid := fmt.Sprint(cmd.Process.Pid)
 	if got := store.ProcessAlive(pid); got != store.AliveYes {
 		t.Fatalf("ProcessAlive(%s) of a running sleep = %s", pid, got)
 	}
 	return pid
+}
+
+// stopSleep kills the sleep a test started and reaps it. Wait reports the
+// kill as an *exec.ExitError ("signal: killed"); anything else is an error.
+func stopSleep(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("kill sleep %d: %v", cmd.Process.Pid, err)
+	}
+	var exit *exec.ExitError
+	if err := cmd.Wait(); err != nil && !errors.As(err, &exit) {
+		t.Errorf("wait for sleep %d: %v", cmd.Process.Pid, err)
+	}
 }
 
 // deadPID runs `true` to its end and returns the pid it had.
@@ -165,8 +176,12 @@ func copyDir(t testing.TB, src string) string {
 		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if fi, err := e.Info(); err == nil {
-			os.Chtimes(filepath.Join(dst, e.Name()), fi.ModTime(), fi.ModTime())
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(dst, e.Name()), fi.ModTime(), fi.ModTime()); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return dst

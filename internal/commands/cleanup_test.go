@@ -57,11 +57,18 @@ func TestNewCmdCleanupFlags(t *testing.T) {
 // a running and an exited process: dry run, run, rerun.
 func TestCleanupCLI(t *testing.T) {
 	dir, live, dead := lsDir(t)
-	os.Remove(filepath.Join(dir, "histogram_worker-1.db"))
+	if err := os.Remove(filepath.Join(dir, "histogram_worker-1.db")); err != nil {
+		t.Fatal(err)
+	}
 	old := time.Now().Add(-time.Hour)
-	ents, _ := os.ReadDir(dir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range ents {
-		os.Chtimes(filepath.Join(dir, e.Name()), old, old)
+		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, before, _ := runCLI(t, nil, "dump", "--dir", dir)
 

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,8 +25,21 @@ func lsLivePID(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { lsStopSleep(t, cmd) })
 	return fmt.Sprint(cmd.Process.Pid)
+}
+
+// lsStopSleep kills the sleep a test started and reaps it. Wait reports the
+// kill as an *exec.ExitError ("signal: killed"); anything else is an error.
+func lsStopSleep(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("kill sleep %d: %v", cmd.Process.Pid, err)
+	}
+	var exit *exec.ExitError
+	if err := cmd.Wait(); err != nil && !errors.As(err, &exit) {
+		t.Errorf("wait for sleep %d: %v", cmd.Process.Pid, err)
+	}
 }
 
 // lsDeadPID returns the pid of a process that has exited.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -484,7 +485,7 @@ func TestMigrateDryRunAndConflicts(t *testing.T) {
 	keys := e.dbsize()
 
 	o := e.opts("file-to-redis", "--dir", dir, "--dry-run")
-	if err := e.run(o); err != errSilent {
+	if err := e.run(o); !errors.Is(err, errSilent) {
 		t.Fatalf("dry run with conflicts: err = %v, want exit 1", err)
 	}
 	for _, w := range []string{"dry run: nothing written", "2 samples: 1 samples to create (2 Redis keys), 0 already present, 1 conflicts",
@@ -497,7 +498,7 @@ func TestMigrateDryRunAndConflicts(t *testing.T) {
 		t.Fatal("dry run wrote")
 	}
 	// A real run fails the same way and writes nothing.
-	if err := e.run(e.opts("file-to-redis", "--dir", dir)); err != errSilent {
+	if err := e.run(e.opts("file-to-redis", "--dir", dir)); !errors.Is(err, errSilent) {
 		t.Fatalf("err = %v, want exit 1", err)
 	}
 	if !strings.Contains(e.errOut.String(), `req_total{code="200"}: source 5.0, target 10.0`) || e.dbsize() != keys {

@@ -183,7 +183,7 @@ func TestServeMatchesDump(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || string(body) != out.String() {
+	if resp.StatusCode != http.StatusOK || string(body) != out.String() {
 		t.Errorf("serve: status %d; body equals dump's output: %v (%d vs %d bytes)", resp.StatusCode, string(body) == out.String(), len(body), out.Len())
 	}
 	cancel()
