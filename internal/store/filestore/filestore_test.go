@@ -3,6 +3,7 @@ package filestore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -222,10 +223,11 @@ func TestReadMatchesPythonReader(t *testing.T) {
 				}
 				var s gotSample
 				var v, ts uint64
-				json.Unmarshal(rec[0], &s.shard)
-				json.Unmarshal(rec[1], &s.key)
-				json.Unmarshal(rec[2], &v)
-				json.Unmarshal(rec[3], &ts)
+				for i, dst := range []any{&s.shard, &s.key, &v, &ts} {
+					if err := json.Unmarshal(rec[i], dst); err != nil {
+						t.Fatalf("%s: field %d: %v", line, i, err)
+					}
+				}
 				s.value, s.ts = math.Float64frombits(v), math.Float64frombits(ts)
 				want = append(want, s)
 			}
@@ -326,7 +328,7 @@ func TestScanStopsOnCallbackError(t *testing.T) {
 		}
 		return nil
 	})
-	if err != stop || n != 10 {
+	if !errors.Is(err, stop) || n != 10 {
 		t.Fatalf("Scan = %v after %d samples, want the callback's error after 10", err, n)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -336,7 +338,7 @@ func TestScanStopsOnCallbackError(t *testing.T) {
 		cancel()
 		return nil
 	})
-	if err != context.Canceled {
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Scan after cancel = %v", err)
 	}
 	// The store still scans completely afterwards.
