@@ -122,11 +122,10 @@ func simpleProto(f *aggregate.Family, name string, t dto.MetricType) *dto.Metric
 // group collects the samples of one label set (without le) of a
 // histogram or summary.
 type group struct {
-	metric   *dto.Metric
-	sum      *float64
-	count    *float64
-	buckets  []*dto.Bucket
-	lastInfC float64
+	metric  *dto.Metric
+	sum     *float64
+	count   *float64
+	buckets []*dto.Bucket
 }
 
 func groups(f *aggregate.Family, bucketed bool) ([]*group, bool) {

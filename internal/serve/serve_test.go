@@ -788,7 +788,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	plainURL := "http://" + strings.TrimPrefix(srv.url, "https://") + "/metrics"
 	if resp, err := http.Get(plainURL); err == nil {
 		resp.Body.Close()
-		if resp.StatusCode == 200 {
+		if resp.StatusCode == http.StatusOK {
 			t.Errorf("plain HTTP served the store")
 		}
 	}

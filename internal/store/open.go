@@ -37,7 +37,7 @@ var ErrNoStore = errors.New("no store given: use --dir (or set PROMETHEUS_MULTIP
 // Open opens the store at loc with the backend registered for it ("file"
 // or "redis").
 func Open(ctx context.Context, loc Location) (Store, error) {
-	name := ""
+	var name string
 	switch {
 	case loc.Dir != "" && loc.Redis != nil:
 		return nil, errors.New("give either a directory or a Redis store, not both")
