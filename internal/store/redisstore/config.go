@@ -53,8 +53,8 @@ type Config struct {
 	// DialTimeout and ReadTimeout bound connecting and each reply
 	// (defaults DefaultDialTimeout and DefaultReadTimeout).
 	DialTimeout, ReadTimeout time.Duration
-	// BatchSize is the SCAN COUNT hint and the number of commands sent per
-	// pipeline (default DefaultBatchSize).
+	// BatchSize is the number of commands sent per pipeline (default
+	// DefaultBatchSize); SCAN asks for ten times as many keys per call.
 	BatchSize int
 	// TTL, when positive, is set on every key WriteShard writes.
 	TTL time.Duration
