@@ -5,9 +5,12 @@ package aggregate
 import (
 	"encoding/binary"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -348,17 +351,46 @@ func labelID(ls []store.Label) string {
 // Families returns the merged families sorted by name, each with its
 // samples sorted series by series (see SortSamples).
 func (a *Aggregator) Families() []Family {
-	out := make([]Family, 0, len(a.families))
+	fams := make([]*family, 0, len(a.families))
 	for _, f := range a.families {
-		fam := f.Family
-		if fam.Type != store.KindGauge {
-			fam.Mode = ""
-		}
-		fam.Samples = f.samples()
-		out = append(out, fam)
+		fams = append(fams, f)
 	}
-	slices.SortFunc(out, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.Name, b.Name) })
+	out := make([]Family, len(fams))
+	// Families are independent: build their samples on every core.
+	parallel(len(fams), func(i int) {
+		f := fams[i]
+		out[i] = f.Family
+		if out[i].Type != store.KindGauge {
+			out[i].Mode = ""
+		}
+		out[i].Samples = f.samples()
+	})
 	return out
+}
+
+// parallel calls fn(0) ... fn(n-1) on up to GOMAXPROCS goroutines and
+// returns when all calls have.
+func parallel(n int, fn func(int)) {
+	workers := min(n, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // outGroup is everything a family holds for one label set (without le
