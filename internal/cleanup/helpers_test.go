@@ -1,7 +1,6 @@
 package cleanup
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/promstore/promstore/internal/aggregate"
-	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -145,15 +143,7 @@ func dump(t testing.TB, dir string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agg := aggregate.New()
-	if err := st.Scan(context.Background(), agg.Add); err != nil {
-		t.Fatalf("scan %s: %v", dir, err)
-	}
-	var b bytes.Buffer
-	if err := render.Text(&b, agg.Families()); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return storetest.Dump(t, st)
 }
 
 // copyDir copies the *.db files (and the journal) of src into a new

@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/migrate"
-	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/redisstore"
+	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -155,15 +154,7 @@ func (e *migrateEnv) dbsize() int64 {
 
 func dumpStore(t *testing.T, st store.Reader) []byte {
 	t.Helper()
-	agg := aggregate.New()
-	if err := st.Scan(context.Background(), agg.Add); err != nil {
-		t.Fatalf("scan %v", err)
-	}
-	var b bytes.Buffer
-	if err := render.Text(&b, agg.Families()); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return storetest.Dump(t, st)
 }
 
 // exporterWrite is what gunicorn-prometheus-exporter's Redis value does

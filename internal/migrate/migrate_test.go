@@ -1,7 +1,6 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,10 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/promstore/promstore/internal/aggregate"
-	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -51,15 +49,7 @@ func open(t *testing.T, dir string, layout int) *filestore.Store {
 
 func dump(t *testing.T, st store.Reader) string {
 	t.Helper()
-	agg := aggregate.New()
-	if err := st.Scan(context.Background(), agg.Add); err != nil {
-		t.Fatalf("scan %v", err)
-	}
-	var b bytes.Buffer
-	if err := render.Text(&b, agg.Families()); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
+	return string(storetest.Dump(t, st))
 }
 
 func key(t *testing.T, text string) *store.Key {

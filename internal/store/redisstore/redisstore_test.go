@@ -15,8 +15,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/promstore/promstore/internal/aggregate"
-	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
@@ -119,15 +117,7 @@ func expectedProm(t *testing.T) []byte {
 // dump aggregates a store as `promstore dump` does.
 func dump(t *testing.T, s *Store) []byte {
 	t.Helper()
-	a := aggregate.New()
-	if err := s.Scan(context.Background(), a.Add); err != nil {
-		t.Fatalf("scan: %v", err)
-	}
-	var b bytes.Buffer
-	if err := render.Text(&b, a.Families()); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return storetest.Dump(t, s)
 }
 
 func TestFixtureStandalone(t *testing.T) {

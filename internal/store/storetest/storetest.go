@@ -4,6 +4,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/testenv"
 )
@@ -436,4 +438,19 @@ func testStopEarly(t *testing.T, s store.Store) {
 	if n != 3 {
 		t.Errorf("callback ran %d times after returning an error at 3", n)
 	}
+}
+
+// Dump returns the text exposition `promstore dump` prints for st: every
+// sample aggregated and rendered. Any scan error fails the test.
+func Dump(t testing.TB, st store.Reader) []byte {
+	t.Helper()
+	agg := aggregate.New()
+	if err := st.Scan(context.Background(), agg.Add); err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	var b bytes.Buffer
+	if err := render.Text(&b, agg.Families()); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
