@@ -260,11 +260,11 @@ func (p *pipeline) close() {
 	p.wg.Wait()
 }
 
-// Scan streams every sample of every readable shard, shard by shard in
-// directory order (see list) and within a shard in file order. Unreadable and
-// corrupt shards yield no samples; they are reported in a
-// *store.PartialError at the end.
-func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
+// eachShard reads and parses every *.db file of the directory (see list),
+// a few ahead, and calls fn with each in directory order. The shard's
+// entries are only valid during the call. The key cache of a complete
+// pass is kept for the next one.
+func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -283,15 +283,29 @@ func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 			s.putKeys(keys.old)
 		}
 	}()
-	var errs store.ScanErrors
 	for sh := range p.out {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := fn(sh); err != nil {
+			return err
+		}
+		p.recycle(sh)
+	}
+	complete = true
+	return nil
+}
+
+// Scan streams every sample of every readable shard, shard by shard in
+// directory order (see list) and within a shard in file order. Unreadable and
+// corrupt shards yield no samples; they are reported in a
+// *store.PartialError at the end.
+func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
+	var errs store.ScanErrors
+	err := s.eachShard(ctx, func(sh *shard) error {
 		if sh.err != nil {
 			errs.Add(sh.err)
-			p.recycle(sh)
-			continue
+			return nil
 		}
 		id := sh.file.id
 		for i := range sh.entries {
@@ -300,9 +314,11 @@ func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 				return err
 			}
 		}
-		p.recycle(sh)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	complete = true
 	return errs.Err()
 }
 
@@ -310,31 +326,10 @@ func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 // is listed with its problems (and zero ID when its name is not a shard
 // name); the error is only for a directory that cannot be listed.
 func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	files, err := s.list()
-	if err != nil {
-		return nil, err
-	}
-	keys := newKeyCache(s.takeKeys(), &s.keyIDs)
-	p := s.startPipeline(files, keys)
-	complete := false
-	defer func() {
-		p.close()
-		if complete {
-			s.putKeys(keys.cur)
-		} else {
-			s.putKeys(keys.old)
-		}
-	}()
-	infos := make([]store.ShardInfo, 0, len(files))
-	for sh := range p.out {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	infos := []store.ShardInfo{}
+	err := s.eachShard(ctx, func(sh *shard) error {
 		if sh.gone {
-			continue
+			return nil
 		}
 		info := store.ShardInfo{
 			ID:       sh.file.id,
@@ -350,9 +345,11 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 			info.Problems = []string{problem(sh.err)}
 		}
 		infos = append(infos, info)
-		p.recycle(sh)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	complete = true
 	return infos, nil
 }
 
