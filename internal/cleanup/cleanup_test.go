@@ -13,6 +13,7 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // TestDeadPIDsRealProcesses: shards of running processes stay byte for
@@ -352,7 +353,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	runCleanup(t, base, Options{PIDs: []string{older}})
 	ageDir(t, base)
 
-	ref := copyDir(t, base)
+	ref := testenv.CopyStore(t, base)
 	var steps []string
 	opts := Options{DeadPIDs: true}
 	opts.afterStep = func(s string) error { steps = append(steps, s); return nil }
@@ -367,7 +368,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	errCrash := errors.New("simulated crash")
 	for k := range steps {
 		t.Run(fmt.Sprintf("after_%02d_%s", k+1, strings.ReplaceAll(steps[k], " ", "_")), func(t *testing.T) {
-			dir := copyDir(t, base)
+			dir := testenv.CopyStore(t, base)
 			n := 0
 			opts := Options{DeadPIDs: true}
 			opts.afterStep = func(string) error {

@@ -146,42 +146,11 @@ func dump(t testing.TB, dir string) []byte {
 	return storetest.Dump(t, st)
 }
 
-// copyDir copies the *.db files (and the journal) of src into a new
-// temporary directory, keeping their mtimes.
-func copyDir(t testing.TB, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := e.Info()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(filepath.Join(dst, e.Name()), fi.ModTime(), fi.ModTime()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
-
 // withoutLiveGauges copies dir without the live* gauge shards of pids:
 // what the dump must equal after a cleanup of those pids.
 func withoutLiveGauges(t testing.TB, dir string, pids ...string) string {
 	t.Helper()
-	dst := copyDir(t, dir)
+	dst := testenv.CopyStore(t, dir)
 	for _, pid := range pids {
 		for _, m := range store.GaugeModes {
 			if store.IsLiveMode(m) {

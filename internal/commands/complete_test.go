@@ -129,7 +129,7 @@ func TestCompleteMatchSilentOnErrors(t *testing.T) {
 // A store with an unreadable shard still completes the families of the
 // readable ones.
 func TestCompleteMatchPartialStore(t *testing.T) {
-	dir := copyDir(t, filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"))
+	dir := testenv.CopyStore(t, filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"))
 	if err := os.WriteFile(filepath.Join(dir, "counter_999.db"), []byte("garbage, not a shard"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -144,8 +144,8 @@ func TestDumpMixedLayouts(t *testing.T) {
 		for _, e := range entries {
 			for _, pid := range pids {
 				if strings.HasSuffix(e.Name(), "_"+pid+".db") {
-					copyFile(t, filepath.Join(src, e.Name()), filepath.Join(half, e.Name()))
-					copyFile(t, filepath.Join(src, e.Name()), filepath.Join(mixed, e.Name()))
+					testenv.CopyFile(t, filepath.Join(src, e.Name()), filepath.Join(half, e.Name()))
+					testenv.CopyFile(t, filepath.Join(src, e.Name()), filepath.Join(mixed, e.Name()))
 				}
 			}
 		}
@@ -191,7 +191,7 @@ func TestDumpMixedLayouts(t *testing.T) {
 // and --strict turns them into exit status 1.
 func TestDumpBadShards(t *testing.T) {
 	src := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
-	dir := copyDir(t, src)
+	dir := testenv.CopyStore(t, src)
 	_, clean, _ := runCLI(t, nil, "dump", "--dir", dir)
 
 	good, err := os.ReadFile(filepath.Join(dir, "counter_4100.db"))

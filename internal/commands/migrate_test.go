@@ -321,7 +321,7 @@ func TestMigrateFileToRedisMatchesPythonAndExporterWrites(t *testing.T) {
 
 func TestMigrateRerunChangesNothing(t *testing.T) {
 	e := newMigrateEnv(t)
-	dir := copyDir(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
+	dir := testenv.CopyStore(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
 	if err := e.run(e.opts("file-to-redis", "--dir", dir)); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, e.errOut)
 	}
@@ -390,7 +390,7 @@ func TestMigrateLegacyKeysGetPythonsFourElementKeys(t *testing.T) {
 
 func TestMigrateRoundTripLegacyLayout(t *testing.T) {
 	e := newMigrateEnv(t)
-	orig := copyDir(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
+	orig := testenv.CopyStore(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
 	want := pythonCollectSorted(t, orig)
 	if err := e.run(e.opts("file-to-redis", "--dir", orig, "--pid-prefix", "h1-")); err != nil {
 		t.Fatalf("to redis: %v\n%s", err, e.errOut)
@@ -422,7 +422,7 @@ func TestMigrateInterruptedRunCompletes(t *testing.T) {
 	// Redis persists every write (AOF, fsync always) so that a killed
 	// server comes back with what it acknowledged.
 	e := newMigrateEnv(t, testenv.RedisOptions{Args: []string{"--appendonly", "yes", "--appendfsync", "always"}})
-	dir := copyDir(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
+	dir := testenv.CopyStore(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
 	want := pythonCollectSorted(t, dir)
 
 	o := e.opts("file-to-redis", "--dir", dir, "--workers", "2")
@@ -512,7 +512,7 @@ func TestMigrateDryRunAndConflicts(t *testing.T) {
 
 func TestMigrateTTL(t *testing.T) {
 	e := newMigrateEnv(t)
-	dir := copyDir(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
+	dir := testenv.CopyStore(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
 	ctx := context.Background()
 	c := e.srv.Client()
 
@@ -551,11 +551,11 @@ func TestMigrateRedisToFileIntoNonEmptyDir(t *testing.T) {
 	// target directory do not make it fail.
 	e := newMigrateEnv(t)
 	fx := filepath.Join(testenv.FixturesDir(t), "python-0.25-files", "store")
-	dir := copyDir(t, fx)
+	dir := testenv.CopyStore(t, fx)
 	if err := e.run(e.opts("file-to-redis", "--dir", dir, "--pid-prefix", "r-")); err != nil {
 		t.Fatalf("to redis: %v\n%s", err, e.errOut)
 	}
-	back := copyDir(t, fx) // already holds the un-prefixed shards
+	back := testenv.CopyStore(t, fx) // already holds the un-prefixed shards
 	if err := e.run(e.opts("redis-to-file", "--dir", back, "--dry-run")); err != nil {
 		t.Fatalf("dry run: %v\n%s", err, e.errOut)
 	}
@@ -579,7 +579,7 @@ func TestMigrateRedisToFileIntoNonEmptyDir(t *testing.T) {
 
 func TestMigrateUnreadableSourceShard(t *testing.T) {
 	e := newMigrateEnv(t)
-	dir := copyDir(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
+	dir := testenv.CopyStore(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
 	bad := filepath.Join(dir, "counter_999.db")
 	if err := os.WriteFile(bad, bytes.Repeat([]byte{0xff}, 4096), 0o644); err != nil {
 		t.Fatal(err)

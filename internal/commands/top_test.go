@@ -96,7 +96,7 @@ func TestTopPrintsSnapshotWhenNotTerminal(t *testing.T) {
 }
 
 func TestTopWarnsAboutBadShards(t *testing.T) {
-	dir := copyDir(t, sampleStoreDir(t))
+	dir := testenv.CopyStore(t, sampleStoreDir(t))
 	if err := os.WriteFile(filepath.Join(dir, "counter_999.db"), []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestTopErrors(t *testing.T) {
 // TestTopInteractive runs the full-screen program on a real store with
 // keys from a pipe: it draws the store, then q quits.
 func TestTopInteractive(t *testing.T) {
-	dir := copyDir(t, sampleStoreDir(t))
+	dir := testenv.CopyStore(t, sampleStoreDir(t))
 	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,28 +14,6 @@ import (
 	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
-
-func copyDir(t *testing.T, from string) string {
-	t.Helper()
-	to := t.TempDir()
-	ents, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".db") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return to
-}
 
 func open(t *testing.T, dir string, layout int) *filestore.Store {
 	t.Helper()
@@ -113,7 +90,7 @@ func run(t *testing.T, src, dst store.Store, opts Options) (*Plan, error) {
 
 func TestMigrateFixtureIntoEmptyStoreAndRerun(t *testing.T) {
 	fx := testenv.FixturesDir(t)
-	src := open(t, copyDir(t, filepath.Join(fx, "python-0.25-files", "store")), 16)
+	src := open(t, testenv.CopyStore(t, filepath.Join(fx, "python-0.25-files", "store")), 16)
 	dst := open(t, t.TempDir(), 16)
 	p, err := run(t, src, dst, Options{})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // Interaction tests run the model in a real bubbletea program and wait
@@ -111,7 +112,7 @@ func TestInteractQuitKeys(t *testing.T) {
 // TestInteractReadFailsThenRecovers moves a real store's directory away
 // while top refreshes it, then brings it back.
 func TestInteractReadFailsThenRecovers(t *testing.T) {
-	dir := copyStore(t, sampleStore)
+	dir := testenv.CopyStore(t, sampleStore)
 	away := dir + ".away"
 	src := NewStoreSource(openStore(t, dir), SourceOptions{Alive: alivePolicy})
 	tm := startProgram(t, New(src, WithInterval(10*time.Millisecond)))
@@ -140,7 +141,7 @@ func TestInteractReadFailsThenRecovers(t *testing.T) {
 // TestInteractSlowReadKeepsScreenAlive blocks a read and checks that
 // keys still work while it is in flight.
 func TestInteractSlowReadKeepsScreenAlive(t *testing.T) {
-	dir := copyStore(t, sampleStore)
+	dir := testenv.CopyStore(t, sampleStore)
 	st := openStore(t, dir)
 	real := NewStoreSource(st, SourceOptions{})
 	release := make(chan struct{})

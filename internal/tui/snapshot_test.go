@@ -13,6 +13,7 @@ import (
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 func snapshotOf(t *testing.T, src Source) *Snapshot {
@@ -188,7 +189,7 @@ func TestSnapshotBoundsContributors(t *testing.T) {
 }
 
 func TestSnapshotSkipsBadShards(t *testing.T) {
-	dir := copyStore(t, sampleStore)
+	dir := testenv.CopyStore(t, sampleStore)
 	if err := os.WriteFile(filepath.Join(dir, "counter_999.db"), []byte("not a shard at all"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestSnapshotSkipsBadShards(t *testing.T) {
 }
 
 func TestSnapshotFailsWithoutStore(t *testing.T) {
-	dir := copyStore(t, sampleStore)
+	dir := testenv.CopyStore(t, sampleStore)
 	st := openStore(t, dir)
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
@@ -228,7 +229,7 @@ func TestLabelTextEscapes(t *testing.T) {
 // fresh source gives, as values change, processes come and go, series
 // appear and most of them disappear.
 func TestSnapshotCacheAcrossReads(t *testing.T) {
-	dir := copyStore(t, sampleStore)
+	dir := testenv.CopyStore(t, sampleStore)
 	st := openStore(t, dir)
 	c := newClock()
 	reused := NewStoreSource(st, SourceOptions{MaxContributors: 2, Now: c.Now})

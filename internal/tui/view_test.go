@@ -13,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // The golden files in testdata are the screens at a fixed size with ANSI
@@ -97,7 +98,7 @@ func TestViewRates(t *testing.T) {
 // fail by moving its directory away, and brings it back: the failure shows
 // in the status line while the last good data stays, then clears.
 func TestViewReadFailsThenRecovers(t *testing.T) {
-	dir := copyStore(t, sampleStore)
+	dir := testenv.CopyStore(t, sampleStore)
 	c := newClock()
 	m := New(named(NewStoreSource(openStore(t, dir), SourceOptions{Alive: alivePolicy, Now: c.Now}), "dir sample-store"))
 	m = read(t, update(t, m, sized(100, 12)))
@@ -145,7 +146,7 @@ func TestViewReadFailsThenRecovers(t *testing.T) {
 // TestViewPartialRead shows a store with a corrupt shard: the rest of the
 // store on screen, the skipped shard named in the status line.
 func TestViewPartialRead(t *testing.T) {
-	dir := copyStore(t, sampleStore)
+	dir := testenv.CopyStore(t, sampleStore)
 	if err := os.WriteFile(dir+"/counter_999.db", []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -256,11 +256,11 @@ func TestMixedLayouts(t *testing.T) {
 	new16 := fixtureStore(t, "python-0.25-files")
 	old8 := fixtureStore(t, "python-0.16-files")
 	for _, n := range []string{"counter_4100.db", "histogram_4101.db", "gauge_mostrecent_4102.db"} {
-		copyFile(t, filepath.Join(new16, n), filepath.Join(dir, n))
+		testenv.CopyFile(t, filepath.Join(new16, n), filepath.Join(dir, n))
 	}
 	// The 0.16 files get other pids, as another program would have.
 	for _, n := range []string{"counter_4100.db", "histogram_4101.db", "gauge_livesum_4102.db"} {
-		copyFile(t, filepath.Join(old8, n), filepath.Join(dir, strings.Replace(n, "_41", "_91", 1)))
+		testenv.CopyFile(t, filepath.Join(old8, n), filepath.Join(dir, strings.Replace(n, "_41", "_91", 1)))
 	}
 	st := openDir(t, dir, 0)
 	infos, err := st.Shards(context.Background())

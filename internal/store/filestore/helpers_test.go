@@ -2,8 +2,6 @@ package filestore
 
 import (
 	"context"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -39,26 +37,6 @@ func openDir(t testing.TB, dir string, layout int) *Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// copyFile copies src to dst.
-func copyFile(t testing.TB, src, dst string) {
-	t.Helper()
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // fixtureStore returns the store folder of a fixture, e.g. "python-0.25-files".
