@@ -303,9 +303,8 @@ func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
 func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 	var errs store.ScanErrors
 	err := s.eachShard(ctx, func(sh *shard) error {
-		if sh.err != nil {
-			errs.Add(sh.err)
-			return nil
+		if sh.unreadable(&errs) {
+			return nil // reported at the end
 		}
 		id := sh.file.id
 		for i := range sh.entries {
@@ -351,6 +350,16 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 		return nil, err
 	}
 	return infos, nil
+}
+
+// unreadable reports whether the shard could not be read, recording its
+// problem in errs when so.
+func (sh *shard) unreadable(errs *store.ScanErrors) bool {
+	if sh.err == nil {
+		return false
+	}
+	errs.Add(sh.err)
+	return true
 }
 
 // problem words a shard error for ShardInfo.Problems.
