@@ -107,6 +107,9 @@ func FloatToGoString(f float64) string {
 // Python writes: "1.0", "1e-05", "inf", "-inf", "nan" (any case), with
 // surrounding white space allowed.
 func ParsePyFloat(s string) (float64, error) {
+	if plainDecimal(s) {
+		return strconv.ParseFloat(s, 64)
+	}
 	t := strings.TrimSpace(s)
 	switch strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(t, "+"), "-")) {
 	case "inf", "infinity":
@@ -121,4 +124,22 @@ func ParsePyFloat(s string) (float64, error) {
 		return 0, &strconv.NumError{Func: "ParsePyFloat", Num: s, Err: strconv.ErrSyntax}
 	}
 	return strconv.ParseFloat(t, 64)
+}
+
+// plainDecimal reports whether s is made of digits, '.', 'e', 'E', '+'
+// and '-' only and starts with a digit or sign: text both Python and
+// strconv read the same way (or both reject), so the checks for
+// spellings Python refuses can be skipped.
+func plainDecimal(s string) bool {
+	if s == "" || !(s[0] >= '0' && s[0] <= '9' || s[0] == '-' || s[0] == '+') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '.', c == 'e', c == 'E', c == '+', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -179,14 +179,11 @@ func (s *Store) forEachNode(ctx context.Context, fn func(ctx context.Context, c 
 	return fn(ctx, s.client, s.server)
 }
 
-// scanNodes returns every key matching pattern on every node, unsorted.
-func (s *Store) scanNodes(ctx context.Context, pattern string) ([]string, error) {
-	var (
-		mu  sync.Mutex
-		all []string
-	)
-	err := s.forEachNode(ctx, func(ctx context.Context, c redis.Cmdable, addr string) error {
-		var keys []string
+// scanNodesEach calls fn with each batch of keys matching pattern that
+// SCAN returns, on every node; calls are never concurrent.
+func (s *Store) scanNodesEach(ctx context.Context, pattern string, fn func(batch []string)) error {
+	var mu sync.Mutex
+	return s.forEachNode(ctx, func(ctx context.Context, c redis.Cmdable, addr string) error {
 		var cursor uint64
 		for {
 			s.roundTrips.Add(1)
@@ -197,19 +194,22 @@ func (s *Store) scanNodes(ctx context.Context, pattern string) ([]string, error)
 			if err != nil {
 				return s.nodeErr(addr, fmt.Errorf("scan %s: %w", pattern, err))
 			}
-			keys = append(keys, batch...)
+			s.keys.Add(int64(len(batch)))
+			mu.Lock()
+			fn(batch)
+			mu.Unlock()
 			if next == 0 {
-				break
+				return nil
 			}
 			cursor = next
 		}
-		s.keys.Add(int64(len(keys)))
-		mu.Lock()
-		all = append(all, keys...)
-		mu.Unlock()
-		return nil
 	})
-	if err != nil {
+}
+
+// scanNodes returns every key matching pattern on every node, unsorted.
+func (s *Store) scanNodes(ctx context.Context, pattern string) ([]string, error) {
+	var all []string
+	if err := s.scanNodesEach(ctx, pattern, func(batch []string) { all = append(all, batch...) }); err != nil {
 		return nil, err
 	}
 	return all, nil

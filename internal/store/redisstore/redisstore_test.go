@@ -9,7 +9,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,37 +319,82 @@ func TestConnectionRefused(t *testing.T) {
 	}
 }
 
-// TestStoppedMidScan stops Redis from inside the scan callback: the scan
-// fails with an error naming the server instead of hanging.
-func TestStoppedMidScan(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	loadFixture(t, srv.Client(), "")
-	s := openStore(t, Config{URLs: []string{srv.URL()}, BatchSize: 100, DialTimeout: time.Second, ReadTimeout: time.Second})
-	n := 0
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Scan(context.Background(), func(store.Sample) error {
-			if n++; n == 10 {
-				srv.Stop()
-			}
-			return nil
-		})
-	}()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), srv.Addr()) {
-			t.Errorf("scan over a stopped server: %v", err)
-		}
-		if _, partial := store.Partial(err); partial {
-			t.Errorf("a lost server is reported as partial: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("scan hangs after the server stopped")
+// stopHook stops a server when the client is about to send its n-th
+// SCAN (or, with pipelines set, its n-th pipeline).
+type stopHook struct {
+	srv       *testenv.RedisServer
+	pipelines bool
+	n         int
+	sent      atomic.Int32
+}
+
+func (h *stopHook) maybeStop() {
+	if int(h.sent.Add(1)) == h.n {
+		h.srv.Stop()
 	}
-	// After a restart the store works again (empty now).
-	srv.Restart()
-	if got := storetest.ScanAll(t, s); len(got) != 0 {
-		t.Errorf("%d samples after restart", len(got))
+}
+
+func (h *stopHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *stopHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !h.pipelines && cmd.Name() == "scan" {
+			h.maybeStop()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *stopHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.pipelines {
+			h.maybeStop()
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestStoppedMidScan stops Redis in the middle of a scan, between SCAN
+// calls and between the pipelines that read the hashes: the scan fails
+// with an error naming the server instead of hanging, and works again
+// after a restart.
+func TestStoppedMidScan(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		pipelines bool
+		at        int // the SCAN or pipeline that finds the server stopped
+	}{
+		{"during SCAN", false, 3},
+		{"while reading hashes", true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testenv.StartRedis(t)
+			loadFixture(t, srv.Client(), "")
+			s := openStore(t, Config{URLs: []string{srv.URL()}, BatchSize: 5, DialTimeout: time.Second, ReadTimeout: time.Second})
+			h := &stopHook{srv: srv, pipelines: tc.pipelines, n: tc.at}
+			s.client.AddHook(h)
+			done := make(chan error, 1)
+			go func() { done <- s.Scan(context.Background(), func(store.Sample) error { return nil }) }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), srv.Addr()) {
+					t.Errorf("scan over a stopped server: %v", err)
+				}
+				if _, partial := store.Partial(err); partial {
+					t.Errorf("a lost server is reported as partial: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("scan hangs after the server stopped")
+			}
+			if h.sent.Load() < int32(tc.at) {
+				t.Fatalf("the scan sent %d, fewer than %d", h.sent.Load(), tc.at)
+			}
+			// After a restart the store works again (empty now).
+			srv.Restart()
+			if got := storetest.ScanAll(t, s); len(got) != 0 {
+				t.Errorf("%d samples after restart", len(got))
+			}
+		})
 	}
 }
 
@@ -730,6 +777,80 @@ func TestOrphansUpdatedAt(t *testing.T) {
 		w, ok := want[o.Key]
 		if !ok || !o.Updated.Equal(w) {
 			t.Errorf("orphan %s updated %v, want %v (listed: %v)", o.Key, o.Updated, w, ok)
+		}
+	}
+}
+
+// hmgetCalls is how many HMGETs the server has run (INFO commandstats).
+func hmgetCalls(t *testing.T, c *redis.Client) int {
+	t.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_hmget:calls="); ok {
+			n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// TestNamesPerMD5: a scan reads original_key once per md5 (one HMGET per
+// metric hash plus one per distinct sample key), names every pid's hash
+// of that md5 by it, and reads the members' own meta hashes only when
+// the first one names nothing.
+func TestNamesPerMD5(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	s := openStore(t, Config{URLs: []string{srv.URL()}})
+	const pids, series = 5, 40
+	var keys []*store.Key
+	for i := range series {
+		keys = append(keys, storetest.Key(t, "c", "c_total", []store.Label{{Name: "i", Value: strconv.Itoa(i)}}, "h"))
+	}
+	for p := 1; p <= pids; p++ {
+		var samples []store.Sample
+		for i, k := range keys {
+			samples = append(samples, store.Sample{Key: k, Value: float64(p*100 + i)})
+		}
+		if err := s.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(p)}, samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := hmgetCalls(t, c)
+	if got := len(storetest.ScanAll(t, s)); got != pids*series {
+		t.Fatalf("scanned %d samples, want %d", got, pids*series)
+	}
+	if got, want := hmgetCalls(t, c)-before, pids*series+series; got != want {
+		t.Errorf("scan ran %d HMGETs, want %d (one per metric hash, one per md5)", got, want)
+	}
+
+	// Pid 1's meta of key 0 (the one read for the md5) loses original_key:
+	// every hash of that md5 is named by its own meta hash, so pid 1's is
+	// reported and the other pids' are still read.
+	sum0 := md5hex(keys[0].Text)
+	c.HDel(ctx, "gunicorn:counter:1:meta:"+sum0, "original_key")
+	// Pid 3's meta of key 1 (not the one read) loses it too: its md5's
+	// name comes from pid 1, so the sample is still named.
+	c.HDel(ctx, "gunicorn:counter:3:meta:"+md5hex(keys[1].Text), "original_key")
+	var got []store.Sample
+	err := s.Scan(ctx, func(smp store.Sample) error { got = append(got, smp); return nil })
+	problems, partial := store.Partial(err)
+	if !partial || len(problems) != 1 || problems[0].Shard != "gunicorn:counter:1:metric:"+sum0 || !strings.Contains(problems[0].Error(), "has no original_key") {
+		t.Fatalf("scan: %v, want one problem naming gunicorn:counter:1:metric:%s", err, sum0)
+	}
+	if len(got) != pids*series-1 {
+		t.Errorf("scanned %d samples, want %d", len(got), pids*series-1)
+	}
+	for _, smp := range got {
+		if smp.Key == keys[0] && smp.Shard.PID == "1" {
+			t.Errorf("read pid 1's sample of a hash without original_key: %+v", smp)
 		}
 	}
 }

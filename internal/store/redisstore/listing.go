@@ -1,0 +1,138 @@
+package redisstore
+
+import "slices"
+
+// listing tells whether SCAN listed the meta or metric hash of a kind
+// name, pid and md5. Kind-and-pid pairs and md5s are numbered as they
+// are added; after index, a lookup is two small map reads and a bit test
+// (or a binary search when kinds x pids x md5s would make too large a
+// bitset), where a set of the key names themselves costs a hash of the
+// whole name and a cache miss per key.
+type listing struct {
+	shards  map[shardName]uint32
+	md5s    map[string]uint32   // md5s that are not 32 hex digits
+	md5b    map[[16]byte]uint32 // the rest, as bytes: no string to chase
+	nmd5    int
+	entries []uint64
+	bits    []uint64 // nil: entries is sorted and searched
+}
+
+type shardName struct{ kind, pid string }
+
+func newListing() *listing {
+	return &listing{shards: map[shardName]uint32{}, md5s: map[string]uint32{}, md5b: map[[16]byte]uint32{}}
+}
+
+// maxBitsPerEntry bounds the bitset's size relative to the entries.
+const maxBitsPerEntry = 64
+
+// add records a listed hash of the key name n and returns the numbers of
+// its kind-and-pid pair and of its md5.
+func (l *listing) add(n keyName, meta bool) (uint32, uint32) {
+	si, ok := l.shards[shardName{n.kind, n.pid}]
+	if !ok {
+		si = uint32(len(l.shards))
+		l.shards[shardName{n.kind, n.pid}] = si
+	}
+	mi, ok := l.md5Index(n.md5)
+	if !ok {
+		mi = uint32(l.nmd5)
+		l.nmd5++
+		if b, isHex := hexMD5(n.md5); isHex {
+			l.md5b[b] = mi
+		} else {
+			l.md5s[n.md5] = mi
+		}
+	}
+	l.entries = append(l.entries, l.code(si, mi, meta))
+	return si, mi
+}
+
+func (l *listing) code(si, mi uint32, meta bool) uint64 {
+	c := uint64(si)<<33 | uint64(mi)<<1
+	if meta {
+		c |= 1
+	}
+	return c
+}
+
+// bit is the bitset position of a code.
+func (l *listing) bit(c uint64) uint64 {
+	return (c>>33)*uint64(l.nmd5)*2 + c&(1<<33-1)
+}
+
+// index prepares the lookups; add must not be called after it.
+func (l *listing) index() {
+	size := uint64(len(l.shards)) * uint64(l.nmd5) * 2
+	if size <= max(1<<16, maxBitsPerEntry*uint64(len(l.entries))) {
+		l.bits = make([]uint64, (size+63)/64)
+		for _, c := range l.entries {
+			b := l.bit(c)
+			l.bits[b/64] |= 1 << (b % 64)
+		}
+		l.entries = nil
+		return
+	}
+	slices.Sort(l.entries)
+}
+
+// has reports whether SCAN listed the meta (or metric) hash of kind, pid
+// and md5.
+func (l *listing) has(kind, pid, md5 string, meta bool) bool {
+	si, ok := l.shards[shardName{kind, pid}]
+	if !ok {
+		return false
+	}
+	mi, ok := l.md5Index(md5)
+	if !ok {
+		return false
+	}
+	return l.hasIndex(si, mi, meta)
+}
+
+// hasIndex is has for the numbers add returned.
+func (l *listing) hasIndex(si, mi uint32, meta bool) bool {
+	c := l.code(si, mi, meta)
+	if l.bits != nil {
+		b := l.bit(c)
+		return l.bits[b/64]&(1<<(b%64)) != 0
+	}
+	_, found := slices.BinarySearch(l.entries, c)
+	return found
+}
+
+// md5Index returns the number of an md5 added before.
+func (l *listing) md5Index(md5 string) (uint32, bool) {
+	if b, ok := hexMD5(md5); ok {
+		mi, ok := l.md5b[b]
+		return mi, ok
+	}
+	mi, ok := l.md5s[md5]
+	return mi, ok
+}
+
+// hexMD5 decodes 32 lower-case hex digits.
+func hexMD5(s string) (b [16]byte, ok bool) {
+	if len(s) != 32 {
+		return b, false
+	}
+	for i := range 16 {
+		hi, ok1 := hexDigit(s[2*i])
+		lo, ok2 := hexDigit(s[2*i+1])
+		if !ok1 || !ok2 {
+			return b, false
+		}
+		b[i] = hi<<4 | lo
+	}
+	return b, true
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
