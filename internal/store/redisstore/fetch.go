@@ -201,20 +201,21 @@ type nameResult struct {
 	err error
 }
 
-// resolveNames reads the original_key of each group's rep, in pipelines
-// of BatchSize commands, then the meta hashes of the members of groups
-// whose rep named no key; it returns the members' own names.
-func (s *Store) resolveNames(ctx context.Context, plans []*shardPlan, groups []*nameGroup, kc *keyCache) (map[*item]nameResult, error) {
+// readReps reads the original_key of each group's rep, in pipelines of
+// BatchSize commands, a few at once, and names the groups by them.
+func (s *Store) readReps(ctx context.Context, groups []*nameGroup, kc *keyCache) error {
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(fetchers)
 	for from := 0; from < len(groups); from += s.cfg.BatchSize {
 		batch := groups[from:min(from+s.cfg.BatchSize, len(groups))]
 		eg.Go(func() error { return s.readRepNames(ectx, batch, kc) })
 	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
-	}
+	return eg.Wait()
+}
 
+// readOwnNames reads the meta hashes of the members of groups whose rep
+// named no key and returns the members' own names.
+func (s *Store) readOwnNames(ctx context.Context, plans []*shardPlan, kc *keyCache) (map[*item]nameResult, error) {
 	var members []*item
 	for _, p := range plans {
 		for i := range p.items {

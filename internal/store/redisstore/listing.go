@@ -15,6 +15,11 @@ type listing struct {
 	nmd5    int
 	entries []uint64
 	bits    []uint64 // nil: entries is sorted and searched
+
+	names     []shardName // by kind-and-pid number
+	md5Of     []string    // by md5 number
+	firstMeta []int32     // by md5 number: the kind-and-pid that sorts first among its meta hashes, or -1
+	hasMetric []bool      // by md5 number: a metric hash was listed
 }
 
 type shardName struct{ kind, pid string }
@@ -33,6 +38,7 @@ func (l *listing) add(n keyName, meta bool) (uint32, uint32) {
 	if !ok {
 		si = uint32(len(l.shards))
 		l.shards[shardName{n.kind, n.pid}] = si
+		l.names = append(l.names, shardName{n.kind, n.pid})
 	}
 	mi, ok := l.md5Index(n.md5)
 	if !ok {
@@ -43,6 +49,14 @@ func (l *listing) add(n keyName, meta bool) (uint32, uint32) {
 		} else {
 			l.md5s[n.md5] = mi
 		}
+		l.md5Of = append(l.md5Of, n.md5)
+		l.firstMeta = append(l.firstMeta, -1)
+		l.hasMetric = append(l.hasMetric, false)
+	}
+	if !meta {
+		l.hasMetric[mi] = true
+	} else if f := l.firstMeta[mi]; f < 0 || lessShardName(l.names[si], l.names[f]) {
+		l.firstMeta[mi] = int32(si)
 	}
 	l.entries = append(l.entries, l.code(si, mi, meta))
 	return si, mi

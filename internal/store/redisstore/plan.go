@@ -115,23 +115,34 @@ func (pl *planner) add(batch []string, read func(key string) int32) {
 	}
 }
 
+// groups returns, once every key is listed, the nameGroup of each md5
+// that has a metric hash and a meta hash, by md5 number (nil for the
+// others), and the same groups in a list.
+func (pl *planner) groups() ([]*nameGroup, []*nameGroup) {
+	ls := pl.ls
+	byMI := make([]*nameGroup, ls.nmd5)
+	var list []*nameGroup
+	for mi, f := range ls.firstMeta {
+		if f < 0 || !ls.hasMetric[mi] {
+			continue
+		}
+		md5, n := ls.md5Of[mi], ls.names[f]
+		g := &nameGroup{md5: md5, rep: pl.s.keyOf(n.kind, n.pid, "meta", md5)}
+		byMI[mi] = g
+		list = append(list, g)
+	}
+	return byMI, list
+}
+
 // finish groups the metric hashes into shards, sorted by kind name and
-// pid, and by md5 into nameGroups (returned in plan order, each with the
-// first listed meta hash of its md5 as the one to read). A metric hash
+// pid; groups are those groups returned, by md5 number. A metric hash
 // whose meta hash SCAN did not list is an orphan, a problem of its shard.
 // Keys that belong to no shard are returned as problems, sorted by key
 // name. SCAN may return a key twice (while the server rehashes): assemble
 // keeps one sample.
-func (pl *planner) finish() ([]*shardPlan, []*store.ShardError, []*nameGroup) {
+func (pl *planner) finish(groups []*nameGroup) ([]*shardPlan, []*store.ShardError) {
 	s, ls := pl.s, pl.ls
 	ls.index()
-	groups := make([]*nameGroup, ls.nmd5)
-	group := func(mi uint32, md5 string) *nameGroup {
-		if groups[mi] == nil {
-			groups[mi] = &nameGroup{md5: md5}
-		}
-		return groups[mi]
-	}
 	type sk struct{ kind, pid string }
 	plans := map[sk]*shardPlan{}
 	get := func(id store.ShardID) *shardPlan {
@@ -145,11 +156,8 @@ func (pl *planner) finish() ([]*shardPlan, []*store.ShardError, []*nameGroup) {
 	bySI := make([]*shardPlan, len(ls.shards))
 	for _, m := range pl.metrics {
 		p := bySI[m.si]
-		var n keyName
-		if p == nil || !ls.hasIndex(m.si, m.mi, true) || groups[m.mi] == nil {
-			n, _ = s.splitKey(m.k)
-		}
 		if p == nil {
+			n, _ := s.splitKey(m.k)
 			kind, mode, _ := store.ParseKindName(n.kind) // checked by add
 			p = get(store.ShardID{Kind: kind, Mode: mode, PID: n.pid})
 			bySI[m.si] = p
@@ -158,10 +166,10 @@ func (pl *planner) finish() ([]*shardPlan, []*store.ShardError, []*nameGroup) {
 			p.problems = append(p.problems, problem(m.k, "orphan metric hash: meta hash "+metaOf(m.k)+" is missing", nil))
 			continue
 		}
-		p.items = append(p.items, item{metric: m.k, ownMeta: true, group: group(m.mi, n.md5), val: m.val})
+		p.items = append(p.items, item{metric: m.k, ownMeta: true, group: groups[m.mi], val: m.val})
 	}
 	for _, m := range pl.modeless {
-		s.planModeless(m, ls, get, group)
+		s.planModeless(m, ls, get, groups)
 	}
 
 	out := make([]*shardPlan, 0, len(plans))
@@ -171,24 +179,16 @@ func (pl *planner) finish() ([]*shardPlan, []*store.ShardError, []*nameGroup) {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return lessShard(out[i].id, out[j].id) })
-	var order []*nameGroup
-	for _, p := range out {
-		for i := range p.items {
-			if g := p.items[i].group; g.rep == "" {
-				g.rep = p.items[i].metaKeys()[0]
-				order = append(order, g)
-			}
-		}
-	}
-	return out, sortProblems(pl.loose), order
+	return out, sortProblems(pl.loose)
 }
 
 // nameGroup is the metric hashes of one md5. The md5 is that of the
 // sample key text, so every meta hash of the md5, under any pid or kind,
-// holds the same original_key: a scan reads the one of rep (the group's
-// first listed meta hash in plan order) and names every member by it.
-// Only when rep yields no key that hashes to the md5 (missing, expired,
-// tampered with) are the members' own meta hashes read, one by one.
+// holds the same original_key: a scan reads the one of rep (of the listed
+// meta hashes of the md5, the one whose kind name and pid sort first) and
+// names every member by it. Only when rep yields no key that hashes to
+// the md5 (missing, expired, tampered with) are the members' own meta
+// hashes read, one by one.
 type nameGroup struct {
 	md5    string
 	rep    string
@@ -212,7 +212,7 @@ func countUnique(ks []string) int {
 // planModeless resolves a <prefix>:gauge:<pid>:metric:<md5> key as
 // formats.md says: a shadow of an existing gauge_<mode> metric hash, the
 // value of a series whose gauge_<mode> meta hash alone exists, or mode all.
-func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID) *shardPlan, group func(mi uint32, md5 string) *nameGroup) {
+func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID) *shardPlan, groups []*nameGroup) {
 	k := m.k
 	n, _ := s.splitKey(k)
 	for _, mode := range store.GaugeModes {
@@ -236,7 +236,7 @@ func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID
 		p.problems = append(p.problems, problem(k, "orphan modeless gauge hash: meta hash "+metaOf(k)+" is missing", nil))
 		return
 	}
-	it.group = group(m.mi, n.md5)
+	it.group = groups[m.mi]
 	p.items = append(p.items, it)
 }
 
@@ -247,13 +247,17 @@ func problem(key, reason string, err error) *store.ShardError {
 // lessShard orders shards by kind name, then pid (numerically when both
 // are decimal numbers).
 func lessShard(a, b store.ShardID) bool {
-	if ka, kb := a.KindName(), b.KindName(); ka != kb {
-		return ka < kb
+	return lessShardName(shardName{a.KindName(), a.PID}, shardName{b.KindName(), b.PID})
+}
+
+func lessShardName(a, b shardName) bool {
+	if a.kind != b.kind {
+		return a.kind < b.kind
 	}
-	if isDecimal(a.PID) && isDecimal(b.PID) && len(a.PID) != len(b.PID) {
-		return len(a.PID) < len(b.PID)
+	if isDecimal(a.pid) && isDecimal(b.pid) && len(a.pid) != len(b.pid) {
+		return len(a.pid) < len(b.pid)
 	}
-	return a.PID < b.PID
+	return a.pid < b.pid
 }
 
 func isDecimal(s string) bool {

@@ -99,8 +99,16 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 		_ = vr.wait()
 		return nil, scanErr
 	}
-	plans, loose, groups := pl.finish()
-	own, nameErr := s.resolveNames(fctx, plans, groups, kc)
+	// The reps' names are read while the shards are planned.
+	byMI, groups := pl.groups()
+	reps := make(chan error, 1)
+	go func() { reps <- s.readReps(fctx, groups, kc) }()
+	plans, loose := pl.finish(byMI)
+	nameErr := <-reps
+	var own map[*item]nameResult
+	if nameErr == nil {
+		own, nameErr = s.readOwnNames(fctx, plans, kc)
+	}
 	var mem [][]int64
 	if nameErr == nil && withMemory {
 		mem, nameErr = s.memoryUsage(fctx, plans)
