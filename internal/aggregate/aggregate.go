@@ -48,6 +48,70 @@ type Aggregator struct {
 	slots    []*keyInfo // by store.Key.ID
 	keys     map[*store.Key]*keyInfo
 	byText   map[string]*keyInfo
+
+	// keyInfos and cells are allocated from chunks, in the order keys are
+	// first seen: a store's shards list their keys in much the same
+	// order, so the fast path of Add walks memory nearly sequentially.
+	infoChunk []keyInfo
+	cellChunk []float64
+
+	// Process ids are numbered as they are met; per-process series are
+	// found by number (the last pid is remembered: samples come shard by
+	// shard).
+	pids    []string
+	pidNums map[string]int32
+	lastPID string
+	lastNum int32
+}
+
+// pidNum returns the number of a process id.
+func (a *Aggregator) pidNum(pid string) int32 {
+	if pid == a.lastPID && len(a.pids) > 0 {
+		return a.lastNum
+	}
+	n, ok := a.pidNums[pid]
+	if !ok {
+		n = int32(len(a.pids))
+		a.pids = append(a.pids, pid)
+		a.pidNums[pid] = n
+	}
+	a.lastPID, a.lastNum = pid, n
+	return n
+}
+
+// pidOrder returns the pid numbers in output order: numerically where
+// pids are numbers, then by text.
+func (a *Aggregator) pidOrder() []int32 {
+	type pidKey struct {
+		num float64
+		ok  bool
+		n   int32
+	}
+	ks := make([]pidKey, len(a.pids))
+	for i, pid := range a.pids {
+		f, ok := parseNumber(pid)
+		ks[i] = pidKey{f, ok, int32(i)}
+	}
+	slices.SortFunc(ks, func(x, y pidKey) int {
+		switch {
+		case x.ok && y.ok && x.num != y.num:
+			if x.num < y.num {
+				return -1
+			}
+			return 1
+		case x.ok != y.ok:
+			if x.ok {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.pids[x.n], a.pids[y.n])
+	})
+	order := make([]int32, len(ks))
+	for i, k := range ks {
+		order[i] = k.n
+	}
+	return order
 }
 
 // maxSlots bounds the slice indexed by key ID; keys with larger IDs use
@@ -83,7 +147,8 @@ type pidGroup struct {
 	name   string
 	lid    string        // label id without pid
 	labels []store.Label // without pid
-	byPID  map[string]*series
+	byPID  []*series     // by pid number (Aggregator.pidNum)
+	n      int           // non-nil entries of byPID
 }
 
 type series struct {
@@ -110,6 +175,29 @@ type keyInfo struct {
 	bucket   *float64  // the bucket a histogram _bucket sample adds to
 	shortcut *series   // resolved series for non-pid aggregations
 	group    *pidGroup // resolved group for all/liveall gauges
+	// cell, once set, is all a sample of the key does: add its value
+	// there (counters, summaries, histograms, gauges sum/livesum).
+	cell *float64
+}
+
+// newKeyInfo returns a zero keyInfo from a chunk.
+func (a *Aggregator) newKeyInfo() *keyInfo {
+	if len(a.infoChunk) == 0 {
+		a.infoChunk = make([]keyInfo, 1024)
+	}
+	ki := &a.infoChunk[0]
+	a.infoChunk = a.infoChunk[1:]
+	return ki
+}
+
+// newCell returns a zero float64 from a chunk.
+func (a *Aggregator) newCell() *float64 {
+	if len(a.cellChunk) == 0 {
+		a.cellChunk = make([]float64, 1024)
+	}
+	c := &a.cellChunk[0]
+	a.cellChunk = a.cellChunk[1:]
+	return c
 }
 
 // New returns an empty Aggregator.
@@ -118,12 +206,19 @@ func New() *Aggregator {
 		families: map[string]*family{},
 		keys:     map[*store.Key]*keyInfo{},
 		byText:   map[string]*keyInfo{},
+		pidNums:  map[string]int32{},
 	}
 }
 
 // Add merges one sample. It never fails; the error result lets Add serve
 // as a store.ScanFunc.
 func (a *Aggregator) Add(s store.Sample) error {
+	if id := s.Key.ID; int(id) < len(a.slots) {
+		if ki := a.slots[id]; ki != nil && ki.key == s.Key && ki.cell != nil {
+			*ki.cell += s.Value
+			return nil
+		}
+	}
 	ki := a.lookup(s)
 	f := ki.fam
 	switch f.Type {
@@ -147,6 +242,7 @@ func (a *Aggregator) Add(s store.Sample) error {
 			sr := a.shortcut(ki)
 			sr.value += s.Value
 			sr.set = true
+			ki.cell = &sr.value
 		case "mostrecent", "livemostrecent":
 			sr := a.shortcut(ki)
 			if sr.ts < s.Timestamp {
@@ -157,24 +253,48 @@ func (a *Aggregator) Add(s store.Sample) error {
 			if g == nil {
 				g = ki.fam.pidGroup(ki)
 			}
-			sr := g.byPID[s.Shard.PID]
+			num := a.pidNum(s.Shard.PID)
+			var sr *series
+			if int(num) < len(g.byPID) {
+				sr = g.byPID[num]
+			}
 			if sr == nil {
-				sr = f.addPID(g, s.Shard.PID)
+				sr = f.addPID(g, s.Shard.PID, num)
 			}
 			sr.value, sr.set = s.Value, true
 		}
 	case store.KindHistogram:
 		if ki.bucket != nil {
 			*ki.bucket += s.Value
+			ki.cell = ki.bucket
 			return nil
 		}
 		sr := a.shortcut(ki)
 		sr.value += s.Value
 		sr.set = true
+		ki.cell = &sr.value
 	default: // counter, summary
 		sr := a.shortcut(ki)
 		sr.value += s.Value
 		sr.set = true
+		ki.cell = &sr.value
+	}
+	return nil
+}
+
+// AddShard merges the samples of one shard, as Add does one by one (it
+// serves as a store.ShardFunc). A key seen before whose samples only add
+// up costs a few loads and an addition.
+func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
+	for i := range entries {
+		e := &entries[i]
+		if kid := e.Key.ID; int(kid) < len(a.slots) {
+			if ki := a.slots[kid]; ki != nil && ki.key == e.Key && ki.cell != nil {
+				*ki.cell += e.Value
+				continue
+			}
+		}
+		_ = a.Add(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})
 	}
 	return nil
 }
@@ -194,9 +314,10 @@ func (a *Aggregator) lookup(s store.Sample) *keyInfo {
 		if ki.key != k {
 			// Same text, another pointer (another reader): share the
 			// aggregation state under a keyInfo of this pointer.
-			c := *ki
+			c := a.newKeyInfo()
+			*c = *ki
 			c.key = k
-			ki = &c
+			ki = c
 		}
 		a.keys[k] = ki
 	}
@@ -215,19 +336,23 @@ func (a *Aggregator) lookup(s store.Sample) *keyInfo {
 func (f *family) pidGroup(ki *keyInfo) *pidGroup {
 	g := f.groups[ki.id]
 	if g == nil {
-		g = &pidGroup{name: ki.key.Name, lid: ki.lid(), labels: ki.labels, byPID: map[string]*series{}}
+		g = &pidGroup{name: ki.key.Name, lid: ki.lid(), labels: ki.labels}
 		f.groups[ki.id] = g
 	}
 	ki.group = g
 	return g
 }
 
-// add creates the series of pid, labelled with it.
-func (f *family) addPID(g *pidGroup, pid string) *series {
+// addPID creates the series of pid (number num), labelled with it.
+func (f *family) addPID(g *pidGroup, pid string, num int32) *series {
 	sr := f.newSeries()
 	sr.name = g.name
 	sr.labels = f.labels.with(g.labels, store.Label{Name: "pid", Value: pid})
-	g.byPID[pid] = sr
+	if int(num) >= len(g.byPID) {
+		g.byPID = append(g.byPID, make([]*series, int(num)+1-len(g.byPID))...)
+	}
+	g.byPID[num] = sr
+	g.n++
 	return sr
 }
 
@@ -295,7 +420,8 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 	}
 	labels := append([]store.Label(nil), k.Labels...)
 	sortLabels(labels)
-	ki := &keyInfo{key: k, fam: f, labels: labels, id: k.Name + "\xff" + labelID(labels)}
+	ki := a.newKeyInfo()
+	*ki = keyInfo{key: k, fam: f, labels: labels, id: k.Name + "\xff" + labelID(labels)}
 	if f.Type == store.KindHistogram {
 		for i, l := range labels {
 			if l.Name != "le" {
@@ -316,7 +442,7 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 			}
 			cell := h.buckets[le]
 			if cell == nil {
-				cell = new(float64)
+				cell = a.newCell()
 				h.buckets[le] = cell
 			}
 			ki.bucket = cell
@@ -355,6 +481,7 @@ func (a *Aggregator) Families() []Family {
 	for _, f := range a.families {
 		fams = append(fams, f)
 	}
+	order := a.pidOrder()
 	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.Name, b.Name) })
 	out := make([]Family, len(fams))
 	// Families are independent: build their samples on every core.
@@ -364,7 +491,7 @@ func (a *Aggregator) Families() []Family {
 		if out[i].Type != store.KindGauge {
 			out[i].Mode = ""
 		}
-		out[i].Samples = f.samples()
+		out[i].Samples = f.samples(order)
 	})
 	return out
 }
@@ -407,7 +534,7 @@ type outGroup struct {
 // sorting every sample, it sorts the label sets once and emits each set's
 // samples in order: by name, a histogram's buckets by le, a gauge's
 // processes by pid.
-func (f *family) samples() []Sample {
+func (f *family) samples(pidOrder []int32) []Sample {
 	groups := make(map[string]*outGroup, len(f.series)+len(f.hists)+len(f.groups))
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
@@ -433,7 +560,7 @@ func (f *family) samples() []Sample {
 	for _, pg := range f.groups {
 		g := group(pg.lid, pg.labels)
 		g.pids = append(g.pids, pg)
-		n += len(pg.byPID)
+		n += pg.n
 	}
 	ordered := make([]*outGroup, 0, len(groups))
 	var buf []byte
@@ -490,7 +617,7 @@ func (f *family) samples() []Sample {
 			case e.sr != nil:
 				out = append(out, Sample{Name: e.sr.name, Labels: e.sr.labels, Value: e.sr.value})
 			default:
-				out = e.pg.appendSorted(out)
+				out = e.pg.appendSorted(out, pidOrder)
 			}
 		}
 	}
@@ -498,36 +625,14 @@ func (f *family) samples() []Sample {
 }
 
 // appendSorted appends the group's per-process series in pid order
-// (numerically where pids are numbers).
-func (g *pidGroup) appendSorted(out []Sample) []Sample {
-	type pidSeries struct {
-		pid string
-		num float64
-		ok  bool
-		sr  *series
-	}
-	ps := make([]pidSeries, 0, len(g.byPID))
-	for pid, sr := range g.byPID {
-		f, ok := parseNumber(pid)
-		ps = append(ps, pidSeries{pid, f, ok, sr})
-	}
-	slices.SortFunc(ps, func(a, b pidSeries) int {
-		switch {
-		case a.ok && b.ok && a.num != b.num:
-			if a.num < b.num {
-				return -1
+// (see Aggregator.pidOrder).
+func (g *pidGroup) appendSorted(out []Sample, pidOrder []int32) []Sample {
+	for _, num := range pidOrder {
+		if int(num) < len(g.byPID) {
+			if sr := g.byPID[num]; sr != nil {
+				out = append(out, Sample{Name: sr.name, Labels: sr.labels, Value: sr.value})
 			}
-			return 1
-		case a.ok != b.ok:
-			if a.ok {
-				return -1
-			}
-			return 1
 		}
-		return strings.Compare(a.pid, b.pid)
-	})
-	for _, p := range ps {
-		out = append(out, Sample{Name: p.sr.name, Labels: p.sr.labels, Value: p.sr.value})
 	}
 	return out
 }

@@ -132,7 +132,12 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		return reportScan(opts.IO, scanErr, opts.Strict)
 	}
 	agg := aggregate.New()
-	scanErr := st.Scan(ctx, filtered(keep, agg.Add))
+	var scanErr error
+	if keep == nil {
+		scanErr = store.ScanShards(ctx, st, agg.AddShard)
+	} else {
+		scanErr = st.Scan(ctx, filtered(keep, agg.Add))
+	}
 	if err := reportScan(opts.IO, scanErr, opts.Strict); err != nil {
 		return err
 	}

@@ -49,12 +49,12 @@ func FuzzParseShard(f *testing.F) {
 			}
 			total := headerSize
 			for _, e := range entries {
-				if e.key == nil {
+				if e.Key == nil {
 					t.Fatal("entry without key")
 				}
-				n := len(e.key.Text)
+				n := len(e.Key.Text)
 				total += 4 + n + padding(n) + layout
-				if layout == LayoutLegacy && e.ts != 0 {
+				if layout == LayoutLegacy && e.Timestamp != 0 {
 					t.Fatal("8-byte entry with a timestamp")
 				}
 			}

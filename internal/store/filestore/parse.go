@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/promstore/promstore/internal/store"
@@ -22,17 +23,14 @@ const (
 )
 
 // entry is one parsed sample of a shard.
-type entry struct {
-	key   *store.Key
-	value float64
-	ts    float64
-}
+type entry = store.Entry
 
 // keyCache maps key text to its parsed key so that every shard holding the
 // same text shares one *store.Key (the aggregator caches per pointer) and
 // each text is parsed once. Keys found in the previous scan (old) are moved
 // into cur, so the cache holds only the keys of the latest scan.
 type keyCache struct {
+	mu       sync.Mutex // parse workers share the cache
 	cur, old map[string]*store.Key
 	// ids numbers new keys (store.Key.ID); shared by the scans of a Store.
 	ids *atomic.Uint32
@@ -45,6 +43,8 @@ func newKeyCache(old map[string]*store.Key, ids *atomic.Uint32) *keyCache {
 // lookup returns the parsed key for b. It allocates only for a text not
 // seen before.
 func (c *keyCache) lookup(b []byte) (*store.Key, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if k, ok := c.cur[string(b)]; ok {
 		return k, nil
 	}
@@ -146,9 +146,9 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []*store.Key, out
 		if valuePos+stride > used {
 			return out, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)}
 		}
-		e := entry{key: k, value: math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))}
+		e := entry{Key: k, Value: math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))}
 		if stride == LayoutTimestamp {
-			e.ts = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos+8:]))
+			e.Timestamp = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos+8:]))
 		}
 		out = append(out, e)
 		pos = valuePos + stride

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
@@ -167,76 +168,110 @@ type shard struct {
 	gone bool
 }
 
-// pipeline reads and parses shards in a worker goroutine, one ahead of
-// the consumer, and hands them over in file order.
+// pipeline reads and parses shards in a few worker goroutines, a few
+// files ahead of the consumer, and hands them over in file order.
 type pipeline struct {
-	out  chan *shard
-	free chan []entry
-	stop chan struct{}
-	wg   sync.WaitGroup
-	keys *keyCache
+	ready  []chan *shard // by file index
+	tokens chan struct{} // one per file being read or waiting to be consumed
+	free   chan []entry
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	keys   *keyCache
 }
 
-const pipelineDepth = 4
+const (
+	pipelineDepth = 4
+	parseWorkers  = 1
+)
 
 func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 	p := &pipeline{
-		out:  make(chan *shard, pipelineDepth),
-		free: make(chan []entry, pipelineDepth+2),
-		stop: make(chan struct{}),
-		keys: keys,
+		ready:  make([]chan *shard, len(files)),
+		tokens: make(chan struct{}, pipelineDepth),
+		free:   make(chan []entry, pipelineDepth+2),
+		stop:   make(chan struct{}),
+		keys:   keys,
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer close(p.out)
-		ps := parser{keys: keys}
-		// The keys of the last shard of each kind, in order: the guesses
-		// for the next shard of that kind.
-		guesses := map[string][]*store.Key{}
-		for _, f := range files {
-			sh := &shard{file: f}
-			if f.nameErr != nil {
-				sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}
-			} else {
-				var entries []entry
+	for i := range p.ready {
+		p.ready[i] = make(chan *shard, 1)
+	}
+	var next atomic.Int64
+	for range min(parseWorkers, len(files)) {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			ps := parser{keys: keys}
+			// The keys of the last shard of each kind this worker read,
+			// in order: the guesses for its next shard of that kind.
+			guesses := map[string][]*store.Key{}
+			for {
 				select {
-				case entries = <-p.free:
-				default:
+				case p.tokens <- struct{}{}:
+				case <-p.stop:
+					return
 				}
-				m, err := mapShardFile(f.path)
-				sh.size, sh.mtime = m.size, m.mtime
-				switch {
-				case errors.Is(err, fs.ErrNotExist):
-					sh.gone = true
-				case err != nil:
-					sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err}
-				default:
-					var perr *parseError
-					kind := f.id.KindName()
-					ps.guess = guesses[kind]
-					sh.entries, sh.layout, perr = parseMapped(&ps, &m, entries[:0])
-					m.unmap()
-					if perr != nil {
-						sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
-						sh.entries = sh.entries[:0]
-					} else if len(sh.entries) > 0 {
-						g := ps.guess[:0]
-						for i := range sh.entries {
-							g = append(g, sh.entries[i].key)
-						}
-						guesses[kind] = g
-					}
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
 				}
+				p.ready[i] <- p.read(&ps, guesses, files[i])
 			}
-			select {
-			case p.out <- sh:
-			case <-p.stop:
-				return
-			}
-		}
-	}()
+		}()
+	}
 	return p
+}
+
+// read reads and parses one shard file.
+func (p *pipeline) read(ps *parser, guesses map[string][]*store.Key, f shardFile) *shard {
+	sh := &shard{file: f}
+	if f.nameErr != nil {
+		sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}
+		return sh
+	}
+	var entries []entry
+	select {
+	case entries = <-p.free:
+	default:
+	}
+	m, err := mapShardFile(f.path)
+	sh.size, sh.mtime = m.size, m.mtime
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		sh.gone = true
+	case err != nil:
+		sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err}
+	default:
+		var perr *parseError
+		kind := f.id.KindName()
+		ps.guess = guesses[kind]
+		sh.entries, sh.layout, perr = parseMapped(ps, &m, entries[:0])
+		m.unmap()
+		if perr != nil {
+			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
+			sh.entries = sh.entries[:0]
+		} else if len(sh.entries) > 0 {
+			g := ps.guess[:0]
+			for i := range sh.entries {
+				g = append(g, sh.entries[i].Key)
+			}
+			guesses[kind] = g
+		}
+	}
+	return sh
+}
+
+// shards calls fn with each shard in file order until fn fails.
+func (p *pipeline) shards(fn func(*shard) error) error {
+	for i := range p.ready {
+		sh := <-p.ready[i]
+		err := fn(sh)
+		p.recycle(sh)
+		<-p.tokens
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recycle gives a delivered shard's entry buffer back to the worker.
@@ -252,11 +287,9 @@ func (p *pipeline) recycle(sh *shard) {
 	sh.entries = nil
 }
 
-// close stops the worker and waits for it.
+// close stops the workers and waits for them.
 func (p *pipeline) close() {
 	close(p.stop)
-	for range p.out {
-	}
 	p.wg.Wait()
 }
 
@@ -283,14 +316,14 @@ func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
 			s.putKeys(keys.old)
 		}
 	}()
-	for sh := range p.out {
+	err = p.shards(func(sh *shard) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(sh); err != nil {
-			return err
-		}
-		p.recycle(sh)
+		return fn(sh)
+	})
+	if err != nil {
+		return err
 	}
 	complete = true
 	return nil
@@ -309,11 +342,27 @@ func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 		id := sh.file.id
 		for i := range sh.entries {
 			e := &sh.entries[i]
-			if err := fn(store.Sample{Shard: id, Key: e.key, Value: e.value, Timestamp: e.ts}); err != nil {
+			if err := fn(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}); err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return errs.Err()
+}
+
+// ScanShards is Scan handing over each shard's samples at once (see
+// store.ShardScanner); the entries are only valid during the call.
+func (s *Store) ScanShards(ctx context.Context, fn store.ShardFunc) error {
+	var errs store.ScanErrors
+	err := s.eachShard(ctx, func(sh *shard) error {
+		if sh.unreadable(&errs) || len(sh.entries) == 0 {
+			return nil
+		}
+		return fn(sh.file.id, sh.entries)
 	})
 	if err != nil {
 		return err

@@ -84,7 +84,7 @@ func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []stor
 			return fmt.Errorf("write shard %s: not overwriting the corrupt existing file: %w", name, perr)
 		}
 		for _, e := range entries {
-			put(store.CanonicalKeyText(e.key), e.value, e.ts)
+			put(store.CanonicalKeyText(e.Key), e.Value, e.Timestamp)
 		}
 		if st, err := os.Stat(path); err == nil {
 			perm = st.Mode().Perm()

@@ -1,0 +1,59 @@
+package store
+
+import "context"
+
+// Entry is one sample of a shard, without the shard.
+type Entry struct {
+	Key       *Key
+	Value     float64
+	Timestamp float64
+}
+
+// ShardFunc receives the samples of one shard at once; entries are only
+// valid during the call.
+type ShardFunc func(id ShardID, entries []Entry) error
+
+// ShardScanner is a Reader that can hand over each shard's samples at
+// once, saving a call per sample.
+type ShardScanner interface {
+	ScanShards(ctx context.Context, fn ShardFunc) error
+}
+
+// ScanShards scans r shard by shard: with its ScanShards when it has one,
+// else by gathering the consecutive samples of each shard that Scan
+// streams. Errors are those of Scan.
+func ScanShards(ctx context.Context, r Reader, fn ShardFunc) error {
+	if ss, ok := r.(ShardScanner); ok {
+		return ss.ScanShards(ctx, fn)
+	}
+	var (
+		cur     ShardID
+		entries []Entry
+	)
+	flush := func() error {
+		if len(entries) == 0 {
+			return nil
+		}
+		err := fn(cur, entries)
+		clear(entries)
+		entries = entries[:0]
+		return err
+	}
+	err := r.Scan(ctx, func(s Sample) error {
+		if len(entries) > 0 && s.Shard != cur {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		cur = s.Shard
+		entries = append(entries, Entry{Key: s.Key, Value: s.Value, Timestamp: s.Timestamp})
+		return nil
+	})
+	if _, partial := Partial(err); err != nil && !partial {
+		return err
+	}
+	if ferr := flush(); ferr != nil {
+		return ferr
+	}
+	return err
+}
