@@ -181,7 +181,7 @@ type pipeline struct {
 
 const (
 	pipelineDepth = 4
-	parseWorkers  = 1
+	parseWorkers  = 2
 )
 
 func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
