@@ -59,3 +59,17 @@ r1=$(cpu "$REDIS_PID")
 echo "wall time including verification: $(echo "$end - $start" | bc)s"
 echo "CPU: promstore $(echo "scale=2; $p / $TCK" | bc)s (at most 0.2s before exit), redis-server $(echo "scale=2; ($r1 - $r0) / $TCK" | bc)s"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+
+# The server's own ceiling on this machine: redis-benchmark (the C client
+# shipped with Redis, pipelining 100 commands) creating the two hashes the
+# exporter layout needs per sample, a metric hash of 3 fields and a meta
+# hash of 4 with a typical original_key, under random new names. No
+# client can migrate faster than the server can create these.
+if command -v redis-benchmark >/dev/null; then
+	redis-cli -p "$PORT" flushall >/dev/null
+	N=1000000
+	KEY='["http_request_duration_seconds", "http_request_duration_seconds_bucket", {"le": "0.25", "method": "GET", "route": "/api/v1/items/<id>", "status": "200"}, "Request latency"]'
+	m=$(redis-benchmark -p "$PORT" -n "$N" -r 1000000000 -P 100 --csv hset 'gunicorn:histogram:__rand_int__:metric:0123456789abcdef0123456789abcdef' value 1.0 timestamp 0.0 updated_at 1732550000.123456 | tail -1 | awk -F'","' '{print $(NF-6)}')
+	t=$(redis-benchmark -p "$PORT" -n "$N" -r 1000000000 -P 100 --csv hset 'gunicorn:histogram:__rand_int__:meta:0123456789abcdef0123456789abcdef' original_key "$KEY" created_at 1732550000.123456 typ histogram multiprocess_mode all | tail -1 | awk -F'","' '{print $(NF-6)}')
+	printf "redis-server ceiling (redis-benchmark, -P 100): %.0f new metric hashes/s, %.0f new meta hashes/s => at most %.0f samples/s on this machine\n" "$m" "$t" "$(echo "1 / (1 / $m + 1 / $t)" | bc -l)"
+fi
