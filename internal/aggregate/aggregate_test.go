@@ -2,6 +2,8 @@ package aggregate
 
 import (
 	"math"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/promstore/promstore/internal/store"
@@ -208,6 +210,102 @@ func TestFamiliesOrderIsSortSamplesOrder(t *testing.T) {
 			// Buckets, _count, _sum of one series together, _count = +Inf.
 			if got[5].Name != "h_count" || got[4].Value != got[5].Value || got[6].Name != "h_sum" {
 				t.Fatalf("histogram order %v", got[:7])
+			}
+		}
+	}
+}
+
+// TestAddShardMatchesAdd: keys with reader IDs, added a shard at once
+// (the fast path for keys seen before), aggregate exactly as keys without
+// IDs added one by one, for every kind and gauge mode, over several
+// shards per process so that every key is met again.
+func TestAddShardMatchesAdd(t *testing.T) {
+	type shard struct {
+		id      store.ShardID
+		entries []store.Entry
+	}
+	modes := []string{"all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent"}
+	var shardsNoID, shardsID []shard
+	var nextID uint32
+	mk := func(family, name string, labels []store.Label) (*store.Key, *store.Key) {
+		a, b := key(t, family, name, labels), key(t, family, name, labels)
+		nextID++
+		b.ID = nextID
+		return a, b
+	}
+	type kk struct{ plain, withID *store.Key }
+	var keys []struct {
+		kind store.Kind
+		mode string
+		ks   []kk
+	}
+	add := func(kind store.Kind, mode, family string, names []string, labelSets [][]store.Label) {
+		var ks []kk
+		for _, n := range names {
+			for _, ls := range labelSets {
+				p, w := mk(family, n, ls)
+				ks = append(ks, kk{p, w})
+			}
+		}
+		keys = append(keys, struct {
+			kind store.Kind
+			mode string
+			ks   []kk
+		}{kind, mode, ks})
+	}
+	routes := [][]store.Label{{{Name: "route", Value: "/a"}}, {{Name: "route", Value: "/b"}}}
+	add(store.KindCounter, "", "c", []string{"c_total", "c_created"}, routes)
+	add(store.KindSummary, "", "s", []string{"s_count", "s_sum"}, routes)
+	var buckets [][]store.Label
+	for _, le := range []string{"0.1", "1.0", "+Inf"} {
+		buckets = append(buckets, []store.Label{{Name: "le", Value: le}, {Name: "route", Value: "/a"}})
+	}
+	add(store.KindHistogram, "", "h", []string{"h_bucket"}, buckets)
+	add(store.KindHistogram, "", "h", []string{"h_count", "h_sum"}, routes)
+	for _, m := range modes {
+		add(store.KindGauge, m, "g_"+m, []string{"g_" + m}, routes)
+	}
+	for round := 0; round < 3; round++ {
+		for pid := 1; pid <= 4; pid++ {
+			for gi, g := range keys {
+				id := store.ShardID{Kind: g.kind, Mode: g.mode, PID: strconv.Itoa(pid)}
+				var a, b []store.Entry
+				for ki, k := range g.ks {
+					v := float64(round*100+pid*10+ki) + 0.1*float64(gi)
+					if (pid+ki+round)%7 == 3 {
+						v = math.NaN()
+					}
+					ts := float64(round*10 + pid)
+					a = append(a, store.Entry{Key: k.plain, Value: v, Timestamp: ts})
+					b = append(b, store.Entry{Key: k.withID, Value: v, Timestamp: ts})
+				}
+				shardsNoID = append(shardsNoID, shard{id, a})
+				shardsID = append(shardsID, shard{id, b})
+			}
+		}
+	}
+	one, batch := New(), New()
+	for _, sh := range shardsNoID {
+		for _, e := range sh.entries {
+			_ = one.Add(store.Sample{Shard: sh.id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})
+		}
+	}
+	for _, sh := range shardsID {
+		_ = batch.AddShard(sh.id, sh.entries)
+	}
+	want, got := one.Families(), batch.Families()
+	if len(got) != len(want) {
+		t.Fatalf("%d families, want %d", len(got), len(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if g.Name != w.Name || g.Type != w.Type || g.Mode != w.Mode || len(g.Samples) != len(w.Samples) {
+			t.Fatalf("family %d = %s %s %s with %d samples, want %s %s %s with %d", i, g.Name, g.Type, g.Mode, len(g.Samples), w.Name, w.Type, w.Mode, len(w.Samples))
+		}
+		for j := range w.Samples {
+			ws, gs := w.Samples[j], g.Samples[j]
+			if gs.Name != ws.Name || !slices.Equal(gs.Labels, ws.Labels) || math.Float64bits(gs.Value) != math.Float64bits(ws.Value) && !(math.IsNaN(gs.Value) && math.IsNaN(ws.Value)) {
+				t.Errorf("%s sample %d = %v, want %v", w.Name, j, gs, ws)
 			}
 		}
 	}

@@ -100,18 +100,11 @@ func (sc *scraper) read() *snapshot {
 	defer cancel()
 	start := time.Now()
 	agg := aggregate.New()
-	var (
-		samples int
-		shards  int
-		last    store.ShardID
-	)
-	err := sc.st.Scan(ctx, func(s store.Sample) error {
-		samples++
-		if shards == 0 || s.Shard != last {
-			shards++
-			last = s.Shard
-		}
-		return agg.Add(s)
+	var samples, shards int
+	err := store.ScanShards(ctx, sc.st, func(id store.ShardID, entries []store.Entry) error {
+		samples += len(entries)
+		shards++
+		return agg.AddShard(id, entries)
 	})
 	snap := &snapshot{bodies: map[bodyKey]*body{}}
 	problems, isPartial := store.Partial(err)

@@ -376,3 +376,39 @@ func TestConcurrentScans(t *testing.T) {
 		}
 	}
 }
+
+// TestScanShardsMatchesScan: ScanShards hands over the same samples as
+// Scan, in the same order, a shard per call, with the same problems.
+func TestScanShardsMatchesScan(t *testing.T) {
+	for _, name := range []string{"python-0.25-files", "python-0.16-files"} {
+		t.Run(name, func(t *testing.T) {
+			dir := testenv.CopyStore(t, fixtureStore(t, name))
+			// A corrupt shard among them: both skip it and report it.
+			if err := os.WriteFile(filepath.Join(dir, "counter_999.db"), []byte("not a shard"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			st := openDir(t, dir, 0)
+			want, wantErr := scanAll(t, st)
+			var got []gotSample
+			calls := 0
+			err := st.ScanShards(context.Background(), func(id store.ShardID, entries []store.Entry) error {
+				calls++
+				for _, e := range entries {
+					got = append(got, gotSample{id.String(), e.Key.Text, e.Value, e.Timestamp})
+				}
+				return nil
+			})
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || wantErr == nil {
+				t.Errorf("ScanShards error %v, Scan error %v (want the same partial error)", err, wantErr)
+			}
+			if calls == 0 || len(got) != len(want) {
+				t.Fatalf("ScanShards gave %d samples in %d calls, Scan %d", len(got), calls, len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] && !(math.IsNaN(got[i].value) && math.IsNaN(want[i].value)) {
+					t.Fatalf("sample %d = %+v, Scan gave %+v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
