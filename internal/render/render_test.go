@@ -1,14 +1,18 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/store"
@@ -311,4 +315,52 @@ func lineSet(s string) map[string]bool {
 		m[l] = true
 	}
 	return m
+}
+
+// TestTextUnitsInOrder: rendered on several cores in units, the text is
+// byte for byte what one writer gives, for families larger than a unit,
+// with moved _created samples and an empty family among them.
+func TestTextUnitsInOrder(t *testing.T) {
+	big := aggregate.Family{Name: "req", Type: store.KindCounter, Help: "Requests."}
+	for i := range 3*unitSamples + 17 {
+		route := store.Label{Name: "route", Value: fmt.Sprintf("/r/%d", i)}
+		big.Samples = append(big.Samples, aggregate.Sample{Name: "req_total", Labels: []store.Label{route}, Value: float64(i)})
+		if i%3 == 0 {
+			big.Samples = append(big.Samples, aggregate.Sample{Name: "req_created", Labels: []store.Label{route}, Value: 1.7e9 + float64(i)})
+		}
+	}
+	fams := []aggregate.Family{
+		{Name: "empty", Type: store.KindGauge, Help: "Nothing yet.", Mode: "all"},
+		big,
+		{Name: "up", Type: store.KindGauge, Help: "Up.", Mode: "max", Samples: []aggregate.Sample{{Name: "up", Value: 1}}},
+	}
+	units := textUnits(fams)
+	if len(units) < 6 {
+		t.Fatalf("%d units, want the big family cut into several", len(units))
+	}
+	var want bytes.Buffer
+	tw := textWriter{w: bufio.NewWriter(&want), scheme: model.UnderscoreEscaping}
+	for _, u := range units {
+		tw.unit(u)
+	}
+	if err := tw.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := writeUnits(&got, units, model.UnderscoreEscaping); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("parallel text differs from sequential text (%d vs %d bytes)", got.Len(), want.Len())
+	}
+	lines := strings.Split(want.String(), "\n")
+	if lines[0] != "# HELP empty Nothing yet." || lines[2] != "# HELP req_total Requests." {
+		t.Errorf("headers out of place: %q", lines[:4])
+	}
+	if !strings.Contains(want.String(), "# TYPE req_created gauge\nreq_created{route=\"/r/0\"} 1.7e+09\n") {
+		t.Error("moved _created samples missing")
+	}
+	if n := strings.Count(want.String(), "\n"); n != 2+2+len(big.Samples)+2+3 {
+		t.Errorf("%d lines", n)
+	}
 }

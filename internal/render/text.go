@@ -6,8 +6,12 @@ package render
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
@@ -35,11 +39,134 @@ func Text(w io.Writer, fams []aggregate.Family) error {
 // non-legacy names as Python's "allow-utf-8" does; the underscores, dots
 // and values schemes follow Python's _escape.
 func writeText(w io.Writer, fams []aggregate.Family, scheme model.EscapingScheme) error {
-	tw := textWriter{w: bufio.NewWriterSize(w, 64<<10), scheme: scheme}
-	for i := range fams {
-		tw.family(&fams[i])
+	units := textUnits(fams)
+	if len(units) <= 1 || runtime.GOMAXPROCS(0) == 1 {
+		tw := textWriter{w: bufio.NewWriterSize(w, 64<<10), scheme: scheme}
+		for _, u := range units {
+			tw.unit(u)
+		}
+		return tw.w.Flush()
 	}
-	return tw.w.Flush()
+	return writeUnits(w, units, scheme)
+}
+
+// textUnit is a run of output lines: a family's header (when header is
+// set) and the samples idx of fam.
+type textUnit struct {
+	fam    *aggregate.Family
+	header *textHeader
+	idx    []int32
+}
+
+type textHeader struct{ name, typ, help string }
+
+// unitSamples is how many samples a unit holds at most.
+const unitSamples = 8192
+
+// textUnits cuts the output into units, in output order: each family's
+// header and samples, then the samples named <family>_created, _gcount
+// and _gsum under headers of their own, as Python moves them.
+func textUnits(fams []aggregate.Family) []textUnit {
+	var units []textUnit
+	emit := func(f *aggregate.Family, h *textHeader, idx []int32) {
+		for first := true; first || len(idx) > 0; first = false {
+			n := min(len(idx), unitSamples)
+			u := textUnit{fam: f, idx: idx[:n:n]}
+			if first {
+				u.header = h
+			}
+			units = append(units, u)
+			idx = idx[n:]
+		}
+	}
+	for i := range fams {
+		f := &fams[i]
+		mname, mtype := f.Name, string(f.Type)
+		switch f.Type {
+		case store.KindCounter:
+			mname += "_total"
+		case "":
+			mtype = "untyped"
+		}
+		main := make([]int32, 0, len(f.Samples))
+		var moved [len(omSuffixes)][]int32
+		for j := range f.Samples {
+			if k := omSuffix(f.Name, f.Samples[j].Name); k >= 0 {
+				moved[k] = append(moved[k], int32(j))
+				continue
+			}
+			main = append(main, int32(j))
+		}
+		emit(f, &textHeader{mname, mtype, f.Help}, main)
+		for k, idx := range moved {
+			if len(idx) > 0 {
+				emit(f, &textHeader{f.Name + omSuffixes[k], "gauge", f.Help}, idx)
+			}
+		}
+	}
+	return units
+}
+
+// unit writes one unit.
+func (tw *textWriter) unit(u textUnit) {
+	if u.header != nil {
+		tw.header(u.header.name, u.header.typ, u.header.help)
+	}
+	for _, i := range u.idx {
+		tw.sample(&u.fam.Samples[i])
+	}
+}
+
+// writeUnits renders units on every core, a few ahead, and writes them
+// to w in order.
+func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) error {
+	workers := runtime.GOMAXPROCS(0)
+	ready := make([]chan *bytes.Buffer, len(units))
+	for i := range ready {
+		ready[i] = make(chan *bytes.Buffer, 1)
+	}
+	tokens := make(chan struct{}, 2*workers)
+	stop := make(chan struct{})
+	free := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case tokens <- struct{}{}:
+				case <-stop:
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= len(units) {
+					return
+				}
+				buf := free.Get().(*bytes.Buffer)
+				buf.Reset()
+				tw := textWriter{w: bufio.NewWriterSize(buf, 64<<10), scheme: scheme}
+				tw.unit(units[i])
+				_ = tw.w.Flush() // a bytes.Buffer does not fail
+				ready[i] <- buf
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	for i := range units {
+		buf := <-ready[i]
+		_, err := w.Write(buf.Bytes())
+		free.Put(buf)
+		<-tokens
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type textWriter struct {
@@ -49,35 +176,6 @@ type textWriter struct {
 }
 
 var omSuffixes = [...]string{"_created", "_gcount", "_gsum"} // sorted, as Python emits them
-
-func (tw *textWriter) family(f *aggregate.Family) {
-	mname, mtype := f.Name, string(f.Type)
-	switch f.Type {
-	case store.KindCounter:
-		mname += "_total"
-	case "":
-		mtype = "untyped"
-	}
-	tw.header(mname, mtype, f.Help)
-	var moved [len(omSuffixes)][]int
-	for i := range f.Samples {
-		s := &f.Samples[i]
-		if k := omSuffix(f.Name, s.Name); k >= 0 {
-			moved[k] = append(moved[k], i)
-			continue
-		}
-		tw.sample(s)
-	}
-	for k, idx := range moved {
-		if len(idx) == 0 {
-			continue
-		}
-		tw.header(f.Name+omSuffixes[k], "gauge", f.Help)
-		for _, i := range idx {
-			tw.sample(&f.Samples[i])
-		}
-	}
-}
 
 func omSuffix(family, name string) int {
 	if len(name) <= len(family) || name[:len(family)] != family {
