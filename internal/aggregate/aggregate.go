@@ -286,12 +286,28 @@ func (a *Aggregator) Add(s store.Sample) error {
 // serves as a store.ShardFunc). A key seen before whose samples only add
 // up costs a few loads and an addition.
 func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
+	num := int32(-1)
 	for i := range entries {
 		e := &entries[i]
 		if kid := e.Key.ID; int(kid) < len(a.slots) {
-			if ki := a.slots[kid]; ki != nil && ki.key == e.Key && ki.cell != nil {
-				*ki.cell += e.Value
-				continue
+			if ki := a.slots[kid]; ki != nil && ki.key == e.Key {
+				if ki.cell != nil {
+					*ki.cell += e.Value
+					continue
+				}
+				// A series of a gauge family of mode all/liveall met
+				// before: the series of this shard's pid.
+				if g := ki.group; g != nil {
+					if num < 0 {
+						num = a.pidNum(id.PID)
+					}
+					if int(num) < len(g.byPID) {
+						if sr := g.byPID[num]; sr != nil {
+							sr.value, sr.set = e.Value, true
+							continue
+						}
+					}
+				}
 			}
 		}
 		_ = a.Add(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})

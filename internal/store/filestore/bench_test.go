@@ -99,7 +99,7 @@ func BenchmarkScanAggregate(b *testing.B) {
 	cpu := testenv.CPUTime()
 	for b.Loop() {
 		agg := aggregate.New()
-		if err := st.Scan(context.Background(), agg.Add); err != nil {
+		if err := st.ScanShards(context.Background(), agg.AddShard); err != nil {
 			b.Fatal(err)
 		}
 		if len(agg.Families()) != 3 {
@@ -150,10 +150,11 @@ func BenchmarkScanDir(b *testing.B) {
 			for b.Loop() {
 				n = 0
 				a := aggregate.New()
-				err := st.Scan(context.Background(), func(s store.Sample) error {
-					n++
+				// As dump reads: a shard at once.
+				err := st.ScanShards(context.Background(), func(id store.ShardID, entries []store.Entry) error {
+					n += len(entries)
 					if agg {
-						return a.Add(s)
+						return a.AddShard(id, entries)
 					}
 					return nil
 				})
