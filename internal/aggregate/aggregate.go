@@ -316,34 +316,44 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 }
 
 // lookup returns what s.Key means for aggregation: by the key's ID when the
-// reader gave one (a slice index), else by pointer, else by text.
+// reader gave one (a slice index), else by pointer, else by text. A key
+// whose ID's slot is free is met for the first time: it goes straight to
+// the slot, without the pointer map.
 func (a *Aggregator) lookup(s store.Sample) *keyInfo {
 	k := s.Key
-	if id := k.ID; id != 0 && int(id) < len(a.slots) {
+	id := k.ID
+	if id != 0 && int(id) < len(a.slots) {
 		if ki := a.slots[id]; ki != nil && ki.key == k {
 			return ki
 		}
 	}
+	slotted := id != 0 && id < maxSlots
+	if slotted && int(id) >= len(a.slots) {
+		a.slots = append(a.slots, make([]*keyInfo, int(id)+1-len(a.slots)+len(a.slots)/2)...)
+	}
+	if slotted && a.slots[id] == nil {
+		ki := a.named(s)
+		a.slots[id] = ki
+		return ki
+	}
 	ki := a.keys[k]
 	if ki == nil {
-		ki = a.resolve(s)
-		if ki.key != k {
-			// Same text, another pointer (another reader): share the
-			// aggregation state under a keyInfo of this pointer.
-			c := a.newKeyInfo()
-			*c = *ki
-			c.key = k
-			ki = c
-		}
+		ki = a.named(s)
 		a.keys[k] = ki
 	}
-	if id := k.ID; id != 0 && id < maxSlots {
-		if int(id) >= len(a.slots) {
-			a.slots = append(a.slots, make([]*keyInfo, int(id)+1-len(a.slots)+len(a.slots)/2)...)
-		}
-		if a.slots[id] == nil {
-			a.slots[id] = ki
-		}
+	return ki
+}
+
+// named resolves s.Key by its text, under a keyInfo of its own pointer.
+func (a *Aggregator) named(s store.Sample) *keyInfo {
+	ki := a.resolve(s)
+	if ki.key != s.Key {
+		// Same text, another pointer (another reader): share the
+		// aggregation state under a keyInfo of this pointer.
+		c := a.newKeyInfo()
+		*c = *ki
+		c.key = s.Key
+		ki = c
 	}
 	return ki
 }

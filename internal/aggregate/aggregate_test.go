@@ -310,3 +310,23 @@ func TestAddShardMatchesAdd(t *testing.T) {
 		}
 	}
 }
+
+// TestKeysOfTwoReaders: keys of two readers may share IDs (each numbers
+// its own keys) and texts (each parses its own pointer); samples are
+// merged by text whatever the IDs and pointers.
+func TestKeysOfTwoReaders(t *testing.T) {
+	a := New()
+	id := store.ShardID{Kind: store.KindCounter, PID: "1"}
+	// Reader 1: x has ID 1, y has ID 2. Reader 2: y has ID 1, x has ID 2.
+	x1, y1 := key(t, "x", "x_total", nil), key(t, "y", "y_total", nil)
+	y2, x2 := key(t, "y", "y_total", nil), key(t, "x", "x_total", nil)
+	x1.ID, y1.ID, y2.ID, x2.ID = 1, 2, 1, 2
+	for round := 0; round < 3; round++ {
+		_ = a.AddShard(id, []store.Entry{{Key: x1, Value: 1}, {Key: y1, Value: 10}})
+		_ = a.AddShard(id, []store.Entry{{Key: y2, Value: 100}, {Key: x2, Value: 1000}})
+	}
+	fams := a.Families()
+	if len(fams) != 2 || fams[0].Samples[0].Value != 3*1001 || fams[1].Samples[0].Value != 3*110 {
+		t.Fatalf("families %+v", fams)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,6 +227,21 @@ func TestValueFormatting(t *testing.T) {
 	for v := -2e6; v <= 2e6; v += 997 {
 		if got, want := string(appendValue(nil, v)), store.FloatToGoString(v); got != want {
 			t.Fatalf("appendValue(%v) = %q, FloatToGoString %q", v, got, want)
+		}
+	}
+	// Fractions around the edges of the positional fast path and random
+	// bit patterns over every magnitude.
+	edges := []float64{1e-4, math.Nextafter(1e-4, 0), math.Nextafter(1e-4, 1), 0.1, 1.0 / 3, 2.0 / 3, 999999.9999999999,
+		math.Nextafter(1e6, 0), 123456.789, 0.30000000000000004, 9.999999999999999e-05}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200000; i++ {
+		edges = append(edges, math.Float64frombits(rng.Uint64()), rng.Float64()*math.Pow(10, float64(rng.IntN(14)-6)))
+	}
+	for _, v := range edges {
+		for _, x := range []float64{v, -v} {
+			if got, want := string(appendValue(nil, x)), store.FloatToGoString(x); got != want {
+				t.Fatalf("appendValue(%v) = %q, FloatToGoString %q", x, got, want)
+			}
 		}
 	}
 }

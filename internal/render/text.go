@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"math"
 	"runtime"
 	"strconv"
 	"sync"
@@ -250,6 +251,13 @@ func appendValue(b []byte, v float64) []byte {
 	if v > -1e15 && v < 1e6 && v == float64(int64(v)) && !signbit(v) {
 		b = strconv.AppendInt(b, int64(v), 10)
 		return append(b, '.', '0')
+	}
+	if a := math.Abs(v); a >= 1e-4 && a < 1e6 {
+		// Python's repr writes these in positional notation with the
+		// shortest digits that round-trip, as 'f' with precision -1 does,
+		// and floatToGoString keeps them (an integral part of at most
+		// six digits).
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
 	}
 	return append(b, store.FloatToGoString(v)...)
 }
