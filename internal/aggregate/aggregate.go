@@ -36,6 +36,7 @@ type Sample struct {
 	Name string
 	// Labels are sorted by name; gauges of mode all/liveall carry "pid",
 	// histogram buckets "le" formatted as Python does ("1.0", "1e+06").
+	// They may share memory with the store's keys: read only.
 	Labels []store.Label
 	Value  float64
 }
@@ -289,7 +290,7 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 	num := int32(-1)
 	for i := range entries {
 		e := &entries[i]
-		if kid := e.Key.ID; int(kid) < len(a.slots) {
+		if kid := e.KeyID; int(kid) < len(a.slots) {
 			if ki := a.slots[kid]; ki != nil && ki.key == e.Key {
 				if ki.cell != nil {
 					*ki.cell += e.Value
@@ -444,8 +445,11 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 		}
 		a.families[k.Family] = f
 	}
-	labels := append([]store.Label(nil), k.Labels...)
-	sortLabels(labels)
+	labels := k.Labels // sorted as Python's encoder writes them, usually
+	if !labelsSorted(labels) {
+		labels = append([]store.Label(nil), labels...)
+		sortLabels(labels)
+	}
 	ki := a.newKeyInfo()
 	*ki = keyInfo{key: k, fam: f, labels: labels, id: k.Name + "\xff" + labelID(labels)}
 	if f.Type == store.KindHistogram {
@@ -477,6 +481,16 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 	}
 	a.byText[k.Text] = ki
 	return ki
+}
+
+// labelsSorted reports whether labels are sorted by name.
+func labelsSorted(labels []store.Label) bool {
+	for i := 1; i < len(labels); i++ {
+		if labels[i].Name < labels[i-1].Name {
+			return false
+		}
+	}
+	return true
 }
 
 // sortLabels sorts a few labels by name (insertion sort: label sets are

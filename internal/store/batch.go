@@ -4,7 +4,10 @@ import "context"
 
 // Entry is one sample of a shard, without the shard.
 type Entry struct {
-	Key       *Key
+	Key *Key
+	// KeyID is Key.ID, repeated so that a consumer indexing by ID need
+	// not load the key.
+	KeyID     uint32
 	Value     float64
 	Timestamp float64
 }
@@ -46,7 +49,7 @@ func ScanShards(ctx context.Context, r Reader, fn ShardFunc) error {
 			}
 		}
 		cur = s.Shard
-		entries = append(entries, Entry{Key: s.Key, Value: s.Value, Timestamp: s.Timestamp})
+		entries = append(entries, Entry{Key: s.Key, KeyID: s.Key.ID, Value: s.Value, Timestamp: s.Timestamp})
 		return nil
 	})
 	if _, partial := Partial(err); err != nil && !partial {

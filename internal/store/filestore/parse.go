@@ -146,7 +146,7 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []*store.Key, out
 		if valuePos+stride > used {
 			return out, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)}
 		}
-		e := entry{Key: k, Value: math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))}
+		e := entry{Key: k, KeyID: k.ID, Value: math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))}
 		if stride == LayoutTimestamp {
 			e.Timestamp = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos+8:]))
 		}
