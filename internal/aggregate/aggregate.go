@@ -48,7 +48,7 @@ type Aggregator struct {
 	families map[string]*family
 	slots    []*keyInfo // by store.Key.ID
 	keys     map[*store.Key]*keyInfo
-	byText   map[string]*keyInfo
+	byText   store.TextMap[*keyInfo]
 
 	// keyInfos and cells are allocated from chunks, in the order keys are
 	// first seen: a store's shards list their keys in much the same
@@ -121,9 +121,13 @@ const maxSlots = 1 << 24
 
 type family struct {
 	Family
-	series map[string]*series   // by series id
-	hists  map[string]*hist     // by label id without le
-	groups map[string]*pidGroup // gauges all/liveall: by series id without pid
+	series store.TextMap[*series]   // by series id
+	hists  map[string]*hist         // by label id without le
+	groups store.TextMap[*pidGroup] // gauges all/liveall: by series id without pid
+
+	// The series and groups in the order created.
+	seriesList []*series
+	groupList  []*pidGroup
 
 	seriesChunk []series
 	labels      labelArena
@@ -171,6 +175,7 @@ type hist struct {
 type keyInfo struct {
 	fam      *family
 	id       string        // series id without pid
+	idHash   uint64        // store.HashText(id)
 	labels   []store.Label // sorted
 	key      *store.Key
 	bucket   *float64  // the bucket a histogram _bucket sample adds to
@@ -206,7 +211,6 @@ func New() *Aggregator {
 	return &Aggregator{
 		families: map[string]*family{},
 		keys:     map[*store.Key]*keyInfo{},
-		byText:   map[string]*keyInfo{},
 		pidNums:  map[string]int32{},
 	}
 }
@@ -361,10 +365,11 @@ func (a *Aggregator) named(s store.Sample) *keyInfo {
 
 // pidGroup returns the group of per-process series of ki's series.
 func (f *family) pidGroup(ki *keyInfo) *pidGroup {
-	g := f.groups[ki.id]
-	if g == nil {
+	g, ok := f.groups.Get(ki.idHash, ki.id)
+	if !ok {
 		g = &pidGroup{name: ki.key.Name, lid: ki.lid(), labels: ki.labels}
-		f.groups[ki.id] = g
+		f.groups.Put(ki.idHash, ki.id, g)
+		f.groupList = append(f.groupList, g)
 	}
 	ki.group = g
 	return g
@@ -419,11 +424,12 @@ func (ki *keyInfo) lid() string { return ki.id[strings.IndexByte(ki.id, 0xff)+1:
 
 func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	if ki.shortcut == nil {
-		sr := ki.fam.series[ki.id]
-		if sr == nil {
+		sr, ok := ki.fam.series.Get(ki.idHash, ki.id)
+		if !ok {
 			sr = ki.fam.newSeries()
 			sr.name, sr.lid, sr.labels = ki.id[:strings.IndexByte(ki.id, 0xff)], ki.lid(), ki.labels
-			ki.fam.series[ki.id] = sr
+			ki.fam.series.Put(ki.idHash, ki.id, sr)
+			ki.fam.seriesList = append(ki.fam.seriesList, sr)
 		}
 		ki.shortcut = sr
 	}
@@ -431,7 +437,8 @@ func (a *Aggregator) shortcut(ki *keyInfo) *series {
 }
 
 func (a *Aggregator) resolve(s store.Sample) *keyInfo {
-	if ki := a.byText[s.Key.Text]; ki != nil {
+	th := store.HashText(s.Key.Text)
+	if ki, ok := a.byText.Get(th, s.Key.Text); ok {
 		return ki
 	}
 	k := s.Key
@@ -439,9 +446,7 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 	if f == nil {
 		f = &family{
 			Family: Family{Name: k.Family, Type: s.Shard.Kind, Help: k.Help, Mode: s.Shard.Mode},
-			series: map[string]*series{},
 			hists:  map[string]*hist{},
-			groups: map[string]*pidGroup{},
 		}
 		a.families[k.Family] = f
 	}
@@ -452,6 +457,7 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 	}
 	ki := a.newKeyInfo()
 	*ki = keyInfo{key: k, fam: f, labels: labels, id: k.Name + "\xff" + labelID(labels)}
+	ki.idHash = store.HashText(ki.id)
 	if f.Type == store.KindHistogram {
 		for i, l := range labels {
 			if l.Name != "le" {
@@ -479,7 +485,7 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 			break
 		}
 	}
-	a.byText[k.Text] = ki
+	a.byText.Put(th, k.Text, ki)
 	return ki
 }
 
@@ -575,7 +581,7 @@ type outGroup struct {
 // samples in order: by name, a histogram's buckets by le, a gauge's
 // processes by pid.
 func (f *family) samples(pidOrder []int32) []Sample {
-	groups := make(map[string]*outGroup, len(f.series)+len(f.hists)+len(f.groups))
+	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.hists)+len(f.groupList))
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
 		if g == nil {
@@ -590,14 +596,14 @@ func (f *family) samples(pidOrder []int32) []Sample {
 		g.hist = h
 		n += len(h.buckets) + 1
 	}
-	for _, sr := range f.series {
+	for _, sr := range f.seriesList {
 		if sr.set {
 			g := group(sr.lid, sr.labels)
 			g.plain = append(g.plain, sr)
 			n++
 		}
 	}
-	for _, pg := range f.groups {
+	for _, pg := range f.groupList {
 		g := group(pg.lid, pg.labels)
 		g.pids = append(g.pids, pg)
 		n += pg.n

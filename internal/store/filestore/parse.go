@@ -31,36 +31,47 @@ type entry = store.Entry
 // into cur, so the cache holds only the keys of the latest scan.
 type keyCache struct {
 	mu       sync.Mutex // parse workers share the cache
-	cur, old map[string]*store.Key
+	cur, old *store.TextMap[*store.Key]
 	// ids numbers new keys (store.Key.ID); shared by the scans of a Store.
 	ids *atomic.Uint32
 }
 
-func newKeyCache(old map[string]*store.Key, ids *atomic.Uint32) *keyCache {
-	return &keyCache{cur: make(map[string]*store.Key, len(old)), old: old, ids: ids}
+func newKeyCache(old *store.TextMap[*store.Key], ids *atomic.Uint32) *keyCache {
+	if old == nil {
+		old = store.NewTextMap[*store.Key](0)
+	}
+	return &keyCache{cur: store.NewTextMap[*store.Key](old.Len()), old: old, ids: ids}
 }
 
 // lookup returns the parsed key for b. It allocates only for a text not
-// seen before.
+// seen before, which it parses without holding the lock.
 func (c *keyCache) lookup(b []byte) (*store.Key, error) {
+	h := store.HashBytes(b)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if k, ok := c.cur[string(b)]; ok {
+	if k, ok := c.cur.GetBytes(h, b); ok {
+		c.mu.Unlock()
 		return k, nil
 	}
-	if k, ok := c.old[string(b)]; ok {
-		c.cur[k.Text] = k
+	if k, ok := c.old.GetBytes(h, b); ok {
+		c.cur.Put(h, k.Text, k)
+		c.mu.Unlock()
 		return k, nil
 	}
+	c.mu.Unlock()
 	text := string(b)
 	k, err := store.ParseKey(text)
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.cur.Get(h, text); ok { // parsed meanwhile by another worker
+		return k, nil
+	}
 	if c.ids != nil {
 		k.ID = c.ids.Add(1)
 	}
-	c.cur[text] = k
+	c.cur.Put(h, text, k)
 	return k, nil
 }
 

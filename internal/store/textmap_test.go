@@ -1,0 +1,49 @@
+package store
+
+import (
+	"strconv"
+	"testing"
+)
+
+func TestTextMap(t *testing.T) {
+	var m TextMap[int]
+	texts := []string{"", "a", "b", `["m", "m_total", {}, "h"]`}
+	for i := range 5000 {
+		texts = append(texts, "key-"+strconv.Itoa(i))
+	}
+	for i, s := range texts {
+		m.Put(HashText(s), s, i)
+	}
+	m.Put(HashText("a"), "a", -1) // replaces
+	if m.Len() != len(texts) {
+		t.Fatalf("Len = %d, want %d", m.Len(), len(texts))
+	}
+	for i, s := range texts {
+		want := i
+		if s == "a" {
+			want = -1
+		}
+		if v, ok := m.Get(HashText(s), s); !ok || v != want {
+			t.Fatalf("Get(%q) = %v, %v", s, v, ok)
+		}
+		if v, ok := m.GetBytes(HashBytes([]byte(s)), []byte(s)); !ok || v != want {
+			t.Fatalf("GetBytes(%q) = %v, %v", s, v, ok)
+		}
+	}
+	if _, ok := m.Get(HashText("missing"), "missing"); ok {
+		t.Error("Get of a missing text succeeded")
+	}
+	// Texts whose hashes collide (forced here) are told apart.
+	var c TextMap[string]
+	c.Put(7, "x", "X")
+	c.Put(7, "y", "Y")
+	if v, _ := c.Get(7, "x"); v != "X" {
+		t.Errorf("collision: Get(x) = %q", v)
+	}
+	if v, _ := c.Get(7, "y"); v != "Y" {
+		t.Errorf("collision: Get(y) = %q", v)
+	}
+	if _, ok := c.Get(7, "z"); ok || c.Len() != 2 {
+		t.Errorf("collision: z found or Len %d", c.Len())
+	}
+}
