@@ -68,7 +68,7 @@ func TestScanShardsGroupsScan(t *testing.T) {
 				}
 				return nil
 			})
-			if !errors.Is(err, tc.wantErr) && err != tc.wantErr {
+			if !errors.Is(err, tc.wantErr) {
 				t.Errorf("err = %v, want %v", err, tc.wantErr)
 			}
 			if len(got) != len(tc.want) {
