@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -96,7 +97,11 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 	<-planned
 	if scanErr != nil {
 		cancel()
-		_ = vr.wait()
+		// A failed hash read cancels the scan: report the failure, not
+		// the cancellation.
+		if valErr := vr.wait(); valErr != nil && ctx.Err() == nil && errors.Is(scanErr, context.Canceled) {
+			return nil, valErr
+		}
 		return nil, scanErr
 	}
 	// The reps' names are read while the shards are planned.

@@ -854,3 +854,43 @@ func TestNamesPerMD5(t *testing.T) {
 		}
 	}
 }
+
+// failHook fails the client's n-th pipeline with err before sending it.
+type failHook struct {
+	n    int
+	err  error
+	sent atomic.Int32
+}
+
+func (h *failHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *failHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h *failHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if int(h.sent.Add(1)) == h.n {
+			for _, c := range cmds {
+				c.SetErr(h.err)
+			}
+			return h.err
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestHashReadFailsMidScan: when reading hashes fails while SCAN is still
+// listing, the scan reports that failure, not the cancellation it causes.
+func TestHashReadFailsMidScan(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	loadFixture(t, srv.Client(), "")
+	s := openStore(t, Config{URLs: []string{srv.URL()}, BatchSize: 5})
+	injected := errors.New("injected pipeline failure")
+	s.client.AddHook(&failHook{n: 2, err: injected})
+	err := s.Scan(context.Background(), func(store.Sample) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), injected.Error()) {
+		t.Fatalf("scan: %v, want the pipeline's failure", err)
+	}
+	if _, partial := store.Partial(err); partial {
+		t.Errorf("a failed read is reported as partial: %v", err)
+	}
+}
