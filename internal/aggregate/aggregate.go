@@ -224,7 +224,13 @@ func (a *Aggregator) Add(s store.Sample) error {
 			return nil
 		}
 	}
-	ki := a.lookup(s)
+	a.add(s, nil)
+	return nil
+}
+
+// add merges s; p is its key's prep when computed ahead, else nil.
+func (a *Aggregator) add(s store.Sample, p *keyPrep) {
+	ki := a.lookup(s, p)
 	f := ki.fam
 	switch f.Type {
 	case store.KindGauge:
@@ -272,7 +278,7 @@ func (a *Aggregator) Add(s store.Sample) error {
 		if ki.bucket != nil {
 			*ki.bucket += s.Value
 			ki.cell = ki.bucket
-			return nil
+			return
 		}
 		sr := a.shortcut(ki)
 		sr.value += s.Value
@@ -284,13 +290,13 @@ func (a *Aggregator) Add(s store.Sample) error {
 		sr.set = true
 		ki.cell = &sr.value
 	}
-	return nil
 }
 
 // AddShard merges the samples of one shard, as Add does one by one (it
 // serves as a store.ShardFunc). A key seen before whose samples only add
 // up costs a few loads and an addition.
 func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
+	preps := a.prepareNew(entries)
 	num := int32(-1)
 	for i := range entries {
 		e := &entries[i]
@@ -315,16 +321,57 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 				}
 			}
 		}
-		_ = a.Add(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})
+		var p *keyPrep
+		if preps != nil && preps[i].id != "" {
+			p = &preps[i]
+		}
+		a.add(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, p)
 	}
 	return nil
+}
+
+// prepMin is how many new keys a shard must bring for their preps to be
+// computed ahead, on every core.
+const prepMin = 2048
+
+// prepareNew computes the preps of the keys of entries met for the first
+// time (their ID's slot is free) on every core, when a shard brings many
+// (the first shards of a store bring all its keys); nil otherwise.
+func (a *Aggregator) prepareNew(entries []store.Entry) []keyPrep {
+	isNew := func(e *store.Entry) bool {
+		return e.KeyID != 0 && (int(e.KeyID) >= len(a.slots) || a.slots[e.KeyID] == nil)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(entries) < prepMin || workers < 2 {
+		return nil
+	}
+	// Look at a few entries before counting them all.
+	seen := 0
+	for i := 0; i < 8; i++ {
+		if isNew(&entries[i*(len(entries)-1)/7]) {
+			seen++
+		}
+	}
+	if seen < 4 {
+		return nil
+	}
+	preps := make([]keyPrep, len(entries))
+	chunk := (len(entries) + workers - 1) / workers
+	parallel(workers, func(w int) {
+		for i := w * chunk; i < min((w+1)*chunk, len(entries)); i++ {
+			if e := &entries[i]; isNew(e) {
+				preps[i] = prepare(e.Key)
+			}
+		}
+	})
+	return preps
 }
 
 // lookup returns what s.Key means for aggregation: by the key's ID when the
 // reader gave one (a slice index), else by pointer, else by text. A key
 // whose ID's slot is free is met for the first time: it goes straight to
 // the slot, without the pointer map.
-func (a *Aggregator) lookup(s store.Sample) *keyInfo {
+func (a *Aggregator) lookup(s store.Sample, p *keyPrep) *keyInfo {
 	k := s.Key
 	id := k.ID
 	if id != 0 && int(id) < len(a.slots) {
@@ -337,21 +384,21 @@ func (a *Aggregator) lookup(s store.Sample) *keyInfo {
 		a.slots = append(a.slots, make([]*keyInfo, int(id)+1-len(a.slots)+len(a.slots)/2)...)
 	}
 	if slotted && a.slots[id] == nil {
-		ki := a.named(s)
+		ki := a.named(s, p)
 		a.slots[id] = ki
 		return ki
 	}
 	ki := a.keys[k]
 	if ki == nil {
-		ki = a.named(s)
+		ki = a.named(s, p)
 		a.keys[k] = ki
 	}
 	return ki
 }
 
 // named resolves s.Key by its text, under a keyInfo of its own pointer.
-func (a *Aggregator) named(s store.Sample) *keyInfo {
-	ki := a.resolve(s)
+func (a *Aggregator) named(s store.Sample, p *keyPrep) *keyInfo {
+	ki := a.resolve(s, p)
 	if ki.key != s.Key {
 		// Same text, another pointer (another reader): share the
 		// aggregation state under a keyInfo of this pointer.
@@ -436,12 +483,56 @@ func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	return ki.shortcut
 }
 
-func (a *Aggregator) resolve(s store.Sample) *keyInfo {
-	th := store.HashText(s.Key.Text)
-	if ki, ok := a.byText.Get(th, s.Key.Text); ok {
+// keyPrep is what resolving a key derives from the key alone, so that
+// it can be computed for many new keys at once on every core.
+type keyPrep struct {
+	textHash uint64
+	labels   []store.Label // sorted
+	id       string        // name \xff labelID(labels)
+	idHash   uint64
+	// For a sample with a parsable "le" label: its bound, the labels
+	// without it and their label id.
+	leOK    bool
+	le      float64
+	without []store.Label
+	hid     string
+}
+
+func prepare(k *store.Key) keyPrep {
+	p := keyPrep{textHash: store.HashText(k.Text), labels: k.Labels} // sorted as Python's encoder writes them, usually
+	if !labelsSorted(p.labels) {
+		p.labels = append([]store.Label(nil), p.labels...)
+		sortLabels(p.labels)
+	}
+	p.id = k.Name + "\xff" + labelID(p.labels)
+	p.idHash = store.HashText(p.id)
+	for i, l := range p.labels {
+		if l.Name != "le" {
+			continue
+		}
+		// A bound that does not parse (Python's float() would raise and
+		// fail the whole scrape) keeps the sample a plain series.
+		if le, err := store.ParsePyFloat(l.Value); err == nil {
+			p.leOK, p.le = true, le
+			p.without = append(append([]store.Label(nil), p.labels[:i]...), p.labels[i+1:]...)
+			p.hid = labelID(p.without)
+		}
+		break
+	}
+	return p
+}
+
+// resolve finds or makes the keyInfo of s.Key's text; p is the key's
+// prep when it was computed ahead, else nil.
+func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
+	k := s.Key
+	if p == nil {
+		pp := prepare(k)
+		p = &pp
+	}
+	if ki, ok := a.byText.Get(p.textHash, k.Text); ok {
 		return ki
 	}
-	k := s.Key
 	f := a.families[k.Family]
 	if f == nil {
 		f = &family{
@@ -450,42 +541,22 @@ func (a *Aggregator) resolve(s store.Sample) *keyInfo {
 		}
 		a.families[k.Family] = f
 	}
-	labels := k.Labels // sorted as Python's encoder writes them, usually
-	if !labelsSorted(labels) {
-		labels = append([]store.Label(nil), labels...)
-		sortLabels(labels)
-	}
 	ki := a.newKeyInfo()
-	*ki = keyInfo{key: k, fam: f, labels: labels, id: k.Name + "\xff" + labelID(labels)}
-	ki.idHash = store.HashText(ki.id)
-	if f.Type == store.KindHistogram {
-		for i, l := range labels {
-			if l.Name != "le" {
-				continue
-			}
-			le, err := store.ParsePyFloat(l.Value)
-			if err != nil {
-				// Python's float() would raise here and fail the whole
-				// scrape; keep the sample as a plain series instead.
-				break
-			}
-			without := append(append([]store.Label(nil), labels[:i]...), labels[i+1:]...)
-			hid := labelID(without)
-			h := f.hists[hid]
-			if h == nil {
-				h = &hist{labels: without, buckets: map[float64]*float64{}}
-				f.hists[hid] = h
-			}
-			cell := h.buckets[le]
-			if cell == nil {
-				cell = a.newCell()
-				h.buckets[le] = cell
-			}
-			ki.bucket = cell
-			break
+	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash}
+	if f.Type == store.KindHistogram && p.leOK {
+		h := f.hists[p.hid]
+		if h == nil {
+			h = &hist{labels: p.without, buckets: map[float64]*float64{}}
+			f.hists[p.hid] = h
 		}
+		cell := h.buckets[p.le]
+		if cell == nil {
+			cell = a.newCell()
+			h.buckets[p.le] = cell
+		}
+		ki.bucket = cell
 	}
-	a.byText.Put(th, k.Text, ki)
+	a.byText.Put(p.textHash, k.Text, ki)
 	return ki
 }
 

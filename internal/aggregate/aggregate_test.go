@@ -330,3 +330,61 @@ func TestKeysOfTwoReaders(t *testing.T) {
 		t.Fatalf("families %+v", fams)
 	}
 }
+
+// TestAddShardManyNewKeys: shards that bring thousands of new keys (whose
+// preps are computed ahead on every core) aggregate exactly as samples
+// added one by one.
+func TestAddShardManyNewKeys(t *testing.T) {
+	type kk struct{ plain, withID *store.Key }
+	var hist, ctr []kk
+	id := uint32(0)
+	mk := func(family, name string, labels []store.Label) kk {
+		id++
+		p, w := key(t, family, name, labels), key(t, family, name, labels)
+		w.ID = id
+		return kk{p, w}
+	}
+	for r := 0; r < 400; r++ {
+		route := store.Label{Name: "route", Value: "/r/" + strconv.Itoa(r)}
+		for _, le := range []string{"0.005", "0.1", "1.0", "bad", "+Inf"} {
+			hist = append(hist, mk("h", "h_bucket", []store.Label{{Name: "le", Value: le}, route}))
+		}
+		hist = append(hist, mk("h", "h_count", []store.Label{route}), mk("h", "h_sum", []store.Label{route}))
+		// Labels out of order, as a hand-made key could hold them.
+		ctr = append(ctr, mk("c", "c_total", []store.Label{{Name: "z", Value: "1"}, route}))
+	}
+	one, batch := New(), New()
+	for pid := 1; pid <= 3; pid++ {
+		for _, shard := range []struct {
+			kind store.Kind
+			keys []kk
+		}{{store.KindHistogram, hist}, {store.KindCounter, ctr}} {
+			sid := store.ShardID{Kind: shard.kind, PID: strconv.Itoa(pid)}
+			var entries []store.Entry
+			for i, k := range shard.keys {
+				v := float64(pid*1000+i) / 7
+				_ = one.Add(store.Sample{Shard: sid, Key: k.plain, Value: v})
+				entries = append(entries, store.Entry{Key: k.withID, KeyID: k.withID.ID, Value: v})
+			}
+			_ = batch.AddShard(sid, entries)
+		}
+	}
+	want, got := one.Families(), batch.Families()
+	if len(got) != len(want) {
+		t.Fatalf("%d families, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if len(got[i].Samples) != len(want[i].Samples) {
+			t.Fatalf("%s: %d samples, want %d", want[i].Name, len(got[i].Samples), len(want[i].Samples))
+		}
+		for j, ws := range want[i].Samples {
+			gs := got[i].Samples[j]
+			if gs.Name != ws.Name || !slices.Equal(gs.Labels, ws.Labels) || gs.Value != ws.Value {
+				t.Fatalf("%s sample %d = %v, want %v", want[i].Name, j, gs, ws)
+			}
+		}
+	}
+	if n := len(want[1].Samples); n != 400*(5+2) {
+		t.Errorf("histogram has %d samples, want %d", n, 400*7)
+	}
+}
