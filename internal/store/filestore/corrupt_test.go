@@ -193,3 +193,58 @@ func TestShardShrinksWhileMapped(t *testing.T) {
 		t.Fatalf("parse of a truncated mapping = %d entries, %v", len(entries), perr)
 	}
 }
+
+// TestManyNewKeysFirstBadKeyWins: a shard of thousands of new keys (looked
+// up on every core after the walk) reports the first entry whose key does
+// not parse, as a walk that parses one key at a time does, also when a
+// later entry is broken too or the file is cut short after them.
+func TestManyNewKeysFirstBadKeyWins(t *testing.T) {
+	const n = 3000
+	var keys []string
+	for i := range n {
+		keys = append(keys, store.EncodeKey("req", "req_total", []store.Label{{Name: "i", Value: strconv.Itoa(i)}}, "Requests."))
+	}
+	good := shardBytes(t, 16, keys...)
+	// Offsets of entries 1234 and 2345, by walking the good shard.
+	off := map[int]int{}
+	pos := headerSize
+	for i := range n {
+		off[i] = pos
+		l := int(binary.LittleEndian.Uint32(good[pos:]))
+		pos += 4 + l + padding(l) + 16
+	}
+	used := pos
+	breakKey := func(b []byte, i int) []byte {
+		c := append([]byte(nil), b...)
+		c[off[i]+4] = '{' // not a JSON array any more
+		return c
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want int // offset of the reported entry
+	}{
+		{"one bad key", breakKey(good, 2345), off[2345]},
+		{"two bad keys", breakKey(breakKey(good, 2345), 1234), off[1234]},
+		{"bad key, then cut short", withUsed(breakKey(good, 1234), int32(off[2345]+10)), off[1234]},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ps := parser{keys: newKeyCache(nil, nil)}
+			entries, _, perr := ps.parse(tc.data, int64(len(tc.data)), nil)
+			if perr == nil || perr.offset != int64(tc.want) || len(entries) != 0 {
+				t.Fatalf("parse = %d entries, %v; want the entry at offset %d", len(entries), perr, tc.want)
+			}
+		})
+	}
+	ps := parser{keys: newKeyCache(nil, nil)}
+	entries, layout, perr := ps.parse(good, int64(len(good)), nil)
+	if perr != nil || layout != 16 || len(entries) != n || used != int(binary.LittleEndian.Uint32(good)) {
+		t.Fatalf("good shard: %d entries, layout %d, %v", len(entries), layout, perr)
+	}
+	for i, e := range entries {
+		if e.Key == nil || e.Key.Text != keys[i] || e.Value != float64(i+1) {
+			t.Fatalf("entry %d = %+v", i, e)
+		}
+	}
+}
