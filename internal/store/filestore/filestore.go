@@ -42,7 +42,7 @@ type Store struct {
 	mu sync.Mutex
 	// keys is the key cache of the last complete scan, reused by the next
 	// one; nil while a scan has taken it.
-	keys *store.TextMap[*store.Key]
+	keys *keySet
 	// keyIDs numbers the keys the scans parse (store.Key.ID).
 	keyIDs atomic.Uint32
 }
@@ -89,7 +89,7 @@ func (s *Store) Describe() string { return "dir " + s.dir }
 func (s *Store) Close() error { return nil }
 
 // takeKeys returns the key cache of the last scan for a new scan to use.
-func (s *Store) takeKeys() *store.TextMap[*store.Key] {
+func (s *Store) takeKeys() *keySet {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.keys
@@ -98,7 +98,7 @@ func (s *Store) takeKeys() *store.TextMap[*store.Key] {
 }
 
 // putKeys keeps the key cache of a finished scan for the next one.
-func (s *Store) putKeys(k *store.TextMap[*store.Key]) {
+func (s *Store) putKeys(k *keySet) {
 	s.mu.Lock()
 	s.keys = k
 	s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -28,50 +29,83 @@ type entry = store.Entry
 // keyCache maps key text to its parsed key so that every shard holding the
 // same text shares one *store.Key (the aggregator caches per pointer) and
 // each text is parsed once. Keys found in the previous scan (old) are moved
-// into cur, so the cache holds only the keys of the latest scan.
+// into cur, so the cache holds only the keys of the latest scan. The cache
+// is cut in parts by hash, each with its own lock, so that the lookups of
+// several parse goroutines rarely wait for each other.
 type keyCache struct {
-	mu       sync.Mutex // parse workers share the cache
-	cur, old *store.TextMap[*store.Key]
+	parts [cacheParts]cachePart
 	// ids numbers new keys (store.Key.ID); shared by the scans of a Store.
 	ids *atomic.Uint32
 }
 
-func newKeyCache(old *store.TextMap[*store.Key], ids *atomic.Uint32) *keyCache {
-	if old == nil {
-		old = store.NewTextMap[*store.Key](0)
+const cacheParts = 16
+
+type cachePart struct {
+	mu       sync.Mutex
+	cur, old *store.TextMap[*store.Key]
+	_        [40]byte // a cache line per part
+}
+
+// keySet is the keys of a scan, kept by the Store for the next one.
+type keySet [cacheParts]*store.TextMap[*store.Key]
+
+func newKeyCache(old *keySet, ids *atomic.Uint32) *keyCache {
+	c := &keyCache{ids: ids}
+	for i := range c.parts {
+		p := &c.parts[i]
+		if old != nil && old[i] != nil {
+			p.old = old[i]
+		} else {
+			p.old = store.NewTextMap[*store.Key](0)
+		}
+		p.cur = store.NewTextMap[*store.Key](p.old.Len())
 	}
-	return &keyCache{cur: store.NewTextMap[*store.Key](old.Len()), old: old, ids: ids}
+	return c
+}
+
+// keys returns the keys met in this scan (cur) or the ones it started
+// with (old).
+func (c *keyCache) keys(cur bool) *keySet {
+	var ks keySet
+	for i := range c.parts {
+		ks[i] = c.parts[i].old
+		if cur {
+			ks[i] = c.parts[i].cur
+		}
+	}
+	return &ks
 }
 
 // lookup returns the parsed key for b. It allocates only for a text not
 // seen before, which it parses without holding the lock.
 func (c *keyCache) lookup(b []byte) (*store.Key, error) {
 	h := store.HashBytes(b)
-	c.mu.Lock()
-	if k, ok := c.cur.GetBytes(h, b); ok {
-		c.mu.Unlock()
+	p := &c.parts[h%cacheParts]
+	p.mu.Lock()
+	if k, ok := p.cur.GetBytes(h, b); ok {
+		p.mu.Unlock()
 		return k, nil
 	}
-	if k, ok := c.old.GetBytes(h, b); ok {
-		c.cur.Put(h, k.Text, k)
-		c.mu.Unlock()
+	if k, ok := p.old.GetBytes(h, b); ok {
+		p.cur.Put(h, k.Text, k)
+		p.mu.Unlock()
 		return k, nil
 	}
-	c.mu.Unlock()
+	p.mu.Unlock()
 	text := string(b)
 	k, err := store.ParseKey(text)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if k, ok := c.cur.Get(h, text); ok { // parsed meanwhile by another worker
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if k, ok := p.cur.Get(h, text); ok { // parsed meanwhile by another goroutine
 		return k, nil
 	}
 	if c.ids != nil {
 		k.ID = c.ids.Add(1)
 	}
-	c.cur.Put(h, text, k)
+	p.cur.Put(h, text, k)
 	return k, nil
 }
 
@@ -129,42 +163,101 @@ func readUsed(data []byte, size int64) (int, *parseError) {
 // guess[i] is the likely key of the i-th entry: the key at the same place
 // in the previous shard of the same kind, since every process of a program
 // tends to create its series in the same order. A right guess costs one
-// comparison instead of a hash lookup.
+// comparison instead of a hash lookup. The other keys are looked up (and
+// parsed, when new) after the walk, on every core when there are many:
+// the first shard of each kind brings all of its keys.
 func walk(data []byte, used, stride int, keys *keyCache, guess []*store.Key, out []entry) ([]entry, *parseError) {
+	start := len(out)
+	var pending []int32 // indexes in out of the entries to look up
 	pos := headerSize
 	for i := 0; pos < used; i++ {
 		if used-pos < 4 {
-			return out, &parseError{int64(pos), fmt.Sprintf("%d stray bytes before used size %d, too few for a key length", used-pos, used)}
+			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("%d stray bytes before used size %d, too few for a key length", used-pos, used)})
 		}
 		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
 		switch {
 		case n < 0:
-			return out, &parseError{int64(pos), fmt.Sprintf("negative key length %d", n)}
+			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("negative key length %d", n)})
 		case n > used-pos-4:
-			return out, &parseError{int64(pos), fmt.Sprintf("key length %d exceeds used size %d", n, used)}
+			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("key length %d exceeds used size %d", n, used)})
 		}
 		kb := data[pos+4 : pos+4+n]
-		var k *store.Key
+		var e entry
 		if i < len(guess) && guess[i].Text == string(kb) {
-			k = guess[i]
+			e.Key, e.KeyID = guess[i], guess[i].ID
 		} else {
-			var err error
-			if k, err = keys.lookup(kb); err != nil {
-				return out, &parseError{int64(pos), err.Error()}
-			}
+			// Key holds nothing yet; KeyID holds the entry's offset.
+			e.KeyID = uint32(pos)
+			pending = append(pending, int32(len(out)))
 		}
 		valuePos := pos + 4 + n + padding(n)
 		if valuePos+stride > used {
-			return out, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)}
+			// The entry's key is checked before its value, as one at a
+			// time would.
+			out = append(out, e)
+			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)})
 		}
-		e := entry{Key: k, KeyID: k.ID, Value: math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))}
+		e.Value = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))
 		if stride == LayoutTimestamp {
 			e.Timestamp = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos+8:]))
 		}
 		out = append(out, e)
 		pos = valuePos + stride
 	}
-	return out, nil
+	return lookupPending(data, keys, out, start, pending, nil)
+}
+
+// parallelLookups is how many pending keys a walk looks up on every core.
+const parallelLookups = 1024
+
+// lookupPending fills in the keys of the pending entries of out (whose
+// KeyID holds their offset in data), on every core when there are many.
+// It returns the error of the first entry whose key does not parse, else
+// perr (the walk's own failure, which comes after all of them).
+func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending []int32, perr *parseError) ([]entry, *parseError) {
+	lookup := func(j int32) error {
+		e := &out[j]
+		pos := int(e.KeyID)
+		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
+		k, err := keys.lookup(data[pos+4 : pos+4+n])
+		if err != nil {
+			return err
+		}
+		e.Key, e.KeyID = k, k.ID
+		return nil
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(pending) < parallelLookups || workers < 2 {
+		for _, j := range pending {
+			if err := lookup(j); err != nil {
+				return out[:start], &parseError{int64(out[j].KeyID), err.Error()}
+			}
+		}
+		return out, perr
+	}
+	errs := make([]error, len(pending))
+	var wg sync.WaitGroup
+	chunk := (len(pending) + workers - 1) / workers
+	for w := 0; w < len(pending); w += chunk {
+		part := pending[w:min(w+chunk, len(pending))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for x, j := range part {
+				if err := lookup(j); err != nil {
+					errs[w+x] = err
+					return // the entries after it are not needed
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for x, err := range errs {
+		if err != nil {
+			return out[:start], &parseError{int64(out[pending[x]].KeyID), err.Error()}
+		}
+	}
+	return out, perr
 }
 
 // spacePadded reports whether every padding byte of the (already valid)

@@ -310,11 +310,7 @@ func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
 	complete := false
 	defer func() {
 		p.close()
-		if complete {
-			s.putKeys(keys.cur)
-		} else {
-			s.putKeys(keys.old)
-		}
+		s.putKeys(keys.keys(complete))
 	}()
 	err = p.shards(func(sh *shard) error {
 		if err := ctx.Err(); err != nil {
