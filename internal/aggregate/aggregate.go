@@ -122,11 +122,12 @@ const maxSlots = 1 << 24
 type family struct {
 	Family
 	series store.TextMap[*series]   // by series id
-	hists  map[string]*hist         // by label id without le
+	hists  store.TextMap[*hist]     // by label id without le
 	groups store.TextMap[*pidGroup] // gauges all/liveall: by series id without pid
 
-	// The series and groups in the order created.
+	// The series, histograms and groups in the order created.
 	seriesList []*series
+	histList   []*hist
 	groupList  []*pidGroup
 
 	seriesChunk []series
@@ -167,6 +168,7 @@ type series struct {
 
 type hist struct {
 	labels  []store.Label // without le
+	lid     string        // their label id
 	buckets map[float64]*float64
 	les     []float64 // sorted bucket bounds, cached
 }
@@ -490,12 +492,13 @@ type keyPrep struct {
 	labels   []store.Label // sorted
 	id       string        // name \xff labelID(labels)
 	idHash   uint64
-	// For a sample with a parsable "le" label: its bound, the labels
-	// without it and their label id.
+	// For a sample with a parsable "le" label: its bound, its index in
+	// labels and the label id of the others.
 	leOK    bool
 	le      float64
-	without []store.Label
+	leIdx   int
 	hid     string
+	hidHash uint64
 }
 
 func prepare(k *store.Key) keyPrep {
@@ -504,7 +507,7 @@ func prepare(k *store.Key) keyPrep {
 		p.labels = append([]store.Label(nil), p.labels...)
 		sortLabels(p.labels)
 	}
-	p.id = k.Name + "\xff" + labelID(p.labels)
+	p.id = labelIDOf(k.Name+"\xff", p.labels, -1)
 	p.idHash = store.HashText(p.id)
 	for i, l := range p.labels {
 		if l.Name != "le" {
@@ -513,13 +516,18 @@ func prepare(k *store.Key) keyPrep {
 		// A bound that does not parse (Python's float() would raise and
 		// fail the whole scrape) keeps the sample a plain series.
 		if le, err := store.ParsePyFloat(l.Value); err == nil {
-			p.leOK, p.le = true, le
-			p.without = append(append([]store.Label(nil), p.labels[:i]...), p.labels[i+1:]...)
-			p.hid = labelID(p.without)
+			p.leOK, p.le, p.leIdx = true, le, i
+			p.hid = labelIDOf("", p.labels, i)
+			p.hidHash = store.HashText(p.hid)
 		}
 		break
 	}
 	return p
+}
+
+// without returns the prep's labels without le (a new slice).
+func (p *keyPrep) without() []store.Label {
+	return append(append([]store.Label(nil), p.labels[:p.leIdx]...), p.labels[p.leIdx+1:]...)
 }
 
 // resolve finds or makes the keyInfo of s.Key's text; p is the key's
@@ -537,17 +545,17 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 	if f == nil {
 		f = &family{
 			Family: Family{Name: k.Family, Type: s.Shard.Kind, Help: k.Help, Mode: s.Shard.Mode},
-			hists:  map[string]*hist{},
 		}
 		a.families[k.Family] = f
 	}
 	ki := a.newKeyInfo()
 	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash}
 	if f.Type == store.KindHistogram && p.leOK {
-		h := f.hists[p.hid]
+		h, _ := f.hists.Get(p.hidHash, p.hid)
 		if h == nil {
-			h = &hist{labels: p.without, buckets: map[float64]*float64{}}
-			f.hists[p.hid] = h
+			h = &hist{labels: p.without(), lid: p.hid, buckets: map[float64]*float64{}}
+			f.hists.Put(p.hidHash, p.hid, h)
+			f.histList = append(f.histList, h)
 		}
 		cell := h.buckets[p.le]
 		if cell == nil {
@@ -580,9 +588,24 @@ func sortLabels(ls []store.Label) {
 	}
 }
 
-func labelID(ls []store.Label) string {
+func labelID(ls []store.Label) string { return labelIDOf("", ls, -1) }
+
+// labelIDOf is prefix followed by the label id of ls without ls[skip]
+// (skip -1 for none), built in one allocation.
+func labelIDOf(prefix string, ls []store.Label, skip int) string {
+	n := len(prefix)
+	for i, l := range ls {
+		if i != skip {
+			n += len(l.Name) + len(l.Value) + 2
+		}
+	}
 	var b strings.Builder
-	for _, l := range ls {
+	b.Grow(n)
+	b.WriteString(prefix)
+	for i, l := range ls {
+		if i == skip {
+			continue
+		}
 		b.WriteString(l.Name)
 		b.WriteByte(0xfe)
 		b.WriteString(l.Value)
@@ -652,7 +675,7 @@ type outGroup struct {
 // samples in order: by name, a histogram's buckets by le, a gauge's
 // processes by pid.
 func (f *family) samples(pidOrder []int32) []Sample {
-	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.hists)+len(f.groupList))
+	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.histList)+len(f.groupList))
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
 		if g == nil {
@@ -662,7 +685,8 @@ func (f *family) samples(pidOrder []int32) []Sample {
 		return g
 	}
 	n := 0
-	for hid, h := range f.hists {
+	for _, h := range f.histList {
+		hid := h.lid
 		g := group(hid, h.labels)
 		g.hist = h
 		n += len(h.buckets) + 1

@@ -388,3 +388,39 @@ func TestAddShardManyNewKeys(t *testing.T) {
 		t.Errorf("histogram has %d samples, want %d", n, 400*7)
 	}
 }
+
+// BenchmarkAddShardNewKeys measures the first shard of a store: 2,000
+// histogram series of 14 buckets plus count and sum, every key new to a
+// fresh aggregator.
+func BenchmarkAddShardNewKeys(b *testing.B) {
+	var entries []store.Entry
+	id := uint32(0)
+	for r := 0; r < 2000; r++ {
+		route := store.Label{Name: "route", Value: "/api/v2/organisations/<org_id>/projects/<project_id>/environments/" + strconv.Itoa(r)}
+		method := store.Label{Name: "method", Value: "GET"}
+		var names []string
+		var labelSets [][]store.Label
+		for _, le := range []string{"0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1.0", "2.5", "5.0", "7.5", "10.0", "+Inf"} {
+			names = append(names, "lat_bucket")
+			labelSets = append(labelSets, []store.Label{{Name: "le", Value: le}, method, route})
+		}
+		names = append(names, "lat_count", "lat_sum")
+		labelSets = append(labelSets, []store.Label{method, route}, []store.Label{method, route})
+		for i, n := range names {
+			k, err := store.ParseKey(store.EncodeKey("lat", n, labelSets[i], "Request latency."))
+			if err != nil {
+				b.Fatal(err)
+			}
+			id++
+			k.ID = id
+			entries = append(entries, store.Entry{Key: k, KeyID: id, Value: float64(i)})
+		}
+	}
+	sid := store.ShardID{Kind: store.KindHistogram, PID: "1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		a := New()
+		_ = a.AddShard(sid, entries)
+	}
+	b.ReportMetric(float64(len(entries))*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+}
