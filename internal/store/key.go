@@ -119,7 +119,14 @@ func writeU(b *strings.Builder, r rune) {
 // Text is text itself.
 func ParseKey(text string) (*Key, error) {
 	p := keyParser{s: text}
-	k := &Key{Text: text}
+	// The key and room for its first labels in one allocation.
+	ka := &struct {
+		k  Key
+		ls [4]Label
+	}{}
+	k := &ka.k
+	k.Text = text
+	k.Labels = ka.ls[:0]
 	p.ws()
 	if !p.eat('[') {
 		return nil, p.fail("key does not start with '['")
@@ -351,9 +358,19 @@ func (p *keyParser) hex4() (rune, bool) {
 }
 
 // hasControl reports whether s holds a byte below 0x20, which JSON
-// strings must escape.
+// strings must escape. Eight bytes at a time: a word has a byte below n
+// (n <= 128) exactly when (w - n*0x01..01) & ^w & 0x80..80 is not zero.
 func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if (w-0x20*ones)&^w&highs != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] < 0x20 {
 			return true
 		}

@@ -158,3 +158,35 @@ func TestParseShardName(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseKey parses a histogram bucket key of a typical size.
+func BenchmarkParseKey(b *testing.B) {
+	text := EncodeKey("http_request_duration_seconds", "http_request_duration_seconds_bucket", []Label{
+		{Name: "le", Value: "0.25"}, {Name: "method", Value: "GET"},
+		{Name: "route", Value: "/api/v2/organisations/<org_id>/projects/<project_id>/environments/1003"}, {Name: "status", Value: "200"},
+	}, "Request latency of a typical Django or Flask application, labelled by route template and method.")
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseKey(text); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestHasControl(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for n := 1; n <= 17; n++ {
+			for pos := 0; pos < n; pos++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				if got, want := hasControl(string(b)), c < 0x20; got != want {
+					t.Fatalf("hasControl(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	if hasControl("") || hasControl(strings.Repeat("\x7f\x80\xff ~", 9)) {
+		t.Error("hasControl reports a string without control bytes")
+	}
+}
