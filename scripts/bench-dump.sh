@@ -38,11 +38,13 @@ echo "store: $files shard files, $apparent MiB"
 
 # The two sides take turns, so that both meet the machine in the same
 # moods (this VM's speed drifts by minutes); best time, highest peak RSS.
-py_s=; py_mb=0; ps_s=; ps_mb=0
+py_s=; py_mb=0; ps_s=; ps_mb=0; py_all=; ps_all=
 for _ in $(seq "$RUNS"); do
   read -r s mb < <("$PY" scripts/measure.py 1 /tmp/bench-dump-python.prom "$PY" scripts/pystore.py collect "$DIR")
+  py_all="$py_all $s"
   py_s=$(awk -v a="$py_s" -v b="$s" 'BEGIN { print (a == "" || b < a) ? b : a }'); py_mb=$(awk -v a="$py_mb" -v b="$mb" 'BEGIN { print (b > a) ? b : a }')
   read -r s mb < <("$PY" scripts/measure.py 1 /tmp/bench-dump-promstore.prom "$BIN" dump --dir "$DIR")
+  ps_all="$ps_all $s"
   ps_s=$(awk -v a="$ps_s" -v b="$s" 'BEGIN { print (a == "" || b < a) ? b : a }'); ps_mb=$(awk -v a="$ps_mb" -v b="$mb" 'BEGIN { print (b > a) ? b : a }')
 done
 
@@ -53,6 +55,8 @@ if ! cmp -s <(sort /tmp/bench-dump-python.prom) <(sort /tmp/bench-dump-promstore
   echo "note: outputs differ as sorted lines (expected only if the directory changed between runs)" >&2
 fi
 
+echo "python runs (s):   $py_all"
+echo "promstore runs (s):$ps_all"
 printf '%-28s %10s %12s\n' "" "seconds" "peak RSS MiB"
 printf '%-28s %10s %12s\n' "python collector (0.16)" "$py_s" "$py_mb"
 printf '%-28s %10s %12s\n' "promstore dump" "$ps_s" "$ps_mb"
