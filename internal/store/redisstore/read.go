@@ -64,6 +64,25 @@ type shardResult struct {
 	bytes    int64
 }
 
+// cause picks the error to report among those of a read's parts: one
+// part failing cancels the others, so the first error that is not a
+// cancellation is the cause; nil if there is none.
+func cause(errs ...error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // maxQueuedBatches bounds the SCAN batches waiting to be planned.
 const maxQueuedBatches = 64
 
@@ -97,12 +116,11 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 	<-planned
 	if scanErr != nil {
 		cancel()
-		// A failed hash read cancels the scan: report the failure, not
-		// the cancellation.
-		if valErr := vr.wait(); valErr != nil && ctx.Err() == nil && errors.Is(scanErr, context.Canceled) {
-			return nil, valErr
+		valErr := vr.wait()
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		return nil, scanErr
+		return nil, cause(scanErr, valErr)
 	}
 	// The reps' names are read while the shards are planned.
 	byMI, groups := pl.groups()
@@ -122,13 +140,11 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 		cancel()
 	}
 	valErr := vr.wait()
-	switch {
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case valErr != nil:
-		return nil, valErr
-	case nameErr != nil:
-		return nil, nameErr
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cause(valErr, nameErr); err != nil {
+		return nil, err
 	}
 	rank := rankKeys(groups, own)
 	// Shards are assembled on every core, ahead of emit, which runs here

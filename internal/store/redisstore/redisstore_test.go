@@ -855,11 +855,24 @@ func TestNamesPerMD5(t *testing.T) {
 	}
 }
 
-// failHook fails the client's n-th pipeline with err before sending it.
+// failHook fails the client's n-th pipeline (or, with names set, its
+// first pipeline reading original_key fields) with err before sending it.
 type failHook struct {
-	n    int
-	err  error
-	sent atomic.Int32
+	n     int
+	names bool
+	err   error
+	sent  atomic.Int32
+}
+
+func readsNames(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		for _, a := range c.Args() {
+			if a == "original_key" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (h *failHook) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -868,7 +881,7 @@ func (h *failHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { retur
 
 func (h *failHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if int(h.sent.Add(1)) == h.n {
+		if h.names && readsNames(cmds) && h.sent.Add(1) == 1 || !h.names && int(h.sent.Add(1)) == h.n {
 			for _, c := range cmds {
 				c.SetErr(h.err)
 			}
@@ -878,19 +891,30 @@ func (h *failHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
-// TestHashReadFailsMidScan: when reading hashes fails while SCAN is still
-// listing, the scan reports that failure, not the cancellation it causes.
-func TestHashReadFailsMidScan(t *testing.T) {
-	srv := testenv.StartRedis(t)
-	loadFixture(t, srv.Client(), "")
-	s := openStore(t, Config{URLs: []string{srv.URL()}, BatchSize: 5})
-	injected := errors.New("injected pipeline failure")
-	s.client.AddHook(&failHook{n: 2, err: injected})
-	err := s.Scan(context.Background(), func(store.Sample) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), injected.Error()) {
-		t.Fatalf("scan: %v, want the pipeline's failure", err)
-	}
-	if _, partial := store.Partial(err); partial {
-		t.Errorf("a failed read is reported as partial: %v", err)
+// TestReadFailsMidScan: when reading hashes fails while SCAN is still
+// listing, or reading the names fails while the last values are read, the
+// scan reports that failure, not the cancellation it causes.
+func TestReadFailsMidScan(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hook *failHook
+	}{
+		{"values", &failHook{n: 2}},
+		{"names", &failHook{names: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testenv.StartRedis(t)
+			loadFixture(t, srv.Client(), "")
+			s := openStore(t, Config{URLs: []string{srv.URL()}, BatchSize: 5})
+			tc.hook.err = errors.New("injected pipeline failure")
+			s.client.AddHook(tc.hook)
+			err := s.Scan(context.Background(), func(store.Sample) error { return nil })
+			if err == nil || !strings.Contains(err.Error(), tc.hook.err.Error()) {
+				t.Fatalf("scan: %v, want the pipeline's failure", err)
+			}
+			if _, partial := store.Partial(err); partial {
+				t.Errorf("a failed read is reported as partial: %v", err)
+			}
+		})
 	}
 }
