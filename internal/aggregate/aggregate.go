@@ -53,8 +53,8 @@ type Aggregator struct {
 	// keyInfos and cells are allocated from chunks, in the order keys are
 	// first seen: a store's shards list their keys in much the same
 	// order, so the fast path of Add walks memory nearly sequentially.
-	infoChunk []keyInfo
-	cellChunk []float64
+	infoChunk chunk[keyInfo]
+	cellChunk chunk[float64]
 
 	// Process ids are numbered as they are met; per-process series are
 	// found by number (the last pid is remembered: samples come shard by
@@ -130,7 +130,7 @@ type family struct {
 	histList   []*hist
 	groupList  []*pidGroup
 
-	seriesChunk []series
+	seriesChunk chunk[series]
 	labels      labelArena
 	leTexts     map[float64]string
 }
@@ -188,24 +188,19 @@ type keyInfo struct {
 	cell *float64
 }
 
-// newKeyInfo returns a zero keyInfo from a chunk.
-func (a *Aggregator) newKeyInfo() *keyInfo {
-	if len(a.infoChunk) == 0 {
-		a.infoChunk = make([]keyInfo, 1024)
-	}
-	ki := &a.infoChunk[0]
-	a.infoChunk = a.infoChunk[1:]
-	return ki
-}
+// chunk hands out zero values cut from blocks of 1,024: an aggregator
+// makes hundreds of thousands of small objects, and one allocation each
+// costs the garbage collector dearly; cut in order, the objects of keys
+// met one after the other also lie side by side.
+type chunk[T any] []T
 
-// newCell returns a zero float64 from a chunk.
-func (a *Aggregator) newCell() *float64 {
-	if len(a.cellChunk) == 0 {
-		a.cellChunk = make([]float64, 1024)
+func (c *chunk[T]) next() *T {
+	if len(*c) == 0 {
+		*c = make([]T, 1024)
 	}
-	c := &a.cellChunk[0]
-	a.cellChunk = a.cellChunk[1:]
-	return c
+	v := &(*c)[0]
+	*c = (*c)[1:]
+	return v
 }
 
 // New returns an empty Aggregator.
@@ -404,7 +399,7 @@ func (a *Aggregator) named(s store.Sample, p *keyPrep) *keyInfo {
 	if ki.key != s.Key {
 		// Same text, another pointer (another reader): share the
 		// aggregation state under a keyInfo of this pointer.
-		c := a.newKeyInfo()
+		c := a.infoChunk.next()
 		*c = *ki
 		c.key = s.Key
 		ki = c
@@ -426,7 +421,7 @@ func (f *family) pidGroup(ki *keyInfo) *pidGroup {
 
 // addPID creates the series of pid (number num), labelled with it.
 func (f *family) addPID(g *pidGroup, pid string, num int32) *series {
-	sr := f.newSeries()
+	sr := f.seriesChunk.next()
 	sr.name = g.name
 	sr.labels = f.labels.with(g.labels, store.Label{Name: "pid", Value: pid})
 	if int(num) >= len(g.byPID) {
@@ -434,18 +429,6 @@ func (f *family) addPID(g *pidGroup, pid string, num int32) *series {
 	}
 	g.byPID[num] = sr
 	g.n++
-	return sr
-}
-
-// newSeries returns a zero series from a chunk: a family may hold
-// hundreds of thousands of them, and one allocation per series costs the
-// garbage collector dearly.
-func (f *family) newSeries() *series {
-	if len(f.seriesChunk) == 0 {
-		f.seriesChunk = make([]series, 1024)
-	}
-	sr := &f.seriesChunk[0]
-	f.seriesChunk = f.seriesChunk[1:]
 	return sr
 }
 
@@ -475,7 +458,7 @@ func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	if ki.shortcut == nil {
 		sr, ok := ki.fam.series.Get(ki.idHash, ki.id)
 		if !ok {
-			sr = ki.fam.newSeries()
+			sr = ki.fam.seriesChunk.next()
 			sr.name, sr.lid, sr.labels = ki.id[:strings.IndexByte(ki.id, 0xff)], ki.lid(), ki.labels
 			ki.fam.series.Put(ki.idHash, ki.id, sr)
 			ki.fam.seriesList = append(ki.fam.seriesList, sr)
@@ -490,7 +473,7 @@ func (a *Aggregator) shortcut(ki *keyInfo) *series {
 type keyPrep struct {
 	textHash uint64
 	labels   []store.Label // sorted
-	id       string        // name \xff labelID(labels)
+	id       string        // name \xff labelIDOf("", labels, -1)
 	idHash   uint64
 	// For a sample with a parsable "le" label: its bound, its index in
 	// labels and the label id of the others.
@@ -548,7 +531,7 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 		}
 		a.families[k.Family] = f
 	}
-	ki := a.newKeyInfo()
+	ki := a.infoChunk.next()
 	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash}
 	if f.Type == store.KindHistogram && p.leOK {
 		h, _ := f.hists.Get(p.hidHash, p.hid)
@@ -559,7 +542,7 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 		}
 		cell := h.buckets[p.le]
 		if cell == nil {
-			cell = a.newCell()
+			cell = a.cellChunk.next()
 			h.buckets[p.le] = cell
 		}
 		ki.bucket = cell
@@ -587,8 +570,6 @@ func sortLabels(ls []store.Label) {
 		}
 	}
 }
-
-func labelID(ls []store.Label) string { return labelIDOf("", ls, -1) }
 
 // labelIDOf is prefix followed by the label id of ls without ls[skip]
 // (skip -1 for none), built in one allocation.
