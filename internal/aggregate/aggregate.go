@@ -159,7 +159,7 @@ type pidGroup struct {
 
 type series struct {
 	name   string
-	lid    string // label id (labelID of labels)
+	lid    string // label id (labelIDOf of labels)
 	labels []store.Label
 	value  float64
 	ts     float64
@@ -451,7 +451,7 @@ func (a *labelArena) with(labels []store.Label, extra store.Label) []store.Label
 	return out
 }
 
-// lid returns the label id part of ki.id (name \xff labelID).
+// lid returns the label id part of ki.id (name \xff label id).
 func (ki *keyInfo) lid() string { return ki.id[strings.IndexByte(ki.id, 0xff)+1:] }
 
 func (a *Aggregator) shortcut(ki *keyInfo) *series {
