@@ -23,12 +23,12 @@ func TestDeadPIDsRealProcesses(t *testing.T) {
 	for _, layout := range []int{filestore.LayoutLegacy, filestore.LayoutTimestamp} {
 		t.Run(fmt.Sprintf("layout%d", layout), func(t *testing.T) {
 			dir := t.TempDir()
-			live := []string{livePID(t), livePID(t)}
-			dead := []string{deadPID(t), deadPID(t), deadPID(t)}
+			live := []string{testenv.LivePID(t), testenv.LivePID(t)}
+			dead := []string{testenv.DeadPID(t), testenv.DeadPID(t), testenv.DeadPID(t)}
 			for i, pid := range append(append([]string{}, live...), dead...) {
 				genShards(t, dir, pid, layout, float64(i+1)*1.25)
 			}
-			ageDir(t, dir)
+			testenv.AgeFiles(t, dir)
 			before := dbFiles(t, dir)
 			want := dump(t, withoutLiveGauges(t, dir, dead...))
 
@@ -93,20 +93,20 @@ func TestDeadPIDsRealProcesses(t *testing.T) {
 // into the existing archives; the dump keeps its invariant.
 func TestArchiveCompactsFurther(t *testing.T) {
 	dir := t.TempDir()
-	first := []string{deadPID(t), deadPID(t)}
+	first := []string{testenv.DeadPID(t), testenv.DeadPID(t)}
 	for i, pid := range first {
 		genShards(t, dir, pid, 16, float64(i)+0.5)
 	}
-	live := livePID(t)
+	live := testenv.LivePID(t)
 	genShards(t, dir, live, 16, 9)
-	ageDir(t, dir)
+	testenv.AgeFiles(t, dir)
 	runCleanup(t, dir, Options{DeadPIDs: true})
 
-	second := []string{deadPID(t), deadPID(t)}
+	second := []string{testenv.DeadPID(t), testenv.DeadPID(t)}
 	for i, pid := range second {
 		genShards(t, dir, pid, 16, float64(i)+3.75)
 	}
-	ageDir(t, dir)
+	testenv.AgeFiles(t, dir)
 	want := dump(t, withoutLiveGauges(t, dir, second...))
 	runCleanup(t, dir, Options{DeadPIDs: true})
 	compareDumps(t, dump(t, dir), want, false)
@@ -122,10 +122,10 @@ func TestArchiveCompactsFurther(t *testing.T) {
 // series leave the dump, nothing else changes.
 func TestDropDeadGauges(t *testing.T) {
 	dir := t.TempDir()
-	dead := deadPID(t)
+	dead := testenv.DeadPID(t)
 	genShards(t, dir, dead, 16, 2)
-	genShards(t, dir, livePID(t), 16, 3)
-	ageDir(t, dir)
+	genShards(t, dir, testenv.LivePID(t), 16, 3)
+	testenv.AgeFiles(t, dir)
 	wantDir := withoutLiveGauges(t, dir, dead)
 	os.Remove(filepath.Join(wantDir, "gauge_all_"+dead+".db"))
 	want := dump(t, wantDir)
@@ -139,8 +139,8 @@ func TestDropDeadGauges(t *testing.T) {
 // TestDryRunChangesNothing.
 func TestDryRunChangesNothing(t *testing.T) {
 	dir := t.TempDir()
-	genShards(t, dir, deadPID(t), 16, 2)
-	ageDir(t, dir)
+	genShards(t, dir, testenv.DeadPID(t), 16, 2)
+	testenv.AgeFiles(t, dir)
 	before := dbFiles(t, dir)
 	res := runCleanup(t, dir, Options{DeadPIDs: true, DryRun: true})
 	if s := res.Plan.Summary(); s.Compacted == 0 || s.Removed == 0 {
@@ -271,9 +271,9 @@ func TestMergeRules(t *testing.T) {
 // TestMixedLayouts: an archive merging 8- and 16-byte shards is 16-byte.
 func TestMixedLayouts(t *testing.T) {
 	dir := t.TempDir()
-	genShards(t, dir, deadPID(t), 8, 1)
-	genShards(t, dir, deadPID(t), 16, 2)
-	ageDir(t, dir)
+	genShards(t, dir, testenv.DeadPID(t), 8, 1)
+	genShards(t, dir, testenv.DeadPID(t), 16, 2)
+	testenv.AgeFiles(t, dir)
 	runCleanup(t, dir, Options{DeadPIDs: true})
 	for name, in := range shardInfos(t, dir) {
 		if in.ID.PID == ArchivePID && in.Layout != 16 {
@@ -286,10 +286,10 @@ func TestMixedLayouts(t *testing.T) {
 // live gauges still go.
 func TestLegacyKeysNotCompacted(t *testing.T) {
 	dir := t.TempDir()
-	pid := deadPID(t)
+	pid := testenv.DeadPID(t)
 	writeRaw(t, filepath.Join(dir, "counter_"+pid+".db"), `["c", "c_total", {}]`, 3)
 	writeRaw(t, filepath.Join(dir, "gauge_livesum_"+pid+".db"), `["g", "g", {}]`, 4)
-	ageDir(t, dir)
+	testenv.AgeFiles(t, dir)
 	res := runCleanup(t, dir, Options{DeadPIDs: true})
 	files := dbFiles(t, dir)
 	if _, ok := files["counter_"+pid+".db"]; !ok {
@@ -340,18 +340,18 @@ func writeRaw(t testing.TB, path, text string, v float64) {
 // counted twice.
 func TestCrashAtEveryStep(t *testing.T) {
 	base := t.TempDir()
-	live := livePID(t)
-	dead := []string{deadPID(t), deadPID(t)}
+	live := testenv.LivePID(t)
+	dead := []string{testenv.DeadPID(t), testenv.DeadPID(t)}
 	genShards(t, base, live, 16, 1)
 	for i, pid := range dead {
 		genShards(t, base, pid, 16, float64(i)+2)
 	}
 	// An archive from an earlier run, so that a re-merge would double it.
-	older := deadPID(t)
+	older := testenv.DeadPID(t)
 	genShards(t, base, older, 16, 7)
-	ageDir(t, base)
+	testenv.AgeFiles(t, base)
 	runCleanup(t, base, Options{PIDs: []string{older}})
-	ageDir(t, base)
+	testenv.AgeFiles(t, base)
 
 	ref := testenv.CopyStore(t, base)
 	var steps []string

@@ -2,68 +2,18 @@ package cleanup
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
-
-// livePID starts `sleep 60` and returns its pid; the process is killed
-// when the test ends.
-func livePID(t testing.TB) string {
-	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sleep: %v", err)
-	}
-	t.Cleanup(func() { stopSleep(t, cmd) })
-	pid := fmt.Sprint(cmd.Process.Pid)
-	if got := store.ProcessAlive(pid); got != store.AliveYes {
-		t.Fatalf("ProcessAlive(%s) of a running sleep = %s", pid, got)
-	}
-	return pid
-}
-
-// stopSleep kills the sleep a test started and reaps it. Wait reports the
-// kill as an *exec.ExitError ("signal: killed"); anything else is an error.
-func stopSleep(t testing.TB, cmd *exec.Cmd) {
-	t.Helper()
-	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("kill sleep %d: %v", cmd.Process.Pid, err)
-	}
-	var exit *exec.ExitError
-	if err := cmd.Wait(); err != nil && !errors.As(err, &exit) {
-		t.Errorf("wait for sleep %d: %v", cmd.Process.Pid, err)
-	}
-}
-
-// deadPID runs `true` to its end and returns the pid it had.
-func deadPID(t testing.TB) string {
-	t.Helper()
-	for range 10 {
-		cmd := exec.Command("true")
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("run true: %v", err)
-		}
-		pid := fmt.Sprint(cmd.Process.Pid)
-		if store.ProcessAlive(pid) == store.AliveNo {
-			return pid
-		}
-	}
-	t.Fatal("no dead pid found")
-	return ""
-}
 
 func key(t testing.TB, family, name string, help string, labels ...string) *store.Key {
 	t.Helper()
@@ -117,22 +67,6 @@ func genShards(t testing.TB, dir, pid string, layout int, seed float64) {
 		ts := 1.7e9 + seed*10 + float64(i)
 		write(store.ShardID{Kind: store.KindGauge, Mode: mode},
 			smp(k, math.Mod(seed*7.3, 11)-5, ts), smp(k2, -seed, ts+1))
-	}
-}
-
-// ageDir sets every file's mtime to an hour ago, so --min-idle does not
-// keep anything.
-func ageDir(t testing.TB, dir string) {
-	t.Helper()
-	old := time.Now().Add(-time.Hour)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

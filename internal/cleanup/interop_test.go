@@ -52,12 +52,12 @@ func pyCollect(t testing.TB, dir string) []byte {
 func TestPythonInterop(t *testing.T) {
 	testenv.Python(t)
 	dir := t.TempDir()
-	live := []string{livePID(t), livePID(t)}
-	dead := []string{deadPID(t), deadPID(t), deadPID(t)}
+	live := []string{testenv.LivePID(t), testenv.LivePID(t)}
+	dead := []string{testenv.DeadPID(t), testenv.DeadPID(t), testenv.DeadPID(t)}
 	for _, pid := range append(append([]string{}, live...), dead...) {
 		pyWorker(t, dir, pid)
 	}
-	ageDir(t, dir)
+	testenv.AgeFiles(t, dir)
 	wantDir := withoutLiveGauges(t, dir, dead...)
 	wantPromstore := dump(t, wantDir)
 	wantPython := pyCollect(t, wantDir)
@@ -100,7 +100,7 @@ func TestPythonInterop(t *testing.T) {
 func TestFixture025(t *testing.T) {
 	src := filepath.Join(testenv.FixturesDir(t), "python-0.25-files", "store")
 	dir := t.TempDir()
-	pids := map[string]string{"4100": deadPID(t), "4101": deadPID(t), "4102": livePID(t), "4103": deadPID(t)}
+	pids := map[string]string{"4100": testenv.DeadPID(t), "4101": testenv.DeadPID(t), "4102": testenv.LivePID(t), "4103": testenv.DeadPID(t)}
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestFixture025(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ageDir(t, dir)
+	testenv.AgeFiles(t, dir)
 	want := dump(t, withoutLiveGauges(t, dir, pids["4100"], pids["4101"], pids["4103"]))
 	runCleanup(t, dir, Options{DeadPIDs: true})
 	files := dbFiles(t, dir)

@@ -110,8 +110,8 @@ func liveGaugeOf(pids ...string) func(store.ShardID) bool {
 // renamed to exited processes and one to a running one.
 func TestRedisDeadPIDs(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	live := livePID(t)
-	dead := []string{deadPID(t), deadPID(t), deadPID(t)}
+	live := testenv.LivePID(t)
+	dead := []string{testenv.DeadPID(t), testenv.DeadPID(t), testenv.DeadPID(t)}
 	loadRedisFixture(t, srv, map[string]string{"4100": dead[0], "4101": dead[1], "4102": live, "4103": dead[2]})
 	st := openRedis(t, srv)
 	want := dumpStore(t, st, liveGaugeOf(dead...))
@@ -151,8 +151,8 @@ func TestRedisDeadPIDs(t *testing.T) {
 // comparing dumps (Redis keys carry write times).
 func TestRedisCrashAtEveryStep(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	live := livePID(t)
-	dead := []string{deadPID(t)}
+	live := testenv.LivePID(t)
+	dead := []string{testenv.DeadPID(t)}
 	pids := map[string]string{"4100": dead[0], "4101": live, "4102": "", "4103": ""}
 	loadRedisFixture(t, srv, pids)
 	st := openRedis(t, srv)

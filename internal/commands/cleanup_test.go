@@ -11,6 +11,7 @@ import (
 
 	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 func TestNewCmdCleanupFlags(t *testing.T) {
@@ -60,16 +61,7 @@ func TestCleanupCLI(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "histogram_worker-1.db")); err != nil {
 		t.Fatal(err)
 	}
-	old := time.Now().Add(-time.Hour)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.AgeFiles(t, dir)
 	_, before, _ := runCLI(t, nil, "dump", "--dir", dir)
 
 	code, out, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids", "--dry-run")
@@ -128,8 +120,8 @@ func TestCleanupRefusesFreshShardsOfInvisiblePids(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: lsDeadPID(t)}, 1)
-	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: lsDeadPID(t)}, 1)
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}, 1)
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}, 1)
 	opts := &CleanupOptions{IO: f.IO, Store: func(context.Context) (store.Store, error) { return st, nil },
 		Cleanup: cleanup.Options{DeadPIDs: true}}
 	err = cleanupRun(context.Background(), opts)

@@ -3,10 +3,8 @@ package commands
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,46 +15,6 @@ import (
 	"github.com/promstore/promstore/internal/store/redisstore"
 	"github.com/promstore/promstore/internal/testenv"
 )
-
-// lsLivePID starts `sleep 60` (killed when the test ends) and returns its pid.
-func lsLivePID(t *testing.T) string {
-	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lsStopSleep(t, cmd) })
-	return fmt.Sprint(cmd.Process.Pid)
-}
-
-// lsStopSleep kills the sleep a test started and reaps it. Wait reports the
-// kill as an *exec.ExitError ("signal: killed"); anything else is an error.
-func lsStopSleep(t testing.TB, cmd *exec.Cmd) {
-	t.Helper()
-	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("kill sleep %d: %v", cmd.Process.Pid, err)
-	}
-	var exit *exec.ExitError
-	if err := cmd.Wait(); err != nil && !errors.As(err, &exit) {
-		t.Errorf("wait for sleep %d: %v", cmd.Process.Pid, err)
-	}
-}
-
-// lsDeadPID returns the pid of a process that has exited.
-func lsDeadPID(t *testing.T) string {
-	t.Helper()
-	for range 10 {
-		cmd := exec.Command("true")
-		if err := cmd.Run(); err != nil {
-			t.Fatal(err)
-		}
-		if pid := fmt.Sprint(cmd.Process.Pid); store.ProcessAlive(pid) == store.AliveNo {
-			return pid
-		}
-	}
-	t.Fatal("no dead pid")
-	return ""
-}
 
 // lsWrite writes shard id with one sample per value into st.
 func lsWrite(t *testing.T, st store.Writer, id store.ShardID, values ...float64) {
@@ -107,7 +65,7 @@ func TestNewCmdLsFlags(t *testing.T) {
 func lsDir(t *testing.T) (dir, live, dead string) {
 	t.Helper()
 	dir = t.TempDir()
-	live, dead = lsLivePID(t), lsDeadPID(t)
+	live, dead = testenv.LivePID(t), testenv.DeadPID(t)
 	st16, _ := filestore.Open(context.Background(), dir, filestore.Options{Layout: 16})
 	st8, _ := filestore.Open(context.Background(), dir, filestore.Options{Layout: 8})
 	lsWrite(t, st16, store.ShardID{Kind: store.KindCounter, PID: live}, 1, 2, 3)
@@ -217,7 +175,7 @@ func TestLsRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	live := lsLivePID(t)
+	live := testenv.LivePID(t)
 	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: live}, 1, 2)
 	lsWrite(t, st, store.ShardID{Kind: store.KindGauge, Mode: "all", PID: "web-1"}, 3)
 	open := func(ctx context.Context) (store.Store, error) {
