@@ -17,28 +17,19 @@ PROCS=${1:-64}
 SERIES=${2:-5000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
-REDIS_PID=
+# shellcheck source=lib/redis.sh
+. "$ROOT/scripts/lib/redis.sh"
 cleanup() {
-	if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+	bench_redis_stop
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-REDIS_SERVER=$(command -v redis-server || echo /usr/bin/redis-server)
-[ -x "$REDIS_SERVER" ] || { echo "bench-migrate: redis-server not found" >&2; exit 1; }
 
 cd "$ROOT"
 go build -o "$WORK/promstore" ./cmd/promstore
 go run ./scripts/genstore -dir "$WORK/store" -procs "$PROCS" -series "$SERIES"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$REDIS_SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
-	--daemonize no --logfile "$WORK/redis.log" --protected-mode no &
-REDIS_PID=$!
-for _ in $(seq 100); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-	sleep 0.05
-done
+bench_redis_start "$WORK"
 
 echo "promstore migrate file-to-redis of $(du -sh "$WORK/store" | cut -f1) into redis-server $("$REDIS_SERVER" --version | awk '{print $3}') on 127.0.0.1:$PORT"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -28,9 +28,10 @@ SERIES=${2:-600}
 RUNS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
-REDIS_PID=
+# shellcheck source=lib/redis.sh
+. "$ROOT/scripts/lib/redis.sh"
 cleanup() {
-	if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+	bench_redis_stop
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -39,22 +40,13 @@ trap 'exit 130' INT TERM
 PY=/usr/bin/python3
 "$PY" -c 'import redis, prometheus_client' 2>/dev/null ||
 	{ echo "bench-redis: $PY needs redis-py and prometheus_client (Debian python3-redis, python3-prometheus-client)" >&2; exit 1; }
-REDIS_SERVER=$(command -v redis-server || echo /usr/bin/redis-server)
-[ -x "$REDIS_SERVER" ] || { echo "bench-redis: redis-server not found" >&2; exit 1; }
 
 cd "$ROOT"
 go build -o "$WORK/promstore" ./cmd/promstore
 go build -o "$WORK/redisscan" ./scripts/redisscan
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$REDIS_SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly no \
-	--daemonize no --logfile "$WORK/redis.log" --protected-mode no &
-REDIS_PID=$!
+bench_redis_start "$WORK"
 URL="redis://127.0.0.1:$PORT/0"
-for _ in $(seq 100); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-	sleep 0.05
-done
 
 t0=$(date +%s.%N)
 "$PY" scripts/pystore.py write "$WORK/store" --mode bench --procs "$PROCS" --series "$SERIES"
