@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -410,5 +413,72 @@ func TestScanShardsMatchesScan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGuessedKeys: whatever the previous shard of a kind held (walk
+// guesses from it), each entry gets the key its own bytes name, with the
+// key's ID. Many shards, so that both parse workers guess from each
+// other's shards.
+func TestGuessedKeys(t *testing.T) {
+	key := func(route string) *store.Key {
+		k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: route}}, "Requests."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	base := []string{"/a1", "/a2", "/a3", "/a4", "/a5", "/a6"}
+	orders := []struct {
+		name   string
+		routes []string
+	}{
+		{"same order", base},
+		{"reversed", []string{"/a6", "/a5", "/a4", "/a3", "/a2", "/a1"}},
+		{"one fewer", base[:5]},
+		{"one more", append(slices.Clone(base), "/a7")},
+		{"same lengths, other text", []string{"/a1", "/a2", "/b3", "/a4", "/a5", "/a6"}},
+		{"one inserted", []string{"/a1", "/x", "/a2", "/a3", "/a4", "/a5", "/a6"}},
+		{"empty", nil},
+	}
+	dir := t.TempDir()
+	w := openDir(t, dir, LayoutTimestamp)
+	want := map[string][]string{}
+	pid := 100
+	for round := range 6 {
+		for _, o := range orders {
+			id := store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(pid)}
+			pid++
+			var samples []store.Sample
+			for i, r := range o.routes {
+				samples = append(samples, store.Sample{Key: key(r), Value: float64(round*100 + i)})
+			}
+			if len(samples) == 0 {
+				continue
+			}
+			if err := w.WriteShard(context.Background(), id, samples); err != nil {
+				t.Fatal(err)
+			}
+			want[id.String()] = o.routes
+		}
+	}
+	st := openDir(t, dir, 0)
+	for scan := range 2 {
+		got := map[string][]string{}
+		err := st.ScanShards(context.Background(), func(id store.ShardID, entries []store.Entry) error {
+			for _, e := range entries {
+				if e.KeyID != e.Key.ID || e.Key.ID == 0 {
+					t.Errorf("shard %s: entry of %s has key ID %d, its key %d", id, e.Key.Text, e.KeyID, e.Key.ID)
+				}
+				got[id.String()] = append(got[id.String()], e.Key.Labels[0].Value)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("scan %d: got %v, want %v", scan, got, want)
+		}
 	}
 }

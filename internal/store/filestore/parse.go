@@ -166,7 +166,7 @@ func readUsed(data []byte, size int64) (int, *parseError) {
 // comparison instead of a hash lookup. The other keys are looked up (and
 // parsed, when new) after the walk, on every core when there are many:
 // the first shard of each kind brings all of its keys.
-func walk(data []byte, used, stride int, keys *keyCache, guess []*store.Key, out []entry) ([]entry, *parseError) {
+func walk(data []byte, used, stride int, keys *keyCache, guess []guess, out []entry) ([]entry, *parseError) {
 	start := len(out)
 	var pending []int32 // indexes in out of the entries to look up
 	pos := headerSize
@@ -183,8 +183,8 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []*store.Key, out
 		}
 		kb := data[pos+4 : pos+4+n]
 		var e entry
-		if i < len(guess) && guess[i].Text == string(kb) {
-			e.Key, e.KeyID = guess[i], guess[i].ID
+		if i < len(guess) && guess[i].text == string(kb) {
+			e.Key, e.KeyID = guess[i].key, guess[i].id
 		} else {
 			// Key holds nothing yet; KeyID holds the entry's offset.
 			e.KeyID = uint32(pos)
@@ -205,6 +205,60 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []*store.Key, out
 		pos = valuePos + stride
 	}
 	return lookupPending(data, keys, out, start, pending, nil)
+}
+
+// guess is a likely key of an entry (see walk). Its text and ID sit
+// beside the key so that a walk reads its guesses in order instead of
+// following a pointer per entry to wherever the key lives.
+type guess struct {
+	text string
+	key  *store.Key
+	id   uint32
+}
+
+// guessBook holds, per kind, the keys of the last shard of that kind read
+// by any parse worker, in entry order: the guesses for the next one. A
+// list is never changed once in the book, so workers share it unlocked.
+type guessBook struct {
+	mu    sync.Mutex
+	lists map[string][]guess
+}
+
+func (b *guessBook) get(kind string) []guess {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lists[kind]
+}
+
+// update records entries (parsed with the guesses g) as the guesses for
+// kind, unless every guess was right, when g is kept as it is.
+func (b *guessBook) update(kind string, g []guess, entries []entry) {
+	if len(entries) == 0 || allGuessed(g, entries) {
+		return
+	}
+	ng := make([]guess, len(entries))
+	for i := range entries {
+		k := entries[i].Key
+		ng[i] = guess{text: k.Text, key: k, id: entries[i].KeyID}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lists == nil {
+		b.lists = map[string][]guess{}
+	}
+	b.lists[kind] = ng
+}
+
+func allGuessed(g []guess, entries []entry) bool {
+	if len(g) != len(entries) {
+		return false
+	}
+	for i := range entries {
+		if entries[i].Key != g[i].key {
+			return false
+		}
+	}
+	return true
 }
 
 // parallelLookups is how many pending keys a walk looks up on every core.
@@ -289,7 +343,7 @@ type parser struct {
 	other []entry
 	// guess holds the likely keys of the shard's entries in order (see
 	// walk); nil for none.
-	guess []*store.Key
+	guess []guess
 }
 
 // parse decodes a shard of size bytes whose first bytes are data (see

@@ -196,14 +196,12 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 		p.ready[i] = make(chan *shard, 1)
 	}
 	var next atomic.Int64
+	var guesses guessBook
 	for range min(parseWorkers, len(files)) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			ps := parser{keys: keys}
-			// The keys of the last shard of each kind this worker read,
-			// in order: the guesses for its next shard of that kind.
-			guesses := map[string][]*store.Key{}
 			for {
 				select {
 				case p.tokens <- struct{}{}:
@@ -214,7 +212,7 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 				if i >= len(files) {
 					return
 				}
-				p.ready[i] <- p.read(&ps, guesses, files[i])
+				p.ready[i] <- p.read(&ps, &guesses, files[i])
 			}
 		}()
 	}
@@ -222,7 +220,7 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 }
 
 // read reads and parses one shard file.
-func (p *pipeline) read(ps *parser, guesses map[string][]*store.Key, f shardFile) *shard {
+func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 	sh := &shard{file: f}
 	if f.nameErr != nil {
 		sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}
@@ -243,18 +241,14 @@ func (p *pipeline) read(ps *parser, guesses map[string][]*store.Key, f shardFile
 	default:
 		var perr *parseError
 		kind := f.id.KindName()
-		ps.guess = guesses[kind]
+		ps.guess = guesses.get(kind)
 		sh.entries, sh.layout, perr = parseMapped(ps, &m, entries[:0])
 		m.unmap()
 		if perr != nil {
 			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
 			sh.entries = sh.entries[:0]
-		} else if len(sh.entries) > 0 {
-			g := ps.guess[:0]
-			for i := range sh.entries {
-				g = append(g, sh.entries[i].Key)
-			}
-			guesses[kind] = g
+		} else {
+			guesses.update(kind, ps.guess, sh.entries)
 		}
 	}
 	return sh
