@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -354,14 +353,11 @@ func TestTextUnitsInOrder(t *testing.T) {
 	if len(units) < 6 {
 		t.Fatalf("%d units, want the big family cut into several", len(units))
 	}
-	var want bytes.Buffer
-	tw := textWriter{w: bufio.NewWriter(&want), scheme: model.UnderscoreEscaping}
+	tw := textWriter{scheme: model.UnderscoreEscaping}
 	for _, u := range units {
 		tw.unit(u)
 	}
-	if err := tw.w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	want := bytes.NewBuffer(tw.b)
 	var got bytes.Buffer
 	if err := writeUnits(&got, units, model.UnderscoreEscaping); err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@
 package render
 
 import (
-	"bufio"
-	"bytes"
 	"io"
 	"math"
 	"runtime"
@@ -15,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/prometheus/common/model"
 
@@ -43,14 +42,24 @@ func Text(w io.Writer, fams []aggregate.Family) error {
 func writeText(w io.Writer, fams []aggregate.Family, scheme model.EscapingScheme) error {
 	units := textUnits(fams)
 	if len(units) <= 1 || runtime.GOMAXPROCS(0) == 1 {
-		tw := textWriter{w: bufio.NewWriterSize(w, 64<<10), scheme: scheme}
+		tw := textWriter{scheme: scheme}
 		for _, u := range units {
 			tw.unit(u)
+			if len(tw.b) >= flushAt {
+				if _, err := w.Write(tw.b); err != nil {
+					return err
+				}
+				tw.b = tw.b[:0]
+			}
 		}
-		return tw.w.Flush()
+		_, err := w.Write(tw.b)
+		return err
 	}
 	return writeUnits(w, units, scheme)
 }
+
+// flushAt is how many bytes the serial writer gathers before writing.
+const flushAt = 64 << 10
 
 // textUnit is a run of output lines: a family's header (when header is
 // set) and the samples idx of fam.
@@ -109,7 +118,7 @@ func textUnits(fams []aggregate.Family) []textUnit {
 	return units
 }
 
-// unit writes one unit.
+// unit appends one unit.
 func (tw *textWriter) unit(u textUnit) {
 	if u.header != nil {
 		tw.header(u.header.name, u.header.typ, u.header.help)
@@ -123,13 +132,13 @@ func (tw *textWriter) unit(u textUnit) {
 // to w in order.
 func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) error {
 	workers := runtime.GOMAXPROCS(0)
-	ready := make([]chan *bytes.Buffer, len(units))
+	ready := make([]chan []byte, len(units))
 	for i := range ready {
-		ready[i] = make(chan *bytes.Buffer, 1)
+		ready[i] = make(chan []byte, 1)
 	}
 	tokens := make(chan struct{}, 2*workers)
 	stop := make(chan struct{})
-	free := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	free := make(chan []byte, 2*workers)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -146,12 +155,13 @@ func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) erro
 				if i >= len(units) {
 					return
 				}
-				buf := free.Get().(*bytes.Buffer)
-				buf.Reset()
-				tw := textWriter{w: bufio.NewWriterSize(buf, 64<<10), scheme: scheme}
+				tw := textWriter{scheme: scheme}
+				select {
+				case tw.b = <-free:
+				default:
+				}
 				tw.unit(units[i])
-				_ = tw.w.Flush() // a bytes.Buffer does not fail
-				ready[i] <- buf
+				ready[i] <- tw.b
 			}
 		}()
 	}
@@ -160,9 +170,12 @@ func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) erro
 		wg.Wait()
 	}()
 	for i := range units {
-		buf := <-ready[i]
-		_, err := w.Write(buf.Bytes())
-		free.Put(buf)
+		b := <-ready[i]
+		_, err := w.Write(b)
+		select {
+		case free <- b[:0]:
+		default:
+		}
 		<-tokens
 		if err != nil {
 			return err
@@ -171,10 +184,16 @@ func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) erro
 	return nil
 }
 
+// textWriter appends text exposition to b.
 type textWriter struct {
-	w      *bufio.Writer
+	b      []byte
 	scheme model.EscapingScheme
-	num    []byte
+	// The last metric name written and whether it is written as is, and
+	// of each label position the last value written without escaping:
+	// consecutive samples mostly repeat them.
+	lastName   string
+	nameLegacy bool
+	plain      [8]string
 }
 
 var omSuffixes = [...]string{"_created", "_gcount", "_gsum"} // sorted, as Python emits them
@@ -192,58 +211,79 @@ func omSuffix(family, name string) int {
 }
 
 func (tw *textWriter) header(mname, mtype, help string) {
-	w := tw.w
-	w.WriteString("# HELP ")
+	tw.b = append(tw.b, "# HELP "...)
 	tw.metricName(mname)
-	w.WriteByte(' ')
+	tw.b = append(tw.b, ' ')
 	for i := 0; i < len(help); i++ {
 		switch c := help[i]; c {
 		case '\\':
-			w.WriteString(`\\`)
+			tw.b = append(tw.b, `\\`...)
 		case '\n':
-			w.WriteString(`\n`)
+			tw.b = append(tw.b, `\n`...)
 		default:
-			w.WriteByte(c)
+			tw.b = append(tw.b, c)
 		}
 	}
-	w.WriteString("\n# TYPE ")
+	tw.b = append(tw.b, "\n# TYPE "...)
 	tw.metricName(mname)
-	w.WriteByte(' ')
-	w.WriteString(mtype)
-	w.WriteByte('\n')
+	tw.b = append(tw.b, ' ')
+	tw.b = append(tw.b, mtype...)
+	tw.b = append(tw.b, '\n')
 }
 
 func (tw *textWriter) sample(s *aggregate.Sample) {
-	w := tw.w
-	quoted := tw.scheme == model.NoEscaping && !legacyMetricName(s.Name)
-	if quoted {
-		w.WriteByte('{')
-		tw.metricName(s.Name)
+	if s.Name != tw.lastName {
+		tw.lastName = s.Name
+		tw.nameLegacy = legacyMetricName(s.Name)
+	}
+	quoted := tw.scheme == model.NoEscaping && !tw.nameLegacy
+	switch {
+	case quoted:
+		tw.b = append(tw.b, '{')
+		tw.escapeName(s.Name, true)
 		if len(s.Labels) > 0 {
-			w.WriteByte(',')
+			tw.b = append(tw.b, ',')
 		}
-	} else {
-		tw.metricName(s.Name)
+	case tw.nameLegacy && tw.scheme != model.DotsEscaping:
+		tw.b = append(tw.b, s.Name...)
 		if len(s.Labels) > 0 {
-			w.WriteByte('{')
+			tw.b = append(tw.b, '{')
+		}
+	default:
+		tw.escapeName(s.Name, true)
+		if len(s.Labels) > 0 {
+			tw.b = append(tw.b, '{')
 		}
 	}
 	for i, l := range s.Labels {
 		if i > 0 {
-			w.WriteByte(',')
+			tw.b = append(tw.b, ',')
 		}
 		tw.labelName(l.Name)
-		w.WriteString(`="`)
-		writeLabelValue(w, l.Value)
-		w.WriteByte('"')
+		tw.b = append(tw.b, '=', '"')
+		if i < len(tw.plain) && sameString(l.Value, tw.plain[i]) {
+			tw.b = append(tw.b, l.Value...)
+		} else {
+			var escaped bool
+			tw.b, escaped = appendLabelValue(tw.b, l.Value)
+			if !escaped && i < len(tw.plain) {
+				tw.plain[i] = l.Value
+			}
+		}
+		tw.b = append(tw.b, '"')
 	}
 	if quoted || len(s.Labels) > 0 {
-		w.WriteByte('}')
+		tw.b = append(tw.b, '}')
 	}
-	w.WriteByte(' ')
-	tw.num = appendValue(tw.num[:0], s.Value)
-	tw.num = append(tw.num, '\n')
-	w.Write(tw.num)
+	tw.b = append(tw.b, ' ')
+	tw.b = appendValue(tw.b, s.Value)
+	tw.b = append(tw.b, '\n')
+}
+
+// sameString reports whether a and b are the same bytes in memory, which
+// the samples of one series share.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }
 
 // appendValue appends store.FloatToGoString(v), avoiding the general
@@ -265,10 +305,11 @@ func appendValue(b []byte, v float64) []byte {
 
 func signbit(v float64) bool { return v == 0 && 1/v < 0 }
 
-func writeLabelValue(w *bufio.Writer, v string) {
+// appendLabelValue appends v with backslash, double quote and newline
+// escaped, and tells whether any was.
+func appendLabelValue(b []byte, v string) ([]byte, bool) {
 	if strings.IndexByte(v, '\\') < 0 && strings.IndexByte(v, '"') < 0 && strings.IndexByte(v, '\n') < 0 {
-		w.WriteString(v) // nothing to escape, found at SIMD speed
-		return
+		return append(b, v...), false // nothing to escape, found at SIMD speed
 	}
 	start := 0
 	for i := 0; i < len(v); i++ {
@@ -283,16 +324,16 @@ func writeLabelValue(w *bufio.Writer, v string) {
 		default:
 			continue
 		}
-		w.WriteString(v[start:i])
-		w.WriteString(esc)
+		b = append(b, v[start:i]...)
+		b = append(b, esc...)
 		start = i + 1
 	}
-	w.WriteString(v[start:])
+	return append(b, v[start:]...), true
 }
 
 func (tw *textWriter) metricName(n string) {
 	if legacyMetricName(n) && tw.scheme != model.DotsEscaping {
-		tw.w.WriteString(n)
+		tw.b = append(tw.b, n...)
 		return
 	}
 	tw.escapeName(n, true)
@@ -300,7 +341,7 @@ func (tw *textWriter) metricName(n string) {
 
 func (tw *textWriter) labelName(n string) {
 	if legacyLabelName(n) && tw.scheme != model.DotsEscaping {
-		tw.w.WriteString(n)
+		tw.b = append(tw.b, n...)
 		return
 	}
 	tw.escapeName(n, false)
@@ -309,48 +350,47 @@ func (tw *textWriter) labelName(n string) {
 // escapeName ports prometheus_client's escape_metric_name /
 // escape_label_name for a name that needs it (Python 0.25).
 func (tw *textWriter) escapeName(n string, metric bool) {
-	w := tw.w
 	if n == "" {
 		return
 	}
 	switch tw.scheme {
 	case model.NoEscaping:
 		if metric && legacyMetricName(n) || !metric && legacyLabelName(n) {
-			w.WriteString(n)
+			tw.b = append(tw.b, n...)
 			return
 		}
-		w.WriteByte('"')
-		writeLabelValue(w, n)
-		w.WriteByte('"')
+		tw.b = append(tw.b, '"')
+		tw.b, _ = appendLabelValue(tw.b, n)
+		tw.b = append(tw.b, '"')
 	case model.DotsEscaping:
 		for i, r := range []rune(n) {
 			switch {
 			case r == '_':
-				w.WriteString("__")
+				tw.b = append(tw.b, "__"...)
 			case r == '.':
-				w.WriteString("_dot_")
+				tw.b = append(tw.b, "_dot_"...)
 			case legacyRune(r, i, metric):
-				w.WriteRune(r)
+				tw.b = utf8.AppendRune(tw.b, r)
 			default:
-				w.WriteString("__")
+				tw.b = append(tw.b, "__"...)
 			}
 		}
 	case model.ValueEncodingEscaping:
-		w.WriteString("U__")
+		tw.b = append(tw.b, "U__"...)
 		for i := 0; i < len(n); {
 			r, size := utf8.DecodeRuneInString(n[i:])
 			pos := utf8.RuneCountInString(n[:i])
 			switch {
 			case r == '_':
-				w.WriteString("__")
+				tw.b = append(tw.b, "__"...)
 			case legacyRune(r, pos, metric):
-				w.WriteRune(r)
+				tw.b = utf8.AppendRune(tw.b, r)
 			case r == utf8.RuneError && size == 1:
-				w.WriteString("_FFFD_")
+				tw.b = append(tw.b, "_FFFD_"...)
 			default:
-				w.WriteByte('_')
-				w.WriteString(strconv.FormatInt(int64(r), 16))
-				w.WriteByte('_')
+				tw.b = append(tw.b, '_')
+				tw.b = append(tw.b, strconv.FormatInt(int64(r), 16)...)
+				tw.b = append(tw.b, '_')
 			}
 			i += size
 		}
@@ -358,9 +398,9 @@ func (tw *textWriter) escapeName(n string, metric bool) {
 		i := 0
 		for _, r := range n {
 			if legacyRune(r, i, metric) {
-				w.WriteRune(r)
+				tw.b = utf8.AppendRune(tw.b, r)
 			} else {
-				w.WriteByte('_')
+				tw.b = append(tw.b, '_')
 			}
 			i++
 		}
