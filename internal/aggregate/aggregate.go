@@ -153,8 +153,28 @@ type pidGroup struct {
 	name   string
 	lid    string        // label id without pid
 	labels []store.Label // without pid
-	byPID  []*series     // by pid number (Aggregator.pidNum)
-	n      int           // non-nil entries of byPID
+	byPID  []pidValue    // by pid number (Aggregator.pidNum)
+	n      int           // set entries of byPID
+}
+
+// pidValue is the value of one process in a pidGroup. Its labels (the
+// group's plus pid) are made when the samples are, in output order.
+type pidValue struct {
+	value float64
+	set   bool
+}
+
+// set records the value of process num.
+func (g *pidGroup) set(num int32, v float64) {
+	if int(num) >= len(g.byPID) {
+		g.byPID = append(g.byPID, make([]pidValue, int(num)+1-len(g.byPID))...)
+	}
+	pv := &g.byPID[num]
+	if !pv.set {
+		pv.set = true
+		g.n++
+	}
+	pv.value = v
 }
 
 type series struct {
@@ -261,15 +281,7 @@ func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 			if g == nil {
 				g = ki.fam.pidGroup(ki)
 			}
-			num := a.pidNum(s.Shard.PID)
-			var sr *series
-			if int(num) < len(g.byPID) {
-				sr = g.byPID[num]
-			}
-			if sr == nil {
-				sr = f.addPID(g, s.Shard.PID, num)
-			}
-			sr.value, sr.set = s.Value, true
+			g.set(a.pidNum(s.Shard.PID), s.Value)
 		}
 	case store.KindHistogram:
 		if ki.bucket != nil {
@@ -309,11 +321,9 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 					if num < 0 {
 						num = a.pidNum(id.PID)
 					}
-					if int(num) < len(g.byPID) {
-						if sr := g.byPID[num]; sr != nil {
-							sr.value, sr.set = e.Value, true
-							continue
-						}
+					if int(num) < len(g.byPID) && g.byPID[num].set {
+						g.byPID[num].value = e.Value
+						continue
 					}
 				}
 			}
@@ -417,19 +427,6 @@ func (f *family) pidGroup(ki *keyInfo) *pidGroup {
 	}
 	ki.group = g
 	return g
-}
-
-// addPID creates the series of pid (number num), labelled with it.
-func (f *family) addPID(g *pidGroup, pid string, num int32) *series {
-	sr := f.seriesChunk.next()
-	sr.name = g.name
-	sr.labels = f.labels.with(g.labels, store.Label{Name: "pid", Value: pid})
-	if int(num) >= len(g.byPID) {
-		g.byPID = append(g.byPID, make([]*series, int(num)+1-len(g.byPID))...)
-	}
-	g.byPID[num] = sr
-	g.n++
-	return sr
 }
 
 // labelArena hands out label slices cut from large blocks.
@@ -612,7 +609,7 @@ func (a *Aggregator) Families() []Family {
 		if out[i].Type != store.KindGauge {
 			out[i].Mode = ""
 		}
-		out[i].Samples = f.samples(order)
+		out[i].Samples = f.samples(order, a.pids)
 	})
 	return out
 }
@@ -655,7 +652,7 @@ type outGroup struct {
 // sorting every sample, it sorts the label sets once and emits each set's
 // samples in order: by name, a histogram's buckets by le, a gauge's
 // processes by pid.
-func (f *family) samples(pidOrder []int32) []Sample {
+func (f *family) samples(pidOrder []int32, pids []string) []Sample {
 	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.histList)+len(f.groupList))
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
@@ -739,21 +736,20 @@ func (f *family) samples(pidOrder []int32) []Sample {
 			case e.sr != nil:
 				out = append(out, Sample{Name: e.sr.name, Labels: e.sr.labels, Value: e.sr.value})
 			default:
-				out = e.pg.appendSorted(out, pidOrder)
+				out = f.appendPIDs(out, e.pg, pidOrder, pids)
 			}
 		}
 	}
 	return out
 }
 
-// appendSorted appends the group's per-process series in pid order
-// (see Aggregator.pidOrder).
-func (g *pidGroup) appendSorted(out []Sample, pidOrder []int32) []Sample {
+// appendPIDs appends the per-process samples of g in pid order (see
+// Aggregator.pidOrder), labelled with their pid (pids by number).
+func (f *family) appendPIDs(out []Sample, g *pidGroup, pidOrder []int32, pids []string) []Sample {
 	for _, num := range pidOrder {
-		if int(num) < len(g.byPID) {
-			if sr := g.byPID[num]; sr != nil {
-				out = append(out, Sample{Name: sr.name, Labels: sr.labels, Value: sr.value})
-			}
+		if int(num) < len(g.byPID) && g.byPID[num].set {
+			labels := f.labels.with(g.labels, store.Label{Name: "pid", Value: pids[num]})
+			out = append(out, Sample{Name: g.name, Labels: labels, Value: g.byPID[num].value})
 		}
 	}
 	return out
