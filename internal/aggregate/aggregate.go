@@ -187,10 +187,39 @@ type series struct {
 }
 
 type hist struct {
-	labels  []store.Label // without le
-	lid     string        // their label id
-	buckets map[float64]*float64
-	les     []float64 // sorted bucket bounds, cached
+	labels []store.Label // without le
+	lid    string        // their label id
+	// The bucket bounds in ascending order (NaN last, once) and their
+	// cells.
+	les   []float64
+	cells []*float64
+}
+
+// bucket returns the cell of bound le, made from cells when new.
+// Shards list a series' buckets in ascending order, so a new bound is
+// mostly the largest.
+func (h *hist) bucket(le float64, cells *chunk[float64]) *float64 {
+	i := len(h.les)
+	for i > 0 && leLess(le, h.les[i-1]) {
+		i--
+	}
+	if i > 0 && !leLess(h.les[i-1], le) {
+		return h.cells[i-1] // equal
+	}
+	c := cells.next()
+	h.les = slices.Insert(h.les, i, le)
+	h.cells = slices.Insert(h.cells, i, c)
+	return c
+}
+
+// leLess orders bucket bounds ascending with NaN last (a NaN bound is one
+// bucket; Python's collector would make one per process and then print
+// just one of them).
+func leLess(a, b float64) bool {
+	if a != a {
+		return false
+	}
+	return b != b || a < b
 }
 
 // keyInfo caches what a key text means for aggregation.
@@ -434,18 +463,28 @@ type labelArena struct {
 	buf []store.Label
 }
 
-// with returns labels plus extra, sorted by name, in arena memory.
-func (a *labelArena) with(labels []store.Label, extra store.Label) []store.Label {
+// withAt returns labels (sorted by name) with extra inserted at index at
+// (see insertAt), in arena memory.
+func (a *labelArena) withAt(labels []store.Label, extra store.Label, at int) []store.Label {
 	n := len(labels) + 1
 	if cap(a.buf)-len(a.buf) < n {
 		a.buf = make([]store.Label, 0, max(4096, n))
 	}
 	start := len(a.buf)
-	a.buf = append(a.buf, labels...)
+	a.buf = append(a.buf, labels[:at]...)
 	a.buf = append(a.buf, extra)
-	out := a.buf[start:len(a.buf):len(a.buf)]
-	sortLabels(out)
-	return out
+	a.buf = append(a.buf, labels[at:]...)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
+// insertAt is where a label named name goes in labels sorted by name:
+// after the labels of that name or before it.
+func insertAt(labels []store.Label, name string) int {
+	i := 0
+	for i < len(labels) && labels[i].Name <= name {
+		i++
+	}
+	return i
 }
 
 // lid returns the label id part of ki.id (name \xff label id).
@@ -533,16 +572,11 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 	if f.Type == store.KindHistogram && p.leOK {
 		h, _ := f.hists.Get(p.hidHash, p.hid)
 		if h == nil {
-			h = &hist{labels: p.without(), lid: p.hid, buckets: map[float64]*float64{}}
+			h = &hist{labels: p.without(), lid: p.hid}
 			f.hists.Put(p.hidHash, p.hid, h)
 			f.histList = append(f.histList, h)
 		}
-		cell := h.buckets[p.le]
-		if cell == nil {
-			cell = a.cellChunk.next()
-			h.buckets[p.le] = cell
-		}
-		ki.bucket = cell
+		ki.bucket = h.bucket(p.le, &a.cellChunk)
 	}
 	a.byText.Put(p.textHash, k.Text, ki)
 	return ki
@@ -667,7 +701,7 @@ func (f *family) samples(pidOrder []int32, pids []string) []Sample {
 		hid := h.lid
 		g := group(hid, h.labels)
 		g.hist = h
-		n += len(h.buckets) + 1
+		n += len(h.les) + 1
 	}
 	for _, sr := range f.seriesList {
 		if sr.set {
@@ -701,7 +735,8 @@ func (f *family) samples(pidOrder []int32, pids []string) []Sample {
 			pg   *pidGroup
 			hist bool
 		}
-		entries := make([]entry, 0, len(g.plain)+len(g.pids)+2)
+		var room [4]entry
+		entries := room[:0]
 		for _, sr := range g.plain {
 			if g.hist != nil && sr.name == countName {
 				continue // replaced by the sum of the buckets below
@@ -714,14 +749,17 @@ func (f *family) samples(pidOrder []int32, pids []string) []Sample {
 		if g.hist != nil {
 			entries = append(entries, entry{name: bucketName, hist: true}, entry{name: countName})
 		}
-		slices.SortStableFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+		if len(entries) > 1 {
+			slices.SortStableFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+		}
 		for _, e := range entries {
 			switch {
 			case e.hist:
+				at := insertAt(g.labels, "le")
 				acc := 0.0
-				for _, le := range g.hist.sortedLes() {
-					acc += *g.hist.buckets[le]
-					out = append(out, Sample{Name: bucketName, Labels: f.labels.with(g.labels, store.Label{Name: "le", Value: f.leText(le)}), Value: acc})
+				for i, le := range g.hist.les {
+					acc += *g.hist.cells[i]
+					out = append(out, Sample{Name: bucketName, Labels: f.labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le)}, at), Value: acc})
 				}
 			case e.name == countName && e.sr == nil && e.pg == nil:
 				// A histogram's _count is the sum of its buckets, as
@@ -729,8 +767,8 @@ func (f *family) samples(pidOrder []int32, pids []string) []Sample {
 				// summed in ascending le order so that it equals the last
 				// bucket to the bit.
 				acc := 0.0
-				for _, le := range g.hist.sortedLes() {
-					acc += *g.hist.buckets[le]
+				for _, c := range g.hist.cells {
+					acc += *c
 				}
 				out = append(out, Sample{Name: countName, Labels: g.labels, Value: acc})
 			case e.sr != nil:
@@ -746,24 +784,14 @@ func (f *family) samples(pidOrder []int32, pids []string) []Sample {
 // appendPIDs appends the per-process samples of g in pid order (see
 // Aggregator.pidOrder), labelled with their pid (pids by number).
 func (f *family) appendPIDs(out []Sample, g *pidGroup, pidOrder []int32, pids []string) []Sample {
+	at := insertAt(g.labels, "pid")
 	for _, num := range pidOrder {
 		if int(num) < len(g.byPID) && g.byPID[num].set {
-			labels := f.labels.with(g.labels, store.Label{Name: "pid", Value: pids[num]})
+			labels := f.labels.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
 			out = append(out, Sample{Name: g.name, Labels: labels, Value: g.byPID[num].value})
 		}
 	}
 	return out
-}
-
-func (h *hist) sortedLes() []float64 {
-	if h.les == nil || len(h.les) != len(h.buckets) {
-		h.les = make([]float64, 0, len(h.buckets))
-		for le := range h.buckets {
-			h.les = append(h.les, le)
-		}
-		slices.Sort(h.les)
-	}
-	return h.les
 }
 
 // appendLabelsKey encodes the order of label sets: label names as strings,

@@ -1,9 +1,11 @@
 package aggregate
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/promstore/promstore/internal/store"
@@ -138,6 +140,29 @@ func TestHistogramCumulative(t *testing.T) {
 		if s.Name != w.name || le != w.le || s.Value != w.v {
 			t.Errorf("sample %d = %s le=%q %v, want %s le=%q %v", i, s.Name, le, s.Value, w.name, w.le, w.v)
 		}
+	}
+}
+
+// TestHistogramOddBounds: a bucket bound of NaN (it parses as a float, as
+// in Python) made the aggregator crash; now the NaN bounds of all
+// processes are one bucket, last; -0.0 and 0.0 are one bound.
+func TestHistogramOddBounds(t *testing.T) {
+	b := func(le string) []store.Label { return []store.Label{{Name: "le", Value: le}} }
+	f := run(t, store.KindHistogram, "", []in{
+		{pid: "1", name: "m_bucket", labels: b("NaN"), value: 1},
+		{pid: "1", name: "m_bucket", labels: b("1.0"), value: 2},
+		{pid: "2", name: "m_bucket", labels: b("nan"), value: 4},
+		{pid: "2", name: "m_bucket", labels: b("+Inf"), value: 8},
+		{pid: "2", name: "m_bucket", labels: b("-0.0"), value: 16},
+		{pid: "3", name: "m_bucket", labels: b("0.0"), value: 32},
+	})
+	var got []string
+	for _, s := range f.Samples {
+		got = append(got, fmt.Sprintf("%s%v %v", s.Name, s.Labels, s.Value))
+	}
+	want := []string{"m_bucket[{le -0.0}] 48", "m_bucket[{le 1.0}] 50", "m_bucket[{le +Inf}] 58", "m_bucket[{le NaN}] 63", "m_count[] 63"}
+	if !slices.Equal(got, want) {
+		t.Errorf("samples\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
