@@ -166,7 +166,10 @@ func readUsed(data []byte, size int64) (int, *parseError) {
 // comparison instead of a hash lookup. The other keys are looked up (and
 // parsed, when new) after the walk, on every core when there are many:
 // the first shard of each kind brings all of its keys.
-func walk(data []byte, used, stride int, keys *keyCache, guess []guess, out []entry) ([]entry, *parseError) {
+//
+// When the walk succeeds, *guessed (if not nil) tells whether every entry
+// was guessed and there were as many as guesses.
+func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed *bool, out []entry) ([]entry, *parseError) {
 	start := len(out)
 	var pending []int32 // indexes in out of the entries to look up
 	pos := headerSize
@@ -204,6 +207,9 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, out []en
 		out = append(out, e)
 		pos = valuePos + stride
 	}
+	if guessed != nil {
+		*guessed = len(pending) == 0 && len(out)-start == len(guess)
+	}
 	return lookupPending(data, keys, out, start, pending, nil)
 }
 
@@ -230,10 +236,9 @@ func (b *guessBook) get(kind string) []guess {
 	return b.lists[kind]
 }
 
-// update records entries (parsed with the guesses g) as the guesses for
-// kind, unless every guess was right, when g is kept as it is.
-func (b *guessBook) update(kind string, g []guess, entries []entry) {
-	if len(entries) == 0 || allGuessed(g, entries) {
+// update records entries as the guesses for kind.
+func (b *guessBook) update(kind string, entries []entry) {
+	if len(entries) == 0 {
 		return
 	}
 	ng := make([]guess, len(entries))
@@ -247,18 +252,6 @@ func (b *guessBook) update(kind string, g []guess, entries []entry) {
 		b.lists = map[string][]guess{}
 	}
 	b.lists[kind] = ng
-}
-
-func allGuessed(g []guess, entries []entry) bool {
-	if len(g) != len(entries) {
-		return false
-	}
-	for i := range entries {
-		if entries[i].Key != g[i].key {
-			return false
-		}
-	}
-	return true
 }
 
 // parallelLookups is how many pending keys a walk looks up on every core.
@@ -342,8 +335,10 @@ type parser struct {
 	hint  int
 	other []entry
 	// guess holds the likely keys of the shard's entries in order (see
-	// walk); nil for none.
-	guess []guess
+	// walk); nil for none. guessed tells, after a successful parse,
+	// whether they were all right.
+	guess   []guess
+	guessed bool
 }
 
 // parse decodes a shard of size bytes whose first bytes are data (see
@@ -365,6 +360,7 @@ type parser struct {
 // does not decide, the 16-byte layout of current Python clients. The
 // choice depends on the file alone, so every reader of one file agrees.
 func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *parseError) {
+	p.guessed = false
 	used, perr := readUsed(data, size)
 	if perr != nil {
 		return out, 0, perr
@@ -376,14 +372,16 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 	first := p.hintOr16()
 	second := LayoutLegacy + LayoutTimestamp - first
 	start := len(out)
-	out, err1 := walk(data, used, first, p.keys, p.guess, out)
+	var guessed1, guessed2 bool
+	out, err1 := walk(data, used, first, p.keys, p.guess, &guessed1, out)
+	p.guessed = guessed1
 	if err1 == nil && used < unambiguousBelow {
 		p.hint = first
 		return out, first, nil
 	}
 	p.other = p.other[:0]
 	var err2 *parseError
-	p.other, err2 = walk(data, used, second, p.keys, p.guess, p.other)
+	p.other, err2 = walk(data, used, second, p.keys, p.guess, &guessed2, p.other)
 	switch {
 	case err1 == nil && err2 == nil:
 		pick := LayoutTimestamp
@@ -393,6 +391,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 		}
 		if pick != first {
 			out = append(out[:start], p.other...)
+			p.guessed = guessed2
 		}
 		return out, pick, nil
 	case err1 == nil:
@@ -400,6 +399,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 		return out, first, nil
 	case err2 == nil:
 		p.hint = second
+		p.guessed = guessed2
 		return append(out[:start], p.other...), second, nil
 	}
 	// Neither fits: report the walk that got further (the likelier one on

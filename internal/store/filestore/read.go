@@ -247,8 +247,8 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 		if perr != nil {
 			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
 			sh.entries = sh.entries[:0]
-		} else {
-			guesses.update(kind, ps.guess, sh.entries)
+		} else if !ps.guessed {
+			guesses.update(kind, sh.entries)
 		}
 	}
 	return sh
