@@ -46,4 +46,20 @@ func TestTextMap(t *testing.T) {
 	if _, ok := c.Get(7, "z"); ok || c.Len() != 2 {
 		t.Errorf("collision: z found or Len %d", c.Len())
 	}
+	// Replacing the value of each text of a chain, and a third text.
+	c.Put(7, "x", "X2")
+	c.Put(7, "y", "Y2")
+	c.Put(7, "z", "Z")
+	c.Put(7, "x", "X3")
+	for text, want := range map[string]string{"x": "X3", "y": "Y2", "z": "Z"} {
+		if v, ok := c.Get(7, text); !ok || v != want {
+			t.Errorf("collision chain: Get(%s) = %q, %v; want %q", text, v, ok, want)
+		}
+		if v, ok := c.GetBytes(7, []byte(text)); !ok || v != want {
+			t.Errorf("collision chain: GetBytes(%s) = %q, %v; want %q", text, v, ok, want)
+		}
+	}
+	if c.Len() != 3 {
+		t.Errorf("collision chain: Len %d, want 3", c.Len())
+	}
 }
