@@ -71,8 +71,13 @@ type textUnit struct {
 
 type textHeader struct{ name, typ, help string }
 
-// unitSamples is how many samples a unit holds at most.
-const unitSamples = 8192
+// unitSamples is how many samples a unit holds at most, and unitBytes
+// the room a new unit buffer starts with (about as much, at the length of
+// a typical line); the few buffers in flight are reused.
+const (
+	unitSamples = 2048
+	unitBytes   = 256 << 10
+)
 
 // textUnits cuts the output into units, in output order: each family's
 // header and samples, then the samples named <family>_created, _gcount
@@ -159,6 +164,7 @@ func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) erro
 				select {
 				case tw.b = <-free:
 				default:
+					tw.b = make([]byte, 0, unitBytes)
 				}
 				tw.unit(units[i])
 				ready[i] <- tw.b

@@ -242,6 +242,11 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 		var perr *parseError
 		kind := f.id.KindName()
 		ps.guess = guesses.get(kind)
+		if cap(entries) < len(ps.guess) {
+			// Room for as many entries as the last shard of the kind
+			// had, rather than growing a smaller buffer step by step.
+			entries = make([]entry, 0, len(ps.guess)+len(ps.guess)/16)
+		}
 		sh.entries, sh.layout, perr = parseMapped(ps, &m, entries[:0])
 		m.unmap()
 		if perr != nil {
