@@ -200,6 +200,7 @@ type textWriter struct {
 	lastName   string
 	nameLegacy bool
 	plain      [8]string
+	plainNames [8]string // and of label names written as they are
 }
 
 var omSuffixes = [...]string{"_created", "_gcount", "_gsum"} // sorted, as Python emits them
@@ -265,7 +266,14 @@ func (tw *textWriter) sample(s *aggregate.Sample) {
 		if i > 0 {
 			tw.b = append(tw.b, ',')
 		}
-		tw.labelName(l.Name)
+		if i < len(tw.plainNames) && sameString(l.Name, tw.plainNames[i]) {
+			tw.b = append(tw.b, l.Name...)
+		} else {
+			tw.labelName(l.Name)
+			if i < len(tw.plainNames) && legacyLabelName(l.Name) && tw.scheme != model.DotsEscaping {
+				tw.plainNames[i] = l.Name
+			}
+		}
 		tw.b = append(tw.b, '=', '"')
 		if i < len(tw.plain) && sameString(l.Value, tw.plain[i]) {
 			tw.b = append(tw.b, l.Value...)
@@ -314,7 +322,16 @@ func signbit(v float64) bool { return v == 0 && 1/v < 0 }
 // appendLabelValue appends v with backslash, double quote and newline
 // escaped, and tells whether any was.
 func appendLabelValue(b []byte, v string) ([]byte, bool) {
-	if strings.IndexByte(v, '\\') < 0 && strings.IndexByte(v, '"') < 0 && strings.IndexByte(v, '\n') < 0 {
+	if len(v) < 16 {
+		// Too short for the SIMD searches to pay.
+		i := 0
+		for i < len(v) && v[i] != '\\' && v[i] != '"' && v[i] != '\n' {
+			i++
+		}
+		if i == len(v) {
+			return append(b, v...), false
+		}
+	} else if strings.IndexByte(v, '\\') < 0 && strings.IndexByte(v, '"') < 0 && strings.IndexByte(v, '\n') < 0 {
 		return append(b, v...), false // nothing to escape, found at SIMD speed
 	}
 	start := 0
