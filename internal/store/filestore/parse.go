@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -215,7 +216,9 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed 
 
 // guess is a likely key of an entry (see walk). Its text and ID sit
 // beside the key so that a walk reads its guesses in order instead of
-// following a pointer per entry to wherever the key lives.
+// following a pointer per entry to wherever the key lives; the texts of
+// one list are copies laid end to end in one block (read in order, the
+// memory is fetched ahead).
 type guess struct {
 	text string
 	key  *store.Key
@@ -242,9 +245,18 @@ func (b *guessBook) update(kind string, entries []entry) {
 		return
 	}
 	ng := make([]guess, len(entries))
+	n := 0
+	for i := range entries {
+		n += len(entries[i].Key.Text)
+	}
+	block := make([]byte, 0, n)
 	for i := range entries {
 		k := entries[i].Key
-		ng[i] = guess{text: k.Text, key: k, id: entries[i].KeyID}
+		start := len(block)
+		block = append(block, k.Text...)
+		// The block is never written again once filled: a string of it
+		// stays what it was.
+		ng[i] = guess{text: unsafe.String(unsafe.SliceData(block[start:]), len(k.Text)), key: k, id: entries[i].KeyID}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -331,6 +343,11 @@ const unambiguousBelow = 1 << 24
 // parser parses shards, reusing its buffers between calls.
 type parser struct {
 	keys *keyCache
+	// win is stream's window (window bytes, windowSize unless a test
+	// sets it); keyBuf holds the keys it did not guess, looked up when
+	// they fill flushAt bytes.
+	win, keyBuf     []byte
+	window, flushAt int
 	// hint is the layout of the last shard parsed, tried first.
 	hint  int
 	other []entry

@@ -231,32 +231,58 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 	case entries = <-p.free:
 	default:
 	}
-	m, err := mapShardFile(f.path)
-	sh.size, sh.mtime = m.size, m.mtime
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		sh.gone = true
-	case err != nil:
-		sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err}
-	default:
-		var perr *parseError
-		kind := f.id.KindName()
-		ps.guess = guesses.get(kind)
-		if cap(entries) < len(ps.guess) {
-			// Room for as many entries as the last shard of the kind
-			// had, rather than growing a smaller buffer step by step.
-			entries = make([]entry, 0, len(ps.guess)+len(ps.guess)/16)
+	kind := f.id.KindName()
+	ps.guess = guesses.get(kind)
+	if cap(entries) < len(ps.guess) {
+		// Room for as many entries as the last shard of the kind had,
+		// rather than growing a smaller buffer step by step.
+		entries = make([]entry, 0, len(ps.guess)+len(ps.guess)/16)
+	}
+	var ok bool
+	sh.entries, sh.layout, sh.size, sh.mtime, ok = streamShardFile(ps, f.path, entries[:0])
+	if !ok {
+		// Anything but a well-formed shard: parsed whole, which tells
+		// what is wrong.
+		m, err := mapShardFile(f.path)
+		sh.size, sh.mtime = m.size, m.mtime
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			sh.gone = true
+			return sh
+		case err != nil:
+			sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err}
+			return sh
 		}
+		var perr *parseError
 		sh.entries, sh.layout, perr = parseMapped(ps, &m, entries[:0])
 		m.unmap()
 		if perr != nil {
 			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
 			sh.entries = sh.entries[:0]
-		} else if !ps.guessed {
-			guesses.update(kind, sh.entries)
+			return sh
 		}
 	}
+	if !ps.guessed {
+		guesses.update(kind, sh.entries)
+	}
 	return sh
+}
+
+// streamShardFile parses the regular, non-empty file at path with
+// parser.stream; ok is false when it could not (the file is then to be
+// parsed whole).
+func streamShardFile(ps *parser, path string, out []entry) (entries []entry, layout int, size int64, mtime time.Time, ok bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return out, 0, 0, time.Time{}, false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return out, 0, 0, time.Time{}, false
+	}
+	entries, layout, ok = ps.stream(f, st.Size(), out)
+	return entries, layout, st.Size(), st.ModTime(), ok
 }
 
 // shards calls fn with each shard in file order until fn fails.

@@ -1,0 +1,131 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"math"
+	"os"
+)
+
+// windowSize is how much of a shard is read at a time by stream: small
+// enough to stay in a core's cache between the read and the walk. The
+// keys it did not guess are looked up when they fill keyBufFlush bytes.
+const (
+	windowSize  = 256 << 10
+	keyBufFlush = 1 << 20
+)
+
+// stream parses the shard open as f (of size bytes, a regular file) by
+// reading its used region in windows into p.win, appending its entries
+// to out. Reading through a small buffer that stays in cache costs less
+// than mapping the file (page faults, then unmapping) and far less than
+// reading it whole.
+//
+// It is the fast path for a well-formed shard under 16 MiB read with the
+// layout of the previous one: on anything else (a read that fails or
+// comes short, a bad header, an entry that does not fit, a key that does
+// not parse, the other layout, a larger file) it returns ok false having
+// appended nothing, and the caller parses the file whole, which decides
+// the layout and words the error.
+func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, layout int, ok bool) {
+	p.guessed = false
+	if size < headerSize {
+		return out, 0, false
+	}
+	if p.window == 0 {
+		p.window, p.flushAt = windowSize, keyBufFlush
+	}
+	if cap(p.win) < p.window {
+		p.win = make([]byte, p.window)
+	}
+	buf := p.win[:cap(p.win)]
+	have, err := f.ReadAt(buf[:min(int64(len(buf)), size)], 0)
+	if err != nil || have < headerSize {
+		return out, 0, false
+	}
+	used := int(int32(binary.LittleEndian.Uint32(buf)))
+	switch {
+	case used == 0 || used == headerSize:
+		return out, 0, true // no entries: nothing tells the layout
+	case used < headerSize || int64(used) > size || used >= unambiguousBelow:
+		return out, 0, false
+	}
+	stride := p.hintOr16()
+	start := len(out)
+	p.keyBuf = p.keyBuf[:0]
+	var pending []int32
+	guessedAll := true // no keys were looked up yet
+	// buf[0:have] holds the file's bytes from offset base.
+	base := 0
+	for i, pos := 0, headerSize; pos < used; i++ {
+		if pos+4 > base+have {
+			if buf, base, have, ok = p.refill(f, pos, 4, used); !ok {
+				return out[:start], 0, false
+			}
+		}
+		n := int(int32(binary.LittleEndian.Uint32(buf[pos-base:])))
+		if n < 0 || n > used-pos-4 {
+			return out[:start], 0, false
+		}
+		end := pos + 4 + n + padding(n) + stride
+		if end > used {
+			return out[:start], 0, false
+		}
+		if end > base+have {
+			if len(p.keyBuf) >= p.flushAt {
+				// Look the keys kept so far up, rather than keeping all
+				// of a first shard's keys at once.
+				var perr *parseError
+				if out, perr = lookupPending(p.keyBuf, p.keys, out, start, pending, nil); perr != nil {
+					return out[:start], 0, false
+				}
+				guessedAll = false
+				pending, p.keyBuf = pending[:0], p.keyBuf[:0]
+			}
+			if buf, base, have, ok = p.refill(f, pos, end-pos, used); !ok {
+				return out[:start], 0, false
+			}
+		}
+		kb := buf[pos-base+4 : pos-base+4+n]
+		var e entry
+		if i < len(p.guess) && p.guess[i].text == string(kb) {
+			e.Key, e.KeyID = p.guess[i].key, p.guess[i].id
+		} else {
+			// The key's length and bytes are kept in p.keyBuf, laid out
+			// as in a shard, for lookupPending; KeyID holds their offset.
+			e.KeyID = uint32(len(p.keyBuf))
+			p.keyBuf = append(p.keyBuf, buf[pos-base:pos-base+4+n]...)
+			pending = append(pending, int32(len(out)))
+		}
+		v := pos - base + 4 + n + padding(n)
+		e.Value = math.Float64frombits(binary.LittleEndian.Uint64(buf[v:]))
+		if stride == LayoutTimestamp {
+			e.Timestamp = math.Float64frombits(binary.LittleEndian.Uint64(buf[v+8:]))
+		}
+		out = append(out, e)
+		pos = end
+	}
+	p.guessed = guessedAll && len(pending) == 0 && len(out)-start == len(p.guess)
+	out, perr := lookupPending(p.keyBuf, p.keys, out, start, pending, nil)
+	if perr != nil {
+		p.guessed = false
+		return out[:start], 0, false
+	}
+	p.hint = stride
+	return out, stride, true
+}
+
+// refill moves the window to start at file offset pos with at least need
+// bytes (growing it for an entry larger than the window) and fills it up
+// to used. It returns the window, its offset and how many bytes it holds.
+func (p *parser) refill(f *os.File, pos, need, used int) (buf []byte, base, have int, ok bool) {
+	if need > cap(p.win) {
+		p.win = make([]byte, need)
+	}
+	buf = p.win[:cap(p.win)]
+	n := min(len(buf), used-pos)
+	got, err := f.ReadAt(buf[:n], int64(pos))
+	if err != nil || got < need {
+		return buf, pos, got, false
+	}
+	return buf, pos, got, true
+}
