@@ -79,7 +79,7 @@ func (c *keyCache) keys(cur bool) *keySet {
 
 // lookup returns the parsed key for b. It allocates only for a text not
 // seen before, which it parses without holding the lock.
-func (c *keyCache) lookup(b []byte) (*store.Key, error) {
+func (c *keyCache) lookup(b []byte, texts *textArena) (*store.Key, error) {
 	h := store.HashBytes(b)
 	p := &c.parts[h%cacheParts]
 	p.mu.Lock()
@@ -93,7 +93,7 @@ func (c *keyCache) lookup(b []byte) (*store.Key, error) {
 		return k, nil
 	}
 	p.mu.Unlock()
-	text := string(b)
+	text := texts.text(b)
 	k, err := store.ParseKey(text)
 	if err != nil {
 		return nil, err
@@ -108,6 +108,33 @@ func (c *keyCache) lookup(b []byte) (*store.Key, error) {
 	}
 	p.cur.Put(h, text, k)
 	return k, nil
+}
+
+// textArena hands out copies of key texts cut from shared blocks: the
+// texts of keys met one after the other then lie side by side, as a walk
+// compares a shard's entries with them (see guess), and a first shard's
+// thousands of new keys cost a few allocations. A block lives as long as
+// one of its texts.
+type textArena struct {
+	buf []byte
+	// left is how many bytes of key text may still come, so that a block
+	// is no larger than needed.
+	left int
+}
+
+// textBlock is the size of a block of a textArena.
+const textBlock = 64 << 10
+
+func (a *textArena) text(b []byte) string {
+	if cap(a.buf)-len(a.buf) < len(b) {
+		if len(b) > textBlock/4 {
+			return string(b)
+		}
+		a.buf = make([]byte, 0, max(len(b), min(textBlock, a.left)))
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return unsafe.String(unsafe.SliceData(a.buf[start:]), len(b))
 }
 
 // parseError is a problem found in a shard's bytes; offset is -1 when it
@@ -216,9 +243,9 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed 
 
 // guess is a likely key of an entry (see walk). Its text and ID sit
 // beside the key so that a walk reads its guesses in order instead of
-// following a pointer per entry to wherever the key lives; the texts of
-// one list are copies laid end to end in one block (read in order, the
-// memory is fetched ahead).
+// following a pointer per entry to wherever the key lives. The texts
+// themselves mostly lie end to end (see textArena), so that reading them
+// in order, the memory is fetched ahead.
 type guess struct {
 	text string
 	key  *store.Key
@@ -245,18 +272,9 @@ func (b *guessBook) update(kind string, entries []entry) {
 		return
 	}
 	ng := make([]guess, len(entries))
-	n := 0
-	for i := range entries {
-		n += len(entries[i].Key.Text)
-	}
-	block := make([]byte, 0, n)
 	for i := range entries {
 		k := entries[i].Key
-		start := len(block)
-		block = append(block, k.Text...)
-		// The block is never written again once filled: a string of it
-		// stays what it was.
-		ng[i] = guess{text: unsafe.String(unsafe.SliceData(block[start:]), len(k.Text)), key: k, id: entries[i].KeyID}
+		ng[i] = guess{text: k.Text, key: k, id: entries[i].KeyID}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -274,11 +292,12 @@ const parallelLookups = 1024
 // It returns the error of the first entry whose key does not parse, else
 // perr (the walk's own failure, which comes after all of them).
 func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending []int32, perr *parseError) ([]entry, *parseError) {
-	lookup := func(j int32) error {
+	lookup := func(j int32, texts *textArena) error {
 		e := &out[j]
 		pos := int(e.KeyID)
 		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
-		k, err := keys.lookup(data[pos+4 : pos+4+n])
+		k, err := keys.lookup(data[pos+4:pos+4+n], texts)
+		texts.left -= n
 		if err != nil {
 			return err
 		}
@@ -286,9 +305,16 @@ func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending 
 		return nil
 	}
 	workers := runtime.GOMAXPROCS(0)
+	textBytes := func(part []int32) (n int) {
+		for _, j := range part {
+			n += int(int32(binary.LittleEndian.Uint32(data[out[j].KeyID:])))
+		}
+		return n
+	}
 	if len(pending) < parallelLookups || workers < 2 {
+		texts := textArena{left: textBytes(pending)}
 		for _, j := range pending {
-			if err := lookup(j); err != nil {
+			if err := lookup(j, &texts); err != nil {
 				return out[:start], &parseError{int64(out[j].KeyID), err.Error()}
 			}
 		}
@@ -302,8 +328,9 @@ func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			texts := textArena{left: textBytes(part)}
 			for x, j := range part {
-				if err := lookup(j); err != nil {
+				if err := lookup(j, &texts); err != nil {
 					errs[w+x] = err
 					return // the entries after it are not needed
 				}
