@@ -268,11 +268,8 @@ func (tw *textWriter) sample(s *aggregate.Sample) {
 		}
 		if i < len(tw.plainNames) && sameString(l.Name, tw.plainNames[i]) {
 			tw.b = append(tw.b, l.Name...)
-		} else {
-			tw.labelName(l.Name)
-			if i < len(tw.plainNames) && legacyLabelName(l.Name) && tw.scheme != model.DotsEscaping {
-				tw.plainNames[i] = l.Name
-			}
+		} else if tw.labelName(l.Name) && i < len(tw.plainNames) {
+			tw.plainNames[i] = l.Name
 		}
 		tw.b = append(tw.b, '=', '"')
 		if i < len(tw.plain) && sameString(l.Value, tw.plain[i]) {
@@ -362,12 +359,15 @@ func (tw *textWriter) metricName(n string) {
 	tw.escapeName(n, true)
 }
 
-func (tw *textWriter) labelName(n string) {
+// labelName appends label name n, escaped as the scheme wants, and tells
+// whether it was written as it is.
+func (tw *textWriter) labelName(n string) (plain bool) {
 	if legacyLabelName(n) && tw.scheme != model.DotsEscaping {
 		tw.b = append(tw.b, n...)
-		return
+		return true
 	}
 	tw.escapeName(n, false)
+	return false
 }
 
 // escapeName ports prometheus_client's escape_metric_name /

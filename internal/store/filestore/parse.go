@@ -214,9 +214,7 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed 
 		}
 		kb := data[pos+4 : pos+4+n]
 		var e entry
-		if i < len(guess) && guess[i].text == string(kb) {
-			e.Key, e.KeyID = guess[i].key, guess[i].id
-		} else {
+		if !takeGuess(&e, guess, i, kb) {
 			// Key holds nothing yet; KeyID holds the entry's offset.
 			e.KeyID = uint32(pos)
 			pending = append(pending, int32(len(out)))
@@ -228,10 +226,7 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed 
 			out = append(out, e)
 			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)})
 		}
-		e.Value = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos:]))
-		if stride == LayoutTimestamp {
-			e.Timestamp = math.Float64frombits(binary.LittleEndian.Uint64(data[valuePos+8:]))
-		}
+		readValue(&e, data[valuePos:], stride)
 		out = append(out, e)
 		pos = valuePos + stride
 	}
@@ -250,6 +245,25 @@ type guess struct {
 	text string
 	key  *store.Key
 	id   uint32
+}
+
+// takeGuess fills in e's key from guess[i] when that is the key kb, the
+// i-th entry's key bytes.
+func takeGuess(e *entry, guess []guess, i int, kb []byte) bool {
+	if i < len(guess) && guess[i].text == string(kb) {
+		e.Key, e.KeyID = guess[i].key, guess[i].id
+		return true
+	}
+	return false
+}
+
+// readValue sets e's value, and its timestamp in the 16-byte layout, from
+// the start of b.
+func readValue(e *entry, b []byte, stride int) {
+	e.Value = math.Float64frombits(binary.LittleEndian.Uint64(b))
+	if stride == LayoutTimestamp {
+		e.Timestamp = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
+	}
 }
 
 // guessBook holds, per kind, the keys of the last shard of that kind read

@@ -2,7 +2,6 @@ package filestore
 
 import (
 	"encoding/binary"
-	"math"
 	"os"
 )
 
@@ -53,7 +52,7 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 	start := len(out)
 	p.keyBuf = p.keyBuf[:0]
 	var pending []int32
-	guessedAll := true // no keys were looked up yet
+	missed := false // a key was not its guess
 	// buf[0:have] holds the file's bytes from offset base.
 	base := 0
 	for i, pos := 0, headerSize; pos < used; i++ {
@@ -78,7 +77,6 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 				if out, perr = lookupPending(p.keyBuf, p.keys, out, start, pending, nil); perr != nil {
 					return out[:start], 0, false
 				}
-				guessedAll = false
 				pending, p.keyBuf = pending[:0], p.keyBuf[:0]
 			}
 			if buf, base, have, ok = p.refill(f, pos, end-pos, used); !ok {
@@ -87,24 +85,19 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 		}
 		kb := buf[pos-base+4 : pos-base+4+n]
 		var e entry
-		if i < len(p.guess) && p.guess[i].text == string(kb) {
-			e.Key, e.KeyID = p.guess[i].key, p.guess[i].id
-		} else {
+		if !takeGuess(&e, p.guess, i, kb) {
 			// The key's length and bytes are kept in p.keyBuf, laid out
 			// as in a shard, for lookupPending; KeyID holds their offset.
 			e.KeyID = uint32(len(p.keyBuf))
 			p.keyBuf = append(p.keyBuf, buf[pos-base:pos-base+4+n]...)
 			pending = append(pending, int32(len(out)))
+			missed = true
 		}
-		v := pos - base + 4 + n + padding(n)
-		e.Value = math.Float64frombits(binary.LittleEndian.Uint64(buf[v:]))
-		if stride == LayoutTimestamp {
-			e.Timestamp = math.Float64frombits(binary.LittleEndian.Uint64(buf[v+8:]))
-		}
+		readValue(&e, buf[pos-base+4+n+padding(n):], stride)
 		out = append(out, e)
 		pos = end
 	}
-	p.guessed = guessedAll && len(pending) == 0 && len(out)-start == len(p.guess)
+	p.guessed = !missed && len(out)-start == len(p.guess)
 	out, perr := lookupPending(p.keyBuf, p.keys, out, start, pending, nil)
 	if perr != nil {
 		p.guessed = false
