@@ -89,10 +89,14 @@ type Model struct {
 	view     viewKind
 	cursor   int
 	offset   int
-	selKey   string
-	detail   int // scroll offset of the breakdown and histogram views
-	hist     *Histogram
-	note     string
+	selKey   string // the series under the cursor
+	// want is the series the user put the cursor on. A read that lacks it
+	// (its shards vanished for a moment, a filter hides it) leaves the
+	// cursor where it was; the cursor goes back to want when it returns.
+	want   string
+	detail int // scroll offset of the breakdown and histogram views
+	hist   *Histogram
+	note   string
 }
 
 // seriesState is one series' recent values, newest last in ring order.
@@ -305,9 +309,10 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	case key.Matches(msg, m.keys.Breakdown):
 		if sr := m.selected(); sr != nil {
-			m.view, m.detail = viewBreakdown, 0
+			m.view, m.detail, m.want = viewBreakdown, 0, m.selKey
 		}
 	case key.Matches(msg, m.keys.Histogram):
+		m.want = m.selKey
 		m.openHistogram()
 	}
 	return m, nil
@@ -423,7 +428,7 @@ func (m *Model) apply(s *Snapshot) {
 			}
 		}
 	}
-	m.refilter()
+	m.refilter(true)
 }
 
 // sparkValues returns what the sparkline of series st shows: its values,
@@ -461,7 +466,7 @@ func (m *Model) filterText() string {
 func (m *Model) setFilter(expr string) {
 	if expr == "" {
 		m.filterRE, m.filterErr = nil, nil
-		m.refilter()
+		m.refilter(false)
 		return
 	}
 	re, err := regexp.Compile(expr)
@@ -470,7 +475,7 @@ func (m *Model) setFilter(expr string) {
 		return
 	}
 	m.filterRE, m.filterErr = re, nil
-	m.refilter()
+	m.refilter(false)
 }
 
 func (m *Model) setSort(k sortKey) {
@@ -479,12 +484,15 @@ func (m *Model) setSort(k sortKey) {
 	} else {
 		m.sortBy, m.desc = k, k != sortName
 	}
-	m.refilter()
+	m.refilter(false)
 }
 
-// refilter recomputes the visible rows and keeps the cursor on the
-// selected series where it is still visible.
-func (m *Model) refilter() {
+// refilter recomputes the visible rows and puts the cursor on the series
+// the user chose where it is visible. Where it is not, a new read (sticky)
+// leaves the cursor on the same row and the choice as it was, so that a
+// series missing from one read does not lose the user's place; a new
+// filter or sort starts at the top and makes what is there the choice.
+func (m *Model) refilter(sticky bool) {
 	m.visible = m.visible[:0]
 	if m.snap == nil {
 		return
@@ -497,14 +505,20 @@ func (m *Model) refilter() {
 		m.visible = append(m.visible, i)
 	}
 	m.sortVisible()
-	m.cursor = 0
+	found := false
 	for i, idx := range m.visible {
-		if m.snap.Series[idx].Key == m.selKey {
-			m.cursor = i
+		if m.snap.Series[idx].Key == m.want {
+			m.cursor, found = i, true
 			break
 		}
 	}
+	if !found && !sticky {
+		m.cursor = 0
+	}
 	m.clampCursor()
+	if !found && (!sticky || m.want == "") {
+		m.want = m.selKey
+	}
 }
 
 func (m *Model) sortVisible() {
@@ -537,6 +551,7 @@ func (m *Model) sortVisible() {
 func (m *Model) moveCursor(d int) {
 	m.cursor += d
 	m.clampCursor()
+	m.want = m.selKey
 }
 
 // clampCursor keeps the cursor on a visible row and in the window, and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,65 @@ func TestViewFitsEverySize(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestViewCursorOutlivesMissingSeries reads a store whose selected series
+// is missing from one read (its shard vanished for a moment): the cursor
+// stays on its row meanwhile and goes back to the series when it returns,
+// unless the user chose another row in between.
+func TestViewCursorOutlivesMissingSeries(t *testing.T) {
+	cursorOn := func(t *testing.T, m Model, wantRow int, wantFamily string) {
+		t.Helper()
+		sr := m.selected()
+		if m.cursor != wantRow || sr == nil || sr.Family != wantFamily {
+			got := "<none>"
+			if sr != nil {
+				got = sr.Family
+			}
+			t.Fatalf("cursor on row %d (%s), want row %d (%s)\n%s", m.cursor, got, wantRow, wantFamily, screen(m))
+		}
+	}
+	tests := []struct {
+		name string
+		keys []string // pressed while c is missing
+		// where the cursor is after c is back
+		row    int
+		family string
+	}{
+		{"back on the series", nil, 2, "c"},
+		{"a move while it is missing is a new choice", []string{"down"}, 4, "e"},
+		{"opening a row while it is missing is a new choice", []string{"enter", "esc"}, 3, "d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st := openStore(t, dir)
+			writeShard(t, st, store.ShardID{Kind: store.KindCounter, PID: "7"},
+				sample(mkKey("a", "a_total"), 1), sample(mkKey("b", "b_total"), 2),
+				sample(mkKey("d", "d_total"), 4), sample(mkKey("e", "e_total"), 5))
+			writeShard(t, st, store.ShardID{Kind: store.KindCounter, PID: "8"}, sample(mkKey("c", "c_total"), 3))
+			shard := filepath.Join(dir, "counter_8.db")
+			data, err := os.ReadFile(shard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := read(t, update(t, New(NewStoreSource(st, SourceOptions{})), sized(100, 12)))
+			m = update(t, m, press("down", "down")...)
+			cursorOn(t, m, 2, "c")
+
+			if err := os.Remove(shard); err != nil {
+				t.Fatal(err)
+			}
+			m = read(t, m)
+			cursorOn(t, m, 2, "d")
+			m = update(t, m, press(tt.keys...)...)
+
+			if err := os.WriteFile(shard, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m = read(t, m)
+			cursorOn(t, m, tt.row, tt.family)
+		})
 	}
 }
