@@ -77,7 +77,9 @@ func (s *Server) scrapeTimeout(r *http.Request) time.Duration {
 func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	outcome := outcomeError
+	s.self.inFlight.Inc()
 	defer func() {
+		s.self.inFlight.Dec()
 		s.self.scrapes.WithLabelValues(outcome).Inc()
 		s.self.scrapeDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 	}()

@@ -20,6 +20,7 @@ type selfMetrics struct {
 
 	scrapeDuration *prometheus.HistogramVec
 	scrapes        *prometheus.CounterVec
+	inFlight       prometheus.Gauge
 	reads          prometheus.Counter
 	readDuration   prometheus.Histogram
 	lastShards     prometheus.Gauge
@@ -51,6 +52,10 @@ func newSelfMetrics(version string) *selfMetrics {
 			Name: "promstore_scrapes_total",
 			Help: "Scrapes of the telemetry path, by outcome: ok, partial (unreadable shards left out), error (HTTP 500) or timeout (HTTP 503).",
 		}, []string{"outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promstore_scrapes_in_flight",
+			Help: "Scrapes of the telemetry path being answered now; scrapes that share one read of the store count each.",
+		}),
 		reads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "promstore_store_reads_total",
 			Help: "Reads of the store; concurrent scrapes share one read, so this can be lower than the number of scrapes.",
@@ -91,7 +96,7 @@ func newSelfMetrics(version string) *selfMetrics {
 		m.scrapes.WithLabelValues(o)
 	}
 	m.reg.MustRegister(
-		m.scrapeDuration, m.scrapes, m.reads, m.readDuration, m.lastShards, m.lastSamples,
+		m.scrapeDuration, m.scrapes, m.inFlight, m.reads, m.readDuration, m.lastShards, m.lastSamples,
 		m.lastOutput, m.shardErrors, m.storeErrors, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

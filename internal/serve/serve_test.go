@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -376,6 +377,23 @@ func waitEntered(t *testing.T, g *gateStore) {
 	}
 }
 
+// waitSelfMetric polls the server's own metrics until one of their lines
+// is line.
+func waitSelfMetric(t *testing.T, srv *running, line string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		self := get(t, nil, srv.url+SelfMetricsPath, nil)
+		if slices.Contains(strings.Split(self.body, "\n"), line) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("self metrics never showed %q:\n%s", line, grepLines(self.body, strings.Fields(line)[0]))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestConcurrentScrapesShareOneRead(t *testing.T) {
 	_, st := sampleStore(t)
 	want := renderText(t, families(t, st))
@@ -396,8 +414,8 @@ func TestConcurrentScrapesShareOneRead(t *testing.T) {
 	}
 	started.Wait()
 	waitEntered(t, g)
-	// Give the other requests time to join the read in progress.
-	time.Sleep(300 * time.Millisecond)
+	// Release the read once every scrape waits for it.
+	waitSelfMetric(t, srv, fmt.Sprintf("promstore_scrapes_in_flight %d", n))
 	close(g.release)
 	wg.Wait()
 	for i, r := range bodies {
@@ -408,6 +426,7 @@ func TestConcurrentScrapesShareOneRead(t *testing.T) {
 	if s := g.scans.Load(); s != 1 {
 		t.Errorf("%d concurrent scrapes made %d reads, want 1", n, s)
 	}
+	waitSelfMetric(t, srv, "promstore_scrapes_in_flight 0")
 	// A later scrape reads again.
 	if r := get(t, nil, srv.url+"/metrics", nil); r.status != 200 {
 		t.Fatalf("status %d", r.status)
