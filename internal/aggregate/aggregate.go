@@ -345,15 +345,13 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 					continue
 				}
 				// A series of a gauge family of mode all/liveall met
-				// before: the series of this shard's pid.
+				// before: the value of this shard's pid.
 				if g := ki.group; g != nil {
 					if num < 0 {
 						num = a.pidNum(id.PID)
 					}
-					if int(num) < len(g.byPID) && g.byPID[num].set {
-						g.byPID[num].value = e.Value
-						continue
-					}
+					g.set(num, e.Value)
+					continue
 				}
 			}
 		}

@@ -91,8 +91,8 @@ type Model struct {
 	offset   int
 	selKey   string // the series under the cursor
 	// want is the series the user put the cursor on. A read that lacks it
-	// (its shards vanished for a moment, a filter hides it) leaves the
-	// cursor where it was; the cursor goes back to want when it returns.
+	// (its shard vanished for a moment) leaves the cursor on its row; the
+	// cursor goes back to want when it returns (see refilter).
 	want   string
 	detail int // scroll offset of the breakdown and histogram views
 	hist   *Histogram
