@@ -84,9 +84,9 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 		s.self.scrapeDuration.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 	}()
 	timeout := s.scrapeTimeout(r)
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	ctx, cancel := context.WithDeadline(r.Context(), start.Add(timeout))
 	defer cancel()
-	snap, err := s.scraper.get(ctx)
+	snap, err := s.scraper.get(ctx, start)
 	if err != nil {
 		if r.Context().Err() != nil {
 			s.log.Debug("scraper went away before the store was read", "remote", r.RemoteAddr)

@@ -12,7 +12,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/render"
@@ -20,8 +19,9 @@ import (
 )
 
 // scraper reads the store for scrapes. Scrapes that arrive while a read
-// runs share it (singleflight); the next scrape after it finishes starts a
-// new one, so every scrape sees the store as it was at most one read ago.
+// runs share it; the next scrape after it finishes starts a new one, so
+// every scrape sees the store as it was at most one read ago. A read past
+// its deadline takes no more scrapes: it could only fail them.
 type scraper struct {
 	st      store.Reader
 	timeout time.Duration
@@ -29,7 +29,8 @@ type scraper struct {
 	self    *selfMetrics
 	log     *slog.Logger
 
-	group singleflight.Group
+	mu  sync.Mutex
+	cur *flight // the read later scrapes join, nil if none
 	// sizes remembers the last body size per format (expfmt.Format to
 	// int), so that the next encoding allocates its buffer once.
 	sizes sync.Map
@@ -82,21 +83,42 @@ func (e errTimeout) Error() string {
 	return fmt.Sprintf("reading the store took longer than the scrape timeout (%s)", e.after)
 }
 
-// get returns the snapshot of a read that is running or starts one, and
-// waits for it until ctx is done.
-func (sc *scraper) get(ctx context.Context) (*snapshot, error) {
-	ch := sc.group.DoChan("read", func() (any, error) { return sc.read(), nil })
+// flight is one read of the store, shared by the scrapes that wait for
+// it.
+type flight struct {
+	deadline time.Time
+	done     chan struct{} // closed once snap is set
+	snap     *snapshot
+}
+
+// get returns the snapshot of the read in progress, or of one it starts,
+// and waits for it until ctx is done. start is when the scrape began: a
+// read started for it ends at start plus the server's timeout, no later
+// than the scrape (whose own deadline is at most that), so a scrape that
+// comes after another timed out never joins the failed read.
+func (sc *scraper) get(ctx context.Context, start time.Time) (*snapshot, error) {
+	sc.mu.Lock()
+	f := sc.cur
+	if f == nil || !time.Now().Before(f.deadline) {
+		f = &flight{deadline: start.Add(sc.timeout), done: make(chan struct{})}
+		sc.cur = f
+		go func() {
+			f.snap = sc.read(f)
+			close(f.done)
+		}()
+	}
+	sc.mu.Unlock()
 	select {
-	case res := <-ch:
-		return res.Val.(*snapshot), nil
+	case <-f.done:
+		return f.snap, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-// read scans the store once and aggregates it.
-func (sc *scraper) read() *snapshot {
-	ctx, cancel := context.WithTimeout(sc.base, sc.timeout)
+// read scans the store once, until f's deadline, and aggregates it.
+func (sc *scraper) read(f *flight) *snapshot {
+	ctx, cancel := context.WithDeadline(sc.base, f.deadline)
 	defer cancel()
 	start := time.Now()
 	agg := aggregate.New()
@@ -139,6 +161,13 @@ func (sc *scraper) read() *snapshot {
 		out += len(snap.fams[i].Samples)
 	}
 	took := time.Since(start)
+	// Scrapes from now on start a new read; the self metrics below count
+	// this one after that.
+	sc.mu.Lock()
+	if sc.cur == f {
+		sc.cur = nil
+	}
+	sc.mu.Unlock()
 	sc.self.reads.Inc()
 	sc.self.readDuration.Observe(took.Seconds())
 	sc.self.lastShards.Set(float64(shards))

@@ -345,11 +345,13 @@ func TestAcceptsGzip(t *testing.T) {
 	}
 }
 
-// gateStore blocks every Scan until released (or its context ends).
+// gateStore blocks every Scan until released (or its context ends,
+// unless deaf is set: a store that does not heed cancellation).
 type gateStore struct {
 	store.Reader
 	entered chan struct{}
 	release chan struct{}
+	deaf    bool
 	scans   atomic.Int32
 }
 
@@ -360,6 +362,10 @@ func newGate(st store.Reader) *gateStore {
 func (g *gateStore) Scan(ctx context.Context, fn store.ScanFunc) error {
 	g.scans.Add(1)
 	g.entered <- struct{}{}
+	if g.deaf {
+		<-g.release
+		return ctx.Err()
+	}
 	select {
 	case <-g.release:
 	case <-ctx.Done():
@@ -463,10 +469,40 @@ func TestScrapeTimeout(t *testing.T) {
 		if !strings.Contains(self.body, `promstore_scrapes_total{outcome="timeout"} 1`) {
 			t.Errorf("timeout not counted in self metrics:\n%s", grepLines(self.body, "promstore_scrapes_total"))
 		}
+		// Once the timed-out read is over, the next scrape reads afresh.
+		waitSelfMetric(t, srv, "promstore_store_reads_total 1")
 		close(g.release)
 		if r := get(t, nil, srv.url+"/metrics", nil); r.status != 200 {
 			t.Errorf("after the slow read: status %d, want 200", r.status)
 		}
+		if s := g.scans.Load(); s != 2 {
+			t.Errorf("%d reads, want 2", s)
+		}
+	})
+
+	// A scrape that comes while a timed-out read is still running (the
+	// store does not heed cancellation) starts its own read instead of
+	// sharing the failure of one it never waited for.
+	t.Run("timed-out read takes no more scrapes", func(t *testing.T) {
+		g := newGate(st)
+		g.deaf = true
+		srv := start(t, Options{Store: g, ScrapeTimeout: 200 * time.Millisecond})
+		release := sync.OnceFunc(func() { close(g.release) })
+		defer release()
+		if r := get(t, nil, srv.url+"/metrics", nil); r.status != http.StatusServiceUnavailable {
+			t.Fatalf("first scrape: status %d, want 503", r.status)
+		}
+		waitEntered(t, g)
+		// The first read is past its deadline but still stuck in the store.
+		resc := make(chan response, 1)
+		go func() { resc <- get(t, nil, srv.url+"/metrics", nil) }()
+		select {
+		case <-g.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a scrape after the timed-out read never started its own read")
+		}
+		release()
+		<-resc
 	})
 }
 
