@@ -89,6 +89,7 @@ type flight struct {
 	deadline time.Time
 	done     chan struct{} // closed once snap is set
 	snap     *snapshot
+	scrapes  int // the scrapes that asked for it, guarded by scraper.mu
 }
 
 // get returns the snapshot of the read in progress, or of one it starts,
@@ -107,6 +108,7 @@ func (sc *scraper) get(ctx context.Context, start time.Time) (*snapshot, error) 
 			close(f.done)
 		}()
 	}
+	f.scrapes++
 	sc.mu.Unlock()
 	select {
 	case <-f.done:
@@ -114,6 +116,17 @@ func (sc *scraper) get(ctx context.Context, start time.Time) (*snapshot, error) 
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// waiting returns how many scrapes asked for the read in progress (0 if
+// none runs).
+func (sc *scraper) waiting() int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.cur == nil {
+		return 0
+	}
+	return sc.cur.scrapes
 }
 
 // read scans the store once, until f's deadline, and aggregates it.
@@ -167,13 +180,14 @@ func (sc *scraper) read(f *flight) *snapshot {
 	if sc.cur == f {
 		sc.cur = nil
 	}
+	scrapes := f.scrapes
 	sc.mu.Unlock()
 	sc.self.reads.Inc()
 	sc.self.readDuration.Observe(took.Seconds())
 	sc.self.lastShards.Set(float64(shards))
 	sc.self.lastSamples.Set(float64(samples))
 	sc.self.lastOutput.Set(float64(out))
-	sc.log.Debug("store read", "took", took, "shards", shards, "samples", samples, "output_samples", out, "shard_problems", len(problems))
+	sc.log.Debug("store read", "took", took, "scrapes", scrapes, "shards", shards, "samples", samples, "output_samples", out, "shard_problems", len(problems))
 	return snap
 }
 

@@ -88,6 +88,7 @@ func (l *testLogger) String() string {
 
 // running is a server started by start.
 type running struct {
+	srv    *Server
 	url    string
 	cancel context.CancelFunc
 	// done is closed when Run has returned err.
@@ -132,7 +133,7 @@ func start(t *testing.T, opts Options) *running {
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan struct{}), logs: logs}
+	r := &running{srv: srv, cancel: cancel, done: make(chan struct{}), logs: logs}
 	go func() {
 		r.err = srv.Run(ctx)
 		close(r.done)
@@ -422,6 +423,13 @@ func TestConcurrentScrapesShareOneRead(t *testing.T) {
 	waitEntered(t, g)
 	// Release the read once every scrape waits for it.
 	waitSelfMetric(t, srv, fmt.Sprintf("promstore_scrapes_in_flight %d", n))
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.srv.scraper.waiting() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d scrapes in flight, %d of them wait for the read", n, srv.srv.scraper.waiting())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	close(g.release)
 	wg.Wait()
 	for i, r := range bodies {
