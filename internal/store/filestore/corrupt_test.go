@@ -65,6 +65,8 @@ func TestCorruptShards(t *testing.T) {
 		file string
 		data []byte
 		dir  bool
+		// make, when set, creates the file at path instead of data.
+		make func(t *testing.T, path string) error
 		want []string // substrings of the ShardError; none: no error
 		// samples the file itself delivers when it is fine
 		samples int
@@ -87,6 +89,11 @@ func TestCorruptShards(t *testing.T) {
 		{name: "unknown gauge mode", file: "gauge_bogus_2.db", data: good, want: []string{"shard gauge_bogus_2.db: not a shard file name", `unknown gauge mode "bogus"`}},
 		{name: "too many parts", file: "counter_2_3.db", data: good, want: []string{"shard counter_2_3.db: not a shard file name"}},
 		{name: "directory named .db", file: "counter_2.db", dir: true, want: []string{"shard counter_2.db: cannot read: not a regular file"}},
+		{name: "FIFO named like a shard", file: "counter_2.db", make: mkfifo, want: []string{"shard counter_2.db: cannot read: not a regular file but a named pipe (FIFO)"}},
+		{name: "socket named like a shard", file: "counter_2.db", make: mksocket, want: []string{"shard counter_2.db: cannot read: not a regular file but a socket"}},
+		{name: "symbolic link to a shard", file: "counter_2.db", make: mksymlink(good), want: []string{"shard counter_2.db: cannot read: not a regular file but a symbolic link (not followed)"}},
+		{name: "zero-filled used region", file: "counter_2.db", data: withUsed(make([]byte, 65536), 65536), want: []string{"shard counter_2.db: entry at offset 8: key length 0 (zero bytes where an entry should be, 65528 bytes before used size 65536)"}},
+		{name: "zeros after the entries", file: "counter_2.db", data: withUsed(good, 65536), want: []string{"shard counter_2.db: entry at offset " + strconv.Itoa(int(used)) + ": key length 0"}},
 		// Not errors.
 		{name: "not .db ignored", file: "counter_2.txt", data: garbage},
 		{name: "temp file ignored", file: ".counter_2.db.tmp-123", data: garbage},
@@ -107,9 +114,12 @@ func TestCorruptShards(t *testing.T) {
 			}
 			path := filepath.Join(dir, tt.file)
 			var err error
-			if tt.dir {
+			switch {
+			case tt.make != nil:
+				err = tt.make(t, path)
+			case tt.dir:
 				err = os.Mkdir(path, 0o755)
-			} else {
+			default:
 				err = os.WriteFile(path, tt.data, 0o644)
 			}
 			if err != nil {

@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -37,6 +38,21 @@ type keyCache struct {
 	parts [cacheParts]cachePart
 	// ids numbers new keys (store.Key.ID); shared by the scans of a Store.
 	ids *atomic.Uint32
+	// ctx is the scan's context: a parse checks it every checkEvery
+	// entries and ends when it is done. Nil for none.
+	ctx context.Context
+}
+
+// checkEvery is how many entries a walk reads between two looks at its
+// context: a few milliseconds' work at most, and no cost per entry.
+const checkEvery = 1 << 12
+
+// canceled returns the scan's context's error, checked now.
+func (c *keyCache) canceled() error {
+	if c.ctx == nil {
+		return nil
+	}
+	return c.ctx.Err()
 }
 
 const cacheParts = 16
@@ -205,10 +221,21 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed 
 		if used-pos < 4 {
 			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("%d stray bytes before used size %d, too few for a key length", used-pos, used)})
 		}
+		if i%checkEvery == checkEvery-1 {
+			if err := keys.canceled(); err != nil {
+				return out[:start], &parseError{int64(pos), "read stopped: " + err.Error()}
+			}
+		}
 		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
 		switch {
 		case n < 0:
 			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("negative key length %d", n)})
+		case n == 0:
+			// Python never writes an empty key; zeros here are a region
+			// never written (a zero-filled or sparse file whose used size
+			// covers it). Walking on would make an entry of every 16 or
+			// 24 zero bytes.
+			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("key length 0 (zero bytes where an entry should be, %d bytes before used size %d)", used-pos, used)})
 		case n > used-pos-4:
 			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("key length %d exceeds used size %d", n, used)})
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -16,57 +15,6 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 )
-
-// firstRead is how much of a shard is read before its used size is known,
-// as Python reads one page first.
-const firstRead = 4096
-
-// readShardFile reads the first min(size, used) bytes of the shard at path
-// into buf (grown as needed): one read of the first page, and a second
-// one for the rest of the used region. Bytes past used are never read
-// beyond that first page. When used exceeds the size first seen the file
-// may have grown meanwhile (Python grows a file before writing past its
-// end), so the size is checked once more.
-func readShardFile(path string, buf []byte) (data []byte, size int64, mtime time.Time, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return buf[:0], 0, time.Time{}, err
-	}
-	defer f.Close()
-	for attempt := 0; ; attempt++ {
-		st, err := f.Stat()
-		if err != nil {
-			return buf[:0], 0, time.Time{}, err
-		}
-		if st.IsDir() {
-			return buf[:0], 0, time.Time{}, errors.New("not a regular file but a directory")
-		}
-		if !st.Mode().IsRegular() {
-			return buf[:0], 0, time.Time{}, fmt.Errorf("not a regular file (mode %s)", st.Mode())
-		}
-		size, mtime = st.Size(), st.ModTime()
-		n := min(size, firstRead)
-		buf = grow(buf, int(n))
-		if _, err := f.ReadAt(buf[:n], 0); err != nil {
-			return buf[:0], size, mtime, shrunk(err)
-		}
-		if n < headerSize {
-			return buf[:n], size, mtime, nil
-		}
-		used := int64(int32(binary.LittleEndian.Uint32(buf)))
-		if used > size && attempt == 0 {
-			continue
-		}
-		if used <= n || used > size {
-			return buf[:n], size, mtime, nil
-		}
-		buf = grow(buf, int(used))
-		if _, err := f.ReadAt(buf[n:used], n); err != nil {
-			return buf[:0], size, mtime, shrunk(err)
-		}
-		return buf[:used], size, mtime, nil
-	}
-}
 
 // mappedShard is a shard file mapped read-only into memory.
 type mappedShard struct {
@@ -80,21 +28,16 @@ type mappedShard struct {
 // (Python grows a file before writing past its end), so it is looked at
 // once more.
 func mapShardFile(path string) (mappedShard, error) {
-	f, err := os.Open(path)
+	f, st, err := openShard(path)
 	if err != nil {
 		return mappedShard{}, err
 	}
 	defer f.Close()
 	for attempt := 0; ; attempt++ {
-		st, err := f.Stat()
-		if err != nil {
-			return mappedShard{}, err
-		}
-		if st.IsDir() {
-			return mappedShard{}, errors.New("not a regular file but a directory")
-		}
-		if !st.Mode().IsRegular() {
-			return mappedShard{}, fmt.Errorf("not a regular file (mode %s)", st.Mode())
+		if attempt > 0 {
+			if st, err = f.Stat(); err != nil {
+				return mappedShard{}, err
+			}
 		}
 		m := mappedShard{size: st.Size(), mtime: st.ModTime()}
 		if m.size == 0 {
@@ -143,16 +86,6 @@ func shrunk(err error) error {
 		return errors.New("file shrank while being read")
 	}
 	return err
-}
-
-// grow returns buf with a length of at least n, keeping its contents.
-func grow(buf []byte, n int) []byte {
-	if cap(buf) >= n {
-		return buf[:cap(buf)]
-	}
-	nb := make([]byte, max(n, 2*cap(buf)))
-	copy(nb, buf)
-	return nb
 }
 
 // shard is one file read and parsed.
@@ -272,23 +205,28 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 // parser.stream; ok is false when it could not (the file is then to be
 // parsed whole).
 func streamShardFile(ps *parser, path string, out []entry) (entries []entry, layout int, size int64, mtime time.Time, ok bool) {
-	f, err := os.Open(path)
+	f, st, err := openShard(path)
 	if err != nil {
 		return out, 0, 0, time.Time{}, false
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+	if st.Size() == 0 {
 		return out, 0, 0, time.Time{}, false
 	}
 	entries, layout, ok = ps.stream(f, st.Size(), out)
 	return entries, layout, st.Size(), st.ModTime(), ok
 }
 
-// shards calls fn with each shard in file order until fn fails.
-func (p *pipeline) shards(fn func(*shard) error) error {
+// shards calls fn with each shard in file order until fn fails or ctx
+// is done.
+func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 	for i := range p.ready {
-		sh := <-p.ready[i]
+		var sh *shard
+		select {
+		case sh = <-p.ready[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		err := fn(sh)
 		p.recycle(sh)
 		<-p.tokens
@@ -331,13 +269,14 @@ func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
 		return err
 	}
 	keys := newKeyCache(s.takeKeys(), &s.keyIDs)
+	keys.ctx = ctx
 	p := s.startPipeline(files, keys)
 	complete := false
 	defer func() {
 		p.close()
 		s.putKeys(keys.keys(complete))
 	}()
-	err = p.shards(func(sh *shard) error {
+	err = p.shards(ctx, func(sh *shard) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -62,7 +62,7 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 			}
 		}
 		n := int(int32(binary.LittleEndian.Uint32(buf[pos-base:])))
-		if n < 0 || n > used-pos-4 {
+		if n <= 0 || n > used-pos-4 {
 			return out[:start], 0, false
 		}
 		end := pos + 4 + n + padding(n) + stride
@@ -115,6 +115,10 @@ func (p *parser) refill(f *os.File, pos, need, used int) (buf []byte, base, have
 		p.win = make([]byte, need)
 	}
 	buf = p.win[:cap(p.win)]
+	if p.keys.canceled() != nil {
+		// The whole parse that follows words it.
+		return buf, pos, 0, false
+	}
 	n := min(len(buf), used-pos)
 	got, err := f.ReadAt(buf[:n], int64(pos))
 	if err != nil || got < need {

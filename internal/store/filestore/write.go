@@ -72,14 +72,19 @@ func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []stor
 		recs = append(recs, record{text, value, ts})
 	}
 
-	data, size, _, err := readShardFile(path, nil)
+	m, err := mapShardFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return fmt.Errorf("write shard %s: read existing file: %w", name, err)
 	default:
 		ps := parser{keys: newKeyCache(nil, nil)}
-		entries, _, perr := ps.parse(data, size, nil)
+		ps.keys.ctx = ctx
+		entries, _, perr := parseMapped(&ps, &m, nil)
+		m.unmap()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if perr != nil {
 			return fmt.Errorf("write shard %s: not overwriting the corrupt existing file: %w", name, perr)
 		}
