@@ -159,6 +159,13 @@ type ShardInfo struct {
 	Location string
 	// Bytes is the storage the shard takes (file size; Redis memory where known).
 	Bytes int64
+	// Allocated is the disk space a file takes (st_blocks × 512), less than
+	// Bytes for a sparse file (Python's shards are 1 MiB holes at first) and
+	// what removing it gives back. Where not known (Redis) it equals Bytes.
+	Allocated int64
+	// Used is how many bytes of a file hold its header and entries (its
+	// used size), 0 where it does not apply (Redis) or the file is unreadable.
+	Used int64
 	// Samples is the number of samples the shard holds.
 	Samples int
 	// Layout is 8 or 16 (bytes per value) for files, 0 where it does not apply.

@@ -207,3 +207,41 @@ func TestParseStopsWhenCanceled(t *testing.T) {
 		}
 	})
 }
+
+// TestShardsReportDiskUse: a listing tells the used size, the apparent
+// size and the disk space apart: a shard Python grew to 1 MiB holds a
+// few KiB and takes a few KiB of disk, not 1 MiB.
+func TestShardsReportDiskUse(t *testing.T) {
+	dir := t.TempDir()
+	good := shardBytes(t, 16, keyA, keyB)
+	used := int64(binary.LittleEndian.Uint32(good))
+	path := filepath.Join(dir, "counter_1.db")
+	if err := os.WriteFile(path, good[:4096], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 1<<20); err != nil { // a hole, as Python's truncate makes
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "counter_2.db"), []byte{}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := openDir(t, dir, 0).Shards(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 2 {
+		t.Fatalf("Shards = %+v", infos)
+	}
+	for _, in := range infos {
+		switch filepath.Base(in.Location) {
+		case "counter_1.db":
+			if in.Bytes != 1<<20 || in.Used != used || in.Allocated <= 0 || in.Allocated >= 1<<20 {
+				t.Errorf("sparse shard: bytes %d, used %d, allocated %d; want 1 MiB, %d, a few KiB", in.Bytes, in.Used, in.Allocated, used)
+			}
+		case "counter_2.db":
+			if in.Bytes != 0 || in.Used != 0 || in.Allocated != 0 || len(in.Problems) != 1 {
+				t.Errorf("empty shard: %+v", in)
+			}
+		}
+	}
+}

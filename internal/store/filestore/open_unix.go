@@ -30,3 +30,12 @@ func openNoFollow(path string) (*os.File, error) {
 	}
 	return f, err
 }
+
+// allocated returns the disk space of the file of st: its blocks, which
+// a sparse file has fewer of than its size says.
+func allocated(st fs.FileInfo) int64 {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int64(sys.Blocks) * 512
+	}
+	return st.Size()
+}

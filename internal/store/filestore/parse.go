@@ -424,6 +424,8 @@ type parser struct {
 	// whether they were all right.
 	guess   []guess
 	guessed bool
+	// used is the used size of the last shard parsed successfully.
+	used int
 }
 
 // parse decodes a shard of size bytes whose first bytes are data (see
@@ -445,11 +447,12 @@ type parser struct {
 // does not decide, the 16-byte layout of current Python clients. The
 // choice depends on the file alone, so every reader of one file agrees.
 func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *parseError) {
-	p.guessed = false
+	p.guessed, p.used = false, 0
 	used, perr := readUsed(data, size)
 	if perr != nil {
 		return out, 0, perr
 	}
+	p.used = used // reset below when a walk fails
 	if used == headerSize {
 		// No entries: nothing tells the layout.
 		return out, 0, nil
@@ -493,6 +496,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 	if err2.offset > err1.offset {
 		best, bestStride, worst, worstStride = err2, second, err1, first
 	}
+	p.used = 0
 	if *best == *worst {
 		return out[:start], 0, best
 	}

@@ -20,6 +20,7 @@ import (
 type mappedShard struct {
 	data  []byte // the whole mapping; nil for an empty file
 	size  int64
+	alloc int64
 	mtime time.Time
 }
 
@@ -39,7 +40,7 @@ func mapShardFile(path string) (mappedShard, error) {
 				return mappedShard{}, err
 			}
 		}
-		m := mappedShard{size: st.Size(), mtime: st.ModTime()}
+		m := mappedShard{size: st.Size(), alloc: allocated(st), mtime: st.ModTime()}
 		if m.size == 0 {
 			return m, nil
 		}
@@ -92,6 +93,8 @@ func shrunk(err error) error {
 type shard struct {
 	file    shardFile
 	size    int64
+	alloc   int64 // disk space (see store.ShardInfo.Allocated)
+	used    int   // used size, 0 when unreadable
 	mtime   time.Time
 	entries []entry
 	layout  int
@@ -172,12 +175,16 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 		entries = make([]entry, 0, len(ps.guess)+len(ps.guess)/16)
 	}
 	var ok bool
-	sh.entries, sh.layout, sh.size, sh.mtime, ok = streamShardFile(ps, f.path, entries[:0])
+	var st fs.FileInfo
+	sh.entries, sh.layout, st, ok = streamShardFile(ps, f.path, entries[:0])
+	if ok {
+		sh.size, sh.alloc, sh.mtime = st.Size(), allocated(st), st.ModTime()
+	}
 	if !ok {
 		// Anything but a well-formed shard: parsed whole, which tells
 		// what is wrong.
 		m, err := mapShardFile(f.path)
-		sh.size, sh.mtime = m.size, m.mtime
+		sh.size, sh.alloc, sh.mtime = m.size, m.alloc, m.mtime
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			sh.gone = true
@@ -195,6 +202,7 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 			return sh
 		}
 	}
+	sh.used = ps.used
 	if !ps.guessed {
 		guesses.update(kind, sh.entries)
 	}
@@ -204,17 +212,17 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 // streamShardFile parses the regular, non-empty file at path with
 // parser.stream; ok is false when it could not (the file is then to be
 // parsed whole).
-func streamShardFile(ps *parser, path string, out []entry) (entries []entry, layout int, size int64, mtime time.Time, ok bool) {
+func streamShardFile(ps *parser, path string, out []entry) (entries []entry, layout int, st fs.FileInfo, ok bool) {
 	f, st, err := openShard(path)
 	if err != nil {
-		return out, 0, 0, time.Time{}, false
+		return out, 0, nil, false
 	}
 	defer f.Close()
 	if st.Size() == 0 {
-		return out, 0, 0, time.Time{}, false
+		return out, 0, nil, false
 	}
 	entries, layout, ok = ps.stream(f, st.Size(), out)
-	return entries, layout, st.Size(), st.ModTime(), ok
+	return entries, layout, st, ok
 }
 
 // shards calls fn with each shard in file order until fn fails or ctx
@@ -340,16 +348,18 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 			return nil
 		}
 		info := store.ShardInfo{
-			ID:       sh.file.id,
-			Location: sh.file.path,
-			Bytes:    sh.size,
-			Samples:  len(sh.entries),
-			Layout:   sh.layout,
-			Updated:  sh.mtime,
-			Alive:    store.AliveUnknown,
+			ID:        sh.file.id,
+			Location:  sh.file.path,
+			Bytes:     sh.size,
+			Allocated: sh.alloc,
+			Used:      int64(sh.used),
+			Samples:   len(sh.entries),
+			Layout:    sh.layout,
+			Updated:   sh.mtime,
+			Alive:     store.AliveUnknown,
 		}
 		if sh.err != nil {
-			info.Samples = 0
+			info.Samples, info.Used = 0, 0
 			info.Problems = []string{problem(sh.err)}
 		}
 		infos = append(infos, info)

@@ -26,7 +26,7 @@ const (
 // appended nothing, and the caller parses the file whole, which decides
 // the layout and words the error.
 func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, layout int, ok bool) {
-	p.guessed = false
+	p.guessed, p.used = false, 0
 	if size < headerSize {
 		return out, 0, false
 	}
@@ -44,6 +44,7 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 	used := int(int32(binary.LittleEndian.Uint32(buf)))
 	switch {
 	case used == 0 || used == headerSize:
+		p.used = headerSize
 		return out, 0, true // no entries: nothing tells the layout
 	case used < headerSize || int64(used) > size || used >= unambiguousBelow:
 		return out, 0, false
@@ -103,7 +104,7 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 		p.guessed = false
 		return out[:start], 0, false
 	}
-	p.hint = stride
+	p.hint, p.used = stride, used
 	return out, stride, true
 }
 

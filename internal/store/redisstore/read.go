@@ -297,11 +297,12 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 	var out []store.ShardInfo
 	loose, err := s.read(ctx, true, func(p *shardPlan, r *shardResult) error {
 		info := store.ShardInfo{
-			ID:       p.id,
-			Location: s.cfg.Prefix + ":" + p.id.KindName() + ":" + p.id.PID + ":*",
-			Bytes:    r.bytes,
-			Samples:  len(r.samples),
-			Alive:    store.AliveUnknown,
+			ID:        p.id,
+			Location:  s.cfg.Prefix + ":" + p.id.KindName() + ":" + p.id.PID + ":*",
+			Bytes:     r.bytes,
+			Allocated: r.bytes,
+			Samples:   len(r.samples),
+			Alive:     store.AliveUnknown,
 		}
 		if r.updated > 0 {
 			sec, frac := math.Modf(r.updated)
