@@ -7,96 +7,78 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/promstore/promstore/internal/commands"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
-// The values the release ldflags are filled with in these tests.
-var releaseValues = map[string]string{
-	"Version":    "1.2.3-test",
-	"FullCommit": "0123456789abcdef0123456789abcdef01234567",
-	"CommitDate": "2025-01-02T03:04:05Z",
-}
+// asPromstore is the environment variable under which this test binary
+// runs as promstore itself (see TestMain), so that the tests of the
+// command line need no second build of the whole program.
+const asPromstore = "PROMSTORE_GENDOCS_TEST_AS_PROMSTORE"
 
-// ldflagX matches one `-X pkg.var={{.Field}}` of goreleaser.yaml.
-var ldflagX = regexp.MustCompile(`-X ([\w./-]+)=\{\{\s*\.(\w+)\s*\}\}`)
-
-// releaseLdflags returns the -X flags goreleaser.yaml passes to the linker,
-// with its templates filled from releaseValues.
-func releaseLdflags(root string) ([]string, error) {
-	cfg, err := os.ReadFile(filepath.Join(root, "goreleaser.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	var flags []string
-	for _, m := range ldflagX.FindAllStringSubmatch(string(cfg), -1) {
-		v, ok := releaseValues[m[2]]
-		if !ok {
-			return nil, fmt.Errorf("goreleaser.yaml: no test value for template field .%s in %q", m[2], m[0])
-		}
-		flags = append(flags, "-X", m[1]+"="+v)
-	}
-	return flags, nil
-}
-
-var built struct {
+var binDir struct {
 	once sync.Once
 	dir  string
 	err  error
 }
 
-// promstoreBinary builds ./cmd/promstore once for this package's tests, as
-// the release does (CGO_ENABLED=0, -trimpath, goreleaser.yaml's -X flags),
-// and returns the directory holding it.
+// promstoreBinary returns a directory holding a "promstore" that is this
+// test binary run as promstore (see TestMain); the environment must
+// carry asPromstore=1 (see promstoreEnv). The release build itself, with
+// goreleaser.yaml's flags, is tested by `make test-long`.
 func promstoreBinary(t *testing.T) string {
 	t.Helper()
-	root := testenv.RepoRoot(t)
-	built.once.Do(func() {
-		var ld []string
-		if ld, built.err = releaseLdflags(root); built.err != nil {
+	binDir.once.Do(func() {
+		var self string
+		if self, binDir.err = os.Executable(); binDir.err != nil {
 			return
 		}
-		if built.dir, built.err = os.MkdirTemp("", "promstore-bin-"); built.err != nil {
+		if binDir.dir, binDir.err = os.MkdirTemp("", "promstore-bin-"); binDir.err != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", strings.Join(ld, " "),
-			"-o", filepath.Join(built.dir, "promstore"), "./cmd/promstore")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build ./cmd/promstore: %w\n%s", err, out)
-		}
+		binDir.err = os.Symlink(self, filepath.Join(binDir.dir, "promstore"))
 	})
-	if built.err != nil {
-		t.Fatal(built.err)
+	if binDir.err != nil {
+		t.Fatal(binDir.err)
 	}
-	return built.dir
+	return binDir.dir
 }
 
+// promstoreEnv is the environment of a promstore run by a test: the test
+// process's without the variables that name a store, with asPromstore.
+func promstoreEnv() []string { return append(cleanEnv(), asPromstore+"=1") }
+
 func TestMain(m *testing.M) {
+	if os.Getenv(asPromstore) == "1" {
+		os.Exit(commands.Main())
+	}
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	if binDir.dir != "" {
+		os.RemoveAll(binDir.dir)
 	}
 	os.Exit(code)
 }
 
-// run runs the built binary and returns its stdout.
+// run runs promstore (this test binary as promstore) and returns its
+// stdout.
 func run(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := filepath.Join(promstoreBinary(t), "promstore")
+	return runBinary(t, filepath.Join(promstoreBinary(t), "promstore"), promstoreEnv(), args...)
+}
+
+// runBinary runs bin with env and returns its stdout.
+func runBinary(t *testing.T, bin string, env []string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -118,29 +100,6 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
-}
-
-// `promstore version` shows what goreleaser's ldflags inject.
-func TestReleaseLdflagsReachVersion(t *testing.T) {
-	ld, err := releaseLdflags(testenv.RepoRoot(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vars []string
-	for i := 1; i < len(ld); i += 2 {
-		name, _, _ := strings.Cut(ld[i], "=")
-		vars = append(vars, name)
-	}
-	sort.Strings(vars)
-	const pkg = "github.com/promstore/promstore/internal/commands."
-	if want := []string{pkg + "commit", pkg + "date", pkg + "version"}; strings.Join(vars, " ") != strings.Join(want, " ") {
-		t.Fatalf("goreleaser.yaml sets %q, want %q", vars, want)
-	}
-	got := run(t, "version")
-	want := "promstore 1.2.3-test (commit 0123456789ab, built 2025-01-02T03:04:05Z) "
-	if !strings.HasPrefix(got, want) {
-		t.Errorf("promstore version = %q, want prefix %q", got, want)
-	}
 }
 
 // The completion scripts committed are what the binary's own (cobra's
@@ -185,6 +144,7 @@ func TestCompleteProtocol(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
 			got, _ := completeValues(run(t, append([]string{"__complete"}, tt.args...)...))
 			if !containsAll(got, tt.want) {
 				t.Errorf("promstore __complete %q = %q, want %q among them", tt.args, got, tt.want)
@@ -256,6 +216,7 @@ func TestBashCompletionScript(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.words, " "), func(t *testing.T) {
+			t.Parallel()
 			got := bashComplete(t, bash, data, tt.words)
 			sort.Strings(got)
 			want := append([]string(nil), tt.want...)
@@ -294,7 +255,7 @@ printf '%%s\n' "${COMPREPLY[@]}"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bash, "--norc", "--noprofile", "-c", prog)
-	cmd.Env = append(cleanEnv(), "XDG_DATA_HOME="+dataDir, "BASH_COMPLETION_USER_DIR=",
+	cmd.Env = append(promstoreEnv(), "XDG_DATA_HOME="+dataDir, "BASH_COMPLETION_USER_DIR=",
 		"PATH="+promstoreBinary(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
