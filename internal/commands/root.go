@@ -79,6 +79,7 @@ Python's MultiProcessCollector does.`,
 		NewCmdServe(f, nil),
 		NewCmdLs(f, nil),
 		NewCmdCleanup(f, nil),
+		NewCmdDiff(f, nil),
 	)
 	return root
 }

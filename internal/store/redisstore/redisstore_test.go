@@ -1,10 +1,8 @@
 package redisstore
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -70,41 +68,15 @@ func TestContractCluster(t *testing.T) {
 	})
 }
 
-// loadFixture HSETs every line of a store.jsonl (key, hash) into c.
+// loadFixture HSETs every line of a store.jsonl (key, hash) into c, with
+// the prefix gunicorn replaced by prefix when that is not empty.
 func loadFixture(t *testing.T, c redis.UniversalClient, prefix string) int {
 	t.Helper()
-	f, err := os.Open(filepath.Join(testenv.FixturesDir(t), "gpe-0.2.4-redis", "store.jsonl"))
-	if err != nil {
-		t.Fatal(err)
+	var rename func(string) string
+	if prefix != "" {
+		rename = func(key string) string { return prefix + strings.TrimPrefix(key, "gunicorn") }
 	}
-	defer f.Close()
-	ctx := context.Background()
-	pipe := c.Pipeline()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	n := 0
-	for sc.Scan() {
-		var line struct {
-			Key  string            `json:"key"`
-			Hash map[string]string `json:"hash"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatalf("store.jsonl line %d: %v", n+1, err)
-		}
-		key := line.Key
-		if prefix != "" {
-			key = prefix + strings.TrimPrefix(key, "gunicorn")
-		}
-		pipe.HSet(ctx, key, line.Hash)
-		n++
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatalf("load fixture: %v", err)
-	}
-	return n
+	return testenv.LoadRedisJSONL(t, c, filepath.Join(testenv.FixturesDir(t), "gpe-0.2.4-redis", "store.jsonl"), rename)
 }
 
 func expectedProm(t *testing.T) []byte {
