@@ -151,9 +151,9 @@ func TestCompleteProtocol(t *testing.T) {
 			}
 		})
 	}
-	got, _ := completeValues(run(t, "__complete", "d"))
+	got, _ := completeValues(run(t, "__complete", "du"))
 	if len(got) != 1 {
-		t.Errorf("promstore __complete d = %q, want only dump", got)
+		t.Errorf("promstore __complete du = %q, want only dump", got)
 	}
 }
 
@@ -206,7 +206,7 @@ func TestBashCompletionScript(t *testing.T) {
 		want  []string
 		only  bool // want is the whole answer
 	}{
-		{[]string{"promstore", "d"}, []string{"dump"}, true},
+		{[]string{"promstore", "d"}, []string{"diff", "dump"}, true},
 		{[]string{"promstore", "v"}, []string{"version"}, true},
 		{[]string{"promstore", "completion", ""}, []string{"bash", "fish", "powershell", "zsh"}, true},
 		{[]string{"promstore", "dump", "--format", ""}, []string{"json", "openmetrics", "text"}, true},
