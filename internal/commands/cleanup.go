@@ -119,6 +119,9 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 		return err
 	}
 	res, runErr := cleanup.Run(ctx, t, opts.Cleanup)
+	if runErr == nil && res != nil && res.Plan != nil && len(res.Plan.Shards) == 0 && len(res.Orphans) == 0 {
+		_ = checkShards(ctx, opts.IO.ErrOut, st, false)
+	}
 	if res != nil {
 		var werr error
 		if opts.JSON {

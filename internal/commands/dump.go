@@ -42,7 +42,9 @@ dumps of an unchanged store are byte-identical.
 
 Shards that cannot be read (corrupt, truncated, foreign files; orphan or
 malformed Redis keys) are skipped with a warning naming them on stderr; the
-rest of the store is still dumped. --strict makes any such problem exit 1.`,
+rest of the store is still dumped. A store with no shards at all (an empty or
+mistyped directory, a prefix with no keys) is warned about. --strict makes any
+such problem exit 1.`,
 		Example: `  promstore dump --dir /var/run/prometheus
   PROMETHEUS_MULTIPROC_DIR=/tmp/metrics promstore dump --format openmetrics
   promstore dump --dir ./store --match '^http_' --format json
@@ -69,7 +71,7 @@ rest of the store is still dumped. --strict makes any such problem exit 1.`,
 	cmd.Flags().StringVarP(&opts.Format, "format", "o", "text", "output format: text, openmetrics or json")
 	cmd.Flags().StringVarP(&opts.Match, "match", "m", "", "only families whose name (or exposed name, e.g. with _total) matches this regular expression")
 	cmd.Flags().BoolVar(&opts.Raw, "raw", false, "print per-shard samples before aggregation, with kind, mode and pid")
-	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "exit 1 when any shard or key cannot be read, instead of warning")
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "exit 1 when any shard or key cannot be read, or the store holds no shards, instead of warning")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(dumpFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("match", completeFamilies(f, &sf))
 	return cmd
@@ -125,9 +127,16 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		if err != nil {
 			return err
 		}
-		scanErr := st.Scan(ctx, filtered(keep, rw.Write))
+		samples := 0
+		write := filtered(keep, rw.Write)
+		scanErr := st.Scan(ctx, func(s store.Sample) error { samples++; return write(s) })
 		if err := rw.Close(); err != nil {
 			return fmt.Errorf("write output: %w", err)
+		}
+		if scanErr == nil && samples == 0 {
+			if err := checkShards(ctx, opts.IO.ErrOut, st, opts.Strict); err != nil {
+				return err
+			}
 		}
 		return reportScan(opts.IO, scanErr, opts.Strict)
 	}
@@ -142,6 +151,11 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		return err
 	}
 	fams := agg.Families()
+	if scanErr == nil && len(fams) == 0 {
+		if err := checkShards(ctx, opts.IO.ErrOut, st, opts.Strict); err != nil {
+			return err
+		}
+	}
 	switch opts.Format {
 	case "openmetrics":
 		err = render.OpenMetrics(opts.IO.Out, fams)

@@ -156,6 +156,9 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 	for _, p := range loose {
 		fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: %v\n", p)
 	}
+	if len(infos) == 0 && len(loose) == 0 {
+		_ = reportNoShards(opts.IO.ErrOut, st, false)
+	}
 	format := opts.Format
 	if format == "" {
 		format = "tsv"

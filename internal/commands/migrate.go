@@ -264,6 +264,11 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	for _, p := range plan.SourceProblems {
 		fmt.Fprintf(errOut, "promstore: warning: source: %v (not migrated)\n", p)
 	}
+	if len(plan.Shards) == 0 && len(plan.SourceProblems) == 0 {
+		if err := checkShards(ctx, errOut, src, false); err != nil {
+			return err
+		}
+	}
 	for _, p := range plan.TargetProblems {
 		fmt.Fprintf(errOut, "promstore: warning: target: %v\n", p)
 	}

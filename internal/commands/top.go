@@ -83,6 +83,9 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 		for _, p := range snap.Problems {
 			fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: %s\n", p)
 		}
+		if snap.Shards == 0 {
+			_ = checkShards(ctx, opts.IO.ErrOut, st, false)
+		}
 		return tui.Print(opts.IO.Out, snap)
 	}
 

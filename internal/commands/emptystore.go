@@ -1,0 +1,46 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// noShardsProblem words a store that holds no shards at all, saying what
+// a store looks like, so that a mistyped path or prefix is noticed.
+func noShardsProblem(st store.Store) string {
+	if _, ok := st.(interface{ Dir() string }); ok {
+		return st.Describe() + " holds no shards: a store is a directory of *.db files (counter_1234.db, gauge_livesum_1234.db, ...) that prometheus_client writes in multiprocess mode"
+	}
+	return st.Describe() + " holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes)"
+}
+
+// reportNoShards warns on errOut that st holds no shards, or with strict
+// returns that as the error (exit 1).
+func reportNoShards(errOut io.Writer, st store.Store, strict bool) error {
+	msg := noShardsProblem(st)
+	if strict {
+		return fmt.Errorf("%s; --strict given", msg)
+	}
+	fmt.Fprintf(errOut, "promstore: warning: %s\n", msg)
+	return nil
+}
+
+// checkShards is reportNoShards after listing st, for a command whose
+// read found nothing (so listing costs little): a store with shards that
+// hold no samples yet is not empty. A listing that fails is left to the
+// command's own read to report.
+func checkShards(ctx context.Context, errOut io.Writer, st store.Store, strict bool) error {
+	infos, err := st.Shards(ctx)
+	if err != nil {
+		if problems, partial := store.Partial(err); !partial || len(problems) > 0 {
+			return nil
+		}
+	}
+	if len(infos) > 0 {
+		return nil
+	}
+	return reportNoShards(errOut, st, strict)
+}
