@@ -49,6 +49,14 @@ func UsageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
+// stopFailure marks an error a command met while stopping on a signal
+// as it was asked to (serve's scrapes cut off at the end of the grace):
+// it exits 1, as the command's help says, not 130.
+type stopFailure struct{ err error }
+
+func (e *stopFailure) Error() string { return e.err.Error() }
+func (e *stopFailure) Unwrap() error { return e.err }
+
 // errSilent is returned when the command already reported what went wrong
 // and only the exit status is left to set.
 var errSilent = errors.New("silent failure")
@@ -105,6 +113,11 @@ func Execute(ctx context.Context, f *Factory, args []string) int {
 func exitCode(f *Factory, err error, ctx context.Context) int {
 	if err == nil {
 		return ExitOK
+	}
+	var sf *stopFailure
+	if errors.As(err, &sf) {
+		fmt.Fprintf(f.IO.ErrOut, "promstore: %v\n", err)
+		return ExitError
 	}
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		fmt.Fprintln(f.IO.ErrOut, "promstore: interrupted")

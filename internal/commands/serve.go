@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -167,5 +168,13 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	return srv.Run(ctx)
+	if infos, err := st.Shards(ctx); err == nil && len(infos) == 0 {
+		logger.Warn("the store holds no shards; serving an empty exposition until some appear", "problem", noShardsProblem(st))
+	}
+	err = srv.Run(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		// Stopped on a signal, but not cleanly (scrapes cut off).
+		return &stopFailure{err}
+	}
+	return err
 }

@@ -89,7 +89,8 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 	snap, err := s.scraper.get(ctx, start)
 	if err != nil {
 		if r.Context().Err() != nil {
-			s.log.Debug("scraper went away before the store was read", "remote", r.RemoteAddr)
+			outcome = outcomeCanceled
+			s.scraper.failures.log(r.Context(), s.log, slog.LevelInfo, outcomeCanceled, "the scraper hung up before the store was read", "remote", r.RemoteAddr)
 			return
 		}
 		outcome = outcomeTimeout
@@ -134,7 +135,9 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Encoding", "gzip")
 	}
 	if _, err := w.Write(data); err != nil {
-		s.log.Debug("writing the scrape response failed", "remote", r.RemoteAddr, "err", err)
+		outcome = outcomeCanceled
+		s.scraper.failures.log(r.Context(), s.log, slog.LevelInfo, outcomeCanceled, "the scraper hung up before the whole answer was written", "remote", r.RemoteAddr, "err", err)
+		return
 	}
 	outcome = outcomeOK
 	if len(snap.problems) > 0 {

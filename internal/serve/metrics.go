@@ -38,6 +38,9 @@ const (
 	outcomePartial = "partial" // served without unreadable shards (--partial)
 	outcomeError   = "error"   // store error: HTTP 500
 	outcomeTimeout = "timeout" // scrape timeout: HTTP 503
+	// outcomeCanceled: the scraper hung up before the whole answer was
+	// written (nothing is wrong with the store).
+	outcomeCanceled = "canceled"
 )
 
 func newSelfMetrics(version string) *selfMetrics {
@@ -50,7 +53,7 @@ func newSelfMetrics(version string) *selfMetrics {
 		}, []string{"outcome"}),
 		scrapes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promstore_scrapes_total",
-			Help: "Scrapes of the telemetry path, by outcome: ok, partial (unreadable shards left out), error (HTTP 500) or timeout (HTTP 503).",
+			Help: "Scrapes of the telemetry path, by outcome: ok, partial (unreadable shards left out), error (HTTP 500), timeout (HTTP 503) or canceled (the scraper hung up before the whole answer was written).",
 		}, []string{"outcome"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "promstore_scrapes_in_flight",
@@ -92,7 +95,7 @@ func newSelfMetrics(version string) *selfMetrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
 	})
 	buildInfo.Set(1)
-	for _, o := range []string{outcomeOK, outcomePartial, outcomeError, outcomeTimeout} {
+	for _, o := range []string{outcomeOK, outcomePartial, outcomeError, outcomeTimeout, outcomeCanceled} {
 		m.scrapes.WithLabelValues(o)
 	}
 	m.reg.MustRegister(

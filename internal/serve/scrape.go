@@ -28,6 +28,9 @@ type scraper struct {
 	partial bool
 	self    *selfMetrics
 	log     *slog.Logger
+	// failures limits the logs of failed reads and scrapes: each kind
+	// once per logEvery (see logLimiter).
+	failures logLimiter
 
 	mu  sync.Mutex
 	cur *flight // the read later scrapes join, nil if none
@@ -150,21 +153,21 @@ func (sc *scraper) read(f *flight) *snapshot {
 		sc.self.shardErrors.Add(float64(len(problems)))
 		if !sc.partial {
 			snap.err = err
-			sc.log.Error("store has unreadable shards; failing the scrape (--partial serves the rest)",
+			sc.failures.log(ctx, sc.log, slog.LevelError, "unreadable shards", "store has unreadable shards; failing the scrape (--partial serves the rest)",
 				"shards", len(problems), "err", err)
 		} else {
 			for _, p := range problems {
-				sc.log.Warn("skipping unreadable shard", "err", p)
+				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping unreadable shard", "err", p)
 			}
 		}
 	case errors.Is(err, context.DeadlineExceeded) && sc.base.Err() == nil:
 		snap.err = errTimeout{sc.timeout}
 		sc.self.storeErrors.Inc()
-		sc.log.Error("store read timed out", "timeout", sc.timeout)
+		sc.failures.log(ctx, sc.log, slog.LevelError, "timeout", "store read timed out", "timeout", sc.timeout)
 	default:
 		snap.err = fmt.Errorf("read store: %w", err)
 		sc.self.storeErrors.Inc()
-		sc.log.Error("store read failed", "err", err)
+		sc.failures.log(ctx, sc.log, slog.LevelError, "read failed", "store read failed", "err", err)
 	}
 	if snap.err == nil {
 		snap.fams = agg.Families()
