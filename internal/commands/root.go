@@ -88,6 +88,7 @@ Python's MultiProcessCollector does.`,
 		NewCmdLs(f, nil),
 		NewCmdCleanup(f, nil),
 		NewCmdDiff(f, nil),
+		NewCmdFsck(f, nil),
 	)
 	return root
 }

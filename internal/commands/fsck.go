@@ -1,0 +1,179 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/fsck"
+	"github.com/promstore/promstore/internal/store"
+)
+
+// FsckOptions are the inputs of `promstore fsck`.
+type FsckOptions struct {
+	IO *IOStreams
+	// Dir is the multiprocess directory; empty for a Redis store.
+	Dir        string
+	Store      func(context.Context) (store.Store, error)
+	Repair     bool
+	DryRun     bool
+	Quarantine string
+	Format     string
+	Alive      func(pid string) store.Liveness
+}
+
+var fsckFormats = []string{"text", "json"}
+
+// NewCmdFsck builds `promstore fsck`. runF replaces fsckRun in tests.
+func NewCmdFsck(f *Factory, runF func(context.Context, *FsckOptions) error) *cobra.Command {
+	opts := &FsckOptions{IO: f.IO, Alive: store.ProcessAlive}
+	var sf StoreFlags
+	cmd := &cobra.Command{
+		Use:   "fsck",
+		Short: "Check every shard of a store and repair a directory so Python's collector reads it again",
+		Long: `Check every shard (file or Redis shard) and say what is wrong with each:
+empty, truncated and corrupt files (with how many entries can still be read),
+entries past the used size, keys twice in one shard, samples that do not fit
+their shard's kind (a histogram sample in a counter shard), families whose
+type, gauge mode or help differ between shards, histogram buckets that differ
+between processes, *.db files that are not shards, and shards that several live
+processes map (a pid collision across containers; seen in /proc).
+
+--repair (directories) makes Python's own collector work again: a corrupt or
+truncated shard is rewritten with every entry that can still be read (a
+temporary file, fsync, rename) after its original is copied to the quarantine
+directory; empty, foreign and unsalvageable files are moved there. Nothing is
+deleted. Shards of running processes are not touched. The repair holds the
+cleanup lock and, stopped at any step, leaves a readable store; run it again to
+finish. --dry-run shows the plan.
+
+Exit status: 0 no problem, 1 problems found (also when --repair fixed them).`,
+		Example: `  promstore fsck --dir /var/run/prometheus
+  promstore fsck --dir ./store -o json | jq '.problems[] | .shard'
+  promstore fsck --dir ./store --repair --dry-run
+  promstore fsck --dir ./store --repair --quarantine /var/tmp/prom-quarantine
+  promstore fsck --redis-url redis://localhost:6379/0`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := validateChoice("--format", opts.Format, fsckFormats); err != nil {
+				return err
+			}
+			if opts.DryRun && !opts.Repair {
+				return UsageErrorf("--dry-run goes with --repair")
+			}
+			if opts.Quarantine != "" && !opts.Repair {
+				return UsageErrorf("--quarantine goes with --repair")
+			}
+			loc, err := sf.Location(f)
+			if err != nil {
+				return err
+			}
+			if loc.Dir == "" && opts.Repair {
+				return UsageErrorf("--repair works on directories; for a Redis store, promstore cleanup --orphans removes orphan keys")
+			}
+			opts.Dir = loc.Dir
+			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return fsckRun(cmd.Context(), opts)
+		},
+	}
+	sf.Register(cmd)
+	cmd.Flags().BoolVar(&opts.Repair, "repair", false, "rewrite corrupt shards with their readable entries and move empty and foreign files to the quarantine directory")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --repair: print what would be done, change nothing")
+	cmd.Flags().StringVar(&opts.Quarantine, "quarantine", "", "where --repair puts originals (default DIR/"+fsck.QuarantineName+")")
+	cmd.Flags().StringVarP(&opts.Format, "format", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(fsckFormats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkFlagDirname("quarantine")
+	return cmd
+}
+
+func fsckRun(ctx context.Context, opts *FsckOptions) error {
+	var r *fsck.Report
+	var err error
+	switch {
+	case opts.Repair:
+		r, err = fsck.Repair(ctx, opts.Dir, fsck.RepairOptions{Quarantine: opts.Quarantine, DryRun: opts.DryRun, Alive: opts.Alive})
+	case opts.Dir != "":
+		r, err = fsck.CheckDir(ctx, opts.Dir)
+	default:
+		var st store.Store
+		if st, err = opts.Store(ctx); err != nil {
+			return err
+		}
+		defer st.Close()
+		r, err = fsck.CheckStore(ctx, st)
+	}
+	if r != nil {
+		if werr := writeFsck(opts, r); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if !r.Clean() {
+		return errSilent
+	}
+	return nil
+}
+
+func writeFsck(opts *FsckOptions, r *fsck.Report) error {
+	if opts.Format == "json" {
+		if r.Problems == nil {
+			r.Problems = []fsck.Problem{}
+		}
+		if err := json.NewEncoder(opts.IO.Out).Encode(r); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	if len(r.Problems) > 0 {
+		fmt.Fprintln(tw, "SHARD\tPROBLEM\tREPAIR\tDETAIL")
+	}
+	var rewrite, quarantine int
+	for _, p := range r.Problems {
+		action := "-"
+		switch {
+		case p.Done && p.Repair == fsck.RepairRewrite:
+			action = fmt.Sprintf("rewritten, %d entries kept; original in %s", p.Salvaged, p.Quarantined)
+		case p.Done:
+			action = "moved to " + p.Quarantined
+		case p.Repair == fsck.RepairRewrite:
+			action = fmt.Sprintf("rewrite (%d entries)", p.Salvaged)
+		case p.Repair != "":
+			action = p.Repair
+		}
+		switch p.Repair {
+		case fsck.RepairRewrite:
+			rewrite++
+		case fsck.RepairQuarantine:
+			quarantine++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Shard, p.Kind, action, strings.ReplaceAll(p.Detail, "\n", `\n`))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	w := opts.IO.Out
+	switch {
+	case r.Clean():
+		fmt.Fprintf(w, "%s: no problems in %d shards (%d samples)\n", r.Store, r.Shards, r.Samples)
+	case opts.Repair && r.DryRun:
+		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; --repair would rewrite %d shard(s) and move %d file(s) to %s (dry run: nothing changed)\n",
+			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine)
+	case opts.Repair:
+		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; rewrote %d shard(s), moved %d file(s) to %s\n",
+			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine)
+	default:
+		fmt.Fprintf(w, "%s: %d problem(s) in %d shards (%d samples readable); --repair fixes %d of them\n",
+			r.Store, len(r.Problems), r.Shards, r.Samples, rewrite+quarantine)
+	}
+	return nil
+}

@@ -1,0 +1,125 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+func TestNewCmdFsckFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+		check   func(*testing.T, *FsckOptions)
+	}{
+		{name: "check", args: []string{"--dir", "x"}, check: func(t *testing.T, o *FsckOptions) {
+			if o.Dir != "x" || o.Repair || o.DryRun || o.Format != "text" {
+				t.Errorf("options = %+v", o)
+			}
+		}},
+		{name: "repair", args: []string{"-d", "x", "--repair", "--dry-run", "--quarantine", "/q", "-o", "json"}, check: func(t *testing.T, o *FsckOptions) {
+			if !o.Repair || !o.DryRun || o.Quarantine != "/q" || o.Format != "json" {
+				t.Errorf("options = %+v", o)
+			}
+		}},
+		{name: "dir from the environment", env: map[string]string{"PROMETHEUS_MULTIPROC_DIR": "/m"}, args: nil, check: func(t *testing.T, o *FsckOptions) {
+			if o.Dir != "/m" {
+				t.Errorf("Dir = %q", o.Dir)
+			}
+		}},
+		{name: "redis", args: []string{"--redis-url", "redis://localhost:6379/0"}, check: func(t *testing.T, o *FsckOptions) {
+			if o.Dir != "" || o.Store == nil {
+				t.Errorf("options = %+v", o)
+			}
+		}},
+		{name: "repair of redis", args: []string{"--redis-url", "redis://localhost:6379/0", "--repair"}, wantErr: "--repair works on directories"},
+		{name: "dry-run alone", args: []string{"-d", "x", "--dry-run"}, wantErr: "--dry-run goes with --repair"},
+		{name: "quarantine alone", args: []string{"-d", "x", "--quarantine", "q"}, wantErr: "--quarantine goes with --repair"},
+		{name: "bad format", args: []string{"-d", "x", "-o", "yaml"}, wantErr: "--format must be one of"},
+		{name: "no store", args: nil, wantErr: "no store given"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := parseCmd(t, tt.env, NewCmdFsck, tt.args, tt.wantErr)
+			if tt.check != nil {
+				tt.check(t, o)
+			}
+		})
+	}
+}
+
+func TestFsckRunDirectory(t *testing.T) {
+	dir := testenv.CopyStore(t, filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"))
+	code, out, stderr := runCLI(t, nil, "fsck", "--dir", dir)
+	if code != 0 || !strings.Contains(out, "no problems in 33 shards (710 samples)") {
+		t.Fatalf("clean store: exit %d\n%s%s", code, out, stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "counter_9001.db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "counter_4101.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "counter_4101.db"), data[:300], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, nil, "fsck", "--dir", dir, "-o", "json")
+	var rep struct {
+		Problems []struct{ Shard, Kind, Repair string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || len(rep.Problems) != 2 ||
+		rep.Problems[0].Shard != "counter_4101.db" || rep.Problems[0].Kind != "truncated" || rep.Problems[0].Repair != "rewrite" ||
+		rep.Problems[1].Shard != "counter_9001.db" || rep.Problems[1].Kind != "empty" || rep.Problems[1].Repair != "quarantine" {
+		t.Fatalf("json: exit %d, %v\n%s", code, err, out)
+	}
+
+	// The behaviour half through fsckRun: a dry run changes nothing, a
+	// repair fixes both, a second check is clean.
+	f, outBuf, _ := testFactory(nil)
+	opts := &FsckOptions{IO: f.IO, Dir: dir, Repair: true, DryRun: true, Format: "text", Alive: func(string) store.Liveness { return store.AliveNo }}
+	if err := fsckRun(context.Background(), opts); err != errSilent || !strings.Contains(outBuf.String(), "--repair would rewrite 1 shard(s) and move 1 file(s)") {
+		t.Fatalf("dry run: %v\n%s", err, outBuf.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "counter_9001.db")); err != nil {
+		t.Fatalf("the dry run moved a file: %v", err)
+	}
+	outBuf.Reset()
+	opts.DryRun = false
+	if err := fsckRun(context.Background(), opts); err != errSilent || !strings.Contains(outBuf.String(), "rewrote 1 shard(s), moved 1 file(s)") {
+		t.Fatalf("repair: %v\n%s", err, outBuf.String())
+	}
+	code, out, _ = runCLI(t, nil, "fsck", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("after the repair: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "promstore-quarantine", "counter_9001.db")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFsckRedis(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	testenv.LoadRedisJSONL(t, c, filepath.Join(testenv.FixturesDir(t), "gpe-0.2.4-redis", "store.jsonl"), nil)
+	code, out, stderr := runCLI(t, nil, "fsck", "--redis-url", srv.URL())
+	if code != 0 || !strings.Contains(out, "no problems in") {
+		t.Fatalf("clean Redis store: exit %d\n%s%s", code, out, stderr)
+	}
+	// An orphan metric hash (no meta hash): named as the reader names it.
+	if err := c.HSet(context.Background(), "gunicorn:counter:777:metric:0123456789abcdef0123456789abcdef", "value", "1.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, nil, "fsck", "--redis-url", srv.URL())
+	if code != 1 || !strings.Contains(out, "gunicorn:counter:777:metric:0123456789abcdef0123456789abcdef") || !strings.Contains(out, "redis-key") {
+		t.Fatalf("orphan: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,218 @@
+// Package fsck checks a multiprocess store shard by shard and repairs a
+// directory so that Python's own collector reads it again: corrupt shards
+// are rewritten with every entry that can still be read, empty and
+// foreign files are moved to a quarantine directory, never deleted.
+package fsck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+)
+
+// Problem kinds found across shards or outside the shards' bytes (the
+// per-file kinds are filestore's Problem* constants).
+const (
+	KindForeign       = "foreign"        // a *.db file whose name is not a shard's
+	KindKindMismatch  = "kind-mismatch"  // a sample whose name does not fit its shard's kind
+	KindTypeMismatch  = "type-mismatch"  // one family under several kinds or gauge modes
+	KindHelpMismatch  = "help-mismatch"  // one family with several help texts
+	KindBucketsDiffer = "buckets-differ" // a histogram's buckets differ between pids
+	KindPIDCollision  = "pid-collision"  // a shard mapped by several live processes
+	KindRedis         = "redis-key"      // a problem the Redis reader names (orphan, modeless, malformed)
+)
+
+// Repair actions.
+const (
+	RepairRewrite    = "rewrite"    // rewritten with its readable entries, original quarantined
+	RepairQuarantine = "quarantine" // moved to the quarantine directory
+)
+
+// Problem is one thing wrong with a store.
+type Problem struct {
+	// Shard names the shard (file name, Redis shard) or, for problems of
+	// a family across shards, the family.
+	Shard  string `json:"shard"`
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
+	// Repair is what --repair does about it; empty when it leaves it
+	// (Detail says why).
+	Repair string `json:"repair,omitempty"`
+	// Salvaged and Lost count a rewritten shard's entries kept and the
+	// entries known to be lost (unknown past the first bad one: 0).
+	Salvaged int `json:"salvaged,omitempty"`
+	// Done is true once the repair was carried out.
+	Done bool `json:"repaired,omitempty"`
+	// Quarantined is where the original went.
+	Quarantined string `json:"quarantined,omitempty"`
+
+	path string
+	in   *filestore.Inspection
+}
+
+// Report is the outcome of a check (and repair).
+type Report struct {
+	Store    string    `json:"store"`
+	Shards   int       `json:"shards"`
+	Samples  int       `json:"samples"`
+	Problems []Problem `json:"problems"`
+	// DryRun is true when the repairs were only planned.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Quarantine is the quarantine directory of a repair.
+	Quarantine string `json:"quarantine,omitempty"`
+}
+
+// Clean reports whether no problem was found.
+func (r *Report) Clean() bool { return len(r.Problems) == 0 }
+
+func (r *Report) add(p Problem) { r.Problems = append(r.Problems, p) }
+
+// sort orders problems by shard, then kind.
+func (r *Report) sort() {
+	sort.SliceStable(r.Problems, func(i, j int) bool {
+		a, b := &r.Problems[i], &r.Problems[j]
+		if a.Shard != b.Shard {
+			return a.Shard < b.Shard
+		}
+		return a.Kind < b.Kind
+	})
+}
+
+// CheckDir checks every *.db file of a multiprocess directory.
+func CheckDir(ctx context.Context, dir string) (*Report, error) {
+	names, err := dbFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Store: "dir " + dir}
+	xc := newCrossCheck()
+	hint := 0
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(dir, name)
+		id, nameErr := store.ParseShardName(strings.TrimSuffix(name, ".db"))
+		fi, err := os.Lstat(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // removed meanwhile (a cleanup, a restart)
+			}
+			r.add(Problem{Shard: name, Kind: filestore.ProblemIO, Detail: err.Error(), path: path})
+			continue
+		}
+		if nameErr != nil || !fi.Mode().IsRegular() {
+			detail := fmt.Sprintf("not a shard: %v; Python's collector fails on it", nameErr)
+			if nameErr == nil {
+				detail = fmt.Sprintf("not a regular file (%s); Python's collector fails on it", fi.Mode().Type())
+			}
+			r.add(Problem{Shard: name, Kind: KindForeign, Detail: detail, Repair: RepairQuarantine, path: path})
+			continue
+		}
+		r.Shards++
+		in, err := filestore.InspectFile(path, hint)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			r.add(Problem{Shard: name, Kind: filestore.ProblemIO, Detail: err.Error(), path: path})
+			continue
+		}
+		if in.Layout != 0 && in.Sound() {
+			hint = in.Layout
+		}
+		r.Samples += len(in.Entries)
+		fileProblems(r, name, path, in)
+		for _, e := range in.Entries {
+			xc.add(name, id, e.Key)
+		}
+	}
+	xc.report(r)
+	for _, c := range mappedBy(dir, names) {
+		r.add(c)
+	}
+	r.sort()
+	return r, nil
+}
+
+// dbFiles lists the names Python's glob("*.db") finds, in name order.
+func dbFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var names []string
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasSuffix(n, ".db") && !strings.HasPrefix(n, ".") {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+func fileProblems(r *Report, name, path string, in *filestore.Inspection) {
+	if !in.Sound() {
+		p := Problem{Shard: name, Kind: in.Problem, Detail: in.Detail, path: path, in: in, Salvaged: len(in.Entries)}
+		switch {
+		case len(in.Entries) > 0:
+			p.Repair = RepairRewrite
+			p.Detail += fmt.Sprintf("; %d entries readable before it", len(in.Entries))
+		case in.Problem == filestore.ProblemHeader && in.Used > 0 && in.Used < 8:
+			// Python reads it as empty; nothing to salvage.
+			p.Repair = RepairQuarantine
+		default:
+			p.Repair = RepairQuarantine
+		}
+		r.add(p)
+	}
+	if in.PastUsed > 0 {
+		r.add(Problem{Shard: name, Kind: filestore.ProblemPastUsed, path: path,
+			Detail: fmt.Sprintf("%d whole entries after used size %d, which no reader sees (a writer killed between writing an entry and raising the used size); left as they are", in.PastUsed, in.Used)})
+	}
+	if len(in.Duplicates) > 0 {
+		r.add(Problem{Shard: name, Kind: filestore.ProblemDuplicate, path: path,
+			Detail: fmt.Sprintf("%d keys occur more than once (Python's collector adds them up; its writer updates only the last), first %s; left as they are", len(in.Duplicates), in.Duplicates[0])})
+	}
+}
+
+// CheckStore checks a store through the store adapter (a Redis store):
+// every key its scan cannot read (orphan metric hashes, values that do
+// not parse, keys of the wrong type), and the checks across shards. The
+// modeless gauge hashes the listing notes are the exporter's normal
+// artefacts, not problems.
+func CheckStore(ctx context.Context, st store.Store) (*Report, error) {
+	r := &Report{Store: st.Describe()}
+	infos, err := st.Shards(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.Shards = len(infos)
+	xc := newCrossCheck()
+	scanErr := st.Scan(ctx, func(s store.Sample) error {
+		r.Samples++
+		xc.add(s.Shard.String(), s.Shard, s.Key)
+		return nil
+	})
+	if problems, ok := store.Partial(scanErr); ok {
+		for _, p := range problems {
+			detail := p.Reason
+			if p.Err != nil {
+				detail += ": " + p.Err.Error()
+			}
+			r.add(Problem{Shard: p.Shard, Kind: KindRedis, Detail: detail})
+		}
+	} else if scanErr != nil {
+		return nil, scanErr
+	}
+	xc.report(r)
+	r.sort()
+	return r, nil
+}

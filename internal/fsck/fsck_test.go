@@ -1,0 +1,199 @@
+package fsck
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store/filestore"
+)
+
+type ent struct {
+	key string
+	v   float64
+}
+
+// shard builds the bytes of a shard file as Python writes it: header,
+// entries in the given layout, zeros up to size (when larger).
+func shard(layout int, size int, ents ...ent) []byte {
+	b := make([]byte, 8)
+	for _, e := range ents {
+		n := len(e.key)
+		b = binary.LittleEndian.AppendUint32(b, uint32(n))
+		b = append(b, e.key...)
+		b = append(b, strings.Repeat(" ", 8-(n+4)%8)...)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(e.v))
+		if layout == 16 {
+			b = binary.LittleEndian.AppendUint64(b, 0)
+		}
+	}
+	binary.LittleEndian.PutUint32(b, uint32(len(b)))
+	if len(b) < size {
+		b = append(b, make([]byte, size-len(b))...)
+	}
+	return b
+}
+
+func key(family, name, help string, labels ...string) string {
+	var ls []string
+	for i := 0; i+1 < len(labels); i += 2 {
+		ls = append(ls, `"`+labels[i]+`": "`+labels[i+1]+`"`)
+	}
+	return `["` + family + `", "` + name + `", {` + strings.Join(ls, ", ") + `}, "` + help + `"]`
+}
+
+var (
+	c1 = ent{key("req", "req_total", "Requests.", "route", "/a"), 3}
+	c2 = ent{key("req", "req_total", "Requests.", "route", "/b"), 4}
+	c3 = ent{key("req", "req_total", "Requests.", "route", "/c"), 5}
+)
+
+func write(t *testing.T, dir, name string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckNamesEveryKind(t *testing.T) {
+	good := shard(16, 4096, c1, c2, c3)
+	tests := []struct {
+		name   string
+		files  map[string][]byte
+		mkdir  string // a directory named like a shard
+		shard  string
+		kind   string
+		detail string
+		repair string
+		kept   int
+	}{
+		{name: "empty file", files: map[string][]byte{"counter_1.db": {}},
+			shard: "counter_1.db", kind: filestore.ProblemEmpty, detail: "empty file (0 bytes)", repair: RepairQuarantine},
+		{name: "shorter than the header", files: map[string][]byte{"counter_1.db": {1, 2, 3}},
+			shard: "counter_1.db", kind: filestore.ProblemHeader, detail: "shorter than the 8-byte header", repair: RepairQuarantine},
+		{name: "used below the header", files: map[string][]byte{"counter_1.db": append([]byte{4, 0, 0, 0}, good[4:]...)},
+			shard: "counter_1.db", kind: filestore.ProblemHeader, detail: "used size 4 is less than the 8-byte header", repair: RepairRewrite, kept: 3},
+		{name: "truncated mid-entry", files: map[string][]byte{"counter_1.db": good[:len(shard(16, 0, c1, c2))+10]},
+			shard: "counter_1.db", kind: filestore.ProblemTruncated, detail: "exceeds file size", repair: RepairRewrite, kept: 2},
+		{name: "bad key mid-file", files: map[string][]byte{"counter_1.db": func() []byte {
+			b := append([]byte(nil), good...)
+			b[len(shard(16, 0, c1))+4] = 'X' // the second key's '['
+			return b
+		}()}, shard: "counter_1.db", kind: filestore.ProblemCorrupt, detail: "does not start with '['", repair: RepairRewrite, kept: 1},
+		{name: "negative key length", files: map[string][]byte{"counter_1.db": func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b[len(shard(16, 0, c1, c2)):], 0xfffffff0)
+			return b
+		}()}, shard: "counter_1.db", kind: filestore.ProblemCorrupt, detail: "negative key length", repair: RepairRewrite, kept: 2},
+		{name: "garbage of the right name", files: map[string][]byte{"counter_1.db": []byte("SQLite format 3\x00 and more bytes than a header")},
+			shard: "counter_1.db", kind: filestore.ProblemTruncated, repair: RepairQuarantine},
+		{name: "entries past used", files: map[string][]byte{"counter_1.db": func() []byte {
+			b := append([]byte(nil), good...)
+			binary.LittleEndian.PutUint32(b, uint32(len(shard(16, 0, c1))))
+			return b
+		}()}, shard: "counter_1.db", kind: filestore.ProblemPastUsed, detail: "2 whole entries after used size"},
+		{name: "duplicate key", files: map[string][]byte{"counter_1.db": shard(16, 4096, c1, c2, c1)},
+			shard: "counter_1.db", kind: filestore.ProblemDuplicate, detail: "1 keys occur more than once"},
+		{name: "histogram sample in a counter shard", files: map[string][]byte{"counter_1.db": shard(16, 4096, c1, ent{key("lat", "lat_bucket", "L.", "le", "1.0"), 1})},
+			shard: "counter_1.db", kind: KindKindMismatch, detail: "family lat do not fit a counter shard, e.g. sample lat_bucket"},
+		{name: "type differs across shards", files: map[string][]byte{"counter_1.db": good, "gauge_all_2.db": shard(16, 4096, ent{key("req", "req", "Requests."), 1})},
+			shard: "family req", kind: KindTypeMismatch, detail: "counter (first in counter_1.db), gauge_all (first in gauge_all_2.db)"},
+		{name: "gauge mode differs across shards", files: map[string][]byte{"gauge_max_1.db": shard(16, 4096, ent{key("t", "t", "T."), 1}), "gauge_min_2.db": shard(16, 4096, ent{key("t", "t", "T."), 1})},
+			shard: "family t", kind: KindTypeMismatch, detail: "gauge_max (first in gauge_max_1.db), gauge_min (first in gauge_min_2.db)"},
+		{name: "help differs across shards", files: map[string][]byte{"counter_1.db": good, "counter_2.db": shard(16, 4096, ent{key("req", "req_total", "Old help.", "route", "/a"), 1})},
+			shard: "family req", kind: KindHelpMismatch, detail: `"Old help." (first in counter_2.db), "Requests." (first in counter_1.db)`},
+		{name: "buckets differ across pids", files: map[string][]byte{
+			"histogram_1.db": shard(16, 4096, ent{key("lat", "lat_bucket", "L.", "le", "1.0"), 1}, ent{key("lat", "lat_bucket", "L.", "le", "+Inf"), 1}),
+			"histogram_2.db": shard(16, 4096, ent{key("lat", "lat_bucket", "L.", "le", "0.5"), 1}, ent{key("lat", "lat_bucket", "L.", "le", "+Inf"), 1}),
+		}, shard: "family lat", kind: KindBucketsDiffer, detail: "histogram_1.db has le 1.0,+Inf; histogram_2.db has le 0.5,+Inf"},
+		{name: "foreign file", files: map[string][]byte{"sessions.db": []byte("whatever")},
+			shard: "sessions.db", kind: KindForeign, detail: `shard name "sessions"`, repair: RepairQuarantine},
+		{name: "unknown gauge mode", files: map[string][]byte{"gauge_median_1.db": good},
+			shard: "gauge_median_1.db", kind: KindForeign, detail: `unknown gauge mode "median"`, repair: RepairQuarantine},
+		{name: "directory named like a shard", mkdir: "counter_7.db",
+			shard: "counter_7.db", kind: KindForeign, detail: "not a regular file", repair: RepairQuarantine},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for n, b := range tt.files {
+				write(t, dir, n, b)
+			}
+			if tt.mkdir != "" {
+				if err := os.Mkdir(filepath.Join(dir, tt.mkdir), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := CheckDir(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found *Problem
+			for i := range r.Problems {
+				if r.Problems[i].Shard == tt.shard && r.Problems[i].Kind == tt.kind {
+					found = &r.Problems[i]
+				}
+			}
+			if found == nil {
+				t.Fatalf("no %s problem of %s among %+v", tt.kind, tt.shard, r.Problems)
+			}
+			if len(r.Problems) != 1 {
+				t.Errorf("want only that problem, got %+v", r.Problems)
+			}
+			if !strings.Contains(found.Detail, tt.detail) || found.Repair != tt.repair || found.Salvaged != tt.kept {
+				t.Errorf("problem = %+v, want detail containing %q, repair %q, %d kept", *found, tt.detail, tt.repair, tt.kept)
+			}
+		})
+	}
+}
+
+func TestCheckCleanStoreBothLayouts(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "counter_1.db", shard(16, 1<<16, c1, c2))
+	write(t, dir, "counter_2.db", shard(8, 1<<16, c1, c3))
+	write(t, dir, "counter_3.db", shard(8, 1<<16))
+	write(t, dir, "counter_4.db", make([]byte, 1<<16)) // created, header not written yet
+	write(t, dir, "notes.txt", []byte("not a .db file: Python never reads it"))
+	r, err := CheckDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Clean() || r.Shards != 4 || r.Samples != 4 {
+		t.Fatalf("report = %+v, want clean, 4 shards, 4 samples", r)
+	}
+}
+
+func TestInspectLayout(t *testing.T) {
+	for _, layout := range []int{8, 16} {
+		in := filestore.Inspect(shard(layout, 0, c1, c2, c3)[:len(shard(layout, 0, c1, c2))+3], 0)
+		if in.Layout != layout || len(in.Entries) != 2 || in.Problem != filestore.ProblemTruncated {
+			t.Errorf("layout %d: inspection = %+v", layout, in)
+		}
+		if in.Entries[1].Key.Text != c2.key || in.Entries[1].Value != c2.v {
+			t.Errorf("layout %d: second entry = %+v", layout, in.Entries[1])
+		}
+	}
+}
+
+func TestCheckStoreNamesRedisProblemsAndCrossShard(t *testing.T) {
+	// CheckStore over a file store (the adapter path Redis takes): the
+	// cross-shard checks see the samples Scan delivers.
+	dir := t.TempDir()
+	write(t, dir, "counter_1.db", shard(16, 4096, c1))
+	write(t, dir, "counter_2.db", shard(16, 4096, ent{key("req", "req_total", "Other.", "route", "/a"), 1}))
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := CheckStore(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 1 || r.Problems[0].Kind != KindHelpMismatch || r.Samples != 2 {
+		t.Fatalf("report = %+v", r)
+	}
+}

@@ -1,0 +1,226 @@
+package fsck
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/promstore/promstore/internal/cleanup"
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+)
+
+// QuarantineName is the default quarantine directory inside a
+// multiprocess directory. Python's collector globs *.db in the directory
+// itself, so it never reads what lies in a subdirectory.
+const QuarantineName = "promstore-quarantine"
+
+// RepairOptions configure Repair.
+type RepairOptions struct {
+	// Quarantine is where originals go; dir/QuarantineName when empty.
+	Quarantine string
+	// DryRun plans the repairs without changing anything.
+	DryRun bool
+	// Alive tells whether a shard's pid runs (store.ProcessAlive when
+	// nil); shards of running processes are not repaired.
+	Alive func(pid string) store.Liveness
+	// Step, when set, is called after each step of the repair with its
+	// name; an error stops the repair there, as a kill would. Tests use it.
+	Step func(step string) error
+}
+
+// Repair checks dir under the cleanup lock and repairs what it can: a
+// corrupt or truncated shard is rewritten with every entry that can still
+// be read (temporary file, fsync, rename) after its original is copied to
+// the quarantine directory; empty, foreign and unsalvageable files are
+// moved there. Shards of running processes are left alone. A repair
+// stopped at any step leaves a store every reader reads, and running it
+// again finishes it. The report says what was done.
+func Repair(ctx context.Context, dir string, o RepairOptions) (*Report, error) {
+	q := o.Quarantine
+	if q == "" {
+		q = filepath.Join(dir, QuarantineName)
+	}
+	alive := o.Alive
+	if alive == nil {
+		alive = store.ProcessAlive
+	}
+	step := o.Step
+	if step == nil {
+		step = func(string) error { return nil }
+	}
+	if !o.DryRun {
+		st, err := filestore.Open(ctx, dir, filestore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		journal := cleanup.FileTarget(st).Journal
+		unlock, err := journal.Lock(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if j, err := journal.Load(ctx); err != nil || j != nil {
+			if err == nil {
+				err = fmt.Errorf("an interrupted cleanup left %s: run promstore cleanup to finish it before repairing", journal.Where())
+			}
+			return nil, err
+		}
+	}
+	r, err := CheckDir(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	r.DryRun, r.Quarantine = o.DryRun, q
+	for i := range r.Problems {
+		p := &r.Problems[i]
+		if p.Repair == "" {
+			continue
+		}
+		if id, err := store.ParseShardName(strings.TrimSuffix(p.Shard, ".db")); err == nil && alive(id.PID) == store.AliveYes {
+			p.Detail += "; not repaired: process " + id.PID + " runs (stop it, then repair)"
+			p.Repair = ""
+			continue
+		}
+		if o.DryRun {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		if err := os.MkdirAll(q, 0o755); err != nil {
+			return r, fmt.Errorf("quarantine %s: %w", q, err)
+		}
+		switch p.Repair {
+		case RepairQuarantine:
+			dst, err := moveToQuarantine(p.path, q)
+			if err != nil {
+				return r, err
+			}
+			p.Quarantined, p.Done = dst, true
+			if err := step("quarantine " + p.Shard); err != nil {
+				return r, err
+			}
+		case RepairRewrite:
+			dst, err := copyToQuarantine(p.path, q)
+			if err != nil {
+				return r, err
+			}
+			p.Quarantined = dst
+			if err := step("copy " + p.Shard); err != nil {
+				return r, err
+			}
+			if err := filestore.RewriteSalvaged(p.path, p.in); err != nil {
+				return r, fmt.Errorf("repair %s: %w", p.Shard, err)
+			}
+			p.Done = true
+			if err := step("rewrite " + p.Shard); err != nil {
+				return r, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// freeName returns a path in q for name that no file holds yet, or the
+// path of a file there that already holds exactly data (a repair stopped
+// after copying), with true.
+func freeName(q, name string, data []byte) (string, bool) {
+	for i := 0; ; i++ {
+		p := filepath.Join(q, name)
+		if i > 0 {
+			p += "." + strconv.Itoa(i)
+		}
+		have, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return p, false
+		}
+		if err == nil && data != nil && bytes.Equal(have, data) {
+			return p, true
+		}
+	}
+}
+
+// copyToQuarantine puts a byte-for-byte copy of path into q: a hard link
+// where q is on the same file system (the rewrite then gives path a new
+// inode and the link keeps the original), a copy and fsync otherwise.
+func copyToQuarantine(path, q string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", path, err)
+	}
+	dst, done := freeName(q, filepath.Base(path), data)
+	if done {
+		return dst, nil
+	}
+	if err := os.Link(path, dst); err != nil {
+		if err := writeSynced(dst, data); err != nil {
+			return "", err
+		}
+	}
+	if err := filestore.SyncDir(q); err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", q, err)
+	}
+	return dst, nil
+}
+
+// moveToQuarantine moves path into q: a rename, or a copy, fsync and
+// removal across file systems.
+func moveToQuarantine(path, q string) (string, error) {
+	dst, _ := freeName(q, filepath.Base(path), nil)
+	err := os.Rename(path, dst)
+	if errors.Is(err, syscall.EXDEV) {
+		var data []byte
+		if data, err = readRegular(path); err == nil {
+			if err = writeSynced(dst, data); err == nil {
+				err = os.Remove(path)
+			}
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", path, err)
+	}
+	for _, d := range []string{q, filepath.Dir(path)} {
+		if err := filestore.SyncDir(d); err != nil {
+			return "", fmt.Errorf("quarantine %s: sync %s: %w", path, d, err)
+		}
+	}
+	return dst, nil
+}
+
+func readRegular(path string) ([]byte, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file and cannot be copied to another file system", path)
+	}
+	return os.ReadFile(path)
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("quarantine %s: %w", path, err)
+	}
+	_, err = io.Copy(f, bytes.NewReader(data))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("quarantine %s: %w", path, err)
+	}
+	return nil
+}
