@@ -65,12 +65,14 @@
 // sample is counted twice. Runs hold a lock (flock on a file in the
 // directory; a Redis key with an expiry) so two never interleave.
 //
-// A scrape that runs while an archive has been written but its sources
-// are not yet deleted counts those sources twice; the window is the time
-// to unlink one archive's sources (for a file store, milliseconds). In
-// Redis the archive and the source keys span hash slots, so no MULTI/EXEC
-// can cover them in a Cluster; the journal provides the crash safety for
-// both standalone and Cluster.
+// # Readers
+//
+// promstore's readers (Consistent) hold the store's Gate shared for a
+// whole read, and a run holds it exclusively only while it saves and
+// while it removes its journal; a read that finds a journal reads the
+// store as the journal leaves it. So a promstore read is exact at every
+// step, and the steps themselves need no lock. Other readers (Python's
+// collector, the exporter's) see the steps as they happen.
 //
 // # Safety against wrong liveness answers
 //

@@ -29,6 +29,9 @@ type JournalArchive struct {
 	Layout  int             `json:"layout"`
 	Samples []JournalSample `json:"samples"`
 	Sources []JournalShard  `json:"sources"`
+	// Replaces lists the archives of earlier runs the new one takes the
+	// place of: deleted with the sources.
+	Replaces []JournalShard `json:"replaces,omitempty"`
 }
 
 // JournalShard names a shard.
@@ -145,7 +148,7 @@ func Execute(ctx context.Context, t *Target, p *Plan, opts Options) error {
 	if len(j.Archives) == 0 && len(j.Delete) == 0 {
 		return nil
 	}
-	if err := t.Journal.Save(ctx, j); err != nil {
+	if err := t.transition(ctx, func() error { return t.Journal.Save(ctx, j) }); err != nil {
 		return err
 	}
 	if err := opts.step("journal written"); err != nil {
@@ -192,7 +195,7 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
 			return err
 		}
 	}
-	if err := t.Journal.Remove(ctx); err != nil {
+	if err := t.transition(ctx, func() error { return t.Journal.Remove(ctx) }); err != nil {
 		return err
 	}
 	return opts.step("journal removed")

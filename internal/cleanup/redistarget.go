@@ -2,6 +2,10 @@ package cleanup
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +31,7 @@ func RedisTarget(st *redisstore.Store) *Target {
 			return st, nil
 		},
 		Journal: &redisJournal{st: st},
+		Gate:    &redisGate{st: st},
 		Orphans: func(ctx context.Context) ([]Orphan, error) {
 			found, err := st.Orphans(ctx)
 			if err != nil {
@@ -63,6 +68,10 @@ func (r *redisJournal) Lock(ctx context.Context) (func(), error) {
 	return r.st.LockAux(ctx, redisLockName, redisLockTTL)
 }
 
+func (r *redisJournal) Raw(ctx context.Context) (string, bool, error) {
+	return r.st.GetAux(ctx, redisJournalName)
+}
+
 func (r *redisJournal) Load(ctx context.Context) (*Journal, error) {
 	v, ok, err := r.st.GetAux(ctx, redisJournalName)
 	if err != nil || !ok {
@@ -93,4 +102,64 @@ func redisLess(a, b store.ShardID) bool {
 		return len(a.PID) < len(b.PID)
 	}
 	return a.PID < b.PID
+}
+
+// Read gate expiry times (see redisstore.EnterRead): a killed reader
+// delays a cleanup for at most redisReadTTL, a killed cleanup delays
+// readers for at most redisGateTTL.
+const (
+	redisReadTTL = 2 * time.Minute
+	redisGateTTL = 30 * time.Second
+)
+
+// redisGate is the Gate of a Redis store.
+type redisGate struct{ st *redisstore.Store }
+
+// readOnly reports whether err says this client may not write (an ACL
+// user without write rights, a replica): reads then go unguarded.
+func readOnly(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "NOPERM") || strings.Contains(s, "READONLY")
+}
+
+func (g *redisGate) RLock(ctx context.Context) (func(), error) {
+	id := newToken()
+	err := poll(ctx, func() (bool, error) { return g.st.EnterRead(ctx, id, redisReadTTL) })
+	if err != nil {
+		if readOnly(err) {
+			return func() {}, nil
+		}
+		return nil, fmt.Errorf("wait for the cleanup of %s: %w", g.st.Describe(), err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = g.st.LeaveRead(ctx, id)
+	}, nil
+}
+
+func (g *redisGate) Lock(ctx context.Context) (func(), error) {
+	err := poll(ctx, func() (bool, error) {
+		n, err := g.st.CloseGate(ctx, redisGateTTL)
+		return n == 0, err
+	})
+	open := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = g.st.OpenGate(ctx)
+	}
+	if err != nil {
+		open()
+		return nil, fmt.Errorf("wait for the readers of %s: %w", g.st.Describe(), err)
+	}
+	return open, nil
+}
+
+// newToken returns a random identifier.
+func newToken() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return hex.EncodeToString(b[:])
 }

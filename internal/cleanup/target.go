@@ -26,6 +26,9 @@ type Target struct {
 	Layouts bool
 	// Journal keeps the intent record and the lock.
 	Journal JournalStore
+	// Gate orders promstore's readers against the saving and removal of
+	// the journal (nil: readers are not guarded).
+	Gate Gate
 	// Blocking reports whether a shard's problems mean it cannot be read
 	// completely (it is then never deleted or merged).
 	Blocking func(store.ShardInfo) bool
@@ -65,6 +68,8 @@ type JournalStore interface {
 	Lock(ctx context.Context) (func(), error)
 	// Load returns the journal of an interrupted run, nil when none.
 	Load(ctx context.Context) (*Journal, error)
+	// Raw returns the journal's encoded form; false when there is none.
+	Raw(ctx context.Context) (string, bool, error)
 	// Save stores j durably and atomically.
 	Save(ctx context.Context, j *Journal) error
 	// Remove deletes the journal; a missing one is not an error.
@@ -91,6 +96,7 @@ func FileTarget(st *filestore.Store) *Target {
 			return filestore.Open(ctx, dir, filestore.Options{Layout: layout})
 		},
 		Journal: &fileJournal{dir: dir},
+		Gate:    &fileGate{dir: dir},
 		Size: func(ctx context.Context, id store.ShardID) (int64, error) {
 			fi, err := os.Stat(filepath.Join(dir, id.String()+".db"))
 			if err != nil {
@@ -103,7 +109,7 @@ func FileTarget(st *filestore.Store) *Target {
 
 // NewTarget returns the cleanup target of an opened store.
 func NewTarget(st store.Store) (*Target, error) {
-	switch s := st.(type) {
+	switch s := Unwrap(st).(type) {
 	case *filestore.Store:
 		return FileTarget(s), nil
 	case *redisstore.Store:
@@ -151,14 +157,22 @@ func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
 }
 
 func (f *fileJournal) Load(ctx context.Context) (*Journal, error) {
+	b, ok, err := f.Raw(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return decodeJournal(f.path(), []byte(b))
+}
+
+func (f *fileJournal) Raw(ctx context.Context) (string, bool, error) {
 	b, err := os.ReadFile(f.path())
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read cleanup journal: %w", err)
+		return "", false, fmt.Errorf("read cleanup journal: %w", err)
 	}
-	return decodeJournal(f.path(), b)
+	return string(b), true, nil
 }
 
 func (f *fileJournal) Save(ctx context.Context, j *Journal) error {

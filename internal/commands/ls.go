@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 )
@@ -123,7 +124,7 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 			return fmt.Errorf("list shards of %s: %w", st.Describe(), err)
 		}
 	}
-	_, isFile := st.(*filestore.Store)
+	_, isFile := cleanup.Unwrap(st).(*filestore.Store)
 	checkPIDs := isFile || opts.Local
 	alive := map[string]store.Liveness{}
 	rows := make([]lsRow, 0, len(infos))

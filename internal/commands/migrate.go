@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/migrate"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
@@ -231,6 +232,7 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
+	src = cleanup.Consistent(src)
 	defer src.Close()
 	dst, err := opts.Target(ctx, opts.DryRun)
 	if err != nil {

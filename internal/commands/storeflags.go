@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 	_ "github.com/promstore/promstore/internal/store/filestore"  // registers the "file" backend
 	_ "github.com/promstore/promstore/internal/store/redisstore" // registers the "redis" backend
@@ -60,5 +61,5 @@ func (sf *StoreFlags) Open(ctx context.Context, f *Factory) (store.Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	return st, nil
+	return cleanup.Consistent(st), nil
 }

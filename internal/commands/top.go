@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/tui"
 )
@@ -113,7 +114,7 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 // livenessProbe returns how to tell whether a store's pids run: only the
 // pids of a directory store are processes of this host.
 func livenessProbe(st store.Store) func(string) store.Liveness {
-	if _, local := st.(interface{ Dir() string }); local {
+	if _, local := cleanup.Unwrap(st).(interface{ Dir() string }); local {
 		return store.ProcessAlive
 	}
 	return nil

@@ -1,0 +1,222 @@
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// forkWriters is run by the real Python: it forks N processes one after
+// the other; each increments jobs_total{kind="a"} once and observes 0.5
+// in the histogram lat, then exits. With a directory (multiprocess mode)
+// the child uses prometheus_client; with a Redis URL it writes what the
+// gunicorn exporter writes for the counter (metric and meta hash, TTL
+// seconds when given). It prints the children's pids.
+const forkWriters = `
+import hashlib, json, os, sys, time
+n, where = int(sys.argv[1]), sys.argv[2]
+ttl = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+if where.startswith("redis://"):
+    import redis
+else:
+    from prometheus_client import Counter, Histogram
+pids = []
+for i in range(n):
+    p = os.fork()
+    if p == 0:
+        try:
+            if where.startswith("redis://"):
+                r = redis.from_url(where)
+                key = json.dumps(["jobs", "jobs_total", {"kind": "a"}, "Jobs."], sort_keys=True)
+                h = hashlib.md5(key.encode("utf-8")).hexdigest()
+                pid = str(os.getpid())
+                mk = "gunicorn:counter:%s:metric:%s" % (pid, h)
+                tk = "gunicorn:counter:%s:meta:%s" % (pid, h)
+                r.hset(mk, mapping={"value": 1.0, "timestamp": 0.0, "updated_at": time.time()})
+                r.hset(tk, mapping={"original_key": key, "created_at": time.time(), "typ": "counter", "multiprocess_mode": "all"})
+                if ttl:
+                    r.expire(mk, ttl)
+                    r.expire(tk, ttl)
+            else:
+                Counter("jobs", "Jobs.", ["kind"]).labels(kind="a").inc()
+                Histogram("lat", "Latency.", buckets=(0.1, 1.0)).observe(0.5)
+            os._exit(0)
+        except BaseException as e:
+            sys.stderr.write("child: %r\n" % e)
+            os._exit(1)
+    _, status = os.waitpid(p, 0)
+    if status != 0:
+        sys.exit("a child failed")
+    pids.append(p)
+print(" ".join(str(p) for p in pids))
+`
+
+// writeDead runs forkWriters for n processes into where (a directory or a
+// redis:// URL); they have all exited when it returns.
+func writeDead(t testing.TB, n int, where string, env ...string) {
+	t.Helper()
+	testenv.RunPython(t, nil, forkWriters, append(env, "PROMETHEUS_MULTIPROC_DIR="+where), strconv.Itoa(n), where)
+}
+
+// totals reads st once, as dump does, and returns jobs_total{kind="a"}
+// and the sum of lat_sum.
+func totals(ctx context.Context, st store.Reader) (jobs, lat float64, err error) {
+	err = st.Scan(ctx, func(s store.Sample) error {
+		switch s.Key.Name {
+		case "jobs_total":
+			jobs += s.Value
+		case "lat_sum":
+			lat += s.Value
+		}
+		return nil
+	})
+	return jobs, lat, err
+}
+
+// readWhile reads st back to back on several goroutines until run
+// returns, and reports every read whose totals are not the true ones.
+func readWhile(t *testing.T, st store.Reader, wantJobs, wantLat float64, run func()) (reads int64) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	var mu sync.Mutex
+	var bad []string
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				jobs, lat, err := totals(ctx, st)
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						bad = append(bad, "read failed: "+err.Error())
+						mu.Unlock()
+					}
+					return
+				}
+				n.Add(1)
+				if jobs != wantJobs || lat != wantLat {
+					mu.Lock()
+					bad = append(bad, fmt.Sprintf("jobs_total %v lat_sum %v", jobs, lat))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	run()
+	cancel()
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Errorf("%d of %d reads were wrong (want jobs_total %v, lat_sum %v); first: %v", len(bad), n.Load(), wantJobs, wantLat, bad[:min(len(bad), 10)])
+	}
+	return n.Load()
+}
+
+// raceRounds runs rounds of: n more dead Python writers, then a cleanup
+// of the dead pids while readers read; with crash, the cleanup stops at
+// a random step (as a kill would) and a second run finishes it, the
+// readers still reading.
+func raceRounds(t *testing.T, open func() (store.Store, *Target), write func(n int), rounds, n int, withLat, crash bool) {
+	ctx := context.Background()
+	st, target := open()
+	reader := Consistent(st)
+	total := 0
+	var reads int64
+	for r := range rounds {
+		write(n)
+		total += n
+		wantLat := 0.0
+		if withLat {
+			wantLat = 0.5 * float64(total)
+		}
+		reads += readWhile(t, reader, float64(total), wantLat, func() {
+			opts := Options{DeadPIDs: true, MinIdle: -1, Local: true}
+			if crash {
+				stop := 1 + rand.IntN(n+4)
+				steps := 0
+				opts.afterStep = func(step string) error {
+					if steps++; steps == stop {
+						return errCrash
+					}
+					return nil
+				}
+			}
+			_, err := Run(ctx, target, opts)
+			if crash && err != nil && !errors.Is(err, errCrash) || !crash && err != nil {
+				t.Errorf("round %d: cleanup: %v", r, err)
+			}
+			if crash {
+				if _, err := Run(ctx, target, Options{DeadPIDs: true, MinIdle: -1, Local: true}); err != nil {
+					t.Errorf("round %d: cleanup after the crash: %v", r, err)
+				}
+			}
+		})
+		if t.Failed() {
+			return
+		}
+	}
+	infos, err := st.Shards(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) > 4 {
+		t.Errorf("%d shards left after the cleanups, want the archives only", len(infos))
+	}
+	t.Logf("%d reads during %d cleanups, all exact", reads, rounds)
+}
+
+var errCrash = errors.New("killed here (test)")
+
+// TestReadersExactDuringFileCleanup is the race of issue 15: real Python
+// processes each count one job and exit; while cleanup --dead-pids
+// compacts their shards, promstore's readers (4 goroutines reading back
+// to back) always see the true totals.
+func TestReadersExactDuringFileCleanup(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			dir := t.TempDir()
+			open := func() (store.Store, *Target) {
+				st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st, FileTarget(st)
+			}
+			raceRounds(t, open, func(n int) { writeDead(t, n, dir) }, 3, 25, true, crash)
+		})
+	}
+}
+
+// TestReadersExactDuringRedisCleanup is the same race on a standalone
+// Redis written as the gunicorn exporter writes it.
+func TestReadersExactDuringRedisCleanup(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			if err := srv.Client().FlushAll(context.Background()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			open := func() (store.Store, *Target) {
+				st, err := redisstore.Open(context.Background(), redisstore.Config{URLs: []string{srv.URL()}, Prefix: "gunicorn"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return st, RedisTarget(st)
+			}
+			raceRounds(t, open, func(n int) { writeDead(t, n, srv.URL()) }, 3, 25, false, crash)
+		})
+	}
+}
