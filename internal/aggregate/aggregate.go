@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -63,6 +64,10 @@ type Aggregator struct {
 	pidNums map[string]int32
 	lastPID string
 	lastNum int32
+
+	// client is the prometheus_client release whose spelling of bucket
+	// bounds (le) Families writes.
+	client pyclient.Version
 }
 
 // pidNum returns the number of a process id.
@@ -135,14 +140,15 @@ type family struct {
 	leTexts     map[float64]string
 }
 
-// leText formats a bucket bound as Python does, once per bound.
-func (f *family) leText(le float64) string {
+// leText formats a bucket bound as Python release client does, once per
+// bound.
+func (f *family) leText(le float64, client pyclient.Version) string {
 	t, ok := f.leTexts[le]
 	if !ok {
 		if f.leTexts == nil {
 			f.leTexts = map[float64]string{}
 		}
-		t = store.FloatToGoString(le)
+		t = client.FloatToGoString(le)
 		f.leTexts[le] = t
 	}
 	return t
@@ -252,12 +258,18 @@ func (c *chunk[T]) next() *T {
 	return v
 }
 
-// New returns an empty Aggregator.
-func New() *Aggregator {
+// New returns an empty Aggregator whose families spell bucket bounds as
+// the newest prometheus_client does (pyclient.Latest).
+func New() *Aggregator { return NewFor(pyclient.Latest) }
+
+// NewFor returns an empty Aggregator whose families spell bucket bounds
+// (le="1e+10" or "1e+010") as prometheus_client release client does.
+func NewFor(client pyclient.Version) *Aggregator {
 	return &Aggregator{
 		families: map[string]*family{},
 		keys:     map[*store.Key]*keyInfo{},
 		pidNums:  map[string]int32{},
+		client:   client,
 	}
 }
 
@@ -641,7 +653,7 @@ func (a *Aggregator) Families() []Family {
 		if out[i].Type != store.KindGauge {
 			out[i].Mode = ""
 		}
-		out[i].Samples = f.samples(order, a.pids)
+		out[i].Samples = f.samples(order, a.pids, a.client)
 	})
 	return out
 }
@@ -684,7 +696,7 @@ type outGroup struct {
 // sorting every sample, it sorts the label sets once and emits each set's
 // samples in order: by name, a histogram's buckets by le, a gauge's
 // processes by pid.
-func (f *family) samples(pidOrder []int32, pids []string) []Sample {
+func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Version) []Sample {
 	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.histList)+len(f.groupList))
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
@@ -757,7 +769,7 @@ func (f *family) samples(pidOrder []int32, pids []string) []Sample {
 				acc := 0.0
 				for i, le := range g.hist.les {
 					acc += *g.hist.cells[i]
-					out = append(out, Sample{Name: bucketName, Labels: f.labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le)}, at), Value: acc})
+					out = append(out, Sample{Name: bucketName, Labels: f.labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le, client)}, at), Value: acc})
 				}
 			case e.name == countName && e.sr == nil && e.pg == nil:
 				// A histogram's _count is the sum of its buckets, as

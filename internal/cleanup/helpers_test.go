@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/storetest"
@@ -73,11 +74,17 @@ func genShards(t testing.TB, dir, pid string, layout int, seed float64) {
 // dump returns promstore's text exposition of dir.
 func dump(t testing.TB, dir string) []byte {
 	t.Helper()
+	return dumpAs(t, dir, pyclient.Latest)
+}
+
+// dumpAs is dump with floats spelled as release client spells them.
+func dumpAs(t testing.TB, dir string, client pyclient.Version) []byte {
+	t.Helper()
 	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return storetest.Dump(t, st)
+	return storetest.DumpAs(t, st, client)
 }
 
 // withoutLiveGauges copies dir without the live* gauge shards of pids:

@@ -59,7 +59,8 @@ func TestPythonInterop(t *testing.T) {
 	}
 	testenv.AgeFiles(t, dir)
 	wantDir := withoutLiveGauges(t, dir, dead...)
-	wantPromstore := dump(t, wantDir)
+	client := testenv.PythonClient(t) // promstore's dumps are compared with its collector's
+	wantPromstore := dumpAs(t, wantDir, client)
 	wantPython := pyCollect(t, wantDir)
 
 	res := runCleanup(t, dir, Options{DeadPIDs: true})
@@ -82,7 +83,7 @@ func TestPythonInterop(t *testing.T) {
 			t.Errorf("%s: layout %d, want 8 like its Python 0.16 sources", in.ID, in.Layout)
 		}
 	}
-	after := dump(t, dir)
+	after := dumpAs(t, dir, client)
 	// promstore and Python both meet the files in directory order, which
 	// compaction changes: a min/max series whose first-met value is NaN
 	// may differ between the directory before and after (see the package

@@ -6,9 +6,11 @@ import (
 	"regexp"
 	"runtime/debug"
 
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 )
@@ -21,6 +23,9 @@ type DumpOptions struct {
 	Match  string
 	Raw    bool
 	Strict bool
+	// PythonClient is the prometheus_client release whose spelling of
+	// floats the output follows (values, le labels).
+	PythonClient pyclient.Version
 }
 
 // dumpFormats lists the values --format accepts.
@@ -30,6 +35,7 @@ var dumpFormats = []string{"text", "openmetrics", "json"}
 func NewCmdDump(f *Factory, runF func(context.Context, *DumpOptions) error) *cobra.Command {
 	opts := &DumpOptions{IO: f.IO}
 	var sf StoreFlags
+	var pc pythonClientFlag
 	cmd := &cobra.Command{
 		Use:   "dump",
 		Short: "Print the aggregated exposition of a store, as Python's collector would serve it",
@@ -44,11 +50,17 @@ Shards that cannot be read (corrupt, truncated, foreign files; orphan or
 malformed Redis keys) are skipped with a warning naming them on stderr; the
 rest of the store is still dumped. A store with no shards at all (an empty or
 mistyped directory, a prefix with no keys) is warned about. --strict makes any
-such problem exit 1.`,
+such problem exit 1.
+
+Floats are spelled as the newest prometheus_client spells them (le="1e+10");
+--python-client 0.25 (or older) spells them as that release did (le="1e+010"),
+in every format, --raw's values included (--raw's labels are shown as
+stored).`,
 		Example: `  promstore dump --dir /var/run/prometheus
   PROMETHEUS_MULTIPROC_DIR=/tmp/metrics promstore dump --format openmetrics
   promstore dump --dir ./store --match '^http_' --format json
-  promstore dump --dir ./store --raw          # per-shard samples, before merging`,
+  promstore dump --dir ./store --raw          # per-shard samples, before merging
+  promstore dump --dir ./store --python-client 0.25   # as prometheus_client 0.25 spells floats`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--format", opts.Format, dumpFormats); err != nil {
@@ -60,6 +72,11 @@ such problem exit 1.`,
 			if _, err := regexp.Compile(opts.Match); err != nil {
 				return UsageErrorf("--match: %v", err)
 			}
+			v, err := pc.version()
+			if err != nil {
+				return err
+			}
+			opts.PythonClient = v
 			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -68,6 +85,7 @@ such problem exit 1.`,
 		},
 	}
 	sf.Register(cmd)
+	pc.register(cmd)
 	cmd.Flags().StringVarP(&opts.Format, "format", "o", "text", "output format: text, openmetrics or json")
 	cmd.Flags().StringVarP(&opts.Match, "match", "m", "", "only families whose name (or exposed name, e.g. with _total) matches this regular expression")
 	cmd.Flags().BoolVar(&opts.Raw, "raw", false, "print per-shard samples before aggregation, with kind, mode and pid")
@@ -123,7 +141,7 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		return UsageErrorf("--match: %v", err)
 	}
 	if opts.Raw {
-		rw, err := render.NewRaw(opts.IO.Out, opts.Format)
+		rw, err := render.NewRawFor(opts.IO.Out, opts.Format, opts.PythonClient)
 		if err != nil {
 			return err
 		}
@@ -140,7 +158,7 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		}
 		return reportScan(opts.IO, scanErr, opts.Strict)
 	}
-	agg := aggregate.New()
+	agg := aggregate.NewFor(opts.PythonClient)
 	var scanErr error
 	if keep == nil {
 		scanErr = store.ScanShards(ctx, st, agg.AddShard)
@@ -157,12 +175,14 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		}
 	}
 	switch opts.Format {
-	case "openmetrics":
-		err = render.OpenMetrics(opts.IO.Out, fams)
 	case "json":
-		err = render.JSON(opts.IO.Out, fams)
+		err = render.JSONFor(opts.IO.Out, fams, opts.PythonClient)
 	default:
-		err = render.Text(opts.IO.Out, fams)
+		err = render.Exposition{
+			OpenMetrics: opts.Format == "openmetrics",
+			Escaping:    model.UnderscoreEscaping,
+			Client:      opts.PythonClient,
+		}.Write(opts.IO.Out, fams)
 	}
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -110,7 +110,7 @@ func TestDumpMatchesPythonCollector(t *testing.T) {
 			dir := t.TempDir()
 			pythonWrite(t, dir, "--procs", "4", "--series", "24", "--seed", seed)
 			want := pythonCollect(t, dir)
-			code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir)
+			code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir, "--python-client", testenv.PythonClient(t).String())
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -347,5 +347,112 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "promstore ") || !strings.Contains(out, "go1.") {
 		t.Fatalf("version: exit %d %q", code, out)
+	}
+}
+
+// TestDumpPythonClientFlag: --python-client is parsed into the options,
+// and a release promstore does not know is a usage error.
+func TestDumpPythonClientFlag(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{args: []string{"--dir", "x"}, want: "0.26"},
+		{args: []string{"--dir", "x", "--python-client", "0.25"}, want: "0.25"},
+		{args: []string{"--dir", "x", "--python-client", "0.16.0"}, want: "0.16"},
+		{args: []string{"--dir", "x", "--python-client", "latest"}, want: "0.26"},
+		{args: []string{"--dir", "x", "--python-client", "0.12"}, wantErr: "--python-client"},
+		{args: []string{"--dir", "x", "--python-client", "two"}, wantErr: "--python-client"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got := parseCmd(t, nil, NewCmdDump, tt.args, tt.wantErr)
+			if got != nil && got.PythonClient.String() != tt.want {
+				t.Errorf("PythonClient = %s, want %s", got.PythonClient, tt.want)
+			}
+		})
+	}
+	for _, newCmd := range []string{"serve", "top"} {
+		code, _, errOut := runCLI(t, nil, newCmd, "--dir", t.TempDir(), "--python-client", "9.9")
+		if code != 2 || !strings.Contains(errOut, "--python-client") {
+			t.Errorf("%s --python-client 9.9: exit %d, %q; want a usage error", newCmd, code, errOut)
+		}
+	}
+}
+
+// TestDumpFixturesEveryClient dumps every file fixture as each release
+// would print it: the label strings (le included) and the value strings
+// are byte for byte what that release printed. Only the 0.26 fixture
+// holds floats the releases spell differently; the others must come out
+// the same whatever the release.
+func TestDumpFixturesEveryClient(t *testing.T) {
+	fx := testenv.FixturesDir(t)
+	tests := []struct {
+		fixture, client, want string
+		exactLines            bool // the fixture's sums come out to the bit here
+	}{
+		{"python-0.26-files", "latest", "expected.prom", true},
+		{"python-0.26-files", "0.26", "expected.prom", true},
+		{"python-0.26-files", "0.25", "expected-0.25.prom", true},
+		{"python-0.26-files", "0.16", "expected-0.25.prom", true},
+		{"python-0.25-files", "latest", "expected.prom", false},
+		{"python-0.25-files", "0.25", "expected.prom", false},
+		{"python-0.25-files", "0.16", "expected.prom", false},
+		{"python-0.16-files", "latest", "expected.prom", false},
+		{"python-0.16-files", "0.25", "expected.prom", false},
+		{"python-0.16-files", "0.16", "expected.prom", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture+"/"+tt.client, func(t *testing.T) {
+			dir := filepath.Join(fx, tt.fixture, "store")
+			code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir, "--python-client", tt.client)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			want, err := os.ReadFile(filepath.Join(fx, tt.fixture, tt.want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			testenv.CompareExposition(t, []byte(out), want)
+			if tt.exactLines && sortedLines(out) != sortedLines(string(want)) {
+				t.Errorf("sorted lines differ from %s", tt.want)
+			}
+			// OpenMetrics and JSON spell values and le labels alike.
+			wantLines := map[string]bool{}
+			for _, l := range strings.Split(string(want), "\n") {
+				if l != "" && !strings.HasPrefix(l, "#") {
+					wantLines[l] = true
+				}
+			}
+			code, om, errOut := runCLI(t, nil, "dump", "--dir", dir, "--python-client", tt.client, "-o", "openmetrics")
+			if code != 0 {
+				t.Fatalf("openmetrics: exit %d: %s", code, errOut)
+			}
+			if tt.exactLines {
+				for _, l := range strings.Split(om, "\n") {
+					if l != "" && !strings.HasPrefix(l, "#") && !wantLines[l] {
+						t.Errorf("openmetrics line %q is not in %s", l, tt.want)
+					}
+				}
+			}
+			code, js, errOut := runCLI(t, nil, "dump", "--dir", dir, "--python-client", tt.client, "-o", "json")
+			if code != 0 {
+				t.Fatalf("json: exit %d: %s", code, errOut)
+			}
+			if tt.fixture == "python-0.26-files" {
+				heap := `"2.8942530991690136e+10"`
+				if tt.want != "expected.prom" {
+					heap = `"2.8942530991690136e+010"`
+				}
+				if !strings.Contains(js, heap) {
+					t.Errorf("json lacks the value %s", heap)
+				}
+				code, raw, _ := runCLI(t, nil, "dump", "--dir", dir, "--python-client", tt.client, "--raw")
+				if code != 0 || !strings.Contains(raw, "\t"+strings.Trim(heap, `"`)+"\t") {
+					t.Errorf("raw lacks the value %s", heap)
+				}
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/promstore/promstore/internal/migrate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/redisstore"
@@ -135,12 +136,19 @@ func (e *migrateEnv) cfg() redisstore.Config {
 // dumpRedis is `promstore dump` of the Redis store.
 func (e *migrateEnv) dumpRedis() []byte {
 	e.t.Helper()
+	return e.dumpRedisAs(pyclient.Latest)
+}
+
+// dumpRedisAs dumps the target with floats spelled as release client
+// spells them (to compare with that client's collector).
+func (e *migrateEnv) dumpRedisAs(client pyclient.Version) []byte {
+	e.t.Helper()
 	st, err := redisstore.Open(context.Background(), e.cfg())
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer st.Close()
-	return dumpStore(e.t, st)
+	return storetest.DumpAs(e.t, st, client)
 }
 
 func (e *migrateEnv) dbsize() int64 {
@@ -284,7 +292,7 @@ func TestMigrateFileToRedisMatchesPythonAndExporterWrites(t *testing.T) {
 	if !strings.Contains(e.out.String(), "migrated ") || !strings.HasSuffix(strings.TrimSpace(e.out.String()), "verified") {
 		t.Fatalf("summary: %q", e.out)
 	}
-	got := e.dumpRedis()
+	got := e.dumpRedisAs(testenv.PythonClient(t))
 	testenv.CompareExposition(t, got, want)
 
 	// A Python worker of a migrated pid increments a migrated counter with

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/promslog"
 	"github.com/spf13/cobra"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/serve"
 	"github.com/promstore/promstore/internal/store"
 )
@@ -30,6 +31,8 @@ type ServeOptions struct {
 	ShutdownGrace          time.Duration
 	LogLevel               string
 	LogFormat              string
+	// PythonClient is the prometheus_client release /metrics answers as.
+	PythonClient pyclient.Version
 
 	// OnListen, when set, receives the bound addresses (tests listen on
 	// port 0 and learn the port here).
@@ -40,6 +43,7 @@ type ServeOptions struct {
 func NewCmdServe(f *Factory, runF func(context.Context, *ServeOptions) error) *cobra.Command {
 	opts := &ServeOptions{IO: f.IO}
 	var sf StoreFlags
+	var pc pythonClientFlag
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a store over HTTP for Prometheus to scrape, as a Python app's collector would",
@@ -49,9 +53,12 @@ that arrive while a read runs share it.
 
 Endpoints:
   /                  landing page
-  /metrics           the store (--web.telemetry-path); Prometheus text 0.0.4
-                     (byte-identical to 'promstore dump'), OpenMetrics or
-                     protobuf by the Accept header, gzipped when accepted
+  /metrics           the store (--web.telemetry-path), answered as Python's
+                     make_wsgi_app answers: the format it negotiates for the
+                     Accept header (text 0.0.4, byte-identical to 'promstore
+                     dump', for curl; OpenMetrics for Prometheus; text 1.0.0
+                     and the escaping parameter when asked), ?name[]=
+                     filters, gzipped when accepted
   /-/metrics         promstore's own metrics (scrape and read durations,
                      shards and samples read, shard and store errors, Go and
                      process metrics); added to /metrics only with
@@ -71,6 +78,11 @@ unreadable shards (corrupt, truncated, foreign files; malformed Redis keys)
 gives HTTP 500 naming the shard, unless --partial serves the readable rest and
 logs each problem as a warning. The scrape timeout is --scrape-timeout, or the
 scraper's X-Prometheus-Scrape-Timeout-Seconds header when that is lower.
+
+--python-client answers as an older prometheus_client release would: its
+spelling of floats (0.25 and older: le="1e+010"), the formats it negotiates
+(before 0.23: text 0.0.4 or OpenMetrics 0.0.1 only) and, before 0.25, an empty
+answer to any ?name[]= filter.
 
 promstore stops after --for, or on SIGINT/SIGTERM: it stops accepting
 connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
@@ -103,6 +115,11 @@ connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
 			case opts.ShutdownGrace <= 0:
 				return UsageErrorf("--shutdown-grace must be positive, not %s", opts.ShutdownGrace)
 			}
+			v, err := pc.version()
+			if err != nil {
+				return err
+			}
+			opts.PythonClient = v
 			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -111,6 +128,7 @@ connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
 		},
 	}
 	sf.Register(cmd)
+	pc.register(cmd)
 	fl := cmd.Flags()
 	fl.StringArrayVar(&opts.ListenAddresses, "web.listen-address", []string{serve.DefaultListenAddress}, "address to listen on, host:port (repeatable; \":9877\" for all interfaces)")
 	fl.StringVar(&opts.TelemetryPath, "web.telemetry-path", serve.DefaultTelemetryPath, "path under which to serve the store's metrics")
@@ -159,6 +177,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		ScrapeTimeout:          opts.ScrapeTimeout,
 		Partial:                opts.Partial,
 		SelfMetricsInTelemetry: opts.SelfMetricsInTelemetry,
+		PythonClient:           opts.PythonClient,
 		For:                    opts.For,
 		ShutdownGrace:          opts.ShutdownGrace,
 		Logger:                 logger,

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/promstore/promstore/internal/cleanup"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/tui"
 )
@@ -23,12 +24,16 @@ type TopOptions struct {
 	// Once prints one snapshot and exits, as top does when Out is not a
 	// terminal.
 	Once bool
+	// PythonClient is the prometheus_client release whose spelling of
+	// floats (le labels, printed values) top follows.
+	PythonClient pyclient.Version
 }
 
 // NewCmdTop builds `promstore top`. runF replaces topRun in tests.
 func NewCmdTop(f *Factory, runF func(context.Context, *TopOptions) error) *cobra.Command {
 	opts := &TopOptions{IO: f.IO}
 	var sf StoreFlags
+	var pc pythonClientFlag
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Watch a store live: aggregated series, rates, per-process values and histogram quantiles",
@@ -55,6 +60,11 @@ as a table and exits.`,
 			if opts.Interval <= 0 {
 				return UsageErrorf("--interval must be positive, not %s", opts.Interval)
 			}
+			v, err := pc.version()
+			if err != nil {
+				return err
+			}
+			opts.PythonClient = v
 			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -63,6 +73,7 @@ as a table and exits.`,
 		},
 	}
 	sf.Register(cmd)
+	pc.register(cmd)
 	cmd.Flags().DurationVarP(&opts.Interval, "interval", "n", tui.DefaultInterval, "time between reads")
 	cmd.Flags().BoolVar(&opts.Once, "once", false, "print one snapshot table and exit, even on a terminal")
 	return cmd
@@ -74,7 +85,7 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 		return err
 	}
 	defer st.Close()
-	src := tui.NewStoreSource(st, tui.SourceOptions{Alive: livenessProbe(st)})
+	src := tui.NewStoreSource(st, tui.SourceOptions{Alive: livenessProbe(st), PythonClient: opts.PythonClient})
 
 	if opts.Once || !opts.IO.OutTTY {
 		snap, err := src.Snapshot(ctx)

@@ -209,3 +209,21 @@ func (r *gatedReader) Read(p []byte) (int, error) {
 	r.done = true
 	return copy(p, r.keys), nil
 }
+
+// TestTopOncePythonClient: top prints le labels and values as the chosen
+// release spells them.
+func TestTopOncePythonClient(t *testing.T) {
+	dir := filepath.Join(testenv.FixturesDir(t), "python-0.26-files", "store")
+	for _, tt := range []struct{ client, le, heap string }{
+		{"latest", `le="1e+10"`, "2.8942530991690136e+10\n"},
+		{"0.25", `le="1e+010"`, "2.8942530991690136e+010\n"},
+	} {
+		code, out, errOut := runCLI(t, nil, "top", "--once", "--dir", dir, "--python-client", tt.client)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", tt.client, code, errOut)
+		}
+		if !strings.Contains(out, tt.le) || !strings.Contains(out, tt.heap) {
+			t.Errorf("%s: output lacks %s or %q:\n%s", tt.client, tt.le, tt.heap, out)
+		}
+	}
+}

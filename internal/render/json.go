@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -32,7 +33,11 @@ import (
 // API, so that every float fits. Strings are escaped as encoding/json does
 // except that <, > and & are kept; invalid UTF-8 becomes U+FFFD. The
 // document ends with a newline. An empty store gives {"families":[]}.
-func JSON(w io.Writer, fams []aggregate.Family) error {
+func JSON(w io.Writer, fams []aggregate.Family) error { return JSONFor(w, fams, pyclient.Latest) }
+
+// JSONFor is JSON with the values spelled as prometheus_client release
+// client spells them ("1e+10" or "1e+010").
+func JSONFor(w io.Writer, fams []aggregate.Family, client pyclient.Version) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString(`{"families":[`)
 	var b []byte
@@ -63,7 +68,7 @@ func JSON(w io.Writer, fams []aggregate.Family) error {
 			b = append(b, `,"labels":`...)
 			b = appendLabelsJSON(b, s.Labels)
 			b = append(b, `,"value":"`...)
-			b = appendValue(b, s.Value)
+			b = appendValue(b, s.Value, client)
 			b = append(b, `"}`...)
 		}
 		b = append(b, "]}"...)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -20,26 +21,26 @@ import (
 // is what Python's OpenMetrics exposition does by default.
 var OpenMetricsFormat = expfmt.FmtOpenMetrics_1_0_0.WithEscapingScheme(model.UnderscoreEscaping)
 
-// OpenMetrics writes fams as OpenMetrics 1.0.0 text through the expfmt
-// encoder, ending with "# EOF". Names outside the legacy character set are
-// escaped with underscores (see OpenMetricsFormat); use Encode with a
-// format carrying "escaping=allow-utf-8" to keep them quoted instead.
+// OpenMetrics writes fams as OpenMetrics 1.0.0 text byte for byte as the
+// newest prometheus_client's openmetrics.generate_latest does (see
+// Exposition), ending with "# EOF". Names outside the legacy character set
+// are escaped with underscores.
 func OpenMetrics(w io.Writer, fams []aggregate.Family) error {
-	return Encode(w, OpenMetricsFormat, fams)
+	return Exposition{OpenMetrics: true, Escaping: model.UnderscoreEscaping, Client: pyclient.Latest}.Write(w, fams)
 }
 
-// Encode writes fams in format, as negotiated with expfmt (for example by
-// expfmt.NegotiateIncludingOpenMetrics): the Prometheus text format 0.0.4
-// goes through Text (byte-compatible with Python; an "escaping=allow-utf-8"
-// parameter quotes non-legacy names, "dots" and "values" escape them as
-// Python does, anything else uses underscores); OpenMetrics and the
-// protobuf formats go through the expfmt encoder on ToProto, which applies
-// the format's escaping scheme.
+// Encode writes fams in format, as negotiated with expfmt: the Prometheus
+// text and OpenMetrics formats go through Exposition (Python's bytes,
+// newest release) with the format's escaping scheme; the protobuf formats
+// go through the expfmt encoder on ToProto, which applies the format's
+// escaping scheme.
 func Encode(w io.Writer, format expfmt.Format, fams []aggregate.Family) error {
 	switch format.FormatType() {
 	case expfmt.TypeTextPlain:
-		return writeText(w, fams, format.ToEscapingScheme())
-	case expfmt.TypeOpenMetrics, expfmt.TypeProtoDelim, expfmt.TypeProtoText, expfmt.TypeProtoCompact:
+		return Exposition{Escaping: format.ToEscapingScheme(), Client: pyclient.Latest}.Write(w, fams)
+	case expfmt.TypeOpenMetrics:
+		return Exposition{OpenMetrics: true, Escaping: format.ToEscapingScheme(), Client: pyclient.Latest}.Write(w, fams)
+	case expfmt.TypeProtoDelim, expfmt.TypeProtoText, expfmt.TypeProtoCompact:
 	default:
 		return fmt.Errorf("encode: unsupported format %q", format)
 	}

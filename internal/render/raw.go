@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -13,9 +14,10 @@ var RawFormats = []string{"text", "json"}
 
 // RawWriter writes per-shard samples before aggregation (dump --raw).
 type RawWriter struct {
-	w    *bufio.Writer
-	json bool
-	buf  []byte
+	w      *bufio.Writer
+	json   bool
+	buf    []byte
+	client pyclient.Version
 }
 
 // NewRaw returns a RawWriter writing format to w:
@@ -34,9 +36,19 @@ type RawWriter struct {
 // mode is "" for non-gauges, labels an object in the key's label order,
 // value the exposition text of the value and timestamp Python's
 // repr(float) of the timestamp ("0.0" when never set), both strings.
+//
+// Values are spelled as the newest prometheus_client spells them; NewRawFor
+// picks a release. Labels (le included) are shown as the shard stores
+// them, in the spelling of the client that wrote it.
 func NewRaw(w io.Writer, format string) (*RawWriter, error) {
+	return NewRawFor(w, format, pyclient.Latest)
+}
+
+// NewRawFor is NewRaw with values spelled as prometheus_client release
+// client spells them ("1e+10" or "1e+010").
+func NewRawFor(w io.Writer, format string, client pyclient.Version) (*RawWriter, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	rw := &RawWriter{w: bw}
+	rw := &RawWriter{w: bw, client: client}
 	switch format {
 	case "text":
 		bw.WriteString("SHARD\tKIND\tMODE\tPID\tSAMPLE\tVALUE\tTIMESTAMP\n")
@@ -69,7 +81,7 @@ func (rw *RawWriter) Write(s store.Sample) error {
 	w.WriteByte('\t')
 	rw.sampleText(s.Key)
 	w.WriteByte('\t')
-	rw.buf = appendValue(rw.buf[:0], s.Value)
+	rw.buf = appendValue(rw.buf[:0], s.Value, rw.client)
 	rw.buf = append(rw.buf, '\t')
 	if s.Timestamp == 0 {
 		rw.buf = append(rw.buf, '-')
@@ -161,7 +173,7 @@ func (rw *RawWriter) writeJSON(s store.Sample) error {
 	b = append(b, `,"help":`...)
 	b = appendJSONString(b, s.Key.Help)
 	b = append(b, `,"value":"`...)
-	b = appendValue(b, s.Value)
+	b = appendValue(b, s.Value, rw.client)
 	b = append(b, `","timestamp":"`...)
 	b = append(b, store.PyRepr(s.Timestamp)...)
 	b = append(b, "\"}\n"...)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/testenv"
 )
@@ -216,7 +217,7 @@ func TestValueFormatting(t *testing.T) {
 		{1e21, "1e+21"}, {math.NaN(), "NaN"}, {math.Inf(1), "+Inf"}, {math.Inf(-1), "-Inf"},
 		{-123456789, "-123456789.0"}, {5e-324, "5e-324"}, {1e308, "1e+308"},
 	} {
-		if got := string(appendValue(nil, c.v)); got != c.want {
+		if got := string(appendValue(nil, c.v, pyclient.Latest)); got != c.want {
 			t.Errorf("appendValue(%v) = %q, want %q", c.v, got, c.want)
 		}
 		if got := store.FloatToGoString(c.v); got != c.want {
@@ -224,7 +225,7 @@ func TestValueFormatting(t *testing.T) {
 		}
 	}
 	for v := -2e6; v <= 2e6; v += 997 {
-		if got, want := string(appendValue(nil, v)), store.FloatToGoString(v); got != want {
+		if got, want := string(appendValue(nil, v, pyclient.Latest)), store.FloatToGoString(v); got != want {
 			t.Fatalf("appendValue(%v) = %q, FloatToGoString %q", v, got, want)
 		}
 	}
@@ -238,7 +239,7 @@ func TestValueFormatting(t *testing.T) {
 	}
 	for _, v := range edges {
 		for _, x := range []float64{v, -v} {
-			if got, want := string(appendValue(nil, x)), store.FloatToGoString(x); got != want {
+			if got, want := string(appendValue(nil, x, pyclient.Latest)), store.FloatToGoString(x); got != want {
 				t.Fatalf("appendValue(%v) = %q, FloatToGoString %q", x, got, want)
 			}
 		}
@@ -291,7 +292,7 @@ func familiesFromExposition(t *testing.T, e *testenv.Exposition) []aggregate.Fam
 // sets are too.
 func TestTextMatchesPythonFixtures(t *testing.T) {
 	dir := testenv.FixturesDir(t)
-	for _, name := range []string{"python-0.25-files", "python-0.16-files", "gpe-0.2.4-redis"} {
+	for _, name := range []string{"python-0.26-files", "python-0.25-files", "python-0.16-files", "gpe-0.2.4-redis"} {
 		t.Run(name, func(t *testing.T) {
 			want, err := os.ReadFile(filepath.Join(dir, name, "expected.prom"))
 			if err != nil {
@@ -349,17 +350,17 @@ func TestTextUnitsInOrder(t *testing.T) {
 		big,
 		{Name: "up", Type: store.KindGauge, Help: "Up.", Mode: "max", Samples: []aggregate.Sample{{Name: "up", Value: 1}}},
 	}
-	units := textUnits(fams)
+	units := textUnits(fams, false)
 	if len(units) < 6 {
 		t.Fatalf("%d units, want the big family cut into several", len(units))
 	}
-	tw := textWriter{scheme: model.UnderscoreEscaping}
+	tw := textWriter{Exposition: Exposition{Escaping: model.UnderscoreEscaping, Client: pyclient.Latest}}
 	for _, u := range units {
 		tw.unit(u)
 	}
 	want := bytes.NewBuffer(tw.b)
 	var got bytes.Buffer
-	if err := writeUnits(&got, units, model.UnderscoreEscaping); err != nil {
+	if err := writeUnits(&got, units, tw.Exposition); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {

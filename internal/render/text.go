@@ -18,31 +18,54 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
 // Text writes fams in the Prometheus text format 0.0.4 byte for byte as
-// prometheus_client's generate_latest (0.25, default escaping) does for the
-// same families in the same order: "# HELP" and "# TYPE" lines (a counter
-// family "requests" is exposed as "requests_total"), then one line per
-// sample with labels in the order given and values formatted by
+// the newest prometheus_client's generate_latest (default escaping) does
+// for the same families in the same order: "# HELP" and "# TYPE" lines (a
+// counter family "requests" is exposed as "requests_total"), then one line
+// per sample with labels in the order given and values formatted by
 // store.FloatToGoString. Help escapes backslash and newline; label values
 // escape backslash, double quote and newline and keep every other byte
 // (tab, CR, U+2028) raw. Metric and label names outside the legacy
 // character set have each offending character replaced by "_", as Python's
 // "underscores" escaping does. Samples named <family>_created, _gsum or
-// _gcount move to trailing gauge families, as in Python.
+// _gcount move to trailing gauge families, as in Python. Exposition.Write
+// writes other formats, escapings and releases' spellings.
 func Text(w io.Writer, fams []aggregate.Family) error {
-	return writeText(w, fams, model.UnderscoreEscaping)
+	return Exposition{Escaping: model.UnderscoreEscaping, Client: pyclient.Latest}.Write(w, fams)
 }
 
-// writeText is Text with a name escaping scheme: model.NoEscaping quotes
-// non-legacy names as Python's "allow-utf-8" does; the underscores, dots
-// and values schemes follow Python's _escape.
-func writeText(w io.Writer, fams []aggregate.Family, scheme model.EscapingScheme) error {
-	units := textUnits(fams)
+// Exposition is one way Python's make_wsgi_app writes the families: the
+// format, the name escaping and the prometheus_client release whose
+// spelling of floats (values and le labels) it follows.
+type Exposition struct {
+	// OpenMetrics selects openmetrics.generate_latest: the family name in
+	// "# HELP"/"# TYPE" (types counter, gauge, histogram, summary,
+	// unknown), help escaping double quotes too, no families moved, and
+	// "# EOF" last. Otherwise the Prometheus text format (0.0.4 and 1.0.0
+	// write the same bytes).
+	OpenMetrics bool
+	// Escaping is the name escaping: model.NoEscaping quotes non-legacy
+	// names as Python's "allow-utf-8" does; the underscores, dots and
+	// values schemes follow Python's _escape.
+	Escaping model.EscapingScheme
+	// Client is the release whose floatToGoString writes the values.
+	// (Bucket bounds are spelled by the aggregator: aggregate.NewFor.)
+	Client pyclient.Version
+	// NoEOF leaves out OpenMetrics' "# EOF", for a caller that appends
+	// families of its own before it.
+	NoEOF bool
+}
+
+// Write writes fams as e says.
+func (e Exposition) Write(w io.Writer, fams []aggregate.Family) error {
+	units := textUnits(fams, e.OpenMetrics)
+	var err error
 	if len(units) <= 1 || runtime.GOMAXPROCS(0) == 1 {
-		tw := textWriter{scheme: scheme}
+		tw := textWriter{Exposition: e}
 		for _, u := range units {
 			tw.unit(u)
 			if len(tw.b) >= flushAt {
@@ -52,10 +75,14 @@ func writeText(w io.Writer, fams []aggregate.Family, scheme model.EscapingScheme
 				tw.b = tw.b[:0]
 			}
 		}
-		_, err := w.Write(tw.b)
-		return err
+		_, err = w.Write(tw.b)
+	} else {
+		err = writeUnits(w, units, e)
 	}
-	return writeUnits(w, units, scheme)
+	if err == nil && e.OpenMetrics && !e.NoEOF {
+		_, err = io.WriteString(w, "# EOF\n")
+	}
+	return err
 }
 
 // flushAt is how many bytes the serial writer gathers before writing.
@@ -80,9 +107,10 @@ const (
 )
 
 // textUnits cuts the output into units, in output order: each family's
-// header and samples, then the samples named <family>_created, _gcount
-// and _gsum under headers of their own, as Python moves them.
-func textUnits(fams []aggregate.Family) []textUnit {
+// header and samples, then (in the Prometheus text format) the samples
+// named <family>_created, _gcount and _gsum under headers of their own,
+// as Python moves them.
+func textUnits(fams []aggregate.Family, om bool) []textUnit {
 	var units []textUnit
 	emit := func(f *aggregate.Family, h *textHeader, idx []int32) {
 		for first := true; first || len(idx) > 0; first = false {
@@ -98,16 +126,18 @@ func textUnits(fams []aggregate.Family) []textUnit {
 	for i := range fams {
 		f := &fams[i]
 		mname, mtype := f.Name, string(f.Type)
-		switch f.Type {
-		case store.KindCounter:
-			mname += "_total"
-		case "":
+		switch {
+		case f.Type == "" && om:
+			mtype = "unknown"
+		case f.Type == "":
 			mtype = "untyped"
+		case f.Type == store.KindCounter && !om:
+			mname += "_total"
 		}
 		main := make([]int32, 0, len(f.Samples))
 		var moved [len(omSuffixes)][]int32
 		for j := range f.Samples {
-			if k := omSuffix(f.Name, f.Samples[j].Name); k >= 0 {
+			if k := omSuffix(f.Name, f.Samples[j].Name); k >= 0 && !om {
 				moved[k] = append(moved[k], int32(j))
 				continue
 			}
@@ -135,7 +165,7 @@ func (tw *textWriter) unit(u textUnit) {
 
 // writeUnits renders units on every core, a few ahead, and writes them
 // to w in order.
-func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) error {
+func writeUnits(w io.Writer, units []textUnit, e Exposition) error {
 	workers := runtime.GOMAXPROCS(0)
 	ready := make([]chan []byte, len(units))
 	for i := range ready {
@@ -160,7 +190,7 @@ func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) erro
 				if i >= len(units) {
 					return
 				}
-				tw := textWriter{scheme: scheme}
+				tw := textWriter{Exposition: e}
 				select {
 				case tw.b = <-free:
 				default:
@@ -192,8 +222,8 @@ func writeUnits(w io.Writer, units []textUnit, scheme model.EscapingScheme) erro
 
 // textWriter appends text exposition to b.
 type textWriter struct {
-	b      []byte
-	scheme model.EscapingScheme
+	Exposition
+	b []byte
 	// The last metric name written and whether it is written as is, and
 	// of each label position the last value written without escaping:
 	// consecutive samples mostly repeat them.
@@ -227,6 +257,12 @@ func (tw *textWriter) header(mname, mtype, help string) {
 			tw.b = append(tw.b, `\\`...)
 		case '\n':
 			tw.b = append(tw.b, `\n`...)
+		case '"':
+			if tw.OpenMetrics {
+				tw.b = append(tw.b, `\"`...)
+			} else {
+				tw.b = append(tw.b, c)
+			}
 		default:
 			tw.b = append(tw.b, c)
 		}
@@ -243,7 +279,7 @@ func (tw *textWriter) sample(s *aggregate.Sample) {
 		tw.lastName = s.Name
 		tw.nameLegacy = legacyMetricName(s.Name)
 	}
-	quoted := tw.scheme == model.NoEscaping && !tw.nameLegacy
+	quoted := tw.Escaping == model.NoEscaping && !tw.nameLegacy
 	switch {
 	case quoted:
 		tw.b = append(tw.b, '{')
@@ -251,7 +287,10 @@ func (tw *textWriter) sample(s *aggregate.Sample) {
 		if len(s.Labels) > 0 {
 			tw.b = append(tw.b, ',')
 		}
-	case tw.nameLegacy && tw.scheme != model.DotsEscaping:
+	case tw.nameLegacy && (tw.Escaping == model.NoEscaping || tw.Escaping == model.UnderscoreEscaping ||
+		tw.Escaping == model.ValueEncodingEscaping && !tw.OpenMetrics):
+		// OpenMetrics runs every sample name through _escape: with the
+		// dots and values schemes even legacy names change ("U__a__b").
 		tw.b = append(tw.b, s.Name...)
 		if len(s.Labels) > 0 {
 			tw.b = append(tw.b, '{')
@@ -287,7 +326,7 @@ func (tw *textWriter) sample(s *aggregate.Sample) {
 		tw.b = append(tw.b, '}')
 	}
 	tw.b = append(tw.b, ' ')
-	tw.b = appendValue(tw.b, s.Value)
+	tw.b = appendValue(tw.b, s.Value, tw.Client)
 	tw.b = append(tw.b, '\n')
 }
 
@@ -297,9 +336,9 @@ func sameString(a, b string) bool {
 	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }
 
-// appendValue appends store.FloatToGoString(v), avoiding the general
+// appendValue appends client.FloatToGoString(v), avoiding the general
 // formatter for the integral values most samples hold.
-func appendValue(b []byte, v float64) []byte {
+func appendValue(b []byte, v float64, client pyclient.Version) []byte {
 	if v > -1e15 && v < 1e6 && v == float64(int64(v)) && !signbit(v) {
 		b = strconv.AppendInt(b, int64(v), 10)
 		return append(b, '.', '0')
@@ -311,7 +350,7 @@ func appendValue(b []byte, v float64) []byte {
 		// six digits).
 		return strconv.AppendFloat(b, v, 'f', -1, 64)
 	}
-	return append(b, store.FloatToGoString(v)...)
+	return append(b, client.FloatToGoString(v)...)
 }
 
 func signbit(v float64) bool { return v == 0 && 1/v < 0 }
@@ -352,7 +391,7 @@ func appendLabelValue(b []byte, v string) ([]byte, bool) {
 }
 
 func (tw *textWriter) metricName(n string) {
-	if legacyMetricName(n) && tw.scheme != model.DotsEscaping {
+	if legacyMetricName(n) && tw.Escaping != model.DotsEscaping {
 		tw.b = append(tw.b, n...)
 		return
 	}
@@ -362,7 +401,7 @@ func (tw *textWriter) metricName(n string) {
 // labelName appends label name n, escaped as the scheme wants, and tells
 // whether it was written as it is.
 func (tw *textWriter) labelName(n string) (plain bool) {
-	if legacyLabelName(n) && tw.scheme != model.DotsEscaping {
+	if legacyLabelName(n) && tw.Escaping != model.DotsEscaping {
 		tw.b = append(tw.b, n...)
 		return true
 	}
@@ -376,7 +415,7 @@ func (tw *textWriter) escapeName(n string, metric bool) {
 	if n == "" {
 		return
 	}
-	switch tw.scheme {
+	switch tw.Escaping {
 	case model.NoEscaping:
 		if metric && legacyMetricName(n) || !metric && legacyLabelName(n) {
 			tw.b = append(tw.b, n...)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/promstore/promstore/internal/store"
@@ -21,10 +20,6 @@ import (
 // scrapeTimeoutHeader is the header Prometheus sends with its scrape
 // timeout in seconds.
 const scrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
-
-// acceptedFormats are the formats a scrape may negotiate, in order of
-// preference when the Accept header ranks them equally.
-var acceptedFormats = expfmt.DefaultOpenMetricsAcceptedFormats()
 
 func (s *Server) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
@@ -107,7 +102,8 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, snap.err.Error())
 		return
 	}
-	format := expfmt.NegotiateAccept(r.Header, acceptedFormats...)
+	resp := negotiate(r.Header.Get("Accept"), s.opts.PythonClient)
+	names := nameFilter(r.URL.Query())
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
 	var extra func() ([]*dto.MetricFamily, error)
 	if s.opts.SelfMetricsInTelemetry {
@@ -121,14 +117,14 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 			})
 		}
 	}
-	data, err := snap.encode(format, gz, &s.scraper.sizes, extra)
+	data, err := snap.encode(resp, names, gz, s.opts.PythonClient, &s.scraper.sizes, extra)
 	if err != nil {
-		s.log.Error("encoding the store failed", "format", string(format), "err", err)
-		httpError(w, http.StatusInternalServerError, "encode "+string(format)+": "+err.Error())
+		s.log.Error("encoding the store failed", "format", resp.contentType, "err", err)
+		httpError(w, http.StatusInternalServerError, "encode "+resp.contentType+": "+err.Error())
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", string(format))
+	h.Set("Content-Type", resp.contentType)
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	h.Add("Vary", "Accept-Encoding")
 	if gz {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/promstore/promstore/internal/aggregate"
-	"github.com/promstore/promstore/internal/render"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -31,11 +32,13 @@ type scraper struct {
 	// failures limits the logs of failed reads and scrapes: each kind
 	// once per logEvery (see logLimiter).
 	failures logLimiter
+	client   pyclient.Version // whose spelling of le the reads follow
 
 	mu  sync.Mutex
 	cur *flight // the read later scrapes join, nil if none
-	// sizes remembers the last body size per format (expfmt.Format to
-	// int), so that the next encoding allocates its buffer once.
+	// sizes remembers the last unfiltered body size per Content-Type
+	// (string to int), so that the next encoding allocates its buffer
+	// once.
 	sizes sync.Map
 	// base is the parent of every read's context: it outlives the requests
 	// (a read shared by several scrapes must not die with the first one)
@@ -67,8 +70,9 @@ type snapshot struct {
 }
 
 type bodyKey struct {
-	format expfmt.Format
-	gzip   bool
+	contentType string // names the exposition (negotiate's answers differ in it)
+	names       string // the name[] filter, "\x00"-joined
+	gzip        bool
 }
 
 // body is one encoding of a snapshot, made once however many scrapes of
@@ -137,7 +141,7 @@ func (sc *scraper) read(f *flight) *snapshot {
 	ctx, cancel := context.WithDeadline(sc.base, f.deadline)
 	defer cancel()
 	start := time.Now()
-	agg := aggregate.New()
+	agg := aggregate.NewFor(sc.client)
 	var samples, shards int
 	err := store.ScanShards(ctx, sc.st, func(id store.ShardID, entries []store.Entry) error {
 		samples += len(entries)
@@ -194,11 +198,12 @@ func (sc *scraper) read(f *flight) *snapshot {
 	return snap
 }
 
-// encode returns the snapshot in format, gzipped when asked, encoding it
-// once per format and snapshot. extra, when set, gives families to append
-// after the store's (promstore's own metrics).
-func (snap *snapshot) encode(format expfmt.Format, gz bool, sizes *sync.Map, extra func() ([]*dto.MetricFamily, error)) ([]byte, error) {
-	k := bodyKey{format, gz}
+// encode returns the snapshot as resp says, restricted to the sample
+// names given (all when none), gzipped when asked, encoding it once per
+// response, filter and snapshot. extra, when set, gives families to
+// append after the store's (promstore's own metrics).
+func (snap *snapshot) encode(resp answer, names []string, gz bool, client pyclient.Version, sizes *sync.Map, extra func() ([]*dto.MetricFamily, error)) ([]byte, error) {
+	k := bodyKey{resp.contentType, strings.Join(names, "\x00"), gz}
 	snap.mu.Lock()
 	b := snap.bodies[k]
 	if b == nil {
@@ -209,49 +214,58 @@ func (snap *snapshot) encode(format expfmt.Format, gz bool, sizes *sync.Map, ext
 	b.once.Do(func() {
 		var plain []byte
 		if gz {
-			plain, b.err = snap.encode(format, false, sizes, extra)
+			plain, b.err = snap.encode(resp, names, false, client, sizes, extra)
 			if b.err == nil {
 				b.data, b.err = gzipBytes(plain)
 			}
 			return
 		}
+		fams := snap.fams
+		if len(names) > 0 {
+			fams = restrict(fams, names, client)
+		}
 		var buf bytes.Buffer
-		if hint, ok := sizes.Load(format); ok {
+		if hint, ok := sizes.Load(k.contentType); ok && len(names) == 0 {
 			buf.Grow(hint.(int) + hint.(int)/8)
 		}
-		b.err = encodeFamilies(&buf, format, snap.fams, extra)
+		b.err = encodeFamilies(&buf, resp, fams, names, client, extra)
 		b.data = buf.Bytes()
-		sizes.Store(format, len(b.data))
+		if len(names) == 0 {
+			sizes.Store(k.contentType, len(b.data))
+		}
 	})
 	return b.data, b.err
 }
 
-// encodeFamilies writes fams in format, then the families extra returns.
-// The Prometheus text format goes through render (Python's exact bytes);
-// with extra families the other formats encode everything in one expfmt
-// stream so that OpenMetrics' "# EOF" comes last.
-func encodeFamilies(buf *bytes.Buffer, format expfmt.Format, fams []aggregate.Family, extra func() ([]*dto.MetricFamily, error)) error {
+// encodeFamilies writes fams as resp says (render.Exposition: Python's
+// exact bytes), then the families extra returns, restricted to names when
+// given (before 0.25 none are kept), through expfmt's encoder of the same
+// format, OpenMetrics' "# EOF" last.
+func encodeFamilies(buf *bytes.Buffer, resp answer, fams []aggregate.Family, names []string, client pyclient.Version, extra func() ([]*dto.MetricFamily, error)) error {
 	if extra == nil {
-		return render.Encode(buf, format, fams)
+		return resp.expo.Write(buf, fams)
 	}
 	own, err := extra()
 	if err != nil {
 		return fmt.Errorf("gather promstore's own metrics: %w", err)
 	}
-	if format.FormatType() == expfmt.TypeTextPlain {
-		if err := render.Encode(buf, format, fams); err != nil {
-			return err
+	if len(names) > 0 {
+		own = restrictOwn(own, names)
+		if !client.NameFilterMultiprocess() {
+			own = nil
 		}
-		enc := expfmt.NewEncoder(buf, format)
-		for _, mf := range own {
-			if err := enc.Encode(mf); err != nil {
-				return fmt.Errorf("encode family %s: %w", mf.GetName(), err)
-			}
-		}
-		return nil
 	}
-	enc := expfmt.NewEncoder(buf, format)
-	for _, mf := range append(render.ToProto(fams), own...) {
+	expo := resp.expo
+	expo.NoEOF = true
+	if err := expo.Write(buf, fams); err != nil {
+		return err
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	if expo.OpenMetrics {
+		format = expfmt.NewFormat(expfmt.TypeOpenMetrics)
+	}
+	enc := expfmt.NewEncoder(buf, format.WithEscapingScheme(expo.Escaping))
+	for _, mf := range own {
 		if err := enc.Encode(mf); err != nil {
 			return fmt.Errorf("encode family %s: %w", mf.GetName(), err)
 		}

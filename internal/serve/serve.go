@@ -28,6 +28,7 @@ import (
 
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -63,6 +64,11 @@ type Options struct {
 	// Partial serves the readable part of a store with unreadable shards
 	// (logging the problems) instead of failing the scrape with HTTP 500.
 	Partial bool
+	// PythonClient is the prometheus_client release the telemetry path
+	// answers as: its spelling of floats (values, le labels), the formats
+	// it negotiates and whether ?name[]= selects anything (see
+	// negotiate). The zero value is the newest release.
+	PythonClient pyclient.Version
 	// SelfMetricsInTelemetry appends promstore's own metrics to the
 	// telemetry path's output (they are always at SelfMetricsPath).
 	SelfMetricsInTelemetry bool
@@ -125,6 +131,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: opts.Logger}
 	s.self = newSelfMetrics(opts.Version)
 	s.scraper = newScraper(opts.Store, opts.ScrapeTimeout, opts.Partial, s.self, s.log)
+	s.scraper.client = opts.PythonClient
 	h, err := s.routes()
 	if err != nil {
 		return nil, err

@@ -80,12 +80,20 @@ func PyRepr(f float64) string {
 	return string(out)
 }
 
-// FloatToGoString formats f as prometheus_client's floatToGoString does for
-// sample values and le/quantile labels: "+Inf", "-Inf", "NaN", else
-// PyRepr, except that positive numbers with more than six digits before
-// the dot switch to an exponent form ("1e+06", "1.5e+07", and Python's own
-// quirk "1.23456789012e+011" from 10 digits on).
-func FloatToGoString(f float64) string {
+// FloatToGoString formats f as the newest prometheus_client's
+// floatToGoString does for sample values and le/quantile labels: "+Inf",
+// "-Inf", "NaN", else PyRepr, except that positive numbers with more than
+// six digits before the dot switch to an exponent form of at least two
+// digits ("1e+06", "1.5e+07", "1e+10", "1.23456789012e+12"), as since
+// prometheus_client 0.26. FloatToGoStringFor gives older clients' spelling.
+func FloatToGoString(f float64) string { return FloatToGoStringFor(f, true) }
+
+// FloatToGoStringFor is FloatToGoString with the exponent spelling of a
+// chosen client: padded (0.26 and later) writes the exponent with at least
+// two digits ("1e+10"); otherwise a literal 0 precedes it ("1e+06" but
+// "1e+010", "1.23456789012e+012"), as prometheus_client 0.25 and earlier
+// write exponents from 10 to 15.
+func FloatToGoStringFor(f float64, padded bool) string {
 	switch {
 	case math.IsNaN(f):
 		return "NaN"
@@ -98,7 +106,11 @@ func FloatToGoString(f float64) string {
 	dot := strings.IndexByte(s, '.')
 	if f > 0 && dot > 6 {
 		mantissa := strings.TrimRight(s[:1]+"."+s[1:dot]+s[dot+1:], "0.")
-		return mantissa + "e+0" + strconv.Itoa(dot-1)
+		exp := dot - 1
+		if padded && exp >= 10 {
+			return mantissa + "e+" + strconv.Itoa(exp)
+		}
+		return mantissa + "e+0" + strconv.Itoa(exp)
 	}
 	return s
 }

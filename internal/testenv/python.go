@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/promstore/promstore/internal/pyclient"
 )
 
 var python struct {
@@ -77,4 +79,38 @@ func RunPython(t testing.TB, ctx context.Context, script string, env []string, a
 		t.Fatalf("python script failed: %v\nstderr:\n%s", err, stderr.String())
 	}
 	return stdout.Bytes()
+}
+
+var pythonClient struct {
+	once sync.Once
+	v    pyclient.Version
+	err  string
+}
+
+// PythonClient returns the release of the prometheus_client that Python
+// imports (Debian's is 0.16): tests that compare promstore's output with
+// that client's pass it as --python-client. Skipped (failed in CI) like
+// Python.
+func PythonClient(t testing.TB) pyclient.Version {
+	t.Helper()
+	py := Python(t)
+	pythonClient.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, py, "-c", "import importlib.metadata as m; print(m.version('prometheus_client'))").CombinedOutput()
+		if err != nil {
+			pythonClient.err = "prometheus_client version: " + err.Error() + ": " + string(bytes.TrimSpace(out))
+			return
+		}
+		v, err := pyclient.Parse(string(bytes.TrimSpace(out)))
+		if err != nil {
+			pythonClient.err = err.Error()
+			return
+		}
+		pythonClient.v = v
+	})
+	if pythonClient.err != "" {
+		t.Fatalf("%s", pythonClient.err)
+	}
+	return pythonClient.v
 }

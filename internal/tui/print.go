@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
-
-	"github.com/promstore/promstore/internal/store"
 )
 
 // Print writes snap as a plain table: a header naming the store, then one
 // line per series with its name, labels and value (exact, as the
-// exposition writes it). It is what top prints when its output is not a
+// exposition of snap.Client writes it). It is what top prints when its output is not a
 // terminal.
 func Print(w io.Writer, snap *Snapshot) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
@@ -22,7 +20,7 @@ func Print(w io.Writer, snap *Snapshot) error {
 	fmt.Fprintln(tw, "NAME\tLABELS\tVALUE")
 	for i := range snap.Series {
 		sr := &snap.Series[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", safeText(sr.Name), sr.LabelText, store.FloatToGoString(sr.Value))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", safeText(sr.Name), sr.LabelText, snap.Client.FloatToGoString(sr.Value))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -39,6 +40,9 @@ type Snapshot struct {
 	// Problems names the shards that were skipped because they could not
 	// be read; the rest of the store is in the snapshot.
 	Problems []string
+	// Client is the prometheus_client release whose spelling of floats
+	// (le labels and, in Print, values) the snapshot follows.
+	Client pyclient.Version
 }
 
 // PID is one process that wrote to the store.
@@ -108,6 +112,9 @@ type SourceOptions struct {
 	MaxContributors int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PythonClient is the prometheus_client release whose spelling of
+	// floats the snapshots follow; the zero value is the newest.
+	PythonClient pyclient.Version
 }
 
 // NewStoreSource returns a Source that scans st and aggregates it. It
@@ -134,7 +141,7 @@ func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := s.opts.Now()
-	b := s.c.begin(s.opts.MaxContributors)
+	b := s.c.begin(s.opts.MaxContributors, s.opts.PythonClient)
 	err := s.st.Scan(ctx, b.add)
 	var problems []*store.ShardError
 	if err != nil {
@@ -431,6 +438,7 @@ type builder struct {
 	gen     int
 	max     int
 	agg     *aggregate.Aggregator
+	client  pyclient.Version
 	shards  map[store.ShardID]struct{}
 	last    store.ShardID
 	samples int
@@ -440,9 +448,9 @@ type builder struct {
 	chunk []Contribution
 }
 
-func (c *cache) begin(max int) *builder {
+func (c *cache) begin(max int, client pyclient.Version) *builder {
 	c.gen++
-	return &builder{c: c, gen: c.gen, max: max, agg: aggregate.New(), shards: map[store.ShardID]struct{}{}}
+	return &builder{c: c, gen: c.gen, max: max, agg: aggregate.NewFor(client), client: client, shards: map[store.ShardID]struct{}{}}
 }
 
 func (b *builder) add(s store.Sample) error {
@@ -550,7 +558,7 @@ func (c *cache) slot(name string, labels []store.Label, create bool) *slot {
 
 func (b *builder) finish() *Snapshot {
 	c := b.c
-	snap := &Snapshot{Samples: b.samples, Shards: len(b.shards)}
+	snap := &Snapshot{Samples: b.samples, Shards: len(b.shards), Client: b.client}
 	pids := map[string]struct{}{}
 	for id := range b.shards {
 		pids[id.PID] = struct{}{}

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/testenv"
@@ -444,12 +447,20 @@ func testStopEarly(t *testing.T, s store.Store) {
 // sample aggregated and rendered. Any scan error fails the test.
 func Dump(t testing.TB, st store.Reader) []byte {
 	t.Helper()
-	agg := aggregate.New()
+	return DumpAs(t, st, pyclient.Latest)
+}
+
+// DumpAs is Dump with floats spelled as prometheus_client release client
+// spells them: what tests compare with the output of a real Python
+// collector (testenv.PythonClient).
+func DumpAs(t testing.TB, st store.Reader, client pyclient.Version) []byte {
+	t.Helper()
+	agg := aggregate.NewFor(client)
 	if err := st.Scan(context.Background(), agg.Add); err != nil {
 		t.Fatalf("scan: %v", err)
 	}
 	var b bytes.Buffer
-	if err := render.Text(&b, agg.Families()); err != nil {
+	if err := (render.Exposition{Escaping: model.UnderscoreEscaping, Client: client}).Write(&b, agg.Families()); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
