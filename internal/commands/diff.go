@@ -13,6 +13,7 @@ import (
 
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/compare"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -37,6 +38,7 @@ var diffFormats = []string{"text", "json"}
 func NewCmdDiff(f *Factory, runF func(context.Context, *DiffOptions) error) *cobra.Command {
 	opts := &DiffOptions{IO: f.IO}
 	var rf RedisFlags
+	var pc pythonClientFlag
 	cmd := &cobra.Command{
 		Use:   "diff A B",
 		Short: "Compare the aggregated output of two stores or saved expositions",
@@ -47,7 +49,9 @@ layout under --redis-prefix), or a saved exposition file in Prometheus text or
 OpenMetrics format (e.g. saved with curl; "-" reads one from stdin). Stores are
 aggregated as dump does; files are parsed with expfmt, le and quantile labels
 keeping the spelling the file gives them (le="1.0" and le="1" are different
-series for Prometheus, and differ here too).
+series for Prometheus, and differ here too). Stores spell le as the newest
+prometheus_client does (le="1e+10"); give --python-client 0.25 (or older) to
+compare with an exposition of such a client (le="1e+010").
 
 Values are equal when they are the same, both NaN, or within --tolerance
 (relative) or --abs-tolerance. The report is grouped by family: "-" series only
@@ -77,9 +81,13 @@ Exit status: 0 equal (no series went backwards with --counters), 1 different,
 			if args[0] == "-" && args[1] == "-" {
 				return UsageErrorf("only one of A and B can be stdin")
 			}
+			client, err := pc.version()
+			if err != nil {
+				return err
+			}
 			opts.A, opts.B = args[0], args[1]
 			opts.Load = func(ctx context.Context, arg string) (*compare.Exposition, error) {
-				return loadSource(ctx, f, &rf, arg)
+				return loadSource(ctx, f, &rf, client, arg)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -88,6 +96,7 @@ Exit status: 0 equal (no series went backwards with --counters), 1 different,
 		},
 	}
 	rf.Register(cmd)
+	pc.register(cmd)
 	_ = cmd.Flags().MarkHidden("redis-url")
 	cmd.Flags().Float64Var(&opts.Compare.Tolerance, "tolerance", 0, "relative difference under which two values are equal, e.g. 1e-9")
 	cmd.Flags().Float64Var(&opts.Compare.AbsTolerance, "abs-tolerance", 0, "absolute difference under which two values are equal")
@@ -123,8 +132,9 @@ func diffRun(ctx context.Context, opts *DiffOptions) error {
 }
 
 // loadSource reads one diff argument: "-" (an exposition on stdin), a
-// redis:// or rediss:// URL, a directory, or an exposition file.
-func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, arg string) (*compare.Exposition, error) {
+// redis:// or rediss:// URL, a directory, or an exposition file. Stores
+// are aggregated with the le spelling of release client.
+func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, client pyclient.Version, arg string) (*compare.Exposition, error) {
 	if arg == "-" {
 		return parseExposition("stdin", f.IO.In)
 	}
@@ -156,7 +166,7 @@ func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, arg string) (*c
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
-	agg := aggregate.New()
+	agg := aggregate.NewFor(client)
 	if err := reportScan(f.IO, store.ScanShards(ctx, st, agg.AddShard), false); err != nil {
 		return nil, err
 	}

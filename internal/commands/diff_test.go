@@ -169,7 +169,8 @@ func TestDiffStdinAndUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.IO.In = strings.NewReader(string(expo))
-	if code := Execute(context.Background(), f, []string{"diff", "-", src}); code != 0 {
+	// sample-store.prom is what prometheus_client 0.16 served: le="1e+010".
+	if code := Execute(context.Background(), f, []string{"diff", "--python-client", "0.16", "-", src}); code != 0 {
 		t.Fatalf("stdin vs dir: exit %d\n%s%s", code, out, errOut)
 	}
 	code, _, stderr := runCLI(t, nil, "diff", src, filepath.Join(t.TempDir(), "missing"))
