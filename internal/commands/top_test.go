@@ -148,7 +148,11 @@ func TestTopInteractive(t *testing.T) {
 		t.Fatalf("top: %v", err)
 	}
 	s := out.String()
-	for _, want := range []string{"promstore top", "dir " + dir, "✓ read ok", "\x1b[?1049h"} {
+	// The title line is 80 columns here and ends with the read's duration,
+	// so a slow read (a loaded machine) shortens the room for the path: the
+	// store is named by its start.
+	named := "dir " + dir[:min(len(dir), 20)]
+	for _, want := range []string{"promstore top", named, "✓ read ok", "\x1b[?1049h"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("screen lacks %q", want)
 		}
