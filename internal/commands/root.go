@@ -89,6 +89,7 @@ Python's MultiProcessCollector does.`,
 		NewCmdCleanup(f, nil),
 		NewCmdDiff(f, nil),
 		NewCmdFsck(f, nil),
+		NewCmdAnalyze(f, nil),
 	)
 	return root
 }

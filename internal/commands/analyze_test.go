@@ -1,0 +1,179 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promstore/promstore/internal/analyze"
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+func TestNewCmdAnalyzeFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(*testing.T, *AnalyzeOptions)
+	}{
+		{name: "defaults", args: []string{"-d", "x"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if o.Top != 10 || o.Format != "table" || o.Local || o.Store == nil {
+				t.Errorf("options = %+v", o)
+			}
+		}},
+		{name: "all flags", args: []string{"-d", "x", "--top", "0", "-o", "json", "--local"}, check: func(t *testing.T, o *AnalyzeOptions) {
+			if o.Top != 0 || o.Format != "json" || !o.Local {
+				t.Errorf("options = %+v", o)
+			}
+		}},
+		{name: "bad format", args: []string{"-d", "x", "-o", "tsv"}, wantErr: "--format must be one of"},
+		{name: "negative top", args: []string{"-d", "x", "--top", "-1"}, wantErr: "--top must not be negative"},
+		{name: "arguments", args: []string{"x"}, wantErr: "unknown command"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := parseCmd(t, nil, NewCmdAnalyze, tt.args, tt.wantErr)
+			if tt.check != nil {
+				tt.check(t, o)
+			}
+		})
+	}
+}
+
+// knownStore is written by the real prometheus_client: 3 processes
+// (pids 5001-5003), each writing every series of
+//   - orders (counter): region (4 values) x status (5 values) = 20 series,
+//   - workers_busy (gauge, all): queue (2 values), per pid: 6 series,
+//   - temperature (gauge, livesum): 1 series,
+//   - latency (histogram, buckets 0.1, 1.0): route (3 values): 3 x (3
+//     buckets, _count, _sum) = 15 series; the shards hold _bucket and _sum.
+const knownStore = `
+import os, sys
+from prometheus_client import values
+pid = int(sys.argv[1])
+values.ValueClass = values.MultiProcessValue(lambda: pid)
+from prometheus_client import Counter, Gauge, Histogram
+c = Counter("orders", "Orders.", ["region", "status"])
+for r in ("eu", "us", "ap", "sa"):
+    for s in ("new", "paid", "sent", "done", "void"):
+        c.labels(r, s).inc()
+g = Gauge("workers_busy", "Busy workers.", ["queue"], multiprocess_mode="all")
+for q in ("fast", "slow"):
+    g.labels(q).set(pid)
+Gauge("temperature", "Temp.", multiprocess_mode="livesum").set(1)
+h = Histogram("latency", "Latency.", ["route"], buckets=(0.1, 1.0))
+for r in ("/a", "/b", "/c"):
+    h.labels(r).observe(0.5)
+`
+
+func TestAnalyzeKnownCardinalities(t *testing.T) {
+	dir := t.TempDir()
+	for _, pid := range []string{"5001", "5002", "5003"} {
+		testenv.RunPython(t, nil, knownStore, []string{"PROMETHEUS_MULTIPROC_DIR=" + dir}, pid)
+	}
+	f, out, errOut := testFactory(nil)
+	opts := &AnalyzeOptions{IO: f.IO, Format: "json", Top: 0,
+		// Two minutes on, so that cleanup's guard of recently written
+		// shards does not hold.
+		Now:   func() time.Time { return time.Now().Add(2 * time.Minute) },
+		Alive: func(string) store.Liveness { return store.AliveNo },
+		Store: func(ctx context.Context) (store.Store, error) {
+			return (&StoreFlags{Dir: dir}).Open(ctx, f)
+		}}
+	if err := analyzeRun(context.Background(), opts); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var r analyze.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Shards != 12 || r.Samples != 60+6+3+36 || r.Series != 20+6+1+15 || r.FamiliesTotal != 4 || r.Unreadable != 0 {
+		t.Errorf("totals: %d shards, %d samples, %d series, %d families, %d unreadable; want 12, 105, 42, 4, 0",
+			r.Shards, r.Samples, r.Series, r.FamiliesTotal, r.Unreadable)
+	}
+	want := []struct {
+		name, typ, mode string
+		series, samples int
+	}{
+		{"orders", "counter", "", 20, 60},
+		{"latency", "histogram", "", 15, 36},
+		{"workers_busy", "gauge", "all", 6, 6},
+		{"temperature", "gauge", "livesum", 1, 3},
+	}
+	if len(r.Families) != len(want) {
+		t.Fatalf("families = %+v", r.Families)
+	}
+	var familyUsed int64
+	for i, w := range want {
+		got := r.Families[i]
+		if got.Name != w.name || got.Type != w.typ || got.Mode != w.mode || got.Series != w.series || got.Samples != w.samples {
+			t.Errorf("family %d = %+v, want %+v", i, got, w)
+		}
+		if got.Used <= 0 || got.Allocated < got.Used || got.OnDisk < got.Allocated {
+			t.Errorf("family %s bytes: %+v", got.Name, got.Bytes)
+		}
+		familyUsed += got.Used
+	}
+	// A shard's used bytes are shared out whole to its families.
+	if d := r.Used - familyUsed; d < 0 || d > 12*4 {
+		t.Errorf("families' used bytes %d, store's %d", familyUsed, r.Used)
+	}
+	labels := map[string]int{}
+	for _, l := range r.Labels {
+		labels[l.Name] = l.Values
+	}
+	wantLabels := map[string]int{"status": 5, "region": 4, "route": 3, "le": 3, "pid": 3, "queue": 2}
+	for name, n := range wantLabels {
+		if labels[name] != n {
+			t.Errorf("label %s: %d values, want %d (labels %v)", name, labels[name], n, labels)
+		}
+	}
+	if len(labels) != len(wantLabels) || r.Labels[0].Name != "status" || r.Labels[0].Families[0].Family != "orders" {
+		t.Errorf("labels = %+v", r.Labels)
+	}
+	if len(r.AllGauges) != 1 || r.AllGauges[0] != (analyze.AllGauge{Family: "workers_busy", Mode: "all", PIDs: 3, DeadPIDs: 3, Series: 6, DeadSeries: 6, PerPID: 2}) {
+		t.Errorf("all-mode gauges = %+v", r.AllGauges)
+	}
+	if r.Dead.Shards != 12 || r.Dead.Samples != 105 || r.Dead.Series != 42 || r.Live.Shards != 0 || r.Dead.Bytes != r.Bytes {
+		t.Errorf("dead share = %+v, live %+v", r.Dead, r.Live)
+	}
+	c := r.Cleanup
+	if c.Refused != "" || c.Removed != 3 || c.Compacted != 6 || c.Archives != 2 || c.Kept != 3 || c.Freed.Allocated <= 0 || c.Freed.OnDisk <= 0 {
+		t.Errorf("cleanup = %+v", c)
+	}
+}
+
+func TestAnalyzeTableAndFixtures(t *testing.T) {
+	for _, fx := range []string{"python-0.25-files", "python-0.16-files"} {
+		dir := filepath.Join(testenv.FixturesDir(t), fx, "store")
+		code, out, stderr := runCLI(t, nil, "analyze", "--dir", dir, "-o", "json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d %s", fx, code, stderr)
+		}
+		var r analyze.Report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		// Series are the lines of the aggregated output.
+		_, dump, _ := runCLI(t, nil, "dump", "--dir", dir)
+		lines := 0
+		for _, l := range strings.Split(strings.TrimSpace(dump), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				lines++
+			}
+		}
+		if r.Series != lines {
+			t.Errorf("%s: analyze counts %d series, dump prints %d", fx, r.Series, lines)
+		}
+	}
+	code, out, _ := runCLI(t, nil, "analyze", "--dir", filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"), "--top", "3")
+	for _, w := range []string{"33 shards (0 unreadable), 710 samples, 290 series in 22 families", "FAMILY", "app_latency_seconds", "LABEL", "ALL-MODE GAUGE", "PIDS", "cleanup --dead-pids", "growth:"} {
+		if code != 0 || !strings.Contains(out, w) {
+			t.Errorf("table lacks %q (exit %d):\n%s", w, code, out)
+		}
+	}
+}
