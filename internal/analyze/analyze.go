@@ -181,7 +181,6 @@ type shardState struct {
 	n        int
 	// fams holds, per family, its key bytes and entries in this shard.
 	fams map[*family]*[2]int64
-	seen bool
 }
 
 const (
@@ -299,7 +298,6 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 			shards[id] = s
 			r.Shards++
 		}
-		s.seen = true
 		var held1 uint8 = heldUnknown
 		switch s.alive {
 		case store.AliveYes:
@@ -367,6 +365,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		for _, p := range problems {
 			r.Problems = append(r.Problems, p.Error())
 		}
+		r.Unreadable = len(problems)
 	} else if scanErr != nil {
 		return nil, scanErr
 	}
@@ -392,9 +391,6 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		share.Samples += s.n
 		share.Bytes.add(b)
 		r.Samples += s.n
-		if !s.seen && s.info.ID.PID != "" {
-			r.Unreadable++
-		}
 		layout := int64(0)
 		if o.Layouts && s.n > 0 && b.Used > 0 {
 			layout = (b.Used - 8 - s.keyBytes) / int64(s.n)

@@ -88,7 +88,7 @@ func analyzeRun(ctx context.Context, opts *AnalyzeOptions) error {
 	defer st.Close()
 	o := analyze.Options{Top: opts.Top, Now: opts.Now(), MinIdle: cleanup.DefaultMinIdle}
 	var infos []store.ShardInfo
-	if fs, ok := st.(*filestore.Store); ok {
+	if fs, ok := cleanup.Unwrap(st).(*filestore.Store); ok {
 		// A stat and a header read per file: the entries come from the
 		// one scan.
 		infos, err = fs.Stat(ctx)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/compare"
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
@@ -165,6 +166,8 @@ func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, client pyclient
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	// Exact while a cleanup runs, as every reading command is.
+	st = cleanup.Consistent(st)
 	defer st.Close()
 	agg := aggregate.NewFor(client)
 	if err := reportScan(f.IO, store.ScanShards(ctx, st, agg.AddShard), false); err != nil {
