@@ -30,7 +30,7 @@ func TestNewCmdFsckFlags(t *testing.T) {
 				t.Errorf("options = %+v", o)
 			}
 		}},
-		{name: "dir from the environment", env: map[string]string{"PROMETHEUS_MULTIPROC_DIR": "/m"}, args: nil, check: func(t *testing.T, o *FsckOptions) {
+		{name: "dir from the environment", env: map[string]string{"PROMETHEUS_MULTIPROC_DIR": "/m"}, args: []string{}, check: func(t *testing.T, o *FsckOptions) {
 			if o.Dir != "/m" {
 				t.Errorf("Dir = %q", o.Dir)
 			}
@@ -44,7 +44,7 @@ func TestNewCmdFsckFlags(t *testing.T) {
 		{name: "dry-run alone", args: []string{"-d", "x", "--dry-run"}, wantErr: "--dry-run goes with --repair"},
 		{name: "quarantine alone", args: []string{"-d", "x", "--quarantine", "q"}, wantErr: "--quarantine goes with --repair"},
 		{name: "bad format", args: []string{"-d", "x", "-o", "yaml"}, wantErr: "--format must be one of"},
-		{name: "no store", args: nil, wantErr: "no store given"},
+		{name: "no store", args: []string{}, wantErr: "no store given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
