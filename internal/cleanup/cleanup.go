@@ -116,6 +116,10 @@ type Options struct {
 	// DropDeadGauges removes gauge shards of mode all of selected pids
 	// instead of keeping them.
 	DropDeadGauges bool
+	// DropDeadGaugesAfter, when positive, removes gauge shards of mode all
+	// of selected pids once they were last updated at least this long ago
+	// (the others are kept until then).
+	DropDeadGaugesAfter time.Duration
 	// MinIdle: a pid with a shard updated more recently is never selected.
 	// Zero means DefaultMinIdle; negative disables the guard.
 	MinIdle time.Duration

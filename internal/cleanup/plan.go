@@ -184,7 +184,7 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 			continue
 		}
 		for _, i := range pf.shards {
-			decide(&plan.Shards[i], t, &opts, reason)
+			decide(&plan.Shards[i], t, &opts, reason, now)
 		}
 	}
 	if err := plan.merge(ctx, t, infos); err != nil {
@@ -258,7 +258,7 @@ func roundDur(d time.Duration) time.Duration {
 }
 
 // decide sets the action of one shard of a selected pid.
-func decide(sp *ShardPlan, t *Target, opts *Options, why string) {
+func decide(sp *ShardPlan, t *Target, opts *Options, why string, now time.Time) {
 	in := sp.Info
 	if t.blocking(in) {
 		sp.Reason = "unreadable, left alone: " + fmt.Sprint(in.Problems)
@@ -269,9 +269,15 @@ func decide(sp *ShardPlan, t *Target, opts *Options, why string) {
 	case id.Kind == store.KindGauge && store.IsLiveMode(id.Mode):
 		sp.Action, sp.Reason = Remove, why+"; live gauge (as mark_process_dead)"
 	case id.Kind == store.KindGauge && id.Mode == "all":
-		if opts.DropDeadGauges {
+		age := now.Sub(in.Updated)
+		switch {
+		case opts.DropDeadGauges:
 			sp.Action, sp.Reason = Drop, why+"; --drop-dead-gauges"
-		} else {
+		case opts.DropDeadGaugesAfter > 0 && age >= opts.DropDeadGaugesAfter:
+			sp.Action, sp.Reason = Drop, fmt.Sprintf("%s; gauge mode all last updated %s ago (--drop-dead-gauges-after %s)", why, roundDur(age), opts.DropDeadGaugesAfter)
+		case opts.DropDeadGaugesAfter > 0:
+			sp.Reason = fmt.Sprintf("%s; gauge mode all kept until it is %s old (--drop-dead-gauges-after)", why, opts.DropDeadGaugesAfter)
+		default:
 			sp.Reason = why + "; gauge mode all keeps one series per pid (--drop-dead-gauges removes it)"
 		}
 	default:

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/promslog"
 	"github.com/spf13/cobra"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/serve"
 	"github.com/promstore/promstore/internal/store"
@@ -33,6 +34,13 @@ type ServeOptions struct {
 	LogFormat              string
 	// PythonClient is the prometheus_client release /metrics answers as.
 	PythonClient pyclient.Version
+
+	// Sidecar compaction (--compact-every and the flags after it).
+	CompactEvery        time.Duration
+	CompactMinIdle      time.Duration
+	CompactStaleAfter   time.Duration
+	CompactLocal        bool
+	DropDeadGaugesAfter time.Duration
 
 	// OnListen, when set, receives the bound addresses (tests listen on
 	// port 0 and learn the port here).
@@ -86,11 +94,28 @@ answer to any ?name[]= filter.
 
 promstore stops after --for, or on SIGINT/SIGTERM: it stops accepting
 connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
-(1 if scrapes had to be cut off). Logs go to stderr (request log at debug).`,
+(1 if scrapes had to be cut off). Logs go to stderr (request log at debug).
+
+Sidecar mode: --compact-every 1m also compacts the store's dead processes
+once at start and then every minute, as 'promstore cleanup --dead-pids'
+would (their counters, histograms, summaries and min/max/sum/mostrecent
+gauges merged into archive shards, live* gauges removed), so the directory
+never piles up and the totals never drop. Scrapes stay exact while it runs.
+A file store's dead pids are checked on this host (run promstore in the
+pod's pid namespace: shareProcessNamespace: true); a pid whose shards changed
+within --compact-min-idle is never touched. For Redis, give --compact-local
+when every writer runs beside promstore, and/or --compact-stale-after (pids
+whose keys were not updated for that long): with the exporter's key TTL
+(300s by default) folding them into archive keys without a TTL keeps their
+counts when their keys would expire. All-mode gauges of dead processes are
+kept, unless --drop-dead-gauges-after removes them at that age. Compactions
+are counted in /-/metrics (promstore_compactions_total and friends).`,
 		Example: `  promstore serve --dir /var/run/prometheus
   promstore serve --dir ./store --for 10m --web.listen-address :9877
   promstore serve --redis-url redis://localhost:6379/0 --partial
-  promstore serve --dir ./store --web.config.file web.yml --log.level debug --log.format json`,
+  promstore serve --dir ./store --web.config.file web.yml --log.level debug --log.format json
+  promstore serve --dir /var/run/prometheus --web.listen-address :9877 --compact-every 1m --drop-dead-gauges-after 1h
+  promstore serve --redis-url redis://redis:6379/0 --compact-every 30s --compact-stale-after 2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--log.level", opts.LogLevel, promslog.LevelFlagOptions); err != nil {
@@ -114,6 +139,17 @@ connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
 				return UsageErrorf("--for must not be negative, not %s", opts.For)
 			case opts.ShutdownGrace <= 0:
 				return UsageErrorf("--shutdown-grace must be positive, not %s", opts.ShutdownGrace)
+			case opts.CompactEvery < 0:
+				return UsageErrorf("--compact-every must not be negative, not %s", opts.CompactEvery)
+			case opts.CompactMinIdle < 0 || opts.CompactStaleAfter < 0 || opts.DropDeadGaugesAfter < 0:
+				return UsageErrorf("--compact-min-idle, --compact-stale-after and --drop-dead-gauges-after must not be negative")
+			}
+			if opts.CompactEvery == 0 {
+				for _, name := range []string{"compact-min-idle", "compact-stale-after", "compact-local", "drop-dead-gauges-after"} {
+					if cmd.Flags().Changed(name) {
+						return UsageErrorf("--%s applies to compaction: give --compact-every too", name)
+					}
+				}
 			}
 			v, err := pc.version()
 			if err != nil {
@@ -138,6 +174,11 @@ connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
 	fl.BoolVar(&opts.SelfMetricsInTelemetry, "self-metrics-in-telemetry", false, "also append promstore's own metrics (served at /-/metrics) to the telemetry path")
 	fl.DurationVar(&opts.For, "for", 0, "stop by itself after this long, e.g. 30m (0: run until interrupted)")
 	fl.DurationVar(&opts.ShutdownGrace, "shutdown-grace", serve.DefaultShutdownGrace, "on stop, how long scrapes in flight may take to finish")
+	fl.DurationVar(&opts.CompactEvery, "compact-every", 0, "sidecar mode: also compact dead processes' shards at start and then this often, e.g. 1m (0: never)")
+	fl.DurationVar(&opts.CompactMinIdle, "compact-min-idle", cleanup.DefaultMinIdle, "never compact a pid with a shard changed within this long (0: no guard)")
+	fl.DurationVar(&opts.CompactStaleAfter, "compact-stale-after", 0, "also compact pids whose shards were all last updated this long ago (Redis: keep it below the writers' key TTL)")
+	fl.BoolVar(&opts.CompactLocal, "compact-local", false, "Redis: every writer runs on this host (same pid namespace), so dead pids can be checked here")
+	fl.DurationVar(&opts.DropDeadGaugesAfter, "drop-dead-gauges-after", 0, "remove all-mode gauge series of dead processes once they are this old (0: keep them)")
 	fl.StringVar(&opts.LogLevel, "log.level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&opts.LogFormat, "log.format", "logfmt", "log format: logfmt or json")
 	_ = cmd.RegisterFlagCompletionFunc("log.level", cobra.FixedCompletions(promslog.LevelFlagOptions, cobra.ShellCompDirectiveNoFileComp))
@@ -168,7 +209,13 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer st.Close()
+	compact, err := sidecarCompaction(st, opts)
+	if err != nil {
+		return err
+	}
 	srv, err := serve.New(serve.Options{
+		Compact:                compact,
+		CompactEvery:           opts.CompactEvery,
 		Store:                  st,
 		StoreName:              st.Describe(),
 		ListenAddresses:        opts.ListenAddresses,
@@ -196,4 +243,42 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return &stopFailure{err}
 	}
 	return err
+}
+
+// sidecarCompaction returns serve's compaction of st (nil without
+// --compact-every): a cleanup of the dead (or stale) pids, through the
+// same journal and gate as 'promstore cleanup'.
+func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context) (serve.Compaction, error), error) {
+	if opts.CompactEvery <= 0 {
+		return nil, nil
+	}
+	t, err := cleanup.NewTarget(st)
+	if err != nil {
+		return nil, err
+	}
+	copts := cleanup.Options{
+		DeadPIDs:            t.Local || opts.CompactLocal,
+		Local:               t.Local || opts.CompactLocal,
+		StaleAfter:          opts.CompactStaleAfter,
+		MinIdle:             opts.CompactMinIdle,
+		DropDeadGaugesAfter: opts.DropDeadGaugesAfter,
+	}
+	if copts.MinIdle == 0 {
+		copts.MinIdle = -1
+	}
+	if !copts.DeadPIDs && copts.StaleAfter == 0 {
+		return nil, UsageErrorf("--compact-every on a Redis store: give --compact-local (every writer runs here) and/or --compact-stale-after")
+	}
+	if err := copts.Validate(); err != nil {
+		return nil, UsageErrorf("--compact-every: %v", err)
+	}
+	return func(ctx context.Context) (serve.Compaction, error) {
+		res, err := cleanup.Run(ctx, t, copts)
+		var c serve.Compaction
+		if res != nil && res.Plan != nil && res.Done {
+			sum := res.Plan.Summary()
+			c = serve.Compaction{Compacted: sum.Compacted, Removed: sum.Removed + sum.Dropped, BytesFreed: sum.BytesFreed}
+		}
+		return c, err
+	}, nil
 }

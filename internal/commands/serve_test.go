@@ -93,6 +93,18 @@ func TestServeFlags(t *testing.T) {
 		{name: "bad duration", args: []string{"--dir", "/x", "--for", "soon"}, usage: "invalid argument"},
 		{name: "zero grace", args: []string{"--dir", "/x", "--shutdown-grace", "0s"}, usage: "--shutdown-grace"},
 		{name: "positional", args: []string{"--dir", "/x", "extra"}, usage: "unknown command"},
+		{
+			name: "sidecar",
+			args: []string{"--dir", "/x", "--compact-every", "30s", "--compact-min-idle", "2m", "--compact-stale-after", "1h", "--drop-dead-gauges-after", "3h"},
+			check: func(t *testing.T, o *ServeOptions) {
+				if o.CompactEvery != 30*time.Second || o.CompactMinIdle != 2*time.Minute || o.CompactStaleAfter != time.Hour ||
+					o.DropDeadGaugesAfter != 3*time.Hour || o.CompactLocal {
+					t.Errorf("parsed: %+v", o)
+				}
+			},
+		},
+		{name: "compaction flag without interval", args: []string{"--dir", "/x", "--drop-dead-gauges-after", "1h"}, usage: "give --compact-every"},
+		{name: "negative interval", args: []string{"--dir", "/x", "--compact-every", "-1s"}, usage: "--compact-every"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _, _ := serveFactory(tc.env)

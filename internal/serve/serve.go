@@ -82,6 +82,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is shown on the landing page and in promstore_build_info.
 	Version string
+	// Compact, when set with CompactEvery, compacts the store's dead
+	// processes (cleanup's journal-and-gate protocol, so that scrapes
+	// stay exact); it runs once at start and then every CompactEvery.
+	Compact func(ctx context.Context) (Compaction, error)
+	// CompactEvery is the time between compactions.
+	CompactEvery time.Duration
 	// OnListen, when set, is called with the bound addresses once every
 	// listener is open and before requests are served (so that a caller
 	// listening on port 0 learns the port).
@@ -95,6 +101,7 @@ type Server struct {
 	handler http.Handler
 	scraper *scraper
 	self    *selfMetrics
+	compact *compactMetrics
 }
 
 // New checks opts and builds a Server; it does not listen yet.
@@ -130,6 +137,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, log: opts.Logger}
 	s.self = newSelfMetrics(opts.Version)
+	if opts.Compact != nil {
+		if opts.CompactEvery <= 0 {
+			return nil, fmt.Errorf("serve: compaction interval %s must be positive", opts.CompactEvery)
+		}
+		s.compact = s.self.addCompaction()
+	}
 	s.scraper = newScraper(opts.Store, opts.ScrapeTimeout, opts.Partial, s.self, s.log)
 	s.scraper.client = opts.PythonClient
 	h, err := s.routes()
@@ -223,6 +236,18 @@ func (s *Server) Run(ctx context.Context) error {
 		var cancel context.CancelFunc
 		stop, cancel = context.WithTimeout(ctx, s.opts.For)
 		defer cancel()
+	}
+	if s.compact != nil {
+		cctx, cancel := context.WithCancel(stop)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.compactLoop(cctx)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
 	}
 	var serveErr error
 	select {

@@ -1,0 +1,260 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// forkCounters is run by the real Python: it forks N processes one after
+// the other; each increments jobs_total{kind="a"} once and exits. With a
+// directory (PROMETHEUS_MULTIPROC_DIR) the child uses prometheus_client;
+// with a Redis URL it writes what the gunicorn exporter writes, with a
+// TTL (seconds, the exporter's key expiry) when given.
+const forkCounters = `
+import hashlib, json, os, sys, time
+n, where = int(sys.argv[1]), sys.argv[2]
+ttl = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+if where.startswith("redis://"):
+    import redis
+else:
+    from prometheus_client import Counter
+for i in range(n):
+    p = os.fork()
+    if p == 0:
+        try:
+            if where.startswith("redis://"):
+                r = redis.from_url(where)
+                key = json.dumps(["jobs", "jobs_total", {"kind": "a"}, "Jobs."], sort_keys=True)
+                h = hashlib.md5(key.encode("utf-8")).hexdigest()
+                mk = "gunicorn:counter:%d:metric:%s" % (os.getpid(), h)
+                tk = "gunicorn:counter:%d:meta:%s" % (os.getpid(), h)
+                r.hset(mk, mapping={"value": 1.0, "timestamp": 0.0, "updated_at": time.time()})
+                r.hset(tk, mapping={"original_key": key, "created_at": time.time(), "typ": "counter", "multiprocess_mode": "all"})
+                if ttl:
+                    r.expire(mk, ttl)
+                    r.expire(tk, ttl)
+            else:
+                Counter("jobs", "Jobs.", ["kind"]).labels(kind="a").inc()
+            os._exit(0)
+        except BaseException as e:
+            sys.stderr.write("child: %r\n" % e)
+            os._exit(1)
+    _, status = os.waitpid(p, 0)
+    if status != 0:
+        sys.exit("a child failed")
+`
+
+// scrapeJobs scrapes url once and returns jobs_total{kind="a"} (0 when
+// absent).
+func scrapeJobs(t *testing.T, url string) (float64, error) {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, `jobs_total{kind="a"} `); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, nil
+}
+
+// selfMetric returns the value of an unlabelled (or first) sample of
+// promstore's own metric name at url/-/metrics.
+func selfMetric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/-/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, _ := strconv.ParseFloat(rest, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// scrapeLoop scrapes url back to back until stop is closed and checks
+// that jobs_total never decreases and stays within [lo(), hi()] read
+// around each scrape (the writers' progress).
+func scrapeLoop(t *testing.T, url string, stop chan struct{}, lo, hi func() float64) (scrapes int, errs []string) {
+	last := -1.0
+	for {
+		select {
+		case <-stop:
+			return scrapes, errs
+		default:
+		}
+		min := lo()
+		v, err := scrapeJobs(t, url)
+		max := hi()
+		scrapes++
+		switch {
+		case err != nil:
+			errs = append(errs, err.Error())
+		case v < last:
+			errs = append(errs, fmt.Sprintf("jobs_total went down from %v to %v", last, v))
+		case v < min || v > max:
+			errs = append(errs, fmt.Sprintf("jobs_total %v outside [%v, %v]", v, min, max))
+		}
+		if err == nil {
+			last = v
+		}
+		if len(errs) > 10 {
+			return scrapes, errs
+		}
+	}
+}
+
+// TestSidecarCompactsWhileScraped: promstore serve --compact-every over a
+// directory that real Python processes (each counting one job, then
+// exiting) keep filling: every scrape's jobs_total lies between the jobs
+// done before and after it and never decreases, the dead processes'
+// shards are compacted as they come (the directory stays small), and the
+// compactions show in promstore's own metrics.
+func TestSidecarCompactsWhileScraped(t *testing.T) {
+	testenv.Python(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// --partial: a Python process creating its shard leaves it empty for
+	// an instant, which a scrape then reports as a problem (as Python's
+	// own collector fails on it); it has nothing to do with compaction.
+	url, done, log := startServe(t, ctx, "--dir", dir, "--compact-every", "50ms", "--compact-min-idle", "0", "--partial")
+
+	var mu sync.Mutex
+	doneJobs, startedJobs := 0.0, 0.0
+	lo := func() float64 { mu.Lock(); defer mu.Unlock(); return doneJobs }
+	hi := func() float64 { mu.Lock(); defer mu.Unlock(); return startedJobs }
+	stop := make(chan struct{})
+	type result struct {
+		n    int
+		errs []string
+	}
+	res := make(chan result, 1)
+	go func() {
+		n, errs := scrapeLoop(t, url, stop, lo, hi)
+		res <- result{n, errs}
+	}()
+	maxFiles := 0
+	const rounds, perRound = 6, 15
+	for range rounds {
+		mu.Lock()
+		startedJobs += perRound
+		mu.Unlock()
+		testenv.RunPython(t, nil, forkCounters, []string{"PROMETHEUS_MULTIPROC_DIR=" + dir}, strconv.Itoa(perRound), dir)
+		mu.Lock()
+		doneJobs += perRound
+		mu.Unlock()
+		ents, _ := os.ReadDir(dir)
+		maxFiles = max(maxFiles, len(ents))
+	}
+	// The last round's shards get compacted too.
+	waitFor(t, func() bool {
+		m, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+		return len(m) == 1
+	}, "the directory to hold only the archive", log)
+	v, err := scrapeJobs(t, url)
+	close(stop)
+	r := <-res
+	if err != nil || v != rounds*perRound {
+		t.Errorf("final scrape: jobs_total %v, %v; want %d", v, err, rounds*perRound)
+	}
+	if len(r.errs) > 0 {
+		t.Errorf("%d of %d scrapes were wrong: %v", len(r.errs), r.n, r.errs)
+	}
+	if maxFiles > 3*perRound {
+		t.Errorf("the directory grew to %d entries: compaction did not keep up", maxFiles)
+	}
+	if n := selfMetric(t, url, "promstore_compaction_shards_compacted_total"); n < rounds*perRound {
+		t.Errorf("promstore_compaction_shards_compacted_total %v, want at least %d", n, rounds*perRound)
+	}
+	if ts := selfMetric(t, url, "promstore_compaction_last_success_timestamp_seconds"); ts <= 0 {
+		t.Errorf("no last compaction time")
+	}
+	t.Logf("%d scrapes, at most %d directory entries", r.n, maxFiles)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v\n%s", err, log)
+	}
+}
+
+// TestSidecarFoldsRedisKeysBeforeTheyExpire: exporter-style writers put
+// their keys with a TTL of 3 s and exit; promstore serve --compact-every
+// --compact-local folds them into archive keys without a TTL, so the
+// total after the writers' keys would have expired equals the total
+// before.
+func TestSidecarFoldsRedisKeysBeforeTheyExpire(t *testing.T) {
+	testenv.Python(t)
+	srv := testenv.StartRedis(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url, done, log := startServe(t, ctx, "--redis-url", srv.URL(), "--compact-every", "100ms", "--compact-min-idle", "0", "--compact-local")
+	const n = 20
+	testenv.RunPython(t, nil, forkCounters, nil, strconv.Itoa(n), srv.URL(), "3")
+	c := srv.Client()
+	// A probe that expires when the writers' keys would have (Redis' clock).
+	if err := c.Set(ctx, "probe", "1", 3500*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := scrapeJobs(t, url)
+	if err != nil || before != n {
+		t.Fatalf("jobs_total before %v, %v; want %d", before, err, n)
+	}
+	waitFor(t, func() bool {
+		keys, err := c.Keys(ctx, "gunicorn:counter:*:metric:*").Result()
+		if err != nil || len(keys) != 1 || !strings.Contains(keys[0], ":archive") {
+			return false
+		}
+		ttl, err := c.PTTL(ctx, keys[0]).Result()
+		return err == nil && ttl < 0
+	}, "one archive metric key without a TTL", log)
+	waitFor(t, func() bool {
+		n, err := c.Exists(ctx, "probe").Result()
+		return err == nil && n == 0
+	}, "the writers' TTL to pass", log)
+	after, err := scrapeJobs(t, url)
+	if err != nil || after != before {
+		t.Errorf("jobs_total after the TTL: %v, %v; want %v", after, err, before)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v\n%s", err, log)
+	}
+}
+
+// waitFor polls cond every 20 ms for up to a minute.
+func waitFor(t *testing.T, cond func() bool, what string, log fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; log:\n%s", what, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
