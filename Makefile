@@ -36,6 +36,7 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzParseShard -fuzztime=$(FUZZTIME) ./internal/store/filestore/
 	$(GO) test -run=NONE -fuzz=FuzzStreamShard -fuzztime=$(FUZZTIME) ./internal/store/filestore/
+	$(GO) test -run=NONE -fuzz=FuzzInspect -fuzztime=$(FUZZTIME) ./internal/store/filestore/
 	$(GO) test -run=NONE -fuzz=FuzzParseKey -fuzztime=$(FUZZTIME) ./internal/store/
 
 ## bench: Go micro-benchmarks (the side-by-side scripts live in scripts/).

@@ -378,7 +378,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		return store.AliveUnknown
 	}
 	for _, s := range shards {
-		b := Bytes{Used: s.info.Used, Allocated: s.info.Allocated, OnDisk: s.info.Bytes}
+		b := shardBytes(s.info, o.Layouts)
 		r.Bytes.add(b)
 		share := &r.Unknown
 		switch s.alive {
@@ -481,6 +481,15 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	return r, nil
 }
 
+// shardBytes are a shard's three sizes; a store without file layouts
+// (Redis) has one size, its memory, for all three.
+func shardBytes(in store.ShardInfo, layouts bool) Bytes {
+	if !layouts {
+		return Bytes{Used: in.Bytes, Allocated: in.Bytes, OnDisk: in.Bytes}
+	}
+	return Bytes{Used: in.Used, Allocated: in.Allocated, OnDisk: in.Bytes}
+}
+
 func scale(total, part, whole int64) int64 {
 	return int64(float64(total) * float64(part) / float64(whole))
 }
@@ -578,7 +587,7 @@ func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.T
 		if !s.dead || id.PID == "archive" {
 			continue
 		}
-		b := Bytes{Used: s.info.Used, Allocated: s.info.Allocated, OnDisk: s.info.Bytes}
+		b := shardBytes(s.info, o.Layouts)
 		switch {
 		case store.IsLiveMode(id.Mode):
 			c.Removed++

@@ -170,7 +170,21 @@ func TestAnalyzeTableAndFixtures(t *testing.T) {
 			t.Errorf("%s: analyze counts %d series, dump prints %d", fx, r.Series, lines)
 		}
 	}
-	code, out, _ := runCLI(t, nil, "analyze", "--dir", filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"), "--top", "3")
+	// A Redis store holding the same samples (the exporter's fixture):
+	// the same series and families; pids unknown without --local.
+	srv := testenv.StartRedis(t)
+	testenv.LoadRedisJSONL(t, srv.Client(), filepath.Join(testenv.FixturesDir(t), "gpe-0.2.4-redis", "store.jsonl"), nil)
+	code, out, stderr := runCLI(t, nil, "analyze", "--redis-url", srv.URL(), "-o", "json")
+	var r analyze.Report
+	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil {
+		t.Fatalf("redis: exit %d %v %s", code, err, stderr)
+	}
+	if r.Series != 595 || r.FamiliesTotal != 19 || r.Unknown.Shards != r.Shards || r.Cleanup.Refused == "" || r.Used <= 0 {
+		t.Errorf("redis: %d series in %d families, %d of %d shards unknown, cleanup %+v, %d bytes; want 595, 19, all unknown, no estimate",
+			r.Series, r.FamiliesTotal, r.Unknown.Shards, r.Shards, r.Cleanup, r.Used)
+	}
+
+	code, out, _ = runCLI(t, nil, "analyze", "--dir", filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"), "--top", "3")
 	for _, w := range []string{"33 shards (0 unreadable), 710 samples, 290 series in 22 families", "FAMILY", "app_latency_seconds", "LABEL", "ALL-MODE GAUGE", "PIDS", "cleanup --dead-pids", "growth:"} {
 		if code != 0 || !strings.Contains(out, w) {
 			t.Errorf("table lacks %q (exit %d):\n%s", w, code, out)
