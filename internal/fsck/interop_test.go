@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/compare"
 	"github.com/promstore/promstore/internal/render"
@@ -48,22 +50,23 @@ func collect(t *testing.T, dir string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// promstoreDump is what `promstore dump` prints for dir (shards that
-// cannot be read skipped).
+// promstoreDump is what `promstore dump --python-client` of the installed
+// client prints for dir (shards that cannot be read skipped).
 func promstoreDump(t *testing.T, dir string) []byte {
 	t.Helper()
+	client := testenv.PythonClient(t)
 	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	agg := aggregate.New()
+	agg := aggregate.NewFor(client)
 	if err := store.ScanShards(context.Background(), st, agg.AddShard); err != nil {
 		if _, partial := store.Partial(err); !partial {
 			t.Fatal(err)
 		}
 	}
 	var b bytes.Buffer
-	if err := render.Text(&b, agg.Families()); err != nil {
+	if err := (render.Exposition{Escaping: model.UnderscoreEscaping, Client: client}).Write(&b, agg.Families()); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
