@@ -53,7 +53,9 @@ mtime; Redis updated_at) and problems (corrupt files, orphan or modeless Redis
 keys). A totals line follows the table.
 
 Liveness is a kill(pid, 0) check on this host: "unknown" for pids that are not
-numbers, and for Redis stores unless --local says every writer runs here.`,
+numbers, and for Redis stores unless --local says every writer runs here.
+Archive shards (pid "archive", what 'promstore cleanup' compacted dead
+processes into) show "archive" there and are counted apart from the pids.`,
 		Example: `  promstore ls --dir /var/run/prometheus
   promstore ls --sort updated --format json
   promstore ls --redis-url redis://localhost:6379/0 --local`,
@@ -108,6 +110,9 @@ type lsTotals struct {
 	Samples  int   `json:"samples"`
 	Bytes    int64 `json:"bytes"`
 	Problems int   `json:"shards_with_problems"`
+	// Archives counts the archive shards cleanup wrote (pid "archive",
+	// not a process: not among the pids).
+	Archives int `json:"archive_shards"`
 }
 
 func lsRun(ctx context.Context, opts *LsOptions) error {
@@ -142,7 +147,10 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 		if r.Problems == nil {
 			r.Problems = []string{}
 		}
-		if checkPIDs && in.ID.PID != "" {
+		if in.ID.PID == cleanup.ArchivePID {
+			// Not a process: what cleanup compacted dead ones into.
+			r.Alive = lsArchive
+		} else if checkPIDs && in.ID.PID != "" {
 			l, ok := alive[in.ID.PID]
 			if !ok {
 				l = opts.Alive(in.ID.PID)
@@ -263,6 +271,10 @@ func lsTotalsOf(rows []lsRow) lsTotals {
 		t.Bytes += r.Bytes
 		if len(r.Problems) > 0 {
 			t.Problems++
+		}
+		if r.PID == cleanup.ArchivePID {
+			t.Archives++
+			continue
 		}
 		if r.PID == "" || seen[r.PID] {
 			continue
@@ -407,8 +419,11 @@ func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
 		out.WriteString(text)
 		out.WriteByte('\n')
 	}
-	fmt.Fprintf(&out, "total: %d shards, %d pids (%d alive, %d dead, %d unknown), %d samples, %s",
-		tot.Shards, tot.PIDs, tot.Alive, tot.Dead, tot.Unknown, tot.Samples, lsBytes(tot.Bytes))
+	fmt.Fprintf(&out, "total: %d shards, %d pids (%d alive, %d dead, %d unknown)", tot.Shards, tot.PIDs, tot.Alive, tot.Dead, tot.Unknown)
+	if tot.Archives > 0 {
+		fmt.Fprintf(&out, " + %d archive shards of dead processes", tot.Archives)
+	}
+	fmt.Fprintf(&out, ", %d samples, %s", tot.Samples, lsBytes(tot.Bytes))
 	if tot.Problems > 0 {
 		fmt.Fprintf(&out, ", %d with problems", tot.Problems)
 	}
@@ -416,6 +431,10 @@ func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
 	_, err := io.Out.Write([]byte(out.String()))
 	return err
 }
+
+// lsArchive is the ALIVE cell of an archive shard: cleanup's merge of
+// dead processes, not a process of its own.
+const lsArchive = "archive"
 
 // lsOneLine keeps a table cell on one line.
 func lsOneLine(s string) string {

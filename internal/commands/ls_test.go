@@ -207,3 +207,32 @@ func TestLsRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestLsArchive: an archive shard is shown as what it is, not counted as
+// a pid of unknown liveness.
+func TestLsArchive(t *testing.T) {
+	dir := t.TempDir()
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: "archive"}, 5)
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}, 1)
+	open := func(ctx context.Context) (store.Store, error) { return st, nil }
+	f, out, _ := testFactory(nil)
+	if err := lsRun(context.Background(), &LsOptions{IO: f.IO, Store: open, Format: "table", Sort: "name", Alive: store.ProcessAlive}); err != nil {
+		t.Fatal(err)
+	}
+	var archiveRow string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "archive") && strings.HasPrefix(l, "counter") {
+			archiveRow = l
+		}
+	}
+	if f := strings.Fields(archiveRow); len(f) < 4 || f[2] != "archive" || f[3] != "archive" {
+		t.Errorf("archive row %q: want ALIVE archive\n%s", archiveRow, out)
+	}
+	if !strings.Contains(out.String(), "1 pids (0 alive, 1 dead, 0 unknown) + 1 archive shards of dead processes") {
+		t.Errorf("totals line:\n%s", out)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/promstore/promstore/internal/store"
 )
 
 func TestFormatValue(t *testing.T) {
@@ -82,6 +84,22 @@ func TestFit(t *testing.T) {
 		}
 		if tt.width > 0 && (ansi.StringWidth(l) != tt.width || ansi.StringWidth(r) != tt.width) {
 			t.Errorf("fit(%q, %d): widths %d, %d", tt.s, tt.width, ansi.StringWidth(l), ansi.StringWidth(r))
+		}
+	}
+}
+
+// TestPIDSummaryArchive: the archive pseudo-pid is not counted as a pid.
+func TestPIDSummaryArchive(t *testing.T) {
+	for _, tc := range []struct {
+		pids []PID
+		want string
+	}{
+		{[]PID{{ID: "archive", Alive: store.AliveUnknown}, {ID: "12", Alive: store.AliveNo}}, "pids 1 (0 live, 1 dead) + archive"},
+		{[]PID{{ID: "archive", Alive: store.AliveUnknown}}, "pids 0 + archive"},
+		{[]PID{{ID: "12", Alive: store.AliveYes}, {ID: "w", Alive: store.AliveUnknown}}, "pids 2 (1 live, 0 dead, 1 unknown)"},
+	} {
+		if got := pidSummary(tc.pids); got != tc.want {
+			t.Errorf("pidSummary(%v) = %q, want %q", tc.pids, got, tc.want)
 		}
 	}
 }

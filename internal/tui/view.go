@@ -119,7 +119,12 @@ func (m *Model) statsLine() string {
 // pidSummary counts processes by liveness.
 func pidSummary(pids []PID) string {
 	var live, dead, unknown int
+	archive := false
 	for _, p := range pids {
+		if p.ID == archivePID {
+			archive = true
+			continue
+		}
 		switch p.Alive {
 		case store.AliveYes:
 			live++
@@ -129,16 +134,25 @@ func pidSummary(pids []PID) string {
 			unknown++
 		}
 	}
-	switch {
-	case len(pids) == 0:
-		return "pids 0"
-	case unknown == len(pids):
-		return fmt.Sprintf("pids %d (liveness unknown)", len(pids))
-	case unknown > 0:
-		return fmt.Sprintf("pids %d (%d live, %d dead, %d unknown)", len(pids), live, dead, unknown)
+	n := live + dead + unknown
+	suffix := ""
+	if archive {
+		suffix = " + archive"
 	}
-	return fmt.Sprintf("pids %d (%d live, %d dead)", len(pids), live, dead)
+	switch {
+	case n == 0:
+		return "pids 0" + suffix
+	case unknown == n:
+		return fmt.Sprintf("pids %d (liveness unknown)%s", n, suffix)
+	case unknown > 0:
+		return fmt.Sprintf("pids %d (%d live, %d dead, %d unknown)%s", n, live, dead, unknown, suffix)
+	}
+	return fmt.Sprintf("pids %d (%d live, %d dead)%s", n, live, dead, suffix)
 }
+
+// archivePID is the pid of the archive shards 'promstore cleanup' writes
+// (cleanup.ArchivePID): dead processes' samples, not a process.
+const archivePID = "archive"
 
 func (m *Model) statusLine() string {
 	if m.filtering {
@@ -297,7 +311,10 @@ func (m *Model) breakdownLines() []string {
 	var rows []string
 	for _, c := range sr.Contrib {
 		alive := m.alive[c.PID]
-		if alive == "" {
+		switch {
+		case c.PID == archivePID:
+			alive = "archive"
+		case alive == "":
 			alive = store.AliveUnknown
 		}
 		rows = append(rows, row(c.PID, string(alive), c.Value))
