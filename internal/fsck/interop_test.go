@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/common/model"
@@ -214,11 +217,57 @@ func TestRepairMakesPythonReadTheSalvage(t *testing.T) {
 	}
 }
 
-// TestRepairStoppedAtEveryStep stops a repair after each of its steps, as
-// a kill would: the store is readable then (promstore reads every shard it
-// read before), and a second run finishes the repair to the same end
-// state, with one quarantined copy of each original.
-func TestRepairStoppedAtEveryStep(t *testing.T) {
+// TestMain lets the test binary be a repair that kills itself (SIGKILL)
+// after a given step: see killedRepair.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("PROMSTORE_FSCK_KILL_DIR"); dir != "" {
+		stop, _ := strconv.Atoi(os.Getenv("PROMSTORE_FSCK_KILL_AT"))
+		n := 0
+		_, err := Repair(context.Background(), dir, RepairOptions{Quarantine: os.Getenv("PROMSTORE_FSCK_KILL_Q"), Alive: dead, Step: func(s string) error {
+			n++
+			if n == stop {
+				os.Stdout.WriteString(s)
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+			return nil
+		}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// killedRepair runs a repair of dir in a child process that kills itself
+// with SIGKILL after step number stop (no deferred cleanup, no unlock but
+// the kernel's) and returns the step's name, or "" when the repair had
+// fewer steps and finished.
+func killedRepair(t *testing.T, dir, q string, stop int) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PROMSTORE_FSCK_KILL_DIR="+dir, "PROMSTORE_FSCK_KILL_Q="+q, "PROMSTORE_FSCK_KILL_AT="+strconv.Itoa(stop))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL && out.Len() > 0:
+		return out.String()
+	}
+	t.Fatalf("repair child, kill after step %d: %v\n%s", stop, err, errb.String())
+	return ""
+}
+
+// TestRepairKilledAtEveryStep kills a repair (SIGKILL) after each of its
+// steps: the store is readable then (promstore reads every series it read
+// before), and a second run finishes the repair to the same end state,
+// with one quarantined copy of each original.
+func TestRepairKilledAtEveryStep(t *testing.T) {
 	c := corrupt(t)
 	full := testenv.CopyStore(t, c.dir)
 	if _, err := Repair(context.Background(), full, RepairOptions{Quarantine: filepath.Join(t.TempDir(), "q"), Alive: dead}); err != nil {
@@ -232,26 +281,12 @@ func TestRepairStoppedAtEveryStep(t *testing.T) {
 	for stop := 1; ; stop++ {
 		dir := testenv.CopyStore(t, c.dir)
 		q := filepath.Join(t.TempDir(), "q")
-		n, stopped := 0, ""
-		_, err := Repair(context.Background(), dir, RepairOptions{Quarantine: q, Alive: dead, Step: func(s string) error {
-			n++
-			if n == stop {
-				stopped = s
-				return fmt.Errorf("stopped after %s", s)
-			}
-			return nil
-		}})
+		stopped := killedRepair(t, dir, q, stop)
 		if stopped == "" {
-			if err != nil {
-				t.Fatal(err)
-			}
-			if stop < 6 {
+			if stop < 7 {
 				t.Fatalf("only %d steps; want 6 (2 copies, 2 rewrites, 2 moves)", stop-1)
 			}
 			break
-		}
-		if err == nil || !strings.Contains(err.Error(), "stopped after") {
-			t.Fatalf("stop %d: err = %v", stop, err)
 		}
 		mid := promstoreDump(t, dir)
 		if d := compare.Diff(parse(t, "before", before), parse(t, "mid", mid), compare.Options{Tolerance: 1e-9}); len(d.Diffs) > 0 {
