@@ -111,6 +111,11 @@ type shardFile struct {
 	id   store.ShardID
 	// nameErr is set when the name is not a shard name.
 	nameErr error
+	// regular is set when the directory listing says the name is a
+	// regular file (not a symlink, FIFO or directory, nor of a type the
+	// file system does not tell), so that it can be opened and read
+	// without asking the file's type again.
+	regular bool
 }
 
 // list returns the directory's shard files in directory order, the order
@@ -126,18 +131,19 @@ func (s *Store) list() ([]shardFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.dir, err)
 	}
-	names, err := d.Readdirnames(-1)
+	ents, err := d.ReadDir(-1) // unsorted: directory order
 	d.Close()
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.dir, err)
 	}
-	files := make([]shardFile, 0, len(names))
-	for _, name := range names {
+	files := make([]shardFile, 0, len(ents))
+	for _, ent := range ents {
+		name := ent.Name()
 		base, ok := strings.CutSuffix(name, ".db")
 		if !ok || strings.HasPrefix(name, ".") {
 			continue
 		}
-		f := shardFile{name: name, path: s.dir + string(os.PathSeparator) + name}
+		f := shardFile{name: name, path: s.dir + string(os.PathSeparator) + name, regular: ent.Type().IsRegular()}
 		f.id, f.nameErr = store.ParseShardName(base)
 		files = append(files, f)
 	}

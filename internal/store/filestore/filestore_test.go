@@ -482,3 +482,76 @@ func TestGuessedKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestManySmallShards: a pile of small shards (read in units of many
+// files by one worker, opened without a stat) comes out in directory
+// order with every sample, mixed with a symbolic link to a shard and a
+// corrupt shard (each an error naming it, the rest still read).
+func TestManySmallShards(t *testing.T) {
+	dir := t.TempDir()
+	w := openDir(t, dir, LayoutTimestamp)
+	want := map[string][]float64{}
+	for pid := range 300 {
+		id := store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(1000 + pid)}
+		var samples []store.Sample
+		for i := range 1 + pid%5 {
+			k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r" + strconv.Itoa((pid*7+i)%40)}}, "Requests."))
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples = append(samples, store.Sample{Key: k, Value: float64(pid*10 + i)})
+			want[id.String()] = append(want[id.String()], float64(pid*10+i))
+		}
+		if err := w.WriteShard(context.Background(), id, samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "counter_1000.db"), filepath.Join(dir, "counter_99999.db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "counter_88888.db"), []byte("not a shard"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, n := range names {
+		if n != "counter_88888.db" && n != "counter_99999.db" {
+			order = append(order, strings.TrimSuffix(n, ".db"))
+		}
+	}
+	st := openDir(t, dir, 0)
+	for scan := range 2 {
+		got := map[string][]float64{}
+		var gotOrder []string
+		err := st.ScanShards(context.Background(), func(id store.ShardID, entries []store.Entry) error {
+			gotOrder = append(gotOrder, id.String())
+			for _, e := range entries {
+				got[id.String()] = append(got[id.String()], e.Value)
+			}
+			return nil
+		})
+		problems, _ := store.Partial(err)
+		var bad []string
+		for _, p := range problems {
+			bad = append(bad, p.Shard)
+		}
+		slices.Sort(bad)
+		if !slices.Equal(bad, []string{"counter_88888.db", "counter_99999.db"}) {
+			t.Errorf("scan %d: error %v naming %v, want the corrupt counter_88888.db and the link counter_99999.db", scan, err, bad)
+		}
+		if !slices.Equal(gotOrder, order) {
+			t.Errorf("scan %d: shards in order %v, want directory order %v", scan, gotOrder, order)
+		}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("scan %d: got %v, want %v", scan, got, want)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"math"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
@@ -105,33 +104,53 @@ type shard struct {
 }
 
 // pipeline reads and parses shards in a few worker goroutines, a few
-// files ahead of the consumer, and hands them over in file order.
+// units ahead of the consumer, and hands them over in file order. A unit
+// is a run of consecutive files claimed by one worker: one file while
+// shards are large, up to unitMax while they are small, so that a store
+// of thousands of nearly empty shards costs a handoff per unit rather
+// than per file.
 type pipeline struct {
-	ready  []chan *shard // by file index
-	tokens chan struct{} // one per file being read or waiting to be consumed
-	free   chan []entry
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	keys   *keyCache
+	files []shardFile
+	// stat is set when shards need their size and mtime (Shards).
+	stat bool
+
+	mu      sync.Mutex
+	next    int // the first file no unit has claimed
+	perUnit int // files per unit, from the size of the last shards read
+	claimed chan *unit
+	tokens  chan struct{} // one per unit being read or waiting to be consumed
+	free    chan []entry
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	keys    *keyCache
+}
+
+// unit is a run of files read by one worker.
+type unit struct {
+	shards []*shard
+	done   chan struct{}
 }
 
 const (
 	pipelineDepth = 4
 	parseWorkers  = 2
+	// unitMax bounds the files of a unit; unitEntries is how many entries
+	// a unit aims at.
+	unitMax     = 64
+	unitEntries = 2048
 )
 
-func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
+func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool) *pipeline {
 	p := &pipeline{
-		ready:  make([]chan *shard, len(files)),
-		tokens: make(chan struct{}, pipelineDepth),
-		free:   make(chan []entry, pipelineDepth+2),
-		stop:   make(chan struct{}),
-		keys:   keys,
+		files:   files,
+		stat:    stat,
+		perUnit: 1,
+		claimed: make(chan *unit, len(files)),
+		tokens:  make(chan struct{}, pipelineDepth),
+		free:    make(chan []entry, pipelineDepth+2),
+		stop:    make(chan struct{}),
+		keys:    keys,
 	}
-	for i := range p.ready {
-		p.ready[i] = make(chan *shard, 1)
-	}
-	var next atomic.Int64
 	var guesses guessBook
 	for range min(parseWorkers, len(files)) {
 		p.wg.Add(1)
@@ -144,15 +163,48 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache) *pipeline {
 				case <-p.stop:
 					return
 				}
-				i := int(next.Add(1) - 1)
-				if i >= len(files) {
+				u, from := p.claim()
+				if u == nil {
 					return
 				}
-				p.ready[i] <- p.read(&ps, &guesses, files[i])
+				n := 0
+				for i := range u.shards {
+					u.shards[i] = p.read(&ps, &guesses, files[from+i])
+					n += len(u.shards[i].entries)
+				}
+				p.learn(len(u.shards), n)
+				close(u.done)
 			}
 		}()
 	}
 	return p
+}
+
+// claim takes the next unit of files, queued in file order for the
+// consumer; nil when every file is claimed.
+func (p *pipeline) claim() (*unit, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	from := p.next
+	if from >= len(p.files) {
+		return nil, 0
+	}
+	n := min(p.perUnit, len(p.files)-from)
+	p.next += n
+	u := &unit{shards: make([]*shard, n), done: make(chan struct{})}
+	p.claimed <- u // never blocks: room for a unit per file
+	return u, from
+}
+
+// learn sizes the next units from a unit of files that held entries.
+func (p *pipeline) learn(files, entries int) {
+	per := unitMax
+	if entries > 0 {
+		per = min(unitMax, max(1, unitEntries*files/entries))
+	}
+	p.mu.Lock()
+	p.perUnit = per
+	p.mu.Unlock()
 }
 
 // read reads and parses one shard file.
@@ -175,10 +227,15 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 		entries = make([]entry, 0, len(ps.guess)+len(ps.guess)/16)
 	}
 	var ok bool
-	var st fs.FileInfo
-	sh.entries, sh.layout, st, ok = streamShardFile(ps, f.path, entries[:0])
-	if ok {
-		sh.size, sh.alloc, sh.mtime = st.Size(), allocated(st), st.ModTime()
+	if f.regular && !p.stat {
+		// The listing said it is a regular file: open, read, close.
+		sh.entries, sh.layout, ok = streamRaw(ps, f.path, entries[:0])
+	} else {
+		var st fs.FileInfo
+		sh.entries, sh.layout, st, ok = streamShardFile(ps, f.path, entries[:0])
+		if ok {
+			sh.size, sh.alloc, sh.mtime = st.Size(), allocated(st), st.ModTime()
+		}
 	}
 	if !ok {
 		// Anything but a well-formed shard: parsed whole, which tells
@@ -209,6 +266,19 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 	return sh
 }
 
+// streamRaw parses the file at path, which the listing says is regular,
+// with parser.stream, in three system calls for a small shard: open,
+// pread and close. ok is false when it could not (the file is then to
+// be parsed whole).
+func streamRaw(ps *parser, path string, out []entry) (entries []entry, layout int, ok bool) {
+	f, err := openRaw(path)
+	if err != nil {
+		return out, 0, false
+	}
+	defer f.Close()
+	return ps.stream(f, -1, out)
+}
+
 // streamShardFile parses the regular, non-empty file at path with
 // parser.stream; ok is false when it could not (the file is then to be
 // parsed whole).
@@ -228,15 +298,26 @@ func streamShardFile(ps *parser, path string, out []entry) (entries []entry, lay
 // shards calls fn with each shard in file order until fn fails or ctx
 // is done.
 func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
-	for i := range p.ready {
-		var sh *shard
+	for seen := 0; seen < len(p.files); {
+		var u *unit
 		select {
-		case sh = <-p.ready[i]:
+		case u = <-p.claimed:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		err := fn(sh)
-		p.recycle(sh)
+		select {
+		case <-u.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var err error
+		for _, sh := range u.shards {
+			if err == nil {
+				err = fn(sh)
+			}
+			p.recycle(sh)
+		}
+		seen += len(u.shards)
 		<-p.tokens
 		if err != nil {
 			return err
@@ -245,7 +326,7 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 	return nil
 }
 
-// recycle gives a delivered shard's entry buffer back to the worker.
+// recycle gives a delivered shard's entry buffer back to the workers.
 func (p *pipeline) recycle(sh *shard) {
 	if sh.entries == nil {
 		return
@@ -268,7 +349,7 @@ func (p *pipeline) close() {
 // a few ahead, and calls fn with each in directory order. The shard's
 // entries are only valid during the call. The key cache of a complete
 // pass is kept for the next one.
-func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
+func (s *Store) eachShard(ctx context.Context, stat bool, fn func(*shard) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -278,7 +359,7 @@ func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
 	}
 	keys := newKeyCache(s.takeKeys(), &s.keyIDs)
 	keys.ctx = ctx
-	p := s.startPipeline(files, keys)
+	p := s.startPipeline(files, keys, stat)
 	complete := false
 	defer func() {
 		p.close()
@@ -303,7 +384,7 @@ func (s *Store) eachShard(ctx context.Context, fn func(*shard) error) error {
 // *store.PartialError at the end.
 func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 	var errs store.ScanErrors
-	err := s.eachShard(ctx, func(sh *shard) error {
+	err := s.eachShard(ctx, false, func(sh *shard) error {
 		if sh.unreadable(&errs) {
 			return nil // reported at the end
 		}
@@ -326,7 +407,7 @@ func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 // store.ShardScanner); the entries are only valid during the call.
 func (s *Store) ScanShards(ctx context.Context, fn store.ShardFunc) error {
 	var errs store.ScanErrors
-	err := s.eachShard(ctx, func(sh *shard) error {
+	err := s.eachShard(ctx, false, func(sh *shard) error {
 		if sh.unreadable(&errs) || len(sh.entries) == 0 {
 			return nil
 		}
@@ -343,7 +424,7 @@ func (s *Store) ScanShards(ctx context.Context, fn store.ShardFunc) error {
 // name); the error is only for a directory that cannot be listed.
 func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 	infos := []store.ShardInfo{}
-	err := s.eachShard(ctx, func(sh *shard) error {
+	err := s.eachShard(ctx, true, func(sh *shard) error {
 		if sh.gone {
 			return nil
 		}

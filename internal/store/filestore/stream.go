@@ -2,7 +2,8 @@ package filestore
 
 import (
 	"encoding/binary"
-	"os"
+	"errors"
+	"io"
 )
 
 // windowSize is how much of a shard is read at a time by stream: small
@@ -13,9 +14,13 @@ const (
 	keyBufFlush = 1 << 20
 )
 
-// stream parses the shard open as f (of size bytes, a regular file) by
-// reading its used region in windows into p.win, appending its entries
-// to out. Reading through a small buffer that stays in cache costs less
+// firstRead is how much of a shard is read before its used size is known,
+// as Python reads one page first.
+const firstRead = 4096
+
+// stream parses the shard open as f (a regular file of size bytes, or
+// of a size not known when size is negative) by reading its used region
+// in windows into p.win, appending its entries to out. Reading through a small buffer that stays in cache costs less
 // than mapping the file (page faults, then unmapping) and far less than
 // reading it whole.
 //
@@ -25,9 +30,9 @@ const (
 // not parse, the other layout, a larger file) it returns ok false having
 // appended nothing, and the caller parses the file whole, which decides
 // the layout and words the error.
-func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, layout int, ok bool) {
+func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry, layout int, ok bool) {
 	p.guessed, p.used = false, 0
-	if size < headerSize {
+	if size >= 0 && size < headerSize {
 		return out, 0, false
 	}
 	if p.window == 0 {
@@ -37,16 +42,27 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 		p.win = make([]byte, p.window)
 	}
 	buf := p.win[:cap(p.win)]
-	have, err := f.ReadAt(buf[:min(int64(len(buf)), size)], 0)
-	if err != nil || have < headerSize {
+	// The first page holds all of a small shard's used bytes (a shard
+	// of a process that wrote a few series is one page of entries in a
+	// 64 KiB file); a larger one is read on from where its entries cross
+	// the page.
+	first := buf[:min(len(buf), firstRead)]
+	if size >= 0 {
+		first = first[:min(int64(len(first)), size)]
+	}
+	have, err := f.ReadAt(first, 0)
+	if (err != nil && !errors.Is(err, io.EOF)) || have < headerSize {
 		return out, 0, false
+	}
+	if size < 0 && have < len(first) {
+		size = int64(have) // a short read ends at the end of the file
 	}
 	used := int(int32(binary.LittleEndian.Uint32(buf)))
 	switch {
 	case used == 0 || used == headerSize:
 		p.used = headerSize
 		return out, 0, true // no entries: nothing tells the layout
-	case used < headerSize || int64(used) > size || used >= unambiguousBelow:
+	case used < headerSize || (size >= 0 && int64(used) > size) || used >= unambiguousBelow:
 		return out, 0, false
 	}
 	stride := p.hintOr16()
@@ -111,7 +127,7 @@ func (p *parser) stream(f *os.File, size int64, out []entry) (entries []entry, l
 // refill moves the window to start at file offset pos with at least need
 // bytes (growing it for an entry larger than the window) and fills it up
 // to used. It returns the window, its offset and how many bytes it holds.
-func (p *parser) refill(f *os.File, pos, need, used int) (buf []byte, base, have int, ok bool) {
+func (p *parser) refill(f io.ReaderAt, pos, need, used int) (buf []byte, base, have int, ok bool) {
 	if need > cap(p.win) {
 		p.win = make([]byte, need)
 	}
@@ -122,7 +138,7 @@ func (p *parser) refill(f *os.File, pos, need, used int) (buf []byte, base, have
 	}
 	n := min(len(buf), used-pos)
 	got, err := f.ReadAt(buf[:n], int64(pos))
-	if err != nil || got < need {
+	if (err != nil && !errors.Is(err, io.EOF)) || got < need {
 		return buf, pos, got, false
 	}
 	return buf, pos, got, true
