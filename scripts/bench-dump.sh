@@ -1,64 +1,101 @@
 #!/usr/bin/env bash
 # Times Python's collector (MultiProcessCollector + generate_latest) and
-# `promstore dump` on the same store written by the real prometheus_client,
-# in one run, and prints both times, the ratio and both peak RSS values.
+# `promstore dump` on the same stores written by the real prometheus_client,
+# in one run, and prints for each store both times, both peak RSS values
+# and the ratio. The outputs must hold the same lines (Python's order is
+# its directory order, promstore's is sorted), or the script fails.
 #
-#   scripts/bench-dump.sh [PROCS] [SERIES] [RUNS]     (defaults 64 2000 5)
+#   scripts/bench-dump.sh [STORE...]     (default: inorder big churn)
+#   RUNS=5 (runs of each side per store)
 #
-# The store (PROCS worker processes x SERIES series in each of 5 families:
-# counter, histogram, summary, livesum and all gauges; about 1.4 GB of
-# shard files at the defaults) is written once into $BENCH_DIR
-# (default /tmp/promstore-bench-dump-PROCS-SERIES) and reused.
+# Stores (each written once into $BENCH_ROOT, default /tmp, and reused):
+#   inorder  64 processes x 2,000 series in each of 5 families (counter,
+#            histogram, summary, livesum and all gauges), every process
+#            writing the same series in the same order: the reader's BEST
+#            CASE (every positional key guess hits). scripts/pystore.py.
+#   big      48 workers, each serving 6,500 requests over 3,000 route
+#            templates of Zipf-skewed popularity: each its own subset of
+#            series in its own order, every kind and every gauge mode of
+#            the client. scripts/prodstore.py --size big.
+#   churn    2,500 dead workers recycled after 2-12 requests each: about
+#            26,000 nearly empty shards of 64 KiB. scripts/prodstore.py --size churn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PROCS=${1:-64}
-SERIES=${2:-2000}
-RUNS=${3:-5}
-DIR=${BENCH_DIR:-/tmp/promstore-bench-dump-$PROCS-$SERIES}
+RUNS=${RUNS:-5}
+ROOT=${BENCH_ROOT:-/tmp}
+STORES=("$@")
+[ ${#STORES[@]} -gt 0 ] || STORES=(inorder big churn)
 
 PY=""
 for p in /usr/bin/python3 python3; do
   if command -v "$p" >/dev/null && "$p" -c 'import prometheus_client' 2>/dev/null; then PY=$(command -v "$p"); break; fi
 done
 [ -n "$PY" ] || { echo "need a python3 with prometheus_client (apt-get install python3-prometheus-client)" >&2; exit 1; }
+PYVER=$("$PY" -c 'from importlib.metadata import version; print(version("prometheus_client"))' 2>/dev/null || echo "?")
 
-if [ ! -f "$DIR/.complete" ]; then
-  echo "writing the store with prometheus_client: $PROCS processes x $SERIES series per family into $DIR ..."
-  rm -rf "$DIR"
-  "$PY" scripts/pystore.py write "$DIR" --mode bench --procs "$PROCS" --series "$SERIES" --parallel 16
-  touch "$DIR/.complete"
-fi
-BIN=$(mktemp -d)/promstore
+TMP=$(mktemp -d /tmp/promstore-bench-dump.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+BIN=$TMP/promstore
 go build -o "$BIN" ./cmd/promstore
 
-files=$(find "$DIR" -name '*.db' | wc -l)
-apparent=$(du -s --apparent-size --block-size=1M "$DIR" | cut -f1)
-cat "$DIR"/*.db > /dev/null # same page cache for both
-echo "store: $files shard files, $apparent MiB"
+# store NAME: the directory of store NAME, written when missing.
+store() {
+  local dir
+  case $1 in
+    inorder) dir=$ROOT/promstore-bench-dump-64-2000 ;;
+    big | churn) dir=$ROOT/promstore-bench-prod-$1 ;;
+    *) echo "unknown store $1 (inorder, big, churn)" >&2; exit 2 ;;
+  esac
+  if [ ! -f "$dir/.complete" ]; then
+    echo "writing the $1 store with prometheus_client $PYVER into $dir (minutes) ..." >&2
+    rm -rf "$dir"
+    case $1 in
+      inorder) "$PY" scripts/pystore.py write "$dir" --mode bench --procs 64 --series 2000 --parallel 16 >&2 ;;
+      *) "$PY" scripts/prodstore.py "$dir" --size "$1" >&2 ;;
+    esac
+    touch "$dir/.complete"
+  fi
+  echo "$dir"
+}
 
-# The two sides take turns, so that both meet the machine in the same
-# moods (this VM's speed drifts by minutes); best time, highest peak RSS.
-py_s=; py_mb=0; ps_s=; ps_mb=0; py_all=; ps_all=
-for _ in $(seq "$RUNS"); do
-  read -r s mb < <("$PY" scripts/measure.py 1 /tmp/bench-dump-python.prom "$PY" scripts/pystore.py collect "$DIR")
-  py_all="$py_all $s"
-  py_s=$(awk -v a="$py_s" -v b="$s" 'BEGIN { print (a == "" || b < a) ? b : a }'); py_mb=$(awk -v a="$py_mb" -v b="$mb" 'BEGIN { print (b > a) ? b : a }')
-  read -r s mb < <("$PY" scripts/measure.py 1 /tmp/bench-dump-promstore.prom "$BIN" dump --dir "$DIR")
-  ps_all="$ps_all $s"
-  ps_s=$(awk -v a="$ps_s" -v b="$s" 'BEGIN { print (a == "" || b < a) ? b : a }'); ps_mb=$(awk -v a="$ps_mb" -v b="$mb" 'BEGIN { print (b > a) ? b : a }')
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
+most() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
+
+summary=()
+for name in "${STORES[@]}"; do
+  DIR=$(store "$name")
+  files=$(find "$DIR" -name '*.db' | wc -l)
+  apparent=$(du -s --apparent-size --block-size=1M "$DIR" | cut -f1)
+  cat "$DIR"/*.db > /dev/null # same page cache for both
+  samples=$("$BIN" dump --dir "$DIR" --raw | tail -n +2 | wc -l)
+  echo "== $name: $files shard files, $apparent MiB, $samples samples in the shards"
+
+  # The two sides take turns, so that both meet the machine in the same
+  # moods (this VM's speed drifts by minutes); best time, highest peak RSS.
+  py_s=; py_mb=0; ps_s=; ps_mb=0; py_all=; ps_all=; ps_cpu=
+  for _ in $(seq "$RUNS"); do
+    read -r s mb _ _ < <("$PY" scripts/measure.py 1 "$TMP/python.prom" "$PY" scripts/pystore.py collect "$DIR")
+    py_all="$py_all $s"; py_s=$(best "$py_s" "$s"); py_mb=$(most "$py_mb" "$mb")
+    read -r s mb u sy < <("$PY" scripts/measure.py 1 "$TMP/promstore.prom" "$BIN" dump --dir "$DIR")
+    ps_all="$ps_all $s"; ps_mb=$(most "$ps_mb" "$mb")
+    if [ "$(best "$ps_s" "$s")" = "$s" ]; then ps_cpu="$u user + $sy system"; fi
+    ps_s=$(best "$ps_s" "$s")
+  done
+
+  lines=$(wc -l < "$TMP/promstore.prom")
+  if ! cmp -s <(LC_ALL=C sort "$TMP/python.prom") <(LC_ALL=C sort "$TMP/promstore.prom"); then
+    echo "outputs of $name differ (as sorted lines): python $(wc -l < "$TMP/python.prom") lines, promstore $lines" >&2
+    exit 1
+  fi
+  echo "python runs (s):   $py_all"
+  echo "promstore runs (s):$ps_all"
+  echo "promstore best run: $ps_cpu CPU-s"
+  line=$(awk -v n="$name" -v a="$py_s" -v b="$ps_s" -v c="$py_mb" -v d="$ps_mb" -v l="$lines" \
+    'BEGIN { printf "%-8s python %7.2f s %6.0f MiB   promstore %6.3f s %5.0f MiB   %5.1fx faster, %4.1fx less memory (%d output lines, identical)", n, a, c, b, d, a/b, c/d, l }')
+  echo "$line"
+  summary+=("$line")
 done
 
-py_lines=$(wc -l < /tmp/bench-dump-python.prom)
-ps_lines=$(wc -l < /tmp/bench-dump-promstore.prom)
-[ "$py_lines" = "$ps_lines" ] || { echo "output line counts differ: python $py_lines, promstore $ps_lines" >&2; exit 1; }
-if ! cmp -s <(sort /tmp/bench-dump-python.prom) <(sort /tmp/bench-dump-promstore.prom); then
-  echo "note: outputs differ as sorted lines (expected only if the directory changed between runs)" >&2
-fi
-
-echo "python runs (s):   $py_all"
-echo "promstore runs (s):$ps_all"
-printf '%-28s %10s %12s\n' "" "seconds" "peak RSS MiB"
-printf '%-28s %10s %12s\n' "python collector (0.16)" "$py_s" "$py_mb"
-printf '%-28s %10s %12s\n' "promstore dump" "$ps_s" "$ps_mb"
-awk -v a="$py_s" -v b="$ps_s" -v c="$py_mb" -v d="$ps_mb" -v n="$ps_lines" \
-  'BEGIN { printf "promstore is %.1fx faster with %.1fx less peak memory (%d output lines; best time and highest peak RSS of runs taken in turns)\n", a/b, c/d, n }'
+echo
+echo "prometheus_client $PYVER; best time and highest peak RSS of $RUNS runs per side, taken in turns:"
+printf '%s\n' "${summary[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """measure.py RUNS OUTFILE CMD...: run CMD RUNS times with stdout to OUTFILE;
-print the best wall time in seconds and the peak RSS in MiB (of the run
-with the best time) as "seconds mib". Stdlib only."""
+print the best wall time in seconds, the peak RSS in MiB and the user and
+system CPU seconds (of the run with the best time) as "seconds mib user sys".
+Stdlib only."""
 import os
 import resource
 import subprocess
@@ -11,8 +12,8 @@ import time
 runs, outfile, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 best = None
 for _ in range(runs):
-    # A fresh process per run, so that ru_maxrss of the children is this
-    # child's own peak.
+    # A fresh process per run, so that the children's ru_maxrss and CPU
+    # times are this child's own.
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -21,8 +22,8 @@ for _ in range(runs):
             t0 = time.perf_counter()
             rc = subprocess.call(cmd, stdout=out)
             dt = time.perf_counter() - t0
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-        os.write(w, ("%d %f %f" % (rc, dt, rss)).encode())
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        os.write(w, ("%d %f %f %f %f" % (rc, dt, ru.ru_maxrss / 1024.0, ru.ru_utime, ru.ru_stime)).encode())
         os._exit(0)
     os.close(w)
     data = b""
@@ -32,10 +33,10 @@ for _ in range(runs):
             break
         data += chunk
     os.waitpid(pid, 0)
-    rc, dt, rss = data.split()
+    rc, *vals = data.split()
     if int(rc) != 0:
         sys.exit("command failed: %s" % " ".join(cmd))
-    dt, rss = float(dt), float(rss)
-    if best is None or dt < best[0]:
-        best = (dt, rss)
-print("%.3f %.1f" % best)
+    vals = tuple(float(v) for v in vals)
+    if best is None or vals[0] < best[0]:
+        best = vals
+print("%.3f %.1f %.2f %.2f" % best)
