@@ -7,6 +7,7 @@
 #
 #   scripts/bench-dump.sh [STORE...]     (default: inorder big churn)
 #   RUNS=5 (runs of each side per store)
+#   PROMSTORE_BIN=path (time that binary instead of building this tree)
 #
 # Stores (each written once into $BENCH_ROOT, default /tmp, and reused):
 #   inorder  64 processes x 2,000 series in each of 5 families (counter,
@@ -35,8 +36,8 @@ PYVER=$("$PY" -c 'from importlib.metadata import version; print(version("prometh
 
 TMP=$(mktemp -d /tmp/promstore-bench-dump.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-BIN=$TMP/promstore
-go build -o "$BIN" ./cmd/promstore
+BIN=${PROMSTORE_BIN:-$TMP/promstore}
+[ -n "${PROMSTORE_BIN:-}" ] || go build -o "$BIN" ./cmd/promstore
 
 # store NAME: the directory of store NAME, written when missing.
 store() {

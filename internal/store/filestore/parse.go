@@ -1,13 +1,11 @@
 package filestore
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/promstore/promstore/internal/store"
@@ -27,104 +25,6 @@ const (
 
 // entry is one parsed sample of a shard.
 type entry = store.Entry
-
-// keyCache maps key text to its parsed key so that every shard holding the
-// same text shares one *store.Key (the aggregator caches per pointer) and
-// each text is parsed once. Keys found in the previous scan (old) are moved
-// into cur, so the cache holds only the keys of the latest scan. The cache
-// is cut in parts by hash, each with its own lock, so that the lookups of
-// several parse goroutines rarely wait for each other.
-type keyCache struct {
-	parts [cacheParts]cachePart
-	// ids numbers new keys (store.Key.ID); shared by the scans of a Store.
-	ids *atomic.Uint32
-	// ctx is the scan's context: a parse checks it every checkEvery
-	// entries and ends when it is done. Nil for none.
-	ctx context.Context
-}
-
-// checkEvery is how many entries a walk reads between two looks at its
-// context: a few milliseconds' work at most, and no cost per entry.
-const checkEvery = 1 << 12
-
-// canceled returns the scan's context's error, checked now.
-func (c *keyCache) canceled() error {
-	if c.ctx == nil {
-		return nil
-	}
-	return c.ctx.Err()
-}
-
-const cacheParts = 16
-
-type cachePart struct {
-	mu       sync.Mutex
-	cur, old *store.TextMap[*store.Key]
-	_        [40]byte // a cache line per part
-}
-
-// keySet is the keys of a scan, kept by the Store for the next one.
-type keySet [cacheParts]*store.TextMap[*store.Key]
-
-func newKeyCache(old *keySet, ids *atomic.Uint32) *keyCache {
-	c := &keyCache{ids: ids}
-	for i := range c.parts {
-		p := &c.parts[i]
-		if old != nil && old[i] != nil {
-			p.old = old[i]
-		} else {
-			p.old = store.NewTextMap[*store.Key](0)
-		}
-		p.cur = store.NewTextMap[*store.Key](p.old.Len())
-	}
-	return c
-}
-
-// keys returns the keys met in this scan (cur) or the ones it started
-// with (old).
-func (c *keyCache) keys(cur bool) *keySet {
-	var ks keySet
-	for i := range c.parts {
-		ks[i] = c.parts[i].old
-		if cur {
-			ks[i] = c.parts[i].cur
-		}
-	}
-	return &ks
-}
-
-// lookup returns the parsed key for b. It allocates only for a text not
-// seen before, which it parses without holding the lock.
-func (c *keyCache) lookup(b []byte, texts *textArena) (*store.Key, error) {
-	h := store.HashBytes(b)
-	p := &c.parts[h%cacheParts]
-	p.mu.Lock()
-	if k, ok := p.cur.GetBytes(h, b); ok {
-		p.mu.Unlock()
-		return k, nil
-	}
-	if k, ok := p.old.GetBytes(h, b); ok {
-		p.cur.Put(h, k.Text, k)
-		p.mu.Unlock()
-		return k, nil
-	}
-	p.mu.Unlock()
-	text := texts.text(b)
-	k, err := store.ParseKey(text)
-	if err != nil {
-		return nil, err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if k, ok := p.cur.Get(h, text); ok { // parsed meanwhile by another goroutine
-		return k, nil
-	}
-	if c.ids != nil {
-		k.ID = c.ids.Add(1)
-	}
-	p.cur.Put(h, text, k)
-	return k, nil
-}
 
 // textArena hands out copies of key texts cut from shared blocks: the
 // texts of keys met one after the other then lie side by side, as a walk
@@ -329,35 +229,36 @@ func (b *guessBook) update(kind string, entries []entry) {
 const parallelLookups = 1024
 
 // lookupPending fills in the keys of the pending entries of out (whose
-// KeyID holds their offset in data), on every core when there are many.
-// It returns the error of the first entry whose key does not parse, else
-// perr (the walk's own failure, which comes after all of them).
+// KeyID holds their offset in data), in batches (see keyCache.lookup),
+// on every core when there are many. It returns the error of the first
+// entry whose key does not parse, else perr (the walk's own failure,
+// which comes after all of them).
 func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending []int32, perr *parseError) ([]entry, *parseError) {
-	lookup := func(j int32, texts *textArena) error {
-		e := &out[j]
-		pos := int(e.KeyID)
-		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
-		k, err := keys.lookup(data[pos+4:pos+4+n], texts)
-		texts.left -= n
-		if err != nil {
-			return err
+	// part looks up pending entries in batches; it returns the index in
+	// part of the first one whose key does not parse, and its error.
+	part := func(part []int32) (int, error) {
+		var b lookupBatch
+		for from := 0; from < len(part); from += batchSize {
+			js := part[from:min(from+batchSize, len(part))]
+			b.texts = b.texts[:0]
+			for _, j := range js {
+				pos := int(out[j].KeyID)
+				n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
+				b.texts = append(b.texts, data[pos+4:pos+4+n])
+			}
+			if x, err := keys.lookup(&b); err != nil {
+				return from + x, err
+			}
+			for x, j := range js {
+				out[j].Key, out[j].KeyID = b.keys[x], b.keys[x].ID
+			}
 		}
-		e.Key, e.KeyID = k, k.ID
-		return nil
+		return -1, nil
 	}
 	workers := runtime.GOMAXPROCS(0)
-	textBytes := func(part []int32) (n int) {
-		for _, j := range part {
-			n += int(int32(binary.LittleEndian.Uint32(data[out[j].KeyID:])))
-		}
-		return n
-	}
 	if len(pending) < parallelLookups || workers < 2 {
-		texts := textArena{left: textBytes(pending)}
-		for _, j := range pending {
-			if err := lookup(j, &texts); err != nil {
-				return out[:start], &parseError{int64(out[j].KeyID), err.Error()}
-			}
+		if x, err := part(pending); err != nil {
+			return out[:start], &parseError{int64(out[pending[x]].KeyID), err.Error()}
 		}
 		return out, perr
 	}
@@ -365,16 +266,11 @@ func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending 
 	var wg sync.WaitGroup
 	chunk := (len(pending) + workers - 1) / workers
 	for w := 0; w < len(pending); w += chunk {
-		part := pending[w:min(w+chunk, len(pending))]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			texts := textArena{left: textBytes(part)}
-			for x, j := range part {
-				if err := lookup(j, &texts); err != nil {
-					errs[w+x] = err
-					return // the entries after it are not needed
-				}
+			if x, err := part(pending[w:min(w+chunk, len(pending))]); err != nil {
+				errs[w+x] = err // the entries after it are not needed
 			}
 		}()
 	}

@@ -1,0 +1,236 @@
+package filestore
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// keyCache maps key text to its parsed key so that every shard holding the
+// same text shares one *store.Key (the aggregator caches per pointer) and
+// each text is parsed once. It is an open-addressing table of slots that
+// hold each key's hash, text and ID beside the key, looked up in batches:
+// first every text's hash, then every text's slot, then every candidate's
+// text, so that the cache misses of a batch overlap instead of following
+// one another (a store whose processes each write their own series in
+// their own order looks up nearly every entry). Lookups share a read
+// lock; new keys are parsed outside any lock and added under the write
+// lock.
+//
+// The table lives from scan to scan (see keySet); keys that the latest
+// complete scan did not meet are dropped once they are most of it.
+type keyCache struct {
+	mu  sync.RWMutex
+	tab *keySet
+	gen uint32 // this scan's generation
+	// ids numbers new keys (store.Key.ID); shared by the scans of a Store.
+	ids *atomic.Uint32
+	// ctx is the scan's context: a parse checks it every checkEvery
+	// entries and ends when it is done. Nil for none.
+	ctx context.Context
+}
+
+// checkEvery is how many entries a walk reads between two looks at its
+// context: a few milliseconds' work at most, and no cost per entry.
+const checkEvery = 1 << 12
+
+// canceled returns the scan's context's error, checked now.
+func (c *keyCache) canceled() error {
+	if c.ctx == nil {
+		return nil
+	}
+	return c.ctx.Err()
+}
+
+// keySet is the key table of a cache, kept by the Store for the next
+// scan.
+type keySet struct {
+	slots []keySlot // a power of two of them; a nil key is a free slot
+	n     int       // slots in use
+	gen   uint32    // the generation of the last scan that used it
+	live  atomic.Int64
+}
+
+// keySlot is one key of the table. gen, the last scan that met the key,
+// is read and written atomically (lookups under the read lock set it).
+type keySlot struct {
+	hash uint64
+	text string
+	key  *store.Key
+	gen  uint32
+}
+
+const minSlots = 1 << 10
+
+func newKeyCache(old *keySet, ids *atomic.Uint32) *keyCache {
+	t := old
+	if t == nil {
+		t = &keySet{slots: make([]keySlot, minSlots)}
+	}
+	t.gen++
+	t.live.Store(0)
+	return &keyCache{tab: t, gen: t.gen, ids: ids}
+}
+
+// keys returns the table for the next scan. After a complete scan, when
+// most of its keys are ones that scan did not meet (series that are gone),
+// only the met ones are kept.
+func (c *keyCache) keys(complete bool) *keySet {
+	t := c.tab
+	live := int(t.live.Load())
+	if !complete || t.n <= 2*live+minSlots {
+		return t
+	}
+	nt := &keySet{slots: make([]keySlot, slotsFor(live)), gen: t.gen}
+	for i := range t.slots {
+		if s := &t.slots[i]; s.key != nil && s.gen == t.gen {
+			nt.put(*s)
+		}
+	}
+	return nt
+}
+
+// slotsFor is the table size for n keys: at most half full.
+func slotsFor(n int) int {
+	size := minSlots
+	for size < 2*n+2 {
+		size *= 2
+	}
+	return size
+}
+
+// put adds slot s, known to be absent, growing the table as needed.
+func (t *keySet) put(s keySlot) {
+	if 2*(t.n+1) > len(t.slots) {
+		old := t.slots
+		t.slots = make([]keySlot, 2*len(old))
+		t.n = 0
+		for i := range old {
+			if old[i].key != nil {
+				t.put(old[i])
+			}
+		}
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := s.hash & mask
+	for t.slots[i].key != nil {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = s
+	t.n++
+}
+
+// find returns the slot of text b of hash h, starting the probe at slot
+// i; nil if absent.
+func (t *keySet) find(h uint64, b []byte, i uint64) *keySlot {
+	mask := uint64(len(t.slots) - 1)
+	for {
+		s := &t.slots[i&mask]
+		if s.key == nil {
+			return nil
+		}
+		if s.hash == h && s.text == string(b) {
+			return s
+		}
+		i++
+	}
+}
+
+// batchSize is how many texts one lookup batch holds: enough to overlap
+// their cache misses, few enough that the batch stays in cache.
+const batchSize = 256
+
+// lookupBatch is the texts of one lookup and, after it, their keys.
+type lookupBatch struct {
+	texts  [][]byte
+	keys   []*store.Key
+	hashes []uint64
+	slots  []*keySlot
+	found  []bool
+	arena  textArena
+}
+
+// lookup sets b.keys to the parsed keys of b.texts. Texts not met
+// before are parsed (in order) and added; at the first that does not
+// parse it returns its index and error, the keys before it set.
+func (c *keyCache) lookup(b *lookupBatch) (int, error) {
+	n := len(b.texts)
+	b.keys = append(b.keys[:0], make([]*store.Key, n)...)
+	b.hashes = append(b.hashes[:0], make([]uint64, n)...)
+	b.slots = append(b.slots[:0], make([]*keySlot, n)...)
+	b.found = append(b.found[:0], make([]bool, n)...)
+	for i, t := range b.texts {
+		b.hashes[i] = store.HashBytes(t)
+	}
+	missing, missBytes := 0, 0
+	c.mu.RLock()
+	t := c.tab
+	mask := uint64(len(t.slots) - 1)
+	// Every text's first slot, each load independent of the others.
+	for i, h := range b.hashes {
+		b.slots[i] = &t.slots[h&mask]
+	}
+	for i, s := range b.slots {
+		h := b.hashes[i]
+		if s.key != nil && (s.hash != h || s.text != string(b.texts[i])) {
+			s = t.find(h, b.texts[i], (h&mask)+1)
+		} else if s.key == nil {
+			s = nil
+		}
+		if s == nil {
+			missing++
+			missBytes += len(b.texts[i])
+			continue
+		}
+		b.keys[i], b.found[i] = s.key, true
+		if g := atomic.LoadUint32(&s.gen); g != c.gen && atomic.CompareAndSwapUint32(&s.gen, g, c.gen) {
+			t.live.Add(1)
+		}
+	}
+	c.mu.RUnlock()
+	if missing == 0 {
+		return -1, nil
+	}
+	// New texts: copied and parsed outside the lock, then added.
+	b.arena.left = missBytes
+	bad, badErr := -1, error(nil)
+	for i, k := range b.keys {
+		if k != nil {
+			continue
+		}
+		nk, err := store.ParseKey(b.arena.text(b.texts[i]))
+		if err != nil {
+			bad, badErr = i, err
+			break
+		}
+		b.keys[i] = nk
+	}
+	c.mu.Lock()
+	t = c.tab
+	for i := range b.keys {
+		if bad >= 0 && i >= bad {
+			break
+		}
+		if b.found[i] {
+			continue
+		}
+		h := b.hashes[i]
+		if s := t.find(h, b.texts[i], h); s != nil {
+			b.keys[i] = s.key // added meanwhile by another goroutine
+			continue
+		}
+		k := b.keys[i]
+		if c.ids != nil {
+			k.ID = c.ids.Add(1)
+		}
+		t.put(keySlot{hash: h, text: k.Text, key: k, gen: c.gen})
+		t.live.Add(1)
+	}
+	c.mu.Unlock()
+	if bad >= 0 {
+		return bad, badErr
+	}
+	return -1, nil
+}

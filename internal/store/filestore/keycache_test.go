@@ -1,0 +1,106 @@
+package filestore
+
+import (
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// keyText returns the sample key text of series i.
+func keyText(i int) []byte {
+	return []byte(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r/" + strconv.Itoa(i)}}, "Requests."))
+}
+
+// lookupAll looks texts up in batches of one lookup call each.
+func lookupAll(t *testing.T, c *keyCache, texts [][]byte) []*store.Key {
+	t.Helper()
+	var b lookupBatch
+	b.texts = texts
+	if x, err := c.lookup(&b); err != nil {
+		t.Fatalf("lookup: text %d: %v", x, err)
+	}
+	return append([]*store.Key(nil), b.keys...)
+}
+
+// TestKeyCache: a text gets one key from scan to scan (with an ID), also
+// when it comes twice in one batch and after the table grew; a scan that
+// met few of the table's keys leaves only those; a text that does not
+// parse is named by its index, the keys before it set.
+func TestKeyCache(t *testing.T) {
+	var ids atomic.Uint32
+	c := newKeyCache(nil, &ids)
+	var texts [][]byte
+	for i := range 5000 { // grows the table several times
+		texts = append(texts, keyText(i))
+	}
+	texts = append(texts, keyText(7)) // twice in one batch
+	first := lookupAll(t, c, texts)
+	if first[5000] != first[7] {
+		t.Errorf("text 7 twice in a batch: two keys")
+	}
+	for i, k := range first[:5000] {
+		if k.Text != string(texts[i]) || k.ID == 0 {
+			t.Fatalf("key %d: text %q ID %d", i, k.Text, k.ID)
+		}
+	}
+	again := lookupAll(t, c, texts[:5000])
+	for i := range again {
+		if again[i] != first[i] {
+			t.Fatalf("key %d: another key on the second lookup", i)
+		}
+	}
+	// The next scan meets 10 of the keys: only they are kept after it.
+	ks := c.keys(true)
+	c2 := newKeyCache(ks, &ids)
+	kept := lookupAll(t, c2, texts[:10])
+	for i := range kept {
+		if kept[i] != first[i] {
+			t.Fatalf("key %d: another key in the next scan", i)
+		}
+	}
+	ks2 := c2.keys(true)
+	if ks2.n != 10 {
+		t.Errorf("table after a scan that met 10 of 5000 keys holds %d", ks2.n)
+	}
+	if got := lookupAll(t, newKeyCache(ks2, &ids), texts[:1]); got[0] != first[0] {
+		t.Errorf("kept key not found in the pruned table")
+	}
+	// An incomplete scan keeps the whole table.
+	c3 := newKeyCache(ks, &ids)
+	lookupAll(t, c3, texts[:1])
+	if c3.keys(false).n != ks.n {
+		t.Errorf("incomplete scan pruned the table")
+	}
+
+	var b lookupBatch
+	b.texts = [][]byte{keyText(1), keyText(900001), []byte("not a key"), keyText(900002)}
+	x, err := newKeyCache(nil, &ids).lookup(&b)
+	if x != 2 || err == nil || b.keys[1] == nil || b.keys[1].Text != string(keyText(900001)) {
+		t.Errorf("lookup with a bad text = %d, %v (keys %v), want index 2 and the keys before it", x, err, b.keys)
+	}
+}
+
+// TestKeySetSameHash: texts of one hash in one probe chain are told
+// apart by their text.
+func TestKeySetSameHash(t *testing.T) {
+	ts := &keySet{slots: make([]keySlot, minSlots)}
+	var keys []*store.Key
+	for i := range 3 {
+		k, err := store.ParseKey(string(keyText(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+		ts.put(keySlot{hash: 42, text: k.Text, key: k})
+	}
+	for i, k := range keys {
+		if s := ts.find(42, keyText(i), 42); s == nil || s.key != k {
+			t.Errorf("text %d of a shared hash: found %v", i, s)
+		}
+	}
+	if s := ts.find(42, keyText(3), 42); s != nil {
+		t.Errorf("absent text of a shared hash found: %v", s.key.Text)
+	}
+}
