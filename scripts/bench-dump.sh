@@ -8,6 +8,8 @@
 #   scripts/bench-dump.sh [STORE...]     (default: inorder big churn)
 #   RUNS=5 (runs of each side per store)
 #   PROMSTORE_BIN=path (time that binary instead of building this tree)
+#   PROMSTORE_BASE=path (also time that binary, e.g. an earlier build, in
+#   the same turns, and print its ratio too)
 #
 # Stores (each written once into $BENCH_ROOT, default /tmp, and reused):
 #   inorder  64 processes x 2,000 series in each of 5 families (counter,
@@ -73,10 +75,16 @@ for name in "${STORES[@]}"; do
 
   # The two sides take turns, so that both meet the machine in the same
   # moods (this VM's speed drifts by minutes); best time, highest peak RSS.
-  py_s=; py_mb=0; ps_s=; ps_mb=0; py_all=; ps_all=; ps_cpu=
+  py_s=; py_mb=0; py_cpu=; ps_s=; ps_mb=0; py_all=; ps_all=; ps_cpu=; b_s=; b_mb=0; b_all=
   for _ in $(seq "$RUNS"); do
-    read -r s mb _ _ < <("$PY" scripts/measure.py 1 "$TMP/python.prom" "$PY" scripts/pystore.py collect "$DIR")
-    py_all="$py_all $s"; py_s=$(best "$py_s" "$s"); py_mb=$(most "$py_mb" "$mb")
+    if [ -n "${PROMSTORE_BASE:-}" ]; then
+      read -r s mb _ _ < <("$PY" scripts/measure.py 1 "$TMP/base.prom" "$PROMSTORE_BASE" dump --dir "$DIR")
+      b_all="$b_all $s"; b_s=$(best "$b_s" "$s"); b_mb=$(most "$b_mb" "$mb")
+    fi
+    read -r s mb u sy < <("$PY" scripts/measure.py 1 "$TMP/python.prom" "$PY" scripts/pystore.py collect "$DIR")
+    py_all="$py_all $s"; py_mb=$(most "$py_mb" "$mb")
+    if [ "$(best "$py_s" "$s")" = "$s" ]; then py_cpu="$u user + $sy system"; fi
+    py_s=$(best "$py_s" "$s")
     read -r s mb u sy < <("$PY" scripts/measure.py 1 "$TMP/promstore.prom" "$BIN" dump --dir "$DIR")
     ps_all="$ps_all $s"; ps_mb=$(most "$ps_mb" "$mb")
     if [ "$(best "$ps_s" "$s")" = "$s" ]; then ps_cpu="$u user + $sy system"; fi
@@ -90,7 +98,13 @@ for name in "${STORES[@]}"; do
   fi
   echo "python runs (s):   $py_all"
   echo "promstore runs (s):$ps_all"
+  echo "python best run:    $py_cpu CPU-s"
   echo "promstore best run: $ps_cpu CPU-s"
+  if [ -n "${PROMSTORE_BASE:-}" ]; then
+    cmp -s "$TMP/base.prom" "$TMP/promstore.prom" || { echo "outputs of $PROMSTORE_BASE and promstore differ on $name" >&2; exit 1; }
+    echo "base runs (s):     $b_all"
+    awk -v a="$py_s" -v b="$b_s" -v d="$b_mb" 'BEGIN { printf "base (%s): best %.3f s, %.0f MiB: %.1fx faster than python\n", ENVIRON["PROMSTORE_BASE"], b, d, a/b }'
+  fi
   line=$(awk -v n="$name" -v a="$py_s" -v b="$ps_s" -v c="$py_mb" -v d="$ps_mb" -v l="$lines" \
     'BEGIN { printf "%-8s python %7.2f s %6.0f MiB   promstore %6.3f s %5.0f MiB   %5.1fx faster, %4.1fx less memory (%d output lines, identical)", n, a, c, b, d, a/b, c/d, l }')
   echo "$line"
