@@ -154,15 +154,23 @@ type lookupBatch struct {
 	arena  textArena
 }
 
+// zeroed returns s with length n, all zero, reusing its memory.
+func zeroed[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, max(n, batchSize))
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
 // lookup sets b.keys to the parsed keys of b.texts. Texts not met
 // before are parsed (in order) and added; at the first that does not
 // parse it returns its index and error, the keys before it set.
 func (c *keyCache) lookup(b *lookupBatch) (int, error) {
 	n := len(b.texts)
-	b.keys = append(b.keys[:0], make([]*store.Key, n)...)
-	b.hashes = append(b.hashes[:0], make([]uint64, n)...)
-	b.slots = append(b.slots[:0], make([]*keySlot, n)...)
-	b.found = append(b.found[:0], make([]bool, n)...)
+	b.keys, b.hashes, b.slots, b.found = zeroed(b.keys, n), zeroed(b.hashes, n), zeroed(b.slots, n), zeroed(b.found, n)
+	defer clear(b.slots) // no pointers into a table kept past the call
 	for i, t := range b.texts {
 		b.hashes[i] = store.HashBytes(t)
 	}

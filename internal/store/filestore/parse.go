@@ -228,6 +228,10 @@ func (b *guessBook) update(kind string, entries []entry) {
 // parallelLookups is how many pending keys a walk looks up on every core.
 const parallelLookups = 1024
 
+// batches recycles the lookup batches of lookupPending, which a store
+// of thousands of small shards calls thousands of times.
+var batches = sync.Pool{New: func() any { return new(lookupBatch) }}
+
 // lookupPending fills in the keys of the pending entries of out (whose
 // KeyID holds their offset in data), in batches (see keyCache.lookup),
 // on every core when there are many. It returns the error of the first
@@ -237,7 +241,11 @@ func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending 
 	// part looks up pending entries in batches; it returns the index in
 	// part of the first one whose key does not parse, and its error.
 	part := func(part []int32) (int, error) {
-		var b lookupBatch
+		b := batches.Get().(*lookupBatch)
+		defer func() {
+			clear(b.texts[:cap(b.texts)]) // nothing of this shard kept
+			batches.Put(b)
+		}()
 		for from := 0; from < len(part); from += batchSize {
 			js := part[from:min(from+batchSize, len(part))]
 			b.texts = b.texts[:0]
@@ -246,7 +254,7 @@ func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending 
 				n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
 				b.texts = append(b.texts, data[pos+4:pos+4+n])
 			}
-			if x, err := keys.lookup(&b); err != nil {
+			if x, err := keys.lookup(b); err != nil {
 				return from + x, err
 			}
 			for x, j := range js {

@@ -116,7 +116,10 @@ type pipeline struct {
 
 	mu      sync.Mutex
 	next    int // the first file no unit has claimed
-	perUnit int // files per unit, from the size of the last shards read
+	perUnit int // files per unit, from the size of the shards read (learn)
+	// readFiles and readEntries count the files read and their entries.
+	readFiles, readEntries int
+
 	claimed chan *unit
 	tokens  chan struct{} // one per unit being read or waiting to be consumed
 	free    chan []entry
@@ -196,15 +199,19 @@ func (p *pipeline) claim() (*unit, int) {
 	return u, from
 }
 
-// learn sizes the next units from a unit of files that held entries.
+// learn sizes the next units from the entries per file of all files read
+// so far (not of the last unit alone: a directory mixes shards of every
+// size, and a unit of many files that meets large ones holds many large
+// entry buffers at once).
 func (p *pipeline) learn(files, entries int) {
-	per := unitMax
-	if entries > 0 {
-		per = min(unitMax, max(1, unitEntries*files/entries))
-	}
 	p.mu.Lock()
-	p.perUnit = per
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	p.readFiles += files
+	p.readEntries += entries
+	p.perUnit = unitMax
+	if p.readEntries > 0 {
+		p.perUnit = min(unitMax, max(1, unitEntries*p.readFiles/p.readEntries))
+	}
 }
 
 // read reads and parses one shard file.
