@@ -40,6 +40,9 @@ type Sample struct {
 	// They may share memory with the store's keys: read only.
 	Labels []store.Label
 	Value  float64
+	// Procs is what the processes contribute, when the aggregator keeps
+	// it (KeepProcesses); nil otherwise.
+	Procs *Breakdown
 }
 
 // Aggregator merges samples. The zero value is not usable; call New.
@@ -68,6 +71,10 @@ type Aggregator struct {
 	// client is the prometheus_client release whose spelling of bucket
 	// bounds (le) Families writes.
 	client pyclient.Version
+
+	// keep is how many processes each sample's breakdown keeps; zero
+	// for none (see KeepProcesses).
+	keep int
 }
 
 // pidNum returns the number of a process id.
@@ -190,6 +197,7 @@ type series struct {
 	value  float64
 	ts     float64
 	set    bool
+	procs  *procSet // with KeepProcesses
 }
 
 type hist struct {
@@ -199,6 +207,7 @@ type hist struct {
 	// cells.
 	les   []float64
 	cells []*float64
+	procs *histProcs // with KeepProcesses
 }
 
 // bucket returns the cell of bound le, made from cells when new.
@@ -235,7 +244,9 @@ type keyInfo struct {
 	idHash   uint64        // store.HashText(id)
 	labels   []store.Label // sorted
 	key      *store.Key
-	bucket   *float64  // the bucket a histogram _bucket sample adds to
+	bucket   *float64 // the bucket a histogram _bucket sample adds to
+	hist     *hist    // its histogram and bound
+	le       float64
 	shortcut *series   // resolved series for non-pid aggregations
 	group    *pidGroup // resolved group for all/liveall gauges
 	// cell, once set, is all a sample of the key does: add its value
@@ -276,7 +287,7 @@ func NewFor(client pyclient.Version) *Aggregator {
 // Add merges one sample. It never fails; the error result lets Add serve
 // as a store.ScanFunc.
 func (a *Aggregator) Add(s store.Sample) error {
-	if id := s.Key.ID; int(id) < len(a.slots) {
+	if id := s.Key.ID; int(id) < len(a.slots) && a.keep == 0 {
 		if ki := a.slots[id]; ki != nil && ki.key == s.Key && ki.cell != nil {
 			*ki.cell += s.Value
 			return nil
@@ -289,6 +300,9 @@ func (a *Aggregator) Add(s store.Sample) error {
 // add merges s; p is its key's prep when computed ahead, else nil.
 func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 	ki := a.lookup(s, p)
+	if a.keep > 0 {
+		a.record(ki, s.Shard.PID, s.Value, s.Timestamp)
+	}
 	f := ki.fam
 	switch f.Type {
 	case store.KindGauge:
@@ -346,6 +360,14 @@ func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 // serves as a store.ShardFunc). A key seen before whose samples only add
 // up costs a few loads and an addition.
 func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
+	if a.keep > 0 {
+		// Every sample's process is kept: no shortcut.
+		for i := range entries {
+			e := &entries[i]
+			a.add(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, nil)
+		}
+		return nil
+	}
 	preps := a.prepareNew(entries)
 	num := int32(-1)
 	for i := range entries {
@@ -587,6 +609,7 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 			f.histList = append(f.histList, h)
 		}
 		ki.bucket = h.bucket(p.le, &a.cellChunk)
+		ki.hist, ki.le = h, p.le
 	}
 	a.byText.Put(p.textHash, k.Text, ki)
 	return ki
@@ -653,7 +676,7 @@ func (a *Aggregator) Families() []Family {
 		if out[i].Type != store.KindGauge {
 			out[i].Mode = ""
 		}
-		out[i].Samples = f.samples(order, a.pids, a.client)
+		out[i].Samples = f.samples(order, a.pids, a.client, a.keep)
 	})
 	return out
 }
@@ -696,7 +719,7 @@ type outGroup struct {
 // sorting every sample, it sorts the label sets once and emits each set's
 // samples in order: by name, a histogram's buckets by le, a gauge's
 // processes by pid.
-func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Version) []Sample {
+func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Version, keep int) []Sample {
 	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.histList)+len(f.groupList))
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
@@ -770,6 +793,9 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 				for i, le := range g.hist.les {
 					acc += *g.hist.cells[i]
 					out = append(out, Sample{Name: bucketName, Labels: f.labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le, client)}, at), Value: acc})
+					if keep > 0 {
+						out[len(out)-1].Procs = histBreakdown(g.hist, keep, le, acc)
+					}
 				}
 			case e.name == countName && e.sr == nil && e.pg == nil:
 				// A histogram's _count is the sum of its buckets, as
@@ -781,10 +807,16 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 					acc += *c
 				}
 				out = append(out, Sample{Name: countName, Labels: g.labels, Value: acc})
+				if keep > 0 {
+					out[len(out)-1].Procs = histBreakdown(g.hist, keep, math.Inf(1), acc)
+				}
 			case e.sr != nil:
 				out = append(out, Sample{Name: e.sr.name, Labels: e.sr.labels, Value: e.sr.value})
+				if keep > 0 {
+					out[len(out)-1].Procs = seriesBreakdown(e.sr, MergeOf(f.Type, f.Mode))
+				}
 			default:
-				out = f.appendPIDs(out, e.pg, pidOrder, pids)
+				out = f.appendPIDs(out, e.pg, pidOrder, pids, keep > 0)
 			}
 		}
 	}
@@ -792,13 +824,18 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 }
 
 // appendPIDs appends the per-process samples of g in pid order (see
-// Aggregator.pidOrder), labelled with their pid (pids by number).
-func (f *family) appendPIDs(out []Sample, g *pidGroup, pidOrder []int32, pids []string) []Sample {
+// Aggregator.pidOrder), labelled with their pid (pids by number), with
+// their breakdown when procs is set.
+func (f *family) appendPIDs(out []Sample, g *pidGroup, pidOrder []int32, pids []string, procs bool) []Sample {
 	at := insertAt(g.labels, "pid")
 	for _, num := range pidOrder {
 		if int(num) < len(g.byPID) && g.byPID[num].set {
 			labels := f.labels.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
 			out = append(out, Sample{Name: g.name, Labels: labels, Value: g.byPID[num].value})
+			if procs {
+				// One process per series: its own.
+				out[len(out)-1].Procs = &Breakdown{Contrib: []Contribution{{PID: pids[num], Value: g.byPID[num].value}}, OthersValue: math.NaN()}
+			}
 		}
 	}
 	return out

@@ -315,10 +315,30 @@ func TestAddShardMatchesAdd(t *testing.T) {
 			_ = one.Add(store.Sample{Shard: sh.id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})
 		}
 	}
+	// An aggregator keeping each sample's processes merges the same.
+	kept := New()
+	kept.KeepProcesses(2)
 	for _, sh := range shardsID {
 		_ = batch.AddShard(sh.id, sh.entries)
+		_ = kept.AddShard(sh.id, sh.entries)
 	}
-	want, got := one.Families(), batch.Families()
+	want := one.Families()
+	for _, got := range [][]Family{batch.Families(), kept.Families()} {
+		sameFamilies(t, got, want)
+	}
+	for _, f := range kept.Families() {
+		for _, s := range f.Samples {
+			if s.Procs == nil || len(s.Procs.Contrib) == 0 || len(s.Procs.Contrib) > 2 {
+				t.Errorf("%s%v: breakdown %+v, want 1 or 2 processes", s.Name, s.Labels, s.Procs)
+			}
+		}
+	}
+}
+
+// sameFamilies fails t unless got has want's families and samples, with
+// values equal to the bit.
+func sameFamilies(t *testing.T, got, want []Family) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d families, want %d", len(got), len(want))
 	}

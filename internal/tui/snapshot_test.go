@@ -87,8 +87,8 @@ func TestSnapshotSampleStore(t *testing.T) {
 		for i, c := range sr.Contrib {
 			vals[i] = c.Value
 		}
-		switch combineOf(sr.Type, sr.Mode) {
-		case combineSum:
+		switch aggregate.MergeOf(sr.Type, sr.Mode) {
+		case aggregate.MergeSum:
 			sum := 0.0
 			for _, v := range vals {
 				sum += v
@@ -96,15 +96,15 @@ func TestSnapshotSampleStore(t *testing.T) {
 			if !near(sum, sr.Value) {
 				t.Errorf("%s: contributions %v add up to %v, want %v", name, vals, sum, sr.Value)
 			}
-		case combineMin:
+		case aggregate.MergeMin:
 			if vals[0] != sr.Value && !(math.IsNaN(sr.Value)) {
 				t.Errorf("%s: first contribution %v, want the minimum %v", name, vals[0], sr.Value)
 			}
-		case combineMax:
+		case aggregate.MergeMax:
 			if vals[0] != sr.Value && !(math.IsNaN(sr.Value)) {
 				t.Errorf("%s: first contribution %v, want the maximum %v", name, vals[0], sr.Value)
 			}
-		case combineEach:
+		case aggregate.MergeEach:
 			if len(sr.Contrib) != 1 || !strings.Contains(sr.LabelText, `pid="`+sr.Contrib[0].PID+`"`) {
 				t.Errorf("%s: contributions %v, want its own pid", name, sr.Contrib)
 			}
@@ -275,4 +275,64 @@ func TestSnapshotCacheAcrossReads(t *testing.T) {
 
 func sameContribution(a, b Contribution) bool {
 	return a.PID == b.PID && near(a.Value, b.Value) && a.Timestamp == b.Timestamp
+}
+
+// TestContributionsEqualRaw: what top shows a process contributing to a
+// series is that process's own samples of it, as dump --raw lists them
+// (summed over the process's keys of the series; a histogram bucket's
+// up to its le).
+func TestContributionsEqualRaw(t *testing.T) {
+	st := openStore(t, sampleStore)
+	snap := snapshotOf(t, NewStoreSource(st, SourceOptions{}))
+	type raw struct {
+		name   string
+		labels []store.Label
+		pid    string
+		value  float64
+	}
+	var raws []raw
+	err := st.Scan(context.Background(), func(s store.Sample) error {
+		ls := slices.Clone(s.Key.Labels)
+		slices.SortFunc(ls, func(a, b store.Label) int { return strings.Compare(a.Name, b.Name) })
+		raws = append(raws, raw{s.Key.Name, ls, s.Shard.PID, s.Value})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, sr := range snap.Series {
+		if aggregate.MergeOf(sr.Type, sr.Mode) == aggregate.MergeEach || strings.HasSuffix(sr.Name, "_count") && sr.Type == store.KindHistogram {
+			continue
+		}
+		le, without, bucket := math.NaN(), sr.Labels, false
+		if sr.Type == store.KindHistogram && strings.HasSuffix(sr.Name, "_bucket") {
+			le, without, bucket = splitLe(sr.Labels)
+		}
+		for _, c := range sr.Contrib {
+			want, n := 0.0, 0
+			for _, r := range raws {
+				if r.pid != c.PID || r.name != sr.Name {
+					continue
+				}
+				if bucket {
+					rle, rwithout, ok := splitLe(r.labels)
+					if !ok || rle > le || !slices.Equal(rwithout, without) {
+						continue
+					}
+				} else if !slices.Equal(r.labels, sr.Labels) {
+					continue
+				}
+				want += r.value
+				n++
+			}
+			if n == 0 || !near(c.Value, want) {
+				t.Errorf("%s%s: pid %s contributes %v, its raw samples (%d) %v", sr.Name, sr.LabelText, c.PID, c.Value, n, want)
+			}
+			checked++
+		}
+	}
+	if checked < 500 {
+		t.Errorf("only %d contributions checked", checked)
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -281,7 +282,7 @@ func (m *Model) breakdownLines() []string {
 	if n != 1 {
 		summary += "es"
 	}
-	additive := !math.IsNaN(sr.OthersValue) || sr.Others == 0 && combineOf(sr.Type, sr.Mode) == combineSum
+	additive := !math.IsNaN(sr.OthersValue) || sr.Others == 0 && aggregate.MergeOf(sr.Type, sr.Mode) == aggregate.MergeSum
 	const pidW, aliveW, shareW = 12, 8, 7
 	barW := min(max(m.width-markerW-pidW-aliveW-valueW-shareW-4, 0), 40)
 	lines := []string{
