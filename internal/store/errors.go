@@ -18,20 +18,23 @@ type ShardError struct {
 	Err error
 }
 
+// Error words the problem in one line; the shard's name, the reason and
+// the underlying error are each clipped (see Clip), since they may echo
+// what the store holds.
 func (e *ShardError) Error() string {
 	var b strings.Builder
 	b.WriteString("shard ")
-	b.WriteString(e.Shard)
+	b.WriteString(Clip(e.Shard))
 	if e.Offset >= 0 {
 		fmt.Fprintf(&b, ": entry at offset %d", e.Offset)
 	}
 	if e.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(Clip(e.Reason))
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(Clip(e.Err.Error()))
 	}
 	return b.String()
 }

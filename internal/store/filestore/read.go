@@ -471,12 +471,12 @@ func (sh *shard) unreadable(errs *store.ScanErrors) bool {
 
 // problem words a shard error for ShardInfo.Problems.
 func problem(e *store.ShardError) string {
-	msg := e.Reason
+	msg := store.Clip(e.Reason)
 	if e.Offset >= 0 {
 		msg = fmt.Sprintf("entry at offset %d: %s", e.Offset, msg)
 	}
 	if e.Err != nil {
-		msg += ": " + e.Err.Error()
+		msg += ": " + store.Clip(e.Err.Error())
 	}
 	if e.Reason == "cannot read" || e.Reason == "not a shard file name" {
 		return msg
