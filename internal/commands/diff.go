@@ -141,7 +141,10 @@ func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, client pyclient
 	}
 	var loc store.Location
 	if strings.HasPrefix(arg, "redis://") || strings.HasPrefix(arg, "rediss://") {
-		cfg := rf.Config(f)
+		cfg, err := rf.Resolve(f)
+		if err != nil {
+			return nil, err
+		}
 		cfg.URLs = []string{arg}
 		loc.Redis = cfg
 	} else {

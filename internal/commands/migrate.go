@@ -144,7 +144,13 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 		if cmd.Flags().Changed("ttl") && ttl <= 0 {
 			return UsageErrorf("--ttl must be positive, not %s", ttl)
 		}
-		cfg := rf.Config(f)
+		if !rf.Given() && !rf.envGiven(f) {
+			return UsageErrorf("no Redis store given: use --redis-url (or set PROMETHEUS_REDIS_URL or REDIS_HOST)")
+		}
+		cfg, err := rf.Resolve(f)
+		if err != nil {
+			return err
+		}
 		cfg.TTL = ttl
 		opts.Redis = cfg
 		fileStore := func(ctx context.Context, create bool) (store.Store, error) {

@@ -45,7 +45,11 @@ func (sf *StoreFlags) Location(f *Factory) (store.Location, error) {
 			return store.Location{Dir: d}, nil
 		}
 	}
-	if redisCfg, ok := sf.Redis.fromEnv(f); ok {
+	redisCfg, ok, err := sf.Redis.fromEnv(f)
+	if err != nil {
+		return store.Location{}, err
+	}
+	if ok {
 		return store.Location{Redis: redisCfg}, nil
 	}
 	return store.Location{}, UsageErrorf("%v", store.ErrNoStore)

@@ -58,6 +58,32 @@ type Config struct {
 	BatchSize int
 	// TTL, when positive, is set on every key WriteShard writes.
 	TTL time.Duration
+	// Password, when set, is the password of every URL (and sentinel),
+	// read from a file so that it is not in a URL others can see in ps.
+	Password string
+}
+
+// CheckURL reports what is wrong with a Redis URL as a user would give it
+// (never echoing a password): "host:port" without a scheme is the usual
+// mistake, answered with the URL meant.
+func CheckURL(raw string) error {
+	scheme, _, ok := strings.Cut(raw, "://")
+	if !ok {
+		if raw == "" {
+			return errors.New("empty Redis URL; did you mean redis://localhost:6379?")
+		}
+		hint := redactURL("redis://" + raw)
+		return fmt.Errorf("%q is not a Redis URL; did you mean %s?", strings.TrimPrefix(hint, "redis://"), hint)
+	}
+	switch strings.ToLower(scheme) {
+	case "redis", "rediss", "unix":
+	default:
+		return fmt.Errorf("%s: scheme %q: want redis:// (or rediss:// for TLS, unix:// for a socket)", redactURL(raw), scheme)
+	}
+	if _, err := redis.ParseURL(raw); err != nil {
+		return fmt.Errorf("%s: %w", redactURL(raw), scrubErr(plainURLError(err), raw))
+	}
+	return nil
 }
 
 // ConfigFromEnv returns the Config the Python exporter would use given its
@@ -203,6 +229,10 @@ func (c Config) clientOptions() (*redis.UniversalOptions, []string, error) {
 				opts.TLSConfig = o.TLSConfig
 			}
 		}
+	}
+	if c.Password != "" {
+		opts.Password = c.Password
+		secrets = append(secrets, c.Password)
 	}
 	if c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.InsecureSkipVerify || c.ServerName != "" {
 		useTLS = true

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,9 +91,26 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if err := s.ping(ctx); err != nil {
 		s.client.Close()
-		return nil, err
+		return nil, tlsHint(err, opts.TLSConfig != nil)
 	}
 	return s, nil
+}
+
+// tlsHint adds to a failed first PING what a TLS mismatch looks like: a
+// TLS client of a plain server waits for a handshake that never comes
+// (the server reads the hello as a command line and waits for its end),
+// and a plain client of a TLS server is hung up on.
+func tlsHint(err error, useTLS bool) error {
+	var ne net.Error
+	timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	msg := err.Error()
+	switch {
+	case useTLS && (timeout || strings.Contains(msg, "tls: ")):
+		return fmt.Errorf("%w (no TLS handshake answer: is the server plain Redis? use redis:// and no --redis-tls-* flags for a server without TLS)", err)
+	case !useTLS && (errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset")):
+		return fmt.Errorf("%w (the server hung up on a plain connection: if it serves TLS, use rediss://)", err)
+	}
+	return err
 }
 
 func (s *Store) ping(ctx context.Context) error {

@@ -54,3 +54,14 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSMismatchSaysSo: a TLS client of a plain server once failed with
+// only "context deadline exceeded"; the error now says what is likely
+// wrong, as it does for a plain client hung up on by a TLS server.
+func TestTLSMismatchSaysSo(t *testing.T) {
+	plain := testenv.StartRedis(t)
+	_, err := Open(context.Background(), Config{URLs: []string{"rediss://" + plain.Addr()}, InsecureSkipVerify: true, DialTimeout: time.Second, ReadTimeout: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "no TLS handshake answer: is the server plain Redis? use redis://") || !strings.Contains(err.Error(), plain.Addr()) {
+		t.Errorf("rediss:// to a plain server: %v", err)
+	}
+}

@@ -1,0 +1,65 @@
+package commands
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// TestRedisURLMistakes: a URL without its scheme, or of another scheme,
+// is a usage error (exit 2) saying which URL was meant; migrate needs a
+// Redis store like every other command instead of taking localhost.
+func TestRedisURLMistakes(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"ip:port", []string{"ls", "--redis-url", "127.0.0.1:6379"}, `--redis-url: "127.0.0.1:6379" is not a Redis URL; did you mean redis://127.0.0.1:6379?`},
+		{"host:port", []string{"dump", "--redis-url", "localhost:6379"}, `--redis-url: "localhost:6379" is not a Redis URL; did you mean redis://localhost:6379?`},
+		{"password not echoed", []string{"dump", "--redis-url", ":hunter2@localhost:6379"}, `is not a Redis URL; did you mean redis://:xxxxx@localhost:6379?`},
+		{"http scheme", []string{"top", "--once", "--redis-url", "http://localhost:6379"}, `--redis-url: http://localhost:6379: scheme "http": want redis:// (or rediss:// for TLS, unix:// for a socket)`},
+		{"migrate without redis", []string{"migrate", "file-to-redis", "--dir", dir, "--dry-run"}, "no Redis store given: use --redis-url (or set PROMETHEUS_REDIS_URL or REDIS_HOST)"},
+		{"migrate bad url", []string{"migrate", "redis-to-file", "--dir", dir, "--redis-url", "localhost:6379"}, "did you mean redis://localhost:6379?"},
+		{"password file without redis", []string{"dump", "--dir", dir, "--redis-password-file", "/nonexistent"}, "--redis-password-file given without a Redis store"},
+		{"password twice", []string{"ls", "--redis-url", "redis://:a@127.0.0.1:1", "--redis-password-file", "/nonexistent"}, "give one of them"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, nil, tc.args...)
+			if code != ExitUsage || stdout != "" || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "hunter2") {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and %q", code, stdout, stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestRedisPasswordFile: a password read from a file opens a server that
+// requires it, and appears nowhere in the output.
+func TestRedisPasswordFile(t *testing.T) {
+	srv := testenv.StartRedis(t, testenv.RedisOptions{Password: "s3cret-pw"})
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("s3cret-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := "redis://" + srv.Addr() + "/0"
+	code, stdout, stderr := runCLI(t, nil, "ls", "--redis-url", url, "--redis-password-file", pw)
+	if code != 0 || strings.Contains(stdout+stderr, "s3cret") {
+		t.Fatalf("with the file: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, "ls", "--redis-url", url)
+	if code != 1 || !strings.Contains(stderr, "NOAUTH") {
+		t.Fatalf("without the file: exit %d, stderr %q; want exit 1 and NOAUTH", code, stderr)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, nil, "ls", "--redis-url", url, "--redis-password-file", empty); code != 1 || !strings.Contains(stderr, "the first line is empty") {
+		t.Fatalf("empty file: exit %d, stderr %q", code, stderr)
+	}
+}
