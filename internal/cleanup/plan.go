@@ -48,7 +48,7 @@ type ArchivePlan struct {
 	Layout int
 	// Samples is the archive's contents after the run, sorted by key text.
 	Samples []JournalSample
-	// NewBytes is the archive's size after the run, when known.
+	// NewBytes is the archive's disk space after the run, when known.
 	NewBytes int64
 }
 
@@ -79,8 +79,9 @@ type Summary struct {
 	Compacted int `json:"compacted"`
 	Kept      int `json:"kept"`
 	Archives  int `json:"archives"`
-	// BytesFreed is the storage of the deleted shards minus what the
-	// archives grew by (when their new size is known).
+	// BytesFreed is the disk space of the deleted shards (their allocated
+	// blocks, less than their size when sparse; Redis: their memory) minus
+	// what the archives grew by (when their new size is known).
 	BytesFreed int64 `json:"bytes_freed"`
 }
 
@@ -99,14 +100,14 @@ func (p *Plan) Summary() Summary {
 		case Compact:
 			s.Compacted++
 		}
-		s.BytesFreed += sp.Info.Bytes
+		s.BytesFreed += sp.Info.Allocated
 	}
 	for _, a := range p.Archives {
 		s.Archives++
 		if a.NewBytes > 0 {
 			old := int64(0)
 			if a.Existing != nil {
-				old = a.Existing.Bytes
+				old = a.Existing.Allocated
 			}
 			s.BytesFreed -= a.NewBytes - old
 		}

@@ -102,7 +102,7 @@ func FileTarget(st *filestore.Store) *Target {
 			if err != nil {
 				return 0, err
 			}
-			return fi.Size(), nil
+			return filestore.Allocated(fi), nil
 		},
 	}
 }

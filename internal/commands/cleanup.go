@@ -200,11 +200,21 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 	}
 	s := p.Summary()
 	freed := lsBytes(s.BytesFreed)
-	if res.DryRun {
-		freed = "up to " + freed
-	}
-	if res.DryRun {
+	switch {
+	case res.DryRun:
 		b.WriteString("dry run, nothing changed: ")
+		freed = "up to " + freed
+	case !res.Done:
+		// The run failed (its error follows on stderr): say what was
+		// planned, not what happened.
+		fmt.Fprintf(&b, "NOT DONE: the cleanup failed before it finished (error below); the plan above was not carried out, or only in part (a rerun finishes it): %d shard(s) to remove (live gauges), %d to compact into %d archive(s), %d to drop, %d kept; up to %s to free",
+			s.Removed, s.Compacted, s.Archives, s.Dropped, s.Kept, freed)
+		if len(res.Orphans) > 0 || opts.Cleanup.Orphans {
+			fmt.Fprintf(&b, "; %d orphan key(s) to delete", orphanDel)
+		}
+		b.WriteByte('\n')
+		_, err := fmt.Fprint(opts.IO.Out, b.String())
+		return err
 	}
 	fmt.Fprintf(&b, "%d shard(s) removed (live gauges), %d compacted into %d archive(s), %d dropped, %d kept; %s freed",
 		s.Removed, s.Compacted, s.Archives, s.Dropped, s.Kept, freed)

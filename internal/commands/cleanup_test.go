@@ -129,3 +129,28 @@ func TestCleanupRefusesFreshShardsOfInvisiblePids(t *testing.T) {
 		t.Errorf("err = %v\n%s", err, out)
 	}
 }
+
+// TestCleanupTextSaysWhatDidNotHappen: when the run fails (here the
+// journal cannot be written, as on a full disk), the text output says
+// the plan was not carried out instead of claiming shards removed and
+// bytes freed.
+func TestCleanupTextSaysWhatDidNotHappen(t *testing.T) {
+	dir, _, dead := lsDir(t)
+	testenv.AgeFiles(t, dir)
+	// A directory where the journal's temporary file goes: writing the
+	// journal fails before anything is changed.
+	block := filepath.Join(dir, cleanup.JournalName+".tmp")
+	if err := os.MkdirAll(filepath.Join(block, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids")
+	if code != ExitError || !strings.Contains(errOut, "journal") {
+		t.Fatalf("exit %d, stderr %q; want 1 naming the journal", code, errOut)
+	}
+	if !strings.Contains(out, "NOT DONE: the cleanup failed before it finished") || strings.Contains(out, " freed") || strings.Contains(out, "removed") {
+		t.Errorf("output claims what did not happen:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "counter_"+dead+".db")); err != nil {
+		t.Errorf("the failed run removed a shard: %v", err)
+	}
+}

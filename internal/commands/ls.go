@@ -87,29 +87,36 @@ processes into) show "archive" there and are counted apart from the pids.`,
 
 // lsRow is one shard as ls shows it.
 type lsRow struct {
-	Name     string    `json:"name"`
-	Kind     string    `json:"kind"`
-	Mode     string    `json:"mode"`
-	PID      string    `json:"pid"`
-	Alive    string    `json:"alive"`
-	Samples  int       `json:"samples"`
-	Bytes    int64     `json:"bytes"`
-	Layout   int       `json:"layout,omitempty"`
-	Updated  time.Time `json:"updated"`
-	Location string    `json:"location"`
-	Problems []string  `json:"problems"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Mode    string `json:"mode"`
+	PID     string `json:"pid"`
+	Alive   string `json:"alive"`
+	Samples int    `json:"samples"`
+	Bytes   int64  `json:"bytes"`
+	// Allocated is the disk space (st_blocks), less than Bytes when the
+	// file is sparse; Used the file's used size (0 for Redis).
+	Allocated int64     `json:"allocated"`
+	Used      int64     `json:"used"`
+	Layout    int       `json:"layout,omitempty"`
+	Updated   time.Time `json:"updated"`
+	Location  string    `json:"location"`
+	Problems  []string  `json:"problems"`
 }
 
 // lsTotals sums the rows.
 type lsTotals struct {
-	Shards   int   `json:"shards"`
-	PIDs     int   `json:"pids"`
-	Alive    int   `json:"pids_alive"`
-	Dead     int   `json:"pids_dead"`
-	Unknown  int   `json:"pids_unknown"`
-	Samples  int   `json:"samples"`
-	Bytes    int64 `json:"bytes"`
-	Problems int   `json:"shards_with_problems"`
+	Shards  int   `json:"shards"`
+	PIDs    int   `json:"pids"`
+	Alive   int   `json:"pids_alive"`
+	Dead    int   `json:"pids_dead"`
+	Unknown int   `json:"pids_unknown"`
+	Samples int   `json:"samples"`
+	Bytes   int64 `json:"bytes"`
+	// Allocated is the disk space the shards take (what removing them
+	// gives back).
+	Allocated int64 `json:"allocated"`
+	Problems  int   `json:"shards_with_problems"`
 	// Archives counts the archive shards cleanup wrote (pid "archive",
 	// not a process: not among the pids).
 	Archives int `json:"archive_shards"`
@@ -136,7 +143,7 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 	for _, in := range infos {
 		r := lsRow{
 			Kind: string(in.ID.Kind), Mode: in.ID.Mode, PID: in.ID.PID, Alive: string(store.AliveUnknown),
-			Samples: in.Samples, Bytes: in.Bytes, Layout: in.Layout, Updated: in.Updated,
+			Samples: in.Samples, Bytes: in.Bytes, Allocated: in.Allocated, Used: in.Used, Layout: in.Layout, Updated: in.Updated,
 			Location: in.Location, Problems: in.Problems,
 		}
 		if in.ID.Kind != "" {
@@ -269,6 +276,7 @@ func lsTotalsOf(rows []lsRow) lsTotals {
 	for _, r := range rows {
 		t.Samples += r.Samples
 		t.Bytes += r.Bytes
+		t.Allocated += r.Allocated
 		if len(r.Problems) > 0 {
 			t.Problems++
 		}
@@ -302,14 +310,15 @@ func lsLayout(l int) string {
 
 func lsTSV(w io.Writer, rows []lsRow) error {
 	var b bytes.Buffer
-	b.WriteString("name\tkind\tmode\tpid\talive\tsamples\tbytes\tlayout\tupdated\tproblems\n")
+	b.WriteString("name\tkind\tmode\tpid\talive\tsamples\tbytes\tlayout\tupdated\tproblems\tallocated\tused\n")
 	for _, r := range rows {
 		upd := ""
 		if !r.Updated.IsZero() {
 			upd = r.Updated.UTC().Format(time.RFC3339Nano)
 		}
 		fields := []string{r.Name, r.Kind, r.Mode, r.PID, r.Alive, strconv.Itoa(r.Samples),
-			strconv.FormatInt(r.Bytes, 10), lsLayout(r.Layout), upd, strings.Join(r.Problems, "; ")}
+			strconv.FormatInt(r.Bytes, 10), lsLayout(r.Layout), upd, strings.Join(r.Problems, "; "),
+			strconv.FormatInt(r.Allocated, 10), strconv.FormatInt(r.Used, 10)}
 		for i, f := range fields {
 			if i > 0 {
 				b.WriteByte('\t')
@@ -329,6 +338,15 @@ func lsTSVField(s string) string {
 	}
 	r := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
 	return r.Replace(s)
+}
+
+// lsSize prints a shard's size, and the disk space it takes when that is
+// less (a sparse file: Python grows shards by making holes).
+func lsSize(r lsRow) string {
+	if r.Allocated > 0 && r.Allocated < r.Bytes {
+		return lsBytes(r.Bytes) + " (" + lsBytes(r.Allocated) + " on disk)"
+	}
+	return lsBytes(r.Bytes)
 }
 
 // lsBytes prints a size in binary units.
@@ -384,7 +402,7 @@ func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
 			probs = strings.Join(r.Problems, "; ")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", lsOneLine(kind), mode, lsOneLine(r.PID), r.Alive,
-			r.Samples, lsBytes(r.Bytes), lsLayout(r.Layout), lsAge(now, r.Updated), lsOneLine(probs))
+			r.Samples, lsSize(r), lsLayout(r.Layout), lsAge(now, r.Updated), lsOneLine(probs))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -145,7 +145,7 @@ func TestLsRun(t *testing.T) {
 			t.Errorf("--sort samples: first row %q, want the 3-sample counter", lines[1])
 		}
 		for _, l := range lines {
-			if n := strings.Count(l, "\t"); n != 9 {
+			if n := strings.Count(l, "\t"); n != 11 {
 				t.Errorf("%d tabs in %q", n, l)
 			}
 		}

@@ -47,19 +47,19 @@ func TestNewCmdMigrateFlags(t *testing.T) {
 					t.Fatalf("opts = %+v", o)
 				}
 			}},
-		{name: "redis-to-file defaults to the 16-byte layout", args: []string{"redis-to-file", "--dir", "d"},
+		{name: "redis-to-file defaults to the 16-byte layout", args: []string{"redis-to-file", "--dir", "d", "--redis-url", "redis://h:1/0"},
 			check: func(t *testing.T, o *MigrateOptions) {
 				if o.Direction != RedisToFile || o.Layout != 16 {
 					t.Fatalf("opts = %+v", o)
 				}
 			}},
-		{name: "legacy layout", args: []string{"redis-to-file", "--dir", "d", "--layout", "legacy"},
+		{name: "legacy layout", args: []string{"redis-to-file", "--dir", "d", "--layout", "legacy", "--redis-url", "redis://h:1/0"},
 			check: func(t *testing.T, o *MigrateOptions) {
 				if o.Layout != 8 {
 					t.Fatalf("layout = %d", o.Layout)
 				}
 			}},
-		{name: "prefix from the exporter's environment", args: []string{"redis-to-file", "--dir", "d"},
+		{name: "prefix from the exporter's environment", args: []string{"redis-to-file", "--dir", "d", "--redis-url", "redis://h:1/0"},
 			check: func(t *testing.T, o *MigrateOptions) {
 				if o.Redis.Prefix != "fromenv" {
 					t.Fatalf("prefix = %q", o.Redis.Prefix)

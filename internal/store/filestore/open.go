@@ -50,3 +50,7 @@ func checkRegular(m fs.FileMode) error {
 	}
 	return fmt.Errorf("not a regular file (mode %s)", m)
 }
+
+// Allocated returns the disk space of the file of fi (st_blocks × 512,
+// less than its size when sparse; its size where blocks are not known).
+func Allocated(fi fs.FileInfo) int64 { return allocated(fi) }
