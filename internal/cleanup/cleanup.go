@@ -248,6 +248,11 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 	}
 	res.Plan = p
 	if opts.DryRun {
+		if t.Check != nil {
+			if err := t.Check(ctx, p); err != nil {
+				return res, fmt.Errorf("dry run: the real run would fail: %w", err)
+			}
+		}
 		return res, nil
 	}
 	if err := Execute(ctx, t, p, opts); err != nil {

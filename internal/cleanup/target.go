@@ -45,6 +45,9 @@ type Target struct {
 	// Local is true when the store's pids are necessarily processes of
 	// this host (a file store).
 	Local bool
+	// Check, when set, tells what a real run of a plan would fail on
+	// (lock, permissions, space), for a dry run to say so.
+	Check func(ctx context.Context, p *Plan) error
 }
 
 func (t *Target) less(a, b store.ShardID) bool {
@@ -97,6 +100,9 @@ func FileTarget(st *filestore.Store) *Target {
 		},
 		Journal: &fileJournal{dir: dir},
 		Gate:    &fileGate{dir: dir},
+		Check: func(ctx context.Context, p *Plan) error {
+			return checkFileRun(ctx, dir, p)
+		},
 		Size: func(ctx context.Context, id store.ShardID) (int64, error) {
 			fi, err := os.Stat(filepath.Join(dir, id.String()+".db"))
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -152,5 +153,30 @@ func TestCleanupTextSaysWhatDidNotHappen(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "counter_"+dead+".db")); err != nil {
 		t.Errorf("the failed run removed a shard: %v", err)
+	}
+}
+
+// TestCleanupDryRunSaysTheRunWouldFail: a dry run checks what the real
+// run needs; with another cleanup holding the lock it says the run would
+// fail and exits 1, after printing the plan.
+func TestCleanupDryRunSaysTheRunWouldFail(t *testing.T) {
+	dir, _, _ := lsDir(t)
+	testenv.AgeFiles(t, dir)
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := cleanup.FileTarget(st).Journal.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids", "--dry-run")
+	unlock()
+	want := "dry run: the real run would fail: another cleanup is running on this directory (lock " + filepath.Join(dir, ".promstore-cleanup.lock") + ")"
+	if code != ExitError || !strings.Contains(errOut, want) || !strings.Contains(out, "dry run, nothing changed") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and %q", code, out, errOut, want)
+	}
+	if code, _, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids", "--dry-run"); code != 0 {
+		t.Errorf("lock released: exit %d: %s", code, errOut)
 	}
 }
