@@ -89,7 +89,7 @@ stored).`,
 	cmd.Flags().StringVarP(&opts.Format, "format", "o", "text", "output format: text, openmetrics or json")
 	cmd.Flags().StringVarP(&opts.Match, "match", "m", "", "only families whose name (or exposed name, e.g. with _total) matches this regular expression")
 	cmd.Flags().BoolVar(&opts.Raw, "raw", false, "print per-shard samples before aggregation, with kind, mode and pid")
-	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "exit 1 when any shard or key cannot be read, or the store holds no shards, instead of warning")
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "exit 1 when any shard or key cannot be read, the store holds no shards, or Prometheus would reject the output (names alike once escaped), instead of warning")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(dumpFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("match", completeFamilies(f, &sf))
 	return cmd
@@ -174,15 +174,30 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 			return err
 		}
 	}
+	exp := render.Exposition{
+		OpenMetrics: opts.Format == "openmetrics",
+		Escaping:    model.UnderscoreEscaping,
+		Client:      opts.PythonClient,
+	}
+	if problems := exp.Rejected(fams); len(problems) > 0 {
+		// Written as Python writes them all the same; a Prometheus
+		// server rejects such a scrape whole.
+		word := "warning"
+		if opts.Strict {
+			word = "error"
+		}
+		for _, p := range problems {
+			fmt.Fprintf(opts.IO.ErrOut, "promstore: %s: Prometheus would reject the output: %s\n", word, p)
+		}
+		if opts.Strict {
+			return fmt.Errorf("%d problem(s) Prometheus would reject the output for, and --strict given", len(problems))
+		}
+	}
 	switch opts.Format {
 	case "json":
 		err = render.JSONFor(opts.IO.Out, fams, opts.PythonClient)
 	default:
-		err = render.Exposition{
-			OpenMetrics: opts.Format == "openmetrics",
-			Escaping:    model.UnderscoreEscaping,
-			Client:      opts.PythonClient,
-		}.Write(opts.IO.Out, fams)
+		err = exp.Write(opts.IO.Out, fams)
 	}
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -1,10 +1,14 @@
 package commands
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
 )
 
 // TestNoShardsWarns: a directory with no shards (empty, or one of other
@@ -50,5 +54,50 @@ func TestNoShardsWarns(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, nil, "dump", "--strict", "--dir", fresh); code != 0 || stderr != "" {
 		t.Errorf("store of one fresh shard: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestDumpNamesPrometheusRejects: keys "a b" and "a_b", labels "r-" and
+// "r_" are written as Python writes them (two "# HELP a_b_total" blocks,
+// a duplicated series), which Prometheus rejects: dump warns naming
+// them, and --strict exits 1 with nothing on stdout.
+func TestDumpNamesPrometheusRejects(t *testing.T) {
+	dir := t.TempDir()
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var samples []store.Sample
+	for _, k := range []string{
+		store.EncodeKey("a b", "a b_total", nil, "A."),
+		store.EncodeKey("a_b", "a_b_total", nil, "A."),
+		store.EncodeKey("r", "r_total", []store.Label{{Name: "r-", Value: "1"}}, "R."),
+		store.EncodeKey("r", "r_total", []store.Label{{Name: "r_", Value: "1"}}, "R."),
+	} {
+		key, err := store.ParseKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples = append(samples, store.Sample{Key: key, Value: 1})
+	}
+	if err := st.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: "1"}, samples); err != nil {
+		t.Fatal(err)
+	}
+	wants := []string{
+		`Prometheus would reject the output: families "a b" and "a_b" are both written as a_b_total (two # HELP a_b_total blocks)`,
+		`Prometheus would reject the output: duplicate series r_total r_ 1 (from names that differ before escaping)`,
+	}
+	code, out, stderr := runCLI(t, nil, "dump", "--dir", dir)
+	if code != 0 || strings.Count(out, "# HELP a_b_total") != 2 {
+		t.Fatalf("dump: exit %d, output not as Python writes it:\n%s", code, out)
+	}
+	for _, w := range wants {
+		if !strings.Contains(stderr, "promstore: warning: "+w+"\n") {
+			t.Errorf("stderr:\n%s\nwant %q", stderr, w)
+		}
+	}
+	code, out, stderr = runCLI(t, nil, "dump", "--strict", "--dir", dir)
+	if code != 1 || out != "" || !strings.Contains(stderr, "promstore: error: "+wants[0]) {
+		t.Errorf("--strict: exit %d, stdout %q, stderr:\n%s", code, out, stderr)
 	}
 }
