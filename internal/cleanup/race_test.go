@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
@@ -219,4 +223,72 @@ func TestReadersExactDuringRedisCleanup(t *testing.T) {
 			raceRounds(t, open, func(n int) { writeDead(t, n, srv.URL()) }, 3, 25, false, crash)
 		})
 	}
+}
+
+// TestReadersExactWhileCleanupProcessKilled: `promstore cleanup` runs as
+// a process of its own and is SIGKILLed after a random delay, then run
+// again to the end; readers in this process read throughout and every
+// read is exact.
+func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
+	testenv.Python(t)
+	bin := filepath.Join(t.TempDir(), "promstore")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/promstore")
+	build.Dir = testenv.RepoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := Consistent(st)
+	total, kills, midway := 0, 0, 0
+	for round := range 4 {
+		writeDead(t, 25, dir)
+		total += 25
+		readWhile(t, reader, float64(total), 0.5*float64(total), func() {
+			args := []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}
+			cmd := exec.Command(bin, args...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Kill it a random moment after its journal appears, so that it
+			// dies between two of its steps.
+			exited := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-exited:
+						return
+					default:
+					}
+					if _, err := os.Stat(filepath.Join(dir, JournalName)); err == nil {
+						time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+						_ = cmd.Process.Kill()
+						return
+					}
+					time.Sleep(200 * time.Microsecond)
+				}
+			}()
+			err := cmd.Wait()
+			close(exited)
+			if err != nil {
+				kills++
+				if _, err := os.Stat(filepath.Join(dir, JournalName)); err == nil {
+					midway++ // killed between saving and removing its journal
+				}
+			}
+			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+				t.Errorf("round %d: cleanup after the kill: %v\n%s", round, err, out)
+			}
+		})
+		if t.Failed() {
+			return
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*.db")); len(m) != 2 {
+		t.Errorf("%d shards left, want the counter and histogram archives: %v", len(m), m)
+	}
+	t.Logf("%d of 4 cleanups killed before they finished, %d of them with a journal left", kills, midway)
 }
