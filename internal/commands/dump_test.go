@@ -124,6 +124,29 @@ func TestDumpMatchesPythonCollector(t *testing.T) {
 	}
 }
 
+// TestDumpMatchesPythonOnProductionLikeStore: the small store of
+// scripts/prodstore.py (workers that each write their own subset of
+// series in their own order, dead workers with a few series each, every
+// kind and gauge mode of the client, written by the real client) dumps
+// exactly as Python's collector serves it.
+func TestDumpMatchesPythonOnProductionLikeStore(t *testing.T) {
+	dir := t.TempDir()
+	py := testenv.Python(t)
+	runCmd(t, py, filepath.Join(testenv.RepoRoot(t), "scripts", "prodstore.py"), dir, "--size", "small")
+	want := pythonCollect(t, dir)
+	code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir, "--python-client", testenv.PythonClient(t).String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, "\n"); n < 5000 {
+		t.Fatalf("only %d output lines from the small production-like store", n)
+	}
+	testenv.CompareExposition(t, []byte(out), want)
+	if g, w := sortedLines(out), sortedLines(string(want)); g != w {
+		t.Errorf("sorted lines differ from Python's output")
+	}
+}
+
 func sortedLines(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	sortStrings(lines)
