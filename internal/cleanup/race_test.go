@@ -198,7 +198,7 @@ func TestReadersExactDuringFileCleanup(t *testing.T) {
 				}
 				return st, FileTarget(st)
 			}
-			raceRounds(t, open, func(n int) { writeDead(t, n, dir) }, 3, 25, true, crash)
+			raceRounds(t, open, func(n int) { writeDead(t, n, dir) }, 2, 20, true, crash)
 		})
 	}
 }
@@ -220,7 +220,7 @@ func TestReadersExactDuringRedisCleanup(t *testing.T) {
 				t.Cleanup(func() { st.Close() })
 				return st, RedisTarget(st)
 			}
-			raceRounds(t, open, func(n int) { writeDead(t, n, srv.URL()) }, 3, 25, false, crash)
+			raceRounds(t, open, func(n int) { writeDead(t, n, srv.URL()) }, 2, 20, false, crash)
 		})
 	}
 }
@@ -244,9 +244,9 @@ func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
 	}
 	reader := Consistent(st)
 	total, kills, midway := 0, 0, 0
-	for round := range 4 {
-		writeDead(t, 25, dir)
-		total += 25
+	for round := range 3 {
+		writeDead(t, 20, dir)
+		total += 20
 		readWhile(t, reader, float64(total), 0.5*float64(total), func() {
 			args := []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}
 			cmd := exec.Command(bin, args...)
@@ -290,5 +290,5 @@ func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "*.db")); len(m) != 2 {
 		t.Errorf("%d shards left, want the counter and histogram archives: %v", len(m), m)
 	}
-	t.Logf("%d of 4 cleanups killed before they finished, %d of them with a journal left", kills, midway)
+	t.Logf("%d of 3 cleanups killed before they finished, %d of them with a journal left", kills, midway)
 }
