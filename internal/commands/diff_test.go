@@ -76,6 +76,12 @@ func TestDiffEqualAcrossBackends(t *testing.T) {
 			if na >= nb {
 				continue
 			}
+			// expfmt's OpenMetrics parser works through an ABNF grammar
+			// (about 5 ms a line, 50 s under -race for this file): the
+			// OpenMetrics dump is compared with its own store only.
+			if (na == "promstore OM" || nb == "promstore OM") && na != "dir" && nb != "dir" {
+				continue
+			}
 			t.Run(na+" vs "+nb, func(t *testing.T) {
 				// Python sums in another order than the fixture's: 1e-9 as
 				// the fixtures' README says.
