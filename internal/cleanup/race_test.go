@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,58 +18,6 @@ import (
 	"github.com/promstore/promstore/internal/store/redisstore"
 	"github.com/promstore/promstore/internal/testenv"
 )
-
-// forkWriters is run by the real Python: it forks N processes one after
-// the other; each increments jobs_total{kind="a"} once and observes 0.5
-// in the histogram lat, then exits. With a directory (multiprocess mode)
-// the child uses prometheus_client; with a Redis URL it writes what the
-// gunicorn exporter writes for the counter (metric and meta hash, TTL
-// seconds when given). It prints the children's pids.
-const forkWriters = `
-import hashlib, json, os, sys, time
-n, where = int(sys.argv[1]), sys.argv[2]
-ttl = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-if where.startswith("redis://"):
-    import redis
-else:
-    from prometheus_client import Counter, Histogram
-pids = []
-for i in range(n):
-    p = os.fork()
-    if p == 0:
-        try:
-            if where.startswith("redis://"):
-                r = redis.from_url(where)
-                key = json.dumps(["jobs", "jobs_total", {"kind": "a"}, "Jobs."], sort_keys=True)
-                h = hashlib.md5(key.encode("utf-8")).hexdigest()
-                pid = str(os.getpid())
-                mk = "gunicorn:counter:%s:metric:%s" % (pid, h)
-                tk = "gunicorn:counter:%s:meta:%s" % (pid, h)
-                r.hset(mk, mapping={"value": 1.0, "timestamp": 0.0, "updated_at": time.time()})
-                r.hset(tk, mapping={"original_key": key, "created_at": time.time(), "typ": "counter", "multiprocess_mode": "all"})
-                if ttl:
-                    r.expire(mk, ttl)
-                    r.expire(tk, ttl)
-            else:
-                Counter("jobs", "Jobs.", ["kind"]).labels(kind="a").inc()
-                Histogram("lat", "Latency.", buckets=(0.1, 1.0)).observe(0.5)
-            os._exit(0)
-        except BaseException as e:
-            sys.stderr.write("child: %r\n" % e)
-            os._exit(1)
-    _, status = os.waitpid(p, 0)
-    if status != 0:
-        sys.exit("a child failed")
-    pids.append(p)
-print(" ".join(str(p) for p in pids))
-`
-
-// writeDead runs forkWriters for n processes into where (a directory or a
-// redis:// URL); they have all exited when it returns.
-func writeDead(t testing.TB, n int, where string, env ...string) {
-	t.Helper()
-	testenv.RunPython(t, nil, forkWriters, append(env, "PROMETHEUS_MULTIPROC_DIR="+where), strconv.Itoa(n), where)
-}
 
 // totals reads st once, as dump does, and returns jobs_total{kind="a"}
 // and the sum of lat_sum.
@@ -198,7 +145,7 @@ func TestReadersExactDuringFileCleanup(t *testing.T) {
 				}
 				return st, FileTarget(st)
 			}
-			raceRounds(t, open, func(n int) { writeDead(t, n, dir) }, 2, 20, true, crash)
+			raceRounds(t, open, func(n int) { testenv.WriteDeadJobs(t, n, dir, 0, true) }, 2, 20, true, crash)
 		})
 	}
 }
@@ -220,7 +167,7 @@ func TestReadersExactDuringRedisCleanup(t *testing.T) {
 				t.Cleanup(func() { st.Close() })
 				return st, RedisTarget(st)
 			}
-			raceRounds(t, open, func(n int) { writeDead(t, n, srv.URL()) }, 2, 20, false, crash)
+			raceRounds(t, open, func(n int) { testenv.WriteDeadJobs(t, n, srv.URL(), 0, true) }, 2, 20, false, crash)
 		})
 	}
 }
@@ -245,7 +192,7 @@ func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
 	reader := Consistent(st)
 	total, kills, midway := 0, 0, 0
 	for round := range 3 {
-		writeDead(t, 20, dir)
+		testenv.WriteDeadJobs(t, 20, dir, 0, true)
 		total += 20
 		readWhile(t, reader, float64(total), 0.5*float64(total), func() {
 			args := []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}

@@ -16,45 +16,6 @@ import (
 	"github.com/promstore/promstore/internal/testenv"
 )
 
-// forkCounters is run by the real Python: it forks N processes one after
-// the other; each increments jobs_total{kind="a"} once and exits. With a
-// directory (PROMETHEUS_MULTIPROC_DIR) the child uses prometheus_client;
-// with a Redis URL it writes what the gunicorn exporter writes, with a
-// TTL (seconds, the exporter's key expiry) when given.
-const forkCounters = `
-import hashlib, json, os, sys, time
-n, where = int(sys.argv[1]), sys.argv[2]
-ttl = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-if where.startswith("redis://"):
-    import redis
-else:
-    from prometheus_client import Counter
-for i in range(n):
-    p = os.fork()
-    if p == 0:
-        try:
-            if where.startswith("redis://"):
-                r = redis.from_url(where)
-                key = json.dumps(["jobs", "jobs_total", {"kind": "a"}, "Jobs."], sort_keys=True)
-                h = hashlib.md5(key.encode("utf-8")).hexdigest()
-                mk = "gunicorn:counter:%d:metric:%s" % (os.getpid(), h)
-                tk = "gunicorn:counter:%d:meta:%s" % (os.getpid(), h)
-                r.hset(mk, mapping={"value": 1.0, "timestamp": 0.0, "updated_at": time.time()})
-                r.hset(tk, mapping={"original_key": key, "created_at": time.time(), "typ": "counter", "multiprocess_mode": "all"})
-                if ttl:
-                    r.expire(mk, ttl)
-                    r.expire(tk, ttl)
-            else:
-                Counter("jobs", "Jobs.", ["kind"]).labels(kind="a").inc()
-            os._exit(0)
-        except BaseException as e:
-            sys.stderr.write("child: %r\n" % e)
-            os._exit(1)
-    _, status = os.waitpid(p, 0)
-    if status != 0:
-        sys.exit("a child failed")
-`
-
 // scrapeJobs scrapes url once and returns jobs_total{kind="a"} (0 when
 // absent).
 func scrapeJobs(t *testing.T, url string) (float64, error) {
@@ -166,7 +127,7 @@ func TestSidecarCompactsWhileScraped(t *testing.T) {
 		mu.Lock()
 		startedJobs += perRound
 		mu.Unlock()
-		testenv.RunPython(t, nil, forkCounters, []string{"PROMETHEUS_MULTIPROC_DIR=" + dir}, strconv.Itoa(perRound), dir)
+		testenv.WriteDeadJobs(t, perRound, dir, 0, false)
 		mu.Lock()
 		doneJobs += perRound
 		mu.Unlock()
@@ -215,7 +176,7 @@ func TestSidecarFoldsRedisKeysBeforeTheyExpire(t *testing.T) {
 	defer cancel()
 	url, done, log := startServe(t, ctx, "--redis-url", srv.URL(), "--compact-every", "100ms", "--compact-min-idle", "0", "--compact-local")
 	const n = 20
-	testenv.RunPython(t, nil, forkCounters, nil, strconv.Itoa(n), srv.URL(), "3")
+	testenv.WriteDeadJobs(t, n, srv.URL(), 3, false)
 	c := srv.Client()
 	// A probe that expires when the writers' keys would have (Redis' clock).
 	if err := c.Set(ctx, "probe", "1", 3500*time.Millisecond).Err(); err != nil {
