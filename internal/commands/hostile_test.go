@@ -297,21 +297,25 @@ func TestSIGTERMDuringParse(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	// The shard is open while it is parsed.
+	// promstore is at work on the shard once it has it open, or once it
+	// has spent a tenth of a second of CPU (past start-up and listing;
+	// the shard is read in a few milliseconds and its keys are resolved
+	// after it is closed, so a poll on a loaded machine can miss the
+	// open file altogether).
 	fdDir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
-	parsing := func() bool {
+	working := func() bool {
 		fds, _ := os.ReadDir(fdDir)
 		for _, fd := range fds {
 			if l, _ := os.Readlink(filepath.Join(fdDir, fd.Name())); l == shard {
 				return true
 			}
 		}
-		return false
+		return cpuTicks(cmd.Process.Pid) >= 10
 	}
-	for !parsing() {
+	for !working() {
 		select {
 		case err := <-done:
-			t.Fatalf("promstore ended (%v) before it was seen parsing the shard; stderr:\n%s", err, errb.String())
+			t.Fatalf("promstore ended (%v) before it was seen working on the shard; stderr:\n%s", err, errb.String())
 		default:
 		}
 		time.Sleep(time.Millisecond)
@@ -333,4 +337,26 @@ func TestSIGTERMDuringParse(t *testing.T) {
 		t.Errorf("exit %d, stdout %d bytes, stderr %q; want 130, nothing, \"promstore: interrupted\"", code, out.Len(), errb.String())
 	}
 	t.Logf("exited %s after SIGTERM", took.Round(time.Millisecond))
+}
+
+// cpuTicks is the user plus system CPU time that process pid has used, in
+// clock ticks (1/100 s on Linux), or 0 when /proc does not tell.
+func cpuTicks(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return u + s
 }
