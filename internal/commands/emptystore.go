@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -45,3 +46,17 @@ func checkShards(ctx context.Context, errOut io.Writer, st store.Store, strict b
 	}
 	return reportNoShards(errOut, st, strict)
 }
+
+// emptyStore stands for a target directory a dry run does not create.
+type emptyStore struct{ name string }
+
+func (e emptyStore) Scan(context.Context, store.ScanFunc) error        { return nil }
+func (e emptyStore) Shards(context.Context) ([]store.ShardInfo, error) { return nil, nil }
+func (e emptyStore) WriteShard(context.Context, store.ShardID, []store.Sample) error {
+	return errors.New("dry run: not writing")
+}
+func (e emptyStore) DeleteShard(context.Context, store.ShardID) error {
+	return errors.New("dry run: not deleting")
+}
+func (e emptyStore) Describe() string { return e.name }
+func (e emptyStore) Close() error     { return nil }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -202,20 +199,6 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 	return cmd
 }
 
-// emptyStore stands for a target directory a dry run does not create.
-type emptyStore struct{ name string }
-
-func (e emptyStore) Scan(context.Context, store.ScanFunc) error        { return nil }
-func (e emptyStore) Shards(context.Context) ([]store.ShardInfo, error) { return nil, nil }
-func (e emptyStore) WriteShard(context.Context, store.ShardID, []store.Sample) error {
-	return errors.New("dry run: not writing")
-}
-func (e emptyStore) DeleteShard(context.Context, store.ShardID) error {
-	return errors.New("dry run: not deleting")
-}
-func (e emptyStore) Describe() string { return e.name }
-func (e emptyStore) Close() error     { return nil }
-
 // fileShardOK rejects shard ids whose file name Python would read back as
 // another shard (a pid with "_" in it).
 func fileShardOK(id store.ShardID) error {
@@ -345,164 +328,4 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 		return fmt.Errorf("%d source shards or keys could not be read and were not migrated (see warnings)", len(plan.SourceProblems))
 	}
 	return nil
-}
-
-func migrateSummary(p *migrate.Plan, elapsed time.Duration) string {
-	conflicts := fmt.Sprintf("%d conflicts", p.Conflicts)
-	if p.Conflicts > 0 {
-		verb := map[migrate.Policy]string{migrate.Skip: "skipped", migrate.Overwrite: "overwritten", migrate.Sum: "summed"}[p.Policy]
-		conflicts += " " + verb
-	}
-	rate := 0.0
-	if elapsed > 0 {
-		rate = float64(p.Samples) / elapsed.Seconds()
-	}
-	return fmt.Sprintf("migrated %d shards, %d samples (%d new, %d already present, %s) in %.2fs (%.0f samples/s)",
-		len(p.Shards), p.Samples, p.New, p.Same, conflicts, elapsed.Seconds(), rate)
-}
-
-func warnTTLs(ctx context.Context, w io.Writer, ts interface {
-	SampleTTLs(context.Context, int) (redisstore.TTLSample, error)
-}, cfg redisstore.Config) {
-	s, err := ts.SampleTTLs(ctx, 200)
-	if err != nil {
-		fmt.Fprintf(w, "promstore: warning: could not check the target's key TTLs: %v\n", err)
-		return
-	}
-	if s.WithTTL == 0 {
-		return
-	}
-	what := "the migrated keys get no TTL (give --ttl to set one)"
-	if cfg.TTL > 0 {
-		what = fmt.Sprintf("the migrated keys expire after %s", cfg.TTL)
-	}
-	fmt.Fprintf(w, "promstore: warning: %d of %d sampled metric keys already in the target prefix expire (TTL %s to %s); %s\n",
-		s.WithTTL, s.Sampled, s.MinTTL.Round(time.Second), s.MaxTTL.Round(time.Second), what)
-}
-
-func warnLegacyTimestamps(w io.Writer, p *migrate.Plan) {
-	n := 0
-	for _, sp := range p.Shards {
-		if sp.Target.Kind == store.KindGauge && strings.HasSuffix(sp.Target.Mode, "mostrecent") {
-			n++
-		}
-	}
-	if n > 0 {
-		fmt.Fprintf(w, "promstore: warning: the legacy 8-byte layout keeps no timestamps: %d mostrecent gauge shards lose theirs (and prometheus_client < 0.18 does not know mostrecent modes)\n", n)
-	}
-}
-
-func printPlan(w io.Writer, p *migrate.Plan, src, dst store.Store, toRedis bool) {
-	fmt.Fprintln(w, "dry run: nothing written")
-	fmt.Fprintf(w, "source: %s\n", src.Describe())
-	fmt.Fprintf(w, "target: %s\n", dst.Describe())
-	create := fmt.Sprintf("%d samples to create", p.New)
-	if toRedis {
-		create += fmt.Sprintf(" (%d Redis keys)", 2*p.New)
-	}
-	fmt.Fprintf(w, "plan: %d shards, %d samples: %s, %d already present, %d conflicts (on conflict: %s); %d shards to write\n",
-		len(p.Shards), p.Samples, create, p.Same, p.Conflicts, p.Policy, p.WriteShards())
-	if len(p.Shards) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "SOURCE SHARD\tTARGET SHARD\tSAMPLES\tNEW\tPRESENT\tCONFLICTS\tTO WRITE")
-		for _, sp := range p.Shards {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\n", sp.Source, sp.Target, len(sp.Items), sp.New, sp.Same, sp.Conflicts, sp.Writes)
-		}
-		tw.Flush()
-	}
-	if p.Conflicts > 0 {
-		fmt.Fprintln(w, "conflicts:")
-		printConflicts(w, p, 0)
-		if p.Policy == migrate.Fail {
-			fmt.Fprintln(w, "a real run would fail: choose --on-conflict skip, overwrite or sum (with --journal)")
-		}
-	}
-}
-
-func printConflicts(w io.Writer, p *migrate.Plan, limit int) {
-	list := p.ConflictList(limit)
-	for _, c := range list {
-		fmt.Fprintf(w, "  %s %s: source %s, target %s\n", c.Shard, sampleText(c.Key), valueText(c.Source), valueText(c.Target))
-	}
-	if limit > 0 && p.Conflicts > len(list) {
-		fmt.Fprintf(w, "  ... and %d more\n", p.Conflicts-len(list))
-	}
-}
-
-func valueText(s store.Sample) string {
-	if s.Timestamp != 0 {
-		return store.PyRepr(s.Value) + " @" + store.PyRepr(s.Timestamp)
-	}
-	return store.PyRepr(s.Value)
-}
-
-// sampleText shows a key as name{label="value",...}.
-func sampleText(k *store.Key) string {
-	var b strings.Builder
-	b.WriteString(k.Name)
-	if len(k.Labels) > 0 {
-		b.WriteByte('{')
-		for i, l := range k.Labels {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "%s=%q", l.Name, l.Value)
-		}
-		b.WriteByte('}')
-	}
-	return b.String()
-}
-
-// progressBar draws a one-line progress bar on ErrOut when it is a
-// terminal, at most once per interval.
-type progressBar struct {
-	w        io.Writer
-	on       bool
-	interval time.Duration
-	last     time.Time
-	drawn    bool
-}
-
-func newProgressBar(io *IOStreams, interval time.Duration) *progressBar {
-	if interval <= 0 {
-		interval = 100 * time.Millisecond
-	}
-	return &progressBar{w: io.ErrOut, on: io.ErrTTY, interval: interval}
-}
-
-func (b *progressBar) update(p migrate.Progress) {
-	if !b.on {
-		return
-	}
-	if t := time.Now(); t.Sub(b.last) >= b.interval || p.Shards == p.TotalShards {
-		b.last = t
-		fmt.Fprintf(b.w, "\r\x1b[K%s", progressLine(p, 30))
-		b.drawn = true
-	}
-}
-
-func (b *progressBar) done() {
-	if b.drawn {
-		fmt.Fprint(b.w, "\r\x1b[K")
-	}
-}
-
-// progressLine renders e.g.
-// "[=========>          ] 12/52 shards  4000/10000 samples  5876/s  ETA 1s".
-func progressLine(p migrate.Progress, width int) string {
-	frac := 1.0
-	if p.TotalSamples > 0 {
-		frac = float64(p.Samples) / float64(p.TotalSamples)
-	}
-	fill := int(frac * float64(width))
-	bar := strings.Repeat("=", fill)
-	if fill < width {
-		bar += ">" + strings.Repeat(" ", width-fill-1)
-	}
-	eta := "-"
-	if d := p.ETA(); d > 0 {
-		eta = d.Round(time.Second).String()
-	}
-	return fmt.Sprintf("[%s] %d/%d shards  %d/%d samples  %.0f/s  ETA %s",
-		bar, p.Shards, p.TotalShards, p.Samples, p.TotalSamples, p.Rate(), eta)
 }

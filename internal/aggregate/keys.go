@@ -1,0 +1,235 @@
+package aggregate
+
+import (
+	"runtime"
+	"strings"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// maxSlots bounds the slice indexed by key ID; keys with larger IDs use
+// the map.
+const maxSlots = 1 << 24
+
+// keyInfo caches what a key text means for aggregation.
+type keyInfo struct {
+	fam      *family
+	id       string        // series id without pid
+	idHash   uint64        // store.HashText(id)
+	labels   []store.Label // sorted
+	key      *store.Key
+	bucket   *float64 // the bucket a histogram _bucket sample adds to
+	hist     *hist    // its histogram and bound
+	le       float64
+	shortcut *series   // resolved series for non-pid aggregations
+	group    *pidGroup // resolved group for all/liveall gauges
+	// cell, once set, is all a sample of the key does: add its value
+	// there (counters, summaries, histograms, gauges sum/livesum).
+	cell *float64
+}
+
+// prepMin is how many new keys a shard must bring for their preps to be
+// computed ahead, on every core.
+const prepMin = 2048
+
+// prepareNew computes the preps of the keys of entries met for the first
+// time (their ID's slot is free) on every core, when a shard brings many
+// (the first shards of a store bring all its keys); nil otherwise.
+func (a *Aggregator) prepareNew(entries []store.Entry) []keyPrep {
+	isNew := func(e *store.Entry) bool {
+		return e.KeyID != 0 && (int(e.KeyID) >= len(a.slots) || a.slots[e.KeyID] == nil)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(entries) < prepMin || workers < 2 {
+		return nil
+	}
+	// Look at a few entries before counting them all.
+	seen := 0
+	for i := 0; i < 8; i++ {
+		if isNew(&entries[i*(len(entries)-1)/7]) {
+			seen++
+		}
+	}
+	if seen < 4 {
+		return nil
+	}
+	preps := make([]keyPrep, len(entries))
+	chunk := (len(entries) + workers - 1) / workers
+	parallel(workers, func(w int) {
+		for i := w * chunk; i < min((w+1)*chunk, len(entries)); i++ {
+			if e := &entries[i]; isNew(e) {
+				preps[i] = prepare(e.Key)
+			}
+		}
+	})
+	return preps
+}
+
+// lookup returns what s.Key means for aggregation: by the key's ID when the
+// reader gave one (a slice index), else by pointer, else by text. A key
+// whose ID's slot is free is met for the first time: it goes straight to
+// the slot, without the pointer map.
+func (a *Aggregator) lookup(s store.Sample, p *keyPrep) *keyInfo {
+	k := s.Key
+	id := k.ID
+	if id != 0 && int(id) < len(a.slots) {
+		if ki := a.slots[id]; ki != nil && ki.key == k {
+			return ki
+		}
+	}
+	slotted := id != 0 && id < maxSlots
+	if slotted && int(id) >= len(a.slots) {
+		a.slots = append(a.slots, make([]*keyInfo, int(id)+1-len(a.slots)+len(a.slots)/2)...)
+	}
+	if slotted && a.slots[id] == nil {
+		ki := a.named(s, p)
+		a.slots[id] = ki
+		return ki
+	}
+	ki := a.keys[k]
+	if ki == nil {
+		ki = a.named(s, p)
+		a.keys[k] = ki
+	}
+	return ki
+}
+
+// named resolves s.Key by its text, under a keyInfo of its own pointer.
+func (a *Aggregator) named(s store.Sample, p *keyPrep) *keyInfo {
+	ki := a.resolve(s, p)
+	if ki.key != s.Key {
+		// Same text, another pointer (another reader): share the
+		// aggregation state under a keyInfo of this pointer.
+		c := a.infoChunk.next()
+		*c = *ki
+		c.key = s.Key
+		ki = c
+	}
+	return ki
+}
+
+// lid returns the label id part of ki.id (name \xff label id).
+func (ki *keyInfo) lid() string { return ki.id[strings.IndexByte(ki.id, 0xff)+1:] }
+
+// keyPrep is what resolving a key derives from the key alone, so that
+// it can be computed for many new keys at once on every core.
+type keyPrep struct {
+	textHash uint64
+	labels   []store.Label // sorted
+	id       string        // name \xff labelIDOf("", labels, -1)
+	idHash   uint64
+	// For a sample with a parsable "le" label: its bound, its index in
+	// labels and the label id of the others.
+	leOK    bool
+	le      float64
+	leIdx   int
+	hid     string
+	hidHash uint64
+}
+
+func prepare(k *store.Key) keyPrep {
+	p := keyPrep{textHash: store.HashText(k.Text), labels: k.Labels} // sorted as Python's encoder writes them, usually
+	if !labelsSorted(p.labels) {
+		p.labels = append([]store.Label(nil), p.labels...)
+		sortLabels(p.labels)
+	}
+	p.id = labelIDOf(k.Name+"\xff", p.labels, -1)
+	p.idHash = store.HashText(p.id)
+	for i, l := range p.labels {
+		if l.Name != "le" {
+			continue
+		}
+		// A bound that does not parse (Python's float() would raise and
+		// fail the whole scrape) keeps the sample a plain series.
+		if le, err := store.ParsePyFloat(l.Value); err == nil {
+			p.leOK, p.le, p.leIdx = true, le, i
+			p.hid = labelIDOf("", p.labels, i)
+			p.hidHash = store.HashText(p.hid)
+		}
+		break
+	}
+	return p
+}
+
+// without returns the prep's labels without le (a new slice).
+func (p *keyPrep) without() []store.Label {
+	return append(append([]store.Label(nil), p.labels[:p.leIdx]...), p.labels[p.leIdx+1:]...)
+}
+
+// resolve finds or makes the keyInfo of s.Key's text; p is the key's
+// prep when it was computed ahead, else nil.
+func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
+	k := s.Key
+	if p == nil {
+		pp := prepare(k)
+		p = &pp
+	}
+	if ki, ok := a.byText.Get(p.textHash, k.Text); ok {
+		return ki
+	}
+	f := a.families[k.Family]
+	if f == nil {
+		f = &family{
+			Family: Family{Name: k.Family, Type: s.Shard.Kind, Help: k.Help, Mode: s.Shard.Mode},
+		}
+		a.families[k.Family] = f
+	}
+	ki := a.infoChunk.next()
+	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash}
+	if f.Type == store.KindHistogram && p.leOK {
+		h, _ := f.hists.Get(p.hidHash, p.hid)
+		if h == nil {
+			h = &hist{labels: p.without(), lid: p.hid}
+			f.hists.Put(p.hidHash, p.hid, h)
+			f.histList = append(f.histList, h)
+		}
+		ki.bucket = h.bucket(p.le, &a.cellChunk)
+		ki.hist, ki.le = h, p.le
+	}
+	a.byText.Put(p.textHash, k.Text, ki)
+	return ki
+}
+
+// labelsSorted reports whether labels are sorted by name.
+func labelsSorted(labels []store.Label) bool {
+	for i := 1; i < len(labels); i++ {
+		if labels[i].Name < labels[i-1].Name {
+			return false
+		}
+	}
+	return true
+}
+
+// sortLabels sorts a few labels by name (insertion sort: label sets are
+// small and usually sorted already).
+func sortLabels(ls []store.Label) {
+	for i := 1; i < len(ls); i++ {
+		for j := i; j > 0 && ls[j].Name < ls[j-1].Name; j-- {
+			ls[j], ls[j-1] = ls[j-1], ls[j]
+		}
+	}
+}
+
+// labelIDOf is prefix followed by the label id of ls without ls[skip]
+// (skip -1 for none), built in one allocation.
+func labelIDOf(prefix string, ls []store.Label, skip int) string {
+	n := len(prefix)
+	for i, l := range ls {
+		if i != skip {
+			n += len(l.Name) + len(l.Value) + 2
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(prefix)
+	for i, l := range ls {
+		if i == skip {
+			continue
+		}
+		b.WriteString(l.Name)
+		b.WriteByte(0xfe)
+		b.WriteString(l.Value)
+		b.WriteByte(0xfd)
+	}
+	return b.String()
+}

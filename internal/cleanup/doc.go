@@ -1,0 +1,86 @@
+// Package cleanup removes and compacts the shards of processes that no
+// longer run, so that a long-lived multiprocess store stops growing with
+// every worker restart while its aggregated output stays the same.
+//
+// # What happens to the shards of a selected (dead) pid
+//
+//   - live* gauge shards (liveall, livemin, livemax, livesum,
+//     livemostrecent) are removed: this is what Python's
+//     mark_process_dead does, and the only change to the output.
+//   - counter, histogram and summary shards and gauge shards of modes
+//     min, max, sum and mostrecent are compacted: their samples are merged
+//     into one archive shard per kind and mode, whose pid is ArchivePID
+//     ("counter_archive.db", "gauge_max_archive.db", or
+//     "<prefix>:counter:archive:..." in Redis). Archives are compacted
+//     further on later runs, so a store holds at most one per kind and
+//     mode.
+//   - gauge shards of mode all are kept (each carries its pid as a label,
+//     so there is nothing to merge) unless Options.DropDeadGauges.
+//
+// # Merge rules of an archive (per sample key text)
+//
+// counter, histogram (buckets are stored per le, not cumulative), summary
+// and gauge sum: the sum. Gauge mostrecent: the value with the greatest
+// timestamp, with that timestamp; ties keep the first in scan order; a
+// series never set (timestamp 0) stays 0 and so stays out of the output.
+//
+// Gauge min/max need care with NaN. Python's collector starts with the
+// first value it meets and replaces it only by a strictly smaller
+// (greater) one, so a NaN met first wins and a NaN met later never does;
+// compaction moves the dead values to the archive's place in the order.
+// For files that order is the directory order, which promstore shares
+// with Python and in which a new archive file lands where the file system
+// puts it; the plan assumes name order ("archive" after decimal pids), so
+// this is a best effort there. The archive value is the minimum (maximum) of the merged values
+// that are not NaN, unless NaN is what keeps the output unchanged given
+// where the archive sorts among the kept shards holding the series (e.g.
+// every process of the series is dead and the first one held NaN). The
+// output is the same as before whenever one of these two values can make
+// it so; the remaining case (a live pid's NaN now met first where a dead
+// number was, or the reverse) changes which value is first, as Python's
+// own output changes with its directory listing order. Which help text a
+// family shows when processes disagree on it, and mostrecent ties of
+// identical timestamps, can likewise follow the new order.
+//
+// # Archive layout
+//
+// An archive file is written in the layout of the shards it merges
+// (itself included): 8 bytes per value when every one of them has the
+// 8-byte layout of prometheus_client < 0.18, else 16. Shards holding
+// 3-element keys (prometheus_client < 0.16) are not compacted, because
+// an archive holds 4-element keys that such a client cannot read.
+//
+// # Crash safety: the journal
+//
+// A run first computes every archive's complete new contents (absolute
+// values, existing archive included), then writes a journal listing
+// those contents and every shard to delete, durably (temporary file,
+// fsync, rename; a Redis key in Redis). Only then does it write each
+// archive and delete that archive's sources, then delete the live*
+// (and dropped) gauge shards, then remove the journal. A run that finds
+// a journal first applies it again (writing an archive with the same
+// absolute values twice changes nothing, deleting a deleted shard is not
+// an error) and never merges its sources again, so a run killed at any
+// step and run again ends in the state of an uninterrupted run and no
+// sample is counted twice. Runs hold a lock (flock on a file in the
+// directory; a Redis key with an expiry) so two never interleave.
+//
+// # Readers
+//
+// promstore's readers (Consistent) hold the store's Gate shared for a
+// whole read, and a run holds it exclusively only while it saves and
+// while it removes its journal; a read that finds a journal reads the
+// store as the journal leaves it. So a promstore read is exact at every
+// step, and the steps themselves need no lock. Other readers (Python's
+// collector, the exporter's) see the steps as they happen.
+//
+// # Safety against wrong liveness answers
+//
+// Pid checks are made right before planning and again right before the
+// journal is written (a pid that started running in between aborts the
+// run without changes), and once more after the run, to warn about pid
+// reuse. A pid whose shards changed within Options.MinIdle is never
+// treated as dead. When shards changed recently but none of their pids is
+// visible, promstore most likely runs in another pid namespace (a
+// sidecar container), where every pid looks dead: Plan refuses.
+package cleanup

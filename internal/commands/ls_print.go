@@ -1,0 +1,172 @@
+package commands
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/promstore/promstore/internal/store"
+)
+
+func lsLayout(l int) string {
+	if l == 0 {
+		return "-"
+	}
+	return strconv.Itoa(l)
+}
+
+func lsTSV(w io.Writer, rows []lsRow) error {
+	var b bytes.Buffer
+	b.WriteString("name\tkind\tmode\tpid\talive\tsamples\tbytes\tlayout\tupdated\tproblems\tallocated\tused\n")
+	for _, r := range rows {
+		upd := ""
+		if !r.Updated.IsZero() {
+			upd = r.Updated.UTC().Format(time.RFC3339Nano)
+		}
+		fields := []string{r.Name, r.Kind, r.Mode, r.PID, r.Alive, strconv.Itoa(r.Samples),
+			strconv.FormatInt(r.Bytes, 10), lsLayout(r.Layout), upd, strings.Join(r.Problems, "; "),
+			strconv.FormatInt(r.Allocated, 10), strconv.FormatInt(r.Used, 10)}
+		for i, f := range fields {
+			if i > 0 {
+				b.WriteByte('\t')
+			}
+			b.WriteString(lsTSVField(f))
+		}
+		b.WriteByte('\n')
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// lsTSVField keeps a field on one line and in one column.
+func lsTSVField(s string) string {
+	if !strings.ContainsAny(s, "\t\n\r\\") {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
+	return r.Replace(s)
+}
+
+// lsSize prints a shard's size, and the disk space it takes when that is
+// less (a sparse file: Python grows shards by making holes).
+func lsSize(r lsRow) string {
+	if r.Allocated > 0 && r.Allocated < r.Bytes {
+		return lsBytes(r.Bytes) + " (" + lsBytes(r.Allocated) + " on disk)"
+	}
+	return lsBytes(r.Bytes)
+}
+
+// lsBytes prints a size in binary units.
+func lsBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func lsAge(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return t.Local().Format("2006-01-02 15:04:05")
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
+
+// lsTable lays the rows out with text/tabwriter and, when Out is a
+// terminal, colours whole lines afterwards (so escape codes never upset
+// the column widths): the header bold, rows with problems yellow, rows of
+// dead pids faint.
+func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tMODE\tPID\tALIVE\tSAMPLES\tBYTES\tLAYOUT\tUPDATED\tPROBLEMS")
+	for _, r := range rows {
+		kind, mode := r.Kind, r.Mode
+		if kind == "" {
+			kind = r.Name
+		}
+		if mode == "" {
+			mode = "-"
+		}
+		probs := "-"
+		if len(r.Problems) > 0 {
+			probs = strings.Join(r.Problems, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", lsOneLine(kind), mode, lsOneLine(r.PID), r.Alive,
+			r.Samples, lsSize(r), lsLayout(r.Layout), lsAge(now, r.Updated), lsOneLine(probs))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(b.String(), "\n")
+	var (
+		header, warn, faint lipgloss.Style
+		color               = io.OutTTY
+	)
+	if color {
+		re := lipgloss.NewRenderer(io.Out)
+		header = re.NewStyle().Bold(true)
+		warn = re.NewStyle().Foreground(lipgloss.Color("3"))
+		faint = re.NewStyle().Faint(true)
+	}
+	var out strings.Builder
+	for i, l := range lines {
+		if l == "" {
+			continue
+		}
+		text := strings.TrimSuffix(l, "\n")
+		if color {
+			switch {
+			case i == 0:
+				text = header.Render(text)
+			case len(rows[i-1].Problems) > 0:
+				text = warn.Render(text)
+			case rows[i-1].Alive == string(store.AliveNo):
+				text = faint.Render(text)
+			}
+		}
+		out.WriteString(text)
+		out.WriteByte('\n')
+	}
+	fmt.Fprintf(&out, "total: %d shards, %d pids (%d alive, %d dead, %d unknown)", tot.Shards, tot.PIDs, tot.Alive, tot.Dead, tot.Unknown)
+	if tot.Archives > 0 {
+		fmt.Fprintf(&out, " + %d archive shards of dead processes", tot.Archives)
+	}
+	fmt.Fprintf(&out, ", %d samples, %s", tot.Samples, lsBytes(tot.Bytes))
+	if tot.Problems > 0 {
+		fmt.Fprintf(&out, ", %d with problems", tot.Problems)
+	}
+	out.WriteByte('\n')
+	_, err := io.Out.Write([]byte(out.String()))
+	return err
+}
+
+// lsArchive is the ALIVE cell of an archive shard: cleanup's merge of
+// dead processes, not a process of its own.
+const lsArchive = "archive"
+
+// lsOneLine keeps a table cell on one line.
+func lsOneLine(s string) string {
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", " ").Replace(s)
+}
