@@ -25,54 +25,26 @@ func (a *Aggregator) pidNum(pid string) int32 {
 	return n
 }
 
-// pidOrder returns the pid numbers in output order: numerically where
-// pids are numbers, then by text.
+// pidOrder returns the pid numbers in output order (store.ComparePIDs).
 func (a *Aggregator) pidOrder() []int32 {
-	type pidKey struct {
-		num float64
-		ok  bool
-		n   int32
+	order := make([]int32, len(a.pids))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	ks := make([]pidKey, len(a.pids))
-	for i, pid := range a.pids {
-		f, ok := parseNumber(pid)
-		ks[i] = pidKey{f, ok, int32(i)}
-	}
-	slices.SortFunc(ks, func(x, y pidKey) int {
-		switch {
-		case x.ok && y.ok && x.num != y.num:
-			if x.num < y.num {
-				return -1
-			}
-			return 1
-		case x.ok != y.ok:
-			if x.ok {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.pids[x.n], a.pids[y.n])
-	})
-	order := make([]int32, len(ks))
-	for i, k := range ks {
-		order[i] = k.n
-	}
+	slices.SortFunc(order, func(x, y int32) int { return store.ComparePIDs(a.pids[x], a.pids[y]) })
 	return order
 }
 
 // appendLabelsKey encodes the order of label sets: label names as strings,
-// "pid" values numerically where they are numbers, other values as
-// strings; a shorter set that is a prefix of a longer one sorts first.
+// "pid" values in pid order (store.ComparePIDs), other values as strings;
+// a shorter set that is a prefix of a longer one sorts first.
 func appendLabelsKey(b []byte, labels []store.Label) []byte {
 	for _, l := range labels {
 		b = append(b, l.Name...)
 		b = append(b, 0)
 		if l.Name == "pid" {
-			if f, ok := parseNumber(l.Value); ok {
-				b = append(b, 1)
-				b = binary.BigEndian.AppendUint64(b, orderedBits(f))
-				continue
-			}
+			b = store.AppendPIDKey(b, l.Value)
+			continue
 		}
 		b = append(b, 2)
 		b = append(b, l.Value...)
@@ -93,8 +65,8 @@ func newSortItem(s Sample) sortItem {
 }
 
 // appendSortKey encodes the order of samples: by label set without "le"
-// (label names as strings; "pid" values numerically where they are
-// numbers, every other value as a string), then by sample name, then by
+// (label names as strings; "pid" values in pid order, every other value
+// as a string), then by sample name, then by
 // "le" numerically. So each series reads as one group: a histogram's
 // buckets in ascending le, then _count and _sum; a gauge's processes in
 // pid order.

@@ -3,7 +3,6 @@ package aggregate
 import (
 	"math"
 	"slices"
-	"strconv"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -333,29 +332,7 @@ func sortContrib(cs []Contribution, how Merge) {
 			return -1
 		case ra < rb:
 			return 1
-		case LessPID(a.PID, b.PID):
-			return -1
-		case LessPID(b.PID, a.PID):
-			return 1
 		}
-		return 0
+		return store.ComparePIDs(a.PID, b.PID)
 	})
-}
-
-// LessPID orders process ids numerically where both are numbers, else
-// as text.
-func LessPID(a, b string) bool {
-	x, errx := strconv.ParseUint(a, 10, 64)
-	y, erry := strconv.ParseUint(b, 10, 64)
-	switch {
-	case errx == nil && erry == nil:
-		if x != y {
-			return x < y
-		}
-	case errx == nil:
-		return true
-	case erry == nil:
-		return false
-	}
-	return a < b
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
@@ -110,13 +109,6 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// isNumeric reports whether pid is a decimal process id as
-// store.ProcessAlive can check it (no sign, no leading zero).
-func isNumeric(pid string) bool {
-	n, err := strconv.Atoi(pid)
-	return err == nil && n > 0 && strconv.Itoa(n) == pid
-}
-
 // Run finishes an interrupted run (if a journal is found), plans and,
 // unless DryRun, executes the plan. The result is returned also when an
 // error stops the run part way.
@@ -175,7 +167,7 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 	}
 	res.Done = true
 	for _, pid := range p.pids() {
-		if isNumeric(pid) && opts.Local && opts.alive(pid) == store.AliveYes {
+		if store.DecimalPID(pid) && opts.Local && opts.alive(pid) == store.AliveYes {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("pid %s runs again after the cleanup (pid reused?): a process that opened one of its removed shards just before has lost those writes", pid))
 		}
 	}

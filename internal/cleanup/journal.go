@@ -139,7 +139,7 @@ func Execute(ctx context.Context, t *Target, p *Plan, opts Options) error {
 	opts.Local = opts.Local || t.Local
 	if opts.Local {
 		for _, pid := range p.pids() {
-			if isNumeric(pid) && opts.alive(pid) == store.AliveYes {
+			if store.DecimalPID(pid) && opts.alive(pid) == store.AliveYes {
 				return fmt.Errorf("pid %s is running now: nothing was changed; run the cleanup again", pid)
 			}
 		}

@@ -162,7 +162,7 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	}
 	if opts.Local {
 		for _, pf := range order {
-			if isNumeric(pf.pid) {
+			if store.DecimalPID(pf.pid) {
 				pf.alive = opts.alive(pf.pid)
 			}
 		}
@@ -202,7 +202,7 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 	}
 	var fresh []string
 	for _, pf := range order {
-		if !isNumeric(pf.pid) || now.Sub(pf.updated) >= idle {
+		if !store.DecimalPID(pf.pid) || now.Sub(pf.updated) >= idle {
 			continue
 		}
 		if pf.alive == store.AliveYes {
@@ -237,13 +237,13 @@ func selectPID(pf *pidFacts, opts *Options, named map[string]bool, now time.Time
 	switch {
 	case named[pf.pid]:
 		return "pid named by --pid", true
-	case opts.DeadPIDs && isNumeric(pf.pid) && pf.alive == store.AliveNo:
+	case opts.DeadPIDs && store.DecimalPID(pf.pid) && pf.alive == store.AliveNo:
 		return "pid " + pf.pid + " is not running", true
 	case opts.StaleAfter > 0 && age >= opts.StaleAfter:
 		return fmt.Sprintf("last updated %s ago (--stale-after %s)", roundDur(age), opts.StaleAfter), true
 	}
 	switch {
-	case opts.DeadPIDs && !isNumeric(pf.pid):
+	case opts.DeadPIDs && !store.DecimalPID(pf.pid):
 		return "pid " + pf.pid + " is not a process id (liveness unknown)", false
 	case opts.DeadPIDs && pf.alive == store.AliveUnknown:
 		return "liveness of pid " + pf.pid + " unknown", false

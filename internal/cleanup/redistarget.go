@@ -92,16 +92,13 @@ func (r *redisJournal) Remove(ctx context.Context) error {
 	return r.st.DelAux(ctx, redisJournalName)
 }
 
-// redisLess is the order of redisstore's Scan: kind name, then pid,
-// numerically when both are decimal numbers without a leading zero.
+// redisLess is the order of redisstore's Scan: kind name, then pid
+// (store.ComparePIDs).
 func redisLess(a, b store.ShardID) bool {
 	if ka, kb := a.KindName(), b.KindName(); ka != kb {
 		return ka < kb
 	}
-	if isNumeric(a.PID) && isNumeric(b.PID) && len(a.PID) != len(b.PID) {
-		return len(a.PID) < len(b.PID)
-	}
-	return a.PID < b.PID
+	return store.ComparePIDs(a.PID, b.PID) < 0
 }
 
 // Read gate expiry times (see redisstore.EnterRead): a killed reader

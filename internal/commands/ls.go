@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -230,17 +229,7 @@ func lsSort(rows []lsRow, by string) {
 	switch by {
 	case "pid":
 		key = func(a, b *lsRow) int {
-			an, aerr := strconv.ParseInt(a.PID, 10, 64)
-			bn, berr := strconv.ParseInt(b.PID, 10, 64)
-			switch {
-			case aerr == nil && berr == nil:
-				return cmpNum(an, bn)
-			case aerr == nil:
-				return -1
-			case berr == nil:
-				return 1
-			}
-			return strings.Compare(a.PID, b.PID)
+			return store.ComparePIDs(a.PID, b.PID)
 		}
 	case "kind":
 		key = func(a, b *lsRow) int {

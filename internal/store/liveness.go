@@ -10,9 +10,9 @@ import "strconv"
 // It only means something for stores on this host: callers showing a
 // Redis store should report AliveUnknown instead.
 func ProcessAlive(pid string) Liveness {
-	n, err := strconv.Atoi(pid)
-	if err != nil || n <= 0 || strconv.Itoa(n) != pid {
+	if !DecimalPID(pid) {
 		return AliveUnknown
 	}
+	n, _ := strconv.Atoi(pid)
 	return processAlive(n)
 }

@@ -5,7 +5,6 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,7 +173,7 @@ func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 		snap.PIDs = append(snap.PIDs, PID{ID: pid, Alive: alive})
 	}
-	sort.Slice(snap.PIDs, func(i, j int) bool { return aggregate.LessPID(snap.PIDs[i].ID, snap.PIDs[j].ID) })
+	slices.SortFunc(snap.PIDs, func(a, b PID) int { return store.ComparePIDs(a.ID, b.ID) })
 	snap.Took = s.opts.Now().Sub(start)
 	return snap, nil
 }

@@ -244,8 +244,7 @@ func problem(key, reason string, err error) *store.ShardError {
 	return &store.ShardError{Shard: key, Offset: -1, Reason: reason, Err: err}
 }
 
-// lessShard orders shards by kind name, then pid (numerically when both
-// are decimal numbers).
+// lessShard orders shards by kind name, then pid (store.ComparePIDs).
 func lessShard(a, b store.ShardID) bool {
 	return lessShardName(shardName{a.KindName(), a.PID}, shardName{b.KindName(), b.PID})
 }
@@ -254,20 +253,5 @@ func lessShardName(a, b shardName) bool {
 	if a.kind != b.kind {
 		return a.kind < b.kind
 	}
-	if isDecimal(a.pid) && isDecimal(b.pid) && len(a.pid) != len(b.pid) {
-		return len(a.pid) < len(b.pid)
-	}
-	return a.pid < b.pid
-}
-
-func isDecimal(s string) bool {
-	if s == "" || (len(s) > 1 && s[0] == '0') {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return store.ComparePIDs(a.pid, b.pid) < 0
 }
