@@ -290,8 +290,7 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	prog, err := migrate.Execute(ctx, plan, dst, mopts)
 	bar.done()
 	if err != nil {
-		fmt.Fprintf(errOut, "promstore: migration stopped after %d of %d shards (%d samples written); run the same command again to complete it\n",
-			prog.Shards, prog.TotalShards, prog.Written)
+		printStopReport(ctx, errOut, plan, dst, prog)
 		return err
 	}
 	elapsed := now().Sub(start)

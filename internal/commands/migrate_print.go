@@ -118,3 +118,45 @@ func sampleText(k *store.Key) string {
 	}
 	return b.String()
 }
+
+// maxPartlyListed is how many partly written shards a stop report lists.
+const maxPartlyListed = 20
+
+// printStopReport says what a migration that stopped part-way left in the
+// target, read back from it (the progress only counts the shards whose
+// writes were acknowledged; a shard that failed may be written in part).
+// Interrupted, it does not read the target and says what was confirmed.
+func printStopReport(ctx context.Context, w io.Writer, p *migrate.Plan, dst store.Reader, prog migrate.Progress) {
+	if ctx.Err() != nil {
+		fmt.Fprintf(w, "promstore: migration interrupted: %d of %d shards confirmed written (%d samples), more may be in the target; run the same command again to complete it\n",
+			prog.Shards, prog.TotalShards, prog.Written)
+		return
+	}
+	r, err := migrate.ReadBack(ctx, p, dst)
+	if err != nil {
+		fmt.Fprintf(w, "promstore: migration stopped part-way (error below): %d of %d shards confirmed written (%d samples); the target may hold more: %v; run the same command again to complete it\n",
+			prog.Shards, prog.TotalShards, prog.Written, err)
+		return
+	}
+	fmt.Fprintf(w, "promstore: migration stopped part-way (error below); read back, the target holds %d of the %d samples to write: %d of %d shards complete, %d partly written, %d not started\n",
+		r.Present, r.ToWrite, r.Complete, r.Shards, r.Partial, r.Untouched)
+	if len(r.PartialShards) > 0 {
+		fmt.Fprintln(w, "promstore: partly written shards (a rerun finishes them):")
+		for i, ps := range r.PartialShards {
+			if i == maxPartlyListed {
+				fmt.Fprintf(w, "promstore:   ... and %d more\n", len(r.PartialShards)-i)
+				break
+			}
+			fmt.Fprintf(w, "promstore:   %s: %d of %d samples", ps.Shard, ps.Present, ps.ToWrite)
+			switch n := len(ps.Unreadable); n {
+			case 0:
+			case 1:
+				fmt.Fprintf(w, ", 1 unreadable key (%v)", ps.Unreadable[0])
+			default:
+				fmt.Fprintf(w, ", %d unreadable keys (first: %v)", n, ps.Unreadable[0])
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	fmt.Fprintln(w, "promstore: run the same command again to complete it")
+}

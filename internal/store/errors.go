@@ -16,6 +16,9 @@ type ShardError struct {
 	Reason string
 	// Err is the underlying error, if any.
 	Err error
+	// ID is the shard the problem belongs to, when the store could tell
+	// (a Redis key of a shard whose key name it parsed); zero otherwise.
+	ID ShardID
 }
 
 // Error words the problem in one line; the shard's name, the reason and

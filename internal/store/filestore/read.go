@@ -254,14 +254,14 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 			sh.gone = true
 			return sh
 		case err != nil:
-			sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err}
+			sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err, ID: f.id}
 			return sh
 		}
 		var perr *parseError
 		sh.entries, sh.layout, perr = parseMapped(ps, &m, entries[:0])
 		m.unmap()
 		if perr != nil {
-			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason}
+			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason, ID: f.id}
 			sh.entries = sh.entries[:0]
 			return sh
 		}

@@ -163,7 +163,7 @@ func (pl *planner) finish(groups []*nameGroup) ([]*shardPlan, []*store.ShardErro
 			bySI[m.si] = p
 		}
 		if !ls.hasIndex(m.si, m.mi, true) {
-			p.problems = append(p.problems, problem(m.k, "orphan metric hash: meta hash "+metaOf(m.k)+" is missing", nil))
+			p.problems = append(p.problems, shardProblem(p.id, m.k, "orphan metric hash: meta hash "+metaOf(m.k)+" is missing", nil))
 			continue
 		}
 		p.items = append(p.items, item{metric: m.k, ownMeta: true, group: groups[m.mi], val: m.val})
@@ -233,7 +233,7 @@ func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID
 	p.adoptedKeys = append(p.adoptedKeys, k)
 	it := item{metric: k, val: m.val, ownMeta: ls.hasIndex(m.si, m.mi, true), modeMeta: modeMeta}
 	if !it.ownMeta && modeMeta == "" {
-		p.problems = append(p.problems, problem(k, "orphan modeless gauge hash: meta hash "+metaOf(k)+" is missing", nil))
+		p.problems = append(p.problems, shardProblem(p.id, k, "orphan modeless gauge hash: meta hash "+metaOf(k)+" is missing", nil))
 		return
 	}
 	it.group = groups[m.mi]
@@ -242,6 +242,11 @@ func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID
 
 func problem(key, reason string, err error) *store.ShardError {
 	return &store.ShardError{Shard: key, Offset: -1, Reason: reason, Err: err}
+}
+
+// shardProblem is a problem of key, which belongs to shard id.
+func shardProblem(id store.ShardID, key, reason string, err error) *store.ShardError {
+	return &store.ShardError{Shard: key, Offset: -1, Reason: reason, Err: err, ID: id}
 }
 
 // lessShard orders shards by kind name, then pid (store.ComparePIDs).

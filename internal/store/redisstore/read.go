@@ -230,7 +230,7 @@ func assemble(p *shardPlan, vr *valueReader, own map[*item]nameResult, mem []int
 			r.bytes += mem[i]
 		}
 		if x.err != nil {
-			r.problems = append(r.problems, problem(it.metric, "reading the metric hash", x.err))
+			r.problems = append(r.problems, shardProblem(p.id, it.metric, "reading the metric hash", x.err))
 			continue
 		}
 		if x.vanished {
@@ -241,13 +241,13 @@ func assemble(p *shardPlan, vr *valueReader, own map[*item]nameResult, mem []int
 		if it.group.failed {
 			nr := own[it]
 			if nr.key == nil {
-				r.problems = append(r.problems, problem(it.metric, nr.why, nr.err))
+				r.problems = append(r.problems, shardProblem(p.id, it.metric, nr.why, nr.err))
 				continue
 			}
 			key = nr.key
 		}
 		if x.bad != nil {
-			r.problems = append(r.problems, problem(it.metric, "", x.bad))
+			r.problems = append(r.problems, shardProblem(p.id, it.metric, "", x.bad))
 			continue
 		}
 		r.samples = append(r.samples, store.Sample{Shard: p.id, Key: key, Value: x.value, Timestamp: x.ts})
