@@ -29,8 +29,18 @@ const asPromstore = "PROMSTORE_COMMANDS_TEST_AS_PROMSTORE"
 // rusage of a child started by fork and exec counts the parent's pages.
 const hwmFile = "PROMSTORE_COMMANDS_TEST_HWM_FILE"
 
+// startedFile is the environment variable naming the file a child
+// writes, just before it calls Main, the CPU time it has used so far (in
+// clock ticks): Main installs its signal handler first thing, so once the
+// child has used more CPU than that, a signal finds the handler.
+const startedFile = "PROMSTORE_COMMANDS_TEST_STARTED_FILE"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(asPromstore) == "1" {
+		if f := os.Getenv(startedFile); f != "" {
+			_ = os.WriteFile(f+".tmp", []byte(strconv.Itoa(cpuTicks(os.Getpid()))), 0o644)
+			_ = os.Rename(f+".tmp", f)
+		}
 		code := Main()
 		if f := os.Getenv(hwmFile); f != "" {
 			if status, err := os.ReadFile("/proc/self/status"); err == nil {
@@ -289,7 +299,8 @@ func TestSIGTERMDuringParse(t *testing.T) {
 	shard := filepath.Join(dir, "counter_1.db")
 
 	cmd := exec.Command(os.Args[0], "dump", "--dir", dir)
-	cmd.Env = append(childEnv(), asPromstore+"=1")
+	started := filepath.Join(t.TempDir(), "started")
+	cmd.Env = append(childEnv(), asPromstore+"=1", startedFile+"="+started)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
@@ -298,19 +309,29 @@ func TestSIGTERMDuringParse(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	// promstore is at work on the shard once it has it open, or once it
-	// has spent a tenth of a second of CPU (past start-up and listing;
-	// the shard is read in a few milliseconds and its keys are resolved
-	// after it is closed, so a poll on a loaded machine can miss the
-	// open file altogether).
+	// has spent a tenth of a second of CPU in Main (past its signal
+	// handler, start-up and listing; the shard is read in a few
+	// milliseconds and its keys are resolved after it is closed, so a
+	// poll on a loaded machine can miss the open file altogether). Before
+	// Main, a SIGTERM would kill it (the race-instrumented start-up alone
+	// can take a tenth of a second).
 	fdDir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
 	working := func() bool {
+		b, err := os.ReadFile(started)
+		if err != nil {
+			return false
+		}
+		atMain, err := strconv.Atoi(string(b))
+		if err != nil {
+			t.Fatalf("%s: %v", started, err)
+		}
 		fds, _ := os.ReadDir(fdDir)
 		for _, fd := range fds {
 			if l, _ := os.Readlink(filepath.Join(fdDir, fd.Name())); l == shard {
 				return true
 			}
 		}
-		return cpuTicks(cmd.Process.Pid) >= 10
+		return cpuTicks(cmd.Process.Pid) >= atMain+10
 	}
 	for !working() {
 		select {
