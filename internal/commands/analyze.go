@@ -56,7 +56,7 @@ The store is read once, as dump reads it, without aggregating values.`,
 		Example: `  promstore analyze --dir /var/run/prometheus
   promstore analyze --dir ./store --top 20 -o json
   promstore analyze --redis-url redis://localhost:6379/0 --local`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--format", opts.Format, analyzeFormats); err != nil {
 				return err

@@ -66,7 +66,7 @@ count those sources twice for that moment.`,
   promstore cleanup --dead-pids --drop-dead-gauges
   promstore cleanup --pid 4100 --pid 4101
   promstore cleanup --redis-url redis://cache:6379/0 --stale-after 24h --orphans`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "text":

@@ -68,7 +68,7 @@ Exit status: 0 equal (no series went backwards with --counters), 1 different,
   promstore diff before.prom /var/run/prom            # exit 0: cleanup changed nothing
   promstore diff /var/run/prom redis://redis:6379/0   # after migrate file-to-redis
   curl -s localhost:8000/metrics | promstore diff --counters - ./store`,
-		Args: cobra.ExactArgs(2),
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--format", opts.Format, diffFormats); err != nil {
 				return err

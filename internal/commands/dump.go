@@ -61,7 +61,7 @@ stored).`,
   promstore dump --dir ./store --match '^http_' --format json
   promstore dump --dir ./store --raw          # per-shard samples, before merging
   promstore dump --dir ./store --python-client 0.25   # as prometheus_client 0.25 spells floats`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--format", opts.Format, dumpFormats); err != nil {
 				return err

@@ -57,7 +57,7 @@ Exit status: 0 no problem, 1 problems found (also when --repair fixed them).`,
   promstore fsck --dir ./store --repair --dry-run
   promstore fsck --dir ./store --repair --quarantine /var/tmp/prom-quarantine
   promstore fsck --redis-url redis://localhost:6379/0`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--format", opts.Format, fsckFormats); err != nil {
 				return err

@@ -54,7 +54,7 @@ processes into) show "archive" there and are counted apart from the pids.`,
 		Example: `  promstore ls --dir /var/run/prometheus
   promstore ls --sort updated --format json
   promstore ls --redis-url redis://localhost:6379/0 --local`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Format != "" {
 				if err := validateChoice("--format", opts.Format, lsFormats); err != nil {

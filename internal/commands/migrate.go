@@ -99,7 +99,7 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 		layout     string
 		ttl        time.Duration
 	)
-	cmd := &cobra.Command{Args: cobra.NoArgs}
+	cmd := &cobra.Command{Args: noArgs}
 	switch dir {
 	case FileToRedis:
 		cmd.Use = FileToRedis

@@ -109,10 +109,10 @@ func Execute(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	return exitCode(f, err, ctx)
+	return exitCode(ctx, f, err)
 }
 
-func exitCode(f *Factory, err error, ctx context.Context) int {
+func exitCode(ctx context.Context, f *Factory, err error) int {
 	if err == nil {
 		return ExitOK
 	}
@@ -137,14 +137,26 @@ func exitCode(f *Factory, err error, ctx context.Context) int {
 	return ExitError
 }
 
-// isCobraUsage recognises the argument errors cobra returns as plain
-// errors (unknown command, wrong number of arguments).
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
+// usageArgs wraps a cobra argument validator so that the arguments it
+// rejects are a usage error (exit status 2).
+func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return &usageError{err}
 		}
+		return nil
 	}
-	return false
+}
+
+// noArgs is cobra.NoArgs giving a usage error.
+var noArgs = usageArgs(cobra.NoArgs)
+
+// isCobraUsage recognises the one usage error cobra returns as a plain
+// error, where none of promstore's validators run: a command name the
+// tree does not know (`promstore dumb`). Flag
+// errors come typed through the FlagErrorFunc, argument counts through
+// usageArgs; any other error, even one reading "invalid argument" (EINVAL),
+// is not a usage error.
+func isCobraUsage(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command \"")
 }

@@ -116,7 +116,7 @@ are counted in /-/metrics (promstore_compactions_total and friends).`,
   promstore serve --dir ./store --web.config.file web.yml --log.level debug --log.format json
   promstore serve --dir /var/run/prometheus --web.listen-address :9877 --compact-every 1m --drop-dead-gauges-after 1h
   promstore serve --redis-url redis://redis:6379/0 --compact-every 30s --compact-stale-after 2m`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--log.level", opts.LogLevel, promslog.LevelFlagOptions); err != nil {
 				return err

@@ -55,7 +55,7 @@ as a table and exits.`,
 		Example: `  promstore top --dir /var/run/prometheus
   promstore top --redis-url redis://localhost:6379 --interval 5s
   promstore top --dir ./store --once | grep http_requests`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Interval <= 0 {
 				return UsageErrorf("--interval must be positive, not %s", opts.Interval)

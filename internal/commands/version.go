@@ -76,7 +76,7 @@ func NewCmdVersion(f *Factory, runF func(context.Context, *VersionOptions) error
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print promstore's version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)

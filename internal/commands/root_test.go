@@ -1,0 +1,47 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestUsageErrorsAreTyped: what the argument validators, the flag parser
+// and the command tree reject exits 2 with the pointer to --help; an
+// error of the system whose text reads "invalid argument" (EINVAL) is an
+// error, exit 1, without it.
+func TestUsageErrorsAreTyped(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"dumb"}, `unknown command "dumb"`},
+		{"positional to ls", []string{"ls", "--dir", dir, "extra"}, `unknown command "extra"`},
+		{"positional to migrate", []string{"migrate", "file-to-redis", "extra"}, `unknown command "extra"`},
+		{"diff with one store", []string{"diff", dir}, "accepts 2 arg(s), received 1"},
+		{"bad flag value", []string{"dump", "--dir", dir, "--strict=maybe"}, "invalid argument"},
+		{"unknown flag", []string{"ls", "--bogus"}, "unknown flag: --bogus"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, nil, tc.args...)
+			if code != ExitUsage || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "Run 'promstore --help'") {
+				t.Errorf("exit %d, stderr %q; want exit %d naming %q", code, errOut, ExitUsage, tc.want)
+			}
+		})
+	}
+	t.Run("EINVAL", func(t *testing.T) {
+		f, _, errOut := testFactory(nil)
+		err := fmt.Errorf("read shard x.db: %w", &os.PathError{Op: "read", Path: "x.db", Err: syscall.EINVAL})
+		if !strings.Contains(err.Error(), "invalid argument") {
+			t.Fatalf("EINVAL reads %q here", err)
+		}
+		if code := exitCode(context.Background(), f, err); code != ExitError || strings.Contains(errOut.String(), "--help") {
+			t.Errorf("exit %d, stderr %q; want %d without the usage hint", code, errOut, ExitError)
+		}
+	})
+}
