@@ -45,6 +45,9 @@ func RedisTarget(st *redisstore.Store) *Target {
 		},
 		DeleteKeys: st.DeleteKeys,
 		Less:       redisLess,
+		Check: func(ctx context.Context, p *Plan) error {
+			return checkRedisRun(ctx, st, p)
+		},
 		// Orphan and modeless keys do not keep a shard from being read;
 		// hashes whose value cannot be parsed do.
 		Blocking: func(in store.ShardInfo) bool {
