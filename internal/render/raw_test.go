@@ -140,3 +140,19 @@ func benchmarkWriter(b *testing.B, write func(io.Writer, []aggregate.Family) err
 func BenchmarkText100k(b *testing.B)        { benchmarkWriter(b, Text) }
 func BenchmarkJSON100k(b *testing.B)        { benchmarkWriter(b, JSON) }
 func BenchmarkOpenMetrics100k(b *testing.B) { benchmarkWriter(b, OpenMetrics) }
+
+// BenchmarkRejected100k is the check serve makes once per read and
+// exposition (Exposition.Rejected), on the families of BenchmarkText100k:
+// compare the two to see what the check adds to a scrape.
+func BenchmarkRejected100k(b *testing.B) {
+	fams := benchFamilies(100_000)
+	var e Exposition
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if p := e.Rejected(fams); len(p) > 0 {
+			b.Fatal(p)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/sample")
+}

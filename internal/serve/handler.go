@@ -123,6 +123,7 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "encode "+resp.contentType+": "+err.Error())
 		return
 	}
+	s.warnRejected(r.Context(), snap, resp)
 	h := w.Header()
 	h.Set("Content-Type", resp.contentType)
 	h.Set("Content-Length", strconv.Itoa(len(data)))

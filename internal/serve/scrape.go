@@ -32,6 +32,8 @@ type scraper struct {
 	// failures limits the logs of failed reads and scrapes: each kind
 	// once per logEvery (see logLimiter).
 	failures logLimiter
+	// rejected times the checks of warnRejected.
+	rejected rejectChecks
 	client   pyclient.Version // whose spelling of le the reads follow
 
 	mu  sync.Mutex
