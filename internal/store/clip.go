@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -21,4 +22,23 @@ func Clip(s string) string {
 		cut--
 	}
 	return fmt.Sprintf("%s... (%d bytes in all)", s[:cut], len(s))
+}
+
+// quoteLen is how many bytes of an untrusted text QuoteClip quotes: half
+// of ClipLen, so that the message around it is not clipped again.
+const quoteLen = ClipLen / 2
+
+// QuoteClip returns s quoted as %q does when it is at most ClipLen/2
+// bytes, else its first ClipLen/2 bytes (cut at a character boundary)
+// quoted and how long it was. Unlike Clip(fmt.Sprintf("%q", s)) it costs
+// nothing for a 20 MiB s.
+func QuoteClip(s string) string {
+	if len(s) <= quoteLen {
+		return strconv.Quote(s)
+	}
+	cut := quoteLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes in all)", strconv.Quote(s[:cut]), len(s))
 }

@@ -37,3 +37,19 @@ func TestShardErrorClipsUntrustedText(t *testing.T) {
 		t.Errorf("error of %d bytes: %.700s", len(msg), msg)
 	}
 }
+
+func TestQuoteClip(t *testing.T) {
+	long := strings.Repeat("x", 20<<20)
+	for _, tc := range []struct{ in, want string }{
+		{"", `""`},
+		{`say "hi"`, `"say \"hi\""`},
+		{strings.Repeat("a", ClipLen/2), `"` + strings.Repeat("a", ClipLen/2) + `"`},
+		{strings.Repeat("a", ClipLen/2+1), `"` + strings.Repeat("a", ClipLen/2) + `"... (101 bytes in all)`},
+		{strings.Repeat("a", ClipLen/2-1) + "é", `"` + strings.Repeat("a", ClipLen/2-1) + `"... (101 bytes in all)`},
+		{long, `"` + strings.Repeat("x", ClipLen/2) + `"... (20971520 bytes in all)`},
+	} {
+		if got := QuoteClip(tc.in); got != tc.want {
+			t.Errorf("QuoteClip(%d bytes) = %q, want %q", len(tc.in), got, tc.want)
+		}
+	}
+}

@@ -167,7 +167,7 @@ func field(v any, name string) (float64, error) {
 	}
 	f, err := store.ParsePyFloat(t)
 	if err != nil {
-		return 0, fmt.Errorf("%s %q is not a number", name, t)
+		return 0, fmt.Errorf("%s %s is not a number", name, store.QuoteClip(t))
 	}
 	return f, nil
 }
@@ -283,7 +283,7 @@ func nameOf(it *item, metas []*redis.SliceCmd, kc *keyCache) nameResult {
 	}
 	key, mismatch, err := kc.lookup(text, it.group.md5)
 	if mismatch {
-		return nameResult{why: fmt.Sprintf("original_key %q does not hash to %s", text, it.group.md5)}
+		return nameResult{why: fmt.Sprintf("original_key %s does not hash to %s", store.QuoteClip(text), it.group.md5)}
 	}
 	if err != nil {
 		return nameResult{why: "original_key", err: err}
