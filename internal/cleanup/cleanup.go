@@ -4,15 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
 )
 
-// ArchivePID is the pid of archive shards. It holds no '_' (Python splits
-// shard file names on '_'), is not a number (so no pid check ever calls
-// it dead) and sorts after every decimal pid.
+// ArchivePID is the pid of the archive shards written before archives
+// had generations (generation 0); a run now writes "archive-<n>"
+// (ArchivePIDOf), n one more than any archive in the store, and folds the
+// older archive of the kind into it. A fresh name per run is what keeps
+// a reader that lists the store and then reads it (Python's collector,
+// the exporter's) from ever meeting the new archive in a listing that
+// also holds the sources merged into it (see README "Cleanup while
+// everything runs"). Archive pids hold no '_' (Python splits shard file
+// names on '_') nor ':', are not numbers (so no pid check ever calls them
+// dead) and sort after every decimal pid.
 const ArchivePID = "archive"
+
+// ArchivePIDOf is the pid of the archives of generation gen ("archive"
+// for 0, else "archive-<gen>").
+func ArchivePIDOf(gen int) string {
+	if gen <= 0 {
+		return ArchivePID
+	}
+	return ArchivePID + "-" + strconv.Itoa(gen)
+}
+
+// archiveGen returns the generation of an archive pid; false for a pid
+// that is not an archive's.
+func archiveGen(pid string) (int, bool) {
+	if pid == ArchivePID {
+		return 0, true
+	}
+	n, ok := strings.CutPrefix(pid, ArchivePID+"-")
+	if !ok || !store.DecimalPID(n) {
+		return 0, false
+	}
+	g, err := strconv.Atoi(n)
+	return g, err == nil
+}
+
+// IsArchivePID reports whether pid names archive shards: "archive" or
+// "archive-<n>".
+func IsArchivePID(pid string) bool {
+	_, ok := archiveGen(pid)
+	return ok
+}
 
 // DefaultMinIdle is how recently a shard must have changed for its pid
 // never to be treated as dead.
@@ -99,8 +138,8 @@ func (o *Options) Validate() error {
 		if p == "" {
 			return errors.New("--pid: empty pid")
 		}
-		if p == ArchivePID {
-			return fmt.Errorf("--pid %s: archive shards are never cleaned up", ArchivePID)
+		if IsArchivePID(p) {
+			return fmt.Errorf("--pid %s: archive shards are never cleaned up", p)
 		}
 	}
 	if o.DeadPIDs && !o.Local {
@@ -135,6 +174,13 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 			if err := apply(ctx, t, j, &opts); err != nil {
 				return res, fmt.Errorf("finish the interrupted cleanup of %s: %w", j.Started, err)
 			}
+		}
+	}
+	if j == nil && !opts.DryRun && t.LowerBarrier != nil {
+		// A barrier without a journal is not ours to keep (none is left
+		// by a run killed at any step, but one removed by hand would).
+		if err := t.LowerBarrier(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if j != nil && opts.DryRun {

@@ -9,9 +9,10 @@
 //     mark_process_dead does, and the only change to the output.
 //   - counter, histogram and summary shards and gauge shards of modes
 //     min, max, sum and mostrecent are compacted: their samples are merged
-//     into one archive shard per kind and mode, whose pid is ArchivePID
-//     ("counter_archive.db", "gauge_max_archive.db", or
-//     "<prefix>:counter:archive:..." in Redis). Archives are compacted
+//     into one archive shard per kind and mode, whose pid names the
+//     run's generation ("counter_archive-3.db", "gauge_max_archive-3.db",
+//     or "<prefix>:counter:archive-3:..." in Redis; "archive" without a
+//     number was written before generations). Archives are compacted
 //     further on later runs, so a store holds at most one per kind and
 //     mode.
 //   - gauge shards of mode all are kept (each carries its pid as a label,
@@ -71,8 +72,20 @@
 // whole read, and a run holds it exclusively only while it saves and
 // while it removes its journal; a read that finds a journal reads the
 // store as the journal leaves it. So a promstore read is exact at every
-// step, and the steps themselves need no lock. Other readers (Python's
-// collector, the exporter's) see the steps as they happen.
+// step, and the steps themselves need no lock.
+//
+// Other readers (Python's collector, the exporter's) see the steps as
+// they happen, and list a store before reading it. Each run's archives
+// get a new name (generation n+1 folds generation n and the sources), so
+// a listing that holds a new archive was not finished before it
+// appeared. On a standalone Redis an archive, the deletion of its
+// sources and of the archive it replaces are one MULTI/EXEC (see
+// Target.Replace): such a reader never counts twice (it can miss
+// samples: a key listed before the transaction and read after it). In a
+// file store a barrier (filestore.BarrierName) stands from before an
+// archive appears until its sources are gone: Python's collector fails
+// on it instead of counting twice (barrier.go). A Redis Cluster has
+// neither: other readers can count twice there while a step runs.
 //
 // # Safety against wrong liveness answers
 //

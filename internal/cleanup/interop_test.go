@@ -68,7 +68,7 @@ func TestPythonInterop(t *testing.T) {
 		t.Fatalf("nothing compacted or removed: %+v", s)
 	}
 	files := dbFiles(t, dir)
-	if _, ok := files["counter_archive.db"]; !ok {
+	if _, ok := files["counter_archive-1.db"]; !ok {
 		t.Fatalf("no counter archive: %v", names(files))
 	}
 	for n := range files {
@@ -79,7 +79,7 @@ func TestPythonInterop(t *testing.T) {
 		}
 	}
 	for _, in := range shardInfos(t, dir) {
-		if in.ID.PID == ArchivePID && in.Layout != 8 {
+		if IsArchivePID(in.ID.PID) && in.Layout != 8 {
 			t.Errorf("%s: layout %d, want 8 like its Python 0.16 sources", in.ID, in.Layout)
 		}
 	}
@@ -123,11 +123,11 @@ func TestFixture025(t *testing.T) {
 	want := dump(t, withoutLiveGauges(t, dir, pids["4100"], pids["4101"], pids["4103"]))
 	runCleanup(t, dir, Options{DeadPIDs: true})
 	files := dbFiles(t, dir)
-	if _, ok := files["gauge_mostrecent_archive.db"]; !ok {
+	if _, ok := files["gauge_mostrecent_archive-1.db"]; !ok {
 		t.Fatalf("no mostrecent archive: %v", names(files))
 	}
 	for _, in := range shardInfos(t, dir) {
-		if in.ID.PID == ArchivePID && in.Layout != 16 {
+		if IsArchivePID(in.ID.PID) && in.Layout != 16 {
 			t.Errorf("%s: layout %d, want 16", in.ID, in.Layout)
 		}
 	}

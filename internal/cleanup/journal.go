@@ -108,6 +108,9 @@ func journalOf(p *Plan, now time.Time) *Journal {
 		for _, s := range a.Sources {
 			ja.Sources = append(ja.Sources, journalShard(s))
 		}
+		for _, r := range a.Replaces {
+			ja.Replaces = append(ja.Replaces, journalShard(r))
+		}
 		j.Archives = append(j.Archives, ja)
 	}
 	for _, sp := range p.Shards {
@@ -158,8 +161,16 @@ func Execute(ctx context.Context, t *Target, p *Plan, opts Options) error {
 }
 
 // apply performs a journal: each archive is written with its absolute
-// contents and its sources deleted, then the other shards are deleted
-// and the journal removed. Every step is idempotent.
+// contents and its sources and the archives it replaces are deleted,
+// then the other shards are deleted and the journal removed. Every step
+// is idempotent.
+//
+// Where the target can (Target.Replace: a standalone Redis), an archive
+// and the deletion of its sources are one transaction. Elsewhere (files,
+// a Redis Cluster) they are steps; for a file store a barrier (see
+// Target.RaiseBarrier) stands from before the archive appears until its
+// sources are gone, so that Python's collector fails a scrape there
+// instead of counting the sources twice.
 func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
 	for _, a := range j.Archives {
 		id, err := a.Shard.id()
@@ -174,20 +185,38 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
 			}
 			samples = append(samples, store.Sample{Shard: id, Key: k, Value: s.Value, Timestamp: s.Timestamp})
 		}
-		w, err := t.ArchiveWriter(ctx, a.Layout)
-		if err != nil {
-			return err
-		}
-		if err := w.WriteShard(ctx, id, samples); err != nil {
-			return fmt.Errorf("write archive: %w", err)
-		}
-		if err := opts.step("wrote " + a.Shard.String()); err != nil {
-			return err
-		}
+		var gone []store.ShardID
 		for _, s := range a.Sources {
-			if err := deleteShard(ctx, t, s, opts); err != nil {
+			sid, err := s.id()
+			if err != nil {
 				return err
 			}
+			if IsArchivePID(sid.PID) {
+				return fmt.Errorf("journal asks to merge archive shard %s as a source: refusing", s)
+			}
+			gone = append(gone, sid)
+		}
+		for _, r := range a.Replaces {
+			rid, err := r.id()
+			if err != nil {
+				return err
+			}
+			if !IsArchivePID(rid.PID) || rid.KindName() != id.KindName() || rid == id {
+				return fmt.Errorf("journal archive %s replaces %s, which is not an older archive of its kind: refusing", a.Shard, r)
+			}
+			gone = append(gone, rid)
+		}
+		if t.Replace != nil {
+			if err := t.Replace(ctx, id, samples, gone); err != nil {
+				return fmt.Errorf("write archive: %w", err)
+			}
+			if err := opts.step("replaced " + a.Shard.String()); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := replaceInSteps(ctx, t, a, id, samples, gone, opts); err != nil {
+			return err
 		}
 	}
 	for _, s := range j.Delete {
@@ -201,12 +230,73 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
 	return opts.step("journal removed")
 }
 
+// replaceInSteps writes archive id and deletes the shards gone, one step
+// at a time. Where the target stages writes (files), the slow part of
+// the archive's write comes first and the barrier stands only for the
+// rename and the removals.
+func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.ShardID, samples []store.Sample, gone []store.ShardID, opts *Options) error {
+	var commit func() error
+	if t.Stage != nil {
+		c, abort, err := t.Stage(ctx, a.Layout, id, samples)
+		if err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+		defer abort()
+		commit = c
+	}
+	if t.RaiseBarrier != nil {
+		if err := t.RaiseBarrier(ctx); err != nil {
+			return err
+		}
+		if err := opts.step("barrier raised"); err != nil {
+			return err
+		}
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+	} else {
+		w, err := t.ArchiveWriter(ctx, a.Layout)
+		if err != nil {
+			return err
+		}
+		if err := w.WriteShard(ctx, id, samples); err != nil {
+			return fmt.Errorf("write archive: %w", err)
+		}
+	}
+	if err := opts.step("wrote " + a.Shard.String()); err != nil {
+		return err
+	}
+	del := t.Store.DeleteShard
+	if t.Unlink != nil {
+		del = t.Unlink
+	}
+	for _, sid := range gone {
+		if err := del(ctx, sid); err != nil {
+			return err
+		}
+		if err := opts.step("deleted " + sid.String()); err != nil {
+			return err
+		}
+	}
+	if t.LowerBarrier != nil {
+		if err := t.LowerBarrier(ctx); err != nil {
+			return err
+		}
+		if err := opts.step("barrier lowered"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func deleteShard(ctx context.Context, t *Target, s JournalShard, opts *Options) error {
 	id, err := s.id()
 	if err != nil {
 		return err
 	}
-	if id.PID == ArchivePID {
+	if IsArchivePID(id.PID) {
 		return fmt.Errorf("journal asks to delete archive shard %s: refusing", s)
 	}
 	if err := t.Store.DeleteShard(ctx, id); err != nil {

@@ -44,6 +44,10 @@ type ArchivePlan struct {
 	// Sources are the shards merged into it (the existing archive not
 	// included).
 	Sources []store.ShardID
+	// Replaces are the archives of the same kind and mode of earlier runs
+	// (older generations), merged into this one and deleted with its
+	// sources; Existing is the first of them.
+	Replaces []store.ShardID
 	// Layout is 8 or 16 for a file store, 0 for Redis.
 	Layout int
 	// Samples is the archive's contents after the run, sorted by key text.
@@ -167,6 +171,14 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 			}
 		}
 	}
+	// This run's archives are one generation newer than any in the store.
+	gen := 1
+	for _, pf := range order {
+		if g, ok := archiveGen(pf.pid); ok && g >= gen {
+			gen = g + 1
+		}
+	}
+	archivePID := ArchivePIDOf(gen)
 	if opts.DeadPIDs {
 		if err := namespaceGuard(order, now, idle); err != nil {
 			return nil, err
@@ -185,7 +197,7 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 			continue
 		}
 		for _, i := range pf.shards {
-			decide(&plan.Shards[i], t, &opts, reason, now)
+			decide(&plan.Shards[i], t, &opts, reason, now, archivePID)
 		}
 	}
 	if err := plan.merge(ctx, t, infos); err != nil {
@@ -224,7 +236,7 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 
 // selectPID decides whether a pid's shards are cleaned up, and why.
 func selectPID(pf *pidFacts, opts *Options, named map[string]bool, now time.Time, idle time.Duration) (string, bool) {
-	if pf.pid == ArchivePID {
+	if IsArchivePID(pf.pid) {
 		return "archive shard", false
 	}
 	if pf.alive == store.AliveYes {
@@ -259,7 +271,7 @@ func roundDur(d time.Duration) time.Duration {
 }
 
 // decide sets the action of one shard of a selected pid.
-func decide(sp *ShardPlan, t *Target, opts *Options, why string, now time.Time) {
+func decide(sp *ShardPlan, t *Target, opts *Options, why string, now time.Time, archivePID string) {
 	in := sp.Info
 	if t.blocking(in) {
 		sp.Reason = "unreadable, left alone: " + fmt.Sprint(in.Problems)
@@ -283,7 +295,7 @@ func decide(sp *ShardPlan, t *Target, opts *Options, why string, now time.Time) 
 		}
 	default:
 		sp.Action, sp.Reason = Compact, why
-		sp.Archive = store.ShardID{Kind: id.Kind, Mode: id.Mode, PID: ArchivePID}
+		sp.Archive = store.ShardID{Kind: id.Kind, Mode: id.Mode, PID: archivePID}
 	}
 }
 
@@ -450,14 +462,22 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 	if len(works) == 0 {
 		return nil
 	}
-	// Existing archives of the kinds being compacted.
+	// Existing archives (of older generations) of the kinds being
+	// compacted.
+	byKind := map[string]*archiveWork{}
+	for id, w := range works {
+		byKind[id.KindName()] = w
+	}
 	for i := range infos {
 		in := &infos[i]
-		w := works[in.ID]
-		if w == nil || in.ID.PID != ArchivePID {
+		w := byKind[in.ID.KindName()]
+		if w == nil || !IsArchivePID(in.ID.PID) || in.ID == w.plan.ID {
 			continue
 		}
-		w.plan.Existing = in
+		if w.plan.Existing == nil {
+			w.plan.Existing = in
+		}
+		w.plan.Replaces = append(w.plan.Replaces, in.ID)
 		if t.blocking(*in) {
 			w.legacy = "the existing archive is unreadable: " + fmt.Sprint(in.Problems)
 		}
@@ -477,8 +497,8 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 		for _, s := range w.plan.Sources {
 			route[s] = w
 		}
-		if w.plan.Existing != nil {
-			route[w.plan.ID] = w
+		for _, r := range w.plan.Replaces {
+			route[r] = w
 		}
 	}
 	scanErr := t.Store.Scan(ctx, func(s store.Sample) error {

@@ -48,6 +48,7 @@ func RedisTarget(st *redisstore.Store) *Target {
 		Check: func(ctx context.Context, p *Plan) error {
 			return checkRedisRun(ctx, st, p)
 		},
+		Replace: replacer(st),
 		// Orphan and modeless keys do not keep a shard from being read;
 		// hashes whose value cannot be parsed do.
 		Blocking: func(in store.ShardInfo) bool {
@@ -59,6 +60,15 @@ func RedisTarget(st *redisstore.Store) *Target {
 			return false
 		},
 	}
+}
+
+// replacer returns the store's one-transaction archive write on a
+// standalone Redis (or Sentinel), nil on a Cluster.
+func replacer(st *redisstore.Store) func(context.Context, store.ShardID, []store.Sample, []store.ShardID) error {
+	if !st.Atomic() {
+		return nil
+	}
+	return st.ReplaceShard
 }
 
 type redisJournal struct{ st *redisstore.Store }

@@ -48,6 +48,22 @@ type Target struct {
 	// Check, when set, tells what a real run of a plan would fail on
 	// (lock, permissions, space), for a dry run to say so.
 	Check func(ctx context.Context, p *Plan) error
+	// Replace, when set, writes an archive with exactly these samples and
+	// deletes the shards del in one transaction (a standalone Redis:
+	// MULTI/EXEC), so that no reader ever sees both or neither.
+	Replace func(ctx context.Context, id store.ShardID, samples []store.Sample, del []store.ShardID) error
+	// RaiseBarrier and LowerBarrier, when set, put up and take down what
+	// makes other readers fail rather than count twice while an archive
+	// and its sources both exist (files: filestore.BarrierName). Raising
+	// a raised barrier and lowering a lowered one are not errors.
+	RaiseBarrier, LowerBarrier func(ctx context.Context) error
+	// Stage, when set, writes an archive where no reader sees it yet and
+	// returns the commit that puts it in place (an instant: a rename) and
+	// the abort that removes it if not committed.
+	Stage func(ctx context.Context, layout int, id store.ShardID, samples []store.Sample) (commit func() error, abort func(), err error)
+	// Unlink, when set, deletes a shard as Store.DeleteShard does but
+	// without making it durable yet (the journal's removal does).
+	Unlink func(ctx context.Context, id store.ShardID) error
 }
 
 func (t *Target) less(a, b store.ShardID) bool {
@@ -103,6 +119,20 @@ func FileTarget(st *filestore.Store) *Target {
 		Check: func(ctx context.Context, p *Plan) error {
 			return checkFileRun(ctx, dir, p)
 		},
+		Stage: func(ctx context.Context, layout int, id store.ShardID, samples []store.Sample) (func() error, func(), error) {
+			w, err := filestore.Open(ctx, dir, filestore.Options{Layout: layout})
+			if err != nil {
+				return nil, nil, err
+			}
+			staged, err := w.StageShard(ctx, id, samples)
+			if err != nil {
+				return nil, nil, err
+			}
+			return staged.Commit, staged.Abort, nil
+		},
+		Unlink:       st.UnlinkShard,
+		RaiseBarrier: func(ctx context.Context) error { return raiseBarrier(ctx, dir) },
+		LowerBarrier: func(context.Context) error { return lowerBarrier(dir) },
 		Size: func(ctx context.Context, id store.ShardID) (int64, error) {
 			fi, err := os.Stat(filepath.Join(dir, id.String()+".db"))
 			if err != nil {
@@ -150,7 +180,11 @@ func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
 	if ents, err := os.ReadDir(f.dir); err == nil {
 		for _, e := range ents {
 			n := e.Name()
-			if strings.HasPrefix(n, ".") && strings.Contains(n, "_"+ArchivePID+".db.tmp-") {
+			base, _, ok := strings.Cut(n, ".db.tmp-")
+			if !ok || !strings.HasPrefix(base, ".") {
+				continue
+			}
+			if id, err := store.ParseShardName(base[1:]); err == nil && IsArchivePID(id.PID) {
 				os.Remove(filepath.Join(f.dir, n))
 			}
 		}

@@ -104,6 +104,13 @@ func (s *Store) putKeys(k *keySet) {
 	s.mu.Unlock()
 }
 
+// BarrierName is the barrier file of a running cleanup (package cleanup):
+// a symbolic link to itself, which Python's collector lists (it ends in
+// ".db") and fails to open (ELOOP), so that a Python scrape fails instead
+// of counting samples twice while an archive and its sources both exist.
+// It is not a shard: every reader here leaves it out.
+const BarrierName = "promstore-cleanup-in-progress.db"
+
 // shardFile is one *.db file of the directory.
 type shardFile struct {
 	name string // base name, e.g. "counter_4100.db"
@@ -140,7 +147,7 @@ func (s *Store) list() ([]shardFile, error) {
 	for _, ent := range ents {
 		name := ent.Name()
 		base, ok := strings.CutSuffix(name, ".db")
-		if !ok || strings.HasPrefix(name, ".") {
+		if !ok || strings.HasPrefix(name, ".") || name == BarrierName {
 			continue
 		}
 		f := shardFile{name: name, path: s.dir + string(os.PathSeparator) + name, regular: ent.Type().IsRegular()}

@@ -52,12 +52,50 @@ func (s *Store) shardPath(id store.ShardID) (string, error) {
 // The file is replaced atomically (temporary file, fsync, rename, fsync
 // of the directory); a corrupt existing file is never overwritten.
 func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
-	if err := ctx.Err(); err != nil {
+	st, err := s.StageShard(ctx, id, samples)
+	if err != nil {
 		return err
+	}
+	if err := st.Commit(); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(st.path)); err != nil {
+		return fmt.Errorf("write shard %s: sync directory: %w", filepath.Base(st.path), err)
+	}
+	return nil
+}
+
+// Staged is a shard file written (and fsynced) under a temporary name
+// that no reader lists, waiting for Commit to take its place.
+type Staged struct {
+	tmp, path string
+}
+
+// Commit renames the staged file to its shard name, replacing the shard
+// atomically. The rename is not yet durable: a later fsync of the
+// directory (any WriteShard, DeleteShard or a caller's own) makes it so.
+func (st *Staged) Commit() error {
+	if err := os.Rename(st.tmp, st.path); err != nil {
+		os.Remove(st.tmp)
+		return fmt.Errorf("write shard %s: %w", filepath.Base(st.path), err)
+	}
+	return nil
+}
+
+// Abort removes a staged file not committed (after Commit: nothing).
+func (st *Staged) Abort() { os.Remove(st.tmp) }
+
+// StageShard does the slow part of WriteShard (reading an existing
+// shard, encoding, writing and fsyncing the temporary file) and returns
+// the file for Commit, so that a caller can make the replacement itself
+// an instant (package cleanup does it while its barrier stands).
+func (s *Store) StageShard(ctx context.Context, id store.ShardID, samples []store.Sample) (*Staged, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	path, err := s.shardPath(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	name := filepath.Base(path)
 	perm := fs.FileMode(0o666)
@@ -76,17 +114,17 @@ func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []stor
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return fmt.Errorf("write shard %s: read existing file: %w", name, err)
+		return nil, fmt.Errorf("write shard %s: read existing file: %w", name, err)
 	default:
 		ps := parser{keys: newKeyCache(nil, nil)}
 		ps.keys.ctx = ctx
 		entries, _, perr := parseMapped(&ps, &m, nil)
 		m.unmap()
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		if perr != nil {
-			return fmt.Errorf("write shard %s: not overwriting the corrupt existing file: %w", name, perr)
+			return nil, fmt.Errorf("write shard %s: not overwriting the corrupt existing file: %w", name, perr)
 		}
 		for _, e := range entries {
 			put(store.CanonicalKeyText(e.Key), e.Value, e.Timestamp)
@@ -97,19 +135,23 @@ func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []stor
 	}
 	for i, smp := range samples {
 		if smp.Key == nil {
-			return fmt.Errorf("write shard %s: sample %d has no key", name, i)
+			return nil, fmt.Errorf("write shard %s: sample %d has no key", name, i)
 		}
 		put(store.CanonicalKeyText(smp.Key), smp.Value, smp.Timestamp)
 	}
 
 	buf, capacity, err := encodeShard(recs, s.layout)
 	if err != nil {
-		return fmt.Errorf("write shard %s: %w", name, err)
+		return nil, fmt.Errorf("write shard %s: %w", name, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	return replaceFile(path, buf, capacity, perm)
+	tmp, err := stageFile(path, buf, capacity, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &Staged{tmp: tmp, path: path}, nil
 }
 
 // encodeShard returns the used region of a shard holding recs and the
@@ -150,19 +192,38 @@ func encodeShard(recs []record, layout int) ([]byte, int64, error) {
 }
 
 // replaceFile atomically replaces path with a file holding data followed
-// by zeros up to size bytes. The temporary file's name does not end in
-// ".db", so no reader takes it for a shard.
+// by zeros up to size bytes (temporary file, fsync, rename, fsync of the
+// directory).
 func replaceFile(path string, data []byte, size int64, perm fs.FileMode) error {
+	tmp, err := stageFile(path, data, size, perm)
+	if err != nil {
+		return err
+	}
+	st := &Staged{tmp: tmp, path: path}
+	if err := st.Commit(); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("write shard %s: sync directory: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// stageFile writes a temporary file beside path holding data followed
+// by zeros up to size bytes, fsynced, and returns its name. The name
+// starts with a dot and does not end in ".db", so no reader takes it for
+// a shard.
+func stageFile(path string, data []byte, size int64, perm fs.FileMode) (string, error) {
 	dir, name := filepath.Split(path)
 	tmp := filepath.Join(dir, "."+name+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return fmt.Errorf("write shard %s: %w", name, err)
+		return "", fmt.Errorf("write shard %s: %w", name, err)
 	}
-	fail := func(err error) error {
+	fail := func(err error) (string, error) {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("write shard %s: %w", name, err)
+		return "", fmt.Errorf("write shard %s: %w", name, err)
 	}
 	if _, err := f.Write(data); err != nil {
 		return fail(err)
@@ -175,16 +236,9 @@ func replaceFile(path string, data []byte, size int64, perm fs.FileMode) error {
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("write shard %s: %w", name, err)
+		return "", fmt.Errorf("write shard %s: %w", name, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write shard %s: %w", name, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("write shard %s: sync directory: %w", name, err)
-	}
-	return nil
+	return tmp, nil
 }
 
 // syncDir makes a rename or removal in dir durable.
@@ -203,21 +257,39 @@ func syncDir(dir string) error {
 // DeleteShard removes the shard file of id; a missing file is not an
 // error.
 func (s *Store) DeleteShard(ctx context.Context, id store.ShardID) error {
-	if err := ctx.Err(); err != nil {
+	path, err := s.unlinkShard(ctx, id)
+	if err != nil || path == "" {
 		return err
-	}
-	path, err := s.shardPath(id)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("delete shard %s: %w", filepath.Base(path), err)
 	}
 	if err := syncDir(s.dir); err != nil {
 		return fmt.Errorf("delete shard %s: sync directory: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// UnlinkShard is DeleteShard without the fsync of the directory: the
+// removal is not durable until the directory is synced (by a later
+// WriteShard, DeleteShard or the caller).
+func (s *Store) UnlinkShard(ctx context.Context, id store.ShardID) error {
+	_, err := s.unlinkShard(ctx, id)
+	return err
+}
+
+// unlinkShard removes the file of id and returns its path ("" when it
+// was not there).
+func (s *Store) unlinkShard(ctx context.Context, id store.ShardID) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	path, err := s.shardPath(id)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		return "", fmt.Errorf("delete shard %s: %w", filepath.Base(path), err)
+	}
+	return path, nil
 }

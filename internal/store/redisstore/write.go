@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/redis/go-redis/v9"
@@ -68,10 +70,95 @@ func (s *Store) DeleteShard(ctx context.Context, id store.ShardID) error {
 	if err := validShard(id); err != nil {
 		return err
 	}
+	own, err := s.shardKeys(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete shard %s: %w", id, err)
+	}
+	if err := s.unlink(ctx, own); err != nil {
+		return fmt.Errorf("delete shard %s: %w", id, err)
+	}
+	return nil
+}
+
+// Atomic reports whether ReplaceShard can work: every key lives on one
+// server (standalone or Sentinel), not spread over a Cluster's slots.
+func (s *Store) Atomic() bool {
+	_, cluster := s.client.(*redis.ClusterClient)
+	return !cluster
+}
+
+// ErrNotAtomic is ReplaceShard's error on a Cluster, where keys of
+// different slots cannot change in one transaction.
+var ErrNotAtomic = errors.New("a Redis Cluster cannot change keys of different slots in one transaction")
+
+// ReplaceShard makes shard id hold exactly samples and deletes the shards
+// del (as DeleteShard does, modeless gauge keys included) in one
+// MULTI/EXEC transaction: another client sees all of it or none of it.
+// The keys to delete are listed (SCAN) before the transaction, so a key
+// of del created meanwhile survives: callers pass shards nobody writes
+// any more. A sample of id not in samples is deleted too. Standalone and
+// Sentinel only (Atomic); on a Cluster it returns ErrNotAtomic.
+func (s *Store) ReplaceShard(ctx context.Context, id store.ShardID, samples []store.Sample, del []store.ShardID) error {
+	if !s.Atomic() {
+		return fmt.Errorf("replace shard %s: %w", id, ErrNotAtomic)
+	}
+	if err := validShard(id); err != nil {
+		return err
+	}
+	keep := make(map[string]bool, 2*len(samples))
+	for _, smp := range samples {
+		h := md5hex(store.CanonicalKeyText(smp.Key))
+		keep[s.keyOf(id.KindName(), id.PID, "metric", h)] = true
+		keep[s.keyOf(id.KindName(), id.PID, "meta", h)] = true
+	}
+	old, err := s.shardKeys(ctx, id)
+	if err != nil {
+		return fmt.Errorf("replace shard %s: %w", id, err)
+	}
+	var gone []string
+	for _, k := range old {
+		if !keep[k] {
+			gone = append(gone, k)
+		}
+	}
+	for _, d := range del {
+		if err := validShard(d); err != nil {
+			return err
+		}
+		if d == id {
+			return fmt.Errorf("replace shard %s: it is also to be deleted", id)
+		}
+		keys, err := s.shardKeys(ctx, d)
+		if err != nil {
+			return fmt.Errorf("replace shard %s: delete %s: %w", id, d, err)
+		}
+		gone = append(gone, keys...)
+	}
+	sort.Strings(gone)
+	gone = slices.Compact(gone)
+	tx := s.client.TxPipeline()
+	if len(samples) > 0 {
+		if err := newShardWriter(s, id, false).queue(ctx, tx, samples); err != nil {
+			return fmt.Errorf("replace shard %s: %w", id, err)
+		}
+	}
+	for _, k := range gone {
+		tx.Unlink(ctx, k)
+	}
+	s.roundTrips.Add(1)
+	if _, err := tx.Exec(ctx); err != nil {
+		return fmt.Errorf("replace shard %s: %w", id, s.wrap(err))
+	}
+	return nil
+}
+
+// shardKeys lists every key of shard id: <prefix>:<kind>:<pid>:* and, for
+// a gauge shard, the modeless keys that belong to it (see DeleteShard).
+func (s *Store) shardKeys(ctx context.Context, id store.ShardID) ([]string, error) {
 	base := globEscape(s.cfg.Prefix + ":" + id.KindName() + ":" + id.PID)
 	keys, err := s.scanNodes(ctx, base+":*")
 	if err != nil {
-		return fmt.Errorf("delete shard %s: %w", id, err)
+		return nil, err
 	}
 	var own []string
 	hashes := map[string]bool{}
@@ -87,15 +174,12 @@ func (s *Store) DeleteShard(ctx context.Context, id store.ShardID) error {
 	if id.Kind == store.KindGauge {
 		extra, err := s.modelessOf(ctx, id, hashes)
 		if err != nil {
-			return fmt.Errorf("delete shard %s: %w", id, err)
+			return nil, err
 		}
 		own = append(own, extra...)
 	}
 	sort.Strings(own)
-	if err := s.unlink(ctx, own); err != nil {
-		return fmt.Errorf("delete shard %s: %w", id, err)
-	}
-	return nil
+	return own, nil
 }
 
 // modelessOf returns the modeless gauge keys of id.PID that belong to

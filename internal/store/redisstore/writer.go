@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -96,6 +98,13 @@ func (w *shardWriter) commandsPerSample() int {
 
 // write sends the samples in pipelines of about BatchSize commands.
 func (w *shardWriter) write(ctx context.Context, samples []store.Sample) error {
+	return w.queue(ctx, nil, samples)
+}
+
+// queue sends the samples in pipelines of about BatchSize commands or,
+// when tx is not nil, queues them all on tx (a MULTI/EXEC transaction the
+// caller executes).
+func (w *shardWriter) queue(ctx context.Context, tx redis.Pipeliner, samples []store.Sample) error {
 	size := max(w.s.cfg.BatchSize/w.commandsPerSample(), 1)
 	var (
 		args []any
@@ -127,11 +136,21 @@ func (w *shardWriter) write(ctx context.Context, samples []store.Sample) error {
 		}
 		// Slice the commands out of args only now that it has stopped
 		// growing.
-		pipe := w.s.client.Pipeline()
+		pipe := tx
+		if pipe == nil {
+			pipe = w.s.client.Pipeline()
+		}
 		from := 0
 		for _, to := range ends {
 			pipe.Do(ctx, args[from:to:to]...)
 			from = to
+		}
+		if tx != nil {
+			// The strings of this batch stay referenced by the queued
+			// commands: start the next batch in fresh buffers.
+			args, ends = nil, nil
+			w.arena, w.spans, w.strs, w.texts = nil, nil, nil, nil
+			continue
 		}
 		w.s.roundTrips.Add(1)
 		if _, err := pipe.Exec(ctx); err != nil {
