@@ -306,7 +306,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 			held1 = heldDead
 		}
 		var arch *archive
-		if (s.dead || id.PID == "archive") && !store.IsLiveMode(id.Mode) && !(id.Kind == store.KindGauge && id.Mode == "all") {
+		if (s.dead || store.IsArchivePID(id.PID)) && !store.IsLiveMode(id.Mode) && !(id.Kind == store.KindGauge && id.Mode == "all") {
 			arch = archives[id.KindName()]
 			if arch == nil {
 				arch = &archive{}
@@ -407,7 +407,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 				f.out.OnDisk += scale(b.OnDisk, fb, total)
 			}
 		}
-		if a := archives[s.info.ID.KindName()]; a != nil && s.info.ID.PID == "archive" {
+		if a := archives[s.info.ID.KindName()]; a != nil && store.IsArchivePID(s.info.ID.PID) {
 			a.old.add(b)
 		}
 		if a := archives[s.info.ID.KindName()]; a != nil && s.dead && int(layout) > a.layout {
@@ -584,7 +584,7 @@ func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.T
 		if s.alive == store.AliveNo && now.Sub(s.info.Updated) < o.MinIdle {
 			recent = append(recent, id.PID)
 		}
-		if !s.dead || id.PID == "archive" {
+		if !s.dead || store.IsArchivePID(id.PID) {
 			continue
 		}
 		b := shardBytes(s.info, o.Layouts)

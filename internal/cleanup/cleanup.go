@@ -47,11 +47,8 @@ func archiveGen(pid string) (int, bool) {
 }
 
 // IsArchivePID reports whether pid names archive shards: "archive" or
-// "archive-<n>".
-func IsArchivePID(pid string) bool {
-	_, ok := archiveGen(pid)
-	return ok
-}
+// "archive-<n>" (store.IsArchivePID).
+func IsArchivePID(pid string) bool { return store.IsArchivePID(pid) }
 
 // DefaultMinIdle is how recently a shard must have changed for its pid
 // never to be treated as dead.

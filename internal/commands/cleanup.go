@@ -39,12 +39,14 @@ have removed):
 
   live* gauge shards (liveall, livesum, ...)      removed
   counters, histograms, summaries,                merged into one archive shard
-  min/max/sum/mostrecent gauges                   per kind and mode, pid "archive"
-                                                  (counter_archive.db,
-                                                  gauge_max_archive.db, ...)
+  min/max/sum/mostrecent gauges                   per kind and mode, pid
+                                                  "archive-<n>" (counter_archive-3.db,
+                                                  gauge_max_archive-3.db, ...)
   gauges of mode all (one series per pid)         kept, unless --drop-dead-gauges
 
-Archives are merged further on later runs. An archive file keeps the value
+Each run writes its archives under a new generation n (one more than any
+archive in the store) and folds the older archive of the kind into it, so a
+store holds one archive per kind and mode. An archive file keeps the value
 layout of the shards it merges (8 bytes when all are from prometheus_client
 < 0.18, else 16).
 
@@ -59,9 +61,16 @@ visible process, promstore refuses: it probably runs in another pid namespace
 Crash safety: the run first writes a journal (promstore-cleanup.journal in the
 directory; <prefix>:promstore:cleanup-journal in Redis) holding the archives'
 new contents and the shards to delete; a run killed at any point is finished by
-the next run, and no sample is ever counted twice in the end state. A scrape
-running while an archive is written but its sources are not yet deleted may
-count those sources twice for that moment.`,
+the next run, and no sample is ever counted twice in the end state.
+
+Other readers during a run: promstore's own are exact at every step. On a
+standalone Redis each archive and the deletion of its sources are one
+MULTI/EXEC, so the exporter's collector never counts twice (it can miss
+samples for one scrape). In a directory, promstore-cleanup-in-progress.db (a
+symbolic link to itself) stands while an archive and its sources both exist:
+Python's collector fails on it for that scrape instead of counting twice; a
+killed run leaves it until the next run. In a Redis Cluster other readers can
+count a step twice. See README "Cleanup while everything runs".`,
 		Example: `  promstore cleanup --dir /var/run/prometheus --dead-pids --dry-run
   promstore cleanup --dead-pids --drop-dead-gauges
   promstore cleanup --pid 4100 --pid 4101

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -49,7 +50,7 @@ keys). A totals line follows the table.
 
 Liveness is a kill(pid, 0) check on this host: "unknown" for pids that are not
 numbers, and for Redis stores unless --local says every writer runs here.
-Archive shards (pid "archive", what 'promstore cleanup' compacted dead
+Archive shards (pid "archive-<n>", what 'promstore cleanup' compacted dead
 processes into) show "archive" there and are counted apart from the pids.`,
 		Example: `  promstore ls --dir /var/run/prometheus
   promstore ls --sort updated --format json
@@ -112,7 +113,7 @@ type lsTotals struct {
 	// gives back).
 	Allocated int64 `json:"allocated"`
 	Problems  int   `json:"shards_with_problems"`
-	// Archives counts the archive shards cleanup wrote (pid "archive",
+	// Archives counts the archive shards cleanup wrote (pid "archive-<n>",
 	// not a process: not among the pids).
 	Archives int `json:"archive_shards"`
 }
@@ -131,8 +132,13 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 			return fmt.Errorf("list shards of %s: %w", st.Describe(), err)
 		}
 	}
-	_, isFile := cleanup.Unwrap(st).(*filestore.Store)
+	fst, isFile := cleanup.Unwrap(st).(*filestore.Store)
 	checkPIDs := isFile || opts.Local
+	barrier := ""
+	if isFile && cleanup.HasBarrier(fst.Dir()) {
+		barrier = filepath.Join(fst.Dir(), filestore.BarrierName)
+		fmt.Fprintf(opts.IO.ErrOut, "promstore: note: %s: %s\n", barrier, barrierNote)
+	}
 	alive := map[string]store.Liveness{}
 	rows := make([]lsRow, 0, len(infos))
 	for _, in := range infos {
@@ -149,7 +155,7 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 		if r.Problems == nil {
 			r.Problems = []string{}
 		}
-		if in.ID.PID == cleanup.ArchivePID {
+		if store.IsArchivePID(in.ID.PID) {
 			// Not a process: what cleanup compacted dead ones into.
 			r.Alive = lsArchive
 		} else if checkPIDs && in.ID.PID != "" {
@@ -193,12 +199,19 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 			Shards   []lsRow  `json:"shards"`
 			Totals   lsTotals `json:"totals"`
 			Problems []string `json:"problems"`
-		}{st.Describe(), rows, tot, problems})
+			// Barrier is the cleanup barrier's path when there is one.
+			Barrier string `json:"cleanup_barrier,omitempty"`
+		}{st.Describe(), rows, tot, problems, barrier})
 	case "tsv":
 		return lsTSV(opts.IO.Out, rows)
 	}
 	return lsTable(opts.IO, rows, tot, opts.now())
 }
+
+// barrierNote explains filestore.BarrierName where ls and fsck meet it.
+const barrierNote = "the barrier of a cleanup that is running, or was killed (then its journal " + cleanup.JournalName +
+	" is there too): Python's collector fails every scrape while it exists, instead of counting samples twice; promstore's readers skip it. " +
+	"A rerun of promstore cleanup (or the sidecar's next compaction) finishes the interrupted run and removes it"
 
 func (o *LsOptions) now() time.Time {
 	if o.Now != nil {
@@ -265,7 +278,7 @@ func lsTotalsOf(rows []lsRow) lsTotals {
 		if len(r.Problems) > 0 {
 			t.Problems++
 		}
-		if r.PID == cleanup.ArchivePID {
+		if store.IsArchivePID(r.PID) {
 			t.Archives++
 			continue
 		}

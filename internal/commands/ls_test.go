@@ -236,3 +236,21 @@ func TestLsArchive(t *testing.T) {
 		t.Errorf("totals line:\n%s", out)
 	}
 }
+
+// TestLsBarrier: ls explains a cleanup barrier (and lists it as no shard).
+func TestLsBarrier(t *testing.T) {
+	dir, _, _ := lsDir(t)
+	if err := os.Symlink(filestore.BarrierName, filepath.Join(dir, filestore.BarrierName)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "ls", "--dir", dir, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, filestore.BarrierName+": the barrier of a cleanup") || !strings.Contains(errOut, "Python's collector fails") {
+		t.Errorf("stderr does not explain the barrier:\n%s", errOut)
+	}
+	if !strings.Contains(out, `"cleanup_barrier"`) || strings.Contains(out, `"name": "`+filestore.BarrierName) {
+		t.Errorf("json output:\n%s", out)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 )
@@ -20,19 +21,21 @@ import (
 // Problem kinds found across shards or outside the shards' bytes (the
 // per-file kinds are filestore's Problem* constants).
 const (
-	KindForeign       = "foreign"        // a *.db file whose name is not a shard's
-	KindKindMismatch  = "kind-mismatch"  // a sample whose name does not fit its shard's kind
-	KindTypeMismatch  = "type-mismatch"  // one family under several kinds or gauge modes
-	KindHelpMismatch  = "help-mismatch"  // one family with several help texts
-	KindBucketsDiffer = "buckets-differ" // a histogram's buckets differ between pids
-	KindPIDCollision  = "pid-collision"  // a shard mapped by several live processes
-	KindRedis         = "redis-key"      // a problem the Redis reader names (orphan, modeless, malformed)
+	KindForeign       = "foreign"         // a *.db file whose name is not a shard's
+	KindKindMismatch  = "kind-mismatch"   // a sample whose name does not fit its shard's kind
+	KindTypeMismatch  = "type-mismatch"   // one family under several kinds or gauge modes
+	KindHelpMismatch  = "help-mismatch"   // one family with several help texts
+	KindBucketsDiffer = "buckets-differ"  // a histogram's buckets differ between pids
+	KindPIDCollision  = "pid-collision"   // a shard mapped by several live processes
+	KindRedis         = "redis-key"       // a problem the Redis reader names (orphan, modeless, malformed)
+	KindBarrier       = "cleanup-barrier" // filestore.BarrierName: a cleanup runs or was killed
 )
 
 // Repair actions.
 const (
 	RepairRewrite    = "rewrite"    // rewritten with its readable entries, original quarantined
 	RepairQuarantine = "quarantine" // moved to the quarantine directory
+	RepairRemove     = "remove"     // removed (a cleanup barrier no cleanup needs)
 )
 
 // Problem is one thing wrong with a store.
@@ -99,6 +102,13 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 			return nil, err
 		}
 		path := filepath.Join(dir, name)
+		if name == filestore.BarrierName {
+			r.add(Problem{Shard: name, Kind: KindBarrier, Repair: RepairRemove, path: path,
+				Detail: "the barrier of a cleanup that is running, or was killed (then its journal " + cleanup.JournalName + " is there too): " +
+					"Python's collector fails every scrape while it exists, instead of counting samples twice; promstore's readers skip it. " +
+					"promstore cleanup finishes an interrupted run and removes it; --repair removes it when no journal is left"})
+			continue
+		}
 		id, nameErr := store.ParseShardName(strings.TrimSuffix(name, ".db"))
 		fi, err := os.Lstat(path)
 		if err != nil {

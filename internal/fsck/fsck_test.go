@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store/filestore"
 )
 
@@ -195,5 +196,43 @@ func TestCheckStoreNamesRedisProblemsAndCrossShard(t *testing.T) {
 	}
 	if len(r.Problems) != 1 || r.Problems[0].Kind != KindHelpMismatch || r.Samples != 2 {
 		t.Fatalf("report = %+v", r)
+	}
+}
+
+// TestBarrier: a cleanup barrier left without a journal is reported as
+// such (not as a foreign file) and --repair removes it; with a journal
+// the repair refuses and names the journal.
+func TestBarrier(t *testing.T) {
+	dir := t.TempDir()
+	barrier := filepath.Join(dir, filestore.BarrierName)
+	if err := os.Symlink(filestore.BarrierName, barrier); err != nil {
+		t.Fatal(err)
+	}
+	r, err := CheckDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 1 || r.Problems[0].Kind != KindBarrier || r.Problems[0].Repair != RepairRemove {
+		t.Fatalf("problems %+v", r.Problems)
+	}
+	journal := filepath.Join(dir, cleanup.JournalName)
+	if err := os.WriteFile(journal, []byte(`{"version":1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Repair(context.Background(), dir, RepairOptions{}); err == nil || !strings.Contains(err.Error(), cleanup.JournalName) {
+		t.Fatalf("repair with a journal: %v", err)
+	}
+	if err := os.Remove(journal); err != nil {
+		t.Fatal(err)
+	}
+	r, err = Repair(context.Background(), dir, RepairOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) != 1 || !r.Problems[0].Done {
+		t.Fatalf("repair: %+v", r.Problems)
+	}
+	if _, err := os.Lstat(barrier); !os.IsNotExist(err) {
+		t.Errorf("barrier still there: %v", err)
 	}
 }

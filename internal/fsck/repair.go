@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,6 +100,16 @@ func Repair(ctx context.Context, dir string, o RepairOptions) (*Report, error) {
 			return r, fmt.Errorf("quarantine %s: %w", q, err)
 		}
 		switch p.Repair {
+		case RepairRemove:
+			// Only a barrier, and we hold the cleanup lock with no
+			// journal left: no cleanup needs it.
+			if err := os.Remove(p.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return r, fmt.Errorf("remove %s: %w", p.path, err)
+			}
+			p.Done = true
+			if err := step("remove " + p.Shard); err != nil {
+				return r, err
+			}
 		case RepairQuarantine:
 			dst, err := moveToQuarantine(p.path, q)
 			if err != nil {

@@ -122,7 +122,7 @@ func pidSummary(pids []PID) string {
 	var live, dead, unknown int
 	archive := false
 	for _, p := range pids {
-		if p.ID == archivePID {
+		if store.IsArchivePID(p.ID) {
 			archive = true
 			continue
 		}
@@ -150,10 +150,6 @@ func pidSummary(pids []PID) string {
 	}
 	return fmt.Sprintf("pids %d (%d live, %d dead)%s", n, live, dead, suffix)
 }
-
-// archivePID is the pid of the archive shards 'promstore cleanup' writes
-// (cleanup.ArchivePID): dead processes' samples, not a process.
-const archivePID = "archive"
 
 func (m *Model) statusLine() string {
 	if m.filtering {
@@ -313,7 +309,7 @@ func (m *Model) breakdownLines() []string {
 	for _, c := range sr.Contrib {
 		alive := m.alive[c.PID]
 		switch {
-		case c.PID == archivePID:
+		case store.IsArchivePID(c.PID):
 			alive = "archive"
 		case alive == "":
 			alive = store.AliveUnknown
