@@ -168,7 +168,7 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 	if j != nil {
 		res.Recovered = j
 		if !opts.DryRun {
-			if err := apply(ctx, t, j, &opts); err != nil {
+			if err := apply(ctx, t, j, &opts, true); err != nil {
 				return res, fmt.Errorf("finish the interrupted cleanup of %s: %w", j.Started, err)
 			}
 		}

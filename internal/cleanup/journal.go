@@ -157,7 +157,7 @@ func Execute(ctx context.Context, t *Target, p *Plan, opts Options) error {
 	if err := opts.step("journal written"); err != nil {
 		return err
 	}
-	return apply(ctx, t, j, &opts)
+	return apply(ctx, t, j, &opts, false)
 }
 
 // apply performs a journal: each archive is written with its absolute
@@ -170,8 +170,17 @@ func Execute(ctx context.Context, t *Target, p *Plan, opts Options) error {
 // a Redis Cluster) they are steps; for a file store a barrier (see
 // Target.RaiseBarrier) stands from before the archive appears until its
 // sources are gone, so that Python's collector fails a scrape there
-// instead of counting the sources twice.
-func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
+// instead of counting the sources twice. When finishing an interrupted
+// run (recovering), any of its archives may already stand beside its
+// sources: the barrier then stands from before the first archive until
+// the last one's sources are gone.
+func apply(ctx context.Context, t *Target, j *Journal, opts *Options, recovering bool) error {
+	hold := recovering && t.RaiseBarrier != nil && t.Replace == nil && len(j.Archives) > 0
+	if hold {
+		if err := t.RaiseBarrier(ctx); err != nil {
+			return err
+		}
+	}
 	for _, a := range j.Archives {
 		id, err := a.Shard.id()
 		if err != nil {
@@ -215,7 +224,15 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
 			}
 			continue
 		}
-		if err := replaceInSteps(ctx, t, a, id, samples, gone, opts); err != nil {
+		if err := replaceInSteps(ctx, t, a, id, samples, gone, opts, !hold); err != nil {
+			return err
+		}
+	}
+	if hold {
+		if err := t.LowerBarrier(ctx); err != nil {
+			return err
+		}
+		if err := opts.step("barrier lowered"); err != nil {
 			return err
 		}
 	}
@@ -232,9 +249,9 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options) error {
 
 // replaceInSteps writes archive id and deletes the shards gone, one step
 // at a time. Where the target stages writes (files), the slow part of
-// the archive's write comes first and the barrier stands only for the
-// rename and the removals.
-func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.ShardID, samples []store.Sample, gone []store.ShardID, opts *Options) error {
+// the archive's write comes first and the barrier (raised and lowered
+// here when barrier is set) stands only for the rename and the removals.
+func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.ShardID, samples []store.Sample, gone []store.ShardID, opts *Options, barrier bool) error {
 	var commit func() error
 	if t.Stage != nil {
 		c, abort, err := t.Stage(ctx, a.Layout, id, samples)
@@ -244,7 +261,7 @@ func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.S
 		defer abort()
 		commit = c
 	}
-	if t.RaiseBarrier != nil {
+	if barrier && t.RaiseBarrier != nil {
 		if err := t.RaiseBarrier(ctx); err != nil {
 			return err
 		}
@@ -280,7 +297,7 @@ func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.S
 			return err
 		}
 	}
-	if t.LowerBarrier != nil {
+	if barrier && t.LowerBarrier != nil {
 		if err := t.LowerBarrier(ctx); err != nil {
 			return err
 		}

@@ -172,30 +172,51 @@ func TestReadersExactDuringRedisCleanup(t *testing.T) {
 	}
 }
 
-// TestReadersExactWhileCleanupProcessKilled: `promstore cleanup` runs as
-// a process of its own and is SIGKILLed after a random delay, then run
-// again to the end; readers in this process read throughout and every
-// read is exact.
-func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
-	testenv.Python(t)
-	bin := filepath.Join(t.TempDir(), "promstore")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/promstore")
-	build.Dir = testenv.RepoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+// promstoreBinary builds cmd/promstore once per test process.
+var promstoreBinary struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+func buildPromstore(t *testing.T) string {
+	t.Helper()
+	promstoreBinary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "promstore-cleanup-test-")
+		if err != nil {
+			promstoreBinary.err = err
+			return
+		}
+		promstoreBinary.path = filepath.Join(dir, "promstore")
+		build := exec.Command("go", "build", "-o", promstoreBinary.path, "./cmd/promstore")
+		build.Dir = testenv.RepoRoot(t)
+		promstoreBinary.out, promstoreBinary.err = build.CombinedOutput()
+	})
+	if promstoreBinary.err != nil {
+		t.Fatalf("go build: %v\n%s", promstoreBinary.err, promstoreBinary.out)
 	}
-	dir := t.TempDir()
-	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reader := Consistent(st)
-	total, kills, midway := 0, 0, 0
+	return promstoreBinary.path
+}
+
+// killRounds runs rounds of: write (20 more dead writers), then `promstore
+// cleanup args` as a process SIGKILLed a random 0-3 ms after journalThere
+// reports its journal, then run again to the end, while readers in this
+// process read reader back to back; afterKill, when set, is called with
+// the true total between the kill and the rerun. It returns how many runs
+// were killed and how many of those left their journal.
+func killRounds(t *testing.T, args []string, journalThere func() bool, write func(), reader store.Reader, withLat bool, afterKill func(total float64)) (kills, midway int) {
+	t.Helper()
+	bin := buildPromstore(t)
+	total := 0
 	for round := range 3 {
-		testenv.WriteDeadJobs(t, 20, dir, 0, true)
+		write()
 		total += 20
-		readWhile(t, reader, float64(total), 0.5*float64(total), func() {
-			args := []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}
+		wantLat := 0.0
+		if withLat {
+			wantLat = 0.5 * float64(total)
+		}
+		readWhile(t, reader, float64(total), wantLat, func() {
 			cmd := exec.Command(bin, args...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -210,7 +231,7 @@ func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
 						return
 					default:
 					}
-					if _, err := os.Stat(filepath.Join(dir, JournalName)); err == nil {
+					if journalThere() {
 						time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
 						_ = cmd.Process.Kill()
 						return
@@ -222,9 +243,12 @@ func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
 			close(exited)
 			if err != nil {
 				kills++
-				if _, err := os.Stat(filepath.Join(dir, JournalName)); err == nil {
+				if journalThere() {
 					midway++ // killed between saving and removing its journal
 				}
+			}
+			if afterKill != nil {
+				afterKill(float64(total))
 			}
 			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
 				t.Errorf("round %d: cleanup after the kill: %v\n%s", round, err, out)
@@ -234,8 +258,70 @@ func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
 			return
 		}
 	}
+	return kills, midway
+}
+
+// TestReadersExactWhileCleanupProcessKilled: `promstore cleanup` runs as
+// a process of its own and is SIGKILLed after a random delay, then run
+// again to the end; readers in this process read throughout and every
+// read is exact.
+func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
+	testenv.Python(t)
+	dir := t.TempDir()
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalThere := func() bool {
+		_, err := os.Stat(filepath.Join(dir, JournalName))
+		return err == nil
+	}
+	kills, midway := killRounds(t, []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}, journalThere,
+		func() { testenv.WriteDeadJobs(t, 20, dir, 0, true) }, Consistent(st), true, nil)
+	if t.Failed() {
+		return
+	}
 	if m, _ := filepath.Glob(filepath.Join(dir, "*.db")); len(m) != 2 {
 		t.Errorf("%d shards left, want the counter and histogram archives: %v", len(m), m)
+	}
+	t.Logf("%d of 3 cleanups killed before they finished, %d of them with a journal left", kills, midway)
+}
+
+// TestRedisReadersExactWhileCleanupProcessKilled is the same on a
+// standalone Redis written in the exporter's layout: promstore's readers
+// are exact, and so is a plain read (no journal, no gate) after every
+// kill, each archive and its sources being one MULTI/EXEC.
+func TestRedisReadersExactWhileCleanupProcessKilled(t *testing.T) {
+	testenv.Python(t)
+	srv := testenv.StartRedis(t)
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{srv.URL()}, Prefix: "gunicorn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	journalKey := RedisTarget(st).Journal.Where()
+	journalThere := func() bool {
+		n, err := srv.Client().Exists(ctx, journalKey).Result()
+		return err == nil && n > 0
+	}
+	// Whatever step the kill stopped the run at, a plain read is right.
+	plain := func(total float64) {
+		if jobs, _, err := totals(ctx, st); err != nil || jobs != total {
+			t.Errorf("plain read after a killed cleanup: jobs_total %v, want %v (%v)", jobs, total, err)
+		}
+	}
+	kills, midway := killRounds(t, []string{"cleanup", "--redis-url", srv.URL(), "--dead-pids", "--local", "--min-idle", "0"}, journalThere,
+		func() { testenv.WriteDeadJobs(t, 20, srv.URL(), 0, false) }, Consistent(st), false, plain)
+	if t.Failed() {
+		return
+	}
+	infos, err := st.Shards(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || !IsArchivePID(infos[0].ID.PID) {
+		t.Errorf("shards left: %v, want one counter archive", infos)
 	}
 	t.Logf("%d of 3 cleanups killed before they finished, %d of them with a journal left", kills, midway)
 }
