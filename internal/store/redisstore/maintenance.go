@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,22 +54,65 @@ func (s *Store) DelAux(ctx context.Context, name string) error {
 // unlockScript deletes the lock only when it still holds our token.
 var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
+// takeoverScript replaces the lock's value only when it still holds the
+// dead holder's token.
+var takeoverScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[3]) return 1 end return 0`)
+
 // LockAux takes the promstore-owned lock name (SET NX with an expiry of
 // ttl, so that a killed holder does not block forever) and returns its
-// release function. It fails when another holder has it.
+// release function. The lock's value names its holder (host, pid
+// namespace, pid): a holder of this host and pid namespace whose process
+// is gone (killed) is taken over at once instead of after ttl. It fails
+// when another holder has it.
 func (s *Store) LockAux(ctx context.Context, name string, ttl time.Duration) (func(), error) {
 	k := s.auxKey(name)
-	token := strconv.FormatInt(time.Now().UnixNano(), 36)
+	token := lockOwner() + "|" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ok, err := s.client.SetNX(ctx, k, token, ttl).Result()
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", k, s.wrap(err))
 	}
 	if !ok {
-		return nil, fmt.Errorf("lock %s: held by another run (it expires after %s if that run died)", k, ttl)
+		held, err := s.client.Get(ctx, k).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("lock %s: %w", k, s.wrap(err))
+		}
+		if deadLocalHolder(held) {
+			n, err := takeoverScript.Run(ctx, s.client, []string{k}, held, token, max(ttl.Milliseconds(), 1)).Int()
+			if err != nil {
+				return nil, fmt.Errorf("lock %s: %w", k, s.wrap(err))
+			}
+			ok = n == 1
+		}
+		if !ok {
+			return nil, fmt.Errorf("lock %s: held by another run (%s; it expires after %s if that run died)", k, store.Clip(held), ttl)
+		}
 	}
 	return func() {
 		unlockScript.Run(context.Background(), s.client, []string{k}, token)
 	}, nil
+}
+
+// lockOwner names this process in a lock's value: "<host>|<pid
+// namespace>|<pid>" (the namespace is empty where /proc does not tell).
+func lockOwner() string {
+	host, _ := os.Hostname()
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return host + "|" + ns + "|" + strconv.Itoa(os.Getpid())
+}
+
+// deadLocalHolder reports whether a lock value names a process of this
+// host and pid namespace that no longer runs. A holder elsewhere, or
+// whose namespace is unknown, is never judged dead: its lock expires.
+func deadLocalHolder(held string) bool {
+	f := strings.Split(held, "|")
+	if len(f) != 4 || f[1] == "" {
+		return false
+	}
+	mine := strings.Split(lockOwner(), "|")
+	if f[0] != mine[0] || f[1] != mine[1] || f[2] == mine[2] {
+		return false
+	}
+	return store.ProcessAlive(f[2]) == store.AliveNo
 }
 
 // OrphanKey is a key that holds no readable sample.
