@@ -176,3 +176,66 @@ func writeConcurrently(b *testing.B, s *Store, workers int, absent bool, ids []s
 		b.Fatal(firstErr)
 	}
 }
+
+// BenchmarkReplaceShard times what a cleanup step on a standalone Redis
+// costs: one MULTI/EXEC writing a counter archive of 1,000 or 10,000
+// samples and deleting 20 source shards of 1,000 counter samples each.
+// exec-ms/op is the server's own time for the commands the EXEC runs
+// (SLOWLOG), the time the transaction holds the server while every other
+// client waits; ns/op adds the listing of the keys to delete (a SCAN of
+// the whole keyspace per shard) and the round trips.
+func BenchmarkReplaceShard(b *testing.B) {
+	srv := testenv.StartRedis(b)
+	st, err := Open(context.Background(), Config{URLs: []string{srv.URL()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	c := srv.Client()
+	_, shards := writeBenchShards(b, 1, 10000)
+	for _, n := range []int{1000, 10000} {
+		b.Run("archive="+strconv.Itoa(n), func(b *testing.B) {
+			var exec time.Duration
+			for i := range b.N {
+				b.StopTimer()
+				if err := c.FlushAll(ctx).Err(); err != nil {
+					b.Fatal(err)
+				}
+				var del []store.ShardID
+				for p := range 20 {
+					id := store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(20000 + p)}
+					if err := st.WriteShard(ctx, id, shards[0][:1000]); err != nil {
+						b.Fatal(err)
+					}
+					del = append(del, id)
+				}
+				c.ConfigSet(ctx, "slowlog-max-len", "200000")
+				c.ConfigSet(ctx, "slowlog-log-slower-than", "0")
+				c.SlowLogReset(ctx)
+				b.StartTimer()
+				archive := store.ShardID{Kind: store.KindCounter, PID: "archive-" + strconv.Itoa(i+1)}
+				if err := st.ReplaceShard(ctx, archive, shards[0][:n], del); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				logs, err := c.SlowLogGet(ctx, -1).Result()
+				if err != nil {
+					b.Fatal(err)
+				}
+				// Redis logs the commands a transaction runs, not the EXEC.
+				for _, l := range logs {
+					if len(l.Args) > 0 && txCommands[strings.ToLower(l.Args[0])] {
+						exec += l.Duration
+					}
+				}
+				c.ConfigSet(ctx, "slowlog-log-slower-than", "10000")
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(exec.Microseconds())/1000/float64(b.N), "exec-ms/op")
+		})
+	}
+}
+
+// txCommands are the commands ReplaceShard's transaction runs.
+var txCommands = map[string]bool{"multi": true, "exec": true, "hset": true, "hsetnx": true, "unlink": true}
