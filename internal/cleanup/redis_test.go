@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
@@ -233,4 +235,79 @@ func TestRedisOrphans(t *testing.T) {
 		t.Errorf("orphans left: %v, %v", left, err)
 	}
 	compareDumps(t, dumpStore(t, st, nil), before, false)
+}
+
+// TestRedisClusterCleanup: on a real 3-master Cluster no transaction can
+// hold an archive's keys and its sources' (other slots), so the run works
+// in steps under its journal; it still folds the older archive into a
+// new generation, and promstore's readers are exact after every step
+// (a run stopped at each step, then rerun).
+func TestRedisClusterCleanup(t *testing.T) {
+	rc := testenv.StartCluster(t)
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: rc.URLs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	target := RedisTarget(st)
+	if target.Replace != nil {
+		t.Fatal("a Cluster target has a one-transaction Replace")
+	}
+	key, err := store.ParseKey(store.EncodeKey("jobs", "jobs_total", []store.Label{{Name: "kind", Value: "a"}}, "Jobs."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(pid string, v float64) {
+		t.Helper()
+		if err := st.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: pid}, []store.Sample{{Key: key, Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader := Consistent(st)
+	for stopAt := 1; ; stopAt++ {
+		if err := rc.Client().ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.FlushAll(ctx).Err() }); err != nil {
+			t.Fatal(err)
+		}
+		write(ArchivePID, 100) // an archive of an earlier promstore
+		var pids []string
+		for i := range 3 {
+			pid := testenv.DeadPID(t)
+			pids = append(pids, pid)
+			write(pid, float64(i+1))
+		}
+		steps := 0
+		opts := Options{PIDs: pids, MinIdle: -1}
+		opts.afterStep = func(string) error {
+			if steps++; steps == stopAt {
+				return errCrash
+			}
+			return nil
+		}
+		_, err := Run(ctx, target, opts)
+		crashed := errors.Is(err, errCrash)
+		if err != nil && !crashed {
+			t.Fatal(err)
+		}
+		if jobs, _, err := totals(ctx, reader); err != nil || jobs != 106 {
+			t.Fatalf("stopped after step %d: promstore read jobs_total %v, want 106 (%v)", stopAt, jobs, err)
+		}
+		if _, err := Run(ctx, target, Options{PIDs: pids, MinIdle: -1}); err != nil {
+			t.Fatal(err)
+		}
+		if jobs, _, err := totals(ctx, st); err != nil || jobs != 106 {
+			t.Fatalf("after the rerun: jobs_total %v, want 106 (%v)", jobs, err)
+		}
+		infos, err := st.Shards(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(infos) != 1 || infos[0].ID.PID != ArchivePIDOf(1) {
+			t.Fatalf("shards %v, want counter_%s only", infos, ArchivePIDOf(1))
+		}
+		if !crashed {
+			t.Logf("%d steps, each stopped at once and rerun: reads exact", stopAt-1)
+			return
+		}
+	}
 }
