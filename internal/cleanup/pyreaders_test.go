@@ -253,7 +253,7 @@ func TestExporterReaderNeverDoubleCounts(t *testing.T) {
 			reader.waitLines(t, 1)
 			stop := make(chan struct{})
 			wait := cleanupLoop(t, target, crash, stop)
-			const rounds, n = 3, 8
+			const rounds, n = 2, 6
 			for range rounds {
 				testenv.WriteDeadJobs(t, n, srv.URL(), 0, false, "PROMSTORE_TEST_STARTED_KEY="+startedKey)
 			}
@@ -319,7 +319,7 @@ func TestPythonCollectorExactOrRaises(t *testing.T) {
 			reader.waitLines(t, 1)
 			stop := make(chan struct{})
 			wait := cleanupLoop(t, target, crash, stop)
-			const rounds, n = 3, 8
+			const rounds, n = 2, 6
 			for range rounds {
 				testenv.WriteDeadJobs(t, n, dir, 0, true, "PROMSTORE_TEST_STARTED_FILE="+started, "PROMSTORE_TEST_DONE_FILE="+done)
 			}

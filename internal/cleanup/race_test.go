@@ -199,19 +199,19 @@ func buildPromstore(t *testing.T) string {
 	return promstoreBinary.path
 }
 
-// killRounds runs rounds of: write (20 more dead writers), then `promstore
+// killRounds runs rounds of: write (n more dead writers), then `promstore
 // cleanup args` as a process SIGKILLed a random 0-3 ms after journalThere
 // reports its journal, then run again to the end, while readers in this
 // process read reader back to back; afterKill, when set, is called with
 // the true total between the kill and the rerun. It returns how many runs
 // were killed and how many of those left their journal.
-func killRounds(t *testing.T, args []string, journalThere func() bool, write func(), reader store.Reader, withLat bool, afterKill func(total float64)) (kills, midway int) {
+func killRounds(t *testing.T, rounds, n int, args []string, journalThere func() bool, write func(n int), reader store.Reader, withLat bool, afterKill func(total float64)) (kills, midway int) {
 	t.Helper()
 	bin := buildPromstore(t)
 	total := 0
-	for round := range 3 {
-		write()
-		total += 20
+	for round := range rounds {
+		write(n)
+		total += n
 		wantLat := 0.0
 		if withLat {
 			wantLat = 0.5 * float64(total)
@@ -276,8 +276,8 @@ func TestReadersExactWhileCleanupProcessKilled(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, JournalName))
 		return err == nil
 	}
-	kills, midway := killRounds(t, []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}, journalThere,
-		func() { testenv.WriteDeadJobs(t, 20, dir, 0, true) }, Consistent(st), true, nil)
+	kills, midway := killRounds(t, 3, 20, []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}, journalThere,
+		func(n int) { testenv.WriteDeadJobs(t, n, dir, 0, true) }, Consistent(st), true, nil)
 	if t.Failed() {
 		return
 	}
@@ -311,8 +311,8 @@ func TestRedisReadersExactWhileCleanupProcessKilled(t *testing.T) {
 			t.Errorf("plain read after a killed cleanup: jobs_total %v, want %v (%v)", jobs, total, err)
 		}
 	}
-	kills, midway := killRounds(t, []string{"cleanup", "--redis-url", srv.URL(), "--dead-pids", "--local", "--min-idle", "0"}, journalThere,
-		func() { testenv.WriteDeadJobs(t, 20, srv.URL(), 0, false) }, Consistent(st), false, plain)
+	kills, midway := killRounds(t, 3, 10, []string{"cleanup", "--redis-url", srv.URL(), "--dead-pids", "--local", "--min-idle", "0"}, journalThere,
+		func(n int) { testenv.WriteDeadJobs(t, n, srv.URL(), 0, false) }, Consistent(st), false, plain)
 	if t.Failed() {
 		return
 	}
