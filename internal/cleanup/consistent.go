@@ -3,7 +3,6 @@ package cleanup
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/promstore/promstore/internal/store"
@@ -36,6 +35,10 @@ func Unwrap(st store.Store) store.Store {
 	return st
 }
 
+// Unwrap returns the store the view wraps (store.Wrapper), so that
+// store.As finds the backend's capabilities under it.
+func (c *consistentStore) Unwrap() store.Store { return c.Store }
+
 type consistentStore struct {
 	store.Store
 	target *Target
@@ -55,9 +58,6 @@ type journalView struct {
 	// place.
 	at       map[store.ShardID]*viewArchive
 	archives []*viewArchive
-	// names are the spellings of skipped shards in shard errors: file
-	// names and Redis key parts.
-	names []string
 }
 
 type viewArchive struct {
@@ -69,7 +69,6 @@ func newView(j *Journal) (*journalView, error) {
 	v := &journalView{skip: map[store.ShardID]bool{}, at: map[store.ShardID]*viewArchive{}}
 	add := func(id store.ShardID) {
 		v.skip[id] = true
-		v.names = append(v.names, id.String()+".db", ":"+id.KindName()+":"+id.PID+":")
 	}
 	for _, a := range j.Archives {
 		id, err := a.Shard.id()
@@ -113,14 +112,9 @@ func newView(j *Journal) (*journalView, error) {
 	return v, nil
 }
 
-// skipsError reports whether a shard error names a skipped shard.
+// skipsError reports whether a shard error is of a skipped shard.
 func (v *journalView) skipsError(e *store.ShardError) bool {
-	for _, n := range v.names {
-		if e.Shard == n || strings.HasSuffix(e.Shard, "/"+n) || strings.HasPrefix(n, ":") && strings.Contains(e.Shard, n) {
-			return true
-		}
-	}
-	return false
+	return e.ID != (store.ShardID{}) && v.skip[e.ID]
 }
 
 // currentView loads the journal (with the gate held) and resolves it;
@@ -258,7 +252,7 @@ func (c *consistentStore) Shards(ctx context.Context) ([]store.ShardInfo, error)
 		if f := found[a]; f != nil {
 			in = *f
 			in.ID = a.id
-			in.Problems = nil
+			in.Problems, in.Unreadable = nil, false
 		}
 		in.Samples = len(a.samples)
 		out = append(out, in)

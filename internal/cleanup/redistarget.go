@@ -44,21 +44,11 @@ func RedisTarget(st *redisstore.Store) *Target {
 			return out, nil
 		},
 		DeleteKeys: st.DeleteKeys,
-		Less:       redisLess,
+		Less:       st.LessShards,
 		Check: func(ctx context.Context, p *Plan) error {
 			return checkRedisRun(ctx, st, p)
 		},
 		Replace: replacer(st),
-		// Orphan and modeless keys do not keep a shard from being read;
-		// hashes whose value cannot be parsed do.
-		Blocking: func(in store.ShardInfo) bool {
-			for _, p := range in.Problems {
-				if strings.Contains(p, "unreadable") {
-					return true
-				}
-			}
-			return false
-		},
 	}
 }
 
@@ -74,7 +64,7 @@ func replacer(st *redisstore.Store) func(context.Context, store.ShardID, []store
 type redisJournal struct{ st *redisstore.Store }
 
 func (r *redisJournal) Where() string {
-	return r.st.Config().Prefix + ":promstore:" + redisJournalName
+	return r.st.AuxLocation(redisJournalName)
 }
 
 func (r *redisJournal) Lock(ctx context.Context) (func(), error) {
@@ -103,15 +93,6 @@ func (r *redisJournal) Save(ctx context.Context, j *Journal) error {
 
 func (r *redisJournal) Remove(ctx context.Context) error {
 	return r.st.DelAux(ctx, redisJournalName)
-}
-
-// redisLess is the order of redisstore's Scan: kind name, then pid
-// (store.ComparePIDs).
-func redisLess(a, b store.ShardID) bool {
-	if ka, kb := a.KindName(), b.KindName(); ka != kb {
-		return ka < kb
-	}
-	return store.ComparePIDs(a.PID, b.PID) < 0
 }
 
 // Read gate expiry times (see redisstore.EnterRead): a killed reader

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/promstore/promstore/internal/store"
@@ -29,9 +28,6 @@ type Target struct {
 	// Gate orders promstore's readers against the saving and removal of
 	// the journal (nil: readers are not guarded).
 	Gate Gate
-	// Blocking reports whether a shard's problems mean it cannot be read
-	// completely (it is then never deleted or merged).
-	Blocking func(store.ShardInfo) bool
 	// Size returns a shard's storage after a run, when the backend can
 	// tell cheaply; nil otherwise.
 	Size func(ctx context.Context, id store.ShardID) (int64, error)
@@ -40,7 +36,7 @@ type Target struct {
 	// DeleteKeys removes keys Orphans listed.
 	DeleteKeys func(ctx context.Context, keys []string) error
 	// Less orders shards of one kind and mode as Scan delivers them
-	// (file name order when nil).
+	// (the store's store.ShardOrder; file name order when nil).
 	Less func(a, b store.ShardID) bool
 	// Local is true when the store's pids are necessarily processes of
 	// this host (a file store).
@@ -67,18 +63,15 @@ type Target struct {
 }
 
 func (t *Target) less(a, b store.ShardID) bool {
-	if t.Less != nil {
-		return t.Less(a, b)
+	if t.Less == nil {
+		return filestore.LessShardFiles(a, b)
 	}
-	return a.String()+".db" < b.String()+".db"
+	return t.Less(a, b)
 }
 
-func (t *Target) blocking(in store.ShardInfo) bool {
-	if t.Blocking == nil {
-		return len(in.Problems) > 0
-	}
-	return t.Blocking(in)
-}
+// blocking reports whether a shard cannot be read completely: it is then
+// never deleted or merged.
+func (t *Target) blocking(in store.ShardInfo) bool { return in.Unreadable }
 
 // JournalStore keeps a run's journal and its lock.
 type JournalStore interface {
@@ -114,6 +107,7 @@ func FileTarget(st *filestore.Store) *Target {
 		ArchiveWriter: func(ctx context.Context, layout int) (store.Writer, error) {
 			return filestore.Open(ctx, dir, filestore.Options{Layout: layout})
 		},
+		Less:    st.LessShards,
 		Journal: &fileJournal{dir: dir},
 		Gate:    &fileGate{dir: dir},
 		Check: func(ctx context.Context, p *Plan) error {
@@ -134,7 +128,11 @@ func FileTarget(st *filestore.Store) *Target {
 		RaiseBarrier: func(ctx context.Context) error { return raiseBarrier(ctx, dir) },
 		LowerBarrier: func(context.Context) error { return lowerBarrier(dir) },
 		Size: func(ctx context.Context, id store.ShardID) (int64, error) {
-			fi, err := os.Stat(filepath.Join(dir, id.String()+".db"))
+			path, err := st.ShardLocation(id)
+			if err != nil {
+				return 0, err
+			}
+			fi, err := os.Stat(path)
 			if err != nil {
 				return 0, err
 			}
@@ -143,12 +141,13 @@ func FileTarget(st *filestore.Store) *Target {
 	}
 }
 
-// NewTarget returns the cleanup target of an opened store.
+// NewTarget returns the cleanup target of an opened store: compaction
+// drives each backend's own API, so it asks for the backend itself.
 func NewTarget(st store.Store) (*Target, error) {
-	switch s := Unwrap(st).(type) {
-	case *filestore.Store:
+	if s, ok := store.As[*filestore.Store](st); ok {
 		return FileTarget(s), nil
-	case *redisstore.Store:
+	}
+	if s, ok := store.As[*redisstore.Store](st); ok {
 		return RedisTarget(s), nil
 	}
 	return nil, fmt.Errorf("cleanup of %s is not supported", st.Describe())
@@ -179,13 +178,8 @@ func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
 	// alone (we hold the lock): remove them.
 	if ents, err := os.ReadDir(f.dir); err == nil {
 		for _, e := range ents {
-			n := e.Name()
-			base, _, ok := strings.Cut(n, ".db.tmp-")
-			if !ok || !strings.HasPrefix(base, ".") {
-				continue
-			}
-			if id, err := store.ParseShardName(base[1:]); err == nil && IsArchivePID(id.PID) {
-				os.Remove(filepath.Join(f.dir, n))
+			if id, ok := filestore.TempShard(e.Name()); ok && IsArchivePID(id.PID) {
+				os.Remove(filepath.Join(f.dir, e.Name()))
 			}
 		}
 	}

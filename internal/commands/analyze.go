@@ -15,7 +15,6 @@ import (
 	"github.com/promstore/promstore/internal/analyze"
 	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
-	"github.com/promstore/promstore/internal/store/filestore"
 )
 
 // AnalyzeOptions are the inputs of `promstore analyze`.
@@ -88,16 +87,16 @@ func analyzeRun(ctx context.Context, opts *AnalyzeOptions) error {
 	defer st.Close()
 	o := analyze.Options{Top: opts.Top, Now: opts.Now(), MinIdle: cleanup.DefaultMinIdle}
 	var infos []store.ShardInfo
-	if fs, ok := cleanup.Unwrap(st).(*filestore.Store); ok {
+	if sf, ok := store.As[store.Stater](st); ok {
 		// A stat and a header read per file: the entries come from the
 		// one scan.
-		infos, err = fs.Stat(ctx)
-		o.Layouts, o.Alive = true, opts.Alive
+		infos, err = sf.Stat(ctx)
+		o.Layouts = true
 	} else {
 		infos, err = st.Shards(ctx)
-		if opts.Local {
-			o.Alive = opts.Alive
-		}
+	}
+	if _, local := store.As[store.Local](st); local || opts.Local {
+		o.Alive = opts.Alive
 	}
 	if err != nil {
 		return err

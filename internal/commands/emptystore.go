@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 )
 
 // noShardsProblem words a store that holds no shards at all, saying what
 // a store looks like, so that a mistyped path or prefix is noticed.
 func noShardsProblem(st store.Store) string {
-	if _, ok := cleanup.Unwrap(st).(interface{ Dir() string }); ok {
+	if _, ok := store.As[store.Local](st); ok {
 		return st.Describe() + " holds no shards: a store is a directory of *.db files (counter_1234.db, gauge_livesum_1234.db, ...) that prometheus_client writes in multiprocess mode"
 	}
 	return st.Describe() + " holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes)"

@@ -132,11 +132,11 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 			return fmt.Errorf("list shards of %s: %w", st.Describe(), err)
 		}
 	}
-	fst, isFile := cleanup.Unwrap(st).(*filestore.Store)
-	checkPIDs := isFile || opts.Local
+	lst, local := store.As[store.Local](st)
+	checkPIDs := local || opts.Local
 	barrier := ""
-	if isFile && cleanup.HasBarrier(fst.Dir()) {
-		barrier = filepath.Join(fst.Dir(), filestore.BarrierName)
+	if local && cleanup.HasBarrier(lst.Dir()) {
+		barrier = filepath.Join(lst.Dir(), filestore.BarrierName)
 		fmt.Fprintf(opts.IO.ErrOut, "promstore: note: %s: %s\n", barrier, barrierNote)
 	}
 	alive := map[string]store.Liveness{}

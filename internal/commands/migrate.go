@@ -199,19 +199,6 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 	return cmd
 }
 
-// fileShardOK rejects shard ids whose file name Python would read back as
-// another shard (a pid with "_" in it).
-func fileShardOK(id store.ShardID) error {
-	back, err := store.ParseShardName(id.String())
-	if err != nil {
-		return err
-	}
-	if back != id {
-		return fmt.Errorf("the file %s.db would read back as shard %s", id, back)
-	}
-	return nil
-}
-
 func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	now := opts.Now
 	if now == nil {
@@ -238,12 +225,10 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	}
 	toRedis := opts.Direction == FileToRedis
 	if !toRedis {
-		mopts.CheckTarget = fileShardOK
+		mopts.CheckTarget = filestore.CheckShardID
 		mopts.IgnoreTimestamps = opts.Layout == filestore.LayoutLegacy
 	}
-	if ts, ok := dst.(interface {
-		SampleTTLs(context.Context, int) (redisstore.TTLSample, error)
-	}); ok {
+	if ts, ok := store.As[store.TTLSampler](dst); ok {
 		warnTTLs(ctx, errOut, ts, opts.Redis)
 	}
 

@@ -27,9 +27,7 @@ func migrateSummary(p *migrate.Plan, elapsed time.Duration) string {
 		len(p.Shards), p.Samples, p.New, p.Same, conflicts, elapsed.Seconds(), rate)
 }
 
-func warnTTLs(ctx context.Context, w io.Writer, ts interface {
-	SampleTTLs(context.Context, int) (redisstore.TTLSample, error)
-}, cfg redisstore.Config) {
+func warnTTLs(ctx context.Context, w io.Writer, ts store.TTLSampler, cfg redisstore.Config) {
 	s, err := ts.SampleTTLs(ctx, 200)
 	if err != nil {
 		fmt.Fprintf(w, "promstore: warning: could not check the target's key TTLs: %v\n", err)
@@ -63,8 +61,8 @@ func printPlan(w io.Writer, p *migrate.Plan, src, dst store.Store, toRedis bool)
 	fmt.Fprintf(w, "source: %s\n", src.Describe())
 	fmt.Fprintf(w, "target: %s\n", dst.Describe())
 	create := fmt.Sprintf("%d samples to create", p.New)
-	if toRedis {
-		create += fmt.Sprintf(" (%d Redis keys)", 2*p.New)
+	if sk, ok := store.As[store.SampleKeys](dst); ok {
+		create += fmt.Sprintf(" (%d Redis keys)", sk.KeysPerSample()*p.New)
 	}
 	fmt.Fprintf(w, "plan: %d shards, %d samples: %s, %d already present, %d conflicts (on conflict: %s); %d shards to write\n",
 		len(p.Shards), p.Samples, create, p.Same, p.Conflicts, p.Policy, p.WriteShards())

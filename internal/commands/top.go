@@ -9,7 +9,6 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/tui"
@@ -125,7 +124,7 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 // livenessProbe returns how to tell whether a store's pids run: only the
 // pids of a directory store are processes of this host.
 func livenessProbe(st store.Store) func(string) store.Liveness {
-	if _, local := cleanup.Unwrap(st).(interface{ Dir() string }); local {
+	if _, local := store.As[store.Local](st); local {
 		return store.ProcessAlive
 	}
 	return nil

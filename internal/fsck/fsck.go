@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
@@ -109,7 +108,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 					"promstore cleanup finishes an interrupted run and removes it; --repair removes it when no journal is left"})
 			continue
 		}
-		id, nameErr := store.ParseShardName(strings.TrimSuffix(name, ".db"))
+		id, _, nameErr := filestore.ShardFile(name)
 		fi, err := os.Lstat(path)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -161,7 +160,7 @@ func dbFiles(dir string) ([]string, error) {
 	var names []string
 	for _, e := range ents {
 		n := e.Name()
-		if strings.HasSuffix(n, ".db") && !strings.HasPrefix(n, ".") {
+		if _, ok, _ := filestore.ShardFile(n); ok {
 			names = append(names, n)
 		}
 	}

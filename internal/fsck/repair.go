@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/promstore/promstore/internal/cleanup"
@@ -85,7 +84,7 @@ func Repair(ctx context.Context, dir string, o RepairOptions) (*Report, error) {
 		if p.Repair == "" {
 			continue
 		}
-		if id, err := store.ParseShardName(strings.TrimSuffix(p.Shard, ".db")); err == nil && alive(id.PID) == store.AliveYes {
+		if id, ok, err := filestore.ShardFile(p.Shard); ok && err == nil && alive(id.PID) == store.AliveYes {
 			p.Detail += "; not repaired: process " + id.PID + " runs (stop it, then repair)"
 			p.Repair = ""
 			continue

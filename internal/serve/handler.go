@@ -142,17 +142,11 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pinger is implemented by backends with a cheaper readiness check than
-// listing their shards.
-type pinger interface {
-	Ping(ctx context.Context) error
-}
-
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.scrapeTimeout(r))
 	defer cancel()
 	var err error
-	if p, ok := s.opts.Store.(pinger); ok {
+	if p, ok := store.As[store.Pinger](s.opts.Store); ok {
 		err = p.Ping(ctx)
 	} else {
 		_, err = s.opts.Store.Shards(ctx)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/redisstore"
 	"github.com/promstore/promstore/internal/testenv"
@@ -67,5 +68,34 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 	}
 	if strings.Contains(downBody, password) || strings.Contains(srv.logs.String(), password) {
 		t.Errorf("password shown in a response or the logs")
+	}
+}
+
+// TestReadyPingsRedis: /-/ready asks a Redis store (here under cleanup's
+// consistent view, as promstore serve opens it) for a PING, not for a
+// listing of its keys.
+func TestReadyPingsRedis(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := start(t, Options{Store: cleanup.Consistent(st), StoreName: st.Describe()})
+	c := rs.Client()
+	defer c.Close()
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(t, nil, srv.url+"/-/ready", nil); r.status != 200 {
+		t.Fatalf("/-/ready: %d %s", r.status, r.body)
+	}
+	stats, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stats, "cmdstat_ping:") || strings.Contains(stats, "cmdstat_scan:") {
+		t.Errorf("/-/ready did not ping, or listed keys:\n%s", stats)
 	}
 }

@@ -56,3 +56,27 @@ func Open(ctx context.Context, loc Location) (Store, error) {
 	}
 	return o(ctx, loc)
 }
+
+// As returns st, or the first store under st's wrappers (Wrapper), that
+// is a T: one of the optional capabilities (Local, Pinger, TTLSampler,
+// ...), or for the maintenance code that drives a backend's own API
+// (cleanup's targets) the backend's store type. It is the one place that
+// asserts types on stores.
+func As[T any](st Reader) (T, bool) {
+	for st != nil {
+		if t, ok := st.(T); ok {
+			return t, true
+		}
+		w, ok := st.(Wrapper)
+		if !ok {
+			break
+		}
+		inner := w.Unwrap()
+		if inner == nil {
+			break
+		}
+		st = inner
+	}
+	var zero T
+	return zero, false
+}

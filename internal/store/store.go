@@ -2,8 +2,10 @@
 // and writes a Python multiprocess metrics store: a PROMETHEUS_MULTIPROC_DIR
 // of *.db shards or the gunicorn-prometheus-exporter Redis layout.
 //
-// Nothing outside the backends knows a file offset or a Redis key; commands
-// see shards and samples only.
+// Nothing outside the backends knows a file offset, a file name or a Redis
+// key, nor a backend's order of shards; commands see shards and samples,
+// and ask the optional capabilities of capability.go (with As) for
+// anything more. docs/formats.md describes the two stores.
 package store
 
 import (
@@ -176,6 +178,11 @@ type ShardInfo struct {
 	Alive Liveness
 	// Problems lists what is wrong with the shard, empty when nothing is.
 	Problems []string
+	// Unreadable is true when some of the shard's samples could not be
+	// read (reads skip them), so the shard must be neither merged nor
+	// deleted; other problems (Redis orphan and modeless hashes beside a
+	// shard) do not keep it from being read.
+	Unreadable bool
 }
 
 // ScanFunc receives each sample of a scan. The sample's Key is shared and

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -146,13 +145,11 @@ func (s *Store) list() ([]shardFile, error) {
 	files := make([]shardFile, 0, len(ents))
 	for _, ent := range ents {
 		name := ent.Name()
-		base, ok := strings.CutSuffix(name, ".db")
-		if !ok || strings.HasPrefix(name, ".") || name == BarrierName {
+		id, ok, nameErr := ShardFile(name)
+		if !ok || name == BarrierName {
 			continue
 		}
-		f := shardFile{name: name, path: s.dir + string(os.PathSeparator) + name, regular: ent.Type().IsRegular()}
-		f.id, f.nameErr = store.ParseShardName(base)
-		files = append(files, f)
+		files = append(files, shardFile{name: name, path: s.dir + string(os.PathSeparator) + name, regular: ent.Type().IsRegular(), id: id, nameErr: nameErr})
 	}
 	return files, nil
 }

@@ -449,6 +449,7 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 		if sh.err != nil {
 			info.Samples, info.Used = 0, 0
 			info.Problems = []string{problem(sh.err)}
+			info.Unreadable = true
 		}
 		infos = append(infos, info)
 		return nil

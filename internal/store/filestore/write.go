@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/promstore/promstore/internal/store"
@@ -25,23 +24,6 @@ const initialSize = 1 << 16
 type record struct {
 	text      string
 	value, ts float64
-}
-
-// shardPath returns the file of shard id, checking that the id names a
-// file Python would read back as the same shard.
-func (s *Store) shardPath(id store.ShardID) (string, error) {
-	name := id.String()
-	if strings.ContainsAny(id.PID, "/\x00"+string(os.PathSeparator)) {
-		return "", fmt.Errorf("shard %q: invalid shard id: pid %q holds a path separator", name, id.PID)
-	}
-	back, err := store.ParseShardName(name)
-	if err != nil {
-		return "", fmt.Errorf("shard %s: invalid shard id: %w", name, err)
-	}
-	if back != id {
-		return "", fmt.Errorf("shard %s: invalid shard id: the file name would read back as %s", name, back)
-	}
-	return filepath.Join(s.dir, name+".db"), nil
 }
 
 // WriteShard writes samples into the shard file of id in the store's

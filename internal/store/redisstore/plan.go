@@ -94,11 +94,11 @@ func (pl *planner) add(batch []string, read func(key string) int32) {
 			continue // foreign keys are not samples
 		}
 		if !utf8.ValidString(k) {
-			pl.loose = append(pl.loose, problem(k, "key name is not valid UTF-8", nil))
+			pl.loose = append(pl.loose, looseProblem(k, n, "key name is not valid UTF-8"))
 			continue
 		}
 		if n.pid == "" || n.md5 == "" {
-			pl.loose = append(pl.loose, problem(k, "key name has an empty pid or hash", nil))
+			pl.loose = append(pl.loose, looseProblem(k, n, "key name has an empty pid or hash"))
 			continue
 		}
 		if n.kind == "gauge" {
@@ -242,6 +242,15 @@ func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID
 
 func problem(key, reason string, err error) *store.ShardError {
 	return &store.ShardError{Shard: key, Offset: -1, Reason: reason, Err: err}
+}
+
+// looseProblem is a problem of key k, named n, that is no sample: of
+// n's shard when n names one.
+func looseProblem(k string, n keyName, reason string) *store.ShardError {
+	if kind, mode, err := store.ParseKindName(n.kind); err == nil && n.pid != "" {
+		return shardProblem(store.ShardID{Kind: kind, Mode: mode, PID: n.pid}, k, reason, nil)
+	}
+	return problem(k, reason, nil)
 }
 
 // shardProblem is a problem of key, which belongs to shard id.

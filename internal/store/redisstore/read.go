@@ -313,6 +313,7 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 		}
 		if n := len(r.problems) - countOrphans(r.problems); n > 0 {
 			info.Problems = append(info.Problems, fmt.Sprintf("%d unreadable metric hashes (first: %v)", n, firstNonOrphan(r.problems)))
+			info.Unreadable = true
 		}
 		if p.adopted > 0 {
 			info.Problems = append(info.Problems, fmt.Sprintf("%d modeless gauge hashes (%s:gauge:%s:metric:*) read in this shard", p.adopted, s.cfg.Prefix, p.id.PID))

@@ -7,16 +7,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/promstore/promstore/internal/store"
 )
 
 // TTLSample is what SampleTTLs found.
-type TTLSample struct {
-	// Sampled is the number of metric hashes looked at; WithTTL how many of
-	// them expire.
-	Sampled, WithTTL int
-	// MinTTL and MaxTTL bound the TTLs found (zero when none).
-	MinTTL, MaxTTL time.Duration
-}
+type TTLSample = store.TTLSample
 
 // SampleTTLs looks at up to n metric hashes of the store's prefix (on each
 // master of a Cluster) and reports how many carry a TTL, so that a writer
