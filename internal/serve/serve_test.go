@@ -23,9 +23,11 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
@@ -209,13 +211,13 @@ func TestTextEqualsDump(t *testing.T) {
 }
 
 // TestNegotiatesOpenMetrics: Prometheus 2.x's Accept header gets
-// OpenMetrics, byte for byte render.OpenMetrics' output, and a header
+// OpenMetrics, byte for byte render.Exposition's OpenMetrics output, and a header
 // asking for protobuf first gets what Python answers it: its next choice.
 func TestNegotiatesOpenMetrics(t *testing.T) {
 	_, st := sampleStore(t)
 	fams := families(t, st)
 	var wantOM bytes.Buffer
-	if err := render.OpenMetrics(&wantOM, fams); err != nil {
+	if err := (render.Exposition{OpenMetrics: true, Escaping: model.UnderscoreEscaping, Client: pyclient.Latest}).Write(&wantOM, fams); err != nil {
 		t.Fatal(err)
 	}
 	srv := start(t, Options{Store: st})

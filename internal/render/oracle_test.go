@@ -1,5 +1,10 @@
 package render
 
+// The test oracle: ToProto converts families to client_model structures
+// independently of Exposition, and the round-trip tests compare what
+// expfmt decodes from our text and OpenMetrics bytes with it. serve no
+// longer serves protobuf, so none of this is in the binary.
+
 import (
 	"bufio"
 	"fmt"
