@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,8 +13,6 @@ import (
 	"github.com/promstore/promstore/internal/commands"
 	"github.com/promstore/promstore/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite completions/ and man/man1/ instead of comparing")
 
 // generated returns every generated file keyed by its path relative to the
 // repository root, and the pattern of stale files per directory.
@@ -37,7 +34,7 @@ func generated(t *testing.T) map[string]map[string][]byte {
 func TestGeneratedFilesCurrent(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	gen := generated(t)
-	if *update {
+	if testenv.Update() {
 		for dir, files := range gen {
 			pattern := ""
 			if dir == manDir {

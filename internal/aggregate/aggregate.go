@@ -1,5 +1,6 @@
 // Package aggregate merges the per-process samples of a store into metric
-// families exactly as prometheus_client's MultiProcessCollector does.
+// families exactly as prometheus_client's MultiProcessCollector does
+// (the rules: docs/aggregation.md).
 package aggregate
 
 import (

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
-	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/testenv"
@@ -56,7 +55,7 @@ func TestViewGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := update(t, sampleModel(t, tt.w, tt.h), press(tt.keys...)...)
-			golden.RequireEqual(t, []byte(screen(m)))
+			testenv.Golden(t, t.Name()+".golden", []byte(screen(m)))
 		})
 	}
 }
@@ -85,13 +84,13 @@ func TestViewRates(t *testing.T) {
 		}
 		m = read(t, m)
 	}
-	golden.RequireEqual(t, []byte(screen(m)))
+	testenv.Golden(t, t.Name()+".golden", []byte(screen(m)))
 	t.Run("rate_history", func(t *testing.T) {
-		golden.RequireEqual(t, []byte(screen(update(t, m, press("t")...))))
+		testenv.Golden(t, t.Name()+".golden", []byte(screen(update(t, m, press("t")...))))
 	})
 	t.Run("sorted_by_rate", func(t *testing.T) {
 		m := update(t, m, press("r")...)
-		golden.RequireEqual(t, []byte(screen(m)))
+		testenv.Golden(t, t.Name()+".golden", []byte(screen(m)))
 	})
 }
 
@@ -131,7 +130,7 @@ func TestViewReadFailsThenRecovers(t *testing.T) {
 	// The status line ends in the temporary path, which is not the same
 	// on every machine; the golden file holds the rest of the screen.
 	fl[2] = "<status line>"
-	golden.RequireEqual(t, []byte(strings.Join(fl, "\n")))
+	testenv.Golden(t, t.Name()+".golden", []byte(strings.Join(fl, "\n")))
 
 	if err := os.Rename(away, dir); err != nil {
 		t.Fatal(err)
@@ -154,7 +153,7 @@ func TestViewPartialRead(t *testing.T) {
 	c := newClock()
 	m := New(named(NewStoreSource(openStore(t, dir), SourceOptions{Alive: alivePolicy, Now: c.Now}), "dir sample-store"))
 	m = read(t, update(t, m, sized(100, 10)))
-	golden.RequireEqual(t, []byte(strings.ReplaceAll(screen(m), dir, "/tmp/store")))
+	testenv.Golden(t, t.Name()+".golden", []byte(strings.ReplaceAll(screen(m), dir, "/tmp/store")))
 }
 
 // TestViewFirstReadFails shows a store that cannot be read at all.

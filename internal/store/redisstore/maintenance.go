@@ -128,7 +128,7 @@ type OrphanKey struct {
 // is missing), with their meta-less siblings, and the modeless gauge
 // hashes (<prefix>:gauge:<pid>:metric:<md5>, and their meta hash) that a
 // gauge_<mode> metric hash of the same pid and md5 shadows. Meta hashes
-// without a metric hash are normal (see formats.md) and not listed.
+// without a metric hash are normal (see docs/formats.md) and not listed.
 func (s *Store) Orphans(ctx context.Context) ([]OrphanKey, error) {
 	keys, err := s.scanNodes(ctx, globEscape(s.cfg.Prefix)+":*")
 	if err != nil {

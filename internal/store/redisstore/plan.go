@@ -210,7 +210,7 @@ func countUnique(ks []string) int {
 }
 
 // planModeless resolves a <prefix>:gauge:<pid>:metric:<md5> key as
-// formats.md says: a shadow of an existing gauge_<mode> metric hash, the
+// docs/formats.md says: a shadow of an existing gauge_<mode> metric hash, the
 // value of a series whose gauge_<mode> meta hash alone exists, or mode all.
 func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID) *shardPlan, groups []*nameGroup) {
 	k := m.k

@@ -1,5 +1,5 @@
 // Package redisstore reads and writes the gunicorn-prometheus-exporter
-// Redis layout (formats.md section 2) on a standalone Redis, a Redis
+// Redis layout (docs/formats.md, "The Redis store") on a standalone Redis, a Redis
 // Cluster (every master is scanned) or a Sentinel-managed master.
 //
 // Reads are pipelined: one SCAN per BatchSize keys per node, then
