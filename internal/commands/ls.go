@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -185,23 +184,11 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 	}
 	switch format {
 	case "json":
-		var problems []string
+		problems := []string{}
 		for _, p := range loose {
 			problems = append(problems, p.Error())
 		}
-		if problems == nil {
-			problems = []string{}
-		}
-		enc := json.NewEncoder(opts.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			Store    string   `json:"store"`
-			Shards   []lsRow  `json:"shards"`
-			Totals   lsTotals `json:"totals"`
-			Problems []string `json:"problems"`
-			// Barrier is the cleanup barrier's path when there is one.
-			Barrier string `json:"cleanup_barrier,omitempty"`
-		}{st.Describe(), rows, tot, problems, barrier})
+		return lsJSON(opts.IO.Out, st.Describe(), rows, tot, problems, barrier)
 	case "tsv":
 		return lsTSV(opts.IO.Out, rows)
 	}

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,6 +13,22 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/promstore/promstore/internal/store"
 )
+
+// lsJSON writes ls's JSON document: the store, its shards, their totals,
+// the problems of what is no shard and the cleanup barrier's path when
+// there is one.
+func lsJSON(w io.Writer, storeName string, rows []lsRow, tot lsTotals, problems []string, barrier string) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Store    string   `json:"store"`
+		Shards   []lsRow  `json:"shards"`
+		Totals   lsTotals `json:"totals"`
+		Problems []string `json:"problems"`
+		// Barrier is the cleanup barrier's path when there is one.
+		Barrier string `json:"cleanup_barrier,omitempty"`
+	}{storeName, rows, tot, problems, barrier})
+}
 
 func lsLayout(l int) string {
 	if l == 0 {

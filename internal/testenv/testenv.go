@@ -35,16 +35,17 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// FixturesDir returns ../shared/fixtures beside the repository (set
-// PROMSTORE_FIXTURES to override), or skips (fails in CI) without it.
+// FixturesDir returns testdata/fixtures, the stores real Python wrote
+// and their Python output (see its README.md), or the directory
+// PROMSTORE_FIXTURES names.
 func FixturesDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("PROMSTORE_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join(RepoRoot(t), "..", "shared", "fixtures")
+		dir = filepath.Join(RepoRoot(t), "testdata", "fixtures")
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		Unavailable(t, "shared fixtures not found at %s", dir)
+		t.Fatalf("fixtures not found at %s", dir)
 	}
 	return dir
 }
