@@ -129,7 +129,6 @@ var (
 // TestCleanupGolden: cleanup's text and JSON output, dry run and real run,
 // of testdata/sample-store with every pid dead.
 func TestCleanupGolden(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name string
 		dry  bool
@@ -142,20 +141,11 @@ func TestCleanupGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := testenv.CopyStore(t, sampleStore(t))
-			old := now.Add(-time.Hour)
-			ents, err := os.ReadDir(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range ents {
-				if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
-					t.Fatal(err)
-				}
-			}
+			testenv.AgeFiles(t, dir)
 			f, out, errOut := testFactory(nil)
 			opts := &CleanupOptions{IO: f.IO, Verbose: true, JSON: tc.json,
 				Store: func(ctx context.Context) (store.Store, error) { return store.Open(ctx, store.Location{Dir: dir}) },
-				Cleanup: cleanup.Options{DeadPIDs: true, Local: true, DryRun: tc.dry, Now: func() time.Time { return now },
+				Cleanup: cleanup.Options{DeadPIDs: true, Local: true, DryRun: tc.dry,
 					Alive: func(string) store.Liveness { return store.AliveNo }}}
 			if err := cleanupRun(context.Background(), opts); err != nil {
 				t.Fatalf("%v\n%s", err, errOut)
