@@ -638,3 +638,38 @@ func TestProgressLine(t *testing.T) {
 		t.Fatalf("bar drew on a non-terminal: %q", buf.String())
 	}
 }
+
+// TestMigrateCompactedStore: a directory that two cleanups compacted
+// (archive-1 folded into archive-2) migrates to Redis and back: Python's
+// own collector of the compacted directory, promstore's dump of the
+// migrated Redis store and of the directory migrated back agree.
+func TestMigrateCompactedStore(t *testing.T) {
+	e := newMigrateEnv(t)
+	dir := testenv.CopyStore(t, filepath.Join(testenv.FixturesDir(t), "python-0.16-files", "store"))
+	testenv.AgeFiles(t, dir)
+	for _, pid := range []string{"4100", "4101"} {
+		if code, _, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--pid", pid); code != 0 {
+			t.Fatalf("cleanup --pid %s: exit %d: %s", pid, code, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "counter_archive-2.db")); err != nil {
+		t.Fatalf("no second-generation archive: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "counter_archive-1.db")); err == nil {
+		t.Fatal("the first-generation archive was not folded")
+	}
+	want := pythonCollectSorted(t, dir)
+	if err := e.run(e.opts("file-to-redis", "--dir", dir)); err != nil {
+		t.Fatalf("to redis: %v\n%s", err, e.errOut)
+	}
+	testenv.CompareExposition(t, e.dumpRedisAs(testenv.PythonClient(t)), want)
+	back := t.TempDir()
+	// The 8-byte layout, which Debian's prometheus_client 0.16 reads.
+	if err := e.run(e.opts("redis-to-file", "--dir", back, "--layout", "legacy")); err != nil {
+		t.Fatalf("to files: %v\n%s", err, e.errOut)
+	}
+	if _, err := os.Stat(filepath.Join(back, "counter_archive-2.db")); err != nil {
+		t.Fatalf("archive not migrated back under its name: %v", err)
+	}
+	testenv.CompareExposition(t, pythonCollectSorted(t, back), want)
+}
