@@ -135,20 +135,52 @@ func prepare(k *store.Key) keyPrep {
 	}
 	p.id = labelIDOf(k.Name+"\xff", p.labels, -1)
 	p.idHash = store.HashText(p.id)
-	for i, l := range p.labels {
+	if i, le, ok := leIndex(p.labels); ok {
+		p.leOK, p.le, p.leIdx = true, le, i
+		p.hid = labelIDOf("", p.labels, i)
+		p.hidHash = store.HashText(p.hid)
+	}
+	return p
+}
+
+// leIndex returns the index of the "le" label of a bucket sample and its
+// bound; false when there is none, or when the bound does not parse
+// (Python's float() would raise and fail the whole scrape): the sample is
+// then a plain series.
+func leIndex(labels []store.Label) (int, float64, bool) {
+	for i, l := range labels {
 		if l.Name != "le" {
 			continue
 		}
-		// A bound that does not parse (Python's float() would raise and
-		// fail the whole scrape) keeps the sample a plain series.
-		if le, err := store.ParsePyFloat(l.Value); err == nil {
-			p.leOK, p.le, p.leIdx = true, le, i
-			p.hid = labelIDOf("", p.labels, i)
-			p.hidHash = store.HashText(p.hid)
-		}
-		break
+		le, err := store.ParsePyFloat(l.Value)
+		return i, le, err == nil
 	}
-	return p
+	return 0, 0, false
+}
+
+// SplitLE returns a bucket sample's bound and its other labels (a new
+// slice), as the aggregator reads them; false when the sample has no le
+// label or its bound does not parse.
+func SplitLE(labels []store.Label) (float64, []store.Label, bool) {
+	i, le, ok := leIndex(labels)
+	if !ok {
+		return 0, nil, false
+	}
+	without := make([]store.Label, 0, len(labels)-1)
+	without = append(without, labels[:i]...)
+	return le, append(without, labels[i+1:]...), true
+}
+
+// SeriesID identifies a series as the aggregator does: its sample name
+// and its labels, sorted by name. Different series have different ids.
+func SeriesID(name string, sorted []store.Label) string {
+	return labelIDOf(name+"\xff", sorted, -1)
+}
+
+// HistogramID identifies a histogram: its family and its labels other
+// than le, sorted by name.
+func HistogramID(family string, sortedWithoutLE []store.Label) string {
+	return labelIDOf(family+"\xfc", sortedWithoutLE, -1)
 }
 
 // without returns the prep's labels without le (a new slice).

@@ -208,7 +208,7 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 		fmt.Fprintf(&b, "%s%s archive %s: %d shard(s) merged, %d samples%s\n", would, verb, a.ID, len(a.Sources), len(a.Samples), layout)
 	}
 	s := p.Summary()
-	freed := lsBytes(s.BytesFreed)
+	freed := formatBytes(s.BytesFreed)
 	switch {
 	case res.DryRun:
 		b.WriteString("dry run, nothing changed: ")

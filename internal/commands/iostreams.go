@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/mattn/go-isatty"
 )
 
@@ -31,3 +33,42 @@ func SystemIO() *IOStreams {
 func isTerminal(f *os.File) bool {
 	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
 }
+
+// ColorScheme styles text written to Out; every style is plain when Out
+// is not a terminal. Commands colour output only through it.
+type ColorScheme struct {
+	on                bool
+	bold, warn, faint lipgloss.Style
+}
+
+// ColorScheme returns the styles for Out.
+func (s *IOStreams) ColorScheme() *ColorScheme {
+	if !s.OutTTY {
+		return &ColorScheme{}
+	}
+	re := lipgloss.NewRenderer(s.Out)
+	return &ColorScheme{on: true, bold: re.NewStyle().Bold(true), warn: re.NewStyle().Foreground(lipgloss.Color("3")), faint: re.NewStyle().Faint(true)}
+}
+
+// Enabled reports whether the styles colour anything.
+func (c *ColorScheme) Enabled() bool { return c.on }
+
+// Bold is t in bold (headers).
+func (c *ColorScheme) Bold(t string) string { return c.render(c.bold, t) }
+
+// Warn is t in the warning colour (yellow).
+func (c *ColorScheme) Warn(t string) string { return c.render(c.warn, t) }
+
+// Faint is t faint (what no longer runs).
+func (c *ColorScheme) Faint(t string) string { return c.render(c.faint, t) }
+
+func (c *ColorScheme) render(st lipgloss.Style, t string) string {
+	if !c.on {
+		return t
+	}
+	return st.Render(t)
+}
+
+// EraseLine is what takes ErrOut back to the start of its line and
+// erases it, for a progress line redrawn in place on a terminal.
+func (s *IOStreams) EraseLine() string { return "\r" + ansi.EraseLineRight }

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/charmbracelet/lipgloss"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -52,7 +51,7 @@ func lsTSV(w io.Writer, rows []lsRow) error {
 			if i > 0 {
 				b.WriteByte('\t')
 			}
-			b.WriteString(lsTSVField(f))
+			b.WriteString(tsvField(f))
 		}
 		b.WriteByte('\n')
 	}
@@ -60,54 +59,13 @@ func lsTSV(w io.Writer, rows []lsRow) error {
 	return err
 }
 
-// lsTSVField keeps a field on one line and in one column.
-func lsTSVField(s string) string {
-	if !strings.ContainsAny(s, "\t\n\r\\") {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
-	return r.Replace(s)
-}
-
 // lsSize prints a shard's size, and the disk space it takes when that is
 // less (a sparse file: Python grows shards by making holes).
 func lsSize(r lsRow) string {
 	if r.Allocated > 0 && r.Allocated < r.Bytes {
-		return lsBytes(r.Bytes) + " (" + lsBytes(r.Allocated) + " on disk)"
+		return formatBytes(r.Bytes) + " (" + formatBytes(r.Allocated) + " on disk)"
 	}
-	return lsBytes(r.Bytes)
-}
-
-// lsBytes prints a size in binary units.
-func lsBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-func lsAge(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := now.Sub(t)
-	switch {
-	case d < 0:
-		return t.Local().Format("2006-01-02 15:04:05")
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return t.Local().Format("2006-01-02 15:04")
+	return formatBytes(r.Bytes)
 }
 
 // lsTable lays the rows out with text/tabwriter and, when Out is a
@@ -130,38 +88,27 @@ func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
 		if len(r.Problems) > 0 {
 			probs = strings.Join(r.Problems, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", lsOneLine(kind), mode, lsOneLine(r.PID), r.Alive,
-			r.Samples, lsSize(r), lsLayout(r.Layout), lsAge(now, r.Updated), lsOneLine(probs))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", tableCell(kind), mode, tableCell(r.PID), r.Alive,
+			r.Samples, lsSize(r), lsLayout(r.Layout), formatAge(now, r.Updated), tableCell(probs))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	lines := strings.SplitAfter(b.String(), "\n")
-	var (
-		header, warn, faint lipgloss.Style
-		color               = io.OutTTY
-	)
-	if color {
-		re := lipgloss.NewRenderer(io.Out)
-		header = re.NewStyle().Bold(true)
-		warn = re.NewStyle().Foreground(lipgloss.Color("3"))
-		faint = re.NewStyle().Faint(true)
-	}
+	cs := io.ColorScheme()
 	var out strings.Builder
 	for i, l := range lines {
 		if l == "" {
 			continue
 		}
 		text := strings.TrimSuffix(l, "\n")
-		if color {
-			switch {
-			case i == 0:
-				text = header.Render(text)
-			case len(rows[i-1].Problems) > 0:
-				text = warn.Render(text)
-			case rows[i-1].Alive == string(store.AliveNo):
-				text = faint.Render(text)
-			}
+		switch {
+		case i == 0:
+			text = cs.Bold(text)
+		case len(rows[i-1].Problems) > 0:
+			text = cs.Warn(text)
+		case rows[i-1].Alive == string(store.AliveNo):
+			text = cs.Faint(text)
 		}
 		out.WriteString(text)
 		out.WriteByte('\n')
@@ -170,7 +117,7 @@ func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
 	if tot.Archives > 0 {
 		fmt.Fprintf(&out, " + %d archive shards of dead processes", tot.Archives)
 	}
-	fmt.Fprintf(&out, ", %d samples, %s", tot.Samples, lsBytes(tot.Bytes))
+	fmt.Fprintf(&out, ", %d samples, %s", tot.Samples, formatBytes(tot.Bytes))
 	if tot.Problems > 0 {
 		fmt.Fprintf(&out, ", %d with problems", tot.Problems)
 	}
@@ -182,8 +129,3 @@ func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
 // lsArchive is the ALIVE cell of an archive shard: cleanup's merge of
 // dead processes, not a process of its own.
 const lsArchive = "archive"
-
-// lsOneLine keeps a table cell on one line.
-func lsOneLine(s string) string {
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", " ").Replace(s)
-}

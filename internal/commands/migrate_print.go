@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/promstore/promstore/internal/migrate"
+	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/redisstore"
 )
@@ -86,7 +87,7 @@ func printPlan(w io.Writer, p *migrate.Plan, src, dst store.Store, toRedis bool)
 func printConflicts(w io.Writer, p *migrate.Plan, limit int) {
 	list := p.ConflictList(limit)
 	for _, c := range list {
-		fmt.Fprintf(w, "  %s %s: source %s, target %s\n", c.Shard, sampleText(c.Key), valueText(c.Source), valueText(c.Target))
+		fmt.Fprintf(w, "  %s %s: source %s, target %s\n", c.Shard, render.SampleText(c.Key.Name, c.Key.Labels, render.EscapeColumns), valueText(c.Source), valueText(c.Target))
 	}
 	if limit > 0 && p.Conflicts > len(list) {
 		fmt.Fprintf(w, "  ... and %d more\n", p.Conflicts-len(list))
@@ -98,23 +99,6 @@ func valueText(s store.Sample) string {
 		return store.PyRepr(s.Value) + " @" + store.PyRepr(s.Timestamp)
 	}
 	return store.PyRepr(s.Value)
-}
-
-// sampleText shows a key as name{label="value",...}.
-func sampleText(k *store.Key) string {
-	var b strings.Builder
-	b.WriteString(k.Name)
-	if len(k.Labels) > 0 {
-		b.WriteByte('{')
-		for i, l := range k.Labels {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "%s=%q", l.Name, l.Value)
-		}
-		b.WriteByte('}')
-	}
-	return b.String()
 }
 
 // maxPartlyListed is how many partly written shards a stop report lists.

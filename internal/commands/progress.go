@@ -17,13 +17,14 @@ type progressBar struct {
 	interval time.Duration
 	last     time.Time
 	drawn    bool
+	erase    string // IOStreams.EraseLine
 }
 
 func newProgressBar(io *IOStreams, interval time.Duration) *progressBar {
 	if interval <= 0 {
 		interval = 100 * time.Millisecond
 	}
-	return &progressBar{w: io.ErrOut, on: io.ErrTTY, interval: interval}
+	return &progressBar{w: io.ErrOut, on: io.ErrTTY, interval: interval, erase: io.EraseLine()}
 }
 
 func (b *progressBar) update(p migrate.Progress) {
@@ -32,14 +33,14 @@ func (b *progressBar) update(p migrate.Progress) {
 	}
 	if t := time.Now(); t.Sub(b.last) >= b.interval || p.Shards == p.TotalShards {
 		b.last = t
-		fmt.Fprintf(b.w, "\r\x1b[K%s", progressLine(p, 30))
+		fmt.Fprint(b.w, b.erase+progressLine(p, 30))
 		b.drawn = true
 	}
 }
 
 func (b *progressBar) done() {
 	if b.drawn {
-		fmt.Fprint(b.w, "\r\x1b[K")
+		fmt.Fprint(b.w, b.erase)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -226,8 +227,8 @@ func (sp *spellings) fromProto(mf *dto.MetricFamily) Family {
 // formatBound spells a bucket bound or quantile as a number, the same for
 // every spelling of it ("1", "1.0", "1e0").
 func formatBound(v float64) string {
-	if math.IsInf(v, 1) {
-		return "+Inf"
+	if s, ok := render.SpecialValue(v); ok {
+		return s
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
@@ -360,31 +361,20 @@ func index(e *Exposition, exact bool) map[string]*indexed {
 	return out
 }
 
-// SeriesKey spells a series readably and canonically: its name, then its
-// labels sorted by name with Go-quoted values. The label named bound, if
-// any, is spelled as a number (see formatBound).
+// SeriesKey spells a series readably and canonically: its text form
+// (render.SampleText) with the labels sorted by name. The label named
+// bound, if any, is spelled as a number (see formatBound).
 func SeriesKey(name string, labels []store.Label, bound string) string {
 	ls := append([]store.Label(nil), labels...)
 	sort.SliceStable(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte('{')
 	for i, l := range ls {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		v := l.Value
 		if bound != "" && l.Name == bound {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				v = formatBound(f)
+			if f, err := strconv.ParseFloat(l.Value, 64); err == nil {
+				ls[i].Value = formatBound(f)
 			}
 		}
-		b.WriteString(l.Name)
-		b.WriteByte('=')
-		b.WriteString(strconv.Quote(v))
 	}
-	b.WriteByte('}')
-	return b.String()
+	return render.SampleText(name, ls, render.EscapeColumns)
 }
 
 func isCumulative(typ string) bool {
@@ -475,13 +465,8 @@ func Diff(a, b *Exposition, o Options) *Report {
 
 // FormatValue spells a value as the text exposition does.
 func FormatValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
+	if s, ok := render.SpecialValue(v); ok {
+		return s
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }

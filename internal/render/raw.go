@@ -79,9 +79,9 @@ func (rw *RawWriter) Write(s store.Sample) error {
 	w.WriteByte('\t')
 	w.WriteString(s.Shard.PID)
 	w.WriteByte('\t')
-	rw.sampleText(s.Key)
-	w.WriteByte('\t')
-	rw.buf = appendValue(rw.buf[:0], s.Value, rw.client)
+	rw.buf = AppendSampleText(rw.buf[:0], s.Key.Name, s.Key.Labels, EscapeColumns)
+	rw.buf = append(rw.buf, '\t')
+	rw.buf = appendValue(rw.buf, s.Value, rw.client)
 	rw.buf = append(rw.buf, '\t')
 	if s.Timestamp == 0 {
 		rw.buf = append(rw.buf, '-')
@@ -91,67 +91,6 @@ func (rw *RawWriter) Write(s store.Sample) error {
 	rw.buf = append(rw.buf, '\n')
 	_, err := w.Write(rw.buf)
 	return err
-}
-
-func (rw *RawWriter) sampleText(k *store.Key) {
-	w := rw.w
-	quoted := !legacyMetricName(k.Name)
-	if quoted {
-		w.WriteByte('{')
-		rw.quoted(k.Name)
-		if len(k.Labels) > 0 {
-			w.WriteByte(',')
-		}
-	} else {
-		w.WriteString(k.Name)
-		if len(k.Labels) > 0 {
-			w.WriteByte('{')
-		}
-	}
-	for i, l := range k.Labels {
-		if i > 0 {
-			w.WriteByte(',')
-		}
-		if legacyLabelName(l.Name) {
-			w.WriteString(l.Name)
-		} else {
-			rw.quoted(l.Name)
-		}
-		w.WriteByte('=')
-		rw.quoted(l.Value)
-	}
-	if quoted || len(k.Labels) > 0 {
-		w.WriteByte('}')
-	}
-}
-
-// quoted writes v in double quotes with \, ", newline, tab and CR escaped.
-func (rw *RawWriter) quoted(v string) {
-	w := rw.w
-	w.WriteByte('"')
-	start := 0
-	for j := 0; j < len(v); j++ {
-		var esc string
-		switch v[j] {
-		case '\\':
-			esc = `\\`
-		case '"':
-			esc = `\"`
-		case '\n':
-			esc = `\n`
-		case '\t':
-			esc = `\t`
-		case '\r':
-			esc = `\r`
-		default:
-			continue
-		}
-		w.WriteString(v[start:j])
-		w.WriteString(esc)
-		start = j + 1
-	}
-	w.WriteString(v[start:])
-	w.WriteByte('"')
 }
 
 func (rw *RawWriter) writeJSON(s store.Sample) error {

@@ -7,20 +7,18 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/promstore/promstore/internal/render"
 )
 
 // formatValue writes a sample value compactly: integers in full up to
 // 1e12, other values with six significant digits, and NaN/±Inf as the
 // exposition spells them.
 func formatValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case v == 0:
+	if s, ok := render.SpecialValue(v); ok {
+		return s
+	}
+	if v == 0 {
 		return "0"
 	}
 	a := math.Abs(v)

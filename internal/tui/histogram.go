@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -36,13 +37,13 @@ func histogramOf(snap *Snapshot, sr *Series) (*Histogram, bool) {
 	}
 	labels := sr.Labels
 	if sr.Name == sr.Family+"_bucket" {
-		_, without, ok := splitLe(sr.Labels)
+		_, without, ok := aggregate.SplitLE(sr.Labels)
 		if !ok {
 			return nil, false
 		}
 		labels = without
 	}
-	want := histKey(sr.Family, labels)
+	want := aggregate.HistogramID(sr.Family, labels)
 	h := &Histogram{Family: sr.Family, Labels: labels, LabelText: labelText(labels), Count: math.NaN(), Sum: math.NaN()}
 	// Series are sorted by family, so the family is one run.
 	lo := sort.Search(len(snap.Series), func(i int) bool { return snap.Series[i].Family >= sr.Family })
@@ -50,8 +51,8 @@ func histogramOf(snap *Snapshot, sr *Series) (*Histogram, bool) {
 		s := &snap.Series[i]
 		switch s.Name {
 		case s.Family + "_bucket":
-			le, without, ok := splitLe(s.Labels)
-			if ok && histKey(s.Family, without) == want {
+			le, without, ok := aggregate.SplitLE(s.Labels)
+			if ok && aggregate.HistogramID(s.Family, without) == want {
 				var text string
 				for _, l := range s.Labels {
 					if l.Name == "le" {
@@ -61,11 +62,11 @@ func histogramOf(snap *Snapshot, sr *Series) (*Histogram, bool) {
 				h.Buckets = append(h.Buckets, Bucket{LE: le, LEText: text, Count: s.Value})
 			}
 		case s.Family + "_count":
-			if histKey(s.Family, s.Labels) == want {
+			if aggregate.HistogramID(s.Family, s.Labels) == want {
 				h.Count = s.Value
 			}
 		case s.Family + "_sum":
-			if histKey(s.Family, s.Labels) == want {
+			if aggregate.HistogramID(s.Family, s.Labels) == want {
 				h.Sum, h.HasSum = s.Value, true
 			}
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/pyclient"
+	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -219,7 +220,7 @@ func (c *cache) slot(name string, labels []store.Label) *slot {
 		}
 	}
 	own := append([]store.Label(nil), labels...)
-	sl := &slot{name: name, labels: own, key: seriesKey(name, own), labelText: labelText(own)}
+	sl := &slot{name: name, labels: own, key: aggregate.SeriesID(name, own), labelText: labelText(own)}
 	c.slots[sum] = append(c.slots[sum], sl)
 	c.nslots++
 	return sl
@@ -295,92 +296,9 @@ func monotonic(kind store.Kind, name string, names familyNames) bool {
 	return false
 }
 
-// splitLe returns the le bound and the other labels, as the aggregator
-// reads them.
-func splitLe(ls []store.Label) (float64, []store.Label, bool) {
-	for i, l := range ls {
-		if l.Name != "le" {
-			continue
-		}
-		le, err := store.ParsePyFloat(l.Value)
-		if err != nil {
-			return 0, nil, false
-		}
-		without := make([]store.Label, 0, len(ls)-1)
-		without = append(without, ls[:i]...)
-		without = append(without, ls[i+1:]...)
-		return le, without, true
-	}
-	return 0, nil, false
-}
-
-func appendLabelID(b *strings.Builder, ls []store.Label) {
-	for _, l := range ls {
-		b.WriteString(l.Name)
-		b.WriteByte(0xfe)
-		b.WriteString(l.Value)
-		b.WriteByte(0xfd)
-	}
-}
-
-// seriesKey identifies a series: sample name and sorted labels.
-func seriesKey(name string, sorted []store.Label) string {
-	var b strings.Builder
-	b.WriteString(name)
-	b.WriteByte(0xff)
-	appendLabelID(&b, sorted)
-	return b.String()
-}
-
-// histKey identifies a histogram: family and sorted labels without le.
-func histKey(family string, without []store.Label) string {
-	var b strings.Builder
-	b.WriteString(family)
-	b.WriteByte(0xfc)
-	appendLabelID(&b, without)
-	return b.String()
-}
-
 // labelText formats labels as the exposition does, with anything that
 // would move a terminal's cursor escaped.
-func labelText(ls []store.Label) string {
-	if len(ls) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, l := range ls {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		writeSafe(&b, l.Name)
-		b.WriteString(`="`)
-		writeSafe(&b, l.Value)
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// writeSafe writes s with backslash, quote, newline and every other
-// control character escaped.
-func writeSafe(b *strings.Builder, s string) {
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case isControl(r):
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-}
+func labelText(ls []store.Label) string { return render.LabelsText(ls, render.EscapeTerminal) }
 
 // safeText returns s with control characters escaped, for names and
 // messages shown on a terminal.

@@ -62,7 +62,7 @@ func TestSnapshotSampleStore(t *testing.T) {
 				t.Fatalf("snapshot has %d series, aggregate more", len(snap.Series))
 			}
 			got := snap.Series[i]
-			if got.Name != s.Name || got.Family != f.Name || !near(got.Value, s.Value) || got.Key != seriesKey(s.Name, s.Labels) {
+			if got.Name != s.Name || got.Family != f.Name || !near(got.Value, s.Value) || got.Key != aggregate.SeriesID(s.Name, s.Labels) {
 				t.Errorf("series %d = %s%s %v, want %s %v", i, got.Name, got.LabelText, got.Value, s.Name, s.Value)
 			}
 			i++
@@ -307,7 +307,7 @@ func TestContributionsEqualRaw(t *testing.T) {
 		}
 		le, without, bucket := math.NaN(), sr.Labels, false
 		if sr.Type == store.KindHistogram && strings.HasSuffix(sr.Name, "_bucket") {
-			le, without, bucket = splitLe(sr.Labels)
+			le, without, bucket = aggregate.SplitLE(sr.Labels)
 		}
 		for _, c := range sr.Contrib {
 			want, n := 0.0, 0
@@ -316,7 +316,7 @@ func TestContributionsEqualRaw(t *testing.T) {
 					continue
 				}
 				if bucket {
-					rle, rwithout, ok := splitLe(r.labels)
+					rle, rwithout, ok := aggregate.SplitLE(r.labels)
 					if !ok || rle > le || !slices.Equal(rwithout, without) {
 						continue
 					}
