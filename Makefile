@@ -20,8 +20,11 @@ test: fmt-check vet
 ## test-long: the tests `make test` leaves out because they build or
 ## generate for minutes (build tag `long`: the release build with
 ## goreleaser's flags, the large hostile stores). CI runs both.
+## The cleanup package's soak tests run alone (-run Soak): its other
+## tests are make test's.
 test-long:
-	set -o pipefail; $(GO) test -race -count=1 -timeout 30m -tags long -json $(LONG_PKGS) | $(GO) run ./scripts/testsummary
+	set -o pipefail; { $(GO) test -race -count=1 -timeout 30m -tags long -json $(LONG_PKGS) && \
+		$(GO) test -race -count=1 -timeout 30m -tags long -run Soak -json ./internal/cleanup/; } | $(GO) run ./scripts/testsummary
 LONG_PKGS ?= ./cmd/gendocs/
 
 vet:

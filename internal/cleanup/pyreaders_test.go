@@ -232,6 +232,12 @@ func cleanupLoop(t *testing.T, target *Target, crash bool, stop <-chan struct{})
 // (a key listed before the transaction and read after it) and are
 // counted in the log.
 func TestExporterReaderNeverDoubleCounts(t *testing.T) {
+	exporterReaderRace(t, 2, 6)
+}
+
+// exporterReaderRace is TestExporterReaderNeverDoubleCounts with rounds
+// rounds of n writers.
+func exporterReaderRace(t *testing.T, rounds, n int) {
 	srv := testenv.StartRedis(t)
 	for _, crash := range []bool{false, true} {
 		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
@@ -253,7 +259,6 @@ func TestExporterReaderNeverDoubleCounts(t *testing.T) {
 			reader.waitLines(t, 1)
 			stop := make(chan struct{})
 			wait := cleanupLoop(t, target, crash, stop)
-			const rounds, n = 2, 6
 			for range rounds {
 				testenv.WriteDeadJobs(t, n, srv.URL(), 0, false, "PROMSTORE_TEST_STARTED_KEY="+startedKey)
 			}
@@ -288,7 +293,7 @@ func TestExporterReaderNeverDoubleCounts(t *testing.T) {
 			}
 			var last float64
 			fmt.Sscan(lines[len(lines)-1], &last)
-			if last != rounds*n {
+			if last != float64(rounds*n) {
 				t.Errorf("last read %v, want %d", last, rounds*n)
 			}
 			if over > 0 {
@@ -306,6 +311,12 @@ func TestExporterReaderNeverDoubleCounts(t *testing.T) {
 // steps and rerun. Every collect is either exact (between the jobs done
 // before it and those started after it) or raises; never a double count.
 func TestPythonCollectorExactOrRaises(t *testing.T) {
+	pythonCollectorRace(t, 2, 6)
+}
+
+// pythonCollectorRace is TestPythonCollectorExactOrRaises with rounds
+// rounds of n writers.
+func pythonCollectorRace(t *testing.T, rounds, n int) {
 	for _, crash := range []bool{false, true} {
 		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
 			dir, aux := t.TempDir(), t.TempDir()
@@ -319,7 +330,6 @@ func TestPythonCollectorExactOrRaises(t *testing.T) {
 			reader.waitLines(t, 1)
 			stop := make(chan struct{})
 			wait := cleanupLoop(t, target, crash, stop)
-			const rounds, n = 2, 6
 			for range rounds {
 				testenv.WriteDeadJobs(t, n, dir, 0, true, "PROMSTORE_TEST_STARTED_FILE="+started, "PROMSTORE_TEST_DONE_FILE="+done)
 			}
