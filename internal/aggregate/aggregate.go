@@ -67,6 +67,11 @@ type Aggregator struct {
 	// keep is how many processes each sample's breakdown keeps; zero
 	// for none (see KeepProcesses).
 	keep int
+
+	// epoch numbers the reads (see Reset); met counts the keyInfos the
+	// current one made or met.
+	epoch uint32
+	met   int
 }
 
 // New returns an empty Aggregator whose families spell bucket bounds as

@@ -26,6 +26,8 @@ type keyInfo struct {
 	// cell, once set, is all a sample of the key does: add its value
 	// there (counters, summaries, histograms, gauges sum/livesum).
 	cell *float64
+	// epoch is the read (see Reset) in which the key was last met.
+	epoch uint32
 }
 
 // prepMin is how many new keys a shard must bring for their preps to be
@@ -104,6 +106,7 @@ func (a *Aggregator) named(s store.Sample, p *keyPrep) *keyInfo {
 		*c = *ki
 		c.key = s.Key
 		ki = c
+		a.met++
 	}
 	return ki
 }
@@ -196,18 +199,23 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 		pp := prepare(k)
 		p = &pp
 	}
-	if ki, ok := a.byText.Get(p.textHash, k.Text); ok {
+	if ki, ok := a.byText.Get(p.textHash, k.Text); ok && !ki.fam.stale {
 		return ki
 	}
 	f := a.families[k.Family]
+	if f != nil && f.epoch != a.epoch && !a.claim(f, s) {
+		f = nil // made anew for another kind of shard (see Reset)
+	}
 	if f == nil {
 		f = &family{
 			Family: Family{Name: k.Family, Type: s.Shard.Kind, Help: k.Help, Mode: s.Shard.Mode},
+			epoch:  a.epoch,
 		}
 		a.families[k.Family] = f
 	}
 	ki := a.infoChunk.next()
-	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash}
+	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash, epoch: a.epoch}
+	a.met++
 	if f.Type == store.KindHistogram && p.leOK {
 		h, _ := f.hists.Get(p.hidHash, p.hid)
 		if h == nil {

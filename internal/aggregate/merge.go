@@ -22,6 +22,12 @@ type family struct {
 	seriesChunk chunk[series]
 	labels      labelArena
 	leTexts     map[float64]string
+
+	// epoch is the read (see Reset) whose first sample of the family set
+	// its type, mode and help; stale is set once another kind of shard
+	// came first in a later read and the family was made anew.
+	epoch uint32
+	stale bool
 }
 
 // leText formats a bucket bound as Python release client does, once per
@@ -130,6 +136,9 @@ func (a *Aggregator) Add(s store.Sample) error {
 // add merges s; p is its key's prep when computed ahead, else nil.
 func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 	ki := a.lookup(s, p)
+	if ki.epoch != a.epoch {
+		a.revalidate(ki, s)
+	}
 	if a.keep > 0 {
 		a.record(ki, s.Shard.PID, s.Value, s.Timestamp)
 	}

@@ -17,6 +17,9 @@ import (
 func (a *Aggregator) Families() []Family {
 	fams := make([]*family, 0, len(a.families))
 	for _, f := range a.families {
+		if f.epoch != a.epoch {
+			continue // no sample since Reset
+		}
 		fams = append(fams, f)
 	}
 	order := a.pidOrder()
@@ -84,6 +87,9 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 	}
 	n := 0
 	for _, h := range f.histList {
+		if len(h.les) == 0 {
+			continue // no bucket since Reset
+		}
 		hid := h.lid
 		g := group(hid, h.labels)
 		g.hist = h
@@ -97,6 +103,9 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 		}
 	}
 	for _, pg := range f.groupList {
+		if pg.n == 0 {
+			continue // no process since Reset
+		}
 		g := group(pg.lid, pg.labels)
 		g.pids = append(g.pids, pg)
 		n += pg.n

@@ -10,8 +10,7 @@ import (
 )
 
 // checkRedisRun tells what a real run of p on the Redis store st would
-// fail on, for a dry run to say so: the lock held by another cleanup
-// (not a killed one of this host, whose lock the run takes over); a
+// fail on, for a dry run to say so: the lock held by another cleanup; a
 // client that may not write the keys the run writes (an ACL user without
 // write permission on them, a read-only replica), probed without
 // changing anything; a server that refuses writes beyond its maxmemory
@@ -24,12 +23,12 @@ func checkRedisRun(ctx context.Context, st *redisstore.Store, p *Plan) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	holder, ttl, held, stale, err := st.LockState(ctx, redisLockName)
+	ttl, held, err := st.AuxTTL(ctx, redisLockName)
 	if err != nil {
 		return fmt.Errorf("cleanup lock: %w", err)
 	}
-	if held && !stale {
-		return fmt.Errorf("another cleanup is running on this store (lock %s held by %s; it expires in %s if that run died)", st.AuxKey(redisLockName), holder, ttl.Round(time.Second))
+	if held {
+		return fmt.Errorf("another cleanup is running on this store (lock %s, expires in %s if that run died)", st.AuxKey(redisLockName), ttl.Round(time.Second))
 	}
 	var ids []store.ShardID
 	for _, sp := range p.Shards {

@@ -209,6 +209,9 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer st.Close()
+	// Scrapes read the store again and again: shards of processes that
+	// are gone are kept between reads (see filestore.Store.KeepReads).
+	store.KeepReads(st, true)
 	compact, err := sidecarCompaction(st, opts)
 	if err != nil {
 		return err

@@ -100,6 +100,9 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 		return tui.Print(opts.IO.Out, snap)
 	}
 
+	// Every refresh reads the store again: shards of processes that are
+	// gone are kept between reads (see filestore.Store.KeepReads).
+	store.KeepReads(st, true)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := tui.New(src, tui.WithInterval(opts.Interval), tui.WithContext(ctx))

@@ -5,10 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // benchStore writes procs counter and gauge shards of series samples each
@@ -88,3 +94,109 @@ func BenchmarkScrape(b *testing.B) {
 		})
 	}
 }
+
+// prodStore returns the directory of scripts/prodstore.py's store of size
+// (written by the real prometheus_client, once, into $BENCH_ROOT or /tmp,
+// as scripts/bench-dump.sh does), or $PROMSTORE_BENCH_DIR when set.
+func prodStore(b *testing.B, size string) string {
+	b.Helper()
+	if dir := os.Getenv("PROMSTORE_BENCH_DIR"); dir != "" {
+		return dir
+	}
+	root := os.Getenv("BENCH_ROOT")
+	if root == "" {
+		root = os.TempDir()
+	}
+	dir := filepath.Join(root, "promstore-bench-prod-"+size)
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		return dir
+	}
+	b.Logf("writing the %s store with the real prometheus_client into %s (minutes) ...", size, dir)
+	os.RemoveAll(dir)
+	py := testenv.Python(b)
+	cmd := exec.Command(py, filepath.Join(testenv.RepoRoot(b), "scripts", "prodstore.py"), dir, "--size", size)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("prodstore.py: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkScrapeKept compares, in turns in one run, whole scrapes (read,
+// aggregate, encode) of a store whose shards are 90% dead by a server that
+// keeps its reads (KeepReads, as promstore serve does) and by one that
+// reads everything every time. The store is scripts/prodstore.py's churn
+// store (2,500 workers x about 10 shards, written by the real
+// prometheus_client); the pids of every tenth worker are taken for
+// running, so their shards are read again on every scrape. It reports
+// the CPU time of each kind of scrape and kept/full, their ratio.
+func BenchmarkScrapeKept(b *testing.B) {
+	dir := prodStore(b, "churn")
+	tenth := func(pid string) store.Liveness {
+		n, err := strconv.Atoi(pid)
+		switch {
+		case err != nil:
+			return store.AliveUnknown
+		case n%10 == 0:
+			return store.AliveYes
+		}
+		return store.AliveNo
+	}
+	handler := func(keep bool) http.Handler {
+		st, err := filestore.Open(context.Background(), dir, filestore.Options{Alive: tenth})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		st.KeepReads(keep)
+		s, err := New(Options{Store: st})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Handler()
+	}
+	full, kept := handler(false), handler(true)
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	scrape := func(h http.Handler) (time.Duration, int) {
+		w := &countingWriter{h: http.Header{}}
+		start := testenv.CPUTime()
+		h.ServeHTTP(w, req)
+		if w.code != 0 && w.code != http.StatusOK {
+			b.Fatalf("scrape: HTTP %d", w.code)
+		}
+		return testenv.CPUTime() - start, w.n
+	}
+	// The first scrapes: the kept server maps the dead shards.
+	_, fullBytes := scrape(full)
+	if _, n := scrape(kept); n != fullBytes {
+		b.Fatalf("kept scrape %d bytes, full %d", n, fullBytes)
+	}
+	var fullCPU, keptCPU time.Duration
+	for b.Loop() {
+		c, n := scrape(full)
+		fullCPU += c
+		if n != fullBytes {
+			b.Fatalf("full scrape %d bytes, first %d", n, fullBytes)
+		}
+		c, n = scrape(kept)
+		keptCPU += c
+		if n != fullBytes {
+			b.Fatalf("kept scrape %d bytes, full %d", n, fullBytes)
+		}
+	}
+	b.ReportMetric(float64(fullCPU)/1e6/float64(b.N), "full-cpu-ms/op")
+	b.ReportMetric(float64(keptCPU)/1e6/float64(b.N), "kept-cpu-ms/op")
+	b.ReportMetric(float64(keptCPU)/float64(fullCPU), "kept/full")
+}
+
+type countingWriter struct {
+	h    http.Header
+	n    int
+	code int
+}
+
+func (w *countingWriter) Header() http.Header         { return w.h }
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+func (w *countingWriter) WriteHeader(code int)        { w.code = code }

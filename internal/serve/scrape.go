@@ -38,6 +38,11 @@ type scraper struct {
 
 	mu  sync.Mutex
 	cur *flight // the read later scrapes join, nil if none
+	// agg is the aggregator of the last read, Reset for the next one so
+	// that it keeps what it learned about the store's keys; nil while a
+	// read has it (a read running late while the next one starts makes
+	// its own).
+	agg *aggregate.Aggregator
 	// sizes remembers the last unfiltered body size per Content-Type
 	// (string to int), so that the next encoding allocates its buffer
 	// once.
@@ -143,7 +148,8 @@ func (sc *scraper) read(f *flight) *snapshot {
 	ctx, cancel := context.WithDeadline(sc.base, f.deadline)
 	defer cancel()
 	start := time.Now()
-	agg := aggregate.NewFor(sc.client)
+	agg := sc.takeAggregator()
+	defer sc.putAggregator(agg)
 	var samples, shards int
 	err := store.ScanShards(ctx, sc.st, func(id store.ShardID, entries []store.Entry) error {
 		samples += len(entries)
@@ -198,6 +204,28 @@ func (sc *scraper) read(f *flight) *snapshot {
 	sc.self.lastOutput.Set(float64(out))
 	sc.log.Debug("store read", "took", took, "scrapes", scrapes, "shards", shards, "samples", samples, "output_samples", out, "shard_problems", len(problems))
 	return snap
+}
+
+// takeAggregator returns the aggregator of the last read, Reset, or a new
+// one when another read has it.
+func (sc *scraper) takeAggregator() *aggregate.Aggregator {
+	sc.mu.Lock()
+	agg := sc.agg
+	sc.agg = nil
+	sc.mu.Unlock()
+	if agg == nil {
+		return aggregate.NewFor(sc.client)
+	}
+	agg.Reset()
+	return agg
+}
+
+// putAggregator keeps a read's aggregator for the next read. The families
+// it returned stay valid (see aggregate.Aggregator.Reset).
+func (sc *scraper) putAggregator(agg *aggregate.Aggregator) {
+	sc.mu.Lock()
+	sc.agg = agg
+	sc.mu.Unlock()
 }
 
 // encode returns the snapshot as resp says, restricted to the sample

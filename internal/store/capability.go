@@ -96,3 +96,22 @@ type Stater interface {
 	// Stat lists the shards as Reader.Shards does, without Samples.
 	Stat(ctx context.Context) ([]ShardInfo, error)
 }
+
+// ReadKeeper is implemented by a store that can keep what one read found
+// for the next reads, so that a long-running reader (serve, top) re-reads
+// only what may have changed; what each read yields is the same either
+// way (a file store keeps the shards of processes that are gone).
+type ReadKeeper interface {
+	// KeepReads turns keeping on or off (off forgets what was kept).
+	KeepReads(on bool)
+}
+
+// KeepReads turns keeping reads on or off in st when it (or a store it
+// wraps) is a ReadKeeper; it reports whether it was.
+func KeepReads(st Reader, on bool) bool {
+	k, ok := As[ReadKeeper](st)
+	if ok {
+		k.KeepReads(on)
+	}
+	return ok
+}

@@ -30,6 +30,9 @@ type Options struct {
 	// by prometheus_client < 0.18) or LayoutTimestamp (16, read by
 	// prometheus_client >= 0.18). Zero means LayoutTimestamp.
 	Layout int
+	// Alive tells whether a shard's pid runs, for KeepReads
+	// (store.ProcessAlive when nil).
+	Alive func(pid string) store.Liveness
 }
 
 // Store is a PROMETHEUS_MULTIPROC_DIR opened for reading and writing. It
@@ -44,6 +47,16 @@ type Store struct {
 	keys *keySet
 	// keyIDs numbers the keys the scans parse (store.Key.ID).
 	keyIDs atomic.Uint32
+
+	// alive is Options.Alive.
+	alive func(pid string) store.Liveness
+	// reuse holds the shards kept between reads (KeepReads); nil while a
+	// read has taken it (reuseTaken) or when reads keep nothing. reuseOff
+	// tells the read that has it to forget it (KeepReads(false) meanwhile).
+	reuse                *reuseState
+	reuseTaken, reuseOff bool
+	// lastStats is what the last complete read did with the kept shards.
+	lastStats ReadStats
 }
 
 var _ store.Store = (*Store)(nil)
@@ -72,7 +85,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("open file store %s: layout %d: want 8 or 16 bytes per value", dir, opts.Layout)
 	}
-	return &Store{dir: dir, layout: layout}, nil
+	return &Store{dir: dir, layout: layout, alive: opts.Alive}, nil
 }
 
 // Dir returns the directory the store was opened on.
@@ -84,8 +97,12 @@ func (s *Store) Layout() int { return s.layout }
 // Describe names the store for humans.
 func (s *Store) Describe() string { return "dir " + s.dir }
 
-// Close releases nothing: files are read per scan and closed after it.
-func (s *Store) Close() error { return nil }
+// Close releases the shards kept between reads (see KeepReads); files
+// are otherwise read per scan and closed after it.
+func (s *Store) Close() error {
+	s.KeepReads(false)
+	return nil
+}
 
 // takeKeys returns the key cache of the last scan for a new scan to use.
 func (s *Store) takeKeys() *keySet {
@@ -122,6 +139,11 @@ type shardFile struct {
 	// file system does not tell), so that it can be opened and read
 	// without asking the file's type again.
 	regular bool
+	// ino is the inode number the listing gives (listInodes), else 0;
+	// dead is set when the shard's pid runs no process (KeepReads only,
+	// see reuseState.begin).
+	ino  uint64
+	dead bool
 }
 
 // list returns the directory's shard files in directory order, the order

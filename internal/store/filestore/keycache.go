@@ -76,18 +76,31 @@ func newKeyCache(old *keySet, ids *atomic.Uint32) *keyCache {
 
 // keys returns the table for the next scan. After a complete scan, when
 // most of its keys are ones that scan did not meet (series that are gone),
-// only the met ones are kept.
-func (c *keyCache) keys(complete bool) *keySet {
+// only the met ones are kept, and those of the shards kept between reads
+// (reuse, nil for none), whose keys a scan does not look up.
+func (c *keyCache) keys(complete bool, reuse *reuseState) *keySet {
 	t := c.tab
 	live := int(t.live.Load())
-	if !complete || t.n <= 2*live+minSlots {
+	held := 0
+	if reuse != nil {
+		held = reuse.keyCount()
+	}
+	if !complete || t.n <= 2*(live+held)+minSlots {
 		return t
 	}
-	nt := &keySet{slots: make([]keySlot, slotsFor(live)), gen: t.gen}
+	nt := &keySet{slots: make([]keySlot, slotsFor(live+held)), gen: t.gen}
 	for i := range t.slots {
 		if s := &t.slots[i]; s.key != nil && s.gen == t.gen {
 			nt.put(*s)
 		}
+	}
+	if reuse != nil {
+		reuse.eachKey(func(k *store.Key) {
+			h := store.HashText(k.Text)
+			if nt.find(h, []byte(k.Text), h) == nil {
+				nt.put(keySlot{hash: h, text: k.Text, key: k, gen: t.gen})
+			}
+		})
 	}
 	return nt
 }

@@ -52,7 +52,7 @@ func TestKeyCache(t *testing.T) {
 		}
 	}
 	// The next scan meets 10 of the keys: only they are kept after it.
-	ks := c.keys(true)
+	ks := c.keys(true, nil)
 	c2 := newKeyCache(ks, &ids)
 	kept := lookupAll(t, c2, texts[:10])
 	for i := range kept {
@@ -60,7 +60,7 @@ func TestKeyCache(t *testing.T) {
 			t.Fatalf("key %d: another key in the next scan", i)
 		}
 	}
-	ks2 := c2.keys(true)
+	ks2 := c2.keys(true, nil)
 	if ks2.n != 10 {
 		t.Errorf("table after a scan that met 10 of 5000 keys holds %d", ks2.n)
 	}
@@ -70,7 +70,7 @@ func TestKeyCache(t *testing.T) {
 	// An incomplete scan keeps the whole table.
 	c3 := newKeyCache(ks, &ids)
 	lookupAll(t, c3, texts[:1])
-	if c3.keys(false).n != ks.n {
+	if c3.keys(false, nil).n != ks.n {
 		t.Errorf("incomplete scan pruned the table")
 	}
 

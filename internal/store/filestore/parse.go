@@ -330,6 +330,9 @@ type parser struct {
 	guessed bool
 	// used is the used size of the last shard parsed successfully.
 	used int
+	// copyBuf holds the bytes of a kept shard while they are parsed
+	// (see kept.refresh).
+	copyBuf []byte
 }
 
 // parse decodes a shard of size bytes whose first bytes are data (see

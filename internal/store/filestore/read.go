@@ -101,6 +101,9 @@ type shard struct {
 	// gone is set when the file was removed after listing (a process
 	// cleaned up): it is skipped without complaint.
 	gone bool
+	// kept is set when entries belong to a kept shard (KeepReads): they
+	// are not recycled.
+	kept bool
 }
 
 // pipeline reads and parses shards in a few worker goroutines, a few
@@ -126,6 +129,8 @@ type pipeline struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	keys    *keyCache
+	// reuse holds the kept shards (KeepReads); nil for none.
+	reuse *reuseState
 }
 
 // unit is a run of files read by one worker.
@@ -143,10 +148,11 @@ const (
 	unitEntries = 2048
 )
 
-func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool) *pipeline {
+func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reuse *reuseState) *pipeline {
 	p := &pipeline{
 		files:   files,
 		stat:    stat,
+		reuse:   reuse,
 		perUnit: 1,
 		claimed: make(chan *unit, len(files)),
 		tokens:  make(chan struct{}, pipelineDepth),
@@ -221,13 +227,19 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 		sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}
 		return sh
 	}
+	kind := f.id.KindName()
+	ps.guess = guesses.get(kind)
+	if p.reuse != nil && f.dead && f.regular {
+		// A shard of a process that is gone: through its kept mapping.
+		if sh, ok := p.reuse.read(ps, f); ok {
+			return sh
+		}
+	}
 	var entries []entry
 	select {
 	case entries = <-p.free:
 	default:
 	}
-	kind := f.id.KindName()
-	ps.guess = guesses.get(kind)
 	if cap(entries) < len(ps.guess) {
 		// Room for as many entries as the last shard of the kind had,
 		// rather than growing a smaller buffer step by step.
@@ -335,7 +347,8 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 
 // recycle gives a delivered shard's entry buffer back to the workers.
 func (p *pipeline) recycle(sh *shard) {
-	if sh.entries == nil {
+	if sh.entries == nil || sh.kept {
+		sh.entries = nil
 		return
 	}
 	clear(sh.entries) // drop key pointers
@@ -360,17 +373,44 @@ func (s *Store) eachShard(ctx context.Context, stat bool, fn func(*shard) error)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	files, err := s.list()
+	var reuse *reuseState
+	if !stat {
+		reuse = s.takeReuse()
+	}
+	var files []shardFile
+	var err error
+	if reuse != nil {
+		files, err = s.listInodes(reuse.names)
+	} else {
+		files, err = s.list()
+	}
 	if err != nil {
+		if reuse != nil {
+			s.putReuse(reuse)
+		}
 		return err
+	}
+	if reuse != nil {
+		reuse.begin(files)
 	}
 	keys := newKeyCache(s.takeKeys(), &s.keyIDs)
 	keys.ctx = ctx
-	p := s.startPipeline(files, keys, stat)
+	p := s.startPipeline(files, keys, stat, reuse)
 	complete := false
 	defer func() {
 		p.close()
-		s.putKeys(keys.keys(complete))
+		if reuse == nil {
+			s.putKeys(keys.keys(complete, nil))
+			return
+		}
+		if complete {
+			reuse.end()
+			s.mu.Lock()
+			s.lastStats = reuse.last
+			s.mu.Unlock()
+		}
+		s.putKeys(keys.keys(complete, reuse))
+		s.putReuse(reuse)
 	}()
 	err = p.shards(ctx, func(sh *shard) error {
 		if err := ctx.Err(); err != nil {

@@ -19,26 +19,20 @@ import (
 // client may write the keys a run writes, and how much memory the server
 // has left below its maxmemory.
 
-// LockState tells who holds the promstore-owned lock name (see
-// LockAux): held is false when nobody does; holder is the lock's value
-// (clipped) and ttl how long it lives on; stale is true when LockAux
-// would take it over at once (its holder, of this host and pid
-// namespace, no longer runs).
-func (s *Store) LockState(ctx context.Context, name string) (holder string, ttl time.Duration, held, stale bool, err error) {
-	k := s.auxKey(name)
-	pipe := s.client.Pipeline()
-	get := pipe.Get(ctx, k)
-	pttl := pipe.PTTL(ctx, k)
-	s.roundTrips.Add(1)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return "", 0, false, false, fmt.Errorf("lock %s: %w", k, s.wrap(err))
+// AuxTTL returns how long the promstore-owned key name lives on (zero
+// for no expiry) and whether it exists.
+func (s *Store) AuxTTL(ctx context.Context, name string) (time.Duration, bool, error) {
+	d, err := s.client.PTTL(ctx, s.auxKey(name)).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("pttl %s: %w", s.auxKey(name), s.wrap(err))
 	}
-	v, err := get.Result()
-	if errors.Is(err, redis.Nil) {
-		return "", 0, false, false, nil
+	switch {
+	case d == -2*time.Nanosecond || d == -2*time.Millisecond:
+		return 0, false, nil
+	case d < 0:
+		return 0, true, nil
 	}
-	ttl = max(pttl.Val(), 0)
-	return store.Clip(v), ttl, true, deadLocalHolder(v), nil
+	return d, true, nil
 }
 
 // AuxKey returns the Redis key of the promstore-owned value name.

@@ -1,0 +1,54 @@
+package cleanup
+
+import (
+	"context"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// ScanShards is Scan handing over each shard's samples at once (see
+// store.ShardScanner), through the store's own ScanShards where it has
+// one: the same samples in the same order as Scan.
+func (c *consistentStore) ScanShards(ctx context.Context, fn store.ShardFunc) error {
+	release, v, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if v == nil {
+		return store.ScanShards(ctx, c.Store, fn)
+	}
+	emitted := map[*viewArchive]bool{}
+	var buf []store.Entry
+	emit := func(a *viewArchive) error {
+		emitted[a] = true
+		if len(a.samples) == 0 {
+			return nil
+		}
+		buf = buf[:0]
+		for _, s := range a.samples {
+			buf = append(buf, store.Entry{Key: s.Key, KeyID: s.Key.ID, Value: s.Value, Timestamp: s.Timestamp})
+		}
+		return fn(a.id, buf)
+	}
+	err = store.ScanShards(ctx, c.Store, func(id store.ShardID, entries []store.Entry) error {
+		if !v.skip[id] {
+			return fn(id, entries)
+		}
+		if a := v.at[id]; a != nil && !emitted[a] {
+			return emit(a)
+		}
+		return nil
+	})
+	if _, partial := store.Partial(err); err != nil && !partial {
+		return err
+	}
+	for _, a := range v.archives {
+		if !emitted[a] {
+			if err := emit(a); err != nil {
+				return err
+			}
+		}
+	}
+	return v.filterErr(err)
+}

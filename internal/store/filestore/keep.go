@@ -1,0 +1,340 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"runtime/debug"
+	"sync"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// Incremental reads (KeepReads): a long-running reader (serve, top) reads
+// the same directory again and again, and most shards of a piled-up store
+// belong to processes that are gone and never change. Such a shard is
+// kept between reads: mapped read-only, with the hash of its used bytes
+// and the entries parsed from exactly those bytes. The next read reuses
+// the entries when
+//
+//   - the directory lists the same inode under the shard's name: while the
+//     shard is mapped its inode stays allocated (even once the file is
+//     removed), so no other file can have its number;
+//   - the shard's pid runs no process, checked before the read (a process
+//     that starts with the same pid afterwards is caught by the next two
+//     checks, or by the liveness check of the next read);
+//   - its used size and the hash of its used bytes, read through the
+//     mapping, are the ones parsed. This is what catches a shard rewritten
+//     by a new process of a reused pid that started and ended between two
+//     reads: on tmpfs an in-place update of a value changes neither the
+//     file's size nor its mtime, and on any file system an append within
+//     the file's capacity does not change its size.
+//
+// Anything else is read again: a shard of a running (or unknown) pid is
+// read the normal way every time; a kept shard whose bytes changed is
+// parsed again from its mapping (remapped if it grew past it). Values are
+// still handed over shard by shard in directory order, so what a reader
+// aggregates is bit for bit what a full read gives.
+
+// reuseState is what the reads of a Store with KeepReads keep.
+type reuseState struct {
+	seed  maphash.Seed
+	alive func(pid string) store.Liveness
+	// max bounds the kept mappings (see maxKeptMaps).
+	max int
+
+	// names holds the files of the last listing by name, parsed.
+	names map[string]shardFile
+
+	mu     sync.Mutex
+	shards map[string]*kept // by file name
+	gen    uint32           // the current read
+	// cur counts what the current read did, last what the last
+	// complete one did.
+	cur, last ReadStats
+}
+
+// ReadStats tells what a read did with the shards kept between reads
+// (KeepReads).
+type ReadStats struct {
+	// Kept is how many shards the read left kept for the next one.
+	Kept int
+	// Reused is how many shards it took from what was kept, unchanged.
+	Reused int
+	// Reparsed is how many kept shards it parsed again because their
+	// bytes had changed.
+	Reparsed int
+}
+
+// ReadStats returns what the last complete read did with the kept shards
+// (zero without KeepReads).
+func (s *Store) ReadStats() ReadStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastStats
+}
+
+// kept is one shard kept between reads.
+type kept struct {
+	ino  uint64
+	data []byte // the file mapped read-only from offset 0
+	size int64  // the file's size when mapped (len(data))
+	// used, sum and entries are the used size, the hash of data[:used]
+	// and the entries parsed from those bytes; layout their layout.
+	used    int
+	sum     uint64
+	entries []entry
+	layout  int
+	// gen is the last read that listed the shard with a dead pid.
+	gen uint32
+	// sh is what the read hands over, made once.
+	sh shard
+}
+
+func newReuseState(alive func(string) store.Liveness) *reuseState {
+	if alive == nil {
+		alive = store.ProcessAlive
+	}
+	return &reuseState{seed: maphash.MakeSeed(), alive: alive, max: maxKeptMaps(), shards: map[string]*kept{}}
+}
+
+// maxKeptSize bounds the size of a file that is kept: larger ones are
+// read the normal way (a live process's shard of that size is the usual
+// case anyway).
+const maxKeptSize = 256 << 20
+
+// KeepReads makes the store remember, from one read to the next, the
+// shards of processes that are no longer running, so that later reads
+// (Scan, ScanShards) re-parse only what may have changed: for serve and
+// top, which read the same store again and again. What each read yields
+// is unchanged. Calling it with false forgets everything kept. Where
+// shards cannot be kept mapped (systems other than Linux) it does
+// nothing.
+func (s *Store) KeepReads(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case on && !keepSupported:
+	case on && s.reuseTaken:
+		s.reuseOff = false
+	case on && s.reuse == nil:
+		s.reuse = newReuseState(s.alive)
+	case !on:
+		s.lastStats = ReadStats{}
+		if s.reuse != nil {
+			s.reuse.forget()
+			s.reuse = nil
+		}
+		s.reuseOff = s.reuseTaken // the read that has it forgets it
+	}
+}
+
+// takeReuse returns the kept shards for a read to use, nil when reads
+// keep nothing or another read has them.
+func (s *Store) takeReuse() *reuseState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reuse
+	if r != nil {
+		s.reuse, s.reuseTaken = nil, true
+	}
+	return r
+}
+
+// putReuse gives the kept shards back after a read.
+func (s *Store) putReuse(r *reuseState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reuseTaken = false
+	if s.reuseOff {
+		s.reuseOff = false
+		r.forget()
+		return
+	}
+	s.reuse = r
+}
+
+// forget unmaps every kept shard.
+func (r *reuseState) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, k := range r.shards {
+		k.release()
+		delete(r.shards, name)
+	}
+}
+
+func (k *kept) release() {
+	if k.data != nil {
+		unmapFile(k.data)
+		k.data = nil
+	}
+	k.entries = nil
+}
+
+// begin starts a read of files: it checks the liveness of every pid (once
+// each, before any shard is read) and marks the files of dead ones.
+func (r *reuseState) begin(files []shardFile) {
+	r.gen++
+	r.cur = ReadStats{}
+	if len(r.names) > 2*len(files)+1024 {
+		r.names = nil // most names gone
+	}
+	if r.names == nil {
+		r.names = make(map[string]shardFile, len(files))
+	}
+	for _, f := range files {
+		if _, ok := r.names[f.name]; !ok {
+			r.names[f.name] = f
+		}
+	}
+	dead := map[string]bool{}
+	for i := range files {
+		f := &files[i]
+		if f.nameErr != nil || !f.regular || f.ino == 0 {
+			continue
+		}
+		d, ok := dead[f.id.PID]
+		if !ok {
+			d = r.alive(f.id.PID) == store.AliveNo
+			dead[f.id.PID] = d
+		}
+		f.dead = d
+	}
+}
+
+// end drops the kept shards that the read just completed did not list
+// with a dead pid: removed files, and pids that run again.
+func (r *reuseState) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, k := range r.shards {
+		if k.gen != r.gen {
+			k.release()
+			delete(r.shards, name)
+		}
+	}
+	r.cur.Kept = len(r.shards)
+	r.last = r.cur
+}
+
+// keyCount is the number of entries of the kept shards (see
+// keyCache.keys).
+func (r *reuseState) keyCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, k := range r.shards {
+		n += len(k.entries)
+	}
+	return n
+}
+
+// eachKey calls fn with every key of the kept shards.
+func (r *reuseState) eachKey(fn func(*store.Key)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range r.shards {
+		for i := range k.entries {
+			fn(k.entries[i].Key)
+		}
+	}
+}
+
+// read reads file f, whose pid is dead, through its kept mapping (made
+// now if there is none): the kept entries when its bytes are unchanged,
+// else the entries parsed again. ok is false when it could not (the file
+// is then read the normal way, which words any problem).
+func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
+	r.mu.Lock()
+	k := r.shards[f.name]
+	if k != nil && k.ino != f.ino {
+		// Another file under the name: the old one is gone.
+		k.release()
+		delete(r.shards, f.name)
+		k = nil
+	}
+	n := len(r.shards)
+	r.mu.Unlock()
+	if k == nil {
+		if n >= r.max {
+			return nil, false
+		}
+		data, size, ino, err := mapKept(f.path)
+		if err != nil {
+			return nil, false
+		}
+		if ino != f.ino {
+			// Replaced since the listing: the next read keeps it.
+			unmapFile(data)
+			return nil, false
+		}
+		k = &kept{ino: ino, data: data, size: size}
+	}
+	fresh := k.entries == nil
+	changed, ok := k.refresh(ps, r.seed)
+	if !ok {
+		k.release()
+		r.mu.Lock()
+		if r.shards[f.name] == k {
+			delete(r.shards, f.name)
+		}
+		r.mu.Unlock()
+		return nil, false
+	}
+	r.mu.Lock()
+	k.gen = r.gen
+	r.shards[f.name] = k
+	switch {
+	case !changed:
+		r.cur.Reused++
+	case !fresh:
+		r.cur.Reparsed++
+	}
+	r.mu.Unlock()
+	k.sh = shard{file: f, entries: k.entries, layout: k.layout, used: k.used, kept: true}
+	return &k.sh, true
+}
+
+// refresh makes k's entries those of its current bytes: unchanged when
+// the used size and the hash of the used bytes are the kept ones, else
+// parsed again from a copy of the used bytes (the bytes hashed are the
+// bytes parsed, whatever a writer does meanwhile). It returns false when
+// the mapping cannot be read (the file shrank under it), the used size
+// lies past the mapping (the file grew: it is mapped again next time) or
+// the bytes do not parse; changed tells whether the entries were parsed.
+func (k *kept) refresh(ps *parser, seed maphash.Seed) (changed, ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			changed, ok = false, false
+		}
+	}()
+	if len(k.data) < headerSize {
+		return false, false
+	}
+	used := int(int32(binary.LittleEndian.Uint32(k.data)))
+	if used == 0 {
+		used = headerSize // see readUsed
+	}
+	if used < headerSize || used > len(k.data) {
+		return false, false
+	}
+	if k.entries != nil && used == k.used && maphash.Bytes(seed, k.data[:used]) == k.sum {
+		return false, true
+	}
+	ps.copyBuf = append(ps.copyBuf[:0], k.data[:used]...)
+	b := ps.copyBuf
+	sum := maphash.Bytes(seed, b)
+	entries, layout, perr := ps.parse(b, k.size, nil)
+	if perr != nil {
+		return false, false
+	}
+	if entries == nil {
+		entries = []entry{}
+	}
+	k.used, k.sum, k.entries, k.layout = used, sum, entries, layout
+	return true, true
+}

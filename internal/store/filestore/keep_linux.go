@@ -1,0 +1,118 @@
+//go:build linux
+
+package filestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// keepSupported says whether KeepReads keeps shards here: it needs the
+// inode numbers of the directory listing.
+const keepSupported = true
+
+// maxKeptMaps bounds the kept mappings to half of the kernel's limit of
+// mappings per process (vm.max_map_count, 65,530 by default), leaving the
+// rest to the Go runtime and everything else.
+func maxKeptMaps() int {
+	n := 65530
+	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v > 0 {
+			n = v
+		}
+	}
+	return n / 2
+}
+
+// listInodes is list with each file's inode number, which the directory
+// entries give (getdents64's d_ino) at no cost beyond the listing. The
+// names of the last listing (names, nil for none) are parsed once: a
+// listing of 26,000 shards costs the system calls and a map lookup each.
+func (s *Store) listInodes(names map[string]shardFile) ([]shardFile, error) {
+	fd, err := syscall.Open(s.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "open", Path: s.dir, Err: err})
+	}
+	defer syscall.Close(fd)
+	files := make([]shardFile, 0, len(names))
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := syscall.ReadDirent(fd, buf)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "readdirent", Path: s.dir, Err: err})
+		}
+		if n <= 0 {
+			return files, nil
+		}
+		// struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16,
+		// d_type u8, d_name (NUL-terminated).
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:]))
+			if reclen < 19 || reclen > len(b) {
+				break
+			}
+			ino := binary.NativeEndian.Uint64(b)
+			typ := b[18]
+			name := b[19:reclen]
+			if i := indexNUL(name); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if f, ok := names[string(name)]; ok {
+				f.regular, f.ino, f.dead = typ == syscall.DT_REG, ino, false
+				files = append(files, f)
+				continue
+			}
+			base, ok := strings.CutSuffix(string(name), ".db")
+			if !ok || len(name) == 0 || name[0] == '.' || string(name) == BarrierName {
+				continue
+			}
+			f := shardFile{name: string(name), regular: typ == syscall.DT_REG, ino: ino}
+			f.path = s.dir + string(os.PathSeparator) + f.name
+			f.id, f.nameErr = store.ParseShardName(base)
+			files = append(files, f)
+		}
+	}
+}
+
+func indexNUL(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// mapKept maps the regular file at path read-only, whole, opening it as
+// openRaw does (not following a link, never waiting on a FIFO). It
+// returns the mapping, the file's size and inode number.
+func mapKept(path string) (data []byte, size int64, ino uint64, err error) {
+	f, err := openRaw(path)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(f.fd, &st); err != nil {
+		return nil, 0, 0, err
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size < headerSize || st.Size > maxKeptSize {
+		return nil, 0, 0, errors.New("not kept")
+	}
+	data, err = syscall.Mmap(f.fd, 0, int(st.Size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return data, st.Size, st.Ino, nil
+}

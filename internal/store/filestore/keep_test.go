@@ -1,0 +1,204 @@
+package filestore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// deadAll says every numeric pid is gone.
+func deadAll(pid string) store.Liveness {
+	if store.ProcessAlive(pid) == store.AliveUnknown {
+		return store.AliveUnknown
+	}
+	return store.AliveNo
+}
+
+// keptStore copies the fixture store written by prometheus_client 0.16
+// and opens it twice: kept keeps its reads, every pid dead; fresh does
+// not.
+func keptStore(t *testing.T) (dir string, kept, fresh *Store) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("KeepReads keeps nothing off Linux")
+	}
+	src := fixtureStore(t, "python-0.16-files")
+	dir = t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept, err = Open(context.Background(), dir, Options{Alive: deadAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept.KeepReads(true)
+	t.Cleanup(func() { kept.Close() })
+	return dir, kept, openDir(t, dir, 0)
+}
+
+// sameRead scans both stores and fails unless they yield the same
+// samples and the same error.
+func sameRead(t *testing.T, kept, fresh *Store, what string) {
+	t.Helper()
+	got, gerr := scanAll(t, kept)
+	want, werr := scanAll(t, fresh)
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+		t.Fatalf("%s: kept reader's error %v, new reader's %v", what, gerr, werr)
+	}
+	if g, w := bitsOf(got), bitsOf(want); g != w {
+		t.Fatalf("%s: kept reader's %d samples differ from a new reader's %d", what, len(got), len(want))
+	}
+}
+
+// bitsOf spells samples with their values' bits (NaN equals NaN).
+func bitsOf(ss []gotSample) string {
+	var b strings.Builder
+	for _, s := range ss {
+		fmt.Fprintf(&b, "%s %s %x %x\n", s.shard, s.key, math.Float64bits(s.value), math.Float64bits(s.ts))
+	}
+	return b.String()
+}
+
+// TestKeepReadsChanges: what is kept is reused only while the file is
+// the same, unchanged: a file truncated under its mapping (which would
+// fault), one replaced by another under the same name (rename, as
+// promstore writes), one grown past its mapping, and one removed are each
+// read as a new reader reads them, with the same problems.
+func TestKeepReadsChanges(t *testing.T) {
+	dir, kept, fresh := keptStore(t)
+	sameRead(t, kept, fresh, "first read")
+	sameRead(t, kept, fresh, "second read")
+	st := kept.ReadStats()
+	if st.Kept == 0 || st.Reused != st.Kept {
+		t.Fatalf("second read: %+v, want every shard kept and reused", st)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+	if len(files) < 4 {
+		t.Fatalf("fixture has %d shards", len(files))
+	}
+
+	// Truncated below its used size: the mapping's pages past the end
+	// fault; the read reports the file as a new reader does.
+	if err := os.Truncate(files[0], 12); err != nil {
+		t.Fatal(err)
+	}
+	sameRead(t, kept, fresh, "truncated")
+
+	// Replaced by another file under the same name.
+	b, err := os.ReadFile(files[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, files[1]); err != nil {
+		t.Fatal(err)
+	}
+	sameRead(t, kept, fresh, "replaced")
+
+	// Grown past its mapping, with the used size moved to the end: a
+	// new entry that is not there (zeros) is reported.
+	f, err := os.OpenFile(files[3], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	if err := f.Truncate(fi.Size() + 8192); err != nil {
+		t.Fatal(err)
+	}
+	used := fi.Size() + 4096
+	if _, err := f.WriteAt([]byte{byte(used), byte(used >> 8), byte(used >> 16), byte(used >> 24)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sameRead(t, kept, fresh, "grown")
+
+	if err := os.Remove(files[2]); err != nil {
+		t.Fatal(err)
+	}
+	sameRead(t, kept, fresh, "removed")
+	sameRead(t, kept, fresh, "read again")
+	if st := kept.ReadStats(); st.Kept != len(files)-3 {
+		t.Fatalf("after the changes: %+v, want %d shards kept (all but the truncated, grown and removed)", st, len(files)-3)
+	}
+
+	// A cleanup's barrier (a symbolic link to itself) is no shard.
+	if err := os.Symlink(BarrierName, filepath.Join(dir, BarrierName)); err != nil {
+		t.Fatal(err)
+	}
+	sameRead(t, kept, fresh, "barrier")
+
+	// Off: nothing kept, reads as before.
+	kept.KeepReads(false)
+	sameRead(t, kept, fresh, "keeping off")
+	if st := kept.ReadStats(); st != (ReadStats{}) {
+		t.Fatalf("keeping off: %+v", st)
+	}
+}
+
+// TestKeepReadsLivePIDs: the shards of a running pid are read the normal
+// way every time, never kept.
+func TestKeepReadsLivePIDs(t *testing.T) {
+	_, kept, fresh := keptStore(t)
+	kept.alive = func(string) store.Liveness { return store.AliveYes }
+	kept.KeepReads(false)
+	kept.KeepReads(true)
+	sameRead(t, kept, fresh, "first read")
+	sameRead(t, kept, fresh, "second read")
+	if st := kept.ReadStats(); st != (ReadStats{}) {
+		t.Fatalf("live pids: %+v, want nothing kept", st)
+	}
+}
+
+// TestKeepReadsConcurrent: reads at the same time (one has what is kept,
+// the others read the normal way) all read the same.
+func TestKeepReadsConcurrent(t *testing.T) {
+	_, kept, fresh := keptStore(t)
+	want, werr := scanAll(t, fresh)
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 4 {
+				got, err := scanAll(t, kept)
+				if err == nil && bitsOf(got) != bitsOf(want) {
+					err = fmt.Errorf("%d samples differ from a new reader's %d", len(got), len(want))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
