@@ -27,14 +27,6 @@ func Consistent(st store.Store) store.Store {
 	return &consistentStore{Store: st, target: t}
 }
 
-// Unwrap returns the store Consistent wrapped (st itself otherwise).
-func Unwrap(st store.Store) store.Store {
-	if c, ok := st.(*consistentStore); ok {
-		return c.Store
-	}
-	return st
-}
-
 // Unwrap returns the store the view wraps (store.Wrapper), so that
 // store.As finds the backend's capabilities under it.
 func (c *consistentStore) Unwrap() store.Store { return c.Store }

@@ -61,7 +61,9 @@ func replacer(st *redisstore.Store) func(context.Context, store.ShardID, []store
 	return st.ReplaceShard
 }
 
-type redisJournal struct{ st *redisstore.Store }
+// redisJournal keeps the journal and the lock as maintenance records of
+// the store (store.AuxStore).
+type redisJournal struct{ st store.AuxStore }
 
 func (r *redisJournal) Where() string {
 	return r.st.AuxLocation(redisJournalName)

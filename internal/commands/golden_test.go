@@ -199,7 +199,7 @@ func TestMigratePlanGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	printPlan(&b, plan, src, dst, false)
+	printPlan(&b, plan, src, dst)
 	b.WriteString("--- summary\n" + migrateSummary(plan, 1500*time.Millisecond) + "\n")
 	got := strings.NewReplacer(sampleStore(t), "<source>", dstDir, "<target>").Replace(b.String())
 	testenv.Golden(t, "golden/migrate-plan.txt", []byte(got))

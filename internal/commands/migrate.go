@@ -252,7 +252,7 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 		warnLegacyTimestamps(errOut, plan)
 	}
 	if opts.DryRun {
-		printPlan(opts.IO.Out, plan, src, dst, toRedis)
+		printPlan(opts.IO.Out, plan, src, dst)
 		if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 			return errSilent
 		}

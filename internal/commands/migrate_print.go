@@ -57,7 +57,7 @@ func warnLegacyTimestamps(w io.Writer, p *migrate.Plan) {
 	}
 }
 
-func printPlan(w io.Writer, p *migrate.Plan, src, dst store.Store, toRedis bool) {
+func printPlan(w io.Writer, p *migrate.Plan, src, dst store.Store) {
 	fmt.Fprintln(w, "dry run: nothing written")
 	fmt.Fprintf(w, "source: %s\n", src.Describe())
 	fmt.Fprintf(w, "target: %s\n", dst.Describe())
