@@ -84,21 +84,24 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 		return err
 	}
 	defer st.Close()
-	src := tui.NewStoreSource(st, tui.SourceOptions{Alive: livenessProbe(st), PythonClient: opts.PythonClient})
+	srcOpts := tui.SourceOptions{Alive: livenessProbe(st), PythonClient: opts.PythonClient}
 
 	if opts.Once || !opts.IO.OutTTY {
-		snap, err := src.Snapshot(ctx)
+		// One read, without the per-process breakdowns only the
+		// interactive view shows, printed row by row.
+		tab, err := tui.ReadTable(ctx, st, srcOpts)
 		if err != nil {
 			return err
 		}
-		for _, p := range snap.Problems {
+		for _, p := range tab.Snapshot.Problems {
 			fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: %s\n", p)
 		}
-		if snap.Shards == 0 {
+		if tab.Snapshot.Shards == 0 {
 			_ = checkShards(ctx, opts.IO.ErrOut, st, false)
 		}
-		return tui.Print(opts.IO.Out, snap)
+		return tab.Print(opts.IO.Out)
 	}
+	src := tui.NewStoreSource(st, srcOpts)
 
 	// Every refresh reads the store again: shards of processes that are
 	// gone are kept between reads (see filestore.Store.KeepReads).

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -95,35 +92,6 @@ func BenchmarkScrape(b *testing.B) {
 	}
 }
 
-// prodStore returns the directory of scripts/prodstore.py's store of size
-// (written by the real prometheus_client, once, into $BENCH_ROOT or /tmp,
-// as scripts/bench-dump.sh does), or $PROMSTORE_BENCH_DIR when set.
-func prodStore(b *testing.B, size string) string {
-	b.Helper()
-	if dir := os.Getenv("PROMSTORE_BENCH_DIR"); dir != "" {
-		return dir
-	}
-	root := os.Getenv("BENCH_ROOT")
-	if root == "" {
-		root = os.TempDir()
-	}
-	dir := filepath.Join(root, "promstore-bench-prod-"+size)
-	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
-		return dir
-	}
-	b.Logf("writing the %s store with the real prometheus_client into %s (minutes) ...", size, dir)
-	os.RemoveAll(dir)
-	py := testenv.Python(b)
-	cmd := exec.Command(py, filepath.Join(testenv.RepoRoot(b), "scripts", "prodstore.py"), dir, "--size", size)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("prodstore.py: %v\n%s", err, out)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	return dir
-}
-
 // BenchmarkScrapeKept compares, in turns in one run, whole scrapes (read,
 // aggregate, encode) of a store whose shards are 90% dead by a server that
 // keeps its reads (KeepReads, as promstore serve does) and by one that
@@ -133,7 +101,7 @@ func prodStore(b *testing.B, size string) string {
 // running, so their shards are read again on every scrape. It reports
 // the CPU time of each kind of scrape and kept/full, their ratio.
 func BenchmarkScrapeKept(b *testing.B) {
-	dir := prodStore(b, "churn")
+	dir := testenv.ProdStore(b, "churn")
 	tenth := func(pid string) store.Liveness {
 		n, err := strconv.Atoi(pid)
 		switch {

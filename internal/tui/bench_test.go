@@ -2,11 +2,15 @@ package tui
 
 import (
 	"context"
+	"io"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/promstore/promstore/internal/aggregate"
+	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/testenv"
@@ -118,4 +122,94 @@ func reportCPU(b *testing.B, start time.Duration) {
 	if d := testenv.CPUTime() - start; d > 0 {
 		b.ReportMetric(float64(d.Milliseconds())/float64(b.N), "cpu-ms/op")
 	}
+}
+
+// BenchmarkTopVsDump compares, in turns in one run, on scripts/prodstore.py's
+// big store (48 workers, 2.2M samples, 174,740 series, written by the real
+// prometheus_client; $PROMSTORE_BENCH_DIR for another):
+//
+//   - dump: what promstore dump does in-process: a new store reader, the
+//     plain aggregator, Python's exposition written to nowhere;
+//   - refresh: a refresh of the interactive top (per-process breakdowns
+//     kept) by a source that has read the store before, every shard read
+//     again (as when every process runs);
+//   - refresh-kept: the same with the reads kept (KeepReads, as top
+//     does), every pid being dead here: the dead shards are not read again;
+//   - once-read and once-print: top --once's read and its printing of
+//     every row.
+//
+// It reports the CPU time of each and the ratios refresh/dump,
+// refresh-kept/dump and once-print/once-read.
+func BenchmarkTopVsDump(b *testing.B) {
+	dir := testenv.ProdStore(b, "big")
+	ctx := context.Background()
+	open := func(keep bool) *filestore.Store {
+		st, err := filestore.Open(ctx, dir, filestore.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.KeepReads(keep)
+		b.Cleanup(func() { st.Close() })
+		return st
+	}
+	client := testenv.PythonClient(b)
+	opts := SourceOptions{PythonClient: client}
+	live, kept := NewStoreSource(open(false), opts), NewStoreSource(open(true), opts)
+	for _, src := range []Source{live, kept} { // the first read of each
+		if _, err := src.Snapshot(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := func(fn func()) time.Duration {
+		start := testenv.CPUTime()
+		fn()
+		return testenv.CPUTime() - start
+	}
+	var dump, refresh, refreshKept, onceRead, oncePrint time.Duration
+	rows := 0
+	for b.Loop() {
+		dump += cpu(func() {
+			st := open(false)
+			agg := aggregate.NewFor(client)
+			if err := store.ScanShards(ctx, st, agg.AddShard); err != nil {
+				b.Fatal(err)
+			}
+			if err := (render.Exposition{Escaping: model.UnderscoreEscaping, Client: client}).Write(io.Discard, agg.Families()); err != nil {
+				b.Fatal(err)
+			}
+		})
+		refresh += cpu(func() {
+			if _, err := live.Snapshot(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+		refreshKept += cpu(func() {
+			if _, err := kept.Snapshot(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+		var tab *Table
+		onceRead += cpu(func() {
+			var err error
+			if tab, err = ReadTable(ctx, open(false), opts); err != nil {
+				b.Fatal(err)
+			}
+		})
+		oncePrint += cpu(func() {
+			if err := tab.Print(io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		})
+		rows = tab.Series()
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 / float64(b.N) }
+	b.ReportMetric(ms(dump), "dump-cpu-ms/op")
+	b.ReportMetric(ms(refresh), "refresh-cpu-ms/op")
+	b.ReportMetric(ms(refreshKept), "refresh-kept-cpu-ms/op")
+	b.ReportMetric(float64(refresh)/float64(dump), "refresh/dump")
+	b.ReportMetric(float64(refreshKept)/float64(dump), "refresh-kept/dump")
+	b.ReportMetric(ms(onceRead), "once-read-cpu-ms/op")
+	b.ReportMetric(ms(oncePrint), "once-print-cpu-ms/op")
+	b.ReportMetric(float64(oncePrint)/float64(onceRead), "once-print/once-read")
+	b.ReportMetric(float64(rows), "rows")
 }

@@ -127,18 +127,35 @@ func NewStoreSource(st store.Store, opts SourceOptions) Source {
 type storeSource struct {
 	st   store.Store
 	opts SourceOptions
-	mu   sync.Mutex // serialises reads, which share c
+	mu   sync.Mutex // serialises reads, which share c and agg
 	c    *cache
+	agg  *aggregate.Aggregator
 }
 
 func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	start := s.opts.Now()
 	// The engine of dump aggregates, keeping what each process
-	// contributes to every series.
-	agg := aggregate.NewFor(s.opts.PythonClient)
-	agg.KeepProcesses(s.opts.MaxContributors)
+	// contributes to every series; its aggregator is kept from read to
+	// read (Reset), knowing the store's keys.
+	if s.agg == nil {
+		s.agg = aggregate.NewFor(s.opts.PythonClient)
+		s.agg.KeepProcesses(s.opts.MaxContributors)
+	} else {
+		s.agg.Reset()
+	}
+	snap, fams, err := s.read(ctx, s.agg)
+	if err != nil {
+		return nil, err
+	}
+	snap.Series = s.c.snapshot(fams).Series
+	return snap, nil
+}
+
+// read scans the store into agg and returns the snapshot's facts (all
+// but its series) and the families.
+func (s *storeSource) read(ctx context.Context, agg *aggregate.Aggregator) (*Snapshot, []aggregate.Family, error) {
+	start := s.opts.Now()
 	shards := map[store.ShardID]struct{}{}
 	samples := 0
 	err := store.ScanShards(ctx, s.st, func(id store.ShardID, entries []store.Entry) error {
@@ -150,11 +167,12 @@ func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		p, partial := store.Partial(err)
 		if !partial {
-			return nil, err
+			return nil, nil, err
 		}
 		problems = p
 	}
-	snap := s.c.snapshot(agg.Families())
+	fams := agg.Families()
+	snap := &Snapshot{}
 	snap.Samples = samples
 	snap.Shards = len(shards) + len(problems)
 	snap.Store = s.st.Describe()
@@ -176,7 +194,7 @@ func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	slices.SortFunc(snap.PIDs, func(a, b PID) int { return store.ComparePIDs(a.ID, b.ID) })
 	snap.Took = s.opts.Now().Sub(start)
-	return snap, nil
+	return snap, fams, nil
 }
 
 // slot is what a series shows, computed once and kept from read to read:
