@@ -12,10 +12,10 @@ import (
 // noShardsProblem words a store that holds no shards at all, saying what
 // a store looks like, so that a mistyped path or prefix is noticed.
 func noShardsProblem(st store.Store) string {
-	if _, ok := store.As[store.Local](st); ok {
-		return st.Describe() + " holds no shards: a store is a directory of *.db files (counter_1234.db, gauge_livesum_1234.db, ...) that prometheus_client writes in multiprocess mode"
+	if e, ok := store.As[store.Explainer](st); ok {
+		return st.Describe() + " holds no shards: " + e.WhatAStoreIs()
 	}
-	return st.Describe() + " holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes)"
+	return st.Describe() + " holds no shards"
 }
 
 // reportNoShards warns on errOut that st holds no shards, or with strict

@@ -90,6 +90,14 @@ type AuxStore interface {
 	LockAux(ctx context.Context, name string, ttl time.Duration) (func(), error)
 }
 
+// Explainer is implemented by a store that can say what a store of its
+// kind looks like, for the message that one holds no shards (a mistyped
+// path or prefix).
+type Explainer interface {
+	// WhatAStoreIs says what a store of this kind is made of.
+	WhatAStoreIs() string
+}
+
 // Stater is implemented by a store that can list its shards without
 // counting their samples (a stat and a header per file).
 type Stater interface {

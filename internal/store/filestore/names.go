@@ -90,10 +90,16 @@ func (s *Store) shardPath(id store.ShardID) (string, error) {
 	return filepath.Join(s.dir, name), nil
 }
 
+// WhatAStoreIs says what a file store is made of (store.Explainer).
+func (s *Store) WhatAStoreIs() string {
+	return "a store is a directory of *.db files (counter_1234.db, gauge_livesum_1234.db, ...) that prometheus_client writes in multiprocess mode"
+}
+
 // The capabilities a file store has.
 var (
 	_ store.Local        = (*Store)(nil)
 	_ store.ShardOrder   = (*Store)(nil)
 	_ store.ShardLocator = (*Store)(nil)
 	_ store.Stater       = (*Store)(nil)
+	_ store.Explainer    = (*Store)(nil)
 )

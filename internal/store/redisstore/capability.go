@@ -20,6 +20,11 @@ func (s *Store) KeysPerSample() int { return 2 }
 // AuxLocation names the key of maintenance record name (store.AuxStore).
 func (s *Store) AuxLocation(name string) string { return s.auxKey(name) }
 
+// WhatAStoreIs says what a Redis store is made of (store.Explainer).
+func (s *Store) WhatAStoreIs() string {
+	return "no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes)"
+}
+
 // The capabilities a Redis store has.
 var (
 	_ store.Pinger     = (*Store)(nil)
@@ -27,4 +32,5 @@ var (
 	_ store.SampleKeys = (*Store)(nil)
 	_ store.AuxStore   = (*Store)(nil)
 	_ store.TTLSampler = (*Store)(nil)
+	_ store.Explainer  = (*Store)(nil)
 )
