@@ -1,7 +1,0 @@
-//go:build !long
-
-package cleanup
-
-// incrementalSeeds is how many random sequences
-// TestIncrementalReadsEqualFullReads runs (more with the long tag).
-const incrementalSeeds = 1
