@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -596,6 +597,74 @@ func TestModeless(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.CompareSamples(t, storetest.ScanAll(t, s), want[1:2])
+}
+
+// TestShardKeysOfOnePass checks that listing the keys of many shards at
+// once (ReplaceShard's sources) finds what listing them one by one finds,
+// modeless gauge keys and a pid that starts with another included, with
+// one SCAN pass over the keyspace.
+func TestShardKeysOfOnePass(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	s := openStore(t, Config{URLs: []string{srv.URL()}})
+	k1 := storetest.Key(t, "g1", "g1", nil, "shadowed")
+	k2 := storetest.Key(t, "g2", "g2", nil, "adopted")
+	k3 := storetest.Key(t, "g3", "g3", nil, "bare")
+	kc := storetest.Key(t, "c", "c_total", nil, "")
+	sum := func(k *store.Key) string { return md5hex(k.Text) }
+	zero := map[string]any{"value": "0.0", "timestamp": "0.0", "updated_at": "1.0"}
+	ids := []store.ShardID{
+		{Kind: store.KindGauge, Mode: "max", PID: "1"},
+		{Kind: store.KindGauge, Mode: "livesum", PID: "1"},
+		{Kind: store.KindGauge, Mode: "all", PID: "1"},
+		{Kind: store.KindGauge, Mode: "all", PID: "10"},
+		{Kind: store.KindCounter, PID: "1"},
+		{Kind: store.KindCounter, PID: "10"},
+		{Kind: store.KindCounter, PID: "2"}, // no keys
+	}
+	for _, pid := range []string{"1", "10", "11"} {
+		if err := s.WriteShard(ctx, store.ShardID{Kind: store.KindGauge, Mode: "max", PID: pid}, []store.Sample{{Key: k1, Value: 9}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: pid}, []store.Sample{{Key: kc, Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		c.HSet(ctx, "gunicorn:gauge:"+pid+":metric:"+sum(k1), zero)
+		c.HSet(ctx, "gunicorn:gauge:"+pid+":meta:"+sum(k1), "original_key", k1.Text)
+		c.HSet(ctx, "gunicorn:gauge_livesum:"+pid+":meta:"+sum(k2), "typ", "gauge", "multiprocess_mode", "livesum")
+		c.HSet(ctx, "gunicorn:gauge:"+pid+":metric:"+sum(k2), zero)
+		c.HSet(ctx, "gunicorn:gauge:"+pid+":meta:"+sum(k2), "original_key", k2.Text)
+		c.HSet(ctx, "gunicorn:gauge:"+pid+":metric:"+sum(k3), "value", "4.0", "timestamp", "0.0")
+		c.HSet(ctx, "gunicorn:gauge:"+pid+":meta:"+sum(k3), "original_key", k3.Text)
+	}
+	want := map[store.ShardID][]string{}
+	for _, id := range ids {
+		keys, err := s.shardKeys(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = keys
+	}
+	if len(want[ids[0]]) != 4 || len(want[ids[2]]) != 2 || len(want[ids[4]]) != 2 || len(want[ids[6]]) != 0 {
+		t.Fatalf("shardKeys: %v", want)
+	}
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.shardKeysOf(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if !slices.Equal(got[id], want[id]) {
+			t.Errorf("shard %s: one pass listed %q, one by one %q", id, got[id], want[id])
+		}
+	}
+	stats := c.Info(ctx, "commandstats").Val()
+	if !strings.Contains(stats, "cmdstat_scan:calls=1,") {
+		t.Errorf("listing %d shards took more than one SCAN call:\n%s", len(ids), stats)
+	}
 }
 
 func TestWriteFormat(t *testing.T) {

@@ -94,9 +94,9 @@ var ErrNotAtomic = errors.New("a Redis Cluster cannot change keys of different s
 // ReplaceShard makes shard id hold exactly samples and deletes the shards
 // del (as DeleteShard does, modeless gauge keys included) in one
 // MULTI/EXEC transaction: another client sees all of it or none of it.
-// The keys to delete are listed (SCAN) before the transaction, so a key
-// of del created meanwhile survives: callers pass shards nobody writes
-// any more. A sample of id not in samples is deleted too. Standalone and
+// The keys to delete are listed (one SCAN pass for id and every shard of
+// del) before the transaction, so a key of del created meanwhile
+// survives: callers pass shards nobody writes any more. A sample of id not in samples is deleted too. Standalone and
 // Sentinel only (Atomic); on a Cluster it returns ErrNotAtomic.
 func (s *Store) ReplaceShard(ctx context.Context, id store.ShardID, samples []store.Sample, del []store.ShardID) error {
 	if !s.Atomic() {
@@ -111,16 +111,6 @@ func (s *Store) ReplaceShard(ctx context.Context, id store.ShardID, samples []st
 		keep[s.keyOf(id.KindName(), id.PID, "metric", h)] = true
 		keep[s.keyOf(id.KindName(), id.PID, "meta", h)] = true
 	}
-	old, err := s.shardKeys(ctx, id)
-	if err != nil {
-		return fmt.Errorf("replace shard %s: %w", id, err)
-	}
-	var gone []string
-	for _, k := range old {
-		if !keep[k] {
-			gone = append(gone, k)
-		}
-	}
 	for _, d := range del {
 		if err := validShard(d); err != nil {
 			return err
@@ -128,11 +118,21 @@ func (s *Store) ReplaceShard(ctx context.Context, id store.ShardID, samples []st
 		if d == id {
 			return fmt.Errorf("replace shard %s: it is also to be deleted", id)
 		}
-		keys, err := s.shardKeys(ctx, d)
-		if err != nil {
-			return fmt.Errorf("replace shard %s: delete %s: %w", id, d, err)
+	}
+	// One pass over the keyspace lists the keys of id and of every shard
+	// of del.
+	keys, err := s.shardKeysOf(ctx, append([]store.ShardID{id}, del...))
+	if err != nil {
+		return fmt.Errorf("replace shard %s: %w", id, err)
+	}
+	var gone []string
+	for _, k := range keys[id] {
+		if !keep[k] {
+			gone = append(gone, k)
 		}
-		gone = append(gone, keys...)
+	}
+	for _, d := range del {
+		gone = append(gone, keys[d]...)
 	}
 	sort.Strings(gone)
 	gone = slices.Compact(gone)
@@ -155,49 +155,89 @@ func (s *Store) ReplaceShard(ctx context.Context, id store.ShardID, samples []st
 // shardKeys lists every key of shard id: <prefix>:<kind>:<pid>:* and, for
 // a gauge shard, the modeless keys that belong to it (see DeleteShard).
 func (s *Store) shardKeys(ctx context.Context, id store.ShardID) ([]string, error) {
-	base := globEscape(s.cfg.Prefix + ":" + id.KindName() + ":" + id.PID)
-	keys, err := s.scanNodes(ctx, base+":*")
+	keys, err := s.shardKeysOf(ctx, []store.ShardID{id})
 	if err != nil {
 		return nil, err
 	}
-	var own []string
-	hashes := map[string]bool{}
-	for _, k := range keys {
+	return keys[id], nil
+}
+
+// shardKeysOf lists the keys of every shard of ids (as shardKeys does) in
+// one SCAN pass over the keyspace, sorted per shard: listing shard by
+// shard would walk the whole keyspace once per shard, whatever the MATCH
+// pattern.
+func (s *Store) shardKeysOf(ctx context.Context, ids []store.ShardID) (map[store.ShardID][]string, error) {
+	pattern := globEscape(s.cfg.Prefix) + ":*"
+	if len(ids) == 1 {
+		// Only this shard's names (and, for a gauge, its pid's modeless
+		// ones) come back.
+		id := ids[0]
+		kind := globEscape(id.KindName())
+		if id.Kind == store.KindGauge {
+			kind = "gauge*"
+		}
+		pattern = globEscape(s.cfg.Prefix) + ":" + kind + ":" + globEscape(id.PID) + ":*"
+	}
+	listed, err := s.scanNodes(ctx, pattern)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[shardName]store.ShardID, len(ids))
+	gaugePIDs := map[string]bool{}
+	for _, id := range ids {
+		want[shardName{id.KindName(), id.PID}] = id
+		if id.Kind == store.KindGauge {
+			gaugePIDs[id.PID] = true
+		}
+	}
+	own := make(map[store.ShardID][]string, len(ids))
+	hashes := make(map[store.ShardID]map[string]bool, len(ids))
+	modeless := map[string][]string{} // by pid
+	for _, k := range listed {
 		n, ok := s.splitKey(k)
-		// The pattern's '*' also matches pids that merely start with ours.
-		if !ok || n.kind != id.KindName() || n.pid != id.PID {
+		if !ok {
 			continue
 		}
-		own = append(own, k)
-		hashes[n.md5] = true
-	}
-	if id.Kind == store.KindGauge {
-		extra, err := s.modelessOf(ctx, id, hashes)
-		if err != nil {
-			return nil, err
+		if n.kind == "gauge" {
+			if gaugePIDs[n.pid] {
+				modeless[n.pid] = append(modeless[n.pid], k)
+			}
+			continue
 		}
-		own = append(own, extra...)
+		// A pattern's '*' also matches pids that merely start with ours.
+		id, ok := want[shardName{n.kind, n.pid}]
+		if !ok {
+			continue
+		}
+		own[id] = append(own[id], k)
+		if hashes[id] == nil {
+			hashes[id] = map[string]bool{}
+		}
+		hashes[id][n.md5] = true
 	}
-	sort.Strings(own)
+	for _, sid := range want {
+		if sid.Kind == store.KindGauge {
+			extra, err := s.modelessOf(ctx, sid, hashes[sid], modeless[sid.PID])
+			if err != nil {
+				return nil, err
+			}
+			own[sid] = append(own[sid], extra...)
+		}
+		sort.Strings(own[sid])
+	}
 	return own, nil
 }
 
 // modelessOf returns the modeless gauge keys of id.PID that belong to
 // shard id: those with a hash of the shard, and for mode all those that
-// resolve to no other mode.
-func (s *Store) modelessOf(ctx context.Context, id store.ShardID, hashes map[string]bool) ([]string, error) {
-	keys, err := s.scanNodes(ctx, globEscape(s.cfg.Prefix+":gauge:"+id.PID)+":*")
-	if err != nil {
-		return nil, err
-	}
+// resolve to no other mode. keys are the listed modeless keys
+// (<prefix>:gauge:<pid>:*) of id.PID.
+func (s *Store) modelessOf(ctx context.Context, id store.ShardID, hashes map[string]bool, keys []string) ([]string, error) {
 	var out []string
 	var undecided []keyName
 	byHash := map[string][]string{}
 	for _, k := range keys {
-		n, ok := s.splitKey(k)
-		if !ok || n.kind != "gauge" || n.pid != id.PID {
-			continue
-		}
+		n, _ := s.splitKey(k)
 		byHash[n.md5] = append(byHash[n.md5], k)
 		if n.role != "metric" {
 			continue

@@ -182,8 +182,9 @@ func writeConcurrently(b *testing.B, s *Store, workers int, absent bool, ids []s
 // samples and deleting 20 source shards of 1,000 counter samples each.
 // exec-ms/op is the server's own time for the commands the EXEC runs
 // (SLOWLOG), the time the transaction holds the server while every other
-// client waits; ns/op adds the listing of the keys to delete (a SCAN of
-// the whole keyspace per shard) and the round trips.
+// client waits; ns/op adds the listing of the keys to delete (one SCAN
+// pass over the whole keyspace for the archive and its 20 sources) and the
+// round trips.
 func BenchmarkReplaceShard(b *testing.B) {
 	srv := testenv.StartRedis(b)
 	st, err := Open(context.Background(), Config{URLs: []string{srv.URL()}})
