@@ -8,11 +8,14 @@
         sum of the values.
     redisbench.py compare PORT PROMSTORE RUNS OUT
         Runs `PROMSTORE dump` (output to OUT) and `read` RUNS times each,
-        alternating, every run a fresh process (the reader's runs stop once
-        they took READER_BUDGET seconds in all); prints the best time of
-        each, the ratio, samples/s, peak RSS and the server-side command and
-        read-event counts and CPU seconds (INFO stats and cpu deltas) of
-        the last run of each.
+        in turns, every run a fresh process (the reader's runs stop once
+        they took READER_BUDGET seconds in all; with PROMSTORE_BASE=binary
+        that build is run too, in the same turns). Each run goes between
+        CONFIG RESETSTAT and INFO commandstats, which give the server's own
+        command time (the sum of usec) and commands of that run alone.
+        Prints one JSON line: every run's wall time, the best run's CPU
+        time (user+system) of the process, peak RSS, commands, server
+        command time and CPU seconds, and the ratios.
 
 The reader does exactly what RedisMultiProcessCollector._read_metrics_from_redis
 does with redis-py (the client the exporter uses, decode_responses=False):
@@ -35,7 +38,7 @@ def read(port, prefix="gunicorn"):
     import redis
     r = redis.Redis(host="127.0.0.1", port=port, db=0, decode_responses=False,
                     socket_timeout=5.0, socket_connect_timeout=5.0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     trips = 0
 
     # scan_iter, counting its SCAN calls (the same loop redis-py runs).
@@ -70,21 +73,49 @@ def read(port, prefix="gunicorn"):
         float(timestamp)
         sums[parsed] = sums.get(parsed, 0.0) + v
         samples += 1
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     total = sum(sums.values())
-    print(json.dumps({"seconds": dt, "samples": samples, "keys": len(keys),
+    print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "samples": samples, "keys": len(keys),
                       "round_trips": trips, "series": len(sums), "sum": total}))
 
 
-def info(port):
-    """Server counters: commands, read events, CPU seconds (user+sys)."""
+def server_cpu(port):
     import redis
     r = redis.Redis(host="127.0.0.1", port=port)
-    s = r.info("stats")
     c = r.info("cpu")
     r.close()
-    return (s["total_commands_processed"], s.get("total_reads_processed", 0),
-            c["used_cpu_user"] + c["used_cpu_sys"])
+    return c["used_cpu_user"] + c["used_cpu_sys"]
+
+
+def reset_stats(port):
+    """CONFIG RESETSTAT: zeroes INFO commandstats and the stats counters."""
+    import redis
+    r = redis.Redis(host="127.0.0.1", port=port)
+    r.config_resetstat()
+    r.close()
+
+
+def command_stats(port):
+    """Since the last CONFIG RESETSTAT: (calls, usec, {command: [calls, usec]})
+    of every command but CONFIG RESETSTAT itself (INFO commandstats does not
+    count itself: a command's stats are updated after it ran).
+
+    usec is the time the server spent executing the commands (its own
+    command time: no network, no parsing, no reply writing)."""
+    import redis
+    r = redis.Redis(host="127.0.0.1", port=port)
+    cs = r.info("commandstats")
+    r.close()
+    calls = usec = 0
+    per = {}
+    for name, v in cs.items():
+        cmd = name[len("cmdstat_"):] if name.startswith("cmdstat_") else name
+        if cmd.startswith("config"):
+            continue
+        calls += int(v["calls"])
+        usec += int(v["usec"])
+        per[cmd] = [int(v["calls"]), int(v["usec"])]
+    return calls, usec, per
 
 
 # Seconds of exporter-like reading after which no further run starts.
@@ -92,7 +123,8 @@ READER_BUDGET = 75
 
 
 def run(cmd, out):
-    """Runs cmd in a fresh process; returns (wall seconds, peak RSS MiB, stdout)."""
+    """Runs cmd in a fresh process; returns (wall seconds, peak RSS MiB,
+    CPU seconds user+system)."""
     t0 = time.perf_counter()
     with open(out, "wb") as f:
         p = subprocess.Popen(cmd, stdout=f)
@@ -100,45 +132,71 @@ def run(cmd, out):
     dt = time.perf_counter() - t0
     if status != 0:
         sys.exit("command failed (status %d): %s" % (status, " ".join(cmd)))
-    return dt, ru.ru_maxrss / 1024.0
+    return dt, ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime
+
+
+def measured(port, cmd, out):
+    """Runs cmd once between CONFIG RESETSTAT and INFO commandstats."""
+    cpu0 = server_cpu(port)
+    reset_stats(port)
+    dt, rss, cpu = run(cmd, out)
+    calls, usec, per = command_stats(port)
+    return {"wall": dt, "rss": rss, "cpu": cpu, "commands": calls,
+            "server_usec": usec, "per_command": per,
+            "server_cpu": server_cpu(port) - cpu0}
 
 
 def compare(port, promstore, runs, out):
-    dump = [promstore, "dump", "--redis-url", "redis://127.0.0.1:%d/0" % port, "--strict"]
+    url = "redis://127.0.0.1:%d/0" % port
+    dump = [promstore, "dump", "--redis-url", url, "--strict"]
+    base = os.environ.get("PROMSTORE_BASE")
     reader = [sys.executable, os.path.abspath(__file__), "read", str(port)]
-    ptimes, prss, rtimes, rrss = [], [], [], []
-    pcmds = rcmds = None
+    ps, bs, rs = [], [], []
     rres = None
+    # Turns: promstore, (base), exporter-like reader, each a fresh process.
     for i in range(runs):
-        c0 = info(port)
-        dt, rss = run(dump, out)
-        c1 = info(port)
-        ptimes.append(dt)
-        prss.append(rss)
-        # INFO stats + INFO cpu are two commands: subtract those counted in c1.
-        pcmds = (c1[0] - c0[0] - 2, c1[1] - c0[1] - 2, c1[2] - c0[2])
-
-        if sum(rtimes) > READER_BUDGET:
+        ps.append(measured(port, dump, out))
+        if base:
+            bs.append(measured(port, [base] + dump[1:], out + ".base"))
+        if sum(r["read"] for r in rs) > READER_BUDGET:
             continue  # keeps the benchmark bounded on a loaded machine
-        c0 = info(port)
-        _, rss = run(reader, out + ".reader")
-        c1 = info(port)
+        m = measured(port, reader, out + ".reader")
         with open(out + ".reader") as f:
             rres = json.loads(f.read())
-        rtimes.append(rres["seconds"])
-        rrss.append(rss)
-        rcmds = (c1[0] - c0[0] - 2, c1[1] - c0[1] - 2, c1[2] - c0[2])
-    print(json.dumps({
-        "promstore_seconds": min(ptimes), "promstore_runs": ptimes,
-        "promstore_rss_mib": max(prss),
-        "promstore_commands": pcmds[0], "promstore_reads": pcmds[1], "promstore_server_cpu": pcmds[2],
-        "reader_seconds": min(rtimes), "reader_runs": rtimes,
-        "reader_rss_mib": max(rrss),
-        "reader_commands": rcmds[0], "reader_reads": rcmds[1], "reader_server_cpu": rcmds[2],
+        m["read"], m["read_cpu"] = rres["seconds"], rres["cpu_seconds"]
+        rs.append(m)
+    if base:
+        with open(out, "rb") as a, open(out + ".base", "rb") as b:
+            if a.read() != b.read():
+                sys.exit("outputs of %s and %s differ" % (promstore, base))
+
+    def best(ms, key="wall"):
+        return min(ms, key=lambda m: m[key])
+
+    p, r = best(ps), best(rs, "read")
+    res = {
+        "promstore_seconds": p["wall"], "promstore_runs": [m["wall"] for m in ps],
+        "promstore_cpu": p["cpu"], "promstore_rss_mib": max(m["rss"] for m in ps),
+        "promstore_commands": p["commands"], "promstore_server_usec": p["server_usec"],
+        "promstore_server_usec_runs": [m["server_usec"] for m in ps],
+        "promstore_per_command": p["per_command"], "promstore_server_cpu": p["server_cpu"],
+        "promstore_wall_over_server": [m["wall"] * 1e6 / m["server_usec"] for m in ps],
+        "reader_seconds": r["read"], "reader_runs": [m["read"] for m in rs],
+        "reader_cpu": r["read_cpu"], "reader_rss_mib": max(m["rss"] for m in rs),
+        "reader_commands": r["commands"], "reader_server_usec": r["server_usec"],
+        "reader_server_cpu": r["server_cpu"],
         "reader_round_trips": rres["round_trips"], "reader_samples": rres["samples"],
         "reader_keys": rres["keys"], "reader_sum": rres["sum"],
-        "ratio": min(rtimes) / min(ptimes),
-    }))
+        "ratio": r["read"] / p["wall"],
+    }
+    if base:
+        b = best(bs)
+        res.update({"base_seconds": b["wall"], "base_runs": [m["wall"] for m in bs],
+                    "base_cpu": b["cpu"], "base_server_usec": b["server_usec"],
+                    "base_commands": b["commands"],
+                    "base_wall_over_server": [m["wall"] * 1e6 / m["server_usec"] for m in bs],
+                    "base_ratio": r["read"] / b["wall"]})
+    print(json.dumps(res))
 
 
 def main():
