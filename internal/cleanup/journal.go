@@ -236,8 +236,25 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options, recovering
 			return err
 		}
 	}
+	del := t.Store.DeleteShard
+	if t.DeleteMany != nil && len(j.Delete) > 1 {
+		// The shards deleteShard will accept, listed at once.
+		var ids []store.ShardID
+		for _, s := range j.Delete {
+			if id, err := s.id(); err == nil && !IsArchivePID(id.PID) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) > 1 {
+			d, err := t.DeleteMany(ctx, ids)
+			if err != nil {
+				return err
+			}
+			del = d
+		}
+	}
 	for _, s := range j.Delete {
-		if err := deleteShard(ctx, t, s, opts); err != nil {
+		if err := deleteShard(ctx, s, del, opts); err != nil {
 			return err
 		}
 	}
@@ -288,6 +305,12 @@ func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.S
 	del := t.Store.DeleteShard
 	if t.Unlink != nil {
 		del = t.Unlink
+	} else if t.DeleteMany != nil && len(gone) > 1 {
+		d, err := t.DeleteMany(ctx, gone)
+		if err != nil {
+			return err
+		}
+		del = d
 	}
 	for _, sid := range gone {
 		if err := del(ctx, sid); err != nil {
@@ -308,7 +331,7 @@ func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.S
 	return nil
 }
 
-func deleteShard(ctx context.Context, t *Target, s JournalShard, opts *Options) error {
+func deleteShard(ctx context.Context, s JournalShard, del func(context.Context, store.ShardID) error, opts *Options) error {
 	id, err := s.id()
 	if err != nil {
 		return err
@@ -316,7 +339,7 @@ func deleteShard(ctx context.Context, t *Target, s JournalShard, opts *Options) 
 	if IsArchivePID(id.PID) {
 		return fmt.Errorf("journal asks to delete archive shard %s: refusing", s)
 	}
-	if err := t.Store.DeleteShard(ctx, id); err != nil {
+	if err := del(ctx, id); err != nil {
 		return err
 	}
 	return opts.step("deleted " + s.String())

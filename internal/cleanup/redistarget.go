@@ -44,6 +44,7 @@ func RedisTarget(st *redisstore.Store) *Target {
 			return out, nil
 		},
 		DeleteKeys: st.DeleteKeys,
+		DeleteMany: st.ShardsDeleter,
 		Less:       st.LessShards,
 		Check: func(ctx context.Context, p *Plan) error {
 			return checkRedisRun(ctx, st, p)

@@ -44,6 +44,10 @@ type Target struct {
 	// Check, when set, tells what a real run of a plan would fail on
 	// (lock, permissions, space), for a dry run to say so.
 	Check func(ctx context.Context, p *Plan) error
+	// DeleteMany, when set, lists the shards ids at once and returns a
+	// function deleting one of them as Store.DeleteShard does (Redis:
+	// one SCAN pass over the keyspace instead of one per shard).
+	DeleteMany func(ctx context.Context, ids []store.ShardID) (func(context.Context, store.ShardID) error, error)
 	// Replace, when set, writes an archive with exactly these samples and
 	// deletes the shards del in one transaction (a standalone Redis:
 	// MULTI/EXEC), so that no reader ever sees both or neither.

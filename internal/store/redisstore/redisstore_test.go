@@ -665,6 +665,39 @@ func TestShardKeysOfOnePass(t *testing.T) {
 	if !strings.Contains(stats, "cmdstat_scan:calls=1,") {
 		t.Errorf("listing %d shards took more than one SCAN call:\n%s", len(ids), stats)
 	}
+
+	// ShardsDeleter deletes exactly those keys, after one SCAN call.
+	gone := map[string]bool{}
+	for _, keys := range want {
+		for _, k := range keys {
+			gone[k] = true
+		}
+	}
+	var left []string
+	for _, k := range c.Keys(ctx, "*").Val() {
+		if !gone[k] {
+			left = append(left, k)
+		}
+	}
+	slices.Sort(left)
+	c.ConfigResetStat(ctx)
+	del, err := s.ShardsDeleter(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if err := del(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stats := c.Info(ctx, "commandstats").Val(); !strings.Contains(stats, "cmdstat_scan:calls=1,") {
+		t.Errorf("deleting %d shards took more than one SCAN call:\n%s", len(ids), stats)
+	}
+	now := c.Keys(ctx, "*").Val()
+	slices.Sort(now)
+	if !slices.Equal(now, left) {
+		t.Errorf("after deleting: %q, want %q", now, left)
+	}
 }
 
 func TestWriteFormat(t *testing.T) {

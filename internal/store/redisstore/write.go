@@ -80,6 +80,37 @@ func (s *Store) DeleteShard(ctx context.Context, id store.ShardID) error {
 	return nil
 }
 
+// ShardsDeleter lists the keys of the shards ids in one SCAN pass over
+// the keyspace and returns a function that deletes one of them as
+// DeleteShard does, by the keys listed: for a caller deleting many shards
+// nobody writes any more (cleanup), one pass instead of one per shard. A
+// key of such a shard created after the listing survives; a shard not in
+// ids is deleted by DeleteShard.
+func (s *Store) ShardsDeleter(ctx context.Context, ids []store.ShardID) (func(context.Context, store.ShardID) error, error) {
+	for _, id := range ids {
+		if err := validShard(id); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := s.shardKeysOf(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list the keys of %d shards: %w", len(ids), err)
+	}
+	listed := make(map[store.ShardID]bool, len(ids))
+	for _, id := range ids {
+		listed[id] = true
+	}
+	return func(ctx context.Context, id store.ShardID) error {
+		if !listed[id] {
+			return s.DeleteShard(ctx, id)
+		}
+		if err := s.unlink(ctx, keys[id]); err != nil {
+			return fmt.Errorf("delete shard %s: %w", id, err)
+		}
+		return nil
+	}, nil
+}
+
 // Atomic reports whether ReplaceShard can work: every key lives on one
 // server (standalone or Sentinel), not spread over a Cluster's slots.
 func (s *Store) Atomic() bool {
