@@ -16,7 +16,7 @@ import (
 // changing anything; a server that refuses writes beyond its maxmemory
 // (noeviction) with less memory left than the journal and the first
 // archive need. Nil when nothing is in the way or nothing is to do.
-func checkRedisRun(ctx context.Context, st *redisstore.Store, p *Plan) error {
+func checkRedisRun(ctx context.Context, st RedisBackend, p *Plan) error {
 	if p == nil || !p.changes() {
 		return nil
 	}

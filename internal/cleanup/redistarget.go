@@ -21,10 +21,48 @@ const (
 	redisLockTTL = 10 * time.Minute
 )
 
+// RedisBackend is what compaction asks of a store kept as keys of a
+// Redis deployment (redisstore's Store has it): maintenance records, the
+// read gate, orphan keys, the archive transaction and the dry run's
+// checks.
+type RedisBackend interface {
+	store.Store
+	store.ShardOrder
+	store.AuxStore
+	// AuxKey is the key of maintenance record name.
+	AuxKey(name string) string
+	// AuxTTL is how long maintenance record name lives on; false when
+	// there is none.
+	AuxTTL(ctx context.Context, name string) (time.Duration, bool, error)
+	// Atomic tells whether ReplaceShard is one transaction (a single
+	// server, not a Cluster).
+	Atomic() bool
+	// ReplaceShard writes shard id with samples and deletes the shards
+	// del, in one transaction where Atomic.
+	ReplaceShard(ctx context.Context, id store.ShardID, samples []store.Sample, del []store.ShardID) error
+	// ShardsDeleter lists the keys of shards ids at once and returns the
+	// function that deletes one of them.
+	ShardsDeleter(ctx context.Context, ids []store.ShardID) (func(context.Context, store.ShardID) error, error)
+	// Orphans are the keys no shard owns.
+	Orphans(ctx context.Context) ([]redisstore.OrphanKey, error)
+	// DeleteKeys deletes keys as they were listed.
+	DeleteKeys(ctx context.Context, keys []string) error
+	// EnterRead, LeaveRead, CloseGate and OpenGate keep the read gate.
+	EnterRead(ctx context.Context, id string, ttl time.Duration) (bool, error)
+	LeaveRead(ctx context.Context, id string) error
+	CloseGate(ctx context.Context, ttl time.Duration) (int, error)
+	OpenGate(ctx context.Context) error
+	// CheckWrite probes, changing nothing, that the maintenance records
+	// auxNames and the keys of shards ids may be written.
+	CheckWrite(ctx context.Context, auxNames []string, ids []store.ShardID) error
+	// Memory is the memory use and limit of every server.
+	Memory(ctx context.Context) ([]redisstore.NodeMemory, error)
+}
+
 // RedisTarget returns the target of a Redis store. Archives are written
 // by the store itself (no byte layout); the journal and the lock are
 // keys <prefix>:promstore:cleanup-journal and ...:cleanup-lock.
-func RedisTarget(st *redisstore.Store) *Target {
+func RedisTarget(st RedisBackend) *Target {
 	return &Target{
 		Store: st,
 		ArchiveWriter: func(context.Context, int) (store.Writer, error) {
@@ -55,7 +93,7 @@ func RedisTarget(st *redisstore.Store) *Target {
 
 // replacer returns the store's one-transaction archive write on a
 // standalone Redis (or Sentinel), nil on a Cluster.
-func replacer(st *redisstore.Store) func(context.Context, store.ShardID, []store.Sample, []store.ShardID) error {
+func replacer(st RedisBackend) func(context.Context, store.ShardID, []store.Sample, []store.ShardID) error {
 	if !st.Atomic() {
 		return nil
 	}
@@ -107,7 +145,7 @@ const (
 )
 
 // redisGate is the Gate of a Redis store.
-type redisGate struct{ st *redisstore.Store }
+type redisGate struct{ st RedisBackend }
 
 // readOnly reports whether err says this client may not write (an ACL
 // user without write rights, a replica): reads then go unguarded.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
-	"github.com/promstore/promstore/internal/store/redisstore"
 )
 
 // Target is the store a cleanup works on, with what compaction needs
@@ -102,7 +101,7 @@ const JournalName = "promstore-cleanup.journal"
 const lockName = ".promstore-cleanup.lock"
 
 // FileTarget returns the target of the multiprocess directory of st.
-func FileTarget(st *filestore.Store) *Target {
+func FileTarget(st FileBackend) *Target {
 	dir := st.Dir()
 	return &Target{
 		Store:   st,
@@ -145,13 +144,26 @@ func FileTarget(st *filestore.Store) *Target {
 	}
 }
 
-// NewTarget returns the cleanup target of an opened store: compaction
-// drives each backend's own API, so it asks for the backend itself.
+// FileBackend is what compaction asks of a store kept as shard files in
+// one directory (filestore's Store has it): the directory, where journal,
+// lock, barrier and archives go, the shards' order and place, and the
+// removal of one shard.
+type FileBackend interface {
+	store.Store
+	store.Local
+	store.ShardOrder
+	store.ShardLocator
+	// UnlinkShard removes shard id; a missing one is not an error.
+	UnlinkShard(ctx context.Context, id store.ShardID) error
+}
+
+// NewTarget returns the cleanup target of an opened store, found by what
+// the store offers (through wrappers such as Consistent's).
 func NewTarget(st store.Store) (*Target, error) {
-	if s, ok := store.As[*filestore.Store](st); ok {
+	if s, ok := store.As[FileBackend](st); ok {
 		return FileTarget(s), nil
 	}
-	if s, ok := store.As[*redisstore.Store](st); ok {
+	if s, ok := store.As[RedisBackend](st); ok {
 		return RedisTarget(s), nil
 	}
 	return nil, fmt.Errorf("cleanup of %s is not supported", st.Describe())
