@@ -19,7 +19,22 @@ type ShardError struct {
 	// ID is the shard the problem belongs to, when the store could tell
 	// (a Redis key of a shard whose key name it parsed); zero otherwise.
 	ID ShardID
+	// Kind classifies the problem for code that must tell problems apart
+	// (Reason is for people).
+	Kind ProblemKind
 }
+
+// ProblemKind classifies a shard problem.
+type ProblemKind int
+
+const (
+	// ProblemOther is any problem not named below.
+	ProblemOther ProblemKind = iota
+	// ProblemOrphan is a sample's key whose shard record is missing (a
+	// Redis metric hash without its meta hash): what a write stopped
+	// part-way leaves; a rerun of it, or cleanup --orphans, deals with it.
+	ProblemOrphan
+)
 
 // Error words the problem in one line; the shard's name, the reason and
 // the underlying error are each clipped (see Clip), since they may echo

@@ -199,6 +199,8 @@ type nameResult struct {
 	key *store.Key
 	why string
 	err error
+	// orphan: the meta hash is missing or has no original_key.
+	orphan bool
 }
 
 // readReps reads the original_key of each group's rep, in pipelines of
@@ -279,7 +281,8 @@ func (s *Store) readRepNames(ctx context.Context, batch []*nameGroup, kc *keyCac
 func nameOf(it *item, metas []*redis.SliceCmd, kc *keyCache) nameResult {
 	text, why, err := originalKey(it, metas)
 	if text == "" {
-		return nameResult{why: why, err: err}
+		// Every reason originalKey gives is a missing or empty meta hash.
+		return nameResult{why: why, err: err, orphan: true}
 	}
 	key, mismatch, err := kc.lookup(text, it.group.md5)
 	if mismatch {

@@ -163,7 +163,7 @@ func (pl *planner) finish(groups []*nameGroup) ([]*shardPlan, []*store.ShardErro
 			bySI[m.si] = p
 		}
 		if !ls.hasIndex(m.si, m.mi, true) {
-			p.problems = append(p.problems, shardProblem(p.id, m.k, "orphan metric hash: meta hash "+metaOf(m.k)+" is missing", nil))
+			p.problems = append(p.problems, orphanProblem(p.id, m.k, "orphan metric hash: meta hash "+metaOf(m.k)+" is missing", nil))
 			continue
 		}
 		p.items = append(p.items, item{metric: m.k, ownMeta: true, group: groups[m.mi], val: m.val})
@@ -233,7 +233,7 @@ func (s *Store) planModeless(m listedMetric, ls *listing, get func(store.ShardID
 	p.adoptedKeys = append(p.adoptedKeys, k)
 	it := item{metric: k, val: m.val, ownMeta: ls.hasIndex(m.si, m.mi, true), modeMeta: modeMeta}
 	if !it.ownMeta && modeMeta == "" {
-		p.problems = append(p.problems, shardProblem(p.id, k, "orphan modeless gauge hash: meta hash "+metaOf(k)+" is missing", nil))
+		p.problems = append(p.problems, orphanProblem(p.id, k, "orphan modeless gauge hash: meta hash "+metaOf(k)+" is missing", nil))
 		return
 	}
 	it.group = groups[m.mi]
@@ -256,6 +256,14 @@ func looseProblem(k string, n keyName, reason string) *store.ShardError {
 // shardProblem is a problem of key, which belongs to shard id.
 func shardProblem(id store.ShardID, key, reason string, err error) *store.ShardError {
 	return &store.ShardError{Shard: key, Offset: -1, Reason: reason, Err: err, ID: id}
+}
+
+// orphanProblem is the problem of key, a key of shard id whose meta hash
+// is missing or names nothing (store.ProblemOrphan).
+func orphanProblem(id store.ShardID, key, reason string, err error) *store.ShardError {
+	p := shardProblem(id, key, reason, err)
+	p.Kind = store.ProblemOrphan
+	return p
 }
 
 // lessShard orders shards by kind name, then pid (store.ComparePIDs).

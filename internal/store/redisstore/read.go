@@ -241,7 +241,11 @@ func assemble(p *shardPlan, vr *valueReader, own map[*item]nameResult, mem []int
 		if it.group.failed {
 			nr := own[it]
 			if nr.key == nil {
-				r.problems = append(r.problems, shardProblem(p.id, it.metric, nr.why, nr.err))
+				mk := shardProblem
+				if nr.orphan {
+					mk = orphanProblem
+				}
+				r.problems = append(r.problems, mk(p.id, it.metric, nr.why, nr.err))
 				continue
 			}
 			key = nr.key
@@ -337,7 +341,7 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 func countOrphans(ps []*store.ShardError) int {
 	n := 0
 	for _, p := range ps {
-		if strings.HasPrefix(p.Reason, "orphan") {
+		if p.Kind == store.ProblemOrphan {
 			n++
 		}
 	}
@@ -346,7 +350,7 @@ func countOrphans(ps []*store.ShardError) int {
 
 func firstNonOrphan(ps []*store.ShardError) error {
 	for _, p := range ps {
-		if !strings.HasPrefix(p.Reason, "orphan") {
+		if p.Kind != store.ProblemOrphan {
 			return p
 		}
 	}

@@ -505,6 +505,12 @@ func TestProblems(t *testing.T) {
 		if !strings.Contains(p.Error(), want) || !strings.Contains(p.Error(), p.Shard) {
 			t.Errorf("problem %q, want it to name the key and say %q", p.Error(), want)
 		}
+		// A metric hash whose meta hash is missing or names nothing is an
+		// orphan (what a write stopped part-way leaves); no other is.
+		orphan := p.Shard == key("counter:2:metric:"+xsum) || p.Shard == key("counter:3:metric:"+xsum)
+		if (p.Kind == store.ProblemOrphan) != orphan {
+			t.Errorf("problem %q: kind %v, want orphan %v", p.Error(), p.Kind, orphan)
+		}
 	}
 	for k := range wantProblems {
 		if !seen[k] {
