@@ -179,31 +179,49 @@ func (c *consistentStore) Scan(ctx context.Context, fn store.ScanFunc) error {
 	if v == nil {
 		return c.Store.Scan(ctx, fn)
 	}
-	emitted := map[*viewArchive]bool{}
-	emit := func(a *viewArchive) error {
-		emitted[a] = true
+	return v.walk(func(pass func(store.ShardID) (bool, error)) error {
+		return c.Store.Scan(ctx, func(s store.Sample) error {
+			if ok, err := pass(s.Shard); !ok {
+				return err
+			}
+			return fn(s)
+		})
+	}, func(a *viewArchive) error {
 		for _, s := range a.samples {
 			if err := fn(s); err != nil {
 				return err
 			}
 		}
 		return nil
+	})
+}
+
+// walk reads the store as v leaves it: scan reads the store, asking pass
+// of each shard (or sample's shard) it meets whether to hand it on; a
+// skipped shard of a journal archive brings out the archive, through
+// emit, in its place (once); the archives not met so far come at the
+// end. Problems of skipped shards are dropped.
+func (v *journalView) walk(scan func(pass func(store.ShardID) (bool, error)) error, emit func(*viewArchive) error) error {
+	emitted := map[*viewArchive]bool{}
+	once := func(a *viewArchive) error {
+		emitted[a] = true
+		return emit(a)
 	}
-	err = c.Store.Scan(ctx, func(s store.Sample) error {
-		if !v.skip[s.Shard] {
-			return fn(s)
+	err := scan(func(id store.ShardID) (bool, error) {
+		if !v.skip[id] {
+			return true, nil
 		}
-		if a := v.at[s.Shard]; a != nil && !emitted[a] {
-			return emit(a)
+		if a := v.at[id]; a != nil && !emitted[a] {
+			return false, once(a)
 		}
-		return nil
+		return false, nil
 	})
 	if _, partial := store.Partial(err); err != nil && !partial {
 		return err
 	}
 	for _, a := range v.archives {
 		if !emitted[a] {
-			if err := emit(a); err != nil {
+			if err := once(a); err != nil {
 				return err
 			}
 		}

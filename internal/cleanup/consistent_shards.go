@@ -18,10 +18,15 @@ func (c *consistentStore) ScanShards(ctx context.Context, fn store.ShardFunc) er
 	if v == nil {
 		return store.ScanShards(ctx, c.Store, fn)
 	}
-	emitted := map[*viewArchive]bool{}
 	var buf []store.Entry
-	emit := func(a *viewArchive) error {
-		emitted[a] = true
+	return v.walk(func(pass func(store.ShardID) (bool, error)) error {
+		return store.ScanShards(ctx, c.Store, func(id store.ShardID, entries []store.Entry) error {
+			if ok, err := pass(id); !ok {
+				return err
+			}
+			return fn(id, entries)
+		})
+	}, func(a *viewArchive) error {
 		if len(a.samples) == 0 {
 			return nil
 		}
@@ -30,25 +35,5 @@ func (c *consistentStore) ScanShards(ctx context.Context, fn store.ShardFunc) er
 			buf = append(buf, store.Entry{Key: s.Key, KeyID: s.Key.ID, Value: s.Value, Timestamp: s.Timestamp})
 		}
 		return fn(a.id, buf)
-	}
-	err = store.ScanShards(ctx, c.Store, func(id store.ShardID, entries []store.Entry) error {
-		if !v.skip[id] {
-			return fn(id, entries)
-		}
-		if a := v.at[id]; a != nil && !emitted[a] {
-			return emit(a)
-		}
-		return nil
 	})
-	if _, partial := store.Partial(err); err != nil && !partial {
-		return err
-	}
-	for _, a := range v.archives {
-		if !emitted[a] {
-			if err := emit(a); err != nil {
-				return err
-			}
-		}
-	}
-	return v.filterErr(err)
 }

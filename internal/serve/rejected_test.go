@@ -8,6 +8,7 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/storetest"
 )
 
 // TestServeLogsNamesPrometheusRejects: keys "a b" and "a_b", labels "r-"
@@ -21,19 +22,7 @@ func TestServeLogsNamesPrometheusRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var samples []store.Sample
-	for _, k := range []string{
-		store.EncodeKey("a b", "a b_total", nil, "A."),
-		store.EncodeKey("a_b", "a_b_total", nil, "A."),
-		store.EncodeKey("r", "r_total", []store.Label{{Name: "r-", Value: "1"}}, "R."),
-		store.EncodeKey("r", "r_total", []store.Label{{Name: "r_", Value: "1"}}, "R."),
-	} {
-		key, err := store.ParseKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		samples = append(samples, store.Sample{Key: key, Value: 1})
-	}
+	samples := storetest.RejectedNames(t)
 	if err := st.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: "1"}, samples); err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,20 @@ func Key(t testing.TB, family, name string, labels []store.Label, help string) *
 	return k
 }
 
+// RejectedNames are counter samples whose names Prometheus rejects
+// once escaped as Python writes them: families "a b" and "a_b" (one name
+// on the wire, two # HELP blocks) and labels "r-" and "r_" (one series
+// twice).
+func RejectedNames(t testing.TB) []store.Sample {
+	t.Helper()
+	return []store.Sample{
+		{Key: Key(t, "a b", "a b_total", nil, "A."), Value: 1},
+		{Key: Key(t, "a_b", "a_b_total", nil, "A."), Value: 1},
+		{Key: Key(t, "r", "r_total", []store.Label{{Name: "r-", Value: "1"}}, "R."), Value: 1},
+		{Key: Key(t, "r", "r_total", []store.Label{{Name: "r_", Value: "1"}}, "R."), Value: 1},
+	}
+}
+
 // LegacyKey builds a 3-element key as prometheus_client < 0.16 wrote it.
 func LegacyKey(t testing.TB, family, name string, labels []store.Label) *store.Key {
 	t.Helper()
