@@ -140,10 +140,11 @@ type shardFile struct {
 	// without asking the file's type again.
 	regular bool
 	// ino is the inode number the listing gives (listInodes), else 0;
-	// dead is set when the shard's pid runs no process (KeepReads only,
-	// see reuseState.begin).
-	ino  uint64
-	dead bool
+	// keep is set when the shard is read through a kept mapping, dead
+	// when its pid runs no process (KeepReads only, see
+	// reuseState.begin).
+	ino        uint64
+	keep, dead bool
 }
 
 // list returns the directory's shard files in directory order, the order

@@ -11,7 +11,7 @@ import (
 
 // Incremental reads (KeepReads): a long-running reader (serve, top) reads
 // the same directory again and again, and most shards of a piled-up store
-// belong to processes that are gone and never change. Such a shard is
+// belong to processes that are gone and never change. Every shard is
 // kept between reads: mapped read-only, with the hash of its used bytes
 // and the entries parsed from exactly those bytes. The next read reuses
 // the entries when
@@ -19,21 +19,24 @@ import (
 //   - the directory lists the same inode under the shard's name: while the
 //     shard is mapped its inode stays allocated (even once the file is
 //     removed), so no other file can have its number;
-//   - the shard's pid runs no process, checked before the read (a process
-//     that starts with the same pid afterwards is caught by the next two
-//     checks, or by the liveness check of the next read);
-//   - its used size and the hash of its used bytes, read through the
-//     mapping, are the ones parsed. This is what catches a shard rewritten
-//     by a new process of a reused pid that started and ended between two
-//     reads: on tmpfs an in-place update of a value changes neither the
-//     file's size nor its mtime, and on any file system an append within
-//     the file's capacity does not change its size.
+//   - its used size and the hash of its used bytes are the ones parsed.
+//     For a shard whose pid runs no process (checked before the read) the
+//     bytes are hashed through the mapping; this is what catches a shard
+//     rewritten by a new process of a reused pid that started and ended
+//     between two reads: on tmpfs an in-place update of a value changes
+//     neither the file's size nor its mtime, and on any file system an
+//     append within the file's capacity does not change its size. The
+//     used bytes of a shard whose pid runs (or may run) are copied out of
+//     the mapping first, and the copy is hashed, and parsed when its hash
+//     differs: the bytes hashed are the bytes parsed, whatever the
+//     process writes meanwhile. Either way no system call is made: a read
+//     of a shard kept costs what reading its used bytes from memory costs.
 //
-// Anything else is read again: a shard of a running (or unknown) pid is
-// read the normal way every time; a kept shard whose bytes changed is
-// parsed again from its mapping (remapped if it grew past it). Values are
-// still handed over shard by shard in directory order, so what a reader
-// aggregates is bit for bit what a full read gives.
+// Anything else is read again: a kept shard whose bytes changed is parsed
+// again (remapped if it grew past its mapping); a shard that cannot be
+// mapped is read the normal way. Values are still handed over shard by
+// shard in directory order, so what a reader aggregates is bit for bit
+// what a full read gives.
 
 // reuseState is what the reads of a Store with KeepReads keep.
 type reuseState struct {
@@ -44,6 +47,14 @@ type reuseState struct {
 
 	// names holds the files of the last listing by name, parsed.
 	names map[string]shardFile
+	// listed is the last listing (names and inodes, in order), files
+	// how many files the current one has; same tells whether it equals
+	// the one before and the read before was complete (see
+	// ReadStats.Unchanged). completed is the last complete read.
+	listed    []listedFile
+	files     int
+	same      bool
+	completed uint32
 
 	mu     sync.Mutex
 	shards map[string]*kept // by file name
@@ -63,7 +74,22 @@ type ReadStats struct {
 	// Reparsed is how many kept shards it parsed again because their
 	// bytes had changed.
 	Reparsed int
+	// Unchanged is set when the read handed over exactly what the
+	// complete read before it did: the same files in the same order,
+	// every one of them kept and unchanged (the same entries).
+	Unchanged bool
 }
+
+// listedFile is a file of a listing, for comparing listings.
+type listedFile struct {
+	name string
+	ino  uint64
+}
+
+// ReadUnchanged reports whether the last complete read handed over
+// exactly what the complete read before it did (see ReadStats.Unchanged):
+// serve then serves what it made of the read before.
+func (s *Store) ReadUnchanged() bool { return s.ReadStats().Unchanged }
 
 // ReadStats returns what the last complete read did with the kept shards
 // (zero without KeepReads).
@@ -84,7 +110,7 @@ type kept struct {
 	sum     uint64
 	entries []entry
 	layout  int
-	// gen is the last read that listed the shard with a dead pid.
+	// gen is the last read that read the shard through the mapping.
 	gen uint32
 	// sh is what the read hands over, made once.
 	sh shard
@@ -171,9 +197,26 @@ func (k *kept) release() {
 	k.entries = nil
 }
 
-// begin starts a read of files: it checks the liveness of every pid (once
-// each, before any shard is read) and marks the files of dead ones.
+// begin starts a read of files: it marks the files to read through kept
+// mappings and checks the liveness of every pid (once each, before any
+// shard is read).
 func (r *reuseState) begin(files []shardFile) {
+	r.same = r.gen > 0 && r.completed == r.gen && len(r.listed) == len(files)
+	if !r.same {
+		r.listed = r.listed[:0]
+	}
+	for i := range files {
+		f := &files[i]
+		l := listedFile{f.name, f.ino}
+		if r.same && r.listed[i] != l {
+			r.same = false
+			r.listed = r.listed[:i]
+		}
+		if !r.same {
+			r.listed = append(r.listed, l)
+		}
+	}
+	r.files = len(files)
 	r.gen++
 	r.cur = ReadStats{}
 	if len(r.names) > 2*len(files)+1024 {
@@ -198,12 +241,12 @@ func (r *reuseState) begin(files []shardFile) {
 			d = r.alive(f.id.PID) == store.AliveNo
 			dead[f.id.PID] = d
 		}
-		f.dead = d
+		f.keep, f.dead = true, d
 	}
 }
 
-// end drops the kept shards that the read just completed did not list
-// with a dead pid: removed files, and pids that run again.
+// end drops the kept shards that the read just completed did not read
+// through their mapping: removed files, and files that could not be.
 func (r *reuseState) end() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -214,6 +257,8 @@ func (r *reuseState) end() {
 		}
 	}
 	r.cur.Kept = len(r.shards)
+	r.cur.Unchanged = r.same && r.cur.Reused == r.files
+	r.completed = r.gen
 	r.last = r.cur
 }
 
@@ -240,9 +285,9 @@ func (r *reuseState) eachKey(fn func(*store.Key)) {
 	}
 }
 
-// read reads file f, whose pid is dead, through its kept mapping (made
-// now if there is none): the kept entries when its bytes are unchanged,
-// else the entries parsed again. ok is false when it could not (the file
+// read reads file f through its kept mapping (made now if there is
+// none): the kept entries when its bytes are unchanged, else the entries
+// parsed again. ok is false when it could not (the file
 // is then read the normal way, which words any problem).
 func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 	r.mu.Lock()
@@ -271,7 +316,7 @@ func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 		k = &kept{ino: ino, data: data, size: size}
 	}
 	fresh := k.entries == nil
-	changed, ok := k.refresh(ps, r.seed)
+	changed, ok := k.refresh(ps, r.seed, !f.dead)
 	if !ok {
 		k.release()
 		r.mu.Lock()
@@ -298,11 +343,13 @@ func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 // refresh makes k's entries those of its current bytes: unchanged when
 // the used size and the hash of the used bytes are the kept ones, else
 // parsed again from a copy of the used bytes (the bytes hashed are the
-// bytes parsed, whatever a writer does meanwhile). It returns false when
+// bytes parsed, whatever a writer does meanwhile). The bytes of a shard
+// whose process may run (live) are copied before they are hashed. It
+// returns false when
 // the mapping cannot be read (the file shrank under it), the used size
 // lies past the mapping (the file grew: it is mapped again next time) or
 // the bytes do not parse; changed tells whether the entries were parsed.
-func (k *kept) refresh(ps *parser, seed maphash.Seed) (changed, ok bool) {
+func (k *kept) refresh(ps *parser, seed maphash.Seed, live bool) (changed, ok bool) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -322,12 +369,15 @@ func (k *kept) refresh(ps *parser, seed maphash.Seed) (changed, ok bool) {
 	if used < headerSize || used > len(k.data) {
 		return false, false
 	}
-	if k.entries != nil && used == k.used && maphash.Bytes(seed, k.data[:used]) == k.sum {
+	if !live && k.entries != nil && used == k.used && maphash.Bytes(seed, k.data[:used]) == k.sum {
 		return false, true
 	}
 	ps.copyBuf = append(ps.copyBuf[:0], k.data[:used]...)
 	b := ps.copyBuf
 	sum := maphash.Bytes(seed, b)
+	if live && k.entries != nil && used == k.used && sum == k.sum {
+		return false, true
+	}
 	entries, layout, perr := ps.parse(b, k.size, nil)
 	if perr != nil {
 		return false, false

@@ -69,7 +69,7 @@ func (s *Store) listInodes(names map[string]shardFile) ([]shardFile, error) {
 			}
 			b = b[reclen:]
 			if f, ok := names[string(name)]; ok {
-				f.regular, f.ino, f.dead = typ == syscall.DT_REG, ino, false
+				f.regular, f.ino, f.keep, f.dead = typ == syscall.DT_REG, ino, false, false
 				files = append(files, f)
 				continue
 			}

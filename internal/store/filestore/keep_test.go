@@ -87,8 +87,8 @@ func TestKeepReadsChanges(t *testing.T) {
 	sameRead(t, kept, fresh, "first read")
 	sameRead(t, kept, fresh, "second read")
 	st := kept.ReadStats()
-	if st.Kept == 0 || st.Reused != st.Kept {
-		t.Fatalf("second read: %+v, want every shard kept and reused", st)
+	if st.Kept == 0 || st.Reused != st.Kept || !st.Unchanged {
+		t.Fatalf("second read: %+v, want every shard kept and reused, unchanged", st)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.db"))
 	if len(files) < 4 {
@@ -101,6 +101,9 @@ func TestKeepReadsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRead(t, kept, fresh, "truncated")
+	if st := kept.ReadStats(); st.Unchanged {
+		t.Fatalf("truncated: %+v, want changed", st)
+	}
 
 	// Replaced by another file under the same name.
 	b, err := os.ReadFile(files[2])
@@ -137,6 +140,9 @@ func TestKeepReadsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRead(t, kept, fresh, "removed")
+	if st := kept.ReadStats(); st.Unchanged {
+		t.Fatalf("removed: %+v, want changed", st)
+	}
 	sameRead(t, kept, fresh, "read again")
 	if st := kept.ReadStats(); st.Kept != len(files)-3 {
 		t.Fatalf("after the changes: %+v, want %d shards kept (all but the truncated, grown and removed)", st, len(files)-3)
@@ -156,17 +162,67 @@ func TestKeepReadsChanges(t *testing.T) {
 	}
 }
 
-// TestKeepReadsLivePIDs: the shards of a running pid are read the normal
-// way every time, never kept.
+// TestKeepReadsLivePIDs: the shards of a running pid are kept too, and
+// their used bytes copied out and hashed on every read: a value written
+// in place (same used size, and on tmpfs the same mtime) is read, as is
+// an entry appended; a read of nothing changed reuses every shard and
+// says the read is unchanged.
 func TestKeepReadsLivePIDs(t *testing.T) {
-	_, kept, fresh := keptStore(t)
+	dir, kept, fresh := keptStore(t)
 	kept.alive = func(string) store.Liveness { return store.AliveYes }
 	kept.KeepReads(false)
 	kept.KeepReads(true)
 	sameRead(t, kept, fresh, "first read")
+	if st := kept.ReadStats(); st.Kept == 0 || st.Reused != 0 || st.Unchanged {
+		t.Fatalf("live pids, first read: %+v, want every shard kept, none reused, not unchanged", st)
+	}
 	sameRead(t, kept, fresh, "second read")
-	if st := kept.ReadStats(); st != (ReadStats{}) {
-		t.Fatalf("live pids: %+v, want nothing kept", st)
+	st := kept.ReadStats()
+	if st.Kept == 0 || st.Reused != st.Kept || !st.Unchanged || !kept.ReadUnchanged() {
+		t.Fatalf("live pids, second read: %+v, want every shard kept and reused, unchanged", st)
+	}
+
+	// A value written in place by the running process.
+	files, _ := filepath.Glob(filepath.Join(dir, "counter_*.db"))
+	if len(files) == 0 {
+		t.Fatal("fixture has no counter shard")
+	}
+	writeFirstValue(t, files[0], 12345.5)
+	sameRead(t, kept, fresh, "value written in place")
+	if st := kept.ReadStats(); st.Reparsed != 1 || st.Reused != st.Kept-1 || st.Unchanged {
+		t.Fatalf("after a write in place: %+v, want one shard parsed again, not unchanged", st)
+	}
+	sameRead(t, kept, fresh, "read again")
+	if st := kept.ReadStats(); !st.Unchanged {
+		t.Fatalf("read again: %+v, want unchanged", st)
+	}
+}
+
+// writeFirstValue writes v over the value of the first entry of the shard
+// at path, in place, as a process updating its value through its mapping
+// does.
+func writeFirstValue(t *testing.T, path string, v float64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entry at offset 8: key length (4 bytes), key, padding to 8, value.
+	n := int(b[8]) | int(b[9])<<8 | int(b[10])<<16 | int(b[11])<<24
+	off := 8 + 4 + n
+	off += (8 - off%8) % 8
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var buf [8]byte
+	bits := math.Float64bits(v)
+	for i := range buf {
+		buf[i] = byte(bits >> (8 * i))
+	}
+	if _, err := f.WriteAt(buf[:], int64(off)); err != nil {
+		t.Fatal(err)
 	}
 }
 

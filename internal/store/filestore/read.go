@@ -229,8 +229,8 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 	}
 	kind := f.id.KindName()
 	ps.guess = guesses.get(kind)
-	if p.reuse != nil && f.dead && f.regular {
-		// A shard of a process that is gone: through its kept mapping.
+	if p.reuse != nil && f.keep {
+		// Through its kept mapping (see reuseState.read).
 		if sh, ok := p.reuse.read(ps, f); ok {
 			return sh
 		}
