@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +24,7 @@ import (
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/render"
+	"github.com/promstore/promstore/internal/serve"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/testenv"
@@ -164,7 +167,9 @@ func readBoth(t testing.TB, st store.Reader) (raw, expo string) {
 // interrupted at a random step (the reads then go by the journal) — a
 // reader that keeps its reads (as serve and top do) reads exactly what a
 // new reader reads, after every step: the same samples in the same order,
-// the same exposition.
+// the same exposition; and a serve server on the kept reader, which
+// serves the last read's snapshot again when a read finds nothing
+// changed, serves that exposition too.
 func TestIncrementalReadsEqualFullReads(t *testing.T) {
 	testIncremental(t, 0) // more seeds: TestIncrementalReadsSoak (long)
 }
@@ -227,6 +232,20 @@ func testIncremental(t *testing.T, seed uint64) {
 	kept.KeepReads(true)
 	defer kept.Close()
 	keptView := Consistent(kept)
+	srv, err := serve.New(serve.Options{Store: keptView})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	get := func(path string) string {
+		t.Helper()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: HTTP %d: %s", path, w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
 
 	reused, reparsed := 0, 0 // shards reused and parsed again by the kept reader
 	check := func(step int, what string) {
@@ -246,6 +265,12 @@ func testIncremental(t *testing.T, seed uint64) {
 		st := kept.ReadStats()
 		reused += st.Reused
 		reparsed += st.Reparsed
+		// Twice: the second scrape finds nothing changed.
+		for i := range 2 {
+			if served := get("/metrics"); served != wantExpo {
+				t.Fatalf("step %d (%s): scrape %d of a server on the kept reader differs from a new reader's exposition:\n%s", step, what, i+1, firstDiff(served, wantExpo))
+			}
+		}
 	}
 	check(0, "start")
 
@@ -341,7 +366,16 @@ func testIncremental(t *testing.T, seed uint64) {
 	if reused == 0 || reparsed == 0 {
 		t.Fatalf("the kept reader reused %d shards and parsed %d kept shards again: nothing tested", reused, reparsed)
 	}
-	t.Logf("kept shards reused %d times, parsed again %d times", reused, reparsed)
+	unchanged := -1
+	for _, line := range strings.Split(get("/-/metrics"), "\n") {
+		if v, ok := strings.CutPrefix(line, "promstore_store_reads_unchanged_total "); ok {
+			unchanged, _ = strconv.Atoi(v)
+		}
+	}
+	if unchanged <= 0 {
+		t.Fatalf("the server found %d reads unchanged: nothing tested", unchanged)
+	}
+	t.Logf("kept shards reused %d times, parsed again %d times; %d of the server's reads unchanged", reused, reparsed, unchanged)
 }
 
 // firstDiff shows the first line where got and want differ.

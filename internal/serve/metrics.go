@@ -22,6 +22,7 @@ type selfMetrics struct {
 	scrapes        *prometheus.CounterVec
 	inFlight       prometheus.Gauge
 	reads          prometheus.Counter
+	unchangedReads prometheus.Counter
 	readDuration   prometheus.Histogram
 	lastShards     prometheus.Gauge
 	lastSamples    prometheus.Gauge
@@ -63,6 +64,10 @@ func newSelfMetrics(version string) *selfMetrics {
 			Name: "promstore_store_reads_total",
 			Help: "Reads of the store; concurrent scrapes share one read, so this can be lower than the number of scrapes.",
 		}),
+		unchangedReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "promstore_store_reads_unchanged_total",
+			Help: "Reads of the store that found every shard as the read before had it (kept between reads and unchanged), and served what that read made without aggregating again.",
+		}),
 		readDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "promstore_store_read_duration_seconds",
 			Help:    "Time taken to read and aggregate the whole store once.",
@@ -99,7 +104,7 @@ func newSelfMetrics(version string) *selfMetrics {
 		m.scrapes.WithLabelValues(o)
 	}
 	m.reg.MustRegister(
-		m.scrapeDuration, m.scrapes, m.inFlight, m.reads, m.readDuration, m.lastShards, m.lastSamples,
+		m.scrapeDuration, m.scrapes, m.inFlight, m.reads, m.unchangedReads, m.readDuration, m.lastShards, m.lastSamples,
 		m.lastOutput, m.shardErrors, m.storeErrors, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

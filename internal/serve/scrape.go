@@ -43,6 +43,12 @@ type scraper struct {
 	// read has it (a read running late while the next one starts makes
 	// its own).
 	agg *aggregate.Aggregator
+	// last is what the last complete read handed over and made of it
+	// (see unchangedReader); nil when there is none or it failed.
+	last *lastRead
+	// sameBodies lets an unchanged read serve the encodings of the read
+	// before (off when they hold promstore's own metrics).
+	sameBodies bool
 	// sizes remembers the last unfiltered body size per Content-Type
 	// (string to int), so that the next encoding allocates its buffer
 	// once.
@@ -61,6 +67,41 @@ func newScraper(st store.Reader, timeout time.Duration, partial bool, self *self
 
 // stop aborts reads in progress and any later ones.
 func (sc *scraper) stop() { sc.cancel() }
+
+// unchangedReader is a store that tells whether its last complete read
+// handed over exactly what the complete read before it did
+// (filestore.Store with KeepReads: the same shards in the same order,
+// each with the same entries, which it keeps between reads and never
+// changes in place).
+type unchangedReader interface {
+	ReadUnchanged() bool
+}
+
+// lastRead is what a read handed over, shard by shard, and its snapshot.
+// A read of a store that is an unchangedReader compares what it is
+// handed with the last read's as it goes, and aggregates nothing while
+// they are the same slices (the store's kept entries: a slice the last
+// read was handed, held here, cannot be reused by the store for other
+// entries, and kept entries never change): when the whole read was, and
+// the store says so, the last snapshot is served again (it is what
+// aggregating the same samples in the same order makes, to the bit);
+// at the first shard that differs, the ones skipped are aggregated from
+// the last read's slices (the same) and the read goes on as any other.
+type lastRead struct {
+	shards []handed
+	snap   *snapshot
+}
+
+// handed is one shard a read handed over.
+type handed struct {
+	id      store.ShardID
+	entries []store.Entry
+}
+
+// sameEntries reports whether a and b are the same slice.
+func sameEntries(a, b []store.Entry) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
 
 // snapshot is the outcome of one read of the store, shared by the scrapes
 // that waited for it.
@@ -148,15 +189,77 @@ func (sc *scraper) read(f *flight) *snapshot {
 	ctx, cancel := context.WithDeadline(sc.base, f.deadline)
 	defer cancel()
 	start := time.Now()
-	agg := sc.takeAggregator()
-	defer sc.putAggregator(agg)
+	// The aggregator is taken (and Reset) only when a shard is to be
+	// aggregated: an unchanged read leaves it as the last read left it.
+	var agg *aggregate.Aggregator
+	defer func() {
+		if agg != nil {
+			sc.putAggregator(agg)
+		}
+	}()
+	uc, tracked := store.As[unchangedReader](sc.st)
+	sc.mu.Lock()
+	prev := sc.last
+	sc.mu.Unlock()
+	var cur []handed
+	if tracked {
+		n := 1024
+		if prev != nil {
+			n = len(prev.shards)
+		}
+		cur = make([]handed, 0, n)
+	}
+	// skipped counts the shards handed over as the last read's, not
+	// aggregated (yet).
+	skipped, matching := 0, tracked && prev != nil
 	var samples, shards int
 	err := store.ScanShards(ctx, sc.st, func(id store.ShardID, entries []store.Entry) error {
 		samples += len(entries)
 		shards++
+		if tracked {
+			cur = append(cur, handed{id, entries})
+		}
+		if matching {
+			if skipped < len(prev.shards) && prev.shards[skipped].id == id && sameEntries(prev.shards[skipped].entries, entries) {
+				skipped++
+				return nil
+			}
+			matching = false
+			agg = sc.takeAggregator()
+			for _, h := range prev.shards[:skipped] {
+				if err := agg.AddShard(h.id, h.entries); err != nil {
+					return err
+				}
+			}
+		}
+		if agg == nil {
+			agg = sc.takeAggregator()
+		}
 		return agg.AddShard(id, entries)
 	})
+	unchanged := err == nil && matching && skipped == len(prev.shards) && uc.ReadUnchanged()
+	if matching && !unchanged {
+		// The last read's shards so far (all of them, or all but those
+		// the last read had after them), but not an unchanged read:
+		// aggregated after all.
+		agg = sc.takeAggregator()
+		for _, h := range prev.shards[:skipped] {
+			if aerr := agg.AddShard(h.id, h.entries); aerr != nil && err == nil {
+				err = aerr
+			}
+		}
+	}
+	if agg == nil && !unchanged {
+		agg = sc.takeAggregator() // nothing handed over
+	}
 	snap := &snapshot{bodies: map[bodyKey]*body{}}
+	if unchanged {
+		if sc.sameBodies {
+			snap = prev.snap
+		} else {
+			snap.fams = prev.snap.fams
+		}
+	}
 	problems, isPartial := store.Partial(err)
 	switch {
 	case err == nil:
@@ -181,7 +284,7 @@ func (sc *scraper) read(f *flight) *snapshot {
 		sc.self.storeErrors.Inc()
 		sc.failures.log(ctx, sc.log, slog.LevelError, "read failed", "store read failed", "err", err)
 	}
-	if snap.err == nil {
+	if snap.err == nil && !unchanged {
 		snap.fams = agg.Families()
 	}
 	out := 0
@@ -196,8 +299,17 @@ func (sc *scraper) read(f *flight) *snapshot {
 		sc.cur = nil
 	}
 	scrapes := f.scrapes
+	if tracked {
+		sc.last = nil
+		if snap.err == nil && len(snap.problems) == 0 {
+			sc.last = &lastRead{shards: cur, snap: snap}
+		}
+	}
 	sc.mu.Unlock()
 	sc.self.reads.Inc()
+	if unchanged {
+		sc.self.unchangedReads.Inc()
+	}
 	sc.self.readDuration.Observe(took.Seconds())
 	sc.self.lastShards.Set(float64(shards))
 	sc.self.lastSamples.Set(float64(samples))

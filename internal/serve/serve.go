@@ -145,6 +145,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.scraper = newScraper(opts.Store, opts.ScrapeTimeout, opts.Partial, s.self, s.log)
 	s.scraper.client = opts.PythonClient
+	// An unchanged read serves the snapshot of the read before, with its
+	// encodings, unless these hold promstore's own metrics of the time.
+	s.scraper.sameBodies = !opts.SelfMetricsInTelemetry
 	h, err := s.routes()
 	if err != nil {
 		return nil, err
