@@ -47,6 +47,9 @@ type reuseState struct {
 
 	// names holds the files of the last listing by name, parsed.
 	names map[string]shardFile
+	// spare is the file list of the last read, for the next listing
+	// (the pipeline of a read is done with it when the read ends).
+	spare []shardFile
 	// listed is the last listing (names and inodes, in order), files
 	// how many files the current one has; same tells whether it equals
 	// the one before and the read before was complete (see
@@ -197,6 +200,14 @@ func (k *kept) release() {
 	k.entries = nil
 }
 
+// takeFiles returns the last read's file list for the next listing to
+// fill (nil for none).
+func (r *reuseState) takeFiles() []shardFile {
+	f := r.spare
+	r.spare = nil
+	return f
+}
+
 // begin starts a read of files: it marks the files to read through kept
 // mappings and checks the liveness of every pid (once each, before any
 // shard is read).
@@ -217,6 +228,7 @@ func (r *reuseState) begin(files []shardFile) {
 		}
 	}
 	r.files = len(files)
+	r.spare = files
 	r.gen++
 	r.cur = ReadStats{}
 	if len(r.names) > 2*len(files)+1024 {

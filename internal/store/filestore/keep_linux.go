@@ -35,13 +35,17 @@ func maxKeptMaps() int {
 // entries give (getdents64's d_ino) at no cost beyond the listing. The
 // names of the last listing (names, nil for none) are parsed once: a
 // listing of 26,000 shards costs the system calls and a map lookup each.
-func (s *Store) listInodes(names map[string]shardFile) ([]shardFile, error) {
+// The files are appended to files[:0] (the last read's, see takeFiles).
+func (s *Store) listInodes(names map[string]shardFile, files []shardFile) ([]shardFile, error) {
 	fd, err := syscall.Open(s.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "open", Path: s.dir, Err: err})
 	}
 	defer syscall.Close(fd)
-	files := make([]shardFile, 0, len(names))
+	if files == nil {
+		files = make([]shardFile, 0, len(names))
+	}
+	files = files[:0]
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := syscall.ReadDirent(fd, buf)

@@ -10,7 +10,7 @@ const keepSupported = false
 
 func maxKeptMaps() int { return 0 }
 
-func (s *Store) listInodes(map[string]shardFile) ([]shardFile, error) { return s.list() }
+func (s *Store) listInodes(map[string]shardFile, []shardFile) ([]shardFile, error) { return s.list() }
 
 func mapKept(string) ([]byte, int64, uint64, error) {
 	return nil, 0, 0, errors.New("not kept")

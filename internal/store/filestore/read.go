@@ -222,10 +222,8 @@ func (p *pipeline) learn(files, entries int) {
 
 // read reads and parses one shard file.
 func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
-	sh := &shard{file: f}
 	if f.nameErr != nil {
-		sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}
-		return sh
+		return &shard{file: f, err: &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}}
 	}
 	kind := f.id.KindName()
 	ps.guess = guesses.get(kind)
@@ -235,6 +233,7 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 			return sh
 		}
 	}
+	sh := &shard{file: f}
 	var entries []entry
 	select {
 	case entries = <-p.free:
@@ -380,7 +379,7 @@ func (s *Store) eachShard(ctx context.Context, stat bool, fn func(*shard) error)
 	var files []shardFile
 	var err error
 	if reuse != nil {
-		files, err = s.listInodes(reuse.names)
+		files, err = s.listInodes(reuse.names, reuse.takeFiles())
 	} else {
 		files, err = s.list()
 	}
