@@ -1,10 +1,13 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -98,21 +101,31 @@ func BenchmarkScrape(b *testing.B) {
 // reads everything every time. The store is scripts/prodstore.py's churn
 // store (2,500 workers x about 10 shards, written by the real
 // prometheus_client); the pids of every tenth worker are taken for
-// running, so their shards are read again on every scrape. It reports
-// the CPU time of each kind of scrape and kept/full, their ratio.
+// running. It reports the CPU time of each kind of scrape and kept/full,
+// their ratio:
+//
+//   - unchanged: nothing writes between scrapes (a kept server's read
+//     finds every shard unchanged and serves its last snapshot);
+//   - live-written: between scrapes, the running tenth's shards each get
+//     a value written in place, as their processes serving requests do
+//     (the store is the churn store's files linked into a temporary
+//     directory, the running tenth's copied); the writing is not timed.
 func BenchmarkScrapeKept(b *testing.B) {
-	dir := testenv.ProdStore(b, "churn")
-	tenth := func(pid string) store.Liveness {
+	src := testenv.ProdStore(b, "churn")
+	running := func(pid string) bool {
 		n, err := strconv.Atoi(pid)
-		switch {
-		case err != nil:
+		return err == nil && n%10 == 0
+	}
+	tenth := func(pid string) store.Liveness {
+		if _, err := strconv.Atoi(pid); err != nil {
 			return store.AliveUnknown
-		case n%10 == 0:
+		}
+		if running(pid) {
 			return store.AliveYes
 		}
 		return store.AliveNo
 	}
-	handler := func(keep bool) http.Handler {
+	handler := func(b *testing.B, dir string, keep bool) http.Handler {
 		st, err := filestore.Open(context.Background(), dir, filestore.Options{Alive: tenth})
 		if err != nil {
 			b.Fatal(err)
@@ -125,46 +138,85 @@ func BenchmarkScrapeKept(b *testing.B) {
 		}
 		return s.Handler()
 	}
-	full, kept := handler(false), handler(true)
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	scrape := func(h http.Handler) (time.Duration, int) {
-		w := &countingWriter{h: http.Header{}}
+	var size int // of the first body: room for the others
+	scrape := func(b *testing.B, h http.Handler) (time.Duration, []byte) {
+		w := &bodyWriter{h: http.Header{}, body: make([]byte, 0, size)}
 		start := testenv.CPUTime()
 		h.ServeHTTP(w, req)
 		if w.code != 0 && w.code != http.StatusOK {
 			b.Fatalf("scrape: HTTP %d", w.code)
 		}
-		return testenv.CPUTime() - start, w.n
+		return testenv.CPUTime() - start, w.body
 	}
-	// The first scrapes: the kept server maps the dead shards.
-	_, fullBytes := scrape(full)
-	if _, n := scrape(kept); n != fullBytes {
-		b.Fatalf("kept scrape %d bytes, full %d", n, fullBytes)
-	}
-	var fullCPU, keptCPU time.Duration
-	for b.Loop() {
-		c, n := scrape(full)
-		fullCPU += c
-		if n != fullBytes {
-			b.Fatalf("full scrape %d bytes, first %d", n, fullBytes)
+	run := func(b *testing.B, dir string, between func(i int)) {
+		full, kept := handler(b, dir, false), handler(b, dir, true)
+		// The first scrapes: the kept server maps the shards.
+		_, first := scrape(b, full)
+		size = len(first) + 4096
+		if _, body := scrape(b, kept); !bytes.Equal(body, first) {
+			b.Fatalf("kept scrape %d bytes, full %d, not the same", len(body), len(first))
 		}
-		c, n = scrape(kept)
-		keptCPU += c
-		if n != fullBytes {
-			b.Fatalf("kept scrape %d bytes, full %d", n, fullBytes)
+		var fullCPU, keptCPU time.Duration
+		i := 0
+		for b.Loop() {
+			if between != nil {
+				between(i)
+				i++
+			}
+			c, want := scrape(b, full)
+			fullCPU += c
+			c, body := scrape(b, kept)
+			keptCPU += c
+			if !bytes.Equal(body, want) {
+				b.Fatalf("kept scrape %d bytes, full %d, not the same", len(body), len(want))
+			}
 		}
+		b.ReportMetric(float64(fullCPU)/1e6/float64(b.N), "full-cpu-ms/op")
+		b.ReportMetric(float64(keptCPU)/1e6/float64(b.N), "kept-cpu-ms/op")
+		b.ReportMetric(float64(keptCPU)/float64(fullCPU), "kept/full")
 	}
-	b.ReportMetric(float64(fullCPU)/1e6/float64(b.N), "full-cpu-ms/op")
-	b.ReportMetric(float64(keptCPU)/1e6/float64(b.N), "kept-cpu-ms/op")
-	b.ReportMetric(float64(keptCPU)/float64(fullCPU), "kept/full")
+	b.Run("unchanged", func(b *testing.B) { run(b, src, nil) })
+	b.Run("live-written", func(b *testing.B) {
+		dir := b.TempDir()
+		ents, err := os.ReadDir(src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var live []string
+		for _, e := range ents {
+			id, ok, err := filestore.ShardFile(e.Name())
+			from, to := filepath.Join(src, e.Name()), filepath.Join(dir, e.Name())
+			if !ok || err != nil || !running(id.PID) {
+				if err := os.Link(from, to); err != nil {
+					b.Fatal(err)
+				}
+				continue
+			}
+			data, err := os.ReadFile(from)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(to, data, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			live = append(live, to)
+		}
+		run(b, dir, func(i int) {
+			for _, path := range live {
+				writeValue(b, path, float64(i+1))
+			}
+		})
+	})
 }
 
-type countingWriter struct {
+// bodyWriter is a ResponseWriter that keeps the body.
+type bodyWriter struct {
 	h    http.Header
-	n    int
+	body []byte
 	code int
 }
 
-func (w *countingWriter) Header() http.Header         { return w.h }
-func (w *countingWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
-func (w *countingWriter) WriteHeader(code int)        { w.code = code }
+func (w *bodyWriter) Header() http.Header         { return w.h }
+func (w *bodyWriter) Write(p []byte) (int, error) { w.body = append(w.body, p...); return len(p), nil }
+func (w *bodyWriter) WriteHeader(code int)        { w.code = code }

@@ -127,7 +127,7 @@ func TestUnchangedReadServedAgain(t *testing.T) {
 // writeValue writes v over the value of the first entry of the shard at
 // path, in place, as a process updating its value through its mapping
 // does.
-func writeValue(t *testing.T, path string, v float64) {
+func writeValue(t testing.TB, path string, v float64) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
