@@ -238,7 +238,7 @@ func (sc *scraper) read(f *flight) *snapshot {
 		return agg.AddShard(id, entries)
 	})
 	unchanged := err == nil && matching && skipped == len(prev.shards) && uc.ReadUnchanged()
-	if matching && !unchanged {
+	if _, partial := store.Partial(err); matching && !unchanged && (err == nil || partial) {
 		// The last read's shards so far (all of them, or all but those
 		// the last read had after them), but not an unchanged read:
 		// aggregated after all.
