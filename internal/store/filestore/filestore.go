@@ -145,6 +145,12 @@ type shardFile struct {
 	// reuseState.begin).
 	ino        uint64
 	keep, dead bool
+	// idx is the file's place in the listing; same is set when the last
+	// listing had the same name and inode there, and k is then the
+	// shard the last read kept for it (nil for none; KeepReads only).
+	idx  int
+	same bool
+	k    *kept
 }
 
 // list returns the directory's shard files in directory order, the order

@@ -50,14 +50,17 @@ type reuseState struct {
 	// spare is the file list of the last read, for the next listing
 	// (the pipeline of a read is done with it when the read ends).
 	spare []shardFile
-	// listed is the last listing (names and inodes, in order), files
-	// how many files the current one has; same tells whether it equals
-	// the one before and the read before was complete (see
-	// ReadStats.Unchanged). completed is the last complete read.
-	listed    []listedFile
+	// files is how many files the current read lists; same tells
+	// whether its listing equals the one before (every file at the
+	// same place, of the same inode) and the read before was complete
+	// (see ReadStats.Unchanged). completed is the last complete read.
 	files     int
 	same      bool
 	completed uint32
+	// at holds the shard each file of the current read was read
+	// through, by its place in the listing (written by the reading
+	// workers, each its own files); lastAt the last read's.
+	at, lastAt []*kept
 
 	mu     sync.Mutex
 	shards map[string]*kept // by file name
@@ -81,12 +84,6 @@ type ReadStats struct {
 	// complete read before it did: the same files in the same order,
 	// every one of them kept and unchanged (the same entries).
 	Unchanged bool
-}
-
-// listedFile is a file of a listing, for comparing listings.
-type listedFile struct {
-	name string
-	ino  uint64
 }
 
 // ReadUnchanged reports whether the last complete read handed over
@@ -212,19 +209,23 @@ func (r *reuseState) takeFiles() []shardFile {
 // mappings and checks the liveness of every pid (once each, before any
 // shard is read).
 func (r *reuseState) begin(files []shardFile) {
-	r.same = r.gen > 0 && r.completed == r.gen && len(r.listed) == len(files)
-	if !r.same {
-		r.listed = r.listed[:0]
+	complete := r.gen > 0 && r.completed == r.gen
+	r.same = complete && r.files == len(files)
+	r.lastAt, r.at = r.at, r.lastAt
+	if !complete {
+		r.lastAt = r.lastAt[:0]
 	}
+	if cap(r.at) < len(files) {
+		r.at = make([]*kept, len(files))
+	}
+	r.at = r.at[:len(files)]
+	clear(r.at)
 	for i := range files {
 		f := &files[i]
-		l := listedFile{f.name, f.ino}
-		if r.same && r.listed[i] != l {
+		if !f.same {
 			r.same = false
-			r.listed = r.listed[:i]
-		}
-		if !r.same {
-			r.listed = append(r.listed, l)
+		} else if i < len(r.lastAt) {
+			f.k = r.lastAt[i]
 		}
 	}
 	r.files = len(files)
@@ -238,6 +239,9 @@ func (r *reuseState) begin(files []shardFile) {
 		r.names = make(map[string]shardFile, len(files))
 	}
 	for _, f := range files {
+		if f.same {
+			continue // listed before
+		}
 		if _, ok := r.names[f.name]; !ok {
 			r.names[f.name] = f
 		}
@@ -302,30 +306,37 @@ func (r *reuseState) eachKey(fn func(*store.Key)) {
 // parsed again. ok is false when it could not (the file
 // is then read the normal way, which words any problem).
 func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
-	r.mu.Lock()
-	k := r.shards[f.name]
-	if k != nil && k.ino != f.ino {
-		// Another file under the name: the old one is gone.
-		k.release()
-		delete(r.shards, f.name)
-		k = nil
-	}
-	n := len(r.shards)
-	r.mu.Unlock()
-	if k == nil {
-		if n >= r.max {
-			return nil, false
+	// The shard the last read kept at the file's place, under its name
+	// and inode, is the one kept under its name (a kept shard leaves
+	// r.shards only unmapped).
+	k, known := f.k, true
+	if k == nil || k.data == nil || k.ino != f.ino {
+		known = false
+		r.mu.Lock()
+		k = r.shards[f.name]
+		if k != nil && k.ino != f.ino {
+			// Another file under the name: the old one is gone.
+			k.release()
+			delete(r.shards, f.name)
+			k = nil
 		}
-		data, size, ino, err := mapKept(f.path)
-		if err != nil {
-			return nil, false
+		n := len(r.shards)
+		r.mu.Unlock()
+		if k == nil {
+			if n >= r.max {
+				return nil, false
+			}
+			data, size, ino, err := mapKept(f.path)
+			if err != nil {
+				return nil, false
+			}
+			if ino != f.ino {
+				// Replaced since the listing: the next read keeps it.
+				unmapFile(data)
+				return nil, false
+			}
+			k = &kept{ino: ino, data: data, size: size}
 		}
-		if ino != f.ino {
-			// Replaced since the listing: the next read keeps it.
-			unmapFile(data)
-			return nil, false
-		}
-		k = &kept{ino: ino, data: data, size: size}
 	}
 	fresh := k.entries == nil
 	changed, ok := k.refresh(ps, r.seed, !f.dead)
@@ -338,9 +349,12 @@ func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 		r.mu.Unlock()
 		return nil, false
 	}
+	r.at[f.idx] = k
 	r.mu.Lock()
 	k.gen = r.gen
-	r.shards[f.name] = k
+	if !known {
+		r.shards[f.name] = k
+	}
 	switch {
 	case !changed:
 		r.cur.Reused++

@@ -35,17 +35,19 @@ func maxKeptMaps() int {
 // entries give (getdents64's d_ino) at no cost beyond the listing. The
 // names of the last listing (names, nil for none) are parsed once: a
 // listing of 26,000 shards costs the system calls and a map lookup each.
-// The files are appended to files[:0] (the last read's, see takeFiles).
-func (s *Store) listInodes(names map[string]shardFile, files []shardFile) ([]shardFile, error) {
+// The files are listed into last, the last read's listing (see
+// takeFiles): a file listed at the same place under the same name, as
+// most are, costs no lookup (its same is set).
+func (s *Store) listInodes(names map[string]shardFile, last []shardFile) ([]shardFile, error) {
 	fd, err := syscall.Open(s.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "open", Path: s.dir, Err: err})
 	}
 	defer syscall.Close(fd)
+	files := last[:0]
 	if files == nil {
 		files = make([]shardFile, 0, len(names))
 	}
-	files = files[:0]
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := syscall.ReadDirent(fd, buf)
@@ -72,8 +74,17 @@ func (s *Store) listInodes(names map[string]shardFile, files []shardFile) ([]sha
 				name = name[:i]
 			}
 			b = b[reclen:]
+			i := len(files)
+			if i < len(last) && last[i].name == string(name) {
+				// Where it was: files[i] is last[i].
+				f := &last[i]
+				f.same = f.ino == ino
+				f.regular, f.ino, f.keep, f.dead, f.idx, f.k = typ == syscall.DT_REG, ino, false, false, i, nil
+				files = files[:i+1]
+				continue
+			}
 			if f, ok := names[string(name)]; ok {
-				f.regular, f.ino, f.keep, f.dead = typ == syscall.DT_REG, ino, false, false
+				f.regular, f.ino, f.keep, f.dead, f.idx, f.same, f.k = typ == syscall.DT_REG, ino, false, false, i, false, nil
 				files = append(files, f)
 				continue
 			}
@@ -81,7 +92,7 @@ func (s *Store) listInodes(names map[string]shardFile, files []shardFile) ([]sha
 			if !ok || len(name) == 0 || name[0] == '.' || string(name) == BarrierName {
 				continue
 			}
-			f := shardFile{name: string(name), regular: typ == syscall.DT_REG, ino: ino}
+			f := shardFile{name: string(name), regular: typ == syscall.DT_REG, ino: ino, idx: i}
 			f.path = s.dir + string(os.PathSeparator) + f.name
 			f.id, f.nameErr = store.ParseShardName(base)
 			files = append(files, f)
