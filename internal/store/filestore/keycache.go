@@ -30,6 +30,9 @@ type keyCache struct {
 	// ctx is the scan's context: a parse checks it every checkEvery
 	// entries and ends when it is done. Nil for none.
 	ctx context.Context
+	// next holds, per key ID, the key that followed it in a shard read
+	// in this scan (see known).
+	next succTable
 }
 
 // checkEvery is how many entries a walk reads between two looks at its
@@ -151,6 +154,125 @@ func (t *keySet) find(h uint64, b []byte, i uint64) *keySlot {
 		}
 		i++
 	}
+}
+
+// known fills in e's key when kb is a key this store met before: first
+// the key that followed prev (the previous entry's key, nil when not
+// known) the last time prev was looked up, since a process creates the
+// samples of one series together and always in the same order (a
+// histogram's sum and every bucket; a summary's count and sum); else by
+// the text's hash, one lookup. It reports false for a text the cache does
+// not hold: a new key, which the caller looks up later with the other new
+// ones (lookupPending), then records with followed.
+//
+// A shard whose processes each write their own series in their own order
+// misses the positional guess (see walk) on nearly every entry; this finds
+// most of them with one comparison.
+func (c *keyCache) known(e *entry, prev *store.Key, kb []byte) bool {
+	if prev != nil {
+		if k := c.next.get(prev.ID); k != nil && k.Text == string(kb) {
+			e.Key, e.KeyID = k, k.ID
+			return true
+		}
+	}
+	h := store.HashBytes(kb)
+	c.mu.RLock()
+	t := c.tab
+	s := t.find(h, kb, h)
+	if s != nil {
+		if g := atomic.LoadUint32(&s.gen); g != c.gen && atomic.CompareAndSwapUint32(&s.gen, g, c.gen) {
+			t.live.Add(1)
+		}
+	}
+	c.mu.RUnlock()
+	if s == nil {
+		return false
+	}
+	e.Key, e.KeyID = s.key, s.key.ID
+	c.followed(prev, s.key)
+	return true
+}
+
+// followed records that k followed prev in a shard (see known); prev nil
+// records nothing.
+func (c *keyCache) followed(prev, k *store.Key) {
+	if prev != nil {
+		c.next.set(prev.ID, k)
+	}
+}
+
+// followNew records the keys next to the new keys of out[start:] (the
+// entries at pending, just looked up): which key followed each, and which
+// each followed.
+func (c *keyCache) followNew(out []entry, start int, pending []int32) {
+	for _, j := range pending {
+		if int(j) > start {
+			c.followed(out[j-1].Key, out[j].Key)
+		}
+		if int(j)+1 < len(out) {
+			c.followed(out[j].Key, out[j+1].Key)
+		}
+	}
+}
+
+// succTable maps a key ID to a key (see keyCache.known): pages of
+// succPage IDs, made when first written; reads take no lock. It is made
+// for each scan, so that every key it holds was looked up in the scan
+// (which marks it met: see keyCache.keys) and none outlives its table.
+type succTable struct {
+	mu    sync.Mutex // held while adding a page
+	pages atomic.Pointer[[]*succPage]
+}
+
+const succPageBits = 10
+
+type succPage [1 << succPageBits]atomic.Pointer[store.Key]
+
+// get returns the key recorded for ID id, nil for none. ID 0 (a cache
+// that numbers no keys) never has one.
+func (t *succTable) get(id uint32) *store.Key {
+	pp := t.pages.Load()
+	if pp == nil || id == 0 {
+		return nil
+	}
+	i := int(id >> succPageBits)
+	if i >= len(*pp) || (*pp)[i] == nil {
+		return nil
+	}
+	return (*pp)[i][id&(1<<succPageBits-1)].Load()
+}
+
+// set records k for ID id.
+func (t *succTable) set(id uint32, k *store.Key) {
+	if id == 0 {
+		return
+	}
+	i := int(id >> succPageBits)
+	pp := t.pages.Load()
+	if pp == nil || i >= len(*pp) || (*pp)[i] == nil {
+		pp = t.addPage(i)
+	}
+	if slot := &(*pp)[i][id&(1<<succPageBits-1)]; slot.Load() != k {
+		slot.Store(k)
+	}
+}
+
+// addPage makes page i and returns the pages that hold it.
+func (t *succTable) addPage(i int) *[]*succPage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pp := t.pages.Load()
+	if pp != nil && i < len(*pp) && (*pp)[i] != nil {
+		return pp
+	}
+	var pages []*succPage
+	if pp != nil {
+		pages = *pp
+	}
+	pages = append(pages[:len(pages):len(pages)], make([]*succPage, max(0, i+1-len(pages)))...)
+	pages[i] = new(succPage)
+	t.pages.Store(&pages)
+	return &pages
 }
 
 // batchSize is how many texts one lookup batch holds: enough to overlap

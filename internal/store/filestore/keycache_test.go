@@ -1,6 +1,9 @@
 package filestore
 
 import (
+	"context"
+	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -102,5 +105,72 @@ func TestKeySetSameHash(t *testing.T) {
 	}
 	if s := ts.find(42, keyText(3), 42); s != nil {
 		t.Errorf("absent text of a shared hash found: %v", s.key.Text)
+	}
+}
+
+// TestFollowingKeys: shards whose processes write the same series (each a
+// run of samples, as a histogram's sum and buckets) in their own orders,
+// with series of their own among them, read again and again by one Store:
+// every sample gets the key its bytes spell, wherever the key that
+// followed its predecessor before is right, wrong or not known.
+func TestFollowingKeys(t *testing.T) {
+	dir := t.TempDir()
+	st := openDir(t, dir, LayoutTimestamp)
+	ctx := context.Background()
+	series := func(r int) []string { // one series: 6 samples in a run
+		route := "/r/" + strconv.Itoa(r)
+		var names []string
+		for _, le := range []string{"0.1", "1.0", "+Inf"} {
+			names = append(names, store.EncodeKey("lat", "lat_bucket", []store.Label{{Name: "le", Value: le}, {Name: "route", Value: route}}, "Latency."))
+		}
+		names = append(names, store.EncodeKey("lat", "lat_sum", []store.Label{{Name: "route", Value: route}}, "Latency."))
+		names = append(names, store.EncodeKey("lat", "lat_count", []store.Label{{Name: "route", Value: route}}, "Latency."))
+		return append(names, store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: route}}, "Requests."))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[string][]gotSample{}
+	for round := range 4 {
+		for pid := 1; pid <= 12; pid++ {
+			id := store.ShardID{Kind: store.KindHistogram, PID: strconv.Itoa(100*round + pid)}
+			routes := rng.Perm(40)[:10+rng.IntN(30)]
+			if pid%3 == 0 {
+				routes = append(routes, 1000*(round+1)+pid) // a series of its own
+			}
+			var samples []store.Sample
+			for _, r := range routes {
+				names := series(r)
+				if rng.IntN(4) == 0 { // a run that starts later
+					names = names[rng.IntN(len(names)):]
+				}
+				for _, n := range names {
+					k, err := store.ParseKey(n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					samples = append(samples, store.Sample{Shard: id, Key: k, Value: float64(rng.IntN(1000))})
+				}
+			}
+			if err := st.WriteShard(ctx, id, samples); err != nil {
+				t.Fatal(err)
+			}
+			var w []gotSample
+			for _, s := range samples {
+				w = append(w, gotSample{id.String(), s.Key.Text, s.Value, 0})
+			}
+			want[id.String()] = w
+		}
+		got, err := scanAll(t, st)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		byShard := map[string][]gotSample{}
+		for _, g := range got {
+			byShard[g.shard] = append(byShard[g.shard], g)
+		}
+		for shard, w := range want {
+			if !slices.Equal(byShard[shard], w) {
+				t.Fatalf("round %d, shard %s: read\n%v\nwant\n%v", round, shard, byShard[shard], w)
+			}
+		}
 	}
 }

@@ -107,15 +107,19 @@ func readUsed(data []byte, size int64) (int, *parseError) {
 // guess[i] is the likely key of the i-th entry: the key at the same place
 // in the previous shard of the same kind, since every process of a program
 // tends to create its series in the same order. A right guess costs one
-// comparison instead of a hash lookup. The other keys are looked up (and
-// parsed, when new) after the walk, on every core when there are many:
-// the first shard of each kind brings all of its keys.
+// comparison instead of a hash lookup. A wrong one is followed by the key
+// that followed the previous entry's key before, then the cache (see
+// keyCache.known). New keys are looked up (and parsed) after the walk, on
+// every core when there are many: the first shard of each kind brings all
+// of its keys.
 //
-// When the walk succeeds, *guessed (if not nil) tells whether every entry
-// was guessed and there were as many as guesses.
-func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed *bool, out []entry) ([]entry, *parseError) {
+// When the walk succeeds, *hits (if not nil) is how many entries were
+// their guess.
+func walk(data []byte, used, stride int, keys *keyCache, guess []guess, hits *int, out []entry) ([]entry, *parseError) {
 	start := len(out)
 	var pending []int32 // indexes in out of the entries to look up
+	var prev *store.Key // the previous entry's key, nil when not known yet
+	guessHits := 0
 	pos := headerSize
 	for i := 0; pos < used; i++ {
 		if used-pos < 4 {
@@ -141,11 +145,16 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed 
 		}
 		kb := data[pos+4 : pos+4+n]
 		var e entry
-		if !takeGuess(&e, guess, i, kb) {
-			// Key holds nothing yet; KeyID holds the entry's offset.
+		switch {
+		case takeGuess(&e, guess, i, kb):
+			guessHits++
+		case !keys.known(&e, prev, kb):
+			// A new key: Key holds nothing yet; KeyID holds the entry's
+			// offset.
 			e.KeyID = uint32(pos)
 			pending = append(pending, int32(len(out)))
 		}
+		prev = e.Key
 		valuePos := pos + 4 + n + padding(n)
 		if valuePos+stride > used {
 			// The entry's key is checked before its value, as one at a
@@ -157,10 +166,14 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, guessed 
 		out = append(out, e)
 		pos = valuePos + stride
 	}
-	if guessed != nil {
-		*guessed = len(pending) == 0 && len(out)-start == len(guess)
+	if hits != nil {
+		*hits = guessHits
 	}
-	return lookupPending(data, keys, out, start, pending, nil)
+	out, perr := lookupPending(data, keys, out, start, pending, nil)
+	if perr == nil {
+		keys.followNew(out, start, pending)
+	}
+	return out, perr
 }
 
 // guess is a likely key of an entry (see walk). Its text and ID sit
@@ -207,9 +220,20 @@ func (b *guessBook) get(kind string) []guess {
 	return b.lists[kind]
 }
 
-// update records entries as the guesses for kind.
-func (b *guessBook) update(kind string, entries []entry) {
-	if len(entries) == 0 {
+// update records entries, the entries of a shard of kind parsed with
+// guesses of which hits were right, as the guesses for the next shard of
+// kind, when they are likely better: when the kind has none yet, or when
+// at least half of the guesses were right but not all (in the same
+// number), so that the shard's order is the program's, a little changed.
+// A shard whose process wrote its series in its own order keeps the
+// guesses as they are: its own would be no better for the next shard,
+// and recording them would cost as much memory as its entries (the key
+// that followed each key finds most of such a shard; see walk).
+func (b *guessBook) update(kind string, old []guess, hits int, entries []entry) {
+	switch {
+	case len(entries) == 0:
+		return
+	case len(old) > 0 && (2*hits < len(entries) || (hits == len(entries) && hits == len(old))):
 		return
 	}
 	ng := make([]guess, len(entries))
@@ -324,10 +348,10 @@ type parser struct {
 	hint  int
 	other []entry
 	// guess holds the likely keys of the shard's entries in order (see
-	// walk); nil for none. guessed tells, after a successful parse,
-	// whether they were all right.
-	guess   []guess
-	guessed bool
+	// walk); nil for none. hits is, after a successful parse, how many
+	// entries were their guess.
+	guess []guess
+	hits  int
 	// used is the used size of the last shard parsed successfully.
 	used int
 	// copyBuf holds the bytes of a kept shard while they are parsed
@@ -354,7 +378,7 @@ type parser struct {
 // does not decide, the 16-byte layout of current Python clients. The
 // choice depends on the file alone, so every reader of one file agrees.
 func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *parseError) {
-	p.guessed, p.used = false, 0
+	p.hits, p.used = 0, 0
 	used, perr := readUsed(data, size)
 	if perr != nil {
 		return out, 0, perr
@@ -367,16 +391,16 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 	first := p.hintOr16()
 	second := LayoutLegacy + LayoutTimestamp - first
 	start := len(out)
-	var guessed1, guessed2 bool
-	out, err1 := walk(data, used, first, p.keys, p.guess, &guessed1, out)
-	p.guessed = guessed1
+	var hits1, hits2 int
+	out, err1 := walk(data, used, first, p.keys, p.guess, &hits1, out)
+	p.hits = hits1
 	if err1 == nil && used < unambiguousBelow {
 		p.hint = first
 		return out, first, nil
 	}
 	p.other = p.other[:0]
 	var err2 *parseError
-	p.other, err2 = walk(data, used, second, p.keys, p.guess, &guessed2, p.other)
+	p.other, err2 = walk(data, used, second, p.keys, p.guess, &hits2, p.other)
 	switch {
 	case err1 == nil && err2 == nil:
 		pick := LayoutTimestamp
@@ -386,7 +410,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 		}
 		if pick != first {
 			out = append(out[:start], p.other...)
-			p.guessed = guessed2
+			p.hits = hits2
 		}
 		return out, pick, nil
 	case err1 == nil:
@@ -394,7 +418,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 		return out, first, nil
 	case err2 == nil:
 		p.hint = second
-		p.guessed = guessed2
+		p.hits = hits2
 		return append(out[:start], p.other...), second, nil
 	}
 	// Neither fits: report the walk that got further (the likelier one on
@@ -403,7 +427,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 	if err2.offset > err1.offset {
 		best, bestStride, worst, worstStride = err2, second, err1, first
 	}
-	p.used = 0
+	p.used, p.hits = 0, 0
 	if *best == *worst {
 		return out[:start], 0, best
 	}

@@ -278,9 +278,7 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 		}
 	}
 	sh.used = ps.used
-	if !ps.guessed {
-		guesses.update(kind, sh.entries)
-	}
+	guesses.update(kind, ps.guess, ps.hits, sh.entries)
 	return sh
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+
+	"github.com/promstore/promstore/internal/store"
 )
 
 // windowSize is how much of a shard is read at a time by stream: small
@@ -31,7 +33,7 @@ const firstRead = 4096
 // appended nothing, and the caller parses the file whole, which decides
 // the layout and words the error.
 func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry, layout int, ok bool) {
-	p.guessed, p.used = false, 0
+	p.hits, p.used = 0, 0
 	if size >= 0 && size < headerSize {
 		return out, 0, false
 	}
@@ -69,7 +71,8 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 	start := len(out)
 	p.keyBuf = p.keyBuf[:0]
 	var pending []int32
-	missed := false // a key was not its guess
+	hits := 0           // entries that were their guess
+	var prev *store.Key // the previous entry's key, nil when not known yet
 	// buf[0:have] holds the file's bytes from offset base.
 	base := 0
 	for i, pos := 0, headerSize; pos < used; i++ {
@@ -94,6 +97,8 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 				if out, perr = lookupPending(p.keyBuf, p.keys, out, start, pending, nil); perr != nil {
 					return out[:start], 0, false
 				}
+				p.keys.followNew(out, start, pending)
+				prev = out[len(out)-1].Key
 				pending, p.keyBuf = pending[:0], p.keyBuf[:0]
 			}
 			if buf, base, have, ok = p.refill(f, pos, end-pos, used); !ok {
@@ -102,25 +107,28 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 		}
 		kb := buf[pos-base+4 : pos-base+4+n]
 		var e entry
-		if !takeGuess(&e, p.guess, i, kb) {
-			// The key's length and bytes are kept in p.keyBuf, laid out
-			// as in a shard, for lookupPending; KeyID holds their offset.
+		switch {
+		case takeGuess(&e, p.guess, i, kb):
+			hits++
+		case !p.keys.known(&e, prev, kb):
+			// A new key: its length and bytes are kept in p.keyBuf,
+			// laid out as in a shard, for lookupPending; KeyID holds
+			// their offset.
 			e.KeyID = uint32(len(p.keyBuf))
 			p.keyBuf = append(p.keyBuf, buf[pos-base:pos-base+4+n]...)
 			pending = append(pending, int32(len(out)))
-			missed = true
 		}
+		prev = e.Key
 		readValue(&e, buf[pos-base+4+n+padding(n):], stride)
 		out = append(out, e)
 		pos = end
 	}
-	p.guessed = !missed && len(out)-start == len(p.guess)
 	out, perr := lookupPending(p.keyBuf, p.keys, out, start, pending, nil)
 	if perr != nil {
-		p.guessed = false
 		return out[:start], 0, false
 	}
-	p.hint, p.used = stride, used
+	p.keys.followNew(out, start, pending)
+	p.hint, p.used, p.hits = stride, used, hits
 	return out, stride, true
 }
 
