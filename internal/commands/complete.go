@@ -48,7 +48,9 @@ func familyCompletions(ctx context.Context, f *Factory, sf *StoreFlags, prefix s
 	if sf.Redis.Timeout <= 0 || sf.Redis.Timeout > completionTimeout {
 		sf.Redis.Timeout = completionTimeout
 	}
-	st, err := sf.Open(ctx, f)
+	small := *f
+	small.PrepareHeap = nil // a completion reads a few families, at once
+	st, err := sf.Open(ctx, &small)
 	if err != nil {
 		return nil
 	}

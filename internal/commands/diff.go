@@ -165,6 +165,7 @@ func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, client pyclient
 		}
 		loc.Dir = arg
 	}
+	f.prepareHeap()
 	st, err := store.Open(ctx, loc)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

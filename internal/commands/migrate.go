@@ -150,6 +150,7 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 		}
 		cfg.TTL = ttl
 		opts.Redis = cfg
+		f.prepareHeap()
 		fileStore := func(ctx context.Context, create bool) (store.Store, error) {
 			if create {
 				if err := os.MkdirAll(opts.Dir, 0o755); err != nil {

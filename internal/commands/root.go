@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/promstore/promstore/internal/hugeheap"
 	"github.com/spf13/cobra"
 )
 
@@ -31,11 +32,23 @@ type Factory struct {
 	IO     *IOStreams
 	Getenv func(string) string
 	Now    func() time.Time
+	// PrepareHeap, when set, is called before a store is opened to be
+	// read (hugeheap.Prepare in the real process; see prepareHeap).
+	PrepareHeap func()
 }
 
 // NewFactory returns a Factory wired to the real process environment.
 func NewFactory() *Factory {
-	return &Factory{IO: SystemIO(), Getenv: os.Getenv, Now: time.Now}
+	return &Factory{IO: SystemIO(), Getenv: os.Getenv, Now: time.Now, PrepareHeap: hugeheap.Prepare}
+}
+
+// prepareHeap readies the process's heap for reading a store: a read of
+// a large store grows hundreds of MiB of heap in a second (see
+// hugeheap.Prepare).
+func (f *Factory) prepareHeap() {
+	if f.PrepareHeap != nil {
+		f.PrepareHeap()
+	}
 }
 
 // usageError marks an error as a usage error (exit status 2).

@@ -61,6 +61,7 @@ func (sf *StoreFlags) Open(ctx context.Context, f *Factory) (store.Store, error)
 	if err != nil {
 		return nil, err
 	}
+	f.prepareHeap()
 	st, err := store.Open(ctx, loc)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
