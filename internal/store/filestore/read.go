@@ -156,7 +156,7 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 		perUnit: 1,
 		claimed: make(chan *unit, len(files)),
 		tokens:  make(chan struct{}, pipelineDepth),
-		free:    make(chan []entry, pipelineDepth+2),
+		free:    make(chan []entry, pipelineDepth*unitMax+parseWorkers), // room for every buffer in flight
 		stop:    make(chan struct{}),
 		keys:    keys,
 	}
