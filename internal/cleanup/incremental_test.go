@@ -9,8 +9,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,12 +237,7 @@ func testIncremental(t *testing.T, seed uint64) {
 	h := srv.Handler()
 	get := func(path string) string {
 		t.Helper()
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-		if w.Code != http.StatusOK {
-			t.Fatalf("GET %s: HTTP %d: %s", path, w.Code, w.Body)
-		}
-		return w.Body.String()
+		return testenv.Get(t, h, path)
 	}
 
 	reused, reparsed := 0, 0 // shards reused and parsed again by the kept reader

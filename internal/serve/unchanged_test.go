@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // TestUnchangedReadServedAgain: a server on a store that keeps its reads
@@ -51,12 +50,7 @@ func TestUnchangedReadServedAgain(t *testing.T) {
 				h := s.Handler()
 				get := func(path string) string {
 					t.Helper()
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-					if w.Code != http.StatusOK {
-						t.Fatalf("GET %s: HTTP %d: %s", path, w.Code, w.Body)
-					}
-					return w.Body.String()
+					return testenv.Get(t, h, path)
 				}
 				unchanged := func() string {
 					t.Helper()
