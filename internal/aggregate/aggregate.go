@@ -67,6 +67,8 @@ type Aggregator struct {
 	// keep is how many processes each sample's breakdown keeps; zero
 	// for none (see KeepProcesses).
 	keep int
+	// procMem holds the contributions kept (see KeepProcesses).
+	procMem procMem
 
 	// epoch numbers the reads (see Reset); met counts the keyInfos the
 	// current one made or met.

@@ -140,7 +140,7 @@ func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 		a.revalidate(ki, s)
 	}
 	if a.keep > 0 {
-		a.record(ki, s.Shard.PID, s.Value, s.Timestamp)
+		a.record(ki, a.pidNum(s.Shard.PID), s.Value, s.Timestamp)
 	}
 	f := ki.fam
 	switch f.Type {
@@ -200,9 +200,17 @@ func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 // up costs a few loads and an addition.
 func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 	if a.keep > 0 {
-		// Every sample's process is kept: no shortcut.
+		// Every sample's process is kept, then its value added.
+		num := a.pidNum(id.PID)
 		for i := range entries {
 			e := &entries[i]
+			if kid := e.KeyID; int(kid) < len(a.slots) {
+				if ki := a.slots[kid]; ki != nil && ki.key == e.Key && ki.cell != nil {
+					a.record(ki, num, e.Value, e.Timestamp)
+					*ki.cell += e.Value
+					continue
+				}
+			}
 			a.add(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, nil)
 		}
 		return nil

@@ -23,6 +23,13 @@ func (a *Aggregator) Families() []Family {
 		fams = append(fams, f)
 	}
 	order := a.pidOrder()
+	var places []int32 // by pid number
+	if a.keep > 0 {
+		places = make([]int32, len(order))
+		for i, num := range order {
+			places[num] = int32(i)
+		}
+	}
 	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.Name, b.Name) })
 	out := make([]Family, len(fams))
 	// Families are independent: build their samples on every core.
@@ -32,7 +39,11 @@ func (a *Aggregator) Families() []Family {
 		if out[i].Type != store.KindGauge {
 			out[i].Mode = ""
 		}
-		out[i].Samples = f.samples(order, a.pids, a.client, a.keep)
+		var bs *breakdowns
+		if a.keep > 0 {
+			bs = &breakdowns{pids: a.pids, pidPlace: places}
+		}
+		out[i].Samples = f.samples(order, a.pids, a.client, a.keep, bs)
 	})
 	return out
 }
@@ -74,8 +85,8 @@ type outGroup struct {
 // samples returns the family's samples in SortSamples order. Rather than
 // sorting every sample, it sorts the label sets once and emits each set's
 // samples in order: by name, a histogram's buckets by le, a gauge's
-// processes by pid.
-func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Version, keep int) []Sample {
+// processes by pid. Their breakdowns are made by bs when keep > 0.
+func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Version, keep int, bs *breakdowns) []Sample {
 	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.histList)+len(f.groupList))
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
@@ -156,7 +167,7 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 					acc += *g.hist.cells[i]
 					out = append(out, Sample{Name: bucketName, Labels: f.labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le, client)}, at), Value: acc})
 					if keep > 0 {
-						out[len(out)-1].Procs = histBreakdown(g.hist, keep, le, acc)
+						out[len(out)-1].Procs = bs.histogram(g.hist, keep, le, acc)
 					}
 				}
 			case e.name == countName && e.sr == nil && e.pg == nil:
@@ -170,15 +181,15 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 				}
 				out = append(out, Sample{Name: countName, Labels: g.labels, Value: acc})
 				if keep > 0 {
-					out[len(out)-1].Procs = histBreakdown(g.hist, keep, math.Inf(1), acc)
+					out[len(out)-1].Procs = bs.histogram(g.hist, keep, math.Inf(1), acc)
 				}
 			case e.sr != nil:
 				out = append(out, Sample{Name: e.sr.name, Labels: e.sr.labels, Value: e.sr.value})
 				if keep > 0 {
-					out[len(out)-1].Procs = seriesBreakdown(e.sr, MergeOf(f.Type, f.Mode))
+					out[len(out)-1].Procs = bs.series(e.sr, MergeOf(f.Type, f.Mode))
 				}
 			default:
-				out = f.appendPIDs(out, e.pg, pidOrder, pids, keep > 0)
+				out = f.appendPIDs(out, e.pg, pidOrder, pids, bs)
 			}
 		}
 	}
@@ -187,16 +198,16 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 
 // appendPIDs appends the per-process samples of g in pid order (see
 // Aggregator.pidOrder), labelled with their pid (pids by number), with
-// their breakdown when procs is set.
-func (f *family) appendPIDs(out []Sample, g *pidGroup, pidOrder []int32, pids []string, procs bool) []Sample {
+// their breakdown when bs is not nil.
+func (f *family) appendPIDs(out []Sample, g *pidGroup, pidOrder []int32, pids []string, bs *breakdowns) []Sample {
 	at := insertAt(g.labels, "pid")
 	for _, num := range pidOrder {
 		if int(num) < len(g.byPID) && g.byPID[num].set {
 			labels := f.labels.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
 			out = append(out, Sample{Name: g.name, Labels: labels, Value: g.byPID[num].value})
-			if procs {
+			if bs != nil {
 				// One process per series: its own.
-				out[len(out)-1].Procs = &Breakdown{Contrib: []Contribution{{PID: pids[num], Value: g.byPID[num].value}}, OthersValue: math.NaN()}
+				out[len(out)-1].Procs = bs.own(num, g.byPID[num].value)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"cmp"
 	"math"
 	"slices"
 
@@ -69,9 +70,9 @@ func MergeOf(kind store.Kind, mode string) Merge {
 	return MergeEach
 }
 
-// rank orders contributions: the larger, the more worth keeping.
-func (m Merge) rank(x *Contribution) float64 {
-	v := x.Value
+// rank orders contributions of value v at timestamp ts: the larger, the
+// more worth keeping.
+func (m Merge) rank(v, ts float64) float64 {
 	if math.IsNaN(v) {
 		return math.Inf(-1)
 	}
@@ -81,67 +82,143 @@ func (m Merge) rank(x *Contribution) float64 {
 	case MergeMax:
 		return v
 	case MergeLatest:
-		return x.Timestamp
+		return ts
 	}
 	return math.Abs(v)
 }
 
-// procSet keeps the top contributions of one series.
-type procSet struct {
-	top   []Contribution
-	added int
+// The processes' contributions are kept while a read goes on for every
+// series — on a big store hundreds of thousands of small sets, each
+// sample of each process going through one. They are kept by pid number
+// (Aggregator.pidNum, no strings: the garbage collector need not look
+// into them) in memory cut from large blocks (procMem), and made
+// Contributions only by Families.
+
+// held is one process's contribution to a series while samples come.
+type held struct {
+	value, ts float64
+	num       int32 // pid number (Aggregator.pidNum)
 }
 
-func (c *procSet) add(how Merge, limit int, x Contribution) {
-	for i := len(c.top) - 1; i >= 0; i-- {
-		if c.top[i].PID == x.PID {
+// procMem hands out the memory of the kept contributions, cut from large
+// blocks (see chunk).
+type procMem struct {
+	sets    chunk[procSet]
+	hists   chunk[histProcs]
+	buckets chunk[pidBuckets]
+	held    []held
+	floats  []float64
+}
+
+// heldRoom returns an empty slice of capacity n.
+func (m *procMem) heldRoom(n int) []held {
+	if len(m.held) < n {
+		m.held = make([]held, max(4096, n))
+	}
+	s := m.held[:0:n]
+	m.held = m.held[n:]
+	return s
+}
+
+// floatRoom returns an empty slice of capacity n.
+func (m *procMem) floatRoom(n int) []float64 {
+	if len(m.floats) < n {
+		m.floats = make([]float64, max(8192, n))
+	}
+	s := m.floats[:0:n]
+	m.floats = m.floats[n:]
+	return s
+}
+
+// procSet keeps the top contributions of one series.
+type procSet struct {
+	top   []held
+	added int
+	// nums has bit num%64 set for the pid number num of every
+	// contribution in top: most samples are of a process not there, found
+	// without looking into top.
+	nums uint64
+	// worst is the index in a full top of the contribution a better one
+	// replaces, of rank worstRank; set when worstOK.
+	worst     int
+	worstRank float64
+	worstOK   bool
+}
+
+func (c *procSet) add(m *procMem, how Merge, limit int, x held) {
+	bit := uint64(1) << (uint32(x.num) % 64)
+	for i := len(c.top) - 1; i >= 0 && c.nums&bit != 0; i-- {
+		if c.top[i].num == x.num {
 			// One process holding the series under two keys (keys
 			// differing only in help text or label order): merged as the
 			// aggregator merges them.
 			t := &c.top[i]
 			switch how {
 			case MergeMin:
-				t.Value = math.Min(t.Value, x.Value)
+				t.value = math.Min(t.value, x.value)
 			case MergeMax:
-				t.Value = math.Max(t.Value, x.Value)
+				t.value = math.Max(t.value, x.value)
 			case MergeLatest:
-				if x.Timestamp > t.Timestamp {
+				if x.ts > t.ts {
 					*t = x
 				}
 			default:
-				t.Value += x.Value
+				t.value += x.value
 			}
+			c.worstOK = false
 			return
 		}
 	}
 	c.added++
 	if len(c.top) < limit {
+		if len(c.top) == cap(c.top) {
+			top := m.heldRoom(min(limit, max(2, 2*cap(c.top))))
+			c.top = append(top, c.top...)
+		}
 		c.top = append(c.top, x)
+		c.nums |= bit
 		return
 	}
-	worst := 0
-	for i := 1; i < len(c.top); i++ {
-		if how.rank(&c.top[i]) < how.rank(&c.top[worst]) {
-			worst = i
+	if !c.worstOK {
+		// The first of the lowest rank.
+		c.worst, c.worstRank = 0, how.rank(c.top[0].value, c.top[0].ts)
+		for i := 1; i < len(c.top); i++ {
+			if r := how.rank(c.top[i].value, c.top[i].ts); r < c.worstRank {
+				c.worst, c.worstRank = i, r
+			}
 		}
+		c.worstOK = true
 	}
-	if how.rank(&x) > how.rank(&c.top[worst]) {
-		c.top[worst] = x
+	if how.rank(x.value, x.ts) > c.worstRank {
+		c.top[c.worst] = x
+		c.worstOK = false
+		c.nums = 0
+		for i := range c.top {
+			c.nums |= 1 << (uint32(c.top[i].num) % 64)
+		}
 	}
 }
 
 // pidBuckets are one process's raw (not cumulative) bucket counts of one
-// histogram.
+// histogram; made cumulative in ascending le order by finish.
 type pidBuckets struct {
-	pid   string
 	les   []float64
 	vals  []float64
 	total float64
-	cum   []float64 // vals made cumulative in ascending le order, by finish
+	num   int32 // pid number
+	// sorted says les are in strictly ascending order (leLess), as a
+	// shard lists them.
+	sorted bool
 }
 
 func (p *pidBuckets) put(le, v float64) {
 	p.total += v
+	if n := len(p.les); p.sorted && (n == 0 || leLess(p.les[n-1], le)) {
+		// Above every bound so far: a new one.
+		p.les = append(p.les, le)
+		p.vals = append(p.vals, v)
+		return
+	}
 	for i := len(p.les) - 1; i >= 0; i-- {
 		if p.les[i] == le {
 			p.vals[i] += v
@@ -150,21 +227,26 @@ func (p *pidBuckets) put(le, v float64) {
 	}
 	p.les = append(p.les, le)
 	p.vals = append(p.vals, v)
+	p.sorted = false
 }
 
 // upTo returns the process's cumulative count of the buckets with bounds
 // up to le.
 func (p *pidBuckets) upTo(le float64) float64 {
-	i, _ := slices.BinarySearchFunc(p.les, le, func(x, t float64) int {
-		if x <= t {
-			return -1
+	// The first bound not <= le.
+	i, j := 0, len(p.les)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if p.les[h] <= le {
+			i = h + 1
+		} else {
+			j = h
 		}
-		return 1
-	})
+	}
 	if i == 0 {
 		return 0
 	}
-	return p.cum[i-1]
+	return p.vals[i-1]
 }
 
 func (p *pidBuckets) rank() float64 {
@@ -178,27 +260,52 @@ func (p *pidBuckets) rank() float64 {
 // come from its one shard, read in one go, so a process is ranked once
 // the next process comes.
 type histProcs struct {
-	kept    []*pidBuckets
+	kept []*pidBuckets
+	// nums has bit num%64 set for the pid number num of every kept
+	// process (see procSet).
+	nums    uint64
 	pending *pidBuckets
-	added   int
-	done    bool
+	// spare is a process ranked out, whose memory the next one takes.
+	spare *pidBuckets
+	added int
+	done  bool
+	// worst is the index in a full kept of the process a better one
+	// replaces, of rank worstRank; set when worstOK.
+	worst     int
+	worstRank float64
+	worstOK   bool
 }
 
-func (h *histProcs) add(limit int, pid string, le, v float64) {
-	if h.pending != nil && h.pending.pid == pid {
+// add keeps process num's count v of bound le; bounds is how many the
+// histogram has so far.
+func (h *histProcs) add(m *procMem, limit int, num int32, le, v float64, bounds int) {
+	if h.pending != nil && h.pending.num == num {
 		h.pending.put(le, v)
 		return
 	}
-	for _, k := range h.kept {
-		if k.pid == pid {
-			k.put(le, v)
-			return
+	if h.nums&(1<<(uint32(num)%64)) != 0 {
+		for _, k := range h.kept {
+			if k.num == num {
+				k.put(le, v)
+				h.worstOK = false
+				return
+			}
 		}
 	}
 	h.commit(limit)
-	h.pending = &pidBuckets{pid: pid}
+	p := h.spare
+	if p != nil {
+		h.spare = nil
+		p.les, p.vals, p.total = p.les[:0], p.vals[:0], 0
+	} else {
+		p = m.buckets.next()
+		n := max(bounds, 4)
+		p.les, p.vals = m.floatRoom(n), m.floatRoom(n)
+	}
+	p.num, p.sorted = num, true
+	h.pending = p
 	h.added++
-	h.pending.put(le, v)
+	p.put(le, v)
 }
 
 func (h *histProcs) commit(limit int) {
@@ -209,17 +316,30 @@ func (h *histProcs) commit(limit int) {
 	h.pending = nil
 	if len(h.kept) < limit {
 		h.kept = append(h.kept, p)
+		h.nums |= 1 << (uint32(p.num) % 64)
 		return
 	}
-	worst := 0
-	for i := 1; i < len(h.kept); i++ {
-		if h.kept[i].rank() < h.kept[worst].rank() {
-			worst = i
+	if !h.worstOK {
+		// The first of the lowest rank.
+		h.worst, h.worstRank = 0, h.kept[0].rank()
+		for i := 1; i < len(h.kept); i++ {
+			if r := h.kept[i].rank(); r < h.worstRank {
+				h.worst, h.worstRank = i, r
+			}
 		}
+		h.worstOK = true
 	}
-	if p.rank() > h.kept[worst].rank() {
-		h.kept[worst] = p
+	if p.rank() > h.worstRank {
+		h.spare = h.kept[h.worst]
+		h.kept[h.worst] = p
+		h.worstOK = false
+		h.nums = 0
+		for _, k := range h.kept {
+			h.nums |= 1 << (uint32(k.num) % 64)
+		}
+		return
 	}
+	h.spare = p
 }
 
 // finish ranks the last process and makes every kept one cumulative.
@@ -228,7 +348,16 @@ func (h *histProcs) finish(limit int) {
 		return
 	}
 	h.commit(limit)
+	h.spare = nil
 	for _, p := range h.kept {
+		if p.sorted {
+			acc := 0.0
+			for i, v := range p.vals {
+				acc += v
+				p.vals[i] = acc
+			}
+			continue
+		}
 		idx := make([]int, len(p.les))
 		for i := range idx {
 			idx[i] = i
@@ -243,70 +372,189 @@ func (h *histProcs) finish(limit int) {
 			return 0
 		})
 		les := make([]float64, len(idx))
-		p.cum = make([]float64, len(idx))
+		cum := make([]float64, len(idx))
 		acc := 0.0
 		for i, k := range idx {
 			les[i] = p.les[k]
 			acc += p.vals[k]
-			p.cum[i] = acc
+			cum[i] = acc
 		}
-		p.les, p.vals = les, nil
+		p.les, p.vals = les, cum
 	}
 	h.done = true
 }
 
-// record keeps what shard pid's sample s of key ki contributes.
-func (a *Aggregator) record(ki *keyInfo, pid string, value, ts float64) {
+// record keeps what process num's sample of key ki contributes.
+func (a *Aggregator) record(ki *keyInfo, num int32, value, ts float64) {
 	f := ki.fam
 	how := MergeOf(f.Type, f.Mode)
 	switch {
 	case how == MergeEach:
 		// The pid is a label: the breakdown is made with the sample.
 	case ki.hist != nil:
-		if ki.hist.procs == nil {
-			ki.hist.procs = &histProcs{}
+		h := ki.hist
+		if h.procs == nil {
+			h.procs = a.procMem.hists.next()
 		}
-		ki.hist.procs.add(a.keep, pid, ki.le, value)
+		h.procs.add(&a.procMem, a.keep, num, ki.le, value, len(h.les))
 	default:
 		sr := a.shortcut(ki)
 		if sr.procs == nil {
-			sr.procs = &procSet{}
+			sr.procs = a.procMem.sets.next()
 		}
-		sr.procs.add(how, a.keep, Contribution{PID: pid, Value: value, Timestamp: ts})
+		sr.procs.add(&a.procMem, how, a.keep, held{value: value, ts: ts, num: num})
 	}
 }
 
-// seriesBreakdown returns the breakdown of a plain series.
-func seriesBreakdown(sr *series, how Merge) *Breakdown {
-	b := &Breakdown{OthersValue: math.NaN()}
+// breakdowns makes the breakdowns of one family's samples (Families makes
+// families on several goroutines, each with its own), cut from large
+// blocks.
+type breakdowns struct {
+	pids     []string // by number
+	pidPlace []int32  // by pid number: the pid's place in pid order
+	bds      []Breakdown
+	cs       []Contribution
+
+	// The processes of the sample at hand (for histogram, those of
+	// the histogram of the last call, whose order then is where the next
+	// bucket's sort starts): their order, values, ranks and places in pid
+	// order.
+	hist   *hist
+	order  []int32
+	vals   []float64
+	ranks  []float64
+	places []int32
+}
+
+func (b *breakdowns) next() *Breakdown {
+	if len(b.bds) == 0 {
+		b.bds = make([]Breakdown, 1024)
+	}
+	bd := &b.bds[0]
+	b.bds = b.bds[1:]
+	bd.OthersValue = math.NaN()
+	return bd
+}
+
+// contribs returns n contributions to fill in (capacity n).
+func (b *breakdowns) contribs(n int) []Contribution {
+	if len(b.cs) < n {
+		b.cs = make([]Contribution, max(4096, n))
+	}
+	s := b.cs[:n:n]
+	b.cs = b.cs[n:]
+	return s
+}
+
+// sort orders b.order as sortContrib did the contributions: by b.ranks,
+// the largest first, then by pid (b.places); stable, as
+// slices.SortStableFunc (whose insertion sort this is, up to 20), for
+// ranks that do not order (a NaN timestamp of mostrecent).
+func (b *breakdowns) sort() {
+	ord, ranks, places := b.order, b.ranks, b.places
+	if len(ord) > 20 {
+		slices.SortStableFunc(ord, func(x, y int32) int {
+			switch {
+			case ranks[x] > ranks[y]:
+				return -1
+			case ranks[x] < ranks[y]:
+				return 1
+			}
+			return cmp.Compare(places[x], places[y])
+		})
+		return
+	}
+	for i := 1; i < len(ord); i++ {
+		x := ord[i]
+		rx, px := ranks[x], places[x]
+		j := i
+		for ; j > 0; j-- {
+			y := ord[j-1]
+			if ry := ranks[y]; !(rx > ry || !(rx < ry) && px < places[y]) {
+				break
+			}
+			ord[j] = y
+		}
+		ord[j] = x
+	}
+}
+
+// identity sets b.order to 0 ... n-1 and sizes b.vals, b.ranks and
+// b.places.
+func (b *breakdowns) identity(n int) {
+	b.order = b.order[:0]
+	for i := range n {
+		b.order = append(b.order, int32(i))
+	}
+	if cap(b.vals) < n {
+		b.vals, b.ranks, b.places = make([]float64, n), make([]float64, n), make([]int32, n)
+	}
+	b.vals, b.ranks, b.places = b.vals[:n], b.ranks[:n], b.places[:n]
+}
+
+// series returns the breakdown of a plain series.
+func (b *breakdowns) series(sr *series, how Merge) *Breakdown {
+	bd := b.next()
 	if sr.procs == nil {
-		return b
+		return bd
 	}
-	b.Contrib = slices.Clone(sr.procs.top)
-	sortContrib(b.Contrib, how)
-	b.Others = sr.procs.added - len(b.Contrib)
+	top := sr.procs.top
+	b.hist = nil
+	b.identity(len(top))
+	for i := range top {
+		b.ranks[i], b.places[i] = how.rank(top[i].value, top[i].ts), b.pidPlace[top[i].num]
+	}
+	b.sort()
+	cs := b.contribs(len(top))
+	for i, k := range b.order {
+		t := &top[k]
+		cs[i] = Contribution{PID: b.pids[t.num], Value: t.value, Timestamp: t.ts}
+	}
+	bd.Contrib = cs
+	bd.Others = sr.procs.added - len(cs)
 	if how == MergeSum {
-		b.OthersValue = othersValue(sr.value, b)
+		bd.OthersValue = othersValue(sr.value, bd)
 	}
-	return b
+	return bd
 }
 
-// histBreakdown returns the breakdown of a histogram's bucket le (+Inf
-// for _count) whose aggregated value is value.
-func histBreakdown(h *hist, limit int, le, value float64) *Breakdown {
-	b := &Breakdown{OthersValue: math.NaN()}
+// histogram returns the breakdown of a histogram's bucket le (+Inf for
+// _count) whose aggregated value is value.
+func (b *breakdowns) histogram(h *hist, limit int, le, value float64) *Breakdown {
+	bd := b.next()
 	if h.procs == nil {
-		return b
+		return bd
 	}
 	h.procs.finish(limit)
-	b.Contrib = make([]Contribution, len(h.procs.kept))
-	for i, p := range h.procs.kept {
-		b.Contrib[i] = Contribution{PID: p.pid, Value: p.upTo(le)}
+	kept := h.procs.kept
+	if b.hist != h || len(b.order) != len(kept) {
+		// Buckets come in ascending order, the processes' order changing
+		// little from one to the next: each sort starts from the last.
+		b.hist = h
+		b.identity(len(kept))
 	}
-	sortContrib(b.Contrib, MergeSum)
-	b.Others = h.procs.added - len(b.Contrib)
-	b.OthersValue = othersValue(value, b)
-	return b
+	for i, p := range kept {
+		v := p.upTo(le)
+		b.vals[i], b.ranks[i], b.places[i] = v, MergeSum.rank(v, 0), b.pidPlace[p.num]
+	}
+	b.sort()
+	cs := b.contribs(len(kept))
+	for i, k := range b.order {
+		cs[i] = Contribution{PID: b.pids[kept[k].num], Value: b.vals[k]}
+	}
+	bd.Contrib = cs
+	bd.Others = h.procs.added - len(cs)
+	bd.OthersValue = othersValue(value, bd)
+	return bd
+}
+
+// own returns the breakdown of a per-process series (gauge all/liveall):
+// its own process.
+func (b *breakdowns) own(num int32, value float64) *Breakdown {
+	bd := b.next()
+	bd.Contrib = b.contribs(1)
+	bd.Contrib[0] = Contribution{PID: b.pids[num], Value: value}
+	return bd
 }
 
 // othersValue is what the processes left out of b add to value: zero
@@ -319,20 +567,4 @@ func othersValue(value float64, b *Breakdown) float64 {
 		value -= c.Value
 	}
 	return value
-}
-
-func sortContrib(cs []Contribution, how Merge) {
-	if len(cs) < 2 {
-		return
-	}
-	slices.SortStableFunc(cs, func(a, b Contribution) int {
-		ra, rb := how.rank(&a), how.rank(&b)
-		switch {
-		case ra > rb:
-			return -1
-		case ra < rb:
-			return 1
-		}
-		return store.ComparePIDs(a.PID, b.PID)
-	})
 }
