@@ -44,9 +44,9 @@ func NewFactory() *Factory {
 
 // prepareHeap readies the process's heap for reading a store: a read of
 // a large store grows hundreds of MiB of heap in a second (see
-// hugeheap.Prepare).
+// hugeheap.Prepare). PROMSTORE_HUGE_PAGES=off leaves the heap alone.
 func (f *Factory) prepareHeap() {
-	if f.PrepareHeap != nil {
+	if f.PrepareHeap != nil && f.Getenv("PROMSTORE_HUGE_PAGES") != "off" {
 		f.PrepareHeap()
 	}
 }
