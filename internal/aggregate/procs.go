@@ -111,22 +111,20 @@ type procMem struct {
 }
 
 // heldRoom returns an empty slice of capacity n.
-func (m *procMem) heldRoom(n int) []held {
-	if len(m.held) < n {
-		m.held = make([]held, max(4096, n))
-	}
-	s := m.held[:0:n]
-	m.held = m.held[n:]
-	return s
-}
+func (m *procMem) heldRoom(n int) []held { return cut(&m.held, n, 4096) }
 
 // floatRoom returns an empty slice of capacity n.
-func (m *procMem) floatRoom(n int) []float64 {
-	if len(m.floats) < n {
-		m.floats = make([]float64, max(8192, n))
+func (m *procMem) floatRoom(n int) []float64 { return cut(&m.floats, n, 8192) }
+
+// cut returns an empty slice of capacity n cut from the front of *block,
+// which is replaced by a new block of max(size, n) elements when it holds
+// fewer than n.
+func cut[T any](block *[]T, n, size int) []T {
+	if len(*block) < n {
+		*block = make([]T, max(size, n))
 	}
-	s := m.floats[:0:n]
-	m.floats = m.floats[n:]
+	s := (*block)[:0:n]
+	*block = (*block)[n:]
 	return s
 }
 
