@@ -221,31 +221,35 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 	}
 	p := &Plan{Policy: pol, ignoreTS: opts.IgnoreTimestamps}
 
-	// Read the source, shard by shard.
+	// Read the source, a shard at a time: its items and index are made
+	// at their size (a million items grown by appending cost twice their
+	// memory, and a migration's rate counts this read).
 	byTarget := map[store.ShardID]*ShardPlan{}
 	index := map[store.ShardID]map[string]int{}
-	err := src.Scan(ctx, func(s store.Sample) error {
-		tid := TargetID(s.Shard, opts.PIDPrefix)
+	err := store.ScanShards(ctx, src, func(id store.ShardID, entries []store.Entry) error {
+		tid := TargetID(id, opts.PIDPrefix)
 		sp := byTarget[tid]
 		if sp == nil {
 			if opts.CheckTarget != nil {
 				if err := opts.CheckTarget(tid); err != nil {
-					return fmt.Errorf("source shard %s cannot be written as target shard %s: %w", s.Shard, tid, err)
+					return fmt.Errorf("source shard %s cannot be written as target shard %s: %w", id, tid, err)
 				}
 			}
-			sp = &ShardPlan{Source: s.Shard, Target: tid}
+			sp = &ShardPlan{Source: id, Target: tid, Items: make([]Item, 0, len(entries))}
 			byTarget[tid] = sp
-			index[tid] = map[string]int{}
+			index[tid] = make(map[string]int, len(entries))
 			p.Shards = append(p.Shards, sp)
 		}
-		text := store.CanonicalKeyText(s.Key)
-		if _, dup := index[tid][text]; dup {
-			return fmt.Errorf("source shard %s holds the sample %s twice (once as a legacy key?): cannot migrate it unambiguously", s.Shard, text)
+		idx := index[tid]
+		for i := range entries {
+			e := &entries[i]
+			text := store.CanonicalKeyText(e.Key)
+			if _, dup := idx[text]; dup {
+				return fmt.Errorf("source shard %s holds the sample %s twice (once as a legacy key?): cannot migrate it unambiguously", id, text)
+			}
+			idx[text] = len(sp.Items)
+			sp.Items = append(sp.Items, Item{Sample: store.Sample{Shard: tid, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, Text: text})
 		}
-		index[tid][text] = len(sp.Items)
-		src := s
-		src.Shard = tid
-		sp.Items = append(sp.Items, Item{Sample: src, Text: text})
 		return nil
 	})
 	if problems, ok := store.Partial(err); ok {
