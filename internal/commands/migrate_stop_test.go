@@ -5,10 +5,12 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -208,4 +210,100 @@ func infoField(t *testing.T, c *redis.Client, field string) int64 {
 	}
 	t.Fatalf("INFO has no %s", field)
 	return 0
+}
+
+// TestMigrateStopReportCountsWhatTheDirectoryHolds: a migration from Redis
+// into a directory on a small tmpfs stops when the file system is full.
+// Its report says what the directory holds, as the test reads it itself
+// (each shard file is written whole or not at all: complete shards and
+// shards not started, no partly written ones and no temporary files left
+// behind); once there is room, the same command finishes the migration
+// and the directory dumps as Redis does. Mounting needs root (with CI=true
+// the test fails without).
+func TestMigrateStopReportCountsWhatTheDirectoryHolds(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "not root: cannot mount a tmpfs")
+	}
+	ctx := context.Background()
+	srv := testenv.StartRedis(t)
+
+	// 60 counter shards of 100 samples each, moved into Redis.
+	srcDir := t.TempDir()
+	src, err := filestore.Open(ctx, srcDir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := 0; p < 60; p++ {
+		id := store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(1000 + p)}
+		var samples []store.Sample
+		for i := 0; i < 100; i++ {
+			k := storetest.Key(t, "requests", "requests_total", []store.Label{{Name: "path", Value: fmt.Sprintf("/api/v1/items/%03d", i)}}, "Requests served.")
+			samples = append(samples, store.Sample{Key: k, Value: float64(p*1000 + i)})
+		}
+		if err := src.WriteShard(ctx, id, samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := dumpStore(t, src)
+	src.Close()
+	if code, out, errOut := runCLI(t, nil, "migrate", "file-to-redis", "--dir", srcDir, "--redis-url", srv.URL()); code != 0 {
+		t.Fatalf("into Redis: exit %d\n%s%s", code, out, errOut)
+	}
+
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k,mode=755"); err != nil {
+		testenv.Unavailable(t, "mount a tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	code, out, errOut := runCLI(t, nil, "migrate", "redis-to-file", "--dir", dir, "--redis-url", srv.URL())
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q, want 1 and nothing\n%s", code, out, errOut)
+	}
+
+	// What the directory holds, listed by the test.
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := 0
+	for _, e := range names {
+		if !regexp.MustCompile(`^counter_10[0-5][0-9]\.db$`).MatchString(e.Name()) {
+			t.Errorf("the stopped run left %s in the directory", e.Name())
+			continue
+		}
+		complete++
+	}
+	if complete == 0 || complete == 60 {
+		t.Fatalf("the run did not stop part-way as intended (%d of 60 shards written): the test proves nothing", complete)
+	}
+	report := fmt.Sprintf("promstore: migration stopped part-way (error below); read back, the target holds %d of the 6000 samples to write: %d of 60 shards complete, 0 partly written, %d not started\n"+
+		"promstore: run the same command again to complete it\n", 100*complete, complete, 60-complete)
+	lastLine := regexp.MustCompile(`^promstore: write target shard counter_10[0-5][0-9]: .*no space left on device\n$`)
+	got, last, _ := strings.Cut(errOut, "promstore: write target shard")
+	if got != report || !lastLine.MatchString("promstore: write target shard"+last) {
+		t.Fatalf("stderr:\n%s\nwant:\n%sand then the write error", errOut, report)
+	}
+	t.Logf("stopped with %d of 60 shards written", complete)
+
+	// With room, a rerun finishes the migration.
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=16m,mode=755"); err != nil {
+		t.Fatalf("remount %s larger: %v", dir, err)
+	}
+	code, out, errOut = runCLI(t, nil, "migrate", "redis-to-file", "--dir", dir, "--redis-url", srv.URL())
+	if code != 0 {
+		t.Fatalf("rerun: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, fmt.Sprintf("migrated 60 shards, 6000 samples (%d new, %d already present, 0 conflicts)", 6000-100*complete, 100*complete)) {
+		t.Fatalf("rerun: %s", out)
+	}
+	dst, err := filestore.Open(ctx, dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	testenv.CompareExposition(t, dumpStore(t, dst), want)
 }
