@@ -199,7 +199,13 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 	res.Plan = p
 	if opts.DryRun {
 		if t.Check != nil {
-			if err := t.Check(ctx, p); err != nil {
+			var deleteKeys []string
+			for _, o := range res.Orphans {
+				if !o.Spared {
+					deleteKeys = append(deleteKeys, o.Key)
+				}
+			}
+			if err := t.Check(ctx, p, deleteKeys); err != nil {
 				return res, fmt.Errorf("dry run: the real run would fail: %w", err)
 			}
 		}

@@ -9,15 +9,17 @@ import (
 	"github.com/promstore/promstore/internal/store/redisstore"
 )
 
-// checkRedisRun tells what a real run of p on the Redis store st would
-// fail on, for a dry run to say so: the lock held by another cleanup; a
-// client that may not write the keys the run writes (an ACL user without
-// write permission on them, a read-only replica), probed without
-// changing anything; a server that refuses writes beyond its maxmemory
+// checkRedisRun tells what a real run of p, deleting the orphan keys
+// deleteKeys too, on the Redis store st would fail on, for a dry run to
+// say so: the lock held by another cleanup; a client that may not write
+// the keys the run writes or deletes (an ACL user without write
+// permission on them, a read-only replica), probed without changing
+// anything; a server that refuses writes beyond its maxmemory
 // (noeviction) with less memory left than the journal and the first
 // archive need. Nil when nothing is in the way or nothing is to do.
-func checkRedisRun(ctx context.Context, st RedisBackend, p *Plan) error {
-	if p == nil || !p.changes() {
+func checkRedisRun(ctx context.Context, st RedisBackend, p *Plan, deleteKeys []string) error {
+	changes := p != nil && p.changes()
+	if !changes && len(deleteKeys) == 0 {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -31,16 +33,21 @@ func checkRedisRun(ctx context.Context, st RedisBackend, p *Plan) error {
 		return fmt.Errorf("another cleanup is running on this store (lock %s, expires in %s if that run died)", st.AuxKey(redisLockName), ttl.Round(time.Second))
 	}
 	var ids []store.ShardID
-	for _, sp := range p.Shards {
-		if sp.Action != Keep {
-			ids = append(ids, sp.Info.ID)
+	if changes {
+		for _, sp := range p.Shards {
+			if sp.Action != Keep {
+				ids = append(ids, sp.Info.ID)
+			}
+		}
+		for _, a := range p.Archives {
+			ids = append(ids, a.ID)
 		}
 	}
-	for _, a := range p.Archives {
-		ids = append(ids, a.ID)
+	if err := st.CheckWrite(ctx, []string{redisLockName, redisJournalName, redisstore.ReadGateName}, ids, deleteKeys); err != nil {
+		return fmt.Errorf("this client cannot write the store (the run writes its lock, journal and archives and removes shards and orphan keys): %w", err)
 	}
-	if err := st.CheckWrite(ctx, []string{redisLockName, redisJournalName, redisstore.ReadGateName}, ids); err != nil {
-		return fmt.Errorf("this client cannot write the store (the run writes its lock, journal and archives and removes shards): %w", err)
+	if !changes {
+		return nil // deleting keys takes no memory
 	}
 	nodes, err := st.Memory(ctx)
 	if err != nil {

@@ -53,8 +53,8 @@ type RedisBackend interface {
 	CloseGate(ctx context.Context, ttl time.Duration) (int, error)
 	OpenGate(ctx context.Context) error
 	// CheckWrite probes, changing nothing, that the maintenance records
-	// auxNames and the keys of shards ids may be written.
-	CheckWrite(ctx context.Context, auxNames []string, ids []store.ShardID) error
+	// auxNames, the keys of shards ids and the keys keys may be written.
+	CheckWrite(ctx context.Context, auxNames []string, ids []store.ShardID, keys []string) error
 	// Memory is the memory use and limit of every server.
 	Memory(ctx context.Context) ([]redisstore.NodeMemory, error)
 }
@@ -84,8 +84,8 @@ func RedisTarget(st RedisBackend) *Target {
 		DeleteKeys: st.DeleteKeys,
 		DeleteMany: st.ShardsDeleter,
 		Less:       st.LessShards,
-		Check: func(ctx context.Context, p *Plan) error {
-			return checkRedisRun(ctx, st, p)
+		Check: func(ctx context.Context, p *Plan, deleteKeys []string) error {
+			return checkRedisRun(ctx, st, p, deleteKeys)
 		},
 		Replace: replacer(st),
 	}

@@ -42,7 +42,7 @@ type Target struct {
 	Local bool
 	// Check, when set, tells what a real run of a plan would fail on
 	// (lock, permissions, space), for a dry run to say so.
-	Check func(ctx context.Context, p *Plan) error
+	Check func(ctx context.Context, p *Plan, deleteKeys []string) error
 	// DeleteMany, when set, lists the shards ids at once and returns a
 	// function deleting one of them as Store.DeleteShard does (Redis:
 	// one SCAN pass over the keyspace instead of one per shard).
@@ -113,7 +113,7 @@ func FileTarget(st FileBackend) *Target {
 		Less:    st.LessShards,
 		Journal: &fileJournal{dir: dir},
 		Gate:    &fileGate{dir: dir},
-		Check: func(ctx context.Context, p *Plan) error {
+		Check: func(ctx context.Context, p *Plan, _ []string) error {
 			return checkFileRun(ctx, dir, p)
 		},
 		Stage: func(ctx context.Context, layout int, id store.ShardID, samples []store.Sample) (func() error, func(), error) {

@@ -86,7 +86,7 @@ func TestCleanupDryRunRedisSaysTheRunWouldFail(t *testing.T) {
 				return strings.Replace(srv.URL(), "redis://", "redis://reader:pw@", 1)
 			},
 			want: func(srv *testenv.RedisServer) *regexp.Regexp {
-				return regexp.MustCompile(`^this client cannot write the store \(the run writes its lock, journal and archives and removes shards\): may not write gunicorn:promstore:cleanup-lock: redis ` +
+				return regexp.MustCompile(`^this client cannot write the store \(the run writes its lock, journal and archives and removes shards and orphan keys\): may not write gunicorn:promstore:cleanup-lock: redis ` +
 					regexp.QuoteMeta(srv.Addr()) + `: NOPERM this user has no permissions to access one of the keys used as arguments$`)
 			},
 		},
@@ -106,7 +106,7 @@ func TestCleanupDryRunRedisSaysTheRunWouldFail(t *testing.T) {
 				return replica.URL()
 			},
 			want: func(*testenv.RedisServer) *regexp.Regexp {
-				return regexp.MustCompile(`^this client cannot write the store \(the run writes its lock, journal and archives and removes shards\): may not write gunicorn:promstore:cleanup-lock: redis 127\.0\.0\.1:[0-9]+: READONLY You can't write against a read only replica\.$`)
+				return regexp.MustCompile(`^this client cannot write the store \(the run writes its lock, journal and archives and removes shards and orphan keys\): may not write gunicorn:promstore:cleanup-lock: redis 127\.0\.0\.1:[0-9]+: READONLY You can't write against a read only replica\.$`)
 			},
 		},
 		{
@@ -313,5 +313,50 @@ func TestCleanupDryRunFullDisk(t *testing.T) {
 	code, out, errOut = runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids")
 	if code != ExitError || !strings.Contains(errOut, "no space left on device") {
 		t.Fatalf("real run: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestCleanupDryRunOrphansOnly: a dry run of `cleanup --orphans` alone
+// (no shard to change, only orphan keys to delete) checks that the client
+// may delete those keys: an ACL user that may write promstore's own keys
+// but not the store's metric hashes gets "the real run would fail",
+// naming the orphan key, and the real run fails; a client that may write
+// everything passes the dry run, and its real run deletes the orphan.
+func TestCleanupDryRunOrphansOnly(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	const orphan = "gunicorn:counter:4100:metric:00000000000000000000000000000001"
+	if err := c.HSet(ctx, orphan, "value", "5.0", "timestamp", "0.0", "updated_at", "1000.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, c, "acl", "setuser", "keeper", "on", ">pw", "+@all", "%R~*", "~gunicorn:promstore:*")
+	limited := strings.Replace(srv.URL(), "redis://", "redis://keeper:pw@", 1)
+	args := func(url string, more ...string) []string {
+		return append([]string{"cleanup", "--redis-url", url, "--orphans", "--min-idle", "0"}, more...)
+	}
+
+	code, out, errOut := runCLI(t, nil, args(limited, "--dry-run")...)
+	want := "promstore: cleanup of " + strings.Replace(limited, ":pw@", ":xxxxx@", 1) + " prefix gunicorn: dry run: the real run would fail: " +
+		"this client cannot write the store (the run writes its lock, journal and archives and removes shards and orphan keys): may not write " + orphan +
+		": redis " + srv.Addr() + ": NOPERM this user has no permissions to access one of the keys used as arguments\n"
+	if code != ExitError || errOut != want || !strings.Contains(out, orphan) {
+		t.Fatalf("dry run: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1, the orphan listed and stderr:\n%s", code, out, errOut, want)
+	}
+	if code, out, errOut := runCLI(t, nil, args(limited)...); code != ExitError || !strings.Contains(errOut, "NOPERM") {
+		t.Fatalf("real run as the limited user: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := c.Exists(ctx, orphan).Val(); n != 1 {
+		t.Fatalf("the failed run deleted the orphan")
+	}
+
+	if code, out, errOut := runCLI(t, nil, args(srv.URL(), "--dry-run")...); code != 0 || errOut != "" {
+		t.Fatalf("dry run with write permission: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, nil, args(srv.URL())...); code != 0 {
+		t.Fatalf("real run: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := c.Exists(ctx, orphan).Val(); n != 0 {
+		t.Errorf("the real run left the orphan")
 	}
 }

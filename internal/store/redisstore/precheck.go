@@ -46,18 +46,20 @@ const ReadGateName = readersName
 const probeField = "promstore-dry-run-probe"
 
 // CheckWrite tells whether this client may write the promstore-owned
-// keys auxNames and the keys of the shards ids, without changing any:
+// keys auxNames, the keys of the shards ids and the keys keys (orphan
+// keys a run deletes), without changing any:
 // it sends HDEL of a field no key has (a write command, so an ACL user
 // without write permission on a key gets NOPERM and a read-only replica
 // READONLY, while a permitted HDEL deletes nothing; WRONGTYPE, for a
 // key of another type, means the write was permitted). The shards' keys
 // are stood for by a metric and a meta hash name of each shard (ACL key
 // patterns see names only). It returns the first refusal, naming the key.
-func (s *Store) CheckWrite(ctx context.Context, auxNames []string, ids []store.ShardID) error {
+func (s *Store) CheckWrite(ctx context.Context, auxNames []string, ids []store.ShardID, more []string) error {
 	var keys []string
 	for _, n := range auxNames {
 		keys = append(keys, s.auxKey(n))
 	}
+	keys = append(keys, more...)
 	const probeMD5 = "00000000000000000000000000000000"
 	for _, id := range ids {
 		keys = append(keys, s.keyOf(id.KindName(), id.PID, "metric", probeMD5), s.keyOf(id.KindName(), id.PID, "meta", probeMD5))
