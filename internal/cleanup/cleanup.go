@@ -159,7 +159,11 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer unlock()
+		defer func() {
+			if err := unlock(); err != nil {
+				res.Warnings = append(res.Warnings, err.Error()+": until then another cleanup of this store waits")
+			}
+		}()
 	}
 	j, err := t.Journal.Load(ctx)
 	if err != nil {

@@ -108,7 +108,7 @@ func (r *redisJournal) Where() string {
 	return r.st.AuxLocation(redisJournalName)
 }
 
-func (r *redisJournal) Lock(ctx context.Context) (func(), error) {
+func (r *redisJournal) Lock(ctx context.Context) (func() error, error) {
 	return r.st.LockAux(ctx, redisLockName, redisLockTTL)
 }
 

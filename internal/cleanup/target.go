@@ -79,8 +79,9 @@ func (t *Target) blocking(in store.ShardInfo) bool { return in.Unreadable }
 // JournalStore keeps a run's journal and its lock.
 type JournalStore interface {
 	// Lock takes the cleanup lock of the store, failing when another run
-	// holds it; the returned function releases it.
-	Lock(ctx context.Context) (func(), error)
+	// holds it; the returned function releases it, failing when it could
+	// not (the lock then stays until it expires).
+	Lock(ctx context.Context) (func() error, error)
 	// Load returns the journal of an interrupted run, nil when none.
 	Load(ctx context.Context) (*Journal, error)
 	// Raw returns the journal's encoded form; false when there is none.
@@ -177,7 +178,7 @@ type fileJournal struct {
 func (f *fileJournal) path() string  { return filepath.Join(f.dir, JournalName) }
 func (f *fileJournal) Where() string { return f.path() }
 
-func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
+func (f *fileJournal) Lock(ctx context.Context) (func() error, error) {
 	p := filepath.Join(f.dir, lockName)
 	fd, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -200,9 +201,9 @@ func (f *fileJournal) Lock(ctx context.Context) (func(), error) {
 		}
 	}
 	os.Remove(f.path() + ".tmp")
-	return func() {
+	return func() error {
 		unlockFile(fd)
-		fd.Close()
+		return fd.Close() // closing releases the lock too
 	}, nil
 }
 

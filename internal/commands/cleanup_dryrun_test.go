@@ -360,3 +360,29 @@ func TestCleanupDryRunOrphansOnly(t *testing.T) {
 		t.Errorf("the real run left the orphan")
 	}
 }
+
+// TestCleanupWarnsWhenItCannotReleaseItsLock: an ACL user who may SET
+// promstore's keys but not run the release script on them takes the
+// cleanup lock, fails (it may not delete the orphan), and cannot release
+// the lock: the run says so, naming the lock and its expiry, instead of
+// leaving the next run to find it held without a word.
+func TestCleanupWarnsWhenItCannotReleaseItsLock(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	const orphan = "gunicorn:counter:4100:metric:00000000000000000000000000000001"
+	if err := c.HSet(ctx, orphan, "value", "5.0", "timestamp", "0.0", "updated_at", "1000.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, c, "acl", "setuser", "setter", "on", ">pw", "+@all", "%R~*", "%W~gunicorn:promstore:*")
+	url := strings.Replace(srv.URL(), "redis://", "redis://setter:pw@", 1)
+	code, out, errOut := runCLI(t, nil, "cleanup", "--redis-url", url, "--orphans", "--min-idle", "0")
+	warning := "promstore: warning: release lock gunicorn:promstore:cleanup-lock: redis " + srv.Addr() +
+		": NOPERM this user has no permissions to access one of the keys used as arguments (it expires after 10m0s): until then another cleanup of this store waits\n"
+	if code != ExitError || !strings.Contains(errOut, warning) {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and the warning:\n%s", code, out, errOut, warning)
+	}
+	if ttl := c.TTL(ctx, "gunicorn:promstore:cleanup-lock").Val(); ttl <= 0 {
+		t.Errorf("the lock the warning names is not there (TTL %v)", ttl)
+	}
+}

@@ -66,7 +66,7 @@ func Repair(ctx context.Context, dir string, o RepairOptions) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer unlock()
+		defer unlock() //nolint:errcheck // a file lock: closing its descriptor releases it
 		if j, err := journal.Load(ctx); err != nil || j != nil {
 			if err == nil {
 				err = fmt.Errorf("an interrupted cleanup left %s: run promstore cleanup to finish it before repairing", journal.Where())

@@ -86,8 +86,9 @@ type AuxStore interface {
 	// DelAux removes record name; a missing one is not an error.
 	DelAux(ctx context.Context, name string) error
 	// LockAux takes lock name, failing when it is held; the lock expires
-	// after ttl unless released with the returned function.
-	LockAux(ctx context.Context, name string, ttl time.Duration) (func(), error)
+	// after ttl unless released with the returned function, which says
+	// when it could not release it.
+	LockAux(ctx context.Context, name string, ttl time.Duration) (func() error, error)
 }
 
 // Explainer is implemented by a store that can say what a store of its

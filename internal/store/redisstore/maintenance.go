@@ -60,11 +60,12 @@ var takeoverScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] t
 
 // LockAux takes the promstore-owned lock name (SET NX with an expiry of
 // ttl, so that a killed holder does not block forever) and returns its
-// release function. The lock's value names its holder (host, pid
+// release function (an error when the release failed, e.g. an ACL user
+// allowed to SET the key but not to run the release script on it). The lock's value names its holder (host, pid
 // namespace, pid): a holder of this host and pid namespace whose process
 // is gone (killed) is taken over at once instead of after ttl. It fails
 // when another holder has it.
-func (s *Store) LockAux(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+func (s *Store) LockAux(ctx context.Context, name string, ttl time.Duration) (func() error, error) {
 	k := s.auxKey(name)
 	token := lockOwner() + "|" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ok, err := s.client.SetNX(ctx, k, token, ttl).Result()
@@ -87,8 +88,12 @@ func (s *Store) LockAux(ctx context.Context, name string, ttl time.Duration) (fu
 			return nil, fmt.Errorf("lock %s: held by another run (%s; it expires after %s if that run died)", k, store.Clip(held), ttl)
 		}
 	}
-	return func() {
-		unlockScript.Run(context.Background(), s.client, []string{k}, token)
+	return func() error {
+		// 0 (not ours any more: taken over after it expired) is no error.
+		if err := unlockScript.Run(context.Background(), s.client, []string{k}, token).Err(); err != nil {
+			return fmt.Errorf("release lock %s: %w (it expires after %s)", k, s.wrap(err), ttl)
+		}
+		return nil
 	}, nil
 }
 
