@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/redisstore"
@@ -270,18 +272,7 @@ func copyExecutable(t *testing.T, src, dst string) {
 // run fails for want of space. Mounting needs root (with CI=true the test
 // fails without).
 func TestCleanupDryRunFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "not root: cannot mount a tmpfs")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k,mode=755"); err != nil {
-		testenv.Unavailable(t, "mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := smallTmpfs(t, "256k")
 	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -316,6 +307,40 @@ func TestCleanupDryRunFullDisk(t *testing.T) {
 	}
 }
 
+// smallTmpfs mounts a tmpfs of size (e.g. "256k") on a new temporary
+// directory and returns it; it is unmounted when the test ends. Mounting
+// needs root: without, the test is unavailable (it fails with CI=true).
+func smallTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "not root: cannot mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=755"); err != nil {
+		testenv.Unavailable(t, "mount a tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// orphanedRedis starts a redis-server whose store holds one orphan: a
+// metric hash without its meta hash, last updated in 1970. It returns
+// the server, a client of it and the orphan's key.
+func orphanedRedis(t *testing.T) (*testenv.RedisServer, *redis.Client, string) {
+	t.Helper()
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	const orphan = "gunicorn:counter:4100:metric:00000000000000000000000000000001"
+	if err := c.HSet(context.Background(), orphan, "value", "5.0", "timestamp", "0.0", "updated_at", "1000.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, orphan
+}
+
 // TestCleanupDryRunOrphansOnly: a dry run of `cleanup --orphans` alone
 // (no shard to change, only orphan keys to delete) checks that the client
 // may delete those keys: an ACL user that may write promstore's own keys
@@ -324,12 +349,7 @@ func TestCleanupDryRunFullDisk(t *testing.T) {
 // everything passes the dry run, and its real run deletes the orphan.
 func TestCleanupDryRunOrphansOnly(t *testing.T) {
 	ctx := context.Background()
-	srv := testenv.StartRedis(t)
-	c := srv.Client()
-	const orphan = "gunicorn:counter:4100:metric:00000000000000000000000000000001"
-	if err := c.HSet(ctx, orphan, "value", "5.0", "timestamp", "0.0", "updated_at", "1000.0").Err(); err != nil {
-		t.Fatal(err)
-	}
+	srv, c, orphan := orphanedRedis(t)
 	mustDo(t, c, "acl", "setuser", "keeper", "on", ">pw", "+@all", "%R~*", "~gunicorn:promstore:*")
 	limited := strings.Replace(srv.URL(), "redis://", "redis://keeper:pw@", 1)
 	args := func(url string, more ...string) []string {
@@ -368,12 +388,7 @@ func TestCleanupDryRunOrphansOnly(t *testing.T) {
 // leaving the next run to find it held without a word.
 func TestCleanupWarnsWhenItCannotReleaseItsLock(t *testing.T) {
 	ctx := context.Background()
-	srv := testenv.StartRedis(t)
-	c := srv.Client()
-	const orphan = "gunicorn:counter:4100:metric:00000000000000000000000000000001"
-	if err := c.HSet(ctx, orphan, "value", "5.0", "timestamp", "0.0", "updated_at", "1000.0").Err(); err != nil {
-		t.Fatal(err)
-	}
+	srv, c, _ := orphanedRedis(t)
 	mustDo(t, c, "acl", "setuser", "setter", "on", ">pw", "+@all", "%R~*", "%W~gunicorn:promstore:*")
 	url := strings.Replace(srv.URL(), "redis://", "redis://setter:pw@", 1)
 	code, out, errOut := runCLI(t, nil, "cleanup", "--redis-url", url, "--orphans", "--min-idle", "0")

@@ -250,15 +250,7 @@ func TestMigrateStopReportCountsWhatTheDirectoryHolds(t *testing.T) {
 		t.Fatalf("into Redis: exit %d\n%s%s", code, out, errOut)
 	}
 
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k,mode=755"); err != nil {
-		testenv.Unavailable(t, "mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	dir := smallTmpfs(t, "256k")
 	code, out, errOut := runCLI(t, nil, "migrate", "redis-to-file", "--dir", dir, "--redis-url", srv.URL())
 	if code != 1 || out != "" {
 		t.Fatalf("exit %d, stdout %q, want 1 and nothing\n%s", code, out, errOut)
