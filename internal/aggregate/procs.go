@@ -425,24 +425,13 @@ type breakdowns struct {
 }
 
 func (b *breakdowns) next() *Breakdown {
-	if len(b.bds) == 0 {
-		b.bds = make([]Breakdown, 1024)
-	}
-	bd := &b.bds[0]
-	b.bds = b.bds[1:]
+	bd := &cut(&b.bds, 1, 1024)[:1][0]
 	bd.OthersValue = math.NaN()
 	return bd
 }
 
 // contribs returns n contributions to fill in (capacity n).
-func (b *breakdowns) contribs(n int) []Contribution {
-	if len(b.cs) < n {
-		b.cs = make([]Contribution, max(4096, n))
-	}
-	s := b.cs[:n:n]
-	b.cs = b.cs[n:]
-	return s
-}
+func (b *breakdowns) contribs(n int) []Contribution { return cut(&b.cs, n, 4096)[:n] }
 
 // sort orders b.order as sortContrib did the contributions: by b.ranks,
 // the largest first, then by pid (b.places); stable, as

@@ -210,8 +210,17 @@ func (sc *scraper) read(f *flight) *snapshot {
 		cur = make([]handed, 0, n)
 	}
 	// skipped counts the shards handed over as the last read's, not
-	// aggregated (yet).
+	// aggregated (yet); replay aggregates them after all.
 	skipped, matching := 0, tracked && prev != nil
+	replay := func() error {
+		agg = sc.takeAggregator()
+		for _, h := range prev.shards[:skipped] {
+			if err := agg.AddShard(h.id, h.entries); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var samples, shards int
 	err := store.ScanShards(ctx, sc.st, func(id store.ShardID, entries []store.Entry) error {
 		samples += len(entries)
@@ -225,11 +234,8 @@ func (sc *scraper) read(f *flight) *snapshot {
 				return nil
 			}
 			matching = false
-			agg = sc.takeAggregator()
-			for _, h := range prev.shards[:skipped] {
-				if err := agg.AddShard(h.id, h.entries); err != nil {
-					return err
-				}
+			if err := replay(); err != nil {
+				return err
 			}
 		}
 		if agg == nil {
@@ -242,11 +248,8 @@ func (sc *scraper) read(f *flight) *snapshot {
 		// The last read's shards so far (all of them, or all but those
 		// the last read had after them), but not an unchanged read:
 		// aggregated after all.
-		agg = sc.takeAggregator()
-		for _, h := range prev.shards[:skipped] {
-			if aerr := agg.AddShard(h.id, h.entries); aerr != nil && err == nil {
-				err = aerr
-			}
+		if rerr := replay(); rerr != nil && err == nil {
+			err = rerr
 		}
 	}
 	if agg == nil && !unchanged {
