@@ -42,19 +42,28 @@ func plan(thp, overcommit, meminfo []byte) int {
 	if !bytes.Contains(thp, []byte("[madvise]")) || string(bytes.TrimSpace(overcommit)) == "2" {
 		return 0
 	}
-	avail := -1
-	sc := bufio.NewScanner(bytes.NewReader(meminfo))
-	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		if len(f) == 3 && string(f[0]) == "MemAvailable:" && string(f[2]) == "kB" {
-			if kb, err := strconv.Atoi(string(f[1])); err == nil {
-				avail = kb << 10
-			}
-		}
+	avail, ok := kBField(meminfo, "MemAvailable")
+	if !ok {
+		return 0
 	}
 	n := min(maxReserve, avail/4)
 	if n < minReserve {
 		return 0
 	}
 	return n
+}
+
+// kBField returns, in bytes, the field name of a /proc file made of
+// "Name:   N kB" lines (/proc/meminfo, /proc/self/smaps_rollup).
+func kBField(b []byte, name string) (int, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := bytes.Fields(sc.Bytes())
+		if len(f) == 3 && string(f[0]) == name+":" && string(f[2]) == "kB" {
+			if kb, err := strconv.Atoi(string(f[1])); err == nil {
+				return kb << 10, true
+			}
+		}
+	}
+	return 0, false
 }

@@ -1,10 +1,7 @@
 package hugeheap
 
 import (
-	"bufio"
-	"bytes"
 	"os"
-	"strconv"
 	"testing"
 )
 
@@ -16,19 +13,11 @@ func anonHuge(t *testing.T) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		if len(f) == 3 && string(f[0]) == "AnonHugePages:" {
-			kb, err := strconv.Atoi(string(f[1]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
+	n, ok := kBField(b, "AnonHugePages")
+	if !ok {
+		t.Fatal("no AnonHugePages in /proc/self/smaps_rollup")
 	}
-	t.Fatal("no AnonHugePages in /proc/self/smaps_rollup")
-	return 0
+	return n
 }
 
 // TestPrepare: where the kernel gives huge pages on request, the heap
