@@ -11,7 +11,8 @@ import (
 // keyCache maps key text to its parsed key so that every shard holding the
 // same text shares one *store.Key (the aggregator caches per pointer) and
 // each text is parsed once. It is an open-addressing table of slots that
-// hold each key's hash, text and ID beside the key, looked up in batches:
+// hold each key's hash beside its keyRef (text, key and ID), looked up in
+// batches:
 // first every text's hash, then every text's slot, then every candidate's
 // text, so that the cache misses of a batch overlap instead of following
 // one another (a store whose processes each write their own series in
@@ -32,7 +33,7 @@ type keyCache struct {
 	ctx context.Context
 	// next holds, per key ID, the key that followed it in a shard read
 	// in this scan (see known).
-	next succTable
+	next refTable
 }
 
 // checkEvery is how many entries a walk reads between two looks at its
@@ -50,27 +51,65 @@ func (c *keyCache) canceled() error {
 // keySet is the key table of a cache, kept by the Store for the next
 // scan.
 type keySet struct {
-	slots []keySlot // a power of two of them; a nil key is a free slot
+	slots []keySlot // a power of two of them; a nil ref is a free slot
 	n     int       // slots in use
 	gen   uint32    // the generation of the last scan that used it
 	live  atomic.Int64
+	// refs holds the keyRefs, in blocks that never move; byID finds
+	// them by key ID.
+	refs [][]keyRef
+	byID refTable
 }
 
-// keySlot is one key of the table. gen, the last scan that met the key,
-// is read and written atomically (lookups under the read lock set it).
+// keySlot is one slot of the table: a key's hash and its keyRef.
 type keySlot struct {
 	hash uint64
+	ref  *keyRef
+}
+
+// keyRef is one key of the table: its text, hash and ID beside it, in
+// 40 bytes that lie with the others' rather than wherever the key does,
+// so that naming an entry by its ref costs one load that mostly hits a
+// cache (the keys themselves, with their labels, would not fit one) and
+// then the text's. gen, the last scan that met the key, is read and
+// written atomically (lookups under the read lock set it).
+type keyRef struct {
 	text string
 	key  *store.Key
-	gen  uint32
+	hash uint64
+	id   uint32
+	gen  atomic.Uint32
+}
+
+// refBlock is how many keyRefs a block of keySet.refs holds.
+const refBlock = 1 << 10
+
+// add makes the ref of a key absent from the table and puts it in.
+func (t *keySet) add(hash uint64, key *store.Key, gen uint32) *keyRef {
+	if len(t.refs) == 0 || len(t.refs[len(t.refs)-1]) == refBlock {
+		t.refs = append(t.refs, make([]keyRef, 0, refBlock))
+	}
+	b := &t.refs[len(t.refs)-1]
+	*b = append(*b, keyRef{text: key.Text, key: key, hash: hash, id: key.ID})
+	r := &(*b)[len(*b)-1]
+	r.gen.Store(gen)
+	t.put(keySlot{hash: hash, ref: r})
+	t.byID.set(r.id, r)
+	return r
 }
 
 const minSlots = 1 << 10
 
+// newKeyCache returns a cache over old (nil for a new table). ids numbers
+// new keys; nil for a cache of its own, whose keys are numbered from 1 for
+// it alone (a parse that is not part of a Store's scan).
 func newKeyCache(old *keySet, ids *atomic.Uint32) *keyCache {
 	t := old
 	if t == nil {
 		t = &keySet{slots: make([]keySlot, minSlots)}
+	}
+	if ids == nil {
+		ids = new(atomic.Uint32)
 	}
 	t.gen++
 	t.live.Store(0)
@@ -92,16 +131,18 @@ func (c *keyCache) keys(complete bool, reuse *reuseState) *keySet {
 		return t
 	}
 	nt := &keySet{slots: make([]keySlot, slotsFor(live+held)), gen: t.gen}
-	for i := range t.slots {
-		if s := &t.slots[i]; s.key != nil && s.gen == t.gen {
-			nt.put(*s)
+	for _, b := range t.refs {
+		for i := range b {
+			if r := &b[i]; r.gen.Load() == t.gen {
+				nt.add(r.hash, r.key, t.gen)
+			}
 		}
 	}
 	if reuse != nil {
 		reuse.eachKey(func(k *store.Key) {
 			h := store.HashText(k.Text)
 			if nt.find(h, []byte(k.Text), h) == nil {
-				nt.put(keySlot{hash: h, text: k.Text, key: k, gen: t.gen})
+				nt.add(h, k, t.gen)
 			}
 		})
 	}
@@ -119,45 +160,52 @@ func slotsFor(n int) int {
 
 // put adds slot s, known to be absent, growing the table as needed: at
 // most three quarters full, so that a probe stays short while the table
-// costs 53 to 107 bytes per key.
+// costs 21 to 43 bytes per key, beside its 40-byte ref.
 func (t *keySet) put(s keySlot) {
 	if 4*(t.n+1) > 3*len(t.slots) {
 		old := t.slots
 		t.slots = make([]keySlot, 2*len(old))
 		t.n = 0
 		for i := range old {
-			if old[i].key != nil {
+			if old[i].ref != nil {
 				t.put(old[i])
 			}
 		}
 	}
 	mask := uint64(len(t.slots) - 1)
 	i := s.hash & mask
-	for t.slots[i].key != nil {
+	for t.slots[i].ref != nil {
 		i = (i + 1) & mask
 	}
 	t.slots[i] = s
 	t.n++
 }
 
-// find returns the slot of text b of hash h, starting the probe at slot
+// find returns the ref of text b of hash h, starting the probe at slot
 // i; nil if absent.
-func (t *keySet) find(h uint64, b []byte, i uint64) *keySlot {
+func (t *keySet) find(h uint64, b []byte, i uint64) *keyRef {
 	mask := uint64(len(t.slots) - 1)
 	for {
 		s := &t.slots[i&mask]
-		if s.key == nil {
+		if s.ref == nil {
 			return nil
 		}
-		if s.hash == h && s.text == string(b) {
-			return s
+		if s.hash == h && s.ref.text == string(b) {
+			return s.ref
 		}
 		i++
 	}
 }
 
+// met marks r as met by the scan of generation gen.
+func (t *keySet) met(r *keyRef, gen uint32) {
+	if g := r.gen.Load(); g != gen && r.gen.CompareAndSwap(g, gen) {
+		t.live.Add(1)
+	}
+}
+
 // known fills in e's key when kb is a key this store met before: first
-// the key that followed prev (the previous entry's key, nil when not
+// the key that followed prev (the previous entry's key ID, 0 when not
 // known) the last time prev was looked up, since a process creates the
 // samples of one series together and always in the same order (a
 // histogram's sum and every bucket; a summary's count and sum); else by
@@ -168,109 +216,100 @@ func (t *keySet) find(h uint64, b []byte, i uint64) *keySlot {
 // A shard whose processes each write their own series in their own order
 // misses the positional guess (see walk) on nearly every entry; this finds
 // most of them with one comparison.
-func (c *keyCache) known(e *entry, prev *store.Key, kb []byte) bool {
-	if prev != nil {
-		if k := c.next.get(prev.ID); k != nil && k.Text == string(kb) {
-			e.Key, e.KeyID = k, k.ID
-			return true
-		}
+func (c *keyCache) known(e *entry, prev uint32, kb []byte) bool {
+	if r := c.next.get(prev); r != nil && r.text == string(kb) {
+		e.Key, e.KeyID = r.key, r.id
+		return true
 	}
 	h := store.HashBytes(kb)
 	c.mu.RLock()
 	t := c.tab
-	s := t.find(h, kb, h)
-	if s != nil {
-		if g := atomic.LoadUint32(&s.gen); g != c.gen && atomic.CompareAndSwapUint32(&s.gen, g, c.gen) {
-			t.live.Add(1)
-		}
+	r := t.find(h, kb, h)
+	if r != nil {
+		t.met(r, c.gen)
 	}
 	c.mu.RUnlock()
-	if s == nil {
+	if r == nil {
 		return false
 	}
-	e.Key, e.KeyID = s.key, s.key.ID
-	c.followed(prev, s.key)
+	e.Key, e.KeyID = r.key, r.id
+	c.next.set(prev, r)
 	return true
-}
-
-// followed records that k followed prev in a shard (see known); prev nil
-// records nothing.
-func (c *keyCache) followed(prev, k *store.Key) {
-	if prev != nil {
-		c.next.set(prev.ID, k)
-	}
 }
 
 // followNew records the keys next to the new keys of out[start:] (the
 // entries at pending, just looked up): which key followed each, and which
 // each followed.
 func (c *keyCache) followNew(out []entry, start int, pending []int32) {
+	refs := &c.tab.byID // written under c.mu, read without it
 	for _, j := range pending {
 		if int(j) > start {
-			c.followed(out[j-1].Key, out[j].Key)
+			c.next.set(out[j-1].KeyID, refs.get(out[j].KeyID))
 		}
 		if int(j)+1 < len(out) {
-			c.followed(out[j].Key, out[j+1].Key)
+			c.next.set(out[j].KeyID, refs.get(out[j+1].KeyID))
 		}
 	}
 }
 
-// succTable maps a key ID to a key (see keyCache.known): pages of
-// succPage IDs, made when first written; reads take no lock. It is made
-// for each scan, so that every key it holds was looked up in the scan
-// (which marks it met: see keyCache.keys) and none outlives its table.
-type succTable struct {
+// refTable maps a key ID to a keyRef: pages of refPage IDs, made when
+// first written; reads take no lock. A keySet's byID holds every ref of
+// the set; a keyCache's next, made for each scan, the ref of the key that
+// followed each key in a shard of the scan (see keyCache.known), so that
+// every key it holds was looked up in the scan (which marks it met: see
+// keyCache.keys) and none outlives its table.
+type refTable struct {
 	mu    sync.Mutex // held while adding a page
-	pages atomic.Pointer[[]*succPage]
+	pages atomic.Pointer[[]*refPage]
 }
 
-const succPageBits = 10
+const refPageBits = 10
 
-type succPage [1 << succPageBits]atomic.Pointer[store.Key]
+type refPage [1 << refPageBits]atomic.Pointer[keyRef]
 
-// get returns the key recorded for ID id, nil for none. ID 0 (a cache
-// that numbers no keys) never has one.
-func (t *succTable) get(id uint32) *store.Key {
+// get returns the ref recorded for ID id, nil for none. ID 0 (not a key's
+// ID) never has one.
+func (t *refTable) get(id uint32) *keyRef {
 	pp := t.pages.Load()
 	if pp == nil || id == 0 {
 		return nil
 	}
-	i := int(id >> succPageBits)
+	i := int(id >> refPageBits)
 	if i >= len(*pp) || (*pp)[i] == nil {
 		return nil
 	}
-	return (*pp)[i][id&(1<<succPageBits-1)].Load()
+	return (*pp)[i][id&(1<<refPageBits-1)].Load()
 }
 
-// set records k for ID id.
-func (t *succTable) set(id uint32, k *store.Key) {
-	if id == 0 {
+// set records r for ID id; r nil or ID 0 records nothing.
+func (t *refTable) set(id uint32, r *keyRef) {
+	if id == 0 || r == nil {
 		return
 	}
-	i := int(id >> succPageBits)
+	i := int(id >> refPageBits)
 	pp := t.pages.Load()
 	if pp == nil || i >= len(*pp) || (*pp)[i] == nil {
 		pp = t.addPage(i)
 	}
-	if slot := &(*pp)[i][id&(1<<succPageBits-1)]; slot.Load() != k {
-		slot.Store(k)
+	if slot := &(*pp)[i][id&(1<<refPageBits-1)]; slot.Load() != r {
+		slot.Store(r)
 	}
 }
 
 // addPage makes page i and returns the pages that hold it.
-func (t *succTable) addPage(i int) *[]*succPage {
+func (t *refTable) addPage(i int) *[]*refPage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pp := t.pages.Load()
 	if pp != nil && i < len(*pp) && (*pp)[i] != nil {
 		return pp
 	}
-	var pages []*succPage
+	var pages []*refPage
 	if pp != nil {
 		pages = *pp
 	}
-	pages = append(pages[:len(pages):len(pages)], make([]*succPage, max(0, i+1-len(pages)))...)
-	pages[i] = new(succPage)
+	pages = append(pages[:len(pages):len(pages)], make([]*refPage, max(0, i+1-len(pages)))...)
+	pages[i] = new(refPage)
 	t.pages.Store(&pages)
 	return &pages
 }
@@ -319,20 +358,17 @@ func (c *keyCache) lookup(b *lookupBatch) (int, error) {
 	}
 	for i, s := range b.slots {
 		h := b.hashes[i]
-		if s.key != nil && (s.hash != h || s.text != string(b.texts[i])) {
-			s = t.find(h, b.texts[i], (h&mask)+1)
-		} else if s.key == nil {
-			s = nil
+		r := s.ref
+		if r != nil && (s.hash != h || r.text != string(b.texts[i])) {
+			r = t.find(h, b.texts[i], (h&mask)+1)
 		}
-		if s == nil {
+		if r == nil {
 			missing++
 			missBytes += len(b.texts[i])
 			continue
 		}
-		b.keys[i], b.found[i] = s.key, true
-		if g := atomic.LoadUint32(&s.gen); g != c.gen && atomic.CompareAndSwapUint32(&s.gen, g, c.gen) {
-			t.live.Add(1)
-		}
+		b.keys[i], b.found[i] = r.key, true
+		t.met(r, c.gen)
 	}
 	c.mu.RUnlock()
 	if missing == 0 {
@@ -362,15 +398,13 @@ func (c *keyCache) lookup(b *lookupBatch) (int, error) {
 			continue
 		}
 		h := b.hashes[i]
-		if s := t.find(h, b.texts[i], h); s != nil {
-			b.keys[i] = s.key // added meanwhile by another goroutine
+		if r := t.find(h, b.texts[i], h); r != nil {
+			b.keys[i] = r.key // added meanwhile by another goroutine
 			continue
 		}
 		k := b.keys[i]
-		if c.ids != nil {
-			k.ID = c.ids.Add(1)
-		}
-		t.put(keySlot{hash: h, text: k.Text, key: k, gen: c.gen})
+		k.ID = c.ids.Add(1)
+		t.add(h, k, c.gen)
 		t.live.Add(1)
 	}
 	c.mu.Unlock()

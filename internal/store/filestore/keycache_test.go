@@ -96,10 +96,11 @@ func TestKeySetSameHash(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys = append(keys, k)
-		ts.put(keySlot{hash: 42, text: k.Text, key: k})
+		k.ID = uint32(i + 1)
+		ts.add(42, k, 0)
 	}
 	for i, k := range keys {
-		if s := ts.find(42, keyText(i), 42); s == nil || s.key != k {
+		if s := ts.find(42, keyText(i), 42); s == nil || s.key != k || ts.byID.get(k.ID) != s {
 			t.Errorf("text %d of a shared hash: found %v", i, s)
 		}
 	}

@@ -118,7 +118,7 @@ func readUsed(data []byte, size int64) (int, *parseError) {
 func walk(data []byte, used, stride int, keys *keyCache, guess []guess, hits *int, out []entry) ([]entry, *parseError) {
 	start := len(out)
 	var pending []int32 // indexes in out of the entries to look up
-	var prev *store.Key // the previous entry's key, nil when not known yet
+	var prev uint32     // the previous entry's key ID, 0 when not known yet
 	guessHits := 0
 	pos := headerSize
 	for i := 0; pos < used; i++ {
@@ -154,7 +154,10 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, hits *in
 			e.KeyID = uint32(pos)
 			pending = append(pending, int32(len(out)))
 		}
-		prev = e.Key
+		prev = 0
+		if e.Key != nil {
+			prev = e.KeyID
+		}
 		valuePos := pos + 4 + n + padding(n)
 		if valuePos+stride > used {
 			// The entry's key is checked before its value, as one at a

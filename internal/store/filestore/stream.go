@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-
-	"github.com/promstore/promstore/internal/store"
 )
 
 // windowSize is how much of a shard is read at a time by stream: small
@@ -71,8 +69,8 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 	start := len(out)
 	p.keyBuf = p.keyBuf[:0]
 	var pending []int32
-	hits := 0           // entries that were their guess
-	var prev *store.Key // the previous entry's key, nil when not known yet
+	hits := 0       // entries that were their guess
+	var prev uint32 // the previous entry's key ID, 0 when not known yet
 	// buf[0:have] holds the file's bytes from offset base.
 	base := 0
 	for i, pos := 0, headerSize; pos < used; i++ {
@@ -98,7 +96,7 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 					return out[:start], 0, false
 				}
 				p.keys.followNew(out, start, pending)
-				prev = out[len(out)-1].Key
+				prev = out[len(out)-1].KeyID
 				pending, p.keyBuf = pending[:0], p.keyBuf[:0]
 			}
 			if buf, base, have, ok = p.refill(f, pos, end-pos, used); !ok {
@@ -118,7 +116,10 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 			p.keyBuf = append(p.keyBuf, buf[pos-base:pos-base+4+n]...)
 			pending = append(pending, int32(len(out)))
 		}
-		prev = e.Key
+		prev = 0
+		if e.Key != nil {
+			prev = e.KeyID
+		}
 		readValue(&e, buf[pos-base+4+n+padding(n):], stride)
 		out = append(out, e)
 		pos = end
