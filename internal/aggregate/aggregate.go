@@ -44,7 +44,6 @@ type Aggregator struct {
 	families map[string]*family
 	slots    []*keyInfo // by store.Key.ID
 	keys     map[*store.Key]*keyInfo
-	byText   store.TextMap[*keyInfo]
 
 	// keyInfos and cells are allocated from chunks, in the order keys are
 	// first seen: a store's shards list their keys in much the same

@@ -68,9 +68,13 @@ func (a *Aggregator) prepareNew(entries []store.Entry) []keyPrep {
 }
 
 // lookup returns what s.Key means for aggregation: by the key's ID when the
-// reader gave one (a slice index), else by pointer, else by text. A key
-// whose ID's slot is free is met for the first time: it goes straight to
-// the slot, without the pointer map.
+// reader gave one (a slice index), else by pointer. A key whose ID's slot
+// is free is met for the first time: it goes straight to the slot, without
+// the pointer map. A key met for the first time is resolved: another
+// pointer of a text met before (a reader that parsed it again) gets a
+// keyInfo of its own, which finds the same series, histogram and group by
+// their ids (what a reader gives is one pointer per text: looking texts up
+// here too cost a tenth of a large store's dump).
 func (a *Aggregator) lookup(s store.Sample, p *keyPrep) *keyInfo {
 	k := s.Key
 	id := k.ID
@@ -84,29 +88,14 @@ func (a *Aggregator) lookup(s store.Sample, p *keyPrep) *keyInfo {
 		a.slots = append(a.slots, make([]*keyInfo, int(id)+1-len(a.slots)+len(a.slots)/2)...)
 	}
 	if slotted && a.slots[id] == nil {
-		ki := a.named(s, p)
+		ki := a.resolve(s, p)
 		a.slots[id] = ki
 		return ki
 	}
 	ki := a.keys[k]
 	if ki == nil {
-		ki = a.named(s, p)
+		ki = a.resolve(s, p)
 		a.keys[k] = ki
-	}
-	return ki
-}
-
-// named resolves s.Key by its text, under a keyInfo of its own pointer.
-func (a *Aggregator) named(s store.Sample, p *keyPrep) *keyInfo {
-	ki := a.resolve(s, p)
-	if ki.key != s.Key {
-		// Same text, another pointer (another reader): share the
-		// aggregation state under a keyInfo of this pointer.
-		c := a.infoChunk.next()
-		*c = *ki
-		c.key = s.Key
-		ki = c
-		a.met++
 	}
 	return ki
 }
@@ -117,10 +106,9 @@ func (ki *keyInfo) lid() string { return ki.id[strings.IndexByte(ki.id, 0xff)+1:
 // keyPrep is what resolving a key derives from the key alone, so that
 // it can be computed for many new keys at once on every core.
 type keyPrep struct {
-	textHash uint64
-	labels   []store.Label // sorted
-	id       string        // name \xff labelIDOf("", labels, -1)
-	idHash   uint64
+	labels []store.Label // sorted
+	id     string        // name \xff labelIDOf("", labels, -1)
+	idHash uint64
 	// For a sample with a parsable "le" label: its bound, its index in
 	// labels and the label id of the others.
 	leOK    bool
@@ -131,7 +119,7 @@ type keyPrep struct {
 }
 
 func prepare(k *store.Key) keyPrep {
-	p := keyPrep{textHash: store.HashText(k.Text), labels: k.Labels} // sorted as Python's encoder writes them, usually
+	p := keyPrep{labels: k.Labels} // sorted as Python's encoder writes them, usually
 	if !labelsSorted(p.labels) {
 		p.labels = append([]store.Label(nil), p.labels...)
 		sortLabels(p.labels)
@@ -191,16 +179,13 @@ func (p *keyPrep) without() []store.Label {
 	return append(append([]store.Label(nil), p.labels[:p.leIdx]...), p.labels[p.leIdx+1:]...)
 }
 
-// resolve finds or makes the keyInfo of s.Key's text; p is the key's
-// prep when it was computed ahead, else nil.
+// resolve makes the keyInfo of s.Key; p is the key's prep when it was
+// computed ahead, else nil.
 func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 	k := s.Key
 	if p == nil {
 		pp := prepare(k)
 		p = &pp
-	}
-	if ki, ok := a.byText.Get(p.textHash, k.Text); ok && !ki.fam.stale {
-		return ki
 	}
 	f := a.families[k.Family]
 	if f != nil && f.epoch != a.epoch && !a.claim(f, s) {
@@ -226,7 +211,6 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 		ki.bucket = h.bucket(p.le, &a.cellChunk)
 		ki.hist, ki.le = h, p.le
 	}
-	a.byText.Put(p.textHash, k.Text, ki)
 	return ki
 }
 

@@ -72,8 +72,7 @@ func (a *Aggregator) revalidate(ki *keyInfo, s store.Sample) {
 		a.claim(f, s)
 	}
 	if f.stale {
-		// Resolved again under the family made anew (resolve passes
-		// over keyInfos of stale families).
+		// Resolved again under the family made anew.
 		*ki = *a.resolve(s, nil)
 		ki.key = s.Key
 		return
