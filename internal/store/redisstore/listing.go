@@ -130,23 +130,26 @@ func hexMD5(s string) (b [16]byte, ok bool) {
 	if len(s) != 32 {
 		return b, false
 	}
+	bad := byte(0)
 	for i := range 16 {
-		hi, ok1 := hexDigit(s[2*i])
-		lo, ok2 := hexDigit(s[2*i+1])
-		if !ok1 || !ok2 {
-			return b, false
-		}
-		b[i] = hi<<4 | lo
+		hi, lo := hexValue[s[2*i]], hexValue[s[2*i+1]]
+		bad |= hi | lo
+		b[i] = hi<<4 | lo&0xf
 	}
-	return b, true
+	return b, bad&0x10 == 0
 }
 
-func hexDigit(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
+// hexValue is the value of a lower-case hex digit, 0x10 for any other
+// byte: one load per digit, and one test for all of them.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0x10
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
