@@ -227,7 +227,7 @@ func TestFamiliesOrderIsSortSamplesOrder(t *testing.T) {
 			t.Fatalf("family %s has no samples", f.Name)
 		}
 		for i := range got {
-			if got[i].Name != want[i].Name || labelIDOf("", got[i].Labels, -1) != labelIDOf("", want[i].Labels, -1) {
+			if got[i].Name != want[i].Name || labelIDOf("", "", got[i].Labels, -1) != labelIDOf("", "", want[i].Labels, -1) {
 				t.Fatalf("family %s sample %d = %s%v, SortSamples puts %s%v there", f.Name, i, got[i].Name, got[i].Labels, want[i].Name, want[i].Labels)
 			}
 		}

@@ -107,7 +107,7 @@ func (ki *keyInfo) lid() string { return ki.id[strings.IndexByte(ki.id, 0xff)+1:
 // it can be computed for many new keys at once on every core.
 type keyPrep struct {
 	labels []store.Label // sorted
-	id     string        // name \xff labelIDOf("", labels, -1)
+	id     string        // labelIDOf(name, "\xff", labels, -1)
 	idHash uint64
 	// For a sample with a parsable "le" label: its bound, its index in
 	// labels and the label id of the others.
@@ -124,11 +124,11 @@ func prepare(k *store.Key) keyPrep {
 		p.labels = append([]store.Label(nil), p.labels...)
 		sortLabels(p.labels)
 	}
-	p.id = labelIDOf(k.Name+"\xff", p.labels, -1)
+	p.id = labelIDOf(k.Name, "\xff", p.labels, -1)
 	p.idHash = store.HashText(p.id)
 	if i, le, ok := leIndex(p.labels); ok {
 		p.leOK, p.le, p.leIdx = true, le, i
-		p.hid = labelIDOf("", p.labels, i)
+		p.hid = labelIDOf("", "", p.labels, i)
 		p.hidHash = store.HashText(p.hid)
 	}
 	return p
@@ -165,13 +165,13 @@ func SplitLE(labels []store.Label) (float64, []store.Label, bool) {
 // SeriesID identifies a series as the aggregator does: its sample name
 // and its labels, sorted by name. Different series have different ids.
 func SeriesID(name string, sorted []store.Label) string {
-	return labelIDOf(name+"\xff", sorted, -1)
+	return labelIDOf(name, "\xff", sorted, -1)
 }
 
 // HistogramID identifies a histogram: its family and its labels other
 // than le, sorted by name.
 func HistogramID(family string, sortedWithoutLE []store.Label) string {
-	return labelIDOf(family+"\xfc", sortedWithoutLE, -1)
+	return labelIDOf(family, "\xfc", sortedWithoutLE, -1)
 }
 
 // without returns the prep's labels without le (a new slice).
@@ -234,10 +234,10 @@ func sortLabels(ls []store.Label) {
 	}
 }
 
-// labelIDOf is prefix followed by the label id of ls without ls[skip]
-// (skip -1 for none), built in one allocation.
-func labelIDOf(prefix string, ls []store.Label, skip int) string {
-	n := len(prefix)
+// labelIDOf is name and sep followed by the label id of ls without
+// ls[skip] (skip -1 for none), built in one allocation.
+func labelIDOf(name, sep string, ls []store.Label, skip int) string {
+	n := len(name) + len(sep)
 	for i, l := range ls {
 		if i != skip {
 			n += len(l.Name) + len(l.Value) + 2
@@ -245,7 +245,8 @@ func labelIDOf(prefix string, ls []store.Label, skip int) string {
 	}
 	var b strings.Builder
 	b.Grow(n)
-	b.WriteString(prefix)
+	b.WriteString(name)
+	b.WriteString(sep)
 	for i, l := range ls {
 		if i == skip {
 			continue
