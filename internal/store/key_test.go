@@ -135,25 +135,28 @@ func TestParseShardName(t *testing.T) {
 	tests := []struct {
 		in   string
 		want ShardID
-		ok   bool
+		err  string // what the error says; "" for none
 	}{
-		{"counter_4100", ShardID{Kind: KindCounter, PID: "4100"}, true},
-		{"histogram_abc", ShardID{Kind: KindHistogram, PID: "abc"}, true},
-		{"summary_1", ShardID{Kind: KindSummary, PID: "1"}, true},
-		{"gauge_livemostrecent_7", ShardID{Kind: KindGauge, Mode: "livemostrecent", PID: "7"}, true},
-		{"gauge_all_", ShardID{}, false},
-		{"gauge_bogus_1", ShardID{}, false},
-		{"gauge_1", ShardID{}, false},
-		{"counter", ShardID{}, false},
-		{"counter_1_2", ShardID{}, false},
-		{"info_1", ShardID{}, false},
+		{"counter_4100", ShardID{Kind: KindCounter, PID: "4100"}, ""},
+		{"histogram_abc", ShardID{Kind: KindHistogram, PID: "abc"}, ""},
+		{"summary_1", ShardID{Kind: KindSummary, PID: "1"}, ""},
+		{"gauge_livemostrecent_7", ShardID{Kind: KindGauge, Mode: "livemostrecent", PID: "7"}, ""},
+		{"gauge_all_", ShardID{}, "want gauge_<mode>_<pid>"},
+		{"gauge_all_1_2", ShardID{}, "want gauge_<mode>_<pid>"},
+		{"gauge_bogus_1", ShardID{}, `unknown gauge mode "bogus"`},
+		{"gauge_1", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
+		{"gauge", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
+		{"counter", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
+		{"counter_", ShardID{}, "want <kind>_<pid>"},
+		{"counter_1_2", ShardID{}, "want <kind>_<pid>"},
+		{"info_1", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
 	}
 	for _, tt := range tests {
 		got, err := ParseShardName(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseShardName(%q) = %+v, %v", tt.in, got, err)
+		if got != tt.want || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("ParseShardName(%q) = %+v, %v; want %+v, error %q", tt.in, got, err, tt.want, tt.err)
 		}
-		if tt.ok && got.String() != tt.in {
+		if err == nil && got.String() != tt.in {
 			t.Errorf("String() = %q, want %q", got.String(), tt.in)
 		}
 	}

@@ -87,21 +87,25 @@ func ParseKindName(s string) (Kind, string, error) {
 // ParseShardName parses a shard file base name without ".db" the way
 // Python's collector splits it on "_": type, [mode,] pid.
 func ParseShardName(base string) (ShardID, error) {
-	parts := strings.Split(base, "_")
-	switch {
-	case len(parts) >= 2 && (parts[0] == "counter" || parts[0] == "histogram" || parts[0] == "summary"):
-		if len(parts) != 2 || parts[1] == "" {
-			return ShardID{}, fmt.Errorf("shard name %q: want <kind>_<pid>", base)
+	// Cut rather than Split: a store of thousands of shards names each.
+	if kind, rest, ok := strings.Cut(base, "_"); ok {
+		switch kind {
+		case "counter", "histogram", "summary":
+			if rest == "" || strings.Contains(rest, "_") {
+				return ShardID{}, fmt.Errorf("shard name %q: want <kind>_<pid>", base)
+			}
+			return ShardID{Kind: Kind(kind), PID: rest}, nil
+		case "gauge":
+			if mode, pid, ok := strings.Cut(rest, "_"); ok {
+				if !ValidGaugeMode(mode) {
+					return ShardID{}, fmt.Errorf("shard name %q: unknown gauge mode %q", base, mode)
+				}
+				if pid == "" || strings.Contains(pid, "_") {
+					return ShardID{}, fmt.Errorf("shard name %q: want gauge_<mode>_<pid>", base)
+				}
+				return ShardID{Kind: KindGauge, Mode: mode, PID: pid}, nil
+			}
 		}
-		return ShardID{Kind: Kind(parts[0]), PID: parts[1]}, nil
-	case len(parts) >= 3 && parts[0] == "gauge":
-		if !ValidGaugeMode(parts[1]) {
-			return ShardID{}, fmt.Errorf("shard name %q: unknown gauge mode %q", base, parts[1])
-		}
-		if len(parts) != 3 || parts[2] == "" {
-			return ShardID{}, fmt.Errorf("shard name %q: want gauge_<mode>_<pid>", base)
-		}
-		return ShardID{Kind: KindGauge, Mode: parts[1], PID: parts[2]}, nil
 	}
 	return ShardID{}, fmt.Errorf("shard name %q: not <kind>_<pid> or gauge_<mode>_<pid>", base)
 }
