@@ -152,33 +152,3 @@ type shardFile struct {
 	same bool
 	k    *kept
 }
-
-// list returns the directory's shard files in directory order, the order
-// Python's glob("*.db") (os.scandir) hands them to its collector. Python
-// merges in that order, and it matters: float sums depend on it, and so
-// does which value "is seen first" for min/max with NaN. Reading in the
-// same order makes promstore's values equal Python's to the bit; the order
-// is stable for as long as the directory is not changed. Like glob it
-// ignores names starting with a dot (so the temporary files WriteShard
-// creates are never read).
-func (s *Store) list() ([]shardFile, error) {
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", s.dir, err)
-	}
-	ents, err := d.ReadDir(-1) // unsorted: directory order
-	d.Close()
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", s.dir, err)
-	}
-	files := make([]shardFile, 0, len(ents))
-	for _, ent := range ents {
-		name := ent.Name()
-		id, ok, nameErr := ShardFile(name)
-		if !ok || name == BarrierName {
-			continue
-		}
-		files = append(files, shardFile{name: name, path: s.dir + string(os.PathSeparator) + name, regular: ent.Type().IsRegular(), id: id, nameErr: nameErr})
-	}
-	return files, nil
-}
