@@ -38,9 +38,6 @@ const prepMin = 2048
 // time (their ID's slot is free) on every core, when a shard brings many
 // (the first shards of a store bring all its keys); nil otherwise.
 func (a *Aggregator) prepareNew(entries []store.Entry) []keyPrep {
-	isNew := func(e *store.Entry) bool {
-		return e.KeyID != 0 && (int(e.KeyID) >= len(a.slots) || a.slots[e.KeyID] == nil)
-	}
 	workers := runtime.GOMAXPROCS(0)
 	if len(entries) < prepMin || workers < 2 {
 		return nil
@@ -48,7 +45,7 @@ func (a *Aggregator) prepareNew(entries []store.Entry) []keyPrep {
 	// Look at a few entries before counting them all.
 	seen := 0
 	for i := 0; i < 8; i++ {
-		if isNew(&entries[i*(len(entries)-1)/7]) {
+		if a.isNew(&entries[i*(len(entries)-1)/7]) {
 			seen++
 		}
 	}
@@ -59,12 +56,18 @@ func (a *Aggregator) prepareNew(entries []store.Entry) []keyPrep {
 	chunk := (len(entries) + workers - 1) / workers
 	parallel(workers, func(w int) {
 		for i := w * chunk; i < min((w+1)*chunk, len(entries)); i++ {
-			if e := &entries[i]; isNew(e) {
+			if e := &entries[i]; a.isNew(e) {
 				preps[i] = prepare(e.Key)
 			}
 		}
 	})
 	return preps
+}
+
+// isNew reports whether e's key is met for the first time: its ID's slot
+// is free.
+func (a *Aggregator) isNew(e *store.Entry) bool {
+	return e.KeyID != 0 && (int(e.KeyID) >= len(a.slots) || a.slots[e.KeyID] == nil)
 }
 
 // lookup returns what s.Key means for aggregation: by the key's ID when the

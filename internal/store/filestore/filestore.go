@@ -152,3 +152,10 @@ type shardFile struct {
 	same bool
 	k    *kept
 }
+
+// kindName is f.id.KindName() ("counter", "gauge_all"), the part of the
+// name before "_<pid>.db", without making a string; for a file whose name
+// parsed (nameErr nil).
+func (f *shardFile) kindName() string {
+	return f.name[:len(f.name)-len(".db")-len(f.id.PID)-1]
+}

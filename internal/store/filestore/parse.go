@@ -265,34 +265,9 @@ var batches = sync.Pool{New: func() any { return new(lookupBatch) }}
 // entry whose key does not parse, else perr (the walk's own failure,
 // which comes after all of them).
 func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending []int32, perr *parseError) ([]entry, *parseError) {
-	// part looks up pending entries in batches; it returns the index in
-	// part of the first one whose key does not parse, and its error.
-	part := func(part []int32) (int, error) {
-		b := batches.Get().(*lookupBatch)
-		defer func() {
-			clear(b.texts[:cap(b.texts)]) // nothing of this shard kept
-			batches.Put(b)
-		}()
-		for from := 0; from < len(part); from += batchSize {
-			js := part[from:min(from+batchSize, len(part))]
-			b.texts = b.texts[:0]
-			for _, j := range js {
-				pos := int(out[j].KeyID)
-				n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
-				b.texts = append(b.texts, data[pos+4:pos+4+n])
-			}
-			if x, err := keys.lookup(b); err != nil {
-				return from + x, err
-			}
-			for x, j := range js {
-				out[j].Key, out[j].KeyID = b.keys[x], b.keys[x].ID
-			}
-		}
-		return -1, nil
-	}
 	workers := runtime.GOMAXPROCS(0)
 	if len(pending) < parallelLookups || workers < 2 {
-		if x, err := part(pending); err != nil {
+		if x, err := lookupPart(data, keys, out, pending); err != nil {
 			return out[:start], &parseError{int64(out[pending[x]].KeyID), err.Error()}
 		}
 		return out, perr
@@ -304,7 +279,7 @@ func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if x, err := part(pending[w:min(w+chunk, len(pending))]); err != nil {
+			if x, err := lookupPart(data, keys, out, pending[w:min(w+chunk, len(pending))]); err != nil {
 				errs[w+x] = err // the entries after it are not needed
 			}
 		}()
@@ -316,6 +291,33 @@ func lookupPending(data []byte, keys *keyCache, out []entry, start int, pending 
 		}
 	}
 	return out, perr
+}
+
+// lookupPart looks up the pending entries part of out (see lookupPending)
+// in batches; it returns the index in part of the first one whose key
+// does not parse, and its error.
+func lookupPart(data []byte, keys *keyCache, out []entry, part []int32) (int, error) {
+	b := batches.Get().(*lookupBatch)
+	defer func() {
+		clear(b.texts[:cap(b.texts)]) // nothing of this shard kept
+		batches.Put(b)
+	}()
+	for from := 0; from < len(part); from += batchSize {
+		js := part[from:min(from+batchSize, len(part))]
+		b.texts = b.texts[:0]
+		for _, j := range js {
+			pos := int(out[j].KeyID)
+			n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
+			b.texts = append(b.texts, data[pos+4:pos+4+n])
+		}
+		if x, err := keys.lookup(b); err != nil {
+			return from + x, err
+		}
+		for x, j := range js {
+			out[j].Key, out[j].KeyID = b.keys[x], b.keys[x].ID
+		}
+	}
+	return -1, nil
 }
 
 // spacePadded reports whether every padding byte of the (already valid)

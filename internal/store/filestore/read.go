@@ -225,7 +225,7 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 	if f.nameErr != nil {
 		return &shard{file: f, err: &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}}
 	}
-	kind := f.id.KindName()
+	kind := f.kindName()
 	ps.guess = guesses.get(kind)
 	if p.reuse != nil && f.keep {
 		// Through its kept mapping (see reuseState.read).
