@@ -166,6 +166,13 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 		go func() {
 			defer p.wg.Done()
 			ps := parser{keys: keys}
+			// The worker's ring, made for the first unit of many files.
+			var (
+				rg      *ring
+				ringTry bool
+				pre     []*prefetched
+			)
+			defer func() { rg.close() }()
 			for {
 				select {
 				case p.tokens <- struct{}{}:
@@ -176,9 +183,20 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 				if u == nil {
 					return
 				}
+				pre = pre[:0]
+				if len(u.shards) > 1 && !p.stat {
+					if !ringTry {
+						rg, ringTry = newRing(), true
+					}
+					pre = rg.prefetch(files[from:from+len(u.shards)], pre)
+				}
 				n := 0
 				for i := range u.shards {
-					u.shards[i] = p.read(&ps, &guesses, files[from+i])
+					var first *prefetched
+					if i < len(pre) {
+						first = pre[i]
+					}
+					u.shards[i] = p.read(&ps, &guesses, files[from+i], first)
 					n += len(u.shards[i].entries)
 				}
 				p.learn(len(u.shards), n)
@@ -220,8 +238,9 @@ func (p *pipeline) learn(files, entries int) {
 	}
 }
 
-// read reads and parses one shard file.
-func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
+// read reads and parses one shard file; first, if not nil, is its first
+// page, read ahead.
+func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *prefetched) *shard {
 	if f.nameErr != nil {
 		return &shard{file: f, err: &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}}
 	}
@@ -246,8 +265,14 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 	}
 	var ok bool
 	if f.regular && !p.stat {
-		// The listing said it is a regular file: open, read, close.
-		sh.entries, sh.layout, ok = streamRaw(ps, f.path, entries[:0])
+		if first != nil {
+			// All of a small shard is in its first page.
+			sh.entries, sh.layout, ok = ps.stream(first, -1, entries[:0])
+		}
+		if !ok {
+			// The listing said it is a regular file: open, read, close.
+			sh.entries, sh.layout, ok = streamRaw(ps, f.path, entries[:0])
+		}
 	} else {
 		var st fs.FileInfo
 		sh.entries, sh.layout, st, ok = streamShardFile(ps, f.path, entries[:0])
@@ -280,6 +305,31 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile) *shard {
 	sh.used = ps.used
 	guesses.update(kind, ps.guess, ps.hits, sh.entries)
 	return sh
+}
+
+// prefetched is the first page of a shard, read ahead by a ring: a
+// ReaderAt of the bytes read, which fails for bytes past them unless the
+// read reached the end of the file (the shard is then read again the
+// usual way, through one descriptor).
+type prefetched struct {
+	data []byte
+	eof  bool // data is all of the file
+}
+
+var errPastPage = errors.New("past the first page read ahead")
+
+func (p *prefetched) ReadAt(b []byte, off int64) (int, error) {
+	n := 0
+	if off < int64(len(p.data)) {
+		n = copy(b, p.data[off:])
+	}
+	switch {
+	case n == len(b):
+		return n, nil
+	case p.eof:
+		return n, io.EOF
+	}
+	return n, errPastPage
 }
 
 // streamRaw parses the file at path, which the listing says is regular,

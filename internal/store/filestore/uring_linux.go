@@ -1,0 +1,357 @@
+//go:build linux && (amd64 || arm64)
+
+package filestore
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// A ring reads the first page of many small shards with io_uring: the
+// opens of a batch in one system call, then their reads and closes in a
+// second, where each shard costs three otherwise (openat, pread, close).
+// On a pile of 26,000 dead workers' shards that is most of a dump's system
+// time, and system calls are dear on virtual machines. Only the first
+// page is read this way (all of a small shard's used bytes); a shard that
+// needs more is read again the usual way, through one descriptor.
+//
+// io_uring is a Linux interface (5.6 or later for the operations used
+// here) that a seccomp profile (Docker's default), the
+// kernel.io_uring_disabled sysctl or an older kernel may refuse: then
+// newRing fails once, every later call fails at once, and shards are read
+// as before. PROMSTORE_IO_URING=off switches it off.
+type ring struct {
+	fd      int
+	sqHead  *uint32
+	sqTail  *uint32
+	sqMask  uint32
+	sqArray unsafe.Pointer
+	sqes    []uringSQE
+	cqHead  *uint32
+	cqTail  *uint32
+	cqMask  uint32
+	cqes    unsafe.Pointer
+	mem     [][]byte // the mappings, unmapped by close
+
+	// paths holds the batch's paths, NUL-terminated; bufs its pages.
+	paths []byte
+	offs  []int
+	bufs  []byte
+	fds   []int32
+	got   []int32
+	// gone is set when the ring was abandoned.
+	gone bool
+}
+
+// The io_uring ABI (include/uapi/linux/io_uring.h).
+const (
+	sysIOUringSetup    = 425
+	sysIOUringEnter    = 426
+	sysIOUringRegister = 427
+
+	uringOpOpenat = 18
+	uringOpClose  = 19
+	uringOpRead   = 22
+
+	uringSQEHardlink      = 1 << 3
+	uringEnterGetevents   = 1
+	uringFeatSingleMmap   = 1
+	uringRegisterProbe    = 8
+	uringProbeOpSupported = 1
+
+	uringOffSQRing = 0
+	uringOffSQEs   = 0x10000000
+
+	atFDCWD = -100
+)
+
+type uringSQOffsets struct {
+	head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
+	userAddr                                                        uint64
+}
+
+type uringCQOffsets struct {
+	head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32
+	userAddr                                                        uint64
+}
+
+type uringParams struct {
+	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFD uint32
+	resv                                                                   [3]uint32
+	sqOff                                                                  uringSQOffsets
+	cqOff                                                                  uringCQOffsets
+}
+
+// uringSQE is a submission queue entry (64 bytes).
+type uringSQE struct {
+	opcode      uint8
+	flags       uint8
+	ioprio      uint16
+	fd          int32
+	off         uint64
+	addr        uint64
+	len         uint32
+	opFlags     uint32
+	userData    uint64
+	bufIndex    uint16
+	personality uint16
+	spliceFDIn  int32
+	pad         [2]uint64
+}
+
+// uringCQE is a completion queue entry (16 bytes).
+type uringCQE struct {
+	userData uint64
+	res      int32
+	flags    uint32
+}
+
+// uringProbe is struct io_uring_probe with room for 256 operations.
+type uringProbe struct {
+	lastOp uint8
+	opsLen uint8
+	resv   uint16
+	resv2  [3]uint32
+	ops    [256]struct {
+		op    uint8
+		resv  uint8
+		flags uint16
+		resv2 uint32
+	}
+}
+
+// ringBatch is how many shards a ring reads at once: a pipeline unit's
+// most (unitMax).
+const ringBatch = unitMax
+
+// ringOff is set when io_uring is not to be used: switched off by
+// PROMSTORE_IO_URING=off, or refused once.
+var ringOff atomic.Bool
+
+func init() {
+	if os.Getenv("PROMSTORE_IO_URING") == "off" {
+		ringOff.Store(true)
+	}
+}
+
+// ringFiles counts the shards whose first page a ring read (for tests).
+var ringFiles atomic.Int64
+
+// newRing sets up a ring for batches of ringBatch shards; nil when
+// io_uring is off or refused (which switches it off for the process).
+func newRing() *ring {
+	if ringOff.Load() {
+		return nil
+	}
+	r, err := setupRing(2 * ringBatch)
+	if err != nil {
+		ringOff.Store(true)
+		return nil
+	}
+	return r
+}
+
+func setupRing(entries uint32) (*ring, error) {
+	var p uringParams
+	fd, _, errno := syscall.Syscall(sysIOUringSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+	if errno != 0 {
+		return nil, errno
+	}
+	r := &ring{fd: int(fd)}
+	if p.features&uringFeatSingleMmap == 0 || !r.supports(uringOpOpenat, uringOpRead, uringOpClose) {
+		r.close()
+		return nil, errors.New("io_uring lacks what the batch reader needs")
+	}
+	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{})))
+	rings, err := syscall.Mmap(r.fd, uringOffSQRing, int(size), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_POPULATE)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.mem = append(r.mem, rings)
+	sqes, err := syscall.Mmap(r.fd, uringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(uringSQE{})), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_POPULATE)
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.mem = append(r.mem, sqes)
+	b := unsafe.Pointer(&rings[0])
+	r.sqHead = (*uint32)(unsafe.Add(b, p.sqOff.head))
+	r.sqTail = (*uint32)(unsafe.Add(b, p.sqOff.tail))
+	r.sqMask = *(*uint32)(unsafe.Add(b, p.sqOff.ringMask))
+	r.sqArray = unsafe.Add(b, p.sqOff.array)
+	r.cqHead = (*uint32)(unsafe.Add(b, p.cqOff.head))
+	r.cqTail = (*uint32)(unsafe.Add(b, p.cqOff.tail))
+	r.cqMask = *(*uint32)(unsafe.Add(b, p.cqOff.ringMask))
+	r.cqes = unsafe.Add(b, p.cqOff.cqes)
+	r.sqes = unsafe.Slice((*uringSQE)(unsafe.Pointer(&sqes[0])), p.sqEntries)
+	return r, nil
+}
+
+// supports reports whether the kernel knows every operation of ops.
+func (r *ring) supports(ops ...uint8) bool {
+	var probe uringProbe
+	_, _, errno := syscall.Syscall6(sysIOUringRegister, uintptr(r.fd), uringRegisterProbe, uintptr(unsafe.Pointer(&probe)), uintptr(len(probe.ops)), 0, 0)
+	if errno != 0 {
+		return false
+	}
+	for _, op := range ops {
+		if op > probe.lastOp || probe.ops[op].flags&uringProbeOpSupported == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// close releases the ring.
+func (r *ring) close() {
+	if r == nil || r.gone {
+		return
+	}
+	for _, m := range r.mem {
+		_ = syscall.Munmap(m)
+	}
+	r.mem = nil
+	_ = syscall.Close(r.fd)
+}
+
+// push queues one operation.
+func (r *ring) push(e uringSQE) {
+	tail := atomic.LoadUint32(r.sqTail)
+	i := tail & r.sqMask
+	r.sqes[i] = e
+	*(*uint32)(unsafe.Add(r.sqArray, 4*uintptr(i))) = i
+	atomic.StoreUint32(r.sqTail, tail+1)
+}
+
+// run submits the n operations queued and calls fn with each of their n
+// completions.
+func (r *ring) run(n int, fn func(userData uint64, res int32)) error {
+	for submitted, done := 0, 0; done < n; {
+		got, _, errno := syscall.Syscall6(sysIOUringEnter, uintptr(r.fd), uintptr(n-submitted), 1, uringEnterGetevents, 0, 0)
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN || errno == syscall.EBUSY:
+			// Completions to reap first.
+		case errno != 0:
+			return errno
+		default:
+			submitted += int(got)
+		}
+		head, tail := atomic.LoadUint32(r.cqHead), atomic.LoadUint32(r.cqTail)
+		for ; head != tail; head++ {
+			c := (*uringCQE)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(uringCQE{})))
+			fn(c.userData, c.res)
+			done++
+		}
+		atomic.StoreUint32(r.cqHead, head)
+	}
+	return nil
+}
+
+// prefetch reads the first page (firstRead bytes) of each of files with
+// the ring, into pages valid until the next call: pre[i] is files[i]'s,
+// nil when the ring did not read it (not a regular file by the listing,
+// an open or a read that failed: the file is then read the usual way,
+// which tells what is wrong). A failure of the ring itself switches it
+// off and returns nil.
+func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
+	pre = pre[:0]
+	if !r.usable() || len(files) > ringBatch {
+		return nil
+	}
+	r.paths, r.offs = r.paths[:0], r.offs[:0]
+	for i := range files {
+		r.offs = append(r.offs, len(r.paths))
+		r.paths = append(append(r.paths, files[i].path...), 0)
+	}
+	if cap(r.bufs) < len(files)*firstRead {
+		r.bufs = make([]byte, ringBatch*firstRead)
+	}
+	r.fds = r.fds[:0]
+	for range files {
+		r.fds = append(r.fds, -1)
+	}
+	// The opens.
+	n := 0
+	for i := range files {
+		if !files[i].regular || files[i].keep {
+			continue
+		}
+		r.push(uringSQE{opcode: uringOpOpenat, fd: atFDCWD, addr: uint64(uintptr(unsafe.Pointer(&r.paths[r.offs[i]]))),
+			opFlags: syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK | syscall.O_NOFOLLOW, userData: uint64(i)})
+		n++
+	}
+	err := r.run(n, func(i uint64, res int32) {
+		if res >= 0 {
+			r.fds[i] = res
+		}
+	})
+	runtime.KeepAlive(r.paths)
+	if err != nil {
+		r.abandon()
+		return nil
+	}
+	// The reads, each followed by its file's close (hard-linked: the close
+	// runs whatever the read did).
+	r.got = r.got[:0]
+	n = 0
+	for i, fd := range r.fds {
+		r.got = append(r.got, -1)
+		if fd < 0 {
+			continue
+		}
+		page := r.bufs[i*firstRead : (i+1)*firstRead]
+		r.push(uringSQE{opcode: uringOpRead, flags: uringSQEHardlink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&page[0]))), len: firstRead, userData: uint64(i)})
+		r.push(uringSQE{opcode: uringOpClose, fd: fd, userData: closeTag})
+		n += 2
+	}
+	err = r.run(n, func(i uint64, res int32) {
+		if i != closeTag {
+			r.got[i] = res
+		}
+	})
+	runtime.KeepAlive(r.bufs)
+	if err != nil {
+		r.abandon()
+		return nil
+	}
+	for i, n := range r.got {
+		if n < 0 {
+			pre = append(pre, nil)
+			continue
+		}
+		pre = append(pre, &prefetched{data: r.bufs[i*firstRead : i*firstRead+int(n)], eof: n < firstRead})
+		ringFiles.Add(1)
+	}
+	return pre
+}
+
+// closeTag marks the completions of closes.
+const closeTag = 1 << 62
+
+// abandoned holds the rings given up: never closed nor freed, in case
+// the kernel still holds their buffers.
+var (
+	abandonedMu sync.Mutex
+	abandoned   []*ring
+)
+
+// abandon switches io_uring off after a failure of io_uring_enter
+// itself: the ring's state is no longer known, so it is not used again.
+func (r *ring) abandon() {
+	ringOff.Store(true)
+	r.gone = true
+	abandonedMu.Lock()
+	abandoned = append(abandoned, r)
+	abandonedMu.Unlock()
+}
+
+// usable reports whether r may read the next batch.
+func (r *ring) usable() bool { return r != nil && !ringOff.Load() }

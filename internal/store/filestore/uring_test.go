@@ -1,0 +1,251 @@
+//go:build linux && (amd64 || arm64)
+
+package filestore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// withRing runs fn with io_uring switched on (as far as the kernel
+// allows) or off, and returns how many shards a ring read meanwhile.
+func withRing(t *testing.T, on bool, fn func()) int64 {
+	t.Helper()
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(!on)
+	before := ringFiles.Load()
+	fn()
+	return ringFiles.Load() - before
+}
+
+// ringKernel reports whether this kernel lets the process use io_uring
+// for the batch reader (and says so in the log either way).
+func ringKernel(t *testing.T) bool {
+	t.Helper()
+	was := ringOff.Load()
+	defer ringOff.Store(was)
+	ringOff.Store(false)
+	r := newRing()
+	if r == nil {
+		t.Logf("io_uring is not available here (%s/%s): only the usual reads are tested", runtime.GOOS, runtime.GOARCH)
+		return false
+	}
+	r.close()
+	return true
+}
+
+// TestRingMatchesUsualReads: a store of many small shards with every
+// kind of odd one among them (larger than a page, exactly a page, empty,
+// a header alone, corrupt, the other layout, a directory, a symbolic
+// link, a FIFO) reads the same, sample for sample and problem for
+// problem, with the first pages read ahead by io_uring as without.
+func TestRingMatchesUsualReads(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pid := range 150 {
+		var keys []string
+		for i := range pid % 9 {
+			keys = append(keys, `["req", "req_total", {"path": "/r/`+strconv.Itoa(i)+`"}, "Requests."]`)
+		}
+		write("counter_"+strconv.Itoa(1000+pid)+".db", shardBytes(t, LayoutTimestamp, keys...))
+	}
+	// Larger than the page read ahead: read again the usual way.
+	var many []string
+	for i := range 200 {
+		many = append(many, `["big", "big_total", {"path": "/many/`+strconv.Itoa(i)+strings.Repeat("z", i%50)+`"}, "Big."]`)
+	}
+	write("counter_big.db", shardBytes(t, LayoutTimestamp, many...))
+	// Used sizes on both sides of the page read ahead (each entry of
+	// these is 64 bytes).
+	for n := 40; n < 70; n++ {
+		var keys []string
+		for i := range n {
+			keys = append(keys, `["e", "e_total", {"i": "`+strconv.Itoa(1000+i)+`"}, "E."]`)
+		}
+		write("counter_edge"+strconv.Itoa(n)+".db", shardBytes(t, LayoutTimestamp, keys...))
+	}
+	write("counter_empty.db", nil)
+	write("counter_header.db", withUsed(make([]byte, 64<<10), 8))
+	write("counter_corrupt.db", withInt32(shardBytes(t, LayoutTimestamp, keyA, keyB), 12, 0x7b7b7b7b))
+	write("counter_old.db", shardBytes(t, LayoutLegacy, keyA, keyB))
+	write("counter_short.db", shardBytes(t, LayoutTimestamp, keyB)[:200])
+	if err := os.Mkdir(filepath.Join(dir, "counter_dir.db"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "counter_1001.db"), filepath.Join(dir, "counter_link.db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "counter_fifo.db"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		samples []gotSample
+		err     string
+	}
+	read := func() result {
+		st := openDir(t, dir, LayoutTimestamp)
+		got, err := scanAll(t, st)
+		r := result{samples: got}
+		if err != nil {
+			r.err = err.Error()
+		}
+		return r
+	}
+	var usual, ahead result
+	if n := withRing(t, false, func() { usual = read() }); n != 0 {
+		t.Fatalf("with io_uring off a ring read %d shards", n)
+	}
+	n := withRing(t, true, func() { ahead = read() })
+	if !reflect.DeepEqual(usual, ahead) {
+		t.Errorf("read ahead with io_uring:\n%+v\nread the usual way:\n%+v", ahead, usual)
+	}
+	if usual.err == "" || len(usual.samples) < 500 {
+		t.Fatalf("the store's odd shards went unnoticed or its samples unread: %d samples, error %q", len(usual.samples), usual.err)
+	}
+	if ringKernel(t) && n < 150 {
+		t.Errorf("io_uring is available, but a ring read %d of the 150 small shards", n)
+	}
+}
+
+// TestRingPrefetch: what prefetch makes of files that are not what the
+// listing said (gone, a directory, a FIFO), and that it leaves no file
+// descriptor open.
+func TestRingPrefetch(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	dir := t.TempDir()
+	small := shardBytes(t, LayoutTimestamp, keyA, keyB)
+	files := []shardFile{}
+	add := func(name string, regular bool) {
+		files = append(files, shardFile{name: name, path: filepath.Join(dir, name), regular: regular})
+	}
+	if err := os.WriteFile(filepath.Join(dir, "counter_1.db"), small, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	add("counter_1.db", true)
+	add("counter_gone.db", true)
+	if err := os.Mkdir(filepath.Join(dir, "counter_dir.db"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	add("counter_dir.db", true)
+	if err := syscall.Mkfifo(filepath.Join(dir, "counter_fifo.db"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	add("counter_fifo.db", true)
+	if err := os.WriteFile(filepath.Join(dir, "counter_2.db"), []byte("tiny"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	add("counter_2.db", true)
+	add("counter_1.db", false) // the listing said: not a regular file
+
+	fds := openFDs(t)
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	defer r.close()
+	for round := range 3 {
+		pre := r.prefetch(files, nil)
+		if len(pre) != len(files) {
+			t.Fatalf("round %d: prefetch returned %d pages for %d files", round, len(pre), len(files))
+		}
+		if p := pre[0]; p == nil || !reflect.DeepEqual(p.data, small[:firstRead]) || p.eof {
+			t.Errorf("counter_1.db: %+v, want its first page", p)
+		}
+		for _, i := range []int{1, 2, 5} {
+			if pre[i] != nil {
+				t.Errorf("%s (regular %v): read ahead as %q", files[i].name, files[i].regular, pre[i].data)
+			}
+		}
+		if p := pre[3]; p != nil && (len(p.data) != 0 || !p.eof) {
+			t.Errorf("FIFO without a writer read ahead as %+v", p)
+		}
+		if p := pre[4]; p == nil || string(p.data) != "tiny" || !p.eof {
+			t.Errorf("4-byte file read ahead as %+v", p)
+		}
+	}
+	if got := openFDs(t); got != fds+1 {
+		t.Errorf("open file descriptors: %d before, %d with the ring open (want one more: the ring's)", fds, got)
+	}
+}
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents) - 1 // the directory read itself
+}
+
+// TestPrefetchedReadAt: a page read ahead serves what it holds, says
+// io.EOF past the end of a file it holds whole, and errPastPage past a
+// page that is not the whole file.
+func TestPrefetchedReadAt(t *testing.T) {
+	data := []byte("0123456789")
+	tests := []struct {
+		eof     bool
+		off, n  int
+		want    string
+		wantErr error
+	}{
+		{false, 0, 4, "0123", nil},
+		{false, 6, 4, "6789", nil},
+		{false, 8, 4, "89", errPastPage},
+		{false, 10, 4, "", errPastPage},
+		{false, 12, 4, "", errPastPage},
+		{true, 8, 4, "89", io.EOF},
+		{true, 10, 1, "", io.EOF},
+		{true, 0, 10, "0123456789", nil},
+	}
+	for _, tt := range tests {
+		p := &prefetched{data: data, eof: tt.eof}
+		b := make([]byte, tt.n)
+		n, err := p.ReadAt(b, int64(tt.off))
+		if string(b[:n]) != tt.want || !errors.Is(err, tt.wantErr) && err != tt.wantErr {
+			t.Errorf("eof %v: ReadAt(%d bytes at %d) = %q, %v; want %q, %v", tt.eof, tt.n, tt.off, b[:n], err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestRingSwitch: PROMSTORE_IO_URING=off switches the ring off in a new
+// process.
+func TestRingSwitch(t *testing.T) {
+	if os.Getenv("PROMSTORE_RING_CHILD") == "1" {
+		if !ringOff.Load() {
+			t.Fatal("PROMSTORE_IO_URING=off did not switch io_uring off")
+		}
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(context.Background(), exe, "-test.run", "^TestRingSwitch$")
+	cmd.Env = append(os.Environ(), "PROMSTORE_RING_CHILD=1", "PROMSTORE_IO_URING=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
