@@ -3,6 +3,7 @@
 package filestore
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"runtime"
@@ -44,6 +45,11 @@ type ring struct {
 	bufs  []byte
 	fds   []int32
 	got   []int32
+	// more and rest hold the larger shards' used bytes; pages the
+	// prefetched results.
+	more  []span
+	rest  []byte
+	pages []prefetched
 	// gone is set when the ring was abandoned.
 	gone bool
 }
@@ -255,12 +261,17 @@ func (r *ring) run(n int, fn func(userData uint64, res int32)) error {
 	return nil
 }
 
-// prefetch reads the first page (firstRead bytes) of each of files with
-// the ring, into pages valid until the next call: pre[i] is files[i]'s,
-// nil when the ring did not read it (not a regular file by the listing,
-// an open or a read that failed: the file is then read the usual way,
-// which tells what is wrong). A failure of the ring itself switches it
-// off and returns nil.
+// prefetch reads the used bytes of each of files with the ring, into
+// buffers valid until the next call: pre[i] is files[i]'s, nil when the
+// ring did not read it (not a regular file by the listing, an open or a
+// read that failed: the file is then read the usual way, which tells what
+// is wrong). It takes three system calls for the batch: the opens; the
+// first pages' reads (firstRead bytes: all of a small shard's used
+// bytes); then, for a shard whose used size its first page says is larger
+// (up to maxAhead), a read of its used bytes through the same descriptor,
+// and every file's close (hard-linked to that read: it runs whatever the
+// read did). A failure of the ring itself switches it off and returns
+// nil.
 func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	pre = pre[:0]
 	if !r.usable() || len(files) > ringBatch {
@@ -274,9 +285,9 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	if cap(r.bufs) < len(files)*firstRead {
 		r.bufs = make([]byte, ringBatch*firstRead)
 	}
-	r.fds = r.fds[:0]
+	r.fds, r.got, r.more = r.fds[:0], r.got[:0], r.more[:0]
 	for range files {
-		r.fds = append(r.fds, -1)
+		r.fds, r.got, r.more = append(r.fds, -1), append(r.got, -1), append(r.more, span{})
 	}
 	// The opens.
 	n := 0
@@ -298,40 +309,93 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		r.abandon()
 		return nil
 	}
-	// The reads, each followed by its file's close (hard-linked: the close
-	// runs whatever the read did).
-	r.got = r.got[:0]
+	// The first pages.
 	n = 0
 	for i, fd := range r.fds {
-		r.got = append(r.got, -1)
-		if fd < 0 {
-			continue
+		if fd >= 0 {
+			r.push(uringSQE{opcode: uringOpRead, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, userData: uint64(i)})
+			n++
 		}
-		page := r.bufs[i*firstRead : (i+1)*firstRead]
-		r.push(uringSQE{opcode: uringOpRead, flags: uringSQEHardlink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&page[0]))), len: firstRead, userData: uint64(i)})
-		r.push(uringSQE{opcode: uringOpClose, fd: fd, userData: closeTag})
-		n += 2
 	}
-	err = r.run(n, func(i uint64, res int32) {
-		if i != closeTag {
-			r.got[i] = res
-		}
-	})
+	err = r.run(n, func(i uint64, res int32) { r.got[i] = res })
 	runtime.KeepAlive(r.bufs)
 	if err != nil {
 		r.abandon()
 		return nil
 	}
-	for i, n := range r.got {
-		if n < 0 {
+	// The rest of the larger shards, and the closes.
+	total := 0
+	for i, got := range r.got {
+		if got != firstRead {
+			continue
+		}
+		used := int(int32(binary.LittleEndian.Uint32(r.bufs[i*firstRead:])))
+		if used > firstRead && used <= maxAhead {
+			r.more[i] = span{off: total, n: used}
+			total += used
+		}
+	}
+	if cap(r.rest) < total {
+		r.rest = make([]byte, total+total/4)
+	}
+	n = 0
+	for i, fd := range r.fds {
+		if fd < 0 {
+			continue
+		}
+		if m := r.more[i]; m.n > 0 {
+			r.push(uringSQE{opcode: uringOpRead, flags: uringSQEHardlink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.rest[m.off]))), len: uint32(m.n), userData: uint64(i) | moreTag})
+			n++
+		}
+		r.push(uringSQE{opcode: uringOpClose, fd: fd, userData: closeTag})
+		n++
+	}
+	err = r.run(n, func(i uint64, res int32) {
+		if i&moreTag != 0 {
+			r.more[i&^moreTag].got = res
+		}
+	})
+	runtime.KeepAlive(r.rest)
+	if err != nil {
+		r.abandon()
+		return nil
+	}
+	r.pages = r.pages[:0]
+	for i, got := range r.got {
+		m := r.more[i]
+		switch {
+		case got < 0, m.n > 0 && m.got < 0:
+			r.pages = append(r.pages, prefetched{})
+		case m.n > 0:
+			r.pages = append(r.pages, prefetched{data: r.rest[m.off : m.off+int(m.got)], eof: int(m.got) < m.n})
+		default:
+			r.pages = append(r.pages, prefetched{data: r.bufs[i*firstRead : i*firstRead+int(got)], eof: got < firstRead})
+		}
+	}
+	for i := range r.pages {
+		if r.got[i] < 0 || r.more[i].n > 0 && r.more[i].got < 0 {
 			pre = append(pre, nil)
 			continue
 		}
-		pre = append(pre, &prefetched{data: r.bufs[i*firstRead : i*firstRead+int(n)], eof: n < firstRead})
+		pre = append(pre, &r.pages[i])
 		ringFiles.Add(1)
 	}
 	return pre
 }
+
+// span is where a larger shard's used bytes go in ring.rest, and what
+// their read returned.
+type span struct {
+	off, n int
+	got    int32
+}
+
+// maxAhead bounds the used size of a shard a ring reads: a larger one is
+// read the usual way, through the window.
+const maxAhead = 1 << 20
+
+// moreTag marks the completions of the reads of larger shards' used bytes.
+const moreTag = 1 << 61
 
 // closeTag marks the completions of closes.
 const closeTag = 1 << 62

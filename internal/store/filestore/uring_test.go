@@ -85,6 +85,7 @@ func TestRingMatchesUsualReads(t *testing.T) {
 	write("counter_corrupt.db", withInt32(shardBytes(t, LayoutTimestamp, keyA, keyB), 12, 0x7b7b7b7b))
 	write("counter_old.db", shardBytes(t, LayoutLegacy, keyA, keyB))
 	write("counter_short.db", shardBytes(t, LayoutTimestamp, keyB)[:200])
+	write("counter_cut.db", shardBytes(t, LayoutTimestamp, many...)[:3*firstRead]) // used says more than there is
 	if err := os.Mkdir(filepath.Join(dir, "counter_dir.db"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +159,15 @@ func TestRingPrefetch(t *testing.T) {
 	}
 	add("counter_2.db", true)
 	add("counter_1.db", false) // the listing said: not a regular file
+	var keys []string
+	for i := range 150 {
+		keys = append(keys, `["e", "e_total", {"i": "`+strconv.Itoa(1000+i)+`"}, "E."]`)
+	}
+	large := shardBytes(t, LayoutTimestamp, keys...) // used: 8 + 150*64 bytes, past the first page
+	if err := os.WriteFile(filepath.Join(dir, "counter_3.db"), large, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	add("counter_3.db", true)
 
 	fds := openFDs(t)
 	r := newRing()
@@ -183,6 +193,9 @@ func TestRingPrefetch(t *testing.T) {
 		}
 		if p := pre[4]; p == nil || string(p.data) != "tiny" || !p.eof {
 			t.Errorf("4-byte file read ahead as %+v", p)
+		}
+		if p := pre[6]; p == nil || !reflect.DeepEqual(p.data, large[:8+150*64]) || p.eof {
+			t.Errorf("shard of 3 pages read ahead as %d bytes (eof %v), want its %d used bytes", len(p.data), p.eof, 8+150*64)
 		}
 	}
 	if got := openFDs(t); got != fds+1 {
