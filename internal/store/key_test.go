@@ -3,8 +3,11 @@ package store
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -158,6 +161,42 @@ func TestParseShardName(t *testing.T) {
 		}
 		if err == nil && got.String() != tt.in {
 			t.Errorf("String() = %q, want %q", got.String(), tt.in)
+		}
+	}
+}
+
+// TestKeyArena: a key parsed into an arena equals ParseKey's, error for
+// error, whatever the number of labels (none, a few, more than a block
+// holds), and its labels end where its own do (an append cannot reach the
+// next key's).
+func TestKeyArena(t *testing.T) {
+	var texts []string
+	for n := range 80 {
+		var ls []Label
+		for i := range n {
+			ls = append(ls, Label{Name: "l" + strconv.Itoa(1000+i), Value: strings.Repeat("v", i%7)})
+		}
+		texts = append(texts, EncodeKey("fam", "fam_total", ls, "Help."))
+	}
+	texts = append(texts,
+		`["legacy", "legacy_total", {"a": "1"}]`,
+		`["dup", "dup_total", {"a": "1", "a": "2"}, "Duplicate label."]`,
+		`["esc", "esc_total", {"a": "\u00e9\n"}, "Escaped."]`,
+		`not a key`,
+		`["x", "x_total", {"a": 1}, "h"]`,
+		`["", "x", {}, "h"]`,
+	)
+	var a KeyArena
+	for round := range 3 { // the blocks fill and are replaced
+		for _, text := range texts {
+			want, wantErr := ParseKey(text)
+			got, err := a.Parse(text)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || (err == nil && !reflect.DeepEqual(got, want)) {
+				t.Fatalf("round %d, %.60q: arena %+v, %v; ParseKey %+v, %v", round, text, got, err, want, wantErr)
+			}
+			if err == nil && cap(got.Labels) != len(got.Labels) {
+				t.Fatalf("%.60q: labels of cap %d for %d", text, cap(got.Labels), len(got.Labels))
+			}
 		}
 	}
 }

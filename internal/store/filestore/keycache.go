@@ -325,7 +325,9 @@ type lookupBatch struct {
 	hashes []uint64
 	slots  []*keySlot
 	found  []bool
-	arena  textArena
+	// arena and keyArena hold the texts and keys of new keys.
+	arena    textArena
+	keyArena store.KeyArena
 }
 
 // zeroed returns s with length n, all zero, reusing its memory.
@@ -381,7 +383,7 @@ func (c *keyCache) lookup(b *lookupBatch) (int, error) {
 		if k != nil {
 			continue
 		}
-		nk, err := store.ParseKey(b.arena.text(b.texts[i]))
+		nk, err := b.keyArena.Parse(b.arena.text(b.texts[i]))
 		if err != nil {
 			bad, badErr = i, err
 			break
