@@ -13,9 +13,12 @@ const maxSlots = 1 << 24
 
 // keyInfo caches what a key text means for aggregation.
 type keyInfo struct {
-	fam      *family
-	id       string        // series id without pid
-	idHash   uint64        // store.HashText(id)
+	fam *family
+	// id is the series id without pid, idHash store.HashText(id); made
+	// when first needed (see seriesID): a histogram bucket's key needs
+	// none.
+	id       string
+	idHash   uint64
 	labels   []store.Label // sorted
 	key      *store.Key
 	bucket   *float64 // the bucket a histogram _bucket sample adds to
@@ -103,14 +106,30 @@ func (a *Aggregator) lookup(s store.Sample, p *keyPrep) *keyInfo {
 	return ki
 }
 
-// lid returns the label id part of ki.id (name \xff label id).
-func (ki *keyInfo) lid() string { return ki.id[strings.IndexByte(ki.id, 0xff)+1:] }
+// seriesID returns ki's series id (name \xff label id) and its hash,
+// made on the first call.
+func (ki *keyInfo) seriesID() (string, uint64) {
+	if ki.id == "" {
+		ki.id = labelIDOf(ki.key.Name, "\xff", ki.labels, -1)
+		ki.idHash = store.HashText(ki.id)
+	}
+	return ki.id, ki.idHash
+}
+
+// lid returns the label id part of ki's series id.
+func (ki *keyInfo) lid() string {
+	id, _ := ki.seriesID()
+	return id[strings.IndexByte(id, 0xff)+1:]
+}
 
 // keyPrep is what resolving a key derives from the key alone, so that
 // it can be computed for many new keys at once on every core.
 type keyPrep struct {
+	ok     bool          // computed
 	labels []store.Label // sorted
-	id     string        // labelIDOf(name, "\xff", labels, -1)
+	// id is labelIDOf(name, "\xff", labels, -1), idHash its hash; not
+	// made for a sample with a parsable le (see keyInfo.seriesID).
+	id     string
 	idHash uint64
 	// For a sample with a parsable "le" label: its bound, its index in
 	// labels and the label id of the others.
@@ -122,17 +141,18 @@ type keyPrep struct {
 }
 
 func prepare(k *store.Key) keyPrep {
-	p := keyPrep{labels: k.Labels} // sorted as Python's encoder writes them, usually
+	p := keyPrep{ok: true, labels: k.Labels} // sorted as Python's encoder writes them, usually
 	if !labelsSorted(p.labels) {
 		p.labels = append([]store.Label(nil), p.labels...)
 		sortLabels(p.labels)
 	}
-	p.id = labelIDOf(k.Name, "\xff", p.labels, -1)
-	p.idHash = store.HashText(p.id)
 	if i, le, ok := leIndex(p.labels); ok {
 		p.leOK, p.le, p.leIdx = true, le, i
 		p.hid = labelIDOf("", "", p.labels, i)
 		p.hidHash = store.HashText(p.hid)
+	} else {
+		p.id = labelIDOf(k.Name, "\xff", p.labels, -1)
+		p.idHash = store.HashText(p.id)
 	}
 	return p
 }

@@ -237,7 +237,7 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 			}
 		}
 		var p *keyPrep
-		if preps != nil && preps[i].id != "" {
+		if preps != nil && preps[i].ok {
 			p = &preps[i]
 		}
 		a.add(store.Sample{Shard: id, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, p)
@@ -247,10 +247,11 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 
 // pidGroup returns the group of per-process series of ki's series.
 func (f *family) pidGroup(ki *keyInfo) *pidGroup {
-	g, ok := f.groups.Get(ki.idHash, ki.id)
+	id, idHash := ki.seriesID()
+	g, ok := f.groups.Get(idHash, id)
 	if !ok {
 		g = &pidGroup{name: ki.key.Name, lid: ki.lid(), labels: ki.labels}
-		f.groups.Put(ki.idHash, ki.id, g)
+		f.groups.Put(idHash, id, g)
 		f.groupList = append(f.groupList, g)
 	}
 	ki.group = g
@@ -259,11 +260,12 @@ func (f *family) pidGroup(ki *keyInfo) *pidGroup {
 
 func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	if ki.shortcut == nil {
-		sr, ok := ki.fam.series.Get(ki.idHash, ki.id)
+		id, idHash := ki.seriesID()
+		sr, ok := ki.fam.series.Get(idHash, id)
 		if !ok {
 			sr = ki.fam.seriesChunk.next()
-			sr.name, sr.lid, sr.labels = ki.id[:strings.IndexByte(ki.id, 0xff)], ki.lid(), ki.labels
-			ki.fam.series.Put(ki.idHash, ki.id, sr)
+			sr.name, sr.lid, sr.labels = id[:strings.IndexByte(id, 0xff)], ki.lid(), ki.labels
+			ki.fam.series.Put(idHash, id, sr)
 			ki.fam.seriesList = append(ki.fam.seriesList, sr)
 		}
 		ki.shortcut = sr
