@@ -67,6 +67,12 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 	}
 	stride := p.hintOr16()
 	start := len(out)
+	// Room for the keys not guessed, made once: append grows a large
+	// buffer by a quarter at a time, copying a first shard's keys a dozen
+	// times.
+	if want := min(used, p.flushAt+p.window); cap(p.keyBuf) < want {
+		p.keyBuf = make([]byte, 0, want)
+	}
 	p.keyBuf = p.keyBuf[:0]
 	var pending []int32
 	hits := 0       // entries that were their guess
