@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 )
 
 // windowSize is how much of a shard is read at a time by stream: small
@@ -127,6 +128,14 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 			prev = e.KeyID
 		}
 		readValue(&e, buf[pos-base+4+n+padding(n):], stride)
+		if len(out) == cap(out) && pos > headerSize {
+			// Room for the entries the rest of the used bytes likely
+			// hold, at the rate of those read so far (append would grow
+			// by a quarter at a time, copying a large shard's entries a
+			// dozen times).
+			read := len(out) - start
+			out = slices.Grow(out, read*(used-pos)/(pos-headerSize)*9/8+16)
+		}
 		out = append(out, e)
 		pos = end
 	}
