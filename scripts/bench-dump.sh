@@ -9,7 +9,8 @@
 #   RUNS=5 (runs of each side per store)
 #   PROMSTORE_BIN=path (time that binary instead of building this tree)
 #   PROMSTORE_BASE=path (also time that binary, e.g. an earlier build, in
-#   the same turns, and print its ratio too)
+#   the same turns, and print its ratio too; the two builds take the place
+#   right after Python's run in alternate turns)
 #
 # Stores (each written once into $BENCH_ROOT, default /tmp, and reused):
 #   inorder  64 processes x 2,000 series in each of 5 families (counter,
@@ -76,19 +77,31 @@ for name in "${STORES[@]}"; do
   # The two sides take turns, so that both meet the machine in the same
   # moods (this VM's speed drifts by minutes); best time, highest peak RSS.
   py_s=; py_mb=0; py_cpu=; ps_s=; ps_mb=0; py_all=; ps_all=; ps_cpu=; b_s=; b_mb=0; b_all=
-  for _ in $(seq "$RUNS"); do
-    if [ -n "${PROMSTORE_BASE:-}" ]; then
-      read -r s mb _ _ < <("$PY" scripts/measure.py 1 "$TMP/base.prom" "$PROMSTORE_BASE" dump --dir "$DIR")
-      b_all="$b_all $s"; b_s=$(best "$b_s" "$s"); b_mb=$(most "$b_mb" "$mb")
-    fi
-    read -r s mb u sy < <("$PY" scripts/measure.py 1 "$TMP/python.prom" "$PY" scripts/pystore.py collect "$DIR")
-    py_all="$py_all $s"; py_mb=$(most "$py_mb" "$mb")
-    if [ "$(best "$py_s" "$s")" = "$s" ]; then py_cpu="$u user + $sy system"; fi
-    py_s=$(best "$py_s" "$s")
+  # With a base, the two builds swap places from turn to turn: the run
+  # right after Python's (which has just freed some 600 MiB) is slower on
+  # this VM, whichever build it is.
+  run_base() {
+    read -r s mb _ _ < <("$PY" scripts/measure.py 1 "$TMP/base.prom" "$PROMSTORE_BASE" dump --dir "$DIR")
+    b_all="$b_all $s"; b_s=$(best "$b_s" "$s"); b_mb=$(most "$b_mb" "$mb")
+  }
+  run_promstore() {
     read -r s mb u sy < <("$PY" scripts/measure.py 1 "$TMP/promstore.prom" "$BIN" dump --dir "$DIR")
     ps_all="$ps_all $s"; ps_mb=$(most "$ps_mb" "$mb")
     if [ "$(best "$ps_s" "$s")" = "$s" ]; then ps_cpu="$u user + $sy system"; fi
     ps_s=$(best "$ps_s" "$s")
+  }
+  for turn in $(seq "$RUNS"); do
+    read -r s mb u sy < <("$PY" scripts/measure.py 1 "$TMP/python.prom" "$PY" scripts/pystore.py collect "$DIR")
+    py_all="$py_all $s"; py_mb=$(most "$py_mb" "$mb")
+    if [ "$(best "$py_s" "$s")" = "$s" ]; then py_cpu="$u user + $sy system"; fi
+    py_s=$(best "$py_s" "$s")
+    if [ -z "${PROMSTORE_BASE:-}" ]; then
+      run_promstore
+    elif [ $((turn % 2)) = 1 ]; then
+      run_promstore; run_base
+    else
+      run_base; run_promstore
+    fi
   done
 
   lines=$(wc -l < "$TMP/promstore.prom")
