@@ -214,9 +214,9 @@ func (r *ring) supports(ops ...uint8) bool {
 	return true
 }
 
-// close releases the ring.
+// close releases the ring; a second call does nothing.
 func (r *ring) close() {
-	if r == nil || r.gone {
+	if r == nil || r.gone || r.fd < 0 {
 		return
 	}
 	for _, m := range r.mem {
@@ -224,6 +224,7 @@ func (r *ring) close() {
 	}
 	r.mem = nil
 	_ = syscall.Close(r.fd)
+	r.fd = -1
 }
 
 // push queues one operation.
