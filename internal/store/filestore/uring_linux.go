@@ -13,13 +13,12 @@ import (
 	"unsafe"
 )
 
-// A ring reads the first page of many small shards with io_uring: the
-// opens of a batch in one system call, then their reads and closes in a
-// second, where each shard costs three otherwise (openat, pread, close).
-// On a pile of 26,000 dead workers' shards that is most of a dump's system
-// time, and system calls are dear on virtual machines. Only the first
-// page is read this way (all of a small shard's used bytes); a shard that
-// needs more is read again the usual way, through one descriptor.
+// A ring reads a batch of small shards with io_uring in three system
+// calls (see prefetch), where each shard costs three or four otherwise
+// (openat, pread, a second pread past its first page, close). On a pile of
+// 26,000 dead workers' shards that was most of a dump's system time, and
+// system calls are dear on virtual machines. A shard whose open or read
+// fails, or whose used size is over maxAhead, is read the usual way.
 //
 // io_uring is a Linux interface (5.6 or later for the operations used
 // here) that a seccomp profile (Docker's default), the
@@ -28,7 +27,6 @@ import (
 // as before. PROMSTORE_IO_URING=off switches it off.
 type ring struct {
 	fd      int
-	sqHead  *uint32
 	sqTail  *uint32
 	sqMask  uint32
 	sqArray unsafe.Pointer
@@ -187,7 +185,6 @@ func setupRing(entries uint32) (*ring, error) {
 	}
 	r.mem = append(r.mem, sqes)
 	b := unsafe.Pointer(&rings[0])
-	r.sqHead = (*uint32)(unsafe.Add(b, p.sqOff.head))
 	r.sqTail = (*uint32)(unsafe.Add(b, p.sqOff.tail))
 	r.sqMask = *(*uint32)(unsafe.Add(b, p.sqOff.ringMask))
 	r.sqArray = unsafe.Add(b, p.sqOff.array)
@@ -245,13 +242,17 @@ func (r *ring) run(n int, fn func(userData uint64, res int32)) error {
 		case errno == syscall.EINTR:
 			continue
 		case errno == syscall.EAGAIN || errno == syscall.EBUSY:
-			// Completions to reap first.
+			// Completions to reap first; with none, the kernel is short
+			// of something this ring cannot give back.
 		case errno != 0:
 			return errno
 		default:
 			submitted += int(got)
 		}
 		head, tail := atomic.LoadUint32(r.cqHead), atomic.LoadUint32(r.cqTail)
+		if head == tail && errno != 0 {
+			return errno
+		}
 		for ; head != tail; head++ {
 			c := (*uringCQE)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(uringCQE{})))
 			fn(c.userData, c.res)
