@@ -11,14 +11,11 @@ import (
 // keyCache maps key text to its parsed key so that every shard holding the
 // same text shares one *store.Key (the aggregator caches per pointer) and
 // each text is parsed once. It is an open-addressing table of slots that
-// hold each key's hash beside its keyRef (text, key and ID), looked up in
-// batches:
-// first every text's hash, then every text's slot, then every candidate's
-// text, so that the cache misses of a batch overlap instead of following
-// one another (a store whose processes each write their own series in
-// their own order looks up nearly every entry). Lookups share a read
-// lock; new keys are parsed outside any lock and added under the write
-// lock.
+// hold each key's hash beside its keyRef (text, key and ID). New keys are
+// looked up in batches: first every text's hash, then every text's slot,
+// then every candidate's text, so that the cache misses of a batch overlap
+// instead of following one another. Lookups share a read lock; new keys
+// are parsed outside any lock and added under the write lock.
 //
 // The table lives from scan to scan (see keySet); keys that the latest
 // complete scan did not meet are dropped once they are most of it.
@@ -31,8 +28,8 @@ type keyCache struct {
 	// ctx is the scan's context: a parse checks it every checkEvery
 	// entries and ends when it is done. Nil for none.
 	ctx context.Context
-	// next holds, per key ID, the key that followed it in a shard read
-	// in this scan (see known).
+	// next holds, per key ID, the ref of the key that followed it in a
+	// shard read in this scan (see known).
 	next refTable
 }
 
