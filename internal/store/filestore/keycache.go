@@ -293,7 +293,8 @@ func (t *refTable) set(id uint32, r *keyRef) {
 	}
 }
 
-// addPage makes page i and returns the pages that hold it.
+// addPage makes page i and returns the pages that hold it: always a new
+// list (readers take no lock, so the one they may hold is never written).
 func (t *refTable) addPage(i int) *[]*refPage {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -301,11 +302,12 @@ func (t *refTable) addPage(i int) *[]*refPage {
 	if pp != nil && i < len(*pp) && (*pp)[i] != nil {
 		return pp
 	}
-	var pages []*refPage
+	var old []*refPage
 	if pp != nil {
-		pages = *pp
+		old = *pp
 	}
-	pages = append(pages[:len(pages):len(pages)], make([]*refPage, max(0, i+1-len(pages)))...)
+	pages := make([]*refPage, max(len(old), i+1))
+	copy(pages, old)
 	pages[i] = new(refPage)
 	t.pages.Store(&pages)
 	return &pages

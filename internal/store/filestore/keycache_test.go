@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -172,6 +173,48 @@ func TestFollowingKeys(t *testing.T) {
 			if !slices.Equal(byShard[shard], w) {
 				t.Fatalf("round %d, shard %s: read\n%v\nwant\n%v", round, shard, byShard[shard], w)
 			}
+		}
+	}
+}
+
+// TestRefTableConcurrent: pages made in any order (a high ID's first, then
+// lower ones inside the list) while other goroutines read, as the scans'
+// workers do; under the race detector a page list written while read
+// fails it.
+func TestRefTableConcurrent(t *testing.T) {
+	var tab refTable
+	refs := make([]keyRef, 8)
+	ids := []uint32{7 << refPageBits, 1, 5 << refPageBits, 3 << refPageBits, 2 << refPageBits, 6<<refPageBits + 9, 4 << refPageBits, 1<<refPageBits + 1}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, id := range ids {
+					if r := tab.get(id); r != nil && r.id != id {
+						t.Errorf("ID %d: got the ref of %d", id, r.id)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i, id := range ids {
+		refs[i].id = id
+		tab.set(id, &refs[i])
+	}
+	close(stop)
+	wg.Wait()
+	for i, id := range ids {
+		if got := tab.get(id); got != &refs[i] {
+			t.Errorf("ID %d: %p, want %p", id, got, &refs[i])
 		}
 	}
 }
