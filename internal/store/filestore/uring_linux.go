@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -50,7 +51,18 @@ type ring struct {
 	pages []prefetched
 	// gone is set when the ring was abandoned.
 	gone bool
+	// wait bounds the wait for a first page (see prefetch).
+	wait kernelTimespec
 }
+
+// kernelTimespec is struct __kernel_timespec.
+type kernelTimespec struct{ sec, nsec int64 }
+
+// firstPageWait is how long a first page's read may take before it is
+// canceled: a read from the page cache or a disk takes milliseconds; one
+// that waits for seconds is waiting for a writer (a FIFO put at a shard's
+// name after the listing).
+const firstPageWait = 5 * time.Second
 
 // The io_uring ABI (include/uapi/linux/io_uring.h).
 const (
@@ -58,11 +70,14 @@ const (
 	sysIOUringEnter    = 426
 	sysIOUringRegister = 427
 
-	uringOpOpenat = 18
-	uringOpClose  = 19
-	uringOpRead   = 22
+	uringOpLinkTimeout = 15
+	uringOpOpenat      = 18
+	uringOpClose       = 19
+	uringOpRead        = 22
 
+	uringSQELink          = 1 << 2
 	uringSQEHardlink      = 1 << 3
+	rwfNowait             = 0x8 // RWF_NOWAIT: fail with EAGAIN rather than wait
 	uringEnterGetevents   = 1
 	uringFeatSingleMmap   = 1
 	uringRegisterProbe    = 8
@@ -166,8 +181,8 @@ func setupRing(entries uint32) (*ring, error) {
 	if errno != 0 {
 		return nil, errno
 	}
-	r := &ring{fd: int(fd)}
-	if p.features&uringFeatSingleMmap == 0 || !r.supports(uringOpOpenat, uringOpRead, uringOpClose) {
+	r := &ring{fd: int(fd), wait: kernelTimespec{sec: int64(firstPageWait / time.Second)}}
+	if p.features&uringFeatSingleMmap == 0 || !r.supports(uringOpOpenat, uringOpRead, uringOpClose, uringOpLinkTimeout) {
 		r.close()
 		return nil, errors.New("io_uring lacks what the batch reader needs")
 	}
@@ -270,10 +285,14 @@ func (r *ring) run(n int, fn func(userData uint64, res int32)) error {
 // is wrong). It takes three system calls for the batch: the opens; the
 // first pages' reads (firstRead bytes: all of a small shard's used
 // bytes); then, for a shard whose used size its first page says is larger
-// (up to maxAhead), a read of its used bytes through the same descriptor,
-// and every file's close (hard-linked to that read: it runs whatever the
-// read did). A failure of the ring itself switches it off and returns
-// nil.
+// (up to maxAhead, maxRest for the batch), a read of its used bytes
+// through the same descriptor, and every file's close (hard-linked to
+// that read: it runs whatever the read did). A first page's read is
+// canceled after firstPageWait (a FIFO put at a shard's name after the
+// listing, held open by a writer, would keep it waiting), the rest's reads
+// never wait (RWF_NOWAIT: bytes not in the page cache leave the file to
+// the usual way); such files are read the usual way. A failure of the
+// ring itself switches it off and returns nil.
 func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	pre = pre[:0]
 	if !r.usable() || len(files) > ringBatch {
@@ -308,21 +327,26 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	})
 	runtime.KeepAlive(r.paths)
 	if err != nil {
-		r.abandon()
+		r.abandon(true)
 		return nil
 	}
-	// The first pages.
+	// The first pages, each read canceled after r.wait.
 	n = 0
 	for i, fd := range r.fds {
 		if fd >= 0 {
-			r.push(uringSQE{opcode: uringOpRead, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, userData: uint64(i)})
-			n++
+			r.push(uringSQE{opcode: uringOpRead, flags: uringSQELink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, userData: uint64(i)})
+			r.push(uringSQE{opcode: uringOpLinkTimeout, addr: uint64(uintptr(unsafe.Pointer(&r.wait))), len: 1, userData: timeoutTag})
+			n += 2
 		}
 	}
-	err = r.run(n, func(i uint64, res int32) { r.got[i] = res })
+	err = r.run(n, func(i uint64, res int32) {
+		if i != timeoutTag {
+			r.got[i] = res
+		}
+	})
 	runtime.KeepAlive(r.bufs)
 	if err != nil {
-		r.abandon()
+		r.abandon(true)
 		return nil
 	}
 	// The rest of the larger shards, and the closes.
@@ -332,7 +356,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 			continue
 		}
 		used := int(int32(binary.LittleEndian.Uint32(r.bufs[i*firstRead:])))
-		if used > firstRead && used <= maxAhead {
+		if used > firstRead && used <= maxAhead && total+used <= maxRest {
 			r.more[i] = span{off: total, n: used}
 			total += used
 		}
@@ -346,7 +370,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 			continue
 		}
 		if m := r.more[i]; m.n > 0 {
-			r.push(uringSQE{opcode: uringOpRead, flags: uringSQEHardlink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.rest[m.off]))), len: uint32(m.n), userData: uint64(i) | moreTag})
+			r.push(uringSQE{opcode: uringOpRead, flags: uringSQEHardlink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.rest[m.off]))), len: uint32(m.n), opFlags: rwfNowait, userData: uint64(i) | moreTag})
 			n++
 		}
 		r.push(uringSQE{opcode: uringOpClose, fd: fd, userData: closeTag})
@@ -359,7 +383,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	})
 	runtime.KeepAlive(r.rest)
 	if err != nil {
-		r.abandon()
+		r.abandon(false)
 		return nil
 	}
 	r.pages = r.pages[:0]
@@ -392,15 +416,23 @@ type span struct {
 	got    int32
 }
 
-// maxAhead bounds the used size of a shard a ring reads: a larger one is
-// read the usual way, through the window.
-const maxAhead = 1 << 20
+// maxAhead bounds the used size of a shard a ring reads, maxRest the used
+// bytes of a batch's larger shards: the others are read the usual way,
+// through the window.
+const (
+	maxAhead = 1 << 20
+	maxRest  = 4 << 20
+)
 
 // moreTag marks the completions of the reads of larger shards' used bytes.
 const moreTag = 1 << 61
 
-// closeTag marks the completions of closes.
-const closeTag = 1 << 62
+// closeTag and timeoutTag mark the completions of closes and of the first
+// pages' timeouts.
+const (
+	closeTag   = 1 << 62
+	timeoutTag = 1 << 60
+)
 
 // abandoned holds the rings given up: never closed nor freed, in case
 // the kernel still holds their buffers.
@@ -411,7 +443,18 @@ var (
 
 // abandon switches io_uring off after a failure of io_uring_enter
 // itself: the ring's state is no longer known, so it is not used again.
-func (r *ring) abandon() {
+// closeFDs closes the descriptors the batch's opens gave, when no close of
+// the batch was submitted (one still in flight must not close a number
+// that may already be another file's); an open still in flight is lost.
+func (r *ring) abandon(closeFDs bool) {
+	if closeFDs {
+		for i, fd := range r.fds {
+			if fd >= 0 {
+				_ = syscall.Close(int(fd))
+				r.fds[i] = -1
+			}
+		}
+	}
 	ringOff.Store(true)
 	r.gone = true
 	abandonedMu.Lock()
@@ -420,4 +463,4 @@ func (r *ring) abandon() {
 }
 
 // usable reports whether r may read the next batch.
-func (r *ring) usable() bool { return r != nil && !ringOff.Load() }
+func (r *ring) usable() bool { return r != nil && r.fd >= 0 && !ringOff.Load() }

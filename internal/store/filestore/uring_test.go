@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // withRing runs fn with io_uring switched on (as far as the kernel
@@ -169,14 +170,34 @@ func TestRingPrefetch(t *testing.T) {
 	}
 	add("counter_3.db", true)
 
+	// A FIFO some process holds open for writing, without writing: a read
+	// that waited would wait for ever.
+	if err := syscall.Mkfifo(filepath.Join(dir, "counter_held.db"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := os.OpenFile(filepath.Join(dir, "counter_held.db"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	add("counter_held.db", true)
+
 	fds := openFDs(t)
 	r := newRing()
 	if r == nil {
 		t.Fatal("newRing failed after it worked")
 	}
+	r.wait = kernelTimespec{nsec: int64(100 * time.Millisecond)} // the held FIFO's read canceled sooner
 	defer r.close()
 	for round := range 3 {
-		pre := r.prefetch(files, nil)
+		done := make(chan []*prefetched, 1)
+		go func() { done <- r.prefetch(files, nil) }()
+		var pre []*prefetched
+		select {
+		case pre = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("prefetch still waiting after 10 s (a FIFO held open for writing?)")
+		}
 		if len(pre) != len(files) {
 			t.Fatalf("round %d: prefetch returned %d pages for %d files", round, len(pre), len(files))
 		}
@@ -193,6 +214,9 @@ func TestRingPrefetch(t *testing.T) {
 		}
 		if p := pre[4]; p == nil || string(p.data) != "tiny" || !p.eof {
 			t.Errorf("4-byte file read ahead as %+v", p)
+		}
+		if pre[7] != nil {
+			t.Errorf("FIFO held open for writing read ahead as %q", pre[7].data)
 		}
 		if p := pre[6]; p == nil || !reflect.DeepEqual(p.data, large[:8+150*64]) || p.eof {
 			t.Errorf("shard of 3 pages read ahead as %d bytes (eof %v), want its %d used bytes", len(p.data), p.eof, 8+150*64)
