@@ -379,7 +379,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	}
 	for _, s := range shards {
 		b := shardBytes(s.info, o.Layouts)
-		r.Bytes.add(b)
+		r.add(b)
 		share := &r.Unknown
 		switch s.alive {
 		case store.AliveYes:
@@ -389,7 +389,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		}
 		share.Shards++
 		share.Samples += s.n
-		share.Bytes.add(b)
+		share.add(b)
 		r.Samples += s.n
 		layout := int64(0)
 		if o.Layouts && s.n > 0 && b.Used > 0 {

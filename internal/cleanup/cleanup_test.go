@@ -424,7 +424,9 @@ func TestLock(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "another cleanup") {
 		t.Errorf("second run: err = %v", err)
 	}
-	unlock()
+	if err := unlock(); err != nil {
+		t.Fatalf("unlock: %v", err)
+	}
 	if _, err := Run(context.Background(), FileTarget(st), Options{DeadPIDs: true}); err != nil {
 		t.Errorf("after unlock: %v", err)
 	}

@@ -51,7 +51,7 @@ func checkFileRun(ctx context.Context, dir string, p *Plan) error {
 	}
 	free, err := freeBytes(dir)
 	if err != nil || free < 0 {
-		return nil // not known here: the run itself will tell
+		return nil //nolint:nilerr // not known here: the run itself will tell
 	}
 	if need > free {
 		return fmt.Errorf("the archives need about %d bytes, %s has %d bytes free", need, dir, free)

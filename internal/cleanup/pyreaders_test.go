@@ -292,7 +292,9 @@ func exporterReaderRace(t *testing.T, rounds, n int) {
 				}
 			}
 			var last float64
-			fmt.Sscan(lines[len(lines)-1], &last)
+			if _, err := fmt.Sscan(lines[len(lines)-1], &last); err != nil {
+				t.Errorf("last line %q: %v", lines[len(lines)-1], err)
+			}
 			if last != float64(rounds*n) {
 				t.Errorf("last read %v, want %d", last, rounds*n)
 			}

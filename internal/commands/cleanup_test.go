@@ -171,7 +171,9 @@ func TestCleanupDryRunSaysTheRunWouldFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids", "--dry-run")
-	unlock()
+	if err := unlock(); err != nil {
+		t.Fatalf("unlock: %v", err)
+	}
 	want := "dry run: the real run would fail: another cleanup is running on this directory (lock " + filepath.Join(dir, ".promstore-cleanup.lock") + ")"
 	if code != ExitError || !strings.Contains(errOut, want) || !strings.Contains(out, "dry run, nothing changed") {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and %q", code, out, errOut, want)

@@ -111,11 +111,11 @@ Exit status: 0 equal (no series went backwards with --counters), 1 different,
 func diffRun(ctx context.Context, opts *DiffOptions) error {
 	a, err := opts.Load(ctx, opts.A)
 	if err != nil {
-		return fmt.Errorf("A: %w", err)
+		return fmt.Errorf("A: %w", err) //nolint:staticcheck // A and B are the arguments' names
 	}
 	b, err := opts.Load(ctx, opts.B)
 	if err != nil {
-		return fmt.Errorf("B: %w", err)
+		return fmt.Errorf("B: %w", err) //nolint:staticcheck // A and B are the arguments' names
 	}
 	r := compare.Diff(a, b, opts.Compare)
 	if opts.Format == "json" {

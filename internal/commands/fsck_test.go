@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,7 @@ func TestFsckRunDirectory(t *testing.T) {
 	// repair fixes both, a second check is clean.
 	f, outBuf, _ := testFactory(nil)
 	opts := &FsckOptions{IO: f.IO, Dir: dir, Repair: true, DryRun: true, Format: "text", Alive: func(string) store.Liveness { return store.AliveNo }}
-	if err := fsckRun(context.Background(), opts); err != errSilent || !strings.Contains(outBuf.String(), "--repair would rewrite 1 shard(s) and move 1 file(s)") {
+	if err := fsckRun(context.Background(), opts); !errors.Is(err, errSilent) || !strings.Contains(outBuf.String(), "--repair would rewrite 1 shard(s) and move 1 file(s)") {
 		t.Fatalf("dry run: %v\n%s", err, outBuf.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "counter_9001.db")); err != nil {
@@ -94,7 +95,7 @@ func TestFsckRunDirectory(t *testing.T) {
 	}
 	outBuf.Reset()
 	opts.DryRun = false
-	if err := fsckRun(context.Background(), opts); err != errSilent || !strings.Contains(outBuf.String(), "rewrote 1 shard(s), moved 1 file(s)") {
+	if err := fsckRun(context.Background(), opts); !errors.Is(err, errSilent) || !strings.Contains(outBuf.String(), "rewrote 1 shard(s), moved 1 file(s)") {
 		t.Fatalf("repair: %v\n%s", err, outBuf.String())
 	}
 	code, out, _ = runCLI(t, nil, "fsck", "--dir", dir)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -82,7 +83,7 @@ func runChild(t *testing.T, limit time.Duration, args ...string) childResult {
 	if ctx.Err() != nil {
 		t.Fatalf("promstore %q still ran after %s (killed)\n%s", args, limit, r.stderr)
 	}
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 		r.code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("promstore %q: %v", args, err)
@@ -372,7 +373,7 @@ func TestSIGTERMDuringParse(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(limit):
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill()
 		<-done
 		t.Fatalf("promstore still ran %s after SIGTERM", limit)
 	}

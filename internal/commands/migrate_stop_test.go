@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -115,7 +116,7 @@ func TestMigrateStopReportCountsWhatRedisHolds(t *testing.T) {
 					metric := "gunicorn:counter:" + sh.id.PID + ":metric:" + h
 					meta := "gunicorn:counter:" + sh.id.PID + ":meta:" + h
 					v, err := c.HGet(ctx, metric, "value").Result()
-					if err == redis.Nil {
+					if errors.Is(err, redis.Nil) {
 						continue
 					} else if err != nil {
 						t.Fatal(err)

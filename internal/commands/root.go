@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/promstore/promstore/internal/hugeheap"
 	"github.com/spf13/cobra"
+
+	"github.com/promstore/promstore/internal/hugeheap"
 )
 
 // Exit codes.

@@ -8,6 +8,7 @@ package compare
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -113,7 +114,7 @@ func Parse(source string, data []byte, format Format) (*Exposition, error) {
 	for {
 		var mf dto.MetricFamily
 		err := dec.Decode(&mf)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -48,7 +48,7 @@ func collect(t *testing.T, dir string) ([]byte, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%v: %s", err, errb.String())
+		return nil, fmt.Errorf("%w: %s", err, errb.String())
 	}
 	return out.Bytes(), nil
 }
@@ -227,7 +227,7 @@ func TestMain(m *testing.M) {
 			n++
 			if n == stop {
 				os.Stdout.WriteString(s)
-				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {}
 			}
 			return nil
@@ -352,7 +352,7 @@ sys.stdin.read()
 			t.Fatal(err)
 		}
 		procs = append(procs, cmd)
-		t.Cleanup(func() { in.Close(); cmd.Wait() })
+		t.Cleanup(func() { in.Close(); _ = cmd.Wait() })
 		line, err := bufio.NewReader(out).ReadString('\n')
 		if err != nil || line != "ready\n" {
 			t.Fatalf("python: %q %v", line, err)

@@ -35,7 +35,7 @@ func fetch(t *testing.T, url, accept string) (string, string) {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
+	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: status %d, %v: %s", url, resp.StatusCode, err, body)
 	}
 	return resp.Header.Get("Content-Type"), string(body)

@@ -81,13 +81,6 @@ func parseMapped(ps *parser, m *mappedShard, out []entry) (entries []entry, layo
 	return ps.parse(m.data, m.size, out)
 }
 
-func shrunk(err error) error {
-	if errors.Is(err, io.EOF) {
-		return errors.New("file shrank while being read")
-	}
-	return err
-}
-
 // shard is one file read and parsed.
 type shard struct {
 	file    shardFile

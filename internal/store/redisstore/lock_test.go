@@ -49,7 +49,9 @@ func TestLockAuxTakeover(t *testing.T) {
 			if v := srv.Client().Get(ctx, key).Val(); !strings.HasPrefix(v, lockOwner()+"|") {
 				t.Errorf("lock value after the takeover: %q", v)
 			}
-			unlock()
+			if err := unlock(); err != nil {
+				t.Fatalf("unlock: %v", err)
+			}
 			if n := srv.Client().Exists(ctx, key).Val(); n != 0 {
 				t.Error("unlock left the lock")
 			}
