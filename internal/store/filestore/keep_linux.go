@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/promstore/promstore/internal/store"
 )
 
 // keepSupported says whether KeepReads keeps shards here: it needs the
@@ -105,13 +103,11 @@ func (s *Store) list() ([]shardFile, error) {
 // (d_type) when it is one to read; its path is the one string made for
 // it, its name a part of that.
 func (s *Store) listed(name []byte, typ uint8) (shardFile, bool) {
-	if len(name) == 0 || name[0] == '.' || len(name) < len(".db") || string(name[len(name)-len(".db"):]) != ".db" || string(name) == BarrierName {
-		return shardFile{}, false
-	}
 	path := s.dir + string(os.PathSeparator) + string(name)
 	f := shardFile{name: path[len(path)-len(name):], path: path, regular: typ == syscall.DT_REG}
-	f.id, f.nameErr = store.ParseShardName(f.name[:len(f.name)-len(".db")])
-	return f, true
+	var ok bool
+	f.id, ok, f.nameErr = ShardFile(f.name)
+	return f, ok && f.name != BarrierName
 }
 
 // eachDirent calls fn with every entry of the directory in directory

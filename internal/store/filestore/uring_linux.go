@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -386,22 +387,19 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		r.abandon(false)
 		return nil
 	}
-	r.pages = r.pages[:0]
+	// pre points into r.pages: made at its length first, so that it does
+	// not move.
+	r.pages = slices.Grow(r.pages[:0], len(r.got))[:len(r.got)]
 	for i, got := range r.got {
 		m := r.more[i]
 		switch {
 		case got < 0, m.n > 0 && m.got < 0:
-			r.pages = append(r.pages, prefetched{})
-		case m.n > 0:
-			r.pages = append(r.pages, prefetched{data: r.rest[m.off : m.off+int(m.got)], eof: int(m.got) < m.n})
-		default:
-			r.pages = append(r.pages, prefetched{data: r.bufs[i*firstRead : i*firstRead+int(got)], eof: got < firstRead})
-		}
-	}
-	for i := range r.pages {
-		if r.got[i] < 0 || r.more[i].n > 0 && r.more[i].got < 0 {
 			pre = append(pre, nil)
 			continue
+		case m.n > 0:
+			r.pages[i] = prefetched{data: r.rest[m.off : m.off+int(m.got)], eof: int(m.got) < m.n}
+		default:
+			r.pages[i] = prefetched{data: r.bufs[i*firstRead : i*firstRead+int(got)], eof: got < firstRead}
 		}
 		pre = append(pre, &r.pages[i])
 		ringFiles.Add(1)
