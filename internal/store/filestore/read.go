@@ -231,8 +231,8 @@ func (p *pipeline) learn(files, entries int) {
 	}
 }
 
-// read reads and parses one shard file; first, if not nil, is its first
-// page, read ahead.
+// read reads and parses one shard file; first, if not nil, is what a ring
+// read of it ahead (see ring.prefetch).
 func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *prefetched) *shard {
 	if f.nameErr != nil {
 		return &shard{file: f, err: &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}}
@@ -259,7 +259,7 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 	var ok bool
 	if f.regular && !p.stat {
 		if first != nil {
-			// All of a small shard is in its first page.
+			// A small shard's used bytes, read ahead.
 			sh.entries, sh.layout, ok = ps.stream(first, -1, entries[:0])
 		}
 		if !ok {
@@ -300,16 +300,16 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 	return sh
 }
 
-// prefetched is the first page of a shard, read ahead by a ring: a
-// ReaderAt of the bytes read, which fails for bytes past them unless the
-// read reached the end of the file (the shard is then read again the
-// usual way, through one descriptor).
+// prefetched is the start of a shard read ahead by a ring (its first page,
+// or all its used bytes): a ReaderAt of the bytes read, which fails for
+// bytes past them unless the read reached the end of the file (the shard
+// is then read again the usual way, through one descriptor).
 type prefetched struct {
 	data []byte
 	eof  bool // data is all of the file
 }
 
-var errPastPage = errors.New("past the first page read ahead")
+var errPastPage = errors.New("past the bytes read ahead")
 
 func (p *prefetched) ReadAt(b []byte, off int64) (int, error) {
 	n := 0
