@@ -404,7 +404,9 @@ func (k *kept) refresh(ps *parser, seed maphash.Seed, live bool) (changed, ok bo
 	if live && k.entries != nil && used == k.used && sum == k.sum {
 		return false, true
 	}
-	entries, layout, perr := ps.parse(b, k.size, nil)
+	// The new entries take the old ones' room: nothing holds a kept
+	// shard's entries past the read that handed them over.
+	entries, layout, perr := ps.parse(b, k.size, k.entries[:0])
 	if perr != nil {
 		return false, false
 	}
