@@ -132,12 +132,31 @@ type keyPrep struct {
 	id     string
 	idHash uint64
 	// For a sample with a parsable "le" label: its bound, its index in
-	// labels and the label id of the others.
+	// labels and the hash of the label id of the others (see hid).
 	leOK    bool
 	le      float64
 	leIdx   int
-	hid     string
 	hidHash uint64
+}
+
+// hid is the label id of the prep's labels but le: labelIDOf("", "",
+// labels, leIdx).
+func (p *keyPrep) hid() string { return labelIDOf("", "", p.labels, p.leIdx) }
+
+// isHid reports whether id is the prep's hid, without making that.
+func (p *keyPrep) isHid(id string) bool {
+	for j, l := range p.labels {
+		if j == p.leIdx {
+			continue
+		}
+		n := len(l.Name) + len(l.Value) + 2
+		if len(id) < n || id[:len(l.Name)] != l.Name || id[len(l.Name)] != 0xfe ||
+			id[len(l.Name)+1:n-1] != l.Value || id[n-1] != 0xfd {
+			return false
+		}
+		id = id[n:]
+	}
+	return id == ""
 }
 
 func prepare(k *store.Key) keyPrep {
@@ -147,9 +166,20 @@ func prepare(k *store.Key) keyPrep {
 		sortLabels(p.labels)
 	}
 	if i, le, ok := leIndex(p.labels); ok {
+		// The label id of the other labels is hashed, not made: most
+		// buckets find their histogram made by another bucket.
 		p.leOK, p.le, p.leIdx = true, le, i
-		p.hid = labelIDOf("", "", p.labels, i)
-		p.hidHash = store.HashText(p.hid)
+		var h store.TextHasher
+		h.Reset()
+		for j, l := range p.labels {
+			if j != i {
+				h.WriteString(l.Name)
+				_ = h.WriteByte(0xfe)
+				h.WriteString(l.Value)
+				_ = h.WriteByte(0xfd)
+			}
+		}
+		p.hidHash = h.Sum()
 	} else {
 		p.id = labelIDOf(k.Name, "\xff", p.labels, -1)
 		p.idHash = store.HashText(p.id)
@@ -225,10 +255,11 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash, epoch: a.epoch}
 	a.met++
 	if f.Type == store.KindHistogram && p.leOK {
-		h, _ := f.hists.Get(p.hidHash, p.hid)
+		h, _ := f.hists.GetFunc(p.hidHash, p.isHid)
 		if h == nil {
-			h = &hist{labels: p.without(), lid: p.hid}
-			f.hists.Put(p.hidHash, p.hid, h)
+			hid := p.hid()
+			h = &hist{labels: p.without(), lid: hid}
+			f.hists.Put(p.hidHash, hid, h)
 			f.histList = append(f.histList, h)
 		}
 		ki.bucket = h.bucket(p.le, &a.cellChunk)

@@ -27,6 +27,31 @@ func HashText(s string) uint64 { return maphash.String(textSeed, s) }
 // HashBytes is HashText of string(b).
 func HashBytes(b []byte) uint64 { return maphash.Bytes(textSeed, b) }
 
+// TextHasher computes HashText of a text written in pieces, without
+// making the text. The zero value is ready to use.
+type TextHasher struct {
+	h    maphash.Hash
+	used bool
+}
+
+// Reset starts a new text.
+func (t *TextHasher) Reset() {
+	if !t.used {
+		t.h.SetSeed(textSeed)
+		t.used = true
+	}
+	t.h.Reset()
+}
+
+// WriteString adds s to the text.
+func (t *TextHasher) WriteString(s string) { t.h.WriteString(s) }
+
+// WriteByte adds c to the text; it never fails.
+func (t *TextHasher) WriteByte(c byte) error { return t.h.WriteByte(c) }
+
+// Sum is HashText of the text written since Reset.
+func (t *TextHasher) Sum() uint64 { return t.h.Sum64() }
+
 // NewTextMap returns an empty map with room for n texts.
 func NewTextMap[V any](n int) *TextMap[V] {
 	return &TextMap[V]{m: make(map[uint64]*textNode[V], n)}
@@ -47,6 +72,18 @@ func (t *TextMap[V]) Get(h uint64, s string) (V, bool) {
 func (t *TextMap[V]) GetBytes(h uint64, b []byte) (V, bool) {
 	for n := t.m[h]; n != nil; n = n.next {
 		if n.text == string(b) {
+			return n.v, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// GetFunc is Get for the text that eq, given a text of hash h, says is
+// the one sought (a text the caller did not make).
+func (t *TextMap[V]) GetFunc(h uint64, eq func(string) bool) (V, bool) {
+	for n := t.m[h]; n != nil; n = n.next {
+		if eq(n.text) {
 			return n.v, true
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -58,8 +59,39 @@ func TestTextMap(t *testing.T) {
 		if v, ok := c.GetBytes(7, []byte(text)); !ok || v != want {
 			t.Errorf("collision chain: GetBytes(%s) = %q, %v; want %q", text, v, ok, want)
 		}
+		if v, ok := c.GetFunc(7, func(s string) bool { return s == text }); !ok || v != want {
+			t.Errorf("collision chain: GetFunc(%s) = %q, %v; want %q", text, v, ok, want)
+		}
+	}
+	if _, ok := c.GetFunc(7, func(string) bool { return false }); ok {
+		t.Error("GetFunc found a text eq refused")
 	}
 	if c.Len() != 3 {
 		t.Errorf("collision chain: Len %d, want 3", c.Len())
+	}
+}
+
+// TestTextHasher: a text hashed in pieces has the hash of the whole text,
+// however it is cut, and a hasher used again starts afresh.
+func TestTextHasher(t *testing.T) {
+	texts := []string{"", "a", "method\xfeGET\xfd", strings.Repeat("route/\xfe", 100)}
+	var h TextHasher
+	for _, text := range texts {
+		for cut := range len(text) + 1 {
+			h.Reset()
+			h.WriteString(text[:cut])
+			if cut < len(text) {
+				_ = h.WriteByte(text[cut])
+				h.WriteString(text[cut+1:])
+			}
+			if got, want := h.Sum(), HashText(text); got != want {
+				t.Fatalf("%q cut at %d: %x, HashText %x", text, cut, got, want)
+			}
+		}
+	}
+	var fresh TextHasher
+	fresh.Reset()
+	if fresh.Sum() != HashText("") {
+		t.Error("a new hasher's empty text does not hash as HashText(\"\")")
 	}
 }
