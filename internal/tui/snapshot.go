@@ -205,6 +205,7 @@ type slot struct {
 	key       string
 	labelText string
 	gen       int // last read that showed it
+	at        int // its place in that read's series
 }
 
 // cache keeps the slots of the series of the last reads.
@@ -213,6 +214,10 @@ type cache struct {
 	seed   maphash.Seed
 	slots  map[uint64][]*slot
 	nslots int
+	// order holds the slots of the last read's series in their order:
+	// a read of a store whose series did not change meets them in the
+	// same order, each found by one comparison (see next).
+	order []*slot
 }
 
 func newCache() *cache {
@@ -244,6 +249,24 @@ func (c *cache) slot(name string, labels []store.Label) *slot {
 	return sl
 }
 
+// next returns the slot of the series of name and sorted labels, the
+// at-th of the read: the slot that followed the last one found in the
+// last read's order (*cur) when it is that series, else the one slot
+// finds. *cur moves past the slot found in the last read's order.
+func (c *cache) next(cur *int, at int, name string, labels []store.Label) *slot {
+	var sl *slot
+	if i := *cur; i < len(c.order) && c.order[i].name == name && slices.Equal(c.order[i].labels, labels) {
+		sl = c.order[i]
+	} else {
+		sl = c.slot(name, labels)
+	}
+	if sl.gen == c.gen-1 {
+		*cur = sl.at + 1
+	}
+	sl.gen, sl.at = c.gen, at
+	return sl
+}
+
 // snapshot makes the series of a read from the engine's families, in
 // their order (that of dump).
 func (c *cache) snapshot(fams []aggregate.Family) *Snapshot {
@@ -253,13 +276,15 @@ func (c *cache) snapshot(fams []aggregate.Family) *Snapshot {
 		n += len(fams[i].Samples)
 	}
 	snap := &Snapshot{Series: make([]Series, 0, n)}
+	order := make([]*slot, 0, n)
+	cur := 0
 	for i := range fams {
 		f := &fams[i]
 		names := familyNames{bucket: f.Name + "_bucket", count: f.Name + "_count", sum: f.Name + "_sum"}
 		for j := range f.Samples {
 			as := &f.Samples[j]
-			sl := c.slot(as.Name, as.Labels)
-			sl.gen = c.gen
+			sl := c.next(&cur, len(order), as.Name, as.Labels)
+			order = append(order, sl)
 			sr := Series{
 				Key:         sl.key,
 				Family:      f.Name,
@@ -278,6 +303,7 @@ func (c *cache) snapshot(fams []aggregate.Family) *Snapshot {
 			snap.Series = append(snap.Series, sr)
 		}
 	}
+	c.order = order
 	// Start afresh once most slots are of series gone, so that a store
 	// whose series churn does not grow the cache without bound.
 	if c.nslots > 2*n+1024 {
