@@ -105,7 +105,7 @@ func validateChoice(flag, v string, choices []string) error {
 }
 
 // familyFilter returns a predicate over family names for --match; nil
-// matches everything.
+// matches everything. It is not safe for concurrent use.
 func familyFilter(match string) (func(k *store.Key, kind store.Kind) bool, error) {
 	if match == "" {
 		return nil, nil
@@ -114,13 +114,19 @@ func familyFilter(match string) (func(k *store.Key, kind store.Kind) bool, error
 	if err != nil {
 		return nil, err
 	}
-	cache := map[string]bool{}
+	// The answers by kind, then family: a sample costs two lookups, no
+	// allocation.
+	cache := map[store.Kind]map[string]bool{}
 	return func(k *store.Key, kind store.Kind) bool {
-		ck := string(kind) + "\x00" + k.Family
-		ok, seen := cache[ck]
+		byFamily := cache[kind]
+		if byFamily == nil {
+			byFamily = map[string]bool{}
+			cache[kind] = byFamily
+		}
+		ok, seen := byFamily[k.Family]
 		if !seen {
 			ok = re.MatchString(k.Family) || (kind == store.KindCounter && re.MatchString(k.Family+"_total"))
-			cache[ck] = ok
+			byFamily[k.Family] = ok
 		}
 		return ok
 	}, nil
@@ -160,11 +166,7 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 	}
 	agg := aggregate.NewFor(opts.PythonClient)
 	var scanErr error
-	if keep == nil {
-		scanErr = store.ScanShards(ctx, st, agg.AddShard)
-	} else {
-		scanErr = st.Scan(ctx, filtered(keep, agg.Add))
-	}
+	scanErr = store.ScanShards(ctx, st, filteredShards(keep, agg.AddShard))
 	if err := reportScan(opts.IO, scanErr, opts.Strict); err != nil {
 		return err
 	}
@@ -214,6 +216,50 @@ func filtered(keep func(*store.Key, store.Kind) bool, fn store.ScanFunc) store.S
 			return nil
 		}
 		return fn(s)
+	}
+}
+
+// filteredShards is fn given only the entries keep accepts (all when keep
+// is nil); a shard none of whose entries it accepts is not handed over.
+// keep is asked once per key and kind: its answers are kept by key ID.
+func filteredShards(keep func(*store.Key, store.Kind) bool, fn store.ShardFunc) store.ShardFunc {
+	if keep == nil {
+		return fn
+	}
+	type answer struct {
+		key *store.Key // the key answered for (IDs are unique within a store)
+		ok  bool
+	}
+	var kept []store.Entry
+	answers := map[store.Kind][]answer{} // by key ID
+	return func(id store.ShardID, entries []store.Entry) error {
+		ans := answers[id.Kind]
+		kept = kept[:0]
+		for _, e := range entries {
+			var ok bool
+			switch i := int(e.KeyID); {
+			case i == 0 || i > 1<<24:
+				ok = keep(e.Key, id.Kind) // no ID to keep the answer by
+			case i < len(ans) && ans[i].key == e.Key:
+				ok = ans[i].ok
+			default:
+				ok = keep(e.Key, id.Kind)
+				if i >= len(ans) {
+					ans = append(ans, make([]answer, i+1-len(ans)+len(ans)/2)...)
+				}
+				ans[i] = answer{e.Key, ok}
+			}
+			if ok {
+				kept = append(kept, e)
+			}
+		}
+		answers[id.Kind] = ans
+		if len(kept) == 0 {
+			return nil
+		}
+		err := fn(id, kept)
+		clear(kept) // no key held past the call
+		return err
 	}
 }
 

@@ -5,8 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -477,5 +481,93 @@ func TestDumpFixturesEveryClient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDumpMatchEachFamily: `dump --match '^F$'` prints exactly family F's
+// block of the whole dump, for every family of the sample store, in text
+// and OpenMetrics; a pattern matching none prints nothing.
+func TestDumpMatchEachFamily(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	for _, format := range []string{"text", "openmetrics"} {
+		code, all, _ := runCLI(t, nil, "dump", "--dir", dir, "--format", format)
+		if code != 0 {
+			t.Fatalf("%s: exit %d", format, code)
+		}
+		all = strings.TrimSuffix(all, "# EOF\n")
+		// The blocks of the whole dump, by family: each starts with its
+		// "# HELP" line.
+		blocks := map[string]string{}
+		for _, b := range strings.Split(all, "# HELP ")[1:] {
+			name, _, _ := strings.Cut(b, " ")
+			blocks[name] = "# HELP " + b
+		}
+		if len(blocks) < 3 {
+			t.Fatalf("%s: only %d families in the sample store's dump", format, len(blocks))
+		}
+		for name, want := range blocks {
+			family := name
+			if format == "openmetrics" {
+				family = strings.TrimSuffix(name, "_total") // counters' HELP names the family
+			}
+			_, got, _ := runCLI(t, nil, "dump", "--dir", dir, "--format", format, "--match", "^"+regexp.QuoteMeta(family)+"$")
+			got = strings.TrimSuffix(got, "# EOF\n")
+			if got != want {
+				t.Errorf("%s --match ^%s$:\n%s\nwant:\n%s", format, family, got, want)
+			}
+		}
+		if _, got, _ := runCLI(t, nil, "dump", "--dir", dir, "--format", format, "--match", "^no_such_family$"); strings.Contains(got, "# HELP") {
+			t.Errorf("%s: a pattern matching nothing printed:\n%s", format, got)
+		}
+	}
+}
+
+// TestFilteredShards: the entries handed over are those keep accepts, in
+// their order, keep asked once per key and kind (again when another key
+// of the same ID, from another store, came between; each time for a key
+// without an ID); a shard left empty is not handed over.
+func TestFilteredShards(t *testing.T) {
+	a := &store.Key{Family: "a", ID: 1}
+	b := &store.Key{Family: "b", ID: 2}
+	a2 := &store.Key{Family: "a2", ID: 1} // another store's key of ID 1
+	b0 := &store.Key{Family: "b"}         // no ID
+	asked := map[string]int{}
+	keep := func(k *store.Key, kind store.Kind) bool {
+		asked[string(kind)+"/"+k.Family]++
+		return k.Family == "a" || (k.Family == "b" && kind == store.KindCounter)
+	}
+	var got []string
+	fn := filteredShards(keep, func(id store.ShardID, es []store.Entry) error {
+		s := string(id.Kind) + ":"
+		for _, e := range es {
+			s += fmt.Sprintf(" %s=%g", e.Key.Family, e.Value)
+		}
+		got = append(got, s)
+		return nil
+	})
+	e := func(k *store.Key, v float64) store.Entry { return store.Entry{Key: k, KeyID: k.ID, Value: v} }
+	shards := []struct {
+		kind    store.Kind
+		entries []store.Entry
+	}{
+		{store.KindCounter, []store.Entry{e(a, 1), e(b, 2), e(a, 3)}},
+		{store.KindGauge, []store.Entry{e(b, 4), e(a, 5)}},
+		{store.KindGauge, []store.Entry{e(b, 6)}}, // none kept: not handed over
+		{store.KindCounter, []store.Entry{e(a2, 7), e(b0, 8), e(b0, 9), e(a, 10)}},
+	}
+	for _, sh := range shards {
+		if err := fn(store.ShardID{Kind: sh.kind, PID: "1"}, sh.entries); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"counter: a=1 b=2 a=3", "gauge: a=5", "counter: b=8 b=9 a=10"}
+	if !slices.Equal(got, want) {
+		t.Errorf("handed over %q, want %q", got, want)
+	}
+	// a twice under counter: a2 took its ID's answer in between; b0,
+	// without an ID, each time.
+	wantAsked := map[string]int{"counter/a": 2, "counter/b": 3, "gauge/a": 1, "gauge/b": 1, "counter/a2": 1}
+	if !maps.Equal(asked, wantAsked) {
+		t.Errorf("keep asked %v, want %v", asked, wantAsked)
 	}
 }
