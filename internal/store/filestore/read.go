@@ -118,6 +118,7 @@ type pipeline struct {
 
 	claimed chan *unit
 	tokens  chan struct{} // one per unit being read or waiting to be consumed
+	units   chan *unit    // units consumed, for claim to use again
 	free    chan []entry
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -129,7 +130,11 @@ type pipeline struct {
 // unit is a run of files read by one worker.
 type unit struct {
 	shards []*shard
-	done   chan struct{}
+	// room holds the shards read the usual way (a kept shard is its
+	// kept's): units are used again once consumed, so that a store of
+	// thousands of small shards costs no shard allocation per file.
+	room []shard
+	done chan struct{}
 }
 
 const (
@@ -149,6 +154,7 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 		perUnit: 1,
 		claimed: make(chan *unit, len(files)),
 		tokens:  make(chan struct{}, pipelineDepth),
+		units:   make(chan *unit, pipelineDepth+parseWorkers),
 		free:    make(chan []entry, pipelineDepth*unitMax+parseWorkers), // room for every buffer in flight
 		stop:    make(chan struct{}),
 		keys:    keys,
@@ -189,7 +195,7 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 					if i < len(pre) {
 						first = pre[i]
 					}
-					u.shards[i] = p.read(&ps, &guesses, files[from+i], first)
+					u.shards[i] = p.read(&ps, &guesses, files[from+i], first, &u.room[i])
 					n += len(u.shards[i].entries)
 				}
 				p.learn(len(u.shards), n)
@@ -211,7 +217,16 @@ func (p *pipeline) claim() (*unit, int) {
 	}
 	n := min(p.perUnit, len(p.files)-from)
 	p.next += n
-	u := &unit{shards: make([]*shard, n), done: make(chan struct{})}
+	var u *unit
+	select {
+	case u = <-p.units:
+	default:
+		u = &unit{}
+	}
+	if cap(u.shards) < n {
+		u.shards, u.room = make([]*shard, n, unitMax), make([]shard, n, unitMax)
+	}
+	u.shards, u.room, u.done = u.shards[:n], u.room[:n], make(chan struct{})
 	p.claimed <- u // never blocks: room for a unit per file
 	return u, from
 }
@@ -231,11 +246,12 @@ func (p *pipeline) learn(files, entries int) {
 	}
 }
 
-// read reads and parses one shard file; first, if not nil, is what a ring
-// read of it ahead (see ring.prefetch).
-func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *prefetched) *shard {
+// read reads and parses one shard file into sh (or gives its kept shard);
+// first, if not nil, is what a ring read of it ahead (see ring.prefetch).
+func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *prefetched, sh *shard) *shard {
 	if f.nameErr != nil {
-		return &shard{file: f, err: &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}}
+		*sh = shard{file: f, err: &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}}
+		return sh
 	}
 	kind := f.kindName()
 	ps.guess = guesses.get(kind)
@@ -245,7 +261,7 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 			return sh
 		}
 	}
-	sh := &shard{file: f}
+	*sh = shard{file: f}
 	var entries []entry
 	select {
 	case entries = <-p.free:
@@ -375,6 +391,12 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 				err = fn(sh)
 			}
 			p.recycle(sh)
+		}
+		clear(u.shards)
+		clear(u.room) // no file, entries or error held
+		select {
+		case p.units <- u:
+		default:
 		}
 		seen += len(u.shards)
 		<-p.tokens
