@@ -363,7 +363,9 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		}
 	}
 	if cap(r.rest) < total {
-		r.rest = make([]byte, total+total/4)
+		// Doubled (a quarter more each time made five times the
+		// bytes of the largest batch), up to the largest a batch takes.
+		r.rest = make([]byte, min(max(2*total, 256<<10), maxRest))
 	}
 	n = 0
 	for i, fd := range r.fds {
