@@ -64,7 +64,8 @@ func (m *mappedShard) unmap() {
 	}
 }
 
-// parseMapped parses a mapped shard. A fault while reading the mapping
+// parseMapped parses a mapped shard, its entries appended to out (out
+// itself on failure). A fault while reading the mapping
 // (the file was truncated under it, which Python never does) becomes an
 // error instead of a crash.
 func parseMapped(ps *parser, m *mappedShard, out []entry) (entries []entry, layout int, perr *parseError) {
@@ -72,7 +73,7 @@ func parseMapped(ps *parser, m *mappedShard, out []entry) (entries []entry, layo
 	defer func() {
 		if r := recover(); r != nil {
 			if _, ok := r.(interface{ Addr() uintptr }); ok {
-				entries, layout, perr = out[:0], 0, &parseError{-1, "file shrank while being read"}
+				entries, layout, perr = out, 0, &parseError{-1, "file shrank while being read"}
 				return
 			}
 			panic(r)
@@ -119,7 +120,6 @@ type pipeline struct {
 	claimed chan *unit
 	tokens  chan struct{} // one per unit being read or waiting to be consumed
 	units   chan *unit    // units consumed, for claim to use again
-	free    chan []entry
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	keys    *keyCache
@@ -131,10 +131,12 @@ type pipeline struct {
 type unit struct {
 	shards []*shard
 	// room holds the shards read the usual way (a kept shard is its
-	// kept's): units are used again once consumed, so that a store of
-	// thousands of small shards costs no shard allocation per file.
-	room []shard
-	done chan struct{}
+	// kept's), entries their entries one after the other: units are
+	// used again once consumed, so that a store of thousands of small
+	// shards costs no shard and no entry buffer per file.
+	room    []shard
+	entries []entry
+	done    chan struct{}
 }
 
 const (
@@ -155,7 +157,6 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 		claimed: make(chan *unit, len(files)),
 		tokens:  make(chan struct{}, pipelineDepth),
 		units:   make(chan *unit, pipelineDepth+parseWorkers),
-		free:    make(chan []entry, pipelineDepth*unitMax+parseWorkers), // room for every buffer in flight
 		stop:    make(chan struct{}),
 		keys:    keys,
 	}
@@ -190,14 +191,16 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 					pre = rg.prefetch(files[from:from+len(u.shards)], pre)
 				}
 				n := 0
+				buf := u.entries[:0]
 				for i := range u.shards {
 					var first *prefetched
 					if i < len(pre) {
 						first = pre[i]
 					}
-					u.shards[i] = p.read(&ps, &guesses, files[from+i], first, &u.room[i])
+					u.shards[i] = p.read(&ps, &guesses, files[from+i], first, &u.room[i], &buf)
 					n += len(u.shards[i].entries)
 				}
+				u.entries = buf
 				p.learn(len(u.shards), n)
 				close(u.done)
 			}
@@ -246,9 +249,11 @@ func (p *pipeline) learn(files, entries int) {
 	}
 }
 
-// read reads and parses one shard file into sh (or gives its kept shard);
-// first, if not nil, is what a ring read of it ahead (see ring.prefetch).
-func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *prefetched, sh *shard) *shard {
+// read reads and parses one shard file into sh (or gives its kept shard),
+// its entries appended to *buf, the entries of the unit's shards read
+// before it; first, if not nil, is what a ring read of it ahead (see
+// ring.prefetch).
+func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *prefetched, sh *shard, buf *[]entry) *shard {
 	if f.nameErr != nil {
 		*sh = shard{file: f, err: &store.ShardError{Shard: f.name, Offset: -1, Reason: "not a shard file name", Err: f.nameErr}}
 		return sh
@@ -262,29 +267,27 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 		}
 	}
 	*sh = shard{file: f}
-	var entries []entry
-	select {
-	case entries = <-p.free:
-	default:
-	}
-	if cap(entries) < len(ps.guess) {
+	entries := *buf
+	if cap(entries)-len(entries) < len(ps.guess) {
 		// Room for as many entries as the last shard of the kind had,
-		// rather than growing a smaller buffer step by step.
-		entries = make([]entry, 0, len(ps.guess)+len(ps.guess)/16)
+		// rather than growing a smaller buffer step by step (the
+		// shards before keep the buffer they were read into).
+		entries = make([]entry, 0, max(len(ps.guess)+len(ps.guess)/16, cap(entries)))
 	}
+	start := len(entries)
 	var ok bool
 	if f.regular && !p.stat {
 		if first != nil {
 			// A small shard's used bytes, read ahead.
-			sh.entries, sh.layout, ok = ps.stream(first, -1, entries[:0])
+			entries, sh.layout, ok = ps.stream(first, -1, entries)
 		}
 		if !ok {
 			// The listing said it is a regular file: open, read, close.
-			sh.entries, sh.layout, ok = streamRaw(ps, f.path, entries[:0])
+			entries, sh.layout, ok = streamRaw(ps, f.path, entries)
 		}
 	} else {
 		var st fs.FileInfo
-		sh.entries, sh.layout, st, ok = streamShardFile(ps, f.path, entries[:0])
+		entries, sh.layout, st, ok = streamShardFile(ps, f.path, entries)
 		if ok {
 			sh.size, sh.alloc, sh.mtime = st.Size(), allocated(st), st.ModTime()
 		}
@@ -303,14 +306,16 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 			return sh
 		}
 		var perr *parseError
-		sh.entries, sh.layout, perr = parseMapped(ps, &m, entries[:0])
+		entries, sh.layout, perr = parseMapped(ps, &m, entries)
 		m.unmap()
 		if perr != nil {
 			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason, ID: f.id}
-			sh.entries = sh.entries[:0]
+			*buf = entries[:start]
 			return sh
 		}
 	}
+	*buf = entries
+	sh.entries = entries[start:len(entries):len(entries)]
 	sh.used = ps.used
 	guesses.update(kind, ps.guess, ps.hits, sh.entries)
 	return sh
@@ -390,10 +395,10 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 			if err == nil {
 				err = fn(sh)
 			}
-			p.recycle(sh)
 		}
 		clear(u.shards)
-		clear(u.room) // no file, entries or error held
+		clear(u.room)    // no file, entries or error held
+		clear(u.entries) // no key
 		select {
 		case p.units <- u:
 		default:
@@ -405,20 +410,6 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 		}
 	}
 	return nil
-}
-
-// recycle gives a delivered shard's entry buffer back to the workers.
-func (p *pipeline) recycle(sh *shard) {
-	if sh.entries == nil || sh.kept {
-		sh.entries = nil
-		return
-	}
-	clear(sh.entries) // drop key pointers
-	select {
-	case p.free <- sh.entries[:0]:
-	default:
-	}
-	sh.entries = nil
 }
 
 // close stops the workers and waits for them.
