@@ -404,9 +404,10 @@ func (k *kept) refresh(ps *parser, seed maphash.Seed, live bool) (changed, ok bo
 	if live && k.entries != nil && used == k.used && sum == k.sum {
 		return false, true
 	}
-	// The new entries take the old ones' room: nothing holds a kept
-	// shard's entries past the read that handed them over.
-	entries, layout, perr := ps.parse(b, k.size, k.entries[:0])
+	// A new slice, never the old entries' room: a reader may hold the
+	// entries a read handed over and take the same slice for the same
+	// entries (serve's lastRead does).
+	entries, layout, perr := ps.parse(b, k.size, nil)
 	if perr != nil {
 		return false, false
 	}
