@@ -396,14 +396,14 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 				err = fn(sh)
 			}
 		}
+		seen += len(u.shards)
 		clear(u.shards)
 		clear(u.room)    // no file, entries or error held
 		clear(u.entries) // no key
 		select {
-		case p.units <- u:
+		case p.units <- u: // a worker may take it from now on
 		default:
 		}
-		seen += len(u.shards)
 		<-p.tokens
 		if err != nil {
 			return err
