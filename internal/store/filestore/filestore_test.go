@@ -555,3 +555,44 @@ func TestManySmallShards(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallShardsAllocateNoBufferEach: a read of many small shards makes
+// no shard record and no entry buffer per shard: the shards' records and
+// entries go into their unit's room, used again unit after unit (the
+// code before made a record per shard and, for want of doubling, a buffer
+// for nearly every shard: 640 and 632 here).
+func TestSmallShardsAllocateNoBufferEach(t *testing.T) {
+	dir := t.TempDir()
+	w := openDir(t, dir, LayoutTimestamp)
+	const shards = 640
+	for pid := range shards {
+		var samples []store.Sample
+		for i := range 20 {
+			k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r" + strconv.Itoa(i)}}, "Requests."))
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples = append(samples, store.Sample{Key: k, Value: float64(pid + i)})
+		}
+		if err := w.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(1000 + pid)}, samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := openDir(t, dir, 0)
+	for read := range 3 {
+		rooms, buffers := unitRooms.Load(), entryBuffers.Load()
+		n := 0
+		if err := st.ScanShards(context.Background(), func(_ store.ShardID, es []store.Entry) error { n += len(es); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != shards*20 {
+			t.Fatalf("read %d: %d entries, want %d", read, n, shards*20)
+		}
+		rooms, buffers = unitRooms.Load()-rooms, entryBuffers.Load()-buffers
+		t.Logf("read %d of %d shards: %d unit rooms, %d entry buffers made", read, shards, rooms, buffers)
+		// Rooms: no more than the units in flight at once.
+		if rooms > pipelineDepth+2*parseWorkers || buffers > shards/16 {
+			t.Errorf("read %d of %d small shards made %d unit rooms and %d entry buffers: about one per shard", read, shards, rooms, buffers)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"math"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
@@ -209,6 +210,10 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 	return p
 }
 
+// unitRooms and entryBuffers count the units' rooms for shards and the
+// entry buffers a read made (for tests).
+var unitRooms, entryBuffers atomic.Int64
+
 // claim takes the next unit of files, queued in file order for the
 // consumer; nil when every file is claimed.
 func (p *pipeline) claim() (*unit, int) {
@@ -228,6 +233,7 @@ func (p *pipeline) claim() (*unit, int) {
 	}
 	if cap(u.shards) < n {
 		u.shards, u.room = make([]*shard, n, unitMax), make([]shard, n, unitMax)
+		unitRooms.Add(1)
 	}
 	u.shards, u.room, u.done = u.shards[:n], u.room[:n], make(chan struct{})
 	p.claimed <- u // never blocks: room for a unit per file
@@ -270,9 +276,16 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 	entries := *buf
 	if cap(entries)-len(entries) < len(ps.guess) {
 		// Room for as many entries as the last shard of the kind had,
-		// rather than growing a smaller buffer step by step (the
-		// shards before keep the buffer they were read into).
-		entries = make([]entry, 0, max(len(ps.guess)+len(ps.guess)/16, cap(entries)))
+		// rather than growing a smaller buffer step by step; after
+		// other shards of the unit (which keep the buffer they were
+		// read into), room for as many again as the buffer held, so
+		// that a unit's buffer soon holds all its shards.
+		n := len(ps.guess) + len(ps.guess)/16
+		if len(entries) > 0 {
+			n = max(n, 2*cap(entries))
+		}
+		entries = make([]entry, 0, n)
+		entryBuffers.Add(1)
 	}
 	start := len(entries)
 	var ok bool
