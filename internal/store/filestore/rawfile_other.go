@@ -13,3 +13,13 @@ func openRaw(path string) (rawFile, error) {
 	f, _, err := openShard(path)
 	return rawFile{f}, err
 }
+
+// openRegularSize opens path when it is a regular file and returns its
+// size (see the unix version).
+func openRegularSize(path string) (rawFile, int64, error) {
+	f, st, err := openShard(path)
+	if err != nil {
+		return rawFile{}, 0, err
+	}
+	return rawFile{f}, st.Size(), nil
+}

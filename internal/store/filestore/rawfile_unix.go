@@ -4,6 +4,7 @@ package filestore
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"syscall"
 )
@@ -53,3 +54,28 @@ func (f rawFile) ReadAt(b []byte, off int64) (int, error) {
 
 // Close closes the file.
 func (f rawFile) Close() error { return syscall.Close(f.fd) }
+
+// openRegularSize opens path as openRaw does and returns its size, when it
+// is a regular file; else the error openShard words (what the file is,
+// or that it is gone).
+func openRegularSize(path string) (rawFile, int64, error) {
+	for attempt := 0; ; attempt++ {
+		f, err := openRaw(path)
+		if err == nil {
+			var st syscall.Stat_t
+			if err = syscall.Fstat(f.fd, &st); err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+				return f, st.Size, nil
+			}
+			f.Close()
+		}
+		g, _, err := openShard(path)
+		if err != nil {
+			return rawFile{-1}, 0, err
+		}
+		g.Close()
+		if attempt > 0 {
+			return rawFile{-1}, 0, fmt.Errorf("%s: replaced while being opened", path)
+		}
+		// A regular file now (replaced since): once more.
+	}
+}

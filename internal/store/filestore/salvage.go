@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -57,41 +58,67 @@ type Inspection struct {
 // Sound reports whether Python's collector reads the file completely.
 func (in *Inspection) Sound() bool { return in.Problem == "" }
 
-// InspectFile reads the regular file path whole and inspects it; hint is
-// the layout to prefer when the entries do not tell (see Inspect).
+// InspectFile inspects the regular file path as Inspect does its bytes;
+// hint is the layout to prefer when the entries do not tell. A file whose
+// header holds a used size within it is read up to inspectTail bytes past
+// that size, where entries past the used size would lie (a store's shards
+// are mostly room never written: 64 KiB files of a few KiB of entries);
+// the whole file only when those entries run on past the bytes read. A
+// symbolic link, FIFO or device is not opened (it could block or never
+// end): an error says what it is.
 func InspectFile(path string, hint int) (*Inspection, error) {
-	f, err := openRegular(path)
+	f, size, err := openRegularSize(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	if size > math.MaxInt32 {
+		return &Inspection{Size: size, Used: -1, Problem: ProblemTooLarge,
+			Detail: fmt.Sprintf("file of %d bytes is larger than the 2 GiB a shard can address", size)}, nil
+	}
+	read := func(n int64) ([]byte, error) {
+		data := make([]byte, n)
+		if got, err := f.ReadAt(data, 0); int64(got) < n {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF // shrank since its size was taken
+			}
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		return data, nil
+	}
+	want := size
+	if size >= headerSize {
+		hdr, err := read(headerSize)
+		if err != nil {
+			return nil, err
+		}
+		switch used := int64(int32(binary.LittleEndian.Uint32(hdr))); {
+		case used == 0:
+			want = headerSize // read as empty: nothing past the header
+		case used >= headerSize && used <= size:
+			want = min(size, used+inspectTail)
+		}
+	}
+	data, err := read(want)
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() > math.MaxInt32 {
-		return &Inspection{Size: fi.Size(), Used: -1, Problem: ProblemTooLarge,
-			Detail: fmt.Sprintf("file of %d bytes is larger than the 2 GiB a shard can address", fi.Size())}, nil
+	in, pastLimited := inspect(data, hint)
+	if pastLimited && want < size {
+		// Entries past the used size run on past the bytes read.
+		if data, err = read(size); err != nil {
+			return nil, err
+		}
+		in, _ = inspect(data, hint)
 	}
-	data := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return Inspect(data, hint), nil
+	in.Size = size
+	return in, nil
 }
 
-// openRegular opens path for reading when it is a regular file (never a
-// FIFO or device, which could block or never end).
-func openRegular(path string) (*os.File, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
-	}
-	return os.Open(path)
-}
+// inspectTail is how many bytes past its used size InspectFile reads of a
+// file, for entries past the used size: a writer killed between writing
+// an entry and raising the used size leaves one.
+const inspectTail = 4096
 
 // Inspect reads a shard file's bytes entry by entry as far as they can be
 // read, unlike the readers, which give up on a file at its first bad
@@ -99,22 +126,29 @@ func openRegular(path string) (*os.File, error) {
 // walk reaches the used size exactly; when neither does, the one that
 // reads more entries, and hint (else 16) on a tie.
 func Inspect(data []byte, hint int) *Inspection {
+	in, _ := inspect(data, hint)
+	return in
+}
+
+// inspect is Inspect; pastLimited tells whether the entries past the used
+// size ran up to the end of data (more bytes could hold more of them).
+func inspect(data []byte, hint int) (in *Inspection, pastLimited bool) {
 	size := int64(len(data))
-	in := &Inspection{Size: size, Used: -1, End: headerSize}
+	in = &Inspection{Size: size, Used: -1, End: headerSize}
 	limit := len(data)
 	switch {
 	case size == 0:
 		in.Problem, in.Detail, in.End = ProblemEmpty, "empty file (0 bytes), not even a header", 0
-		return in
+		return in, false
 	case size < headerSize:
 		in.Problem, in.Detail, in.End = ProblemHeader, fmt.Sprintf("file of %d bytes is shorter than the 8-byte header", size), 0
-		return in
+		return in, false
 	}
 	in.Used = int64(int32(binary.LittleEndian.Uint32(data)))
 	switch {
 	case in.Used == 0:
 		// Python reads a used size of 0 as an empty shard.
-		return in
+		return in, false
 	case in.Used < headerSize:
 		in.Problem, in.Detail = ProblemHeader, fmt.Sprintf("used size %d is less than the 8-byte header", in.Used)
 	case in.Used > size:
@@ -151,7 +185,8 @@ func Inspect(data []byte, hint int) *Inspection {
 		if layout == 0 {
 			layout = LayoutTimestamp
 		}
-		past, _, _ := salvageFrom(data, in.End, len(data), layout)
+		var past []SalvagedEntry
+		past, _, _, pastLimited = salvageFrom(data, in.End, len(data), layout)
 		in.PastUsed = len(past)
 	}
 	seen := make(map[string]bool, len(in.Entries))
@@ -161,38 +196,41 @@ func Inspect(data []byte, hint int) *Inspection {
 		}
 		seen[e.Key.Text] = true
 	}
-	return in
+	return in, pastLimited
 }
 
 // salvageWalk reads the entries of data[8:limit] with values of stride
 // bytes until one cannot be read, and says why it stopped ("" when it
 // reached limit exactly).
 func salvageWalk(data []byte, limit, stride int) ([]SalvagedEntry, int, string) {
-	return salvageFrom(data, headerSize, limit, stride)
+	out, pos, why, _ := salvageFrom(data, headerSize, limit, stride)
+	return out, pos, why
 }
 
-func salvageFrom(data []byte, pos, limit, stride int) ([]SalvagedEntry, int, string) {
-	var out []SalvagedEntry
+// salvageFrom is salvageWalk from offset pos; atLimit tells whether the
+// walk stopped for want of bytes before limit (more could have been
+// read past it), not at bytes that are no entry.
+func salvageFrom(data []byte, pos, limit, stride int) (out []SalvagedEntry, end int, why string, atLimit bool) {
 	for pos < limit {
 		if limit-pos < 4 {
-			return out, pos, fmt.Sprintf("entry at offset %d: %d stray bytes before offset %d, too few for a key length", pos, limit-pos, limit)
+			return out, pos, fmt.Sprintf("entry at offset %d: %d stray bytes before offset %d, too few for a key length", pos, limit-pos, limit), true
 		}
 		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
 		switch {
 		case n < 0:
-			return out, pos, fmt.Sprintf("entry at offset %d: negative key length %d", pos, n)
+			return out, pos, fmt.Sprintf("entry at offset %d: negative key length %d", pos, n), false
 		case n == 0:
-			return out, pos, fmt.Sprintf("entry at offset %d: key length 0 (zero bytes where an entry should be, %d bytes before offset %d)", pos, limit-pos, limit)
+			return out, pos, fmt.Sprintf("entry at offset %d: key length 0 (zero bytes where an entry should be, %d bytes before offset %d)", pos, limit-pos, limit), false
 		case n > limit-pos-4:
-			return out, pos, fmt.Sprintf("entry at offset %d: key length %d exceeds offset %d", pos, n, limit)
+			return out, pos, fmt.Sprintf("entry at offset %d: key length %d exceeds offset %d", pos, n, limit), true
 		}
 		k, err := store.ParseKey(string(data[pos+4 : pos+4+n]))
 		if err != nil {
-			return out, pos, fmt.Sprintf("entry at offset %d: %v", pos, err)
+			return out, pos, fmt.Sprintf("entry at offset %d: %v", pos, err), false
 		}
 		vp := pos + 4 + n + padding(n)
 		if vp+stride > limit {
-			return out, pos, fmt.Sprintf("entry at offset %d: %d-byte value at offset %d ends past offset %d", pos, stride, vp, limit)
+			return out, pos, fmt.Sprintf("entry at offset %d: %d-byte value at offset %d ends past offset %d", pos, stride, vp, limit), true
 		}
 		e := SalvagedEntry{Offset: pos, Key: k, Value: math.Float64frombits(binary.LittleEndian.Uint64(data[vp:]))}
 		if stride == LayoutTimestamp {
@@ -201,7 +239,7 @@ func salvageFrom(data []byte, pos, limit, stride int) ([]SalvagedEntry, int, str
 		out = append(out, e)
 		pos = vp + stride
 	}
-	return out, pos, ""
+	return out, pos, "", true
 }
 
 // RewriteSalvaged atomically replaces the shard file path with one

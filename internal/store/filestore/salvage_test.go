@@ -1,9 +1,14 @@
 package filestore
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -63,4 +68,91 @@ func FuzzInspect(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestInspectFileReadsAsInspect: InspectFile, which reads a file only up
+// to a little past its used size, finds what Inspect finds in all of the
+// file's bytes: sound shards with room after them, entries past the used
+// size (a few, and more than the bytes past the used size it first
+// reads), garbage or a torn entry after it, used sizes past the end, of
+// 0, below the header or negative, corrupt entries, tiny files, both
+// layouts.
+func TestInspectFileReadsAsInspect(t *testing.T) {
+	keys := func(n int) []string {
+		ks := make([]string, n)
+		for i := range ks {
+			ks[i] = fmt.Sprintf(`["req", "req_total", {"path": "/p/%d"}, "Requests."]`, i)
+		}
+		return ks
+	}
+	walkEnd := func(b []byte, layout, k int) int32 {
+		pos := headerSize
+		for range k {
+			n := int(binary.LittleEndian.Uint32(b[pos:]))
+			pos += 4 + n + padding(n) + layout
+		}
+		return int32(pos)
+	}
+	type tc struct {
+		name string
+		data []byte
+	}
+	var cases []tc
+	for _, layout := range []int{LayoutTimestamp, LayoutLegacy} {
+		for _, n := range []int{0, 1, 3, 40, 400} {
+			b := shardBytes(t, layout, keys(n)...)
+			name := fmt.Sprintf("%d-byte layout, %d entries", layout, n)
+			cases = append(cases, tc{name + ", room after", b})
+			used := int(binary.LittleEndian.Uint32(b))
+			cases = append(cases, tc{name + ", no room after", b[:used]})
+			if n == 0 {
+				continue
+			}
+			// Entries past the used size: the last one, or all but the first.
+			cases = append(cases,
+				tc{name + ", one past used", withUsed(b, walkEnd(b, layout, n-1))},
+				tc{name + ", all but one past used", withUsed(b, walkEnd(b, layout, 1))},
+				tc{name + ", used past the end", withUsed(b, int32(len(b)+100))},
+				tc{name + ", used past the end of a file cut short", withUsed(b[:used], int32(used+64))},
+				tc{name + ", corrupt first key", withInt32(b, headerSize+4, 0x7b7b7b7b)}, // '{{{{' opens the key
+			)
+			g := append([]byte(nil), b...)
+			for i := used; i < min(len(g), used+300); i++ {
+				g[i] = byte(i*7 + 1)
+			}
+			cases = append(cases, tc{name + ", garbage after used", g})
+			torn := append([]byte(nil), b...)
+			copy(torn[used:], b[headerSize:walkEnd(b, layout, 1)])
+			cases = append(cases, tc{name + ", an entry after used", torn})
+			cases = append(cases, tc{name + ", the entry after used cut by the end", torn[:used+20]})
+		}
+	}
+	for _, u := range []int32{0, 3, -5} {
+		cases = append(cases, tc{fmt.Sprintf("used %d", u), withUsed(shardBytes(t, 16, keys(3)...), u)})
+	}
+	cases = append(cases, tc{"empty", nil}, tc{"5 bytes", []byte{1, 2, 3, 4, 5}}, tc{"header only", withUsed(make([]byte, 8), 8)})
+	dir := t.TempDir()
+	for i, c := range cases {
+		path := filepath.Join(dir, fmt.Sprintf("counter_%d.db", i))
+		if err := os.WriteFile(path, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := InspectFile(path, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		want := Inspect(c.data, 0)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: InspectFile\n%+v\nInspect of the whole file\n%+v", c.name, *got, *want)
+		}
+	}
+	if _, err := InspectFile(filepath.Join(dir, "gone.db"), 0); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file that is not there: %v", err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "counter_0.db"), filepath.Join(dir, "counter_link.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := InspectFile(filepath.Join(dir, "counter_link.db"), 0); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("a symbolic link: %v", err)
+	}
 }
