@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -89,14 +90,14 @@ func (r *Report) sort() {
 
 // CheckDir checks every *.db file of a multiprocess directory.
 func CheckDir(ctx context.Context, dir string) (*Report, error) {
-	names, err := dbFiles(dir)
+	names, types, err := dbFiles(dir)
 	if err != nil {
 		return nil, err
 	}
 	r := &Report{Store: "dir " + dir}
 	xc := newCrossCheck()
 	hint := 0
-	for _, name := range names {
+	for i, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -109,28 +110,20 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 			continue
 		}
 		id, _, nameErr := filestore.ShardFile(name)
-		fi, err := os.Lstat(path)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue // removed meanwhile (a cleanup, a restart)
-			}
-			r.add(Problem{Shard: name, Kind: filestore.ProblemIO, Detail: err.Error(), path: path})
-			continue
-		}
-		if nameErr != nil || !fi.Mode().IsRegular() {
+		if typ := types[i]; nameErr != nil || !typ.IsRegular() {
 			detail := fmt.Sprintf("not a shard: %v; Python's collector fails on it", nameErr)
 			if nameErr == nil {
-				detail = fmt.Sprintf("not a regular file (%s); Python's collector fails on it", fi.Mode().Type())
+				detail = fmt.Sprintf("not a regular file (%s); Python's collector fails on it", typ)
 			}
 			r.add(Problem{Shard: name, Kind: KindForeign, Detail: detail, Repair: RepairQuarantine, path: path})
 			continue
 		}
-		r.Shards++
 		in, err := filestore.InspectFile(path, hint)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed since the listing (a cleanup, a restart)
+		}
+		r.Shards++
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
 			r.add(Problem{Shard: name, Kind: filestore.ProblemIO, Detail: err.Error(), path: path})
 			continue
 		}
@@ -151,20 +144,23 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 	return r, nil
 }
 
-// dbFiles lists the names Python's glob("*.db") finds, in name order.
-func dbFiles(dir string) ([]string, error) {
+// dbFiles lists the names Python's glob("*.db") finds, in name order,
+// with their types as the listing gives them (a file removed or replaced
+// after it is found out when it is opened).
+func dbFiles(dir string) ([]string, []fs.FileMode, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	var names []string
+	var types []fs.FileMode
 	for _, e := range ents {
 		n := e.Name()
 		if _, ok, _ := filestore.ShardFile(n); ok {
-			names = append(names, n)
+			names, types = append(names, n), append(types, e.Type())
 		}
 	}
-	return names, nil
+	return names, types, nil
 }
 
 func fileProblems(r *Report, name, path string, in *filestore.Inspection) {
