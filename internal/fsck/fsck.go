@@ -96,6 +96,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 	}
 	r := &Report{Store: "dir " + dir}
 	xc := newCrossCheck()
+	var ins filestore.Inspector // each key text parsed once
 	hint := 0
 	for i, name := range names {
 		if err := ctx.Err(); err != nil {
@@ -118,7 +119,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 			r.add(Problem{Shard: name, Kind: KindForeign, Detail: detail, Repair: RepairQuarantine, path: path})
 			continue
 		}
-		in, err := filestore.InspectFile(path, hint)
+		in, err := ins.File(path, hint)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // removed since the listing (a cleanup, a restart)
 		}

@@ -67,6 +67,26 @@ func (in *Inspection) Sound() bool { return in.Problem == "" }
 // symbolic link, FIFO or device is not opened (it could block or never
 // end): an error says what it is.
 func InspectFile(path string, hint int) (*Inspection, error) {
+	return (&Inspector{}).File(path, hint)
+}
+
+// Inspector inspects the files of one store (File), parsing each key
+// text once however many shards hold it. The zero value is ready to use;
+// it is not safe for concurrent use.
+type Inspector struct {
+	keys map[string]*store.Key
+}
+
+// maxInspectorKeys bounds the keys an Inspector keeps (about 700 bytes
+// each with their texts): a pile of shards of the same few thousand
+// series is parsed once, a store of more series keeps 23 MB of them.
+const maxInspectorKeys = 1 << 15
+
+// File is InspectFile.
+func (ins *Inspector) File(path string, hint int) (*Inspection, error) {
+	if ins.keys == nil {
+		ins.keys = map[string]*store.Key{}
+	}
 	f, size, err := openRegularSize(path)
 	if err != nil {
 		return nil, err
@@ -103,13 +123,13 @@ func InspectFile(path string, hint int) (*Inspection, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, pastLimited := inspect(data, hint)
+	in, pastLimited := inspect(data, hint, ins.keys)
 	if pastLimited && want < size {
 		// Entries past the used size run on past the bytes read.
 		if data, err = read(size); err != nil {
 			return nil, err
 		}
-		in, _ = inspect(data, hint)
+		in, _ = inspect(data, hint, ins.keys)
 	}
 	in.Size = size
 	return in, nil
@@ -126,13 +146,15 @@ const inspectTail = 4096
 // walk reaches the used size exactly; when neither does, the one that
 // reads more entries, and hint (else 16) on a tie.
 func Inspect(data []byte, hint int) *Inspection {
-	in, _ := inspect(data, hint)
+	in, _ := inspect(data, hint, nil)
 	return in
 }
 
 // inspect is Inspect; pastLimited tells whether the entries past the used
 // size ran up to the end of data (more bytes could hold more of them).
-func inspect(data []byte, hint int) (in *Inspection, pastLimited bool) {
+// keys, if not nil, holds the keys parsed before, by text, and gets the
+// new ones.
+func inspect(data []byte, hint int, keys map[string]*store.Key) (in *Inspection, pastLimited bool) {
 	size := int64(len(data))
 	in = &Inspection{Size: size, Used: -1, End: headerSize}
 	limit := len(data)
@@ -156,8 +178,8 @@ func inspect(data []byte, hint int) (in *Inspection, pastLimited bool) {
 	default:
 		limit = int(in.Used)
 	}
-	ents16, end16, why16 := salvageWalk(data, limit, LayoutTimestamp)
-	ents8, end8, why8 := salvageWalk(data, limit, LayoutLegacy)
+	ents16, end16, why16 := salvageWalk(data, limit, LayoutTimestamp, keys)
+	ents8, end8, why8 := salvageWalk(data, limit, LayoutLegacy, keys)
 	pick16 := hint != LayoutLegacy
 	switch {
 	case in.Problem == "" && why16 == "" && why8 == "":
@@ -186,7 +208,7 @@ func inspect(data []byte, hint int) (in *Inspection, pastLimited bool) {
 			layout = LayoutTimestamp
 		}
 		var past []SalvagedEntry
-		past, _, _, pastLimited = salvageFrom(data, in.End, len(data), layout)
+		past, _, _, pastLimited = salvageFrom(data, in.End, len(data), layout, keys)
 		in.PastUsed = len(past)
 	}
 	seen := make(map[string]bool, len(in.Entries))
@@ -201,16 +223,16 @@ func inspect(data []byte, hint int) (in *Inspection, pastLimited bool) {
 
 // salvageWalk reads the entries of data[8:limit] with values of stride
 // bytes until one cannot be read, and says why it stopped ("" when it
-// reached limit exactly).
-func salvageWalk(data []byte, limit, stride int) ([]SalvagedEntry, int, string) {
-	out, pos, why, _ := salvageFrom(data, headerSize, limit, stride)
+// reached limit exactly); keys as inspect's.
+func salvageWalk(data []byte, limit, stride int, keys map[string]*store.Key) ([]SalvagedEntry, int, string) {
+	out, pos, why, _ := salvageFrom(data, headerSize, limit, stride, keys)
 	return out, pos, why
 }
 
 // salvageFrom is salvageWalk from offset pos; atLimit tells whether the
 // walk stopped for want of bytes before limit (more could have been
 // read past it), not at bytes that are no entry.
-func salvageFrom(data []byte, pos, limit, stride int) (out []SalvagedEntry, end int, why string, atLimit bool) {
+func salvageFrom(data []byte, pos, limit, stride int, keys map[string]*store.Key) (out []SalvagedEntry, end int, why string, atLimit bool) {
 	for pos < limit {
 		if limit-pos < 4 {
 			return out, pos, fmt.Sprintf("entry at offset %d: %d stray bytes before offset %d, too few for a key length", pos, limit-pos, limit), true
@@ -224,9 +246,15 @@ func salvageFrom(data []byte, pos, limit, stride int) (out []SalvagedEntry, end 
 		case n > limit-pos-4:
 			return out, pos, fmt.Sprintf("entry at offset %d: key length %d exceeds offset %d", pos, n, limit), true
 		}
-		k, err := store.ParseKey(string(data[pos+4 : pos+4+n]))
-		if err != nil {
-			return out, pos, fmt.Sprintf("entry at offset %d: %v", pos, err), false
+		k := keys[string(data[pos+4:pos+4+n])]
+		if k == nil {
+			var err error
+			if k, err = store.ParseKey(string(data[pos+4 : pos+4+n])); err != nil {
+				return out, pos, fmt.Sprintf("entry at offset %d: %v", pos, err), false
+			}
+			if keys != nil && len(keys) < maxInspectorKeys {
+				keys[k.Text] = k
+			}
 		}
 		vp := pos + 4 + n + padding(n)
 		if vp+stride > limit {

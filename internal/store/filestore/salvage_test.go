@@ -132,6 +132,7 @@ func TestInspectFileReadsAsInspect(t *testing.T) {
 	}
 	cases = append(cases, tc{"empty", nil}, tc{"5 bytes", []byte{1, 2, 3, 4, 5}}, tc{"header only", withUsed(make([]byte, 8), 8)})
 	dir := t.TempDir()
+	var ins Inspector // one for all the files, as fsck uses it
 	for i, c := range cases {
 		path := filepath.Join(dir, fmt.Sprintf("counter_%d.db", i))
 		if err := os.WriteFile(path, c.data, 0o644); err != nil {
@@ -145,6 +146,12 @@ func TestInspectFileReadsAsInspect(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: InspectFile\n%+v\nInspect of the whole file\n%+v", c.name, *got, *want)
 		}
+		if got, err = ins.File(path, 0); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: an Inspector that saw the files before: %v\n%+v\nInspect of the whole file\n%+v", c.name, err, got, *want)
+		}
+	}
+	if len(ins.keys) != 400 {
+		t.Errorf("the Inspector kept %d keys, want the 400 texts of the files", len(ins.keys))
 	}
 	if _, err := InspectFile(filepath.Join(dir, "gone.db"), 0); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a file that is not there: %v", err)
