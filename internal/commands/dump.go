@@ -165,8 +165,7 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		return reportScan(opts.IO, scanErr, opts.Strict)
 	}
 	agg := aggregate.NewFor(opts.PythonClient)
-	var scanErr error
-	scanErr = store.ScanShards(ctx, st, filteredShards(keep, agg.AddShard))
+	scanErr := store.ScanShards(ctx, st, filteredShards(keep, agg.AddShard))
 	if err := reportScan(opts.IO, scanErr, opts.Strict); err != nil {
 		return err
 	}
