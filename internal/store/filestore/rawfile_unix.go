@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 )
 
@@ -59,23 +60,29 @@ func (f rawFile) Close() error { return syscall.Close(f.fd) }
 // is a regular file; else the error openShard words (what the file is,
 // or that it is gone).
 func openRegularSize(path string) (rawFile, int64, error) {
-	for attempt := 0; ; attempt++ {
-		f, err := openRaw(path)
-		if err == nil {
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		var f rawFile
+		if f, err = openRaw(path); err == nil {
 			var st syscall.Stat_t
-			if err = syscall.Fstat(f.fd, &st); err == nil && st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+			if err = syscall.Fstat(f.fd, &st); err != nil {
+				f.Close()
+				return rawFile{-1}, 0, &os.PathError{Op: "fstat", Path: path, Err: err}
+			}
+			if st.Mode&syscall.S_IFMT == syscall.S_IFREG {
 				return f, st.Size, nil
 			}
 			f.Close()
+			err = fmt.Errorf("%s: replaced while being opened", path)
 		}
-		g, _, err := openShard(path)
-		if err != nil {
-			return rawFile{-1}, 0, err
+		// Not a regular file, or not opened: openShard words why.
+		g, _, werr := openShard(path)
+		if werr != nil {
+			return rawFile{-1}, 0, werr
 		}
+		// openShard found a regular file after all (replaced since,
+		// or openRaw's failure passed): once more.
 		g.Close()
-		if attempt > 0 {
-			return rawFile{-1}, 0, fmt.Errorf("%s: replaced while being opened", path)
-		}
-		// A regular file now (replaced since): once more.
 	}
+	return rawFile{-1}, 0, err
 }

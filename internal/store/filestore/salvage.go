@@ -106,25 +106,26 @@ func (ins *Inspector) File(path string, hint int) (*Inspection, error) {
 		}
 		return data, nil
 	}
-	want := size
-	if size >= headerSize {
-		hdr, err := read(headerSize)
-		if err != nil {
+	// The bytes read must cover what their own header asks for: a
+	// writer may raise the used size between two reads, and a used size
+	// past the bytes read would read as a truncated file.
+	want := min(size, inspectFirst)
+	var data []byte
+	for tries := 0; ; tries++ {
+		if data, err = read(want); err != nil {
 			return nil, err
 		}
-		switch used := int64(int32(binary.LittleEndian.Uint32(hdr))); {
-		case used == 0:
-			want = headerSize // read as empty: nothing past the header
-		case used >= headerSize && used <= size:
-			want = min(size, used+inspectTail)
+		need := readFor(data, size)
+		if need <= want {
+			break
+		}
+		want = need
+		if tries == 2 {
+			want = size // the used size keeps moving: all of it
 		}
 	}
-	data, err := read(want)
-	if err != nil {
-		return nil, err
-	}
 	in, pastLimited := inspect(data, hint, ins.keys)
-	if pastLimited && want < size {
+	if pastLimited && int64(len(data)) < size {
 		// Entries past the used size run on past the bytes read.
 		if data, err = read(size); err != nil {
 			return nil, err
@@ -137,8 +138,29 @@ func (ins *Inspector) File(path string, hint int) (*Inspection, error) {
 
 // inspectTail is how many bytes past its used size InspectFile reads of a
 // file, for entries past the used size: a writer killed between writing
-// an entry and raising the used size leaves one.
-const inspectTail = 4096
+// an entry and raising the used size leaves one. inspectFirst is how many
+// it reads first (most shards' used bytes and tail).
+const (
+	inspectTail  = 4096
+	inspectFirst = 8 << 10
+)
+
+// readFor returns how many bytes of a file of size bytes InspectFile reads
+// for the header at the start of data: the used size and inspectTail past
+// it when the used size lies within the file, the header alone for a used
+// size of 0 (read as empty), else all of it.
+func readFor(data []byte, size int64) int64 {
+	if len(data) < headerSize {
+		return size
+	}
+	switch used := int64(int32(binary.LittleEndian.Uint32(data))); {
+	case used == 0:
+		return min(size, headerSize)
+	case used >= headerSize && used <= size:
+		return min(size, used+inspectTail)
+	}
+	return size
+}
 
 // Inspect reads a shard file's bytes entry by entry as far as they can be
 // read, unlike the readers, which give up on a file at its first bad

@@ -163,3 +163,59 @@ func TestInspectFileReadsAsInspect(t *testing.T) {
 		t.Errorf("a symbolic link: %v", err)
 	}
 }
+
+// TestInspectFileWhileWritten: a shard whose writer raises its used size
+// while it is checked (from 0, or from a few entries to far more than
+// InspectFile reads first) is seen in one state or the other, never as a
+// used size past the bytes read (a truncated file).
+func TestInspectFileWhileWritten(t *testing.T) {
+	keys := make([]string, 300)
+	for i := range keys {
+		keys[i] = fmt.Sprintf(`["req", "req_total", {"path": "/p/%d"}, "Requests."]`, i)
+	}
+	full := shardBytes(t, LayoutTimestamp, keys...)
+	used := binary.LittleEndian.Uint32(full)
+	file := make([]byte, 1<<20)
+	copy(file, full)
+	path := filepath.Join(t.TempDir(), "counter_1.db")
+	if err := os.WriteFile(path, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var one [4]byte
+	binary.LittleEndian.PutUint32(one[:], uint32(headerSize+4+len(keys[0])+padding(len(keys[0]))+LayoutTimestamp))
+	states := [][4]byte{{}, one, {}}
+	binary.LittleEndian.PutUint32(states[2][:], used)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := f.WriteAt(states[i%3][:], 0); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	var ins Inspector
+	for i := range 2000 {
+		in, err := ins.File(path, 0)
+		if err != nil {
+			t.Fatalf("check %d: %v", i, err)
+		}
+		if !in.Sound() {
+			t.Fatalf("check %d: %s: %s", i, in.Problem, in.Detail)
+		}
+	}
+	close(stop)
+	<-done
+}
