@@ -18,6 +18,47 @@ type RawWriter struct {
 	json   bool
 	buf    []byte
 	client pyclient.Version
+	// shard and cols are the last sample's shard and its columns (text)
+	// or fields (JSON) up to the key's: a shard's samples come together.
+	shard store.ShardID
+	cols  []byte
+	// keys holds, by key ID, each key's columns or fields, made once:
+	// a key is in many shards.
+	keys []rawKey
+}
+
+// rawKey is a key's part of a line (see RawWriter.keys).
+type rawKey struct {
+	key  *store.Key // IDs are unique within a store only
+	text []byte
+}
+
+// maxRawKeys bounds the IDs of the keys a RawWriter keeps the text of.
+const maxRawKeys = 1 << 20
+
+// keyText returns s.Key's part of a line, made by mk the first time.
+func (rw *RawWriter) keyText(k *store.Key, mk func([]byte) []byte) []byte {
+	id := int(k.ID)
+	if id == 0 || id >= maxRawKeys {
+		return mk(nil)
+	}
+	if id >= len(rw.keys) {
+		rw.keys = append(rw.keys, make([]rawKey, id+1-len(rw.keys)+len(rw.keys)/2)...)
+	}
+	if rk := &rw.keys[id]; rk.key == k {
+		return rk.text
+	}
+	rw.keys[id] = rawKey{k, mk(nil)}
+	return rw.keys[id].text
+}
+
+// shardCols returns the columns or fields of shard id, made by mk when
+// the shard is not the last sample's.
+func (rw *RawWriter) shardCols(id store.ShardID, mk func([]byte, store.ShardID) []byte) []byte {
+	if rw.cols == nil || id != rw.shard {
+		rw.shard, rw.cols = id, mk(rw.cols[:0], id)
+	}
+	return rw.cols
 }
 
 // NewRaw returns a RawWriter writing format to w:
@@ -66,20 +107,10 @@ func (rw *RawWriter) Write(s store.Sample) error {
 	if rw.json {
 		return rw.writeJSON(s)
 	}
-	w := rw.w
-	w.WriteString(s.Shard.String())
-	w.WriteByte('\t')
-	w.WriteString(string(s.Shard.Kind))
-	w.WriteByte('\t')
-	if s.Shard.Mode == "" {
-		w.WriteByte('-')
-	} else {
-		w.WriteString(s.Shard.Mode)
-	}
-	w.WriteByte('\t')
-	w.WriteString(s.Shard.PID)
-	w.WriteByte('\t')
-	rw.buf = AppendSampleText(rw.buf[:0], s.Key.Name, s.Key.Labels, EscapeColumns)
+	rw.buf = append(rw.buf[:0], rw.shardCols(s.Shard, appendShardColumns)...)
+	rw.buf = append(rw.buf, rw.keyText(s.Key, func(b []byte) []byte {
+		return AppendSampleText(b, s.Key.Name, s.Key.Labels, EscapeColumns)
+	})...)
 	rw.buf = append(rw.buf, '\t')
 	rw.buf = appendValue(rw.buf, s.Value, rw.client)
 	rw.buf = append(rw.buf, '\t')
@@ -89,28 +120,52 @@ func (rw *RawWriter) Write(s store.Sample) error {
 		rw.buf = append(rw.buf, store.PyRepr(s.Timestamp)...)
 	}
 	rw.buf = append(rw.buf, '\n')
-	_, err := w.Write(rw.buf)
+	_, err := rw.w.Write(rw.buf)
 	return err
 }
 
-func (rw *RawWriter) writeJSON(s store.Sample) error {
-	b := rw.buf[:0]
+// appendShardColumns appends the text format's columns of shard id, up
+// to the sample's: shard name, kind, mode, pid, each followed by a tab.
+func appendShardColumns(b []byte, id store.ShardID) []byte {
+	b = append(b, id.String()...)
+	b = append(b, '\t')
+	b = append(b, id.Kind...)
+	b = append(b, '\t')
+	if id.Mode == "" {
+		b = append(b, '-')
+	} else {
+		b = append(b, id.Mode...)
+	}
+	b = append(b, '\t')
+	b = append(b, id.PID...)
+	return append(b, '\t')
+}
+
+// appendShardFields appends the JSON format's fields of shard id, from
+// the line's opening brace to the pid.
+func appendShardFields(b []byte, id store.ShardID) []byte {
 	b = append(b, `{"shard":`...)
-	b = appendJSONString(b, s.Shard.String())
+	b = appendJSONString(b, id.String())
 	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, string(s.Shard.Kind))
+	b = appendJSONString(b, string(id.Kind))
 	b = append(b, `,"mode":`...)
-	b = appendJSONString(b, s.Shard.Mode)
+	b = appendJSONString(b, id.Mode)
 	b = append(b, `,"pid":`...)
-	b = appendJSONString(b, s.Shard.PID)
-	b = append(b, `,"family":`...)
-	b = appendJSONString(b, s.Key.Family)
-	b = append(b, `,"name":`...)
-	b = appendJSONString(b, s.Key.Name)
-	b = append(b, `,"labels":`...)
-	b = appendLabelsJSON(b, s.Key.Labels)
-	b = append(b, `,"help":`...)
-	b = appendJSONString(b, s.Key.Help)
+	return appendJSONString(b, id.PID)
+}
+
+func (rw *RawWriter) writeJSON(s store.Sample) error {
+	b := append(rw.buf[:0], rw.shardCols(s.Shard, appendShardFields)...)
+	b = append(b, rw.keyText(s.Key, func(b []byte) []byte {
+		b = append(b, `,"family":`...)
+		b = appendJSONString(b, s.Key.Family)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, s.Key.Name)
+		b = append(b, `,"labels":`...)
+		b = appendLabelsJSON(b, s.Key.Labels)
+		b = append(b, `,"help":`...)
+		return appendJSONString(b, s.Key.Help)
+	})...)
 	b = append(b, `,"value":"`...)
 	b = appendValue(b, s.Value, rw.client)
 	b = append(b, `","timestamp":"`...)

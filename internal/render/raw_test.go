@@ -156,3 +156,63 @@ func BenchmarkRejected100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/sample")
 }
+
+// TestRawWriterKeepsNoStaleText: the columns a RawWriter keeps between
+// samples (the last shard's, each key's by its ID) never stand for
+// another shard or key: keys of one ID from two stores, keys without an
+// ID, shards that come back, in both formats; each line is what a new
+// writer writes for the sample alone.
+func TestRawWriterKeepsNoStaleText(t *testing.T) {
+	key := func(id uint32, name, route string) *store.Key {
+		return &store.Key{Family: name, Name: name + "_total", Help: "Help of " + name + ".", ID: id,
+			Labels: []store.Label{{Name: "route", Value: route}}}
+	}
+	a, b := key(1, "a", "/x"), key(2, "b", "/y")
+	a2 := key(1, "other", "/z\t") // another store's key of ID 1
+	n0 := key(0, "noid", "/w")
+	s1 := store.ShardID{Kind: store.KindCounter, PID: "1"}
+	s2 := store.ShardID{Kind: store.KindGauge, Mode: "all", PID: "2"}
+	s3 := store.ShardID{Kind: store.KindCounter, PID: "3"}
+	samples := []store.Sample{
+		{Shard: s1, Key: a, Value: 1}, {Shard: s1, Key: b, Value: 2}, {Shard: s1, Key: n0, Value: 3},
+		{Shard: s2, Key: a, Value: 4, Timestamp: 5}, {Shard: s2, Key: a2, Value: 6},
+		{Shard: s1, Key: a, Value: 7}, {Shard: s3, Key: a2, Value: 8}, {Shard: s3, Key: a, Value: math.NaN()},
+		{Shard: s3, Key: n0, Value: 9}, {Shard: s3, Key: b, Value: 10},
+	}
+	for _, format := range RawFormats {
+		var got bytes.Buffer
+		rw, err := NewRaw(&got, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		for _, s := range samples {
+			if err := rw.Write(s); err != nil {
+				t.Fatal(err)
+			}
+			var one bytes.Buffer
+			fresh, _ := NewRaw(&one, format)
+			if err := fresh.Write(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.Close(); err != nil {
+				t.Fatal(err)
+			}
+			line := one.String()
+			if format == "text" {
+				line = line[strings.IndexByte(line, '\n')+1:] // the header
+			}
+			want.WriteString(line)
+		}
+		if err := rw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out := got.String()
+		if format == "text" {
+			out = out[strings.IndexByte(out, '\n')+1:]
+		}
+		if out != want.String() {
+			t.Errorf("%s:\n%s\nwant:\n%s", format, out, want.String())
+		}
+	}
+}
