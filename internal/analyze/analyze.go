@@ -155,6 +155,11 @@ type family struct {
 	// pids counts, for all-mode gauges, the series of each pid.
 	pids map[string]int
 	all  bool
+	// prevBucket is the last new histogram bucket key met, prevCount
+	// its _count series: the buckets of a series come one after the
+	// other, with the same labels but le.
+	prevBucket *store.Key
+	prevCount  int
 }
 
 // keyState is what the run knows of one distinct key.
@@ -250,7 +255,14 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 			return idx
 		}
 		ks.series = series(seriesIdent(k.Name, k.Labels, ""))
+		bucket := id.Kind == store.KindHistogram && isBucketOf(k.Name, k.Family)
+		// Another bucket of the last bucket's series: its other labels'
+		// values are counted already, its _count series known.
+		sibling := bucket && f.prevBucket != nil && sameButLE(k.Labels, f.prevBucket.Labels)
 		for _, l := range k.Labels {
+			if sibling && l.Name != "le" {
+				continue
+			}
 			vs := f.labels[l.Name]
 			if vs == nil {
 				vs = map[string]struct{}{}
@@ -258,10 +270,16 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 			}
 			vs[l.Value] = struct{}{}
 		}
-		if id.Kind == store.KindHistogram && k.Name == k.Family+"_bucket" {
+		switch {
+		case sibling:
+			ks.count = f.prevCount
+		case bucket:
 			// Python's collector writes a _count per series from its
 			// +Inf bucket; the shards hold none.
 			ks.count = series(seriesIdent(k.Family+"_count", k.Labels, "le"))
+		}
+		if bucket {
+			f.prevBucket, f.prevCount = k, ks.count
 		}
 		if k.ID == 0 {
 			byKey[k] = ks
@@ -317,8 +335,18 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		var lastFam *family
 		var acc *[2]int64
 		for i := range entries {
+			// A key met before, by the ID the entry repeats: its key
+			// itself is not loaded.
 			k := entries[i].Key
-			ks := keyOf(k, id)
+			var ks *keyState
+			if kid := entries[i].KeyID; kid != 0 && int(kid) < len(byID) {
+				if ks = byID[kid]; ks != nil && ks.key != k {
+					ks = nil
+				}
+			}
+			if ks == nil {
+				ks = keyOf(k, id)
+			}
 			f := ks.fam
 			if f != lastFam {
 				lastFam = f
@@ -464,7 +492,13 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	r.FamiliesTotal = len(fams)
 	r.Families = topFamilies(fams, o.Top)
 	r.Labels = topLabels(fams, o.Top)
-	sort.Slice(r.AllGauges, func(i, j int) bool { return r.AllGauges[i].Series > r.AllGauges[j].Series })
+	sort.Slice(r.AllGauges, func(i, j int) bool {
+		a, b := &r.AllGauges[i], &r.AllGauges[j]
+		if a.Series != b.Series {
+			return a.Series > b.Series
+		}
+		return a.Family < b.Family // the same report every time
+	})
 	r.Cleanup = estimateCleanup(shards, o, now, func(kind string) (int, int, Bytes, bool) {
 		a := archives[kind]
 		if a == nil {
@@ -496,6 +530,34 @@ func scale(total, part, whole int64) int64 {
 
 // seriesIdent names a series: sample name and labels (not the one named
 // skip), not help.
+// isBucketOf reports whether name is family's bucket sample name
+// (family + "_bucket").
+func isBucketOf(name, family string) bool {
+	return len(name) == len(family)+len("_bucket") && strings.HasPrefix(name, family) && strings.HasSuffix(name, "_bucket")
+}
+
+// sameButLE reports whether a and b hold the same labels in the same
+// order once every label named le is left out (what seriesIdent with
+// skip "le" tells apart).
+func sameButLE(a, b []store.Label) bool {
+	i, j := 0, 0
+	for {
+		for i < len(a) && a[i].Name == "le" {
+			i++
+		}
+		for j < len(b) && b[j].Name == "le" {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i] != b[j] {
+			return false
+		}
+		i, j = i+1, j+1
+	}
+}
+
 func seriesIdent(name string, labels []store.Label, skip string) string {
 	var b strings.Builder
 	b.WriteString(name)
