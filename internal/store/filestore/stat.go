@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -18,27 +21,59 @@ func (s *Store) Stat(ctx context.Context) ([]store.ShardInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	infos := make([]store.ShardInfo, 0, len(files))
-	var hdr [headerSize]byte
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		st, err := os.Lstat(f.path)
-		if err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		info := store.ShardInfo{ID: f.id, Location: f.path, Bytes: st.Size(), Allocated: allocated(st),
-			Updated: st.ModTime(), Alive: store.AliveUnknown}
-		if fh, err := os.Open(f.path); err == nil {
-			if n, _ := fh.ReadAt(hdr[:], 0); n == headerSize {
-				if used := int64(int32(binary.LittleEndian.Uint32(hdr[:]))); used >= headerSize && used <= st.Size() {
-					info.Used = used
-				}
+	// On every core: a pile of small shards is system calls, each
+	// waiting for the kernel.
+	all := make([]store.ShardInfo, len(files))
+	ok := make([]bool, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(1, len(files)/256)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(files) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				all[i], ok[i] = statShard(files[i])
 			}
-			fh.Close()
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	infos := all[:0]
+	for i := range all {
+		if ok[i] {
+			infos = append(infos, all[i])
 		}
-		infos = append(infos, info)
 	}
 	return infos, nil
+}
+
+// statOS is statShard through package os: a regular file's facts and its
+// header's used size (0 when outside the file); false when the file is
+// gone or not regular.
+func statOS(f shardFile) (store.ShardInfo, bool) {
+	st, err := os.Lstat(f.path)
+	if err != nil || !st.Mode().IsRegular() {
+		return store.ShardInfo{}, false
+	}
+	info := store.ShardInfo{ID: f.id, Location: f.path, Bytes: st.Size(), Allocated: allocated(st),
+		Updated: st.ModTime(), Alive: store.AliveUnknown}
+	if fh, err := os.Open(f.path); err == nil {
+		var hdr [headerSize]byte
+		if n, _ := fh.ReadAt(hdr[:], 0); n == headerSize {
+			info.Used = usedWithin(hdr[:], st.Size())
+		}
+		fh.Close()
+	}
+	return info, true
+}
+
+// usedWithin is the used size of header hdr when it lies within a file of
+// size bytes (at least the header), else 0.
+func usedWithin(hdr []byte, size int64) int64 {
+	if used := int64(int32(binary.LittleEndian.Uint32(hdr))); used >= headerSize && used <= size {
+		return used
+	}
+	return 0
 }
