@@ -57,7 +57,7 @@ func (a *Aggregator) prepareNew(entries []store.Entry) []keyPrep {
 	}
 	preps := make([]keyPrep, len(entries))
 	chunk := (len(entries) + workers - 1) / workers
-	parallel(workers, func(w int) {
+	store.Parallel(workers, func(w int) {
 		for i := w * chunk; i < min((w+1)*chunk, len(entries)); i++ {
 			if e := &entries[i]; a.isNew(e) {
 				preps[i] = prepare(e.Key)

@@ -2,11 +2,8 @@ package aggregate
 
 import (
 	"math"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
@@ -33,7 +30,7 @@ func (a *Aggregator) Families() []Family {
 	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.Name, b.Name) })
 	out := make([]Family, len(fams))
 	// Families are independent: build their samples on every core.
-	parallel(len(fams), func(i int) {
+	store.Parallel(len(fams), func(i int) {
 		f := fams[i]
 		out[i] = f.Family
 		if out[i].Type != store.KindGauge {
@@ -46,30 +43,6 @@ func (a *Aggregator) Families() []Family {
 		out[i].Samples = f.samples(order, a.pids, a.client, a.keep, bs)
 	})
 	return out
-}
-
-// parallel calls fn(0) ... fn(n-1) on up to GOMAXPROCS goroutines and
-// returns when all calls have.
-func parallel(n int, fn func(int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // outGroup is everything a family holds for one label set (without le

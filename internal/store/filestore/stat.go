@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -25,18 +22,11 @@ func (s *Store) Stat(ctx context.Context) ([]store.ShardInfo, error) {
 	// waiting for the kernel.
 	all := make([]store.ShardInfo, len(files))
 	ok := make([]bool, len(files))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), max(1, len(files)/256)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(files) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				all[i], ok[i] = statShard(files[i])
-			}
-		}()
-	}
-	wg.Wait()
+	store.Parallel(len(files), func(i int) {
+		if ctx.Err() == nil {
+			all[i], ok[i] = statShard(files[i])
+		}
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
