@@ -56,24 +56,44 @@ func (f rawFile) ReadAt(b []byte, off int64) (int, error) {
 // Close closes the file.
 func (f rawFile) Close() error { return syscall.Close(f.fd) }
 
+// errNotRegular is openRawRegular's answer for a file of another kind.
+var errNotRegular = errors.New("not a regular file")
+
+// openRawRegular opens path as openRaw does when it is a regular file, and
+// gives the descriptor's fstat; errNotRegular for another kind of file, an
+// *os.PathError when the fstat fails, openRaw's error when the open does.
+func openRawRegular(path string) (rawFile, syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	f, err := openRaw(path)
+	if err != nil {
+		return f, st, err
+	}
+	if err := syscall.Fstat(f.fd, &st); err != nil {
+		f.Close()
+		return rawFile{-1}, st, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		f.Close()
+		return rawFile{-1}, st, errNotRegular
+	}
+	return f, st, nil
+}
+
 // openRegularSize opens path as openRaw does and returns its size, when it
 // is a regular file; else the error openShard words (what the file is,
 // or that it is gone).
 func openRegularSize(path string) (rawFile, int64, error) {
 	var err error
-	for attempt := 0; attempt < 2; attempt++ {
+	for range 2 {
 		var f rawFile
-		if f, err = openRaw(path); err == nil {
-			var st syscall.Stat_t
-			if err = syscall.Fstat(f.fd, &st); err != nil {
-				f.Close()
-				return rawFile{-1}, 0, &os.PathError{Op: "fstat", Path: path, Err: err}
-			}
-			if st.Mode&syscall.S_IFMT == syscall.S_IFREG {
-				return f, st.Size, nil
-			}
-			f.Close()
-			err = fmt.Errorf("%s: replaced while being opened", path)
+		var st syscall.Stat_t
+		f, st, err = openRawRegular(path)
+		if err == nil {
+			return f, st.Size, nil
+		}
+		var fstat *os.PathError
+		if errors.As(err, &fstat) {
+			return rawFile{-1}, 0, err
 		}
 		// Not a regular file, or not opened: openShard words why.
 		g, _, werr := openShard(path)
@@ -83,6 +103,9 @@ func openRegularSize(path string) (rawFile, int64, error) {
 		// openShard found a regular file after all (replaced since,
 		// or openRaw's failure passed): once more.
 		g.Close()
+		if errors.Is(err, errNotRegular) {
+			err = fmt.Errorf("%s: replaced while being opened", path)
+		}
 	}
 	return rawFile{-1}, 0, err
 }
