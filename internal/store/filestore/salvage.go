@@ -64,8 +64,9 @@ func (in *Inspection) Sound() bool { return in.Problem == "" }
 // that size, where entries past the used size would lie (a store's shards
 // are mostly room never written: 64 KiB files of a few KiB of entries);
 // the whole file only when those entries run on past the bytes read. A
-// symbolic link, FIFO or device is not opened (it could block or never
-// end): an error says what it is.
+// symbolic link is not followed, and a FIFO or device is refused on its
+// fstat, never read (it could block or never end): an error says what it
+// is.
 func InspectFile(path string, hint int) (*Inspection, error) {
 	return (&Inspector{}).File(path, hint)
 }
@@ -150,13 +151,13 @@ const (
 // it when the used size lies within the file, the header alone for a used
 // size of 0 (read as empty), else all of it.
 func readFor(data []byte, size int64) int64 {
-	if len(data) < headerSize {
+	switch {
+	case len(data) < headerSize:
 		return size
-	}
-	switch used := int64(int32(binary.LittleEndian.Uint32(data))); {
-	case used == 0:
+	case binary.LittleEndian.Uint32(data) == 0:
 		return min(size, headerSize)
-	case used >= headerSize && used <= size:
+	}
+	if used := usedWithin(data, size); used > 0 {
 		return min(size, used+inspectTail)
 	}
 	return size
