@@ -222,16 +222,8 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	byKey := map[*store.Key]*keyState{}
 	nkeys := 0
 	var held []uint8 // per series (over all families), who holds it
-	keyOf := func(k *store.Key, id store.ShardID) *keyState {
-		var ks *keyState
-		if k.ID != 0 && int(k.ID) < len(byID) {
-			ks = byID[k.ID]
-		} else if k.ID == 0 {
-			ks = byKey[k]
-		}
-		if ks != nil && (k.ID == 0 || ks.key == k) {
-			return ks
-		}
+	// newKey makes the state of a key met for the first time.
+	newKey := func(k *store.Key, id store.ShardID) *keyState {
 		f := fams[k.Family]
 		if f == nil {
 			typ := string(id.Kind)
@@ -243,7 +235,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 			fams[k.Family] = f
 		}
 		n := len(k.Text)
-		ks = &keyState{fam: f, weight: int64(4 + n + 8 - (n+4)%8), count: -1, idx: nkeys, key: k}
+		ks := &keyState{fam: f, weight: int64(4 + n + 8 - (n+4)%8), count: -1, idx: nkeys, key: k}
 		nkeys++
 		series := func(ident string) int {
 			idx, ok := f.series[ident]
@@ -335,17 +327,20 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		var lastFam *family
 		var acc *[2]int64
 		for i := range entries {
-			// A key met before, by the ID the entry repeats: its key
-			// itself is not loaded.
+			// A key met before, by the ID the entry repeats (its key
+			// itself is not loaded), else by pointer.
 			k := entries[i].Key
 			var ks *keyState
-			if kid := entries[i].KeyID; kid != 0 && int(kid) < len(byID) {
+			switch kid := entries[i].KeyID; {
+			case kid == 0:
+				ks = byKey[k]
+			case int(kid) < len(byID):
 				if ks = byID[kid]; ks != nil && ks.key != k {
-					ks = nil
+					ks = nil // another store's key of the same ID
 				}
 			}
 			if ks == nil {
-				ks = keyOf(k, id)
+				ks = newKey(k, id)
 			}
 			f := ks.fam
 			if f != lastFam {
