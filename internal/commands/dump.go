@@ -225,34 +225,25 @@ func filteredShards(keep func(*store.Key, store.Kind) bool, fn store.ShardFunc) 
 	if keep == nil {
 		return fn
 	}
-	type answer struct {
-		key *store.Key // the key answered for (IDs are unique within a store)
-		ok  bool
-	}
 	var kept []store.Entry
-	answers := map[store.Kind][]answer{} // by key ID
+	answers := map[store.Kind]*store.KeyTable[bool]{}
 	return func(id store.ShardID, entries []store.Entry) error {
 		ans := answers[id.Kind]
+		if ans == nil {
+			ans = &store.KeyTable[bool]{}
+			answers[id.Kind] = ans
+		}
 		kept = kept[:0]
 		for _, e := range entries {
-			var ok bool
-			switch i := int(e.KeyID); {
-			case i == 0 || i > 1<<24:
-				ok = keep(e.Key, id.Kind) // no ID to keep the answer by
-			case i < len(ans) && ans[i].key == e.Key:
-				ok = ans[i].ok
-			default:
+			ok, known := ans.Get(e.KeyID, e.Key)
+			if !known {
 				ok = keep(e.Key, id.Kind)
-				if i >= len(ans) {
-					ans = append(ans, make([]answer, i+1-len(ans)+len(ans)/2)...)
-				}
-				ans[i] = answer{e.Key, ok}
+				ans.Put(e.KeyID, e.Key, ok)
 			}
 			if ok {
 				kept = append(kept, e)
 			}
 		}
-		answers[id.Kind] = ans
 		if len(kept) == 0 {
 			return nil
 		}

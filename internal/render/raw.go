@@ -22,34 +22,19 @@ type RawWriter struct {
 	// or fields (JSON) up to the key's: a shard's samples come together.
 	shard store.ShardID
 	cols  []byte
-	// keys holds, by key ID, each key's columns or fields, made once:
-	// a key is in many shards.
-	keys []rawKey
+	// keys holds each key's columns or fields, made once: a key is in
+	// many shards.
+	keys store.KeyTable[[]byte]
 }
 
-// rawKey is a key's part of a line (see RawWriter.keys).
-type rawKey struct {
-	key  *store.Key // IDs are unique within a store only
-	text []byte
-}
-
-// maxRawKeys bounds the IDs of the keys a RawWriter keeps the text of.
-const maxRawKeys = 1 << 20
-
-// keyText returns s.Key's part of a line, made by mk the first time.
+// keyText returns k's part of a line, made by mk the first time.
 func (rw *RawWriter) keyText(k *store.Key, mk func([]byte) []byte) []byte {
-	id := int(k.ID)
-	if id == 0 || id >= maxRawKeys {
-		return mk(nil)
+	text, ok := rw.keys.Get(k.ID, k)
+	if !ok {
+		text = mk(nil)
+		rw.keys.Put(k.ID, k, text)
 	}
-	if id >= len(rw.keys) {
-		rw.keys = append(rw.keys, make([]rawKey, id+1-len(rw.keys)+len(rw.keys)/2)...)
-	}
-	if rk := &rw.keys[id]; rk.key == k {
-		return rk.text
-	}
-	rw.keys[id] = rawKey{k, mk(nil)}
-	return rw.keys[id].text
+	return text
 }
 
 // shardCols returns the columns or fields of shard id, made by mk when
