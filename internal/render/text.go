@@ -10,8 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 	"unsafe"
 
@@ -125,15 +123,7 @@ func textUnits(fams []aggregate.Family, om bool) []textUnit {
 	}
 	for i := range fams {
 		f := &fams[i]
-		mname, mtype := f.Name, string(f.Type)
-		switch {
-		case f.Type == "" && om:
-			mtype = "unknown"
-		case f.Type == "":
-			mtype = "untyped"
-		case f.Type == store.KindCounter && !om:
-			mname += "_total"
-		}
+		mname, mtype := headerNames(f, om)
 		main := make([]int32, 0, len(f.Samples))
 		var moved [len(omSuffixes)][]int32
 		for j := range f.Samples {
@@ -153,6 +143,21 @@ func textUnits(fams []aggregate.Family, om bool) []textUnit {
 	return units
 }
 
+// headerNames are the name and type a family's "# HELP" and "# TYPE"
+// lines give.
+func headerNames(f *aggregate.Family, om bool) (mname, mtype string) {
+	mname, mtype = f.Name, string(f.Type)
+	switch {
+	case f.Type == "" && om:
+		mtype = "unknown"
+	case f.Type == "":
+		mtype = "untyped"
+	case f.Type == store.KindCounter && !om:
+		mname += "_total"
+	}
+	return mname, mtype
+}
+
 // unit appends one unit.
 func (tw *textWriter) unit(u textUnit) {
 	if u.header != nil {
@@ -164,60 +169,27 @@ func (tw *textWriter) unit(u textUnit) {
 }
 
 // writeUnits renders units on every core, a few ahead, and writes them
-// to w in order.
+// to w in order; each worker renders into the buffers written before.
 func writeUnits(w io.Writer, units []textUnit, e Exposition) error {
 	workers := runtime.GOMAXPROCS(0)
-	ready := make([]chan []byte, len(units))
-	for i := range ready {
-		ready[i] = make(chan []byte, 1)
-	}
-	tokens := make(chan struct{}, 2*workers)
-	stop := make(chan struct{})
 	free := make(chan []byte, 2*workers)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case tokens <- struct{}{}:
-				case <-stop:
-					return
-				}
-				i := int(next.Add(1) - 1)
-				if i >= len(units) {
-					return
-				}
-				tw := textWriter{Exposition: e}
-				select {
-				case tw.b = <-free:
-				default:
-					tw.b = make([]byte, 0, unitBytes)
-				}
-				tw.unit(units[i])
-				ready[i] <- tw.b
-			}
-		}()
-	}
-	defer func() {
-		close(stop)
-		wg.Wait()
-	}()
-	for i := range units {
-		b := <-ready[i]
+	return store.OrderedStream(len(units), 2*workers, 1, func(_, i int, send func([]byte)) {
+		tw := textWriter{Exposition: e}
+		select {
+		case tw.b = <-free:
+		default:
+			tw.b = make([]byte, 0, unitBytes)
+		}
+		tw.unit(units[i])
+		send(tw.b)
+	}, func(b []byte) error {
 		_, err := w.Write(b)
 		select {
 		case free <- b[:0]:
 		default:
 		}
-		<-tokens
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 // textWriter appends text exposition to b.
