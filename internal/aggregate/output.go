@@ -1,17 +1,90 @@
 package aggregate
 
 import (
+	"bytes"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 
-	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
 // Families returns the merged families sorted by name, each with its
 // samples sorted series by series (see SortSamples).
 func (a *Aggregator) Families() []Family {
+	st := a.Streamer()
+	out := make([]Family, st.Len())
+	scratch := make([]outScratch, runtime.GOMAXPROCS(0))
+	// Families are independent: build their samples on every core.
+	_ = store.OrderedStream(st.Len(), st.Len(), 0, func(w, i int, _ func(struct{})) {
+		f := st.fams[i]
+		out[i] = f.header()
+		// One batch: the samples and their labels are kept.
+		f.samples(st.o, &scratch[w], &f.labels, 0, func(batch []Sample) {
+			out[i].Samples = slices.Clip(batch)
+		})
+	}, func(struct{}) error { return nil })
+	return out
+}
+
+// Streamer builds the families Families returns, with the same samples in
+// the same order, a batch of samples at a time, so that a writer holds
+// few of them at once (see Samples).
+type Streamer struct {
+	fams []*family
+	o    *outOrder
+}
+
+// Streamer returns a Streamer of the families as they are now; a is not
+// to change while it is used.
+func (a *Aggregator) Streamer() *Streamer {
+	fams, o := a.sorted()
+	return &Streamer{fams: fams, o: o}
+}
+
+// Len is the number of families.
+func (s *Streamer) Len() int { return len(s.fams) }
+
+// Header is family i (in Families' order) without its samples.
+func (s *Streamer) Header(i int) Family { return s.fams[i].header() }
+
+// StreamBatch is how many samples a batch of Streamer.Samples holds, at
+// least (a series' samples are not cut).
+const StreamBatch = 2048
+
+// Samples calls fn with the samples of family i in order, in batches of
+// about StreamBatch. The batch and its samples' labels are sc's memory
+// again once fn returns: fn must not keep them. Samples of different
+// families may be built at once, each with its own StreamScratch.
+func (s *Streamer) Samples(i int, sc *StreamScratch, fn func(batch []Sample)) {
+	sc.labels.reset()
+	if sc.out.groups == nil {
+		for _, f := range s.fams {
+			sc.out.size = max(sc.out.size, len(f.seriesList)+len(f.histList)+len(f.groupList))
+		}
+	}
+	s.fams[i].samples(s.o, &sc.out, &sc.labels, StreamBatch, fn)
+}
+
+// StreamScratch is the memory one goroutine builds samples in, from
+// family to family.
+type StreamScratch struct {
+	out    outScratch
+	labels labelArena
+}
+
+// outOrder is what the output of every family of one call needs: the
+// processes' order and, when breakdowns are kept, each one's place in it.
+type outOrder struct {
+	a      *Aggregator
+	order  []int32
+	places []int32 // by pid number
+}
+
+// sorted returns the families met since Reset, sorted by name, and their
+// outOrder.
+func (a *Aggregator) sorted() ([]*family, *outOrder) {
 	fams := make([]*family, 0, len(a.families))
 	for _, f := range a.families {
 		if f.epoch != a.epoch {
@@ -19,53 +92,140 @@ func (a *Aggregator) Families() []Family {
 		}
 		fams = append(fams, f)
 	}
-	order := a.pidOrder()
-	var places []int32 // by pid number
+	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.Name, b.Name) })
+	o := &outOrder{a: a, order: a.pidOrder()}
 	if a.keep > 0 {
-		places = make([]int32, len(order))
-		for i, num := range order {
-			places[num] = int32(i)
+		o.places = make([]int32, len(o.order))
+		for i, num := range o.order {
+			o.places[num] = int32(i)
 		}
 	}
-	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.Name, b.Name) })
-	out := make([]Family, len(fams))
-	// Families are independent: build their samples on every core.
-	store.Parallel(len(fams), func(i int) {
-		f := fams[i]
-		out[i] = f.Family
-		if out[i].Type != store.KindGauge {
-			out[i].Mode = ""
-		}
-		var bs *breakdowns
-		if a.keep > 0 {
-			bs = &breakdowns{pids: a.pids, pidPlace: places}
-		}
-		out[i].Samples = f.samples(order, a.pids, a.client, a.keep, bs)
-	})
+	return fams, o
+}
+
+// header is the family without samples, as Families returns it.
+func (f *family) header() Family {
+	out := f.Family
+	out.Samples = nil
+	if out.Type != store.KindGauge {
+		out.Mode = ""
+	}
 	return out
+}
+
+// Headers returns the families Families would return, without their
+// samples.
+func (a *Aggregator) Headers() []Family {
+	fams, _ := a.sorted()
+	out := make([]Family, len(fams))
+	for i, f := range fams {
+		out[i] = f.header()
+	}
+	return out
+}
+
+// Names reports whether ok holds for every name the samples of Families
+// would carry: the families' names and the samples' names (ok(name,
+// true)) and their label names, le and pid included (ok(name, false)).
+// It stops at the first name ok does not hold for.
+func (a *Aggregator) Names(ok func(name string, metric bool) bool) bool {
+	labels := func(ls []store.Label, extra string) bool {
+		if extra != "" && !ok(extra, false) {
+			return false
+		}
+		for _, l := range ls {
+			if !ok(l.Name, false) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, f := range a.families {
+		if f.epoch != a.epoch {
+			continue
+		}
+		if !ok(f.Name, true) {
+			return false
+		}
+		for _, sr := range f.seriesList {
+			if !ok(sr.name, true) || !labels(sr.labels, "") {
+				return false
+			}
+		}
+		if len(f.histList) > 0 && (!ok(f.Name+"_bucket", true) || !ok(f.Name+"_count", true)) {
+			return false
+		}
+		for _, h := range f.histList {
+			if !labels(h.labels, "le") {
+				return false
+			}
+		}
+		for _, pg := range f.groupList {
+			if !ok(pg.name, true) || !labels(pg.labels, "pid") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// outScratch is the memory samples uses only while it runs, kept from
+// family to family.
+type outScratch struct {
+	groups  map[string]*outGroup
+	slab    slab[outGroup]
+	ordered []*outGroup
+	keys    byteArena
+	tmp     []byte
+	out     []Sample
+	// size is how many groups the largest family may have, when known
+	// (Streamer): the map and list are made that large at once.
+	size int
 }
 
 // outGroup is everything a family holds for one label set (without le
 // and pid): plain series, a histogram's buckets, per-process series.
 type outGroup struct {
 	labels []store.Label
-	key    string // sort key of labels
+	key    []byte // sort key of labels, in the scratch's keys
 	plain  []*series
 	hist   *hist
 	pids   []*pidGroup
 }
 
-// samples returns the family's samples in SortSamples order. Rather than
-// sorting every sample, it sorts the label sets once and emits each set's
-// samples in order: by name, a histogram's buckets by le, a gauge's
-// processes by pid. Their breakdowns are made by bs when keep > 0.
-func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Version, keep int, bs *breakdowns) []Sample {
-	groups := make(map[string]*outGroup, len(f.seriesList)+len(f.histList)+len(f.groupList))
+// samples calls fn with the family's samples in SortSamples order, in
+// batches of at least flush samples (all in one batch when flush is 0;
+// at least one batch, maybe empty), their labels made in labels; a batch
+// is sc's memory again once fn returns, and labels is reset then when it
+// is a scratch arena. Rather than sorting every sample, it sorts the
+// label sets once and emits each set's samples in order: by name, a
+// histogram's buckets by le, a gauge's processes by pid. Their
+// breakdowns are made when the aggregator keeps them.
+func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush int, fn func([]Sample)) {
+	pidOrder, pids, client, keep := o.order, o.a.pids, o.a.client, o.a.keep
+	var bs *breakdowns
+	if keep > 0 {
+		bs = &breakdowns{pids: pids, pidPlace: o.places}
+	}
+	if sc.groups == nil {
+		n := max(sc.size, len(f.seriesList)+len(f.histList)+len(f.groupList))
+		sc.groups, sc.ordered = make(map[string]*outGroup, n), make([]*outGroup, 0, n)
+	}
+	groups := sc.groups
+	sc.slab.reset()
+	ordered := sc.ordered[:0] // the groups as made, sorted below
+	defer func() {
+		clear(groups)
+		clear(ordered)
+		sc.ordered = ordered[:0]
+	}()
 	group := func(lid string, labels []store.Label) *outGroup {
 		g := groups[lid]
 		if g == nil {
-			g = &outGroup{labels: labels}
+			g = sc.slab.next()
+			g.labels = labels
 			groups[lid] = g
+			ordered = append(ordered, g)
 		}
 		return g
 	}
@@ -94,16 +254,30 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 		g.pids = append(g.pids, pg)
 		n += pg.n
 	}
-	ordered := make([]*outGroup, 0, len(groups))
-	var buf []byte
-	for _, g := range groups {
-		buf = appendLabelsKey(buf[:0], g.labels)
-		g.key = string(buf)
-		ordered = append(ordered, g)
+	sc.keys.reset()
+	for _, g := range ordered {
+		sc.tmp = appendLabelsKey(sc.tmp[:0], g.labels)
+		g.key = sc.keys.copy(sc.tmp)
 	}
-	slices.SortFunc(ordered, func(a, b *outGroup) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(ordered, func(a, b *outGroup) int { return bytes.Compare(a.key, b.key) })
 
-	out := make([]Sample, 0, n)
+	var out []Sample
+	if flush == 0 {
+		out = make([]Sample, 0, n) // kept by the caller
+	} else {
+		out = sc.out[:0]
+	}
+	emit := func() {
+		fn(out)
+		if flush == 0 {
+			return
+		}
+		clear(out) // no key or label held past the call
+		out = out[:0]
+		if labels.keep {
+			labels.reset()
+		}
+	}
 	bucketName := f.Name + "_bucket"
 	countName := f.Name + "_count"
 	for _, g := range ordered {
@@ -131,6 +305,9 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 		if len(entries) > 1 {
 			slices.SortStableFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 		}
+		if flush > 0 && len(out) >= flush {
+			emit()
+		}
 		for _, e := range entries {
 			switch {
 			case e.hist:
@@ -138,7 +315,7 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 				acc := 0.0
 				for i, le := range g.hist.les {
 					acc += *g.hist.cells[i]
-					out = append(out, Sample{Name: bucketName, Labels: f.labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le, client)}, at), Value: acc})
+					out = append(out, Sample{Name: bucketName, Labels: labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le, client)}, at), Value: acc})
 					if keep > 0 {
 						out[len(out)-1].Procs = bs.histogram(g.hist, keep, le, acc)
 					}
@@ -162,21 +339,24 @@ func (f *family) samples(pidOrder []int32, pids []string, client pyclient.Versio
 					out[len(out)-1].Procs = bs.series(e.sr, MergeOf(f.Type, f.Mode))
 				}
 			default:
-				out = f.appendPIDs(out, e.pg, pidOrder, pids, bs)
+				out = f.appendPIDs(out, labels, e.pg, pidOrder, pids, bs)
 			}
 		}
 	}
-	return out
+	emit()
+	if flush > 0 {
+		sc.out = out[:0]
+	}
 }
 
 // appendPIDs appends the per-process samples of g in pid order (see
 // Aggregator.pidOrder), labelled with their pid (pids by number), with
 // their breakdown when bs is not nil.
-func (f *family) appendPIDs(out []Sample, g *pidGroup, pidOrder []int32, pids []string, bs *breakdowns) []Sample {
+func (f *family) appendPIDs(out []Sample, arena *labelArena, g *pidGroup, pidOrder []int32, pids []string, bs *breakdowns) []Sample {
 	at := insertAt(g.labels, "pid")
 	for _, num := range pidOrder {
 		if int(num) < len(g.byPID) && g.byPID[num].set {
-			labels := f.labels.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
+			labels := arena.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
 			out = append(out, Sample{Name: g.name, Labels: labels, Value: g.byPID[num].value})
 			if bs != nil {
 				// One process per series: its own.

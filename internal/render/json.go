@@ -39,48 +39,68 @@ func JSON(w io.Writer, fams []aggregate.Family) error { return JSONFor(w, fams, 
 // client spells them ("1e+10" or "1e+010").
 func JSONFor(w io.Writer, fams []aggregate.Family, client pyclient.Version) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.WriteString(`{"families":[`)
+	bw.WriteString(jsonHead)
 	var b []byte
 	for i := range fams {
 		f := &fams[i]
-		b = b[:0]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, "\n{\"name\":"...)
-		b = appendJSONString(b, f.Name)
-		b = append(b, `,"type":`...)
-		b = appendJSONString(b, string(f.Type))
-		b = append(b, `,"help":`...)
-		b = appendJSONString(b, f.Help)
-		if f.Type == store.KindGauge && f.Mode != "" {
-			b = append(b, `,"mode":`...)
-			b = appendJSONString(b, f.Mode)
-		}
-		b = append(b, `,"samples":[`...)
+		b = appendFamilyJSON(b[:0], f, i)
 		for j := range f.Samples {
-			s := &f.Samples[j]
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendJSONString(b, s.Name)
-			b = append(b, `,"labels":`...)
-			b = appendLabelsJSON(b, s.Labels)
-			b = append(b, `,"value":"`...)
-			b = appendValue(b, s.Value, client)
-			b = append(b, `"}`...)
+			b = appendSampleJSON(b, &f.Samples[j], j, client)
 		}
-		b = append(b, "]}"...)
+		b = append(b, jsonFamilyEnd...)
 		if _, err := bw.Write(b); err != nil {
 			return err
 		}
 	}
-	if len(fams) > 0 {
-		bw.WriteByte('\n')
-	}
-	bw.WriteString("]}\n")
+	bw.WriteString(jsonTail(len(fams)))
 	return bw.Flush()
+}
+
+// What JSON writes before the families, after family's samples, and after
+// n families.
+const (
+	jsonHead      = `{"families":[`
+	jsonFamilyEnd = "]}"
+)
+
+func jsonTail(n int) string {
+	if n > 0 {
+		return "\n]}\n"
+	}
+	return "]}\n"
+}
+
+// appendFamilyJSON appends what JSON writes of family f, the i-th (from
+// 0), before its samples.
+func appendFamilyJSON(b []byte, f *aggregate.Family, i int) []byte {
+	if i > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, "\n{\"name\":"...)
+	b = appendJSONString(b, f.Name)
+	b = append(b, `,"type":`...)
+	b = appendJSONString(b, string(f.Type))
+	b = append(b, `,"help":`...)
+	b = appendJSONString(b, f.Help)
+	if f.Type == store.KindGauge && f.Mode != "" {
+		b = append(b, `,"mode":`...)
+		b = appendJSONString(b, f.Mode)
+	}
+	return append(b, `,"samples":[`...)
+}
+
+// appendSampleJSON appends sample s, the j-th (from 0) of its family.
+func appendSampleJSON(b []byte, s *aggregate.Sample, j int, client pyclient.Version) []byte {
+	if j > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, s.Name)
+	b = append(b, `,"labels":`...)
+	b = appendLabelsJSON(b, s.Labels)
+	b = append(b, `,"value":"`...)
+	b = appendValue(b, s.Value, client)
+	return append(b, `"}`...)
 }
 
 func appendLabelsJSON(b []byte, ls []store.Label) []byte {
