@@ -50,6 +50,7 @@ type Aggregator struct {
 	// order, so the fast path of Add walks memory nearly sequentially.
 	infoChunk chunk[keyInfo]
 	cellChunk chunk[float64]
+	serChunk  chunk[keySeries]
 
 	// Process ids are numbered as they are met; per-process series are
 	// found by number (the last pid is remembered: samples come shard by

@@ -14,23 +14,30 @@ const maxSlots = 1 << 24
 // keyInfo caches what a key text means for aggregation.
 type keyInfo struct {
 	fam *family
-	// id is the series id without pid, idHash store.HashText(id); made
-	// when first needed (see seriesID): a histogram bucket's key needs
-	// none.
-	id       string
-	idHash   uint64
-	labels   []store.Label // sorted
-	key      *store.Key
-	bucket   *float64 // the bucket a histogram _bucket sample adds to
-	hist     *hist    // its histogram and bound
+	key *store.Key
+	// ser is the key's series id and sorted labels, made when first
+	// needed (see series): a histogram bucket's key, most keys of a
+	// store, needs none.
+	ser      *keySeries
+	hist     *hist // a histogram bucket's histogram and bound
 	le       float64
 	shortcut *series   // resolved series for non-pid aggregations
 	group    *pidGroup // resolved group for all/liveall gauges
 	// cell, once set, is all a sample of the key does: add its value
-	// there (counters, summaries, histograms, gauges sum/livesum).
+	// there (counters, summaries, histograms, gauges sum/livesum). A
+	// histogram bucket's is its bucket, set when the key is resolved
+	// (and again when first met after Reset).
 	cell *float64
 	// epoch is the read (see Reset) in which the key was last met.
 	epoch uint32
+}
+
+// keySeries is a key's series id without pid (its name, \xff and its
+// label id), the id's hash (store.HashText) and the key's labels, sorted.
+type keySeries struct {
+	id     string
+	idHash uint64
+	labels []store.Label
 }
 
 // prepMin is how many new keys a shard must bring for their preps to be
@@ -106,19 +113,28 @@ func (a *Aggregator) lookup(s store.Sample, p *keyPrep) *keyInfo {
 	return ki
 }
 
-// seriesID returns ki's series id (name \xff label id) and its hash,
-// made on the first call.
-func (ki *keyInfo) seriesID() (string, uint64) {
-	if ki.id == "" {
-		ki.id = labelIDOf(ki.key.Name, "\xff", ki.labels, -1)
-		ki.idHash = store.HashText(ki.id)
+// series returns ki's keySeries, made on the first call.
+func (a *Aggregator) series(ki *keyInfo) *keySeries {
+	if ki.ser == nil {
+		p := prepare(ki.key)
+		ki.ser = a.keySeries(&p)
 	}
-	return ki.id, ki.idHash
+	if ki.ser.id == "" {
+		ki.ser.id = labelIDOf(ki.key.Name, "\xff", ki.ser.labels, -1)
+		ki.ser.idHash = store.HashText(ki.ser.id)
+	}
+	return ki.ser
 }
 
-// lid returns the label id part of ki's series id.
-func (ki *keyInfo) lid() string {
-	id, _ := ki.seriesID()
+// keySeries returns a new keySeries of what prep p holds.
+func (a *Aggregator) keySeries(p *keyPrep) *keySeries {
+	ks := a.serChunk.next()
+	*ks = keySeries{id: p.id, idHash: p.idHash, labels: p.labels}
+	return ks
+}
+
+// lid returns the label id part of a series id.
+func lidOf(id string) string {
 	return id[strings.IndexByte(id, 0xff)+1:]
 }
 
@@ -128,7 +144,7 @@ type keyPrep struct {
 	ok     bool          // computed
 	labels []store.Label // sorted
 	// id is labelIDOf(name, "\xff", labels, -1), idHash its hash; not
-	// made for a sample with a parsable le (see keyInfo.seriesID).
+	// made for a sample with a parsable le (see Aggregator.series).
 	id     string
 	idHash uint64
 	// For a sample with a parsable "le" label: its bound, its index in
@@ -252,7 +268,7 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 		a.families[k.Family] = f
 	}
 	ki := a.infoChunk.next()
-	*ki = keyInfo{key: k, fam: f, labels: p.labels, id: p.id, idHash: p.idHash, epoch: a.epoch}
+	*ki = keyInfo{key: k, fam: f, epoch: a.epoch}
 	a.met++
 	if f.Type == store.KindHistogram && p.leOK {
 		h, _ := f.hists.GetFunc(p.hidHash, p.isHid)
@@ -262,9 +278,11 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 			f.hists.Put(p.hidHash, hid, h)
 			f.histList = append(f.histList, h)
 		}
-		ki.bucket = h.bucket(p.le, &a.cellChunk)
+		ki.cell = h.bucket(p.le, &a.cellChunk)
 		ki.hist, ki.le = h, p.le
+		return ki
 	}
+	ki.ser = a.keySeries(p)
 	return ki
 }
 

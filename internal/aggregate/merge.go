@@ -173,14 +173,13 @@ func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 		default: // all, liveall: one sample per process
 			g := ki.group
 			if g == nil {
-				g = ki.fam.pidGroup(ki)
+				g = a.pidGroup(ki)
 			}
 			g.set(a.pidNum(s.Shard.PID), s.Value)
 		}
 	case store.KindHistogram:
-		if ki.bucket != nil {
-			*ki.bucket += s.Value
-			ki.cell = ki.bucket
+		if ki.hist != nil {
+			*ki.cell += s.Value
 			return
 		}
 		sr := a.shortcut(ki)
@@ -246,12 +245,12 @@ func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
 }
 
 // pidGroup returns the group of per-process series of ki's series.
-func (f *family) pidGroup(ki *keyInfo) *pidGroup {
-	id, idHash := ki.seriesID()
-	g, ok := f.groups.Get(idHash, id)
+func (a *Aggregator) pidGroup(ki *keyInfo) *pidGroup {
+	f, ks := ki.fam, a.series(ki)
+	g, ok := f.groups.Get(ks.idHash, ks.id)
 	if !ok {
-		g = &pidGroup{name: ki.key.Name, lid: ki.lid(), labels: ki.labels}
-		f.groups.Put(idHash, id, g)
+		g = &pidGroup{name: ki.key.Name, lid: lidOf(ks.id), labels: ks.labels}
+		f.groups.Put(ks.idHash, ks.id, g)
 		f.groupList = append(f.groupList, g)
 	}
 	ki.group = g
@@ -260,12 +259,12 @@ func (f *family) pidGroup(ki *keyInfo) *pidGroup {
 
 func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	if ki.shortcut == nil {
-		id, idHash := ki.seriesID()
-		sr, ok := ki.fam.series.Get(idHash, id)
+		ks := a.series(ki)
+		sr, ok := ki.fam.series.Get(ks.idHash, ks.id)
 		if !ok {
 			sr = ki.fam.seriesChunk.next()
-			sr.name, sr.lid, sr.labels = id[:strings.IndexByte(id, 0xff)], ki.lid(), ki.labels
-			ki.fam.series.Put(idHash, id, sr)
+			sr.name, sr.lid, sr.labels = ks.id[:strings.IndexByte(ks.id, 0xff)], lidOf(ks.id), ks.labels
+			ki.fam.series.Put(ks.idHash, ks.id, sr)
 			ki.fam.seriesList = append(ki.fam.seriesList, sr)
 		}
 		ki.shortcut = sr

@@ -49,7 +49,7 @@ func (a *Aggregator) Reset() {
 	}
 	// Every key's first sample now takes the slow path (add), which
 	// checks the key again (revalidate).
-	reset := func(ki *keyInfo) { ki.cell, ki.bucket, ki.group = nil, nil, nil }
+	reset := func(ki *keyInfo) { ki.cell, ki.group = nil, nil }
 	for _, ki := range a.slots {
 		if ki != nil {
 			reset(ki)
@@ -79,7 +79,7 @@ func (a *Aggregator) revalidate(ki *keyInfo, s store.Sample) {
 	}
 	ki.epoch = a.epoch
 	if ki.hist != nil {
-		ki.bucket = ki.hist.bucket(ki.le, &a.cellChunk)
+		ki.cell = ki.hist.bucket(ki.le, &a.cellChunk)
 	}
 }
 
