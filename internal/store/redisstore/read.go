@@ -136,8 +136,12 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 	if nameErr == nil && withMemory {
 		mem, nameErr = s.memoryUsage(fctx, plans)
 	}
+	var rank []int32
 	if nameErr != nil {
 		cancel()
+	} else {
+		// Sorted while the last values may still be on their way.
+		rank = rankKeys(groups, own)
 	}
 	valErr := vr.wait()
 	if err := ctx.Err(); err != nil {
@@ -146,7 +150,6 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 	if err := cause(valErr, nameErr); err != nil {
 		return nil, err
 	}
-	rank := rankKeys(groups, own)
 	// Shards are assembled on every core, ahead of emit, which runs here
 	// in plan order.
 	results := make([]*shardResult, len(plans))
