@@ -15,9 +15,10 @@ import (
 func (a *Aggregator) Families() []Family {
 	st := a.Streamer()
 	out := make([]Family, st.Len())
-	scratch := make([]outScratch, runtime.GOMAXPROCS(0))
+	workers := runtime.GOMAXPROCS(0)
+	scratch := make([]outScratch, workers)
 	// Families are independent: build their samples on every core.
-	_ = store.OrderedStream(st.Len(), st.Len(), 0, func(w, i int, _ func(struct{})) {
+	_ = store.OrderedStream(st.Len(), workers, st.Len(), 0, func(w, i int, _ func(struct{})) {
 		f := st.fams[i]
 		out[i] = f.header()
 		// One batch: the samples and their labels are kept.
@@ -59,11 +60,6 @@ const StreamBatch = 2048
 // families may be built at once, each with its own StreamScratch.
 func (s *Streamer) Samples(i int, sc *StreamScratch, fn func(batch []Sample)) {
 	sc.labels.reset()
-	if sc.out.groups == nil {
-		for _, f := range s.fams {
-			sc.out.size = max(sc.out.size, len(f.seriesList)+len(f.histList)+len(f.groupList))
-		}
-	}
 	s.fams[i].samples(s.o, &sc.out, &sc.labels, StreamBatch, fn)
 }
 
@@ -178,9 +174,6 @@ type outScratch struct {
 	keys    byteArena
 	tmp     []byte
 	out     []Sample
-	// size is how many groups the largest family may have, when known
-	// (Streamer): the map and list are made that large at once.
-	size int
 }
 
 // outGroup is everything a family holds for one label set (without le
@@ -208,8 +201,7 @@ func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush 
 		bs = &breakdowns{pids: pids, pidPlace: o.places}
 	}
 	if sc.groups == nil {
-		n := max(sc.size, len(f.seriesList)+len(f.histList)+len(f.groupList))
-		sc.groups, sc.ordered = make(map[string]*outGroup, n), make([]*outGroup, 0, n)
+		sc.groups = make(map[string]*outGroup, len(f.seriesList)+len(f.histList)+len(f.groupList))
 	}
 	groups := sc.groups
 	sc.slab.reset()

@@ -80,7 +80,7 @@ func (f Format) Stream(w io.Writer, st *aggregate.Streamer) error {
 		bw.WriteString(jsonHead)
 	}
 	n := st.Len()
-	err := store.OrderedStream(n, ahead, streamDepth, func(wi, i int, send func([]byte)) {
+	err := store.OrderedStream(n, workers, ahead, streamDepth, func(wi, i int, send func([]byte)) {
 		wk := &ws[wi]
 		fam := st.Header(i)
 		if f.JSON {

@@ -173,7 +173,7 @@ func (tw *textWriter) unit(u textUnit) {
 func writeUnits(w io.Writer, units []textUnit, e Exposition) error {
 	workers := runtime.GOMAXPROCS(0)
 	free := make(chan []byte, 2*workers)
-	return store.OrderedStream(len(units), 2*workers, 1, func(_, i int, send func([]byte)) {
+	return store.OrderedStream(len(units), workers, 2*workers, 1, func(_, i int, send func([]byte)) {
 		tw := textWriter{Exposition: e}
 		select {
 		case tw.b = <-free:

@@ -30,16 +30,18 @@ func Parallel(n int, fn func(int)) {
 	wg.Wait()
 }
 
-// OrderedStream calls work(w, i, send) for i = 0 ... n-1 on up to
-// GOMAXPROCS worker goroutines (w numbers the worker, so that it may keep
-// memory of its own), at most ahead items beyond the one being emitted;
+// OrderedStream calls work(w, i, send) for i = 0 ... n-1 on up to workers
+// goroutines (w, below workers, numbers the goroutine, so that it may keep
+// memory of its own: size it by the workers given, not by GOMAXPROCS
+// asked again, which the runtime may change meanwhile), at most ahead
+// items beyond the one being emitted;
 // work passes its results for item i to send, in order, and emit is
 // called on the calling goroutine with every result of item 0, then
 // every result of item 1, and so on: each item's results are emitted as
 // they come, up to depth of them wait. The first error of emit is
 // returned; send then drops what it is given, so that work ends soon.
-func OrderedStream[T any](n, ahead, depth int, work func(w, i int, send func(T)), emit func(T) error) error {
-	workers := min(n, runtime.GOMAXPROCS(0))
+func OrderedStream[T any](n, workers, ahead, depth int, work func(w, i int, send func(T)), emit func(T) error) error {
+	workers = min(n, workers)
 	if workers <= 1 {
 		var err error
 		for i := 0; i < n && err == nil; i++ {
@@ -64,6 +66,11 @@ func OrderedStream[T any](n, ahead, depth int, work func(w, i int, send func(T))
 		go func() {
 			defer wg.Done()
 			for {
+				select {
+				case <-stop: // seen first: no item started once stopped
+					return
+				default:
+				}
 				select {
 				case tokens <- struct{}{}:
 				case <-stop:

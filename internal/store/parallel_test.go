@@ -9,15 +9,22 @@ import (
 )
 
 // TestOrderedStream: every item's results come in order, item after item,
-// on any number of workers; no more than ahead items beyond the one
-// emitted are worked on; an error of emit ends the stream.
+// on any number of workers, numbered below the count given; no more than
+// ahead items beyond the one emitted are worked on; an error of emit ends
+// the stream.
 func TestOrderedStream(t *testing.T) {
 	for _, procs := range []int{1, 2, 4} {
 		prev := runtime.GOMAXPROCS(procs)
 		var want, got []int
 		const n, ahead = 50, 3
 		var working, most atomic.Int64
-		err := OrderedStream(n, ahead, 2, func(w, i int, send func(int)) {
+		var badWorker atomic.Bool
+		// Worker numbers come from the count given, whatever GOMAXPROCS
+		// says meanwhile.
+		err := OrderedStream(n, procs, ahead, 2, func(w, i int, send func(int)) {
+			if w < 0 || w >= procs {
+				badWorker.Store(true)
+			}
 			if c := working.Add(1); c > most.Load() {
 				most.Store(c)
 			}
@@ -37,13 +44,16 @@ func TestOrderedStream(t *testing.T) {
 		if err != nil || !slices.Equal(got, want) {
 			t.Errorf("GOMAXPROCS %d: %v, results %v, want %v", procs, err, got, want)
 		}
+		if badWorker.Load() {
+			t.Errorf("GOMAXPROCS %d: a worker numbered outside [0, %d)", procs, procs)
+		}
 		if m := most.Load(); m > int64(max(ahead, procs)) {
 			t.Errorf("GOMAXPROCS %d: %d items worked on at once", procs, m)
 		}
 
 		stop := errors.New("stop")
 		emitted := 0
-		err = OrderedStream(n, ahead, 1, func(w, i int, send func(int)) {
+		err = OrderedStream(n, procs, ahead, 1, func(w, i int, send func(int)) {
 			for j := range 100 {
 				send(j)
 			}
