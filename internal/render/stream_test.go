@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -218,5 +220,163 @@ func TestRejectedHeaders(t *testing.T) {
 				t.Errorf("%d problems %q, want %d", len(got), got, c.problems)
 			}
 		})
+	}
+}
+
+// randomStore returns an aggregator of random shards of every kind and
+// gauge mode: families whose names collide once escaped or suffixed,
+// label values to escape, bounds that do not parse, NaN values, samples
+// Python moves under headers of their own; with legacy false, names that
+// escaping changes too; with big set, thousands of samples per shard and
+// per-process gauges of thousands of pids (families of many batches).
+func randomStore(t *testing.T, seed uint64, legacy, big bool) *aggregate.Aggregator {
+	t.Helper()
+	rnd := rand.New(rand.NewPCG(seed, 7))
+	var nextID uint32
+	texts := map[string]*store.Key{}
+	mk := func(family, name, help string, labels []store.Label) *store.Key {
+		text := store.EncodeKey(family, name, labels, help)
+		if k := texts[text]; k != nil {
+			return k
+		}
+		k, err := store.ParseKey(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nextID++
+		k.ID = nextID
+		texts[text] = k
+		return k
+	}
+	famNames := []string{"a", "a_total", "b", "b_created", "c:d", "req", "req_total", "z9"}
+	if !legacy {
+		famNames = append(famNames, "x.y", "x_y", "é", "1abc")
+	}
+	lnames := []string{"method", "route", "code"}
+	if !legacy {
+		lnames = append(lnames, "r-", "r_", "é")
+	}
+	vals := []string{"GET", "a\"b", "a\\b", "x\ny", "", "é", "long value long value long value"}
+	labels := func() []store.Label {
+		var ls []store.Label
+		for _, n := range lnames {
+			if rnd.IntN(3) == 0 {
+				ls = append(ls, store.Label{Name: n, Value: vals[rnd.IntN(len(vals))]})
+			}
+		}
+		if big {
+			ls = append(ls, store.Label{Name: "i", Value: strconv.Itoa(rnd.IntN(3000))})
+		}
+		return ls
+	}
+	suffixes := []string{"", "_total", "_created", "_gsum", "_gcount", "_sum", "_count", "_bucket", "_info"}
+	les := []string{"0.1", "1.0", "+Inf", "NaN", "abc", "1e3"}
+	kinds := []store.Kind{store.KindCounter, store.KindGauge, store.KindHistogram, store.KindSummary}
+	agg := aggregate.New()
+	nshards := 2 + rnd.IntN(30)
+	if big {
+		nshards = 25
+	}
+	for s := 0; s < nshards; s++ {
+		kind := kinds[rnd.IntN(len(kinds))]
+		mode := ""
+		if kind == store.KindGauge {
+			mode = store.GaugeModes[rnd.IntN(len(store.GaugeModes))]
+		}
+		var es []store.Entry
+		n := 1 + rnd.IntN(40)
+		if big {
+			n = 1000 + rnd.IntN(1500)
+		}
+		for range n {
+			fam := famNames[rnd.IntN(len(famNames))]
+			name := fam + suffixes[rnd.IntN(len(suffixes))]
+			ls := labels()
+			if rnd.IntN(3) == 0 {
+				ls = append(ls, store.Label{Name: "le", Value: les[rnd.IntN(len(les))]})
+			}
+			v := math.Round(rnd.Float64()*1e4) / 10
+			if rnd.IntN(20) == 0 {
+				v = math.NaN()
+			}
+			k := mk(fam, name, "Help \\ \n \" of "+fam, ls)
+			es = append(es, store.Entry{Key: k, KeyID: k.ID, Value: v, Timestamp: float64(rnd.IntN(10))})
+		}
+		pid := strconv.Itoa(1 + rnd.IntN(40))
+		if big && kind == store.KindGauge {
+			pid = strconv.Itoa(rnd.IntN(5000))
+		}
+		_ = agg.AddShard(store.ShardID{Kind: kind, Mode: mode, PID: pid}, es)
+	}
+	return agg
+}
+
+// TestStreamMatchesWriteRandom: on random stores, Stream writes what Write
+// writes of Families in every format and escaping, on one core and three;
+// RejectedHeaders, when it answers, answers as Rejected; Families called
+// twice gives the same families.
+func TestStreamMatchesWriteRandom(t *testing.T) {
+	formats := map[string]Format{}
+	for _, esc := range []model.EscapingScheme{model.UnderscoreEscaping, model.NoEscaping, model.DotsEscaping, model.ValueEncodingEscaping} {
+		for _, om := range []bool{false, true} {
+			formats[fmt.Sprintf("escaping %d, openmetrics %v", esc, om)] = Format{Exposition: Exposition{OpenMetrics: om, Escaping: esc, Client: pyclient.Latest}}
+		}
+	}
+	formats["openmetrics without EOF"] = Format{Exposition: Exposition{OpenMetrics: true, NoEOF: true, Escaping: model.UnderscoreEscaping, Client: pyclient.Latest}}
+	formats["json"] = Format{JSON: true, Exposition: Exposition{Client: pyclient.Latest}}
+	formats["json-old"] = Format{JSON: true, Exposition: Exposition{Client: pyclient.Oldest}}
+	nseeds := uint64(30)
+	for seed := range nseeds {
+		big := seed%15 == 0
+		legacy := seed%2 == 0
+		agg := randomStore(t, seed, legacy, big)
+		fams := agg.Families()
+		if big {
+			largest := 0
+			for _, f := range fams {
+				largest = max(largest, len(f.Samples))
+			}
+			if largest <= aggregate.StreamBatch {
+				t.Fatalf("seed %d: largest family of %d samples, want more than a batch", seed, largest)
+			}
+		}
+		for name, f := range formats {
+			var want bytes.Buffer
+			if err := f.Write(&want, fams); err != nil {
+				t.Fatal(err)
+			}
+			for _, procs := range []int{1, 3} {
+				prev := runtime.GOMAXPROCS(procs)
+				var got bytes.Buffer
+				err := f.Stream(&got, agg.Streamer())
+				runtime.GOMAXPROCS(prev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got.Bytes(), want.Bytes()) {
+					i := firstDiff(got.Bytes(), want.Bytes())
+					t.Fatalf("seed %d %s procs %d: differs at %d: got %q want %q", seed, name, procs, i, got.Bytes()[max(0, i-80):min(got.Len(), i+80)], want.Bytes()[max(0, i-80):min(want.Len(), i+80)])
+				}
+			}
+			gotP, plain := f.RejectedHeaders(agg)
+			wantP := f.Rejected(fams)
+			if plain && !slices.Equal(gotP, wantP) {
+				t.Fatalf("seed %d %s: RejectedHeaders %q, Rejected %q", seed, name, gotP, wantP)
+			}
+			if legacy && !plain {
+				t.Fatalf("seed %d: legacy names not plain", seed)
+			}
+		}
+		again := agg.Families()
+		var a, b bytes.Buffer
+		if err := JSON(&a, fams); err != nil {
+			t.Fatal(err)
+		}
+		if err := JSON(&b, again); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Fatalf("seed %d: Families differs on second call", seed)
+		}
 	}
 }
