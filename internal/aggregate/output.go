@@ -18,14 +18,14 @@ func (a *Aggregator) Families() []Family {
 	workers := runtime.GOMAXPROCS(0)
 	scratch := make([]outScratch, workers)
 	// Families are independent: build their samples on every core.
-	_ = store.OrderedStream(st.Len(), workers, st.Len(), 0, func(w, i int, _ func(struct{})) {
+	store.ParallelWorkers(st.Len(), workers, func(w, i int) {
 		f := st.fams[i]
 		out[i] = f.header()
 		// One batch: the samples and their labels are kept.
 		f.samples(st.o, &scratch[w], &f.labels, 0, func(batch []Sample) {
 			out[i].Samples = slices.Clip(batch)
 		})
-	}, func(struct{}) error { return nil })
+	})
 	return out
 }
 
@@ -109,22 +109,20 @@ func (f *family) header() Family {
 	return out
 }
 
-// Headers returns the families Families would return, without their
-// samples.
-func (a *Aggregator) Headers() []Family {
-	fams, _ := a.sorted()
-	out := make([]Family, len(fams))
-	for i, f := range fams {
+// Headers returns the families, without their samples.
+func (s *Streamer) Headers() []Family {
+	out := make([]Family, len(s.fams))
+	for i, f := range s.fams {
 		out[i] = f.header()
 	}
 	return out
 }
 
-// Names reports whether ok holds for every name the samples of Families
-// would carry: the families' names and the samples' names (ok(name,
-// true)) and their label names, le and pid included (ok(name, false)).
-// It stops at the first name ok does not hold for.
-func (a *Aggregator) Names(ok func(name string, metric bool) bool) bool {
+// Names reports whether ok holds for every name the families' samples
+// carry: the families' names and the samples' names (ok(name, true)) and
+// their label names, le and pid included (ok(name, false)). It stops at
+// the first name ok does not hold for.
+func (s *Streamer) Names(ok func(name string, metric bool) bool) bool {
 	labels := func(ls []store.Label, extra string) bool {
 		if extra != "" && !ok(extra, false) {
 			return false
@@ -136,10 +134,7 @@ func (a *Aggregator) Names(ok func(name string, metric bool) bool) bool {
 		}
 		return true
 	}
-	for _, f := range a.families {
-		if f.epoch != a.epoch {
-			continue
-		}
+	for _, f := range s.fams {
 		if !ok(f.Name, true) {
 			return false
 		}

@@ -60,7 +60,7 @@ func TestStreamerBatches(t *testing.T) {
 			t.Errorf("family %s: %d samples in one batch", got.Name, n)
 		}
 	}
-	if got := a.Headers(); len(got) != len(want) || got[1].Name != want[1].Name || got[1].Mode != want[1].Mode || got[1].Samples != nil {
+	if got := st.Headers(); len(got) != len(want) || got[1].Name != want[1].Name || got[1].Mode != want[1].Mode || got[1].Samples != nil {
 		t.Errorf("headers %+v", got)
 	}
 }

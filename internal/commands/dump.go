@@ -171,7 +171,8 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 	if err := reportScan(opts.IO, scanErr, opts.Strict); err != nil {
 		return err
 	}
-	if scanErr == nil && len(agg.Headers()) == 0 {
+	families := agg.Streamer()
+	if scanErr == nil && families.Len() == 0 {
 		if err := checkShards(ctx, opts.IO.ErrOut, st, opts.Strict); err != nil {
 			return err
 		}
@@ -188,7 +189,7 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 	// shows in the families' names alone, and the families are built and
 	// written a part at a time (peak memory is then the read's); else
 	// they are all built first.
-	problems, plain := format.RejectedHeaders(agg)
+	problems, plain := format.RejectedHeaders(families)
 	var fams []aggregate.Family
 	if !plain {
 		fams = agg.Families()
@@ -210,7 +211,7 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 	}
 	if plain {
 		collectLargeHeap()
-		err = format.Stream(opts.IO.Out, agg.Streamer())
+		err = format.Stream(opts.IO.Out, families)
 	} else {
 		err = format.Write(opts.IO.Out, fams)
 	}

@@ -27,12 +27,12 @@ func (f Format) Write(w io.Writer, fams []aggregate.Family) error {
 }
 
 // RejectedHeaders returns what Exposition.Rejected finds in the families
-// of agg, and true, when every name their samples carry is written as it
+// of st, and true, when every name their samples carry is written as it
 // is: then only two families' headers can come out alike, which the
-// families without their samples show (aggregate.Headers). It returns
+// families without their samples show (Streamer.Headers). It returns
 // false otherwise, for the caller to ask Rejected with the samples.
-func (e Exposition) RejectedHeaders(agg *aggregate.Aggregator) ([]string, bool) {
-	if !agg.Names(func(n string, metric bool) bool {
+func (e Exposition) RejectedHeaders(st *aggregate.Streamer) ([]string, bool) {
+	if !st.Names(func(n string, metric bool) bool {
 		if metric {
 			return legacyMetricName(n)
 		}
@@ -40,7 +40,7 @@ func (e Exposition) RejectedHeaders(agg *aggregate.Aggregator) ([]string, bool) 
 	}) {
 		return nil, false
 	}
-	return e.Rejected(agg.Headers()), true
+	return e.Rejected(st.Headers()), true
 }
 
 // Output chunks of a stream: a worker sends its chunk once it holds
@@ -66,15 +66,7 @@ func (f Format) Stream(w io.Writer, st *aggregate.Streamer) error {
 		moved [len(omSuffixes)][]aggregate.Sample
 	}
 	ws := make([]worker, workers)
-	free := make(chan []byte, (ahead+workers)*(streamDepth+1))
-	get := func() []byte {
-		select {
-		case b := <-free:
-			return b
-		default:
-			return make([]byte, 0, chunkBytes+chunkBytes/8)
-		}
-	}
+	free := newBufPool((ahead+workers)*(streamDepth+1), chunkBytes+chunkBytes/8)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if f.JSON {
 		bw.WriteString(jsonHead)
@@ -84,14 +76,14 @@ func (f Format) Stream(w io.Writer, st *aggregate.Streamer) error {
 		wk := &ws[wi]
 		fam := st.Header(i)
 		if f.JSON {
-			b, j := appendFamilyJSON(get(), &fam, i), 0
+			b, j := appendFamilyJSON(free.get(), &fam, i), 0
 			st.Samples(i, &wk.sc, func(batch []aggregate.Sample) {
 				for k := range batch {
 					b = appendSampleJSON(b, &batch[k], j, f.Client)
 					j++
 					if len(b) >= chunkBytes {
 						send(b)
-						b = get()
+						b = free.get()
 					}
 				}
 			})
@@ -101,10 +93,9 @@ func (f Format) Stream(w io.Writer, st *aggregate.Streamer) error {
 		// The exposition: samples named <family>_created, _gcount or
 		// _gsum move under headers of their own after the family's (see
 		// textUnits); they are copied aside, with their labels.
-		tw := textWriter{Exposition: f.Exposition, b: get()}
+		tw := textWriter{Exposition: f.Exposition, b: free.get()}
 		mname, mtype := headerNames(&fam, f.OpenMetrics)
 		tw.header(mname, mtype, fam.Help)
-		moved := false
 		st.Samples(i, &wk.sc, func(batch []aggregate.Sample) {
 			for k := range batch {
 				s := &batch[k]
@@ -113,37 +104,31 @@ func (f Format) Stream(w io.Writer, st *aggregate.Streamer) error {
 						c := *s
 						c.Labels = append([]store.Label(nil), s.Labels...)
 						wk.moved[m] = append(wk.moved[m], c)
-						moved = true
 						continue
 					}
 				}
 				tw.sample(s)
 				if len(tw.b) >= chunkBytes {
 					send(tw.b)
-					tw.b = get()
+					tw.b = free.get()
 				}
 			}
 		})
-		if moved {
-			for m := range wk.moved {
-				if len(wk.moved[m]) == 0 {
-					continue
-				}
-				tw.header(fam.Name+omSuffixes[m], "gauge", fam.Help)
-				for k := range wk.moved[m] {
-					tw.sample(&wk.moved[m][k])
-				}
-				clear(wk.moved[m])
-				wk.moved[m] = wk.moved[m][:0]
+		for m := range wk.moved {
+			if len(wk.moved[m]) == 0 {
+				continue
 			}
+			tw.header(fam.Name+omSuffixes[m], "gauge", fam.Help)
+			for k := range wk.moved[m] {
+				tw.sample(&wk.moved[m][k])
+			}
+			clear(wk.moved[m])
+			wk.moved[m] = wk.moved[m][:0]
 		}
 		send(tw.b)
 	}, func(b []byte) error {
 		_, err := bw.Write(b)
-		select {
-		case free <- b[:0]:
-		default:
-		}
+		free.put(b)
 		return err
 	})
 	if err != nil {
@@ -156,4 +141,33 @@ func (f Format) Stream(w io.Writer, st *aggregate.Streamer) error {
 		bw.WriteString("# EOF\n")
 	}
 	return bw.Flush()
+}
+
+// bufPool keeps buffers written out for workers to fill again: at most
+// as many as it was made for; get makes a new one of size bytes' room
+// when none is kept.
+type bufPool struct {
+	free chan []byte
+	size int
+}
+
+func newBufPool(keep, size int) bufPool {
+	return bufPool{free: make(chan []byte, keep), size: size}
+}
+
+func (p bufPool) get() []byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return make([]byte, 0, p.size)
+	}
+}
+
+// put keeps b, emptied, unless the pool is full.
+func (p bufPool) put(b []byte) {
+	select {
+	case p.free <- b[:0]:
+	default:
+	}
 }

@@ -117,19 +117,28 @@ func TestStreamMatchesWrite(t *testing.T) {
 			if want.Len() < 8*chunkBytes {
 				t.Fatalf("output of %d bytes, want several chunks", want.Len())
 			}
-			for _, procs := range []int{runtime.GOMAXPROCS(0), 1, 3} {
-				prev := runtime.GOMAXPROCS(procs)
-				var got bytes.Buffer
-				err := f.Stream(&got, agg.Streamer())
-				runtime.GOMAXPROCS(prev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(got.Bytes(), want.Bytes()) {
-					t.Fatalf("GOMAXPROCS %d: streamed output (%d bytes) differs from the whole output (%d bytes) at byte %d", procs, got.Len(), want.Len(), firstDiff(got.Bytes(), want.Bytes()))
-				}
-			}
+			sameStreamed(t, name, f, agg, want.Bytes(), runtime.GOMAXPROCS(0), 1, 3)
 		})
+	}
+}
+
+// sameStreamed fails t unless Stream writes want of agg in format f on
+// each number of cores of procs.
+func sameStreamed(t *testing.T, what string, f Format, agg *aggregate.Aggregator, want []byte, procs ...int) {
+	t.Helper()
+	for _, p := range procs {
+		prev := runtime.GOMAXPROCS(p)
+		var got bytes.Buffer
+		err := f.Stream(&got, agg.Streamer())
+		runtime.GOMAXPROCS(prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := got.Bytes(); !bytes.Equal(g, want) {
+			i := firstDiff(g, want)
+			t.Fatalf("%s, GOMAXPROCS %d: streamed output (%d bytes) differs from the whole output (%d bytes) at byte %d: %q, want %q",
+				what, p, len(g), len(want), i, g[max(0, i-80):min(len(g), i+80)], want[max(0, i-80):min(len(want), i+80)])
+		}
 	}
 }
 
@@ -208,7 +217,7 @@ func TestRejectedHeaders(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			agg := streamStore(t, 2, c.extra)
-			got, plain := e.RejectedHeaders(agg)
+			got, plain := e.RejectedHeaders(agg.Streamer())
 			want := e.Rejected(agg.Families())
 			if plain != c.plain {
 				t.Fatalf("plain = %v, want %v", plain, c.plain)
@@ -345,20 +354,8 @@ func TestStreamMatchesWriteRandom(t *testing.T) {
 			if err := f.Write(&want, fams); err != nil {
 				t.Fatal(err)
 			}
-			for _, procs := range []int{1, 3} {
-				prev := runtime.GOMAXPROCS(procs)
-				var got bytes.Buffer
-				err := f.Stream(&got, agg.Streamer())
-				runtime.GOMAXPROCS(prev)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(got.Bytes(), want.Bytes()) {
-					i := firstDiff(got.Bytes(), want.Bytes())
-					t.Fatalf("seed %d %s procs %d: differs at %d: got %q want %q", seed, name, procs, i, got.Bytes()[max(0, i-80):min(got.Len(), i+80)], want.Bytes()[max(0, i-80):min(want.Len(), i+80)])
-				}
-			}
-			gotP, plain := f.RejectedHeaders(agg)
+			sameStreamed(t, fmt.Sprintf("seed %d, %s", seed, name), f, agg, want.Bytes(), 1, 3)
+			gotP, plain := f.RejectedHeaders(agg.Streamer())
 			wantP := f.Rejected(fams)
 			if plain && !slices.Equal(gotP, wantP) {
 				t.Fatalf("seed %d %s: RejectedHeaders %q, Rejected %q", seed, name, gotP, wantP)

@@ -172,22 +172,14 @@ func (tw *textWriter) unit(u textUnit) {
 // to w in order; each worker renders into the buffers written before.
 func writeUnits(w io.Writer, units []textUnit, e Exposition) error {
 	workers := runtime.GOMAXPROCS(0)
-	free := make(chan []byte, 2*workers)
+	free := newBufPool(2*workers, unitBytes)
 	return store.OrderedStream(len(units), workers, 2*workers, 1, func(_, i int, send func([]byte)) {
-		tw := textWriter{Exposition: e}
-		select {
-		case tw.b = <-free:
-		default:
-			tw.b = make([]byte, 0, unitBytes)
-		}
+		tw := textWriter{Exposition: e, b: free.get()}
 		tw.unit(units[i])
 		send(tw.b)
 	}, func(b []byte) error {
 		_, err := w.Write(b)
-		select {
-		case free <- b[:0]:
-		default:
-		}
+		free.put(b)
 		return err
 	})
 }

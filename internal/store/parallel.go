@@ -9,10 +9,17 @@ import (
 // Parallel calls fn(0) ... fn(n-1) on up to GOMAXPROCS goroutines and
 // returns when all calls have.
 func Parallel(n int, fn func(int)) {
-	workers := min(n, runtime.GOMAXPROCS(0))
+	ParallelWorkers(n, runtime.GOMAXPROCS(0), func(_, i int) { fn(i) })
+}
+
+// ParallelWorkers is Parallel on up to workers goroutines, fn(w, i)
+// told the number w (below workers) of the goroutine that calls it, so
+// that each may keep memory of its own (see OrderedStream).
+func ParallelWorkers(n, workers int, fn func(w, i int)) {
+	workers = min(n, workers)
 	if workers <= 1 {
 		for i := 0; i < n; i++ {
-			fn(i)
+			fn(0, i)
 		}
 		return
 	}
@@ -23,7 +30,7 @@ func Parallel(n int, fn func(int)) {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
+				fn(w, i)
 			}
 		}()
 	}
