@@ -65,8 +65,8 @@ func FuzzParseShard(f *testing.F) {
 				t.Fatalf("layout %d: entries add up to %d bytes, used is %d", layout, total, used)
 			}
 			if used < unambiguousBelow && used > headerSize {
-				_, e8 := walk(in, used, 8, newKeyCache(nil, nil), nil, nil, nil)
-				_, e16 := walk(in, used, 16, newKeyCache(nil, nil), nil, nil, nil)
+				_, e8 := walk(in, used, 8, newKeyCache(nil, nil), nil, new(missBatch), nil, nil)
+				_, e16 := walk(in, used, 16, newKeyCache(nil, nil), nil, new(missBatch), nil, nil)
 				if e8 == nil && e16 == nil {
 					t.Fatalf("a %d-byte file fits both layouts", used)
 				}

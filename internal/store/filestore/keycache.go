@@ -11,11 +11,12 @@ import (
 // keyCache maps key text to its parsed key so that every shard holding the
 // same text shares one *store.Key (the aggregator caches per pointer) and
 // each text is parsed once. It is an open-addressing table of slots that
-// hold each key's hash beside its keyRef (text, key and ID). New keys are
-// looked up in batches: first every text's hash, then every text's slot,
-// then every candidate's text, so that the cache misses of a batch overlap
-// instead of following one another. Lookups share a read lock; new keys
-// are parsed outside any lock and added under the write lock.
+// hold each key's hash beside its keyRef (text, key and ID). Keys are
+// looked up in batches, known ones (resolve) and new ones (lookup) alike:
+// first every text's hash, then every text's slot, then every candidate's
+// text, so that the cache misses of a batch overlap instead of following
+// one another. Lookups share a read lock, taken once a batch; new keys are
+// parsed outside any lock and added under the write lock.
 //
 // The table lives from scan to scan (see keySet); keys that the latest
 // complete scan did not meet are dropped once they are most of it.
@@ -28,9 +29,6 @@ type keyCache struct {
 	// ctx is the scan's context: a parse checks it every checkEvery
 	// entries and ends when it is done. Nil for none.
 	ctx context.Context
-	// next holds, per key ID, the ref of the key that followed it in a
-	// shard read in this scan (see known).
-	next refTable
 }
 
 // checkEvery is how many entries a walk reads between two looks at its
@@ -52,10 +50,8 @@ type keySet struct {
 	n     int       // slots in use
 	gen   uint32    // the generation of the last scan that used it
 	live  atomic.Int64
-	// refs holds the keyRefs, in blocks that never move; byID finds
-	// them by key ID.
+	// refs holds the keyRefs, in blocks that never move.
 	refs [][]keyRef
-	byID refTable
 }
 
 // keySlot is one slot of the table: a key's hash and its keyRef.
@@ -91,7 +87,6 @@ func (t *keySet) add(hash uint64, key *store.Key, gen uint32) *keyRef {
 	r := &(*b)[len(*b)-1]
 	r.gen.Store(gen)
 	t.put(keySlot{hash: hash, ref: r})
-	t.byID.set(r.id, r)
 	return r
 }
 
@@ -194,6 +189,19 @@ func (t *keySet) find(h uint64, b []byte, i uint64) *keyRef {
 	}
 }
 
+// findHash returns the ref of the first key of hash h in the table, nil
+// if none: the text's key when the text is in the table, but for another
+// text of the same hash.
+func (t *keySet) findHash(h uint64) *keyRef {
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.ref == nil || s.hash == h {
+			return s.ref
+		}
+	}
+}
+
 // met marks r as met by the scan of generation gen.
 func (t *keySet) met(r *keyRef, gen uint32) {
 	if g := r.gen.Load(); g != gen && r.gen.CompareAndSwap(g, gen) {
@@ -201,116 +209,98 @@ func (t *keySet) met(r *keyRef, gen uint32) {
 	}
 }
 
-// known fills in e's key when kb is a key this store met before: first
-// the key that followed prev (the previous entry's key ID, 0 when not
-// known) the last time prev was looked up, since a process creates the
-// samples of one series together and always in the same order (a
-// histogram's sum and every bucket; a summary's count and sum); else by
-// the text's hash, one lookup. It reports false for a text the cache does
-// not hold: a new key, which the caller looks up later with the other new
-// ones (lookupPending), then records with followed.
-//
-// A shard whose processes each write their own series in their own order
-// misses the positional guess (see walk) on nearly every entry; this finds
-// most of them with one comparison.
-func (c *keyCache) known(e *entry, prev uint32, kb []byte) bool {
-	if r := c.next.get(prev); r != nil && r.text == string(kb) {
-		e.Key, e.KeyID = r.key, r.id
-		return true
-	}
-	h := store.HashBytes(kb)
-	c.mu.RLock()
-	t := c.tab
-	r := t.find(h, kb, h)
-	if r != nil {
-		t.met(r, c.gen)
-	}
-	c.mu.RUnlock()
-	if r == nil {
-		return false
-	}
-	e.Key, e.KeyID = r.key, r.id
-	c.next.set(prev, r)
-	return true
+// missBatch holds entries of a shard whose key was not their guess (see
+// walk), looked up together by keyCache.resolve: a walk that looked each
+// one up on its own would wait for the table's slot, then the key's ref,
+// then its text, one cache miss after the other, entry after entry (a
+// third of a read of a store whose processes each write their own series
+// in their own order). Together, the misses of a batch overlap.
+type missBatch struct {
+	texts  [][]byte // the entries' key bytes
+	at     []int32  // their indexes in the walk's out
+	off    []int32  // where their length fields lie in the walk's bytes
+	hashes []uint64
+	refs   []*keyRef
 }
 
-// followNew records the keys next to the new keys of out[start:] (the
-// entries at pending, just looked up): which key followed each, and which
-// each followed.
-func (c *keyCache) followNew(out []entry, start int, pending []int32) {
-	refs := &c.tab.byID // written under c.mu, read without it
-	for _, j := range pending {
-		if int(j) > start {
-			c.next.set(out[j-1].KeyID, refs.get(out[j].KeyID))
-		}
-		if int(j)+1 < len(out) {
-			c.next.set(out[j].KeyID, refs.get(out[j+1].KeyID))
-		}
-	}
+// missBatchSize is how many entries a missBatch holds: enough to overlap
+// many cache misses, few enough that the batch stays in cache.
+const missBatchSize = 64
+
+// add puts the key bytes kb of out[j], whose length field is at offset
+// off, in the batch and reports whether the batch is full.
+func (b *missBatch) add(kb []byte, j, off int) bool {
+	b.texts = append(b.texts, kb)
+	b.at = append(b.at, int32(j))
+	b.off = append(b.off, int32(off))
+	return len(b.texts) == missBatchSize
 }
 
-// refTable maps a key ID to a keyRef: pages of refPage IDs, made when
-// first written; reads take no lock. A keySet's byID holds every ref of
-// the set; a keyCache's next, made for each scan, the ref of the key that
-// followed each key in a shard of the scan (see keyCache.known), so that
-// every key it holds was looked up in the scan (which marks it met: see
-// keyCache.keys) and none outlives its table.
-type refTable struct {
-	mu    sync.Mutex // held while adding a page
-	pages atomic.Pointer[[]*refPage]
+// reset empties the batch, keeping no bytes of a shard.
+func (b *missBatch) reset() {
+	clear(b.texts)
+	b.texts, b.at, b.off = b.texts[:0], b.at[:0], b.off[:0]
 }
 
-const refPageBits = 10
-
-type refPage [1 << refPageBits]atomic.Pointer[keyRef]
-
-// get returns the ref recorded for ID id, nil for none. ID 0 (not a key's
-// ID) never has one.
-func (t *refTable) get(id uint32) *keyRef {
-	pp := t.pages.Load()
-	if pp == nil || id == 0 {
-		return nil
-	}
-	i := int(id >> refPageBits)
-	if i >= len(*pp) || (*pp)[i] == nil {
-		return nil
-	}
-	return (*pp)[i][id&(1<<refPageBits-1)].Load()
-}
-
-// set records r for ID id; r nil or ID 0 records nothing.
-func (t *refTable) set(id uint32, r *keyRef) {
-	if id == 0 || r == nil {
+// resolve fills in the keys of the batch's entries of out that this store
+// met before, one lookup for the whole batch: first every text's hash,
+// then every hash's first slot, then every candidate's text, each step's
+// loads independent of one another. An entry of a new key keeps a nil
+// Key: the caller looks it up later with the other new ones
+// (lookupPending).
+func (c *keyCache) resolve(b *missBatch, out []entry) {
+	n := len(b.texts)
+	if n == 0 {
 		return
 	}
-	i := int(id >> refPageBits)
-	pp := t.pages.Load()
-	if pp == nil || i >= len(*pp) || (*pp)[i] == nil {
-		pp = t.addPage(i)
+	if cap(b.hashes) < n {
+		b.hashes, b.refs = make([]uint64, missBatchSize), make([]*keyRef, missBatchSize)
 	}
-	if slot := &(*pp)[i][id&(1<<refPageBits-1)]; slot.Load() != r {
-		slot.Store(r)
+	hashes, refs := b.hashes[:n], b.refs[:n]
+	for i, t := range b.texts {
+		hashes[i] = store.HashBytes(t)
 	}
-}
-
-// addPage makes page i and returns the pages that hold it: always a new
-// list (readers take no lock, so the one they may hold is never written).
-func (t *refTable) addPage(i int) *[]*refPage {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	pp := t.pages.Load()
-	if pp != nil && i < len(*pp) && (*pp)[i] != nil {
-		return pp
+	c.mu.RLock()
+	t := c.tab
+	for i, h := range hashes {
+		refs[i] = t.findHash(h)
 	}
-	var old []*refPage
-	if pp != nil {
-		old = *pp
+	touch := 0
+	for _, r := range refs {
+		if r != nil {
+			touch += len(r.text)
+		}
 	}
-	pages := make([]*refPage, max(len(old), i+1))
-	copy(pages, old)
-	pages[i] = new(refPage)
-	t.pages.Store(&pages)
-	return &pages
+	for _, r := range refs {
+		if r != nil {
+			// Every cache line of the text.
+			for o := 0; o < len(r.text); o += 64 {
+				touch += int(r.text[o])
+			}
+		}
+	}
+	for i, kb := range b.texts {
+		r := refs[i]
+		if r == nil {
+			continue
+		}
+		if r.text != string(kb) {
+			// Another text of the same hash: the whole probe.
+			if r = t.find(hashes[i], kb, hashes[i]); r == nil {
+				continue
+			}
+		}
+		t.met(r, c.gen)
+		e := &out[b.at[i]]
+		e.Key, e.KeyID = r.key, r.id
+	}
+	c.mu.RUnlock()
+	clear(refs)
+	if touch == -1 {
+		// Never so (a sum of lengths and bytes); it keeps the loads
+		// that touch the candidates from being optimised away.
+		b.reset()
+	}
 }
 
 // batchSize is how many texts one lookup batch holds: enough to overlap

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -101,7 +100,7 @@ func TestKeySetSameHash(t *testing.T) {
 		ts.add(42, k, 0)
 	}
 	for i, k := range keys {
-		if s := ts.find(42, keyText(i), 42); s == nil || s.key != k || ts.byID.get(k.ID) != s {
+		if s := ts.find(42, keyText(i), 42); s == nil || s.key != k {
 			t.Errorf("text %d of a shared hash: found %v", i, s)
 		}
 	}
@@ -110,12 +109,12 @@ func TestKeySetSameHash(t *testing.T) {
 	}
 }
 
-// TestFollowingKeys: shards whose processes write the same series (each a
+// TestOwnOrderKeys: shards whose processes write the same series (each a
 // run of samples, as a histogram's sum and buckets) in their own orders,
 // with series of their own among them, read again and again by one Store:
-// every sample gets the key its bytes spell, wherever the key that
-// followed its predecessor before is right, wrong or not known.
-func TestFollowingKeys(t *testing.T) {
+// every sample gets the key its bytes spell, whether its guess was right,
+// its key was met before or is new, in batches cut anywhere.
+func TestOwnOrderKeys(t *testing.T) {
 	dir := t.TempDir()
 	st := openDir(t, dir, LayoutTimestamp)
 	ctx := context.Background()
@@ -177,44 +176,37 @@ func TestFollowingKeys(t *testing.T) {
 	}
 }
 
-// TestRefTableConcurrent: pages made in any order (a high ID's first, then
-// lower ones inside the list) while other goroutines read, as the scans'
-// workers do; under the race detector a page list written while read
-// fails it.
-func TestRefTableConcurrent(t *testing.T) {
-	var tab refTable
-	refs := make([]keyRef, 8)
-	ids := []uint32{7 << refPageBits, 1, 5 << refPageBits, 3 << refPageBits, 2 << refPageBits, 6<<refPageBits + 9, 4 << refPageBits, 1<<refPageBits + 1}
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for _, id := range ids {
-					if r := tab.get(id); r != nil && r.id != id {
-						t.Errorf("ID %d: got the ref of %d", id, r.id)
-						return
-					}
-				}
-			}
-		}()
+// TestResolveSameHash: a batch's text whose hash's first slot holds
+// another text of the same hash gets its own key (the whole probe), and
+// a text not in the table gets none.
+func TestResolveSameHash(t *testing.T) {
+	c := newKeyCache(nil, nil)
+	var keys []*store.Key
+	for i := range 3 {
+		k, err := store.ParseKey(string(keyText(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.ID = uint32(i + 1)
+		keys = append(keys, k)
 	}
-	for i, id := range ids {
-		refs[i].id = id
-		tab.set(id, &refs[i])
+	h := store.HashBytes(keyText(2))
+	// Keys 0 and 1 filed under text 2's hash, ahead of key 2.
+	for _, k := range keys {
+		c.tab.add(h, k, c.gen)
 	}
-	close(stop)
-	wg.Wait()
-	for i, id := range ids {
-		if got := tab.get(id); got != &refs[i] {
-			t.Errorf("ID %d: %p, want %p", id, got, &refs[i])
+	var b missBatch
+	out := make([]entry, 4)
+	for i, text := range [][]byte{keyText(2), keyText(1), keyText(3), keyText(2)} {
+		b.add(text, i, 0)
+	}
+	c.resolve(&b, out)
+	// Text 1 is under another hash than its own: not found, as a text
+	// absent from the table (text 3).
+	want := []*store.Key{keys[2], nil, nil, keys[2]}
+	for i, e := range out {
+		if e.Key != want[i] || (e.Key != nil && e.KeyID != e.Key.ID) {
+			t.Errorf("entry %d: key %v (ID %d), want %v", i, e.Key, e.KeyID, want[i])
 		}
 	}
 }

@@ -107,23 +107,41 @@ func readUsed(data []byte, size int64) (int, *parseError) {
 // guess[i] is the likely key of the i-th entry: the key at the same place
 // in the previous shard of the same kind, since every process of a program
 // tends to create its series in the same order. A right guess costs one
-// comparison instead of a hash lookup. A wrong one is followed by the key
-// that followed the previous entry's key before, then the cache (see
-// keyCache.known). New keys are looked up (and parsed) after the walk, on
-// every core when there are many: the first shard of each kind brings all
-// of its keys.
+// comparison instead of a hash lookup. The entries of wrong guesses are
+// looked up in the cache in batches (see missBatch); new keys are looked
+// up (and parsed) after the walk, on every core when there are many: the
+// first shard of each kind brings all of its keys.
 //
 // When the walk succeeds, *hits (if not nil) is how many entries were
 // their guess.
-func walk(data []byte, used, stride int, keys *keyCache, guess []guess, hits *int, out []entry) ([]entry, *parseError) {
+func walk(data []byte, used, stride int, keys *keyCache, guess []guess, miss *missBatch, hits *int, out []entry) ([]entry, *parseError) {
 	start := len(out)
 	var pending []int32 // indexes in out of the entries to look up
-	var prev uint32     // the previous entry's key ID, 0 when not known yet
 	guessHits := 0
+	miss.reset()
+	defer miss.reset()
+	// flush looks the batch of keys not guessed up; an entry of a new one
+	// is pending, its KeyID holding its offset.
+	flush := func() {
+		keys.resolve(miss, out)
+		for x, j := range miss.at {
+			if out[j].Key == nil {
+				out[j].KeyID = uint32(miss.off[x])
+				pending = append(pending, j)
+			}
+		}
+		miss.reset()
+	}
+	// fail ends a walk that failed at perr: the keys of the entries
+	// before it are looked up, since one that does not parse comes first.
+	fail := func(perr *parseError) ([]entry, *parseError) {
+		flush()
+		return lookupPending(data, keys, out, start, pending, perr)
+	}
 	pos := headerSize
 	for i := 0; pos < used; i++ {
 		if used-pos < 4 {
-			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("%d stray bytes before used size %d, too few for a key length", used-pos, used)})
+			return fail(&parseError{int64(pos), fmt.Sprintf("%d stray bytes before used size %d, too few for a key length", used-pos, used)})
 		}
 		if i%checkEvery == checkEvery-1 {
 			if err := keys.canceled(); err != nil {
@@ -133,50 +151,42 @@ func walk(data []byte, used, stride int, keys *keyCache, guess []guess, hits *in
 		n := int(int32(binary.LittleEndian.Uint32(data[pos:])))
 		switch {
 		case n < 0:
-			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("negative key length %d", n)})
+			return fail(&parseError{int64(pos), fmt.Sprintf("negative key length %d", n)})
 		case n == 0:
 			// Python never writes an empty key; zeros here are a region
 			// never written (a zero-filled or sparse file whose used size
 			// covers it). Walking on would make an entry of every 16 or
 			// 24 zero bytes.
-			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("key length 0 (zero bytes where an entry should be, %d bytes before used size %d)", used-pos, used)})
+			return fail(&parseError{int64(pos), fmt.Sprintf("key length 0 (zero bytes where an entry should be, %d bytes before used size %d)", used-pos, used)})
 		case n > used-pos-4:
-			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("key length %d exceeds used size %d", n, used)})
+			return fail(&parseError{int64(pos), fmt.Sprintf("key length %d exceeds used size %d", n, used)})
 		}
 		kb := data[pos+4 : pos+4+n]
 		var e entry
-		switch {
-		case takeGuess(&e, guess, i, kb):
+		guessed := takeGuess(&e, guess, i, kb)
+		if guessed {
 			guessHits++
-		case !keys.known(&e, prev, kb):
-			// A new key: Key holds nothing yet; KeyID holds the entry's
-			// offset.
-			e.KeyID = uint32(pos)
-			pending = append(pending, int32(len(out)))
-		}
-		prev = 0
-		if e.Key != nil {
-			prev = e.KeyID
 		}
 		valuePos := pos + 4 + n + padding(n)
+		if valuePos+stride <= used {
+			readValue(&e, data[valuePos:], stride)
+		}
+		out = append(out, e)
+		if !guessed && miss.add(kb, len(out)-1, pos) {
+			flush()
+		}
 		if valuePos+stride > used {
 			// The entry's key is checked before its value, as one at a
 			// time would.
-			out = append(out, e)
-			return lookupPending(data, keys, out, start, pending, &parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)})
+			return fail(&parseError{int64(pos), fmt.Sprintf("%d-byte value at offset %d ends past used size %d", stride, valuePos, used)})
 		}
-		readValue(&e, data[valuePos:], stride)
-		out = append(out, e)
 		pos = valuePos + stride
 	}
+	flush()
 	if hits != nil {
 		*hits = guessHits
 	}
-	out, perr := lookupPending(data, keys, out, start, pending, nil)
-	if perr == nil {
-		keys.followNew(out, start, pending)
-	}
-	return out, perr
+	return lookupPending(data, keys, out, start, pending, nil)
 }
 
 // guess is a likely key of an entry (see walk). Its text and ID sit
@@ -230,8 +240,8 @@ func (b *guessBook) get(kind string) []guess {
 // number), so that the shard's order is the program's, a little changed.
 // A shard whose process wrote its series in its own order keeps the
 // guesses as they are: its own would be no better for the next shard,
-// and recording them would cost as much memory as its entries (the key
-// that followed each key finds most of such a shard; see walk).
+// and recording them would cost as much memory as its entries (such a
+// shard's entries are looked up in batches; see missBatch).
 func (b *guessBook) update(kind string, old []guess, hits int, entries []entry) {
 	switch {
 	case len(entries) == 0:
@@ -359,6 +369,8 @@ type parser struct {
 	hits  int
 	// used is the used size of the last shard parsed successfully.
 	used int
+	// miss is stream's batch of entries that were not their guess.
+	miss missBatch
 	// copyBuf holds the bytes of a kept shard while they are parsed
 	// (see kept.refresh).
 	copyBuf []byte
@@ -397,7 +409,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 	second := LayoutLegacy + LayoutTimestamp - first
 	start := len(out)
 	var hits1, hits2 int
-	out, err1 := walk(data, used, first, p.keys, p.guess, &hits1, out)
+	out, err1 := walk(data, used, first, p.keys, p.guess, &p.miss, &hits1, out)
 	p.hits = hits1
 	if err1 == nil && used < unambiguousBelow {
 		p.hint = first
@@ -405,7 +417,7 @@ func (p *parser) parse(data []byte, size int64, out []entry) ([]entry, int, *par
 	}
 	p.other = p.other[:0]
 	var err2 *parseError
-	p.other, err2 = walk(data, used, second, p.keys, p.guess, &hits2, p.other)
+	p.other, err2 = walk(data, used, second, p.keys, p.guess, &p.miss, &hits2, p.other)
 	switch {
 	case err1 == nil && err2 == nil:
 		pick := LayoutTimestamp

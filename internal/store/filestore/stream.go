@@ -76,12 +76,29 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 	}
 	p.keyBuf = p.keyBuf[:0]
 	var pending []int32
-	hits := 0       // entries that were their guess
-	var prev uint32 // the previous entry's key ID, 0 when not known yet
+	hits := 0 // entries that were their guess
+	miss := &p.miss
+	miss.reset()
+	// flush looks the batch of keys not guessed up (they lie in buf);
+	// new ones are kept in p.keyBuf, laid out as in a shard, for
+	// lookupPending, their entries' KeyID holding their offset there.
+	flush := func(buf []byte) {
+		p.keys.resolve(miss, out)
+		for x, j := range miss.at {
+			if out[j].Key == nil {
+				off := int(miss.off[x])
+				out[j].KeyID = uint32(len(p.keyBuf))
+				p.keyBuf = append(p.keyBuf, buf[off:off+4+len(miss.texts[x])]...)
+				pending = append(pending, j)
+			}
+		}
+		miss.reset()
+	}
 	// buf[0:have] holds the file's bytes from offset base.
 	base := 0
 	for i, pos := 0, headerSize; pos < used; i++ {
 		if pos+4 > base+have {
+			flush(buf)
 			if buf, base, have, ok = p.refill(f, pos, 4, used); !ok {
 				return out[:start], 0, false
 			}
@@ -95,6 +112,7 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 			return out[:start], 0, false
 		}
 		if end > base+have {
+			flush(buf)
 			if len(p.keyBuf) >= p.flushAt {
 				// Look the keys kept so far up, rather than keeping all
 				// of a first shard's keys at once.
@@ -102,8 +120,6 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 				if out, perr = lookupPending(p.keyBuf, p.keys, out, start, pending, nil); perr != nil {
 					return out[:start], 0, false
 				}
-				p.keys.followNew(out, start, pending)
-				prev = out[len(out)-1].KeyID
 				pending, p.keyBuf = pending[:0], p.keyBuf[:0]
 			}
 			if buf, base, have, ok = p.refill(f, pos, end-pos, used); !ok {
@@ -112,20 +128,9 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 		}
 		kb := buf[pos-base+4 : pos-base+4+n]
 		var e entry
-		switch {
-		case takeGuess(&e, p.guess, i, kb):
+		guessed := takeGuess(&e, p.guess, i, kb)
+		if guessed {
 			hits++
-		case !p.keys.known(&e, prev, kb):
-			// A new key: its length and bytes are kept in p.keyBuf,
-			// laid out as in a shard, for lookupPending; KeyID holds
-			// their offset.
-			e.KeyID = uint32(len(p.keyBuf))
-			p.keyBuf = append(p.keyBuf, buf[pos-base:pos-base+4+n]...)
-			pending = append(pending, int32(len(out)))
-		}
-		prev = 0
-		if e.Key != nil {
-			prev = e.KeyID
 		}
 		readValue(&e, buf[pos-base+4+n+padding(n):], stride)
 		if len(out) == cap(out) && pos > headerSize {
@@ -137,13 +142,16 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 			out = slices.Grow(out, read*(used-pos)/(pos-headerSize)*9/8+16)
 		}
 		out = append(out, e)
+		if !guessed && miss.add(kb, len(out)-1, pos-base) {
+			flush(buf)
+		}
 		pos = end
 	}
+	flush(buf)
 	out, perr := lookupPending(p.keyBuf, p.keys, out, start, pending, nil)
 	if perr != nil {
 		return out[:start], 0, false
 	}
-	p.keys.followNew(out, start, pending)
 	p.hint, p.used, p.hits = stride, used, hits
 	return out, stride, true
 }
