@@ -596,3 +596,54 @@ func TestSmallShardsAllocateNoBufferEach(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedShardsReuseBuffers: in directory order, large shards come
+// among small ones; a read makes entry buffers for about as many entries
+// as it reads ahead at once, not a large one for every unit that ever
+// holds a large shard (a unit kept its own buffer, grown for the largest
+// shard it held: every unit of the pipeline in time; 17 units and 33
+// buffers, 16 MB more, on the big bench store).
+func TestMixedShardsReuseBuffers(t *testing.T) {
+	dir := t.TempDir()
+	w := openDir(t, dir, LayoutTimestamp)
+	write := func(kind store.Kind, pid, n int) {
+		t.Helper()
+		var samples []store.Sample
+		for i := range n {
+			k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r" + strconv.Itoa(i)}}, "Requests."))
+			if err != nil {
+				t.Fatal(err)
+			}
+			samples = append(samples, store.Sample{Key: k, Value: float64(pid + i)})
+		}
+		if err := w.WriteShard(context.Background(), store.ShardID{Kind: kind, PID: strconv.Itoa(pid)}, samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const large, small, each = 30, 600, 20000
+	for pid := range large {
+		write(store.KindCounter, 1000+pid, each)
+	}
+	for pid := range small {
+		write(store.KindSummary, 5000+pid, 3)
+	}
+	st := openDir(t, dir, 0)
+	for read := range 3 {
+		buffers, capacity := entryBuffers.Load(), entryBufferRoom.Load()
+		n := 0
+		if err := st.ScanShards(context.Background(), func(_ store.ShardID, es []store.Entry) error { n += len(es); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if n != large*each+small*3 {
+			t.Fatalf("read %d: %d entries, want %d", read, n, large*each+small*3)
+		}
+		buffers, capacity = entryBuffers.Load()-buffers, entryBufferRoom.Load()-capacity
+		t.Logf("read %d: %d entry buffers made, room for %d entries", read, buffers, capacity)
+		// No more entries are read ahead than the tokens allow, and a
+		// large shard more for each worker; the units' own buffers made
+		// 405,000-490,000 here.
+		if limit := int64(pipelineDepth*tokenEntries+parseWorkers*each) * 17 / 16; capacity > limit {
+			t.Errorf("read %d: entry buffers of room for %d entries made, more than the %d the pipeline holds at once", read, capacity, limit)
+		}
+	}
+}

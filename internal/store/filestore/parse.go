@@ -233,6 +233,19 @@ func (b *guessBook) get(kind string) []guess {
 	return b.lists[kind]
 }
 
+// room is how many entries the shards of files likely hold: as many as
+// the last shard of each one's kind, and a sixteenth more.
+func (b *guessBook) room(files []shardFile) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for i := range files {
+		l := len(b.lists[files[i].kindName()])
+		n += l + l/16
+	}
+	return n
+}
+
 // update records entries, the entries of a shard of kind parsed with
 // guesses of which hits were right, as the guesses for the next shard of
 // kind, when they are likely better: when the kind has none yet, or when

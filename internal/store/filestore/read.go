@@ -119,11 +119,24 @@ type pipeline struct {
 	readFiles, readEntries int
 
 	claimed chan *unit
-	tokens  chan struct{} // one per unit being read or waiting to be consumed
-	units   chan *unit    // units consumed, for claim to use again
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	keys    *keyCache
+	// tokens bounds the work read ahead of the consumer: a unit takes one
+	// before it is claimed and, once read, one more for every
+	// tokenEntries entries past its first tokenEntries, or tokenFiles
+	// files past its first tokenFiles if that is more (see unit.extra),
+	// all given back when it is consumed.
+	tokens chan struct{}
+	// free holds units consumed, for claim to use again (under mu).
+	free []*unit
+	// bufs holds the large entry buffers of units consumed (under mu),
+	// for the units that read large shards to take the one that fits:
+	// in directory order, shards of a few entries and of tens of
+	// thousands come mixed, and a unit that kept its own buffer would
+	// grow one for the largest shard it ever held (every unit of the
+	// pipeline, in time).
+	bufs [][]entry
+	stop chan struct{}
+	wg   sync.WaitGroup
+	keys *keyCache
 	// reuse holds the kept shards (KeepReads); nil for none.
 	reuse *reuseState
 }
@@ -137,12 +150,27 @@ type unit struct {
 	// shards costs no shard and no entry buffer per file.
 	room    []shard
 	entries []entry
-	done    chan struct{}
+	// extra is how many tokens the unit's worker takes for it once it
+	// is read, beside the one it claimed it with.
+	extra int
+	done  chan struct{}
 }
 
 const (
-	pipelineDepth = 4
-	parseWorkers  = 2
+	// pipelineDepth is how many tokens there are: up to that many units
+	// of small shards ahead of the consumer, or about
+	// pipelineDepth*tokenEntries entries of large ones (8 MiB of entries).
+	// The consumer's work is uneven: a shard that brings thousands of
+	// new keys costs it far more than one of the same size whose keys it
+	// met before, and the workers read on meanwhile.
+	pipelineDepth = 16
+	tokenEntries  = 16 << 10
+	// tokenFiles is how many files a token stands for: a unit of many
+	// small shards takes one for every tokenFiles of them, so that 4
+	// such units are read ahead, as before (more gained nothing
+	// measurable on a store of 26,000 nearly empty shards).
+	tokenFiles   = unitMax / 4
+	parseWorkers = 2
 	// unitMax bounds the files of a unit; unitEntries is how many entries
 	// a unit aims at.
 	unitMax     = 64
@@ -157,7 +185,6 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 		perUnit: 1,
 		claimed: make(chan *unit, len(files)),
 		tokens:  make(chan struct{}, pipelineDepth),
-		units:   make(chan *unit, pipelineDepth+parseWorkers),
 		stop:    make(chan struct{}),
 		keys:    keys,
 	}
@@ -193,6 +220,9 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 				}
 				n := 0
 				buf := u.entries[:0]
+				if room := guesses.room(files[from : from+len(u.shards)]); room > cap(buf) {
+					buf = p.takeBuffer(room, buf)
+				}
 				for i := range u.shards {
 					var first *prefetched
 					if i < len(pre) {
@@ -203,7 +233,16 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 				}
 				u.entries = buf
 				p.learn(len(u.shards), n)
+				extra := min(max(0, (n-1)/tokenEntries, (len(u.shards)-1)/tokenFiles), pipelineDepth-1)
+				u.extra = extra
 				close(u.done)
+				for range extra {
+					select {
+					case p.tokens <- struct{}{}:
+					case <-p.stop:
+						return
+					}
+				}
 			}
 		}()
 	}
@@ -213,6 +252,17 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 // unitRooms and entryBuffers count the units' rooms for shards and the
 // entry buffers a read made (for tests).
 var unitRooms, entryBuffers atomic.Int64
+
+// entryBufferRoom counts the entries the entry buffers a read made have
+// room for (for tests).
+var entryBufferRoom atomic.Int64
+
+// newEntries returns a new empty entry buffer of room for n entries.
+func newEntries(n int) []entry {
+	entryBuffers.Add(1)
+	entryBufferRoom.Add(int64(n))
+	return make([]entry, 0, n)
+}
 
 // claim takes the next unit of files, queued in file order for the
 // consumer; nil when every file is claimed.
@@ -225,11 +275,11 @@ func (p *pipeline) claim() (*unit, int) {
 	}
 	n := min(p.perUnit, len(p.files)-from)
 	p.next += n
-	var u *unit
-	select {
-	case u = <-p.units:
-	default:
-		u = &unit{}
+	u := &unit{}
+	if k := len(p.free); k > 0 {
+		u = p.free[k-1]
+		p.free[k-1] = nil
+		p.free = p.free[:k-1]
 	}
 	if cap(u.shards) < n {
 		u.shards, u.room = make([]*shard, n, unitMax), make([]shard, n, unitMax)
@@ -282,10 +332,11 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 		// that a unit's buffer soon holds all its shards.
 		n := len(ps.guess) + len(ps.guess)/16
 		if len(entries) > 0 {
-			n = max(n, 2*cap(entries))
+			// The shards before it keep the buffer they were read into.
+			entries = newEntries(max(n, 2*cap(entries)))
+		} else {
+			entries = p.takeBuffer(n, entries)
 		}
-		entries = make([]entry, 0, n)
-		entryBuffers.Add(1)
 	}
 	start := len(entries)
 	var ok bool
@@ -332,6 +383,60 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 	sh.used = ps.used
 	guesses.update(kind, ps.guess, ps.hits, sh.entries)
 	return sh
+}
+
+// maxBufs bounds the entry buffers a pipeline keeps for its units.
+const maxBufs = 2 * pipelineDepth
+
+// unitKeeps is the room of the largest entry buffer a unit keeps as its
+// own once consumed (for its next shards, likely as small); a larger one
+// goes to the pipeline's, for whichever unit next reads a large shard.
+const unitKeeps = 2 * unitEntries
+
+// takeBuffer returns an empty entry buffer of room for at least n
+// entries, in place of old (empty, too small): the smallest such buffer
+// of a unit consumed unless it is far larger, else a new one.
+func (p *pipeline) takeBuffer(n int, old []entry) []entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	best := -1
+	for i, b := range p.bufs {
+		if cap(b) >= n && (best < 0 || cap(b) < cap(p.bufs[best])) {
+			best = i
+		}
+	}
+	p.keepBuffer(old)
+	if best < 0 || cap(p.bufs[best]) > 4*n+1024 {
+		// None, or only ones far larger: those are for large shards.
+		return newEntries(n)
+	}
+	b := p.bufs[best]
+	last := len(p.bufs) - 1
+	p.bufs[best], p.bufs[last] = p.bufs[last], nil
+	p.bufs = p.bufs[:last]
+	return b
+}
+
+// keepBuffer keeps b (no longer used, holding no key) for takeBuffer;
+// when maxBufs are kept already, the smallest of them and b is dropped.
+// p.mu is held.
+func (p *pipeline) keepBuffer(b []entry) {
+	if cap(b) == 0 {
+		return
+	}
+	if len(p.bufs) < maxBufs {
+		p.bufs = append(p.bufs, b[:0])
+		return
+	}
+	small := 0
+	for i := range p.bufs {
+		if cap(p.bufs[i]) < cap(p.bufs[small]) {
+			small = i
+		}
+	}
+	if cap(b) > cap(p.bufs[small]) {
+		p.bufs[small] = b[:0]
+	}
 }
 
 // prefetched is the start of a shard read ahead by a ring (its first page,
@@ -410,14 +515,21 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 			}
 		}
 		seen += len(u.shards)
+		tokens := 1 + u.extra
 		clear(u.shards)
 		clear(u.room)    // no file, entries or error held
 		clear(u.entries) // no key
-		select {
-		case p.units <- u: // a worker may take it from now on
-		default:
+		p.mu.Lock()
+		if cap(u.entries) > unitKeeps {
+			// A large shard's: for the next one.
+			p.keepBuffer(u.entries)
+			u.entries = nil
 		}
-		<-p.tokens
+		p.free = append(p.free, u) // a worker may take it from now on
+		p.mu.Unlock()
+		for range tokens {
+			<-p.tokens
+		}
 		if err != nil {
 			return err
 		}
