@@ -647,3 +647,74 @@ func TestMixedShardsReuseBuffers(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallShardsAfterLargeRoom: a kind's guesses may stay a large
+// shard's among small shards of that kind that write their own series
+// (see guessBook.update); a unit of many such small shards then asks for
+// room for its shards from guesses that are not theirs, and must not ask
+// for a large shard's room for each of them (a review found 25-30 million
+// entries' room made per read here, for 140,000 entries).
+func TestSmallShardsAfterLargeRoom(t *testing.T) {
+	dir := t.TempDir()
+	w := openDir(t, dir, LayoutTimestamp)
+	const large, small, each = 6, 3000, 20000
+	key := func(i int) *store.Key {
+		k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r" + strconv.Itoa(i)}}, "Requests."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	write := func(pid string, keys []int) {
+		t.Helper()
+		var samples []store.Sample
+		for _, i := range keys {
+			samples = append(samples, store.Sample{Key: key(i), Value: float64(i)})
+		}
+		if err := w.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: pid}, samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pid := range small {
+		// Three series of the second half, never at their place in a
+		// large shard.
+		write(strconv.Itoa(10000+pid), []int{each - 1 - pid%97, each - 200 - pid%89, each - 400 - pid%83})
+	}
+	// The first file in directory order, and a few more, large.
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := make([]int, each)
+	for i := range all {
+		all[i] = i
+	}
+	for i := range large {
+		id, ok, err := ShardFile(names[i*len(names)/large])
+		if !ok || err != nil {
+			t.Fatalf("%s: not a shard file: %v", names[i*len(names)/large], err)
+		}
+		write(id.PID, all)
+	}
+	st := openDir(t, dir, 0)
+	for read := range 3 {
+		capacity := entryBufferRoom.Load()
+		n := 0
+		if err := st.ScanShards(context.Background(), func(_ store.ShardID, es []store.Entry) error { n += len(es); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if want := large*each + (small-large)*3; n != want {
+			t.Fatalf("read %d: %d entries, want %d", read, n, want)
+		}
+		capacity = entryBufferRoom.Load() - capacity
+		t.Logf("read %d: entry buffers of room for %d entries made", read, capacity)
+		if limit := int64(pipelineDepth*tokenEntries+parseWorkers*each) * 17 / 16; capacity > limit {
+			t.Errorf("read %d: entry buffers of room for %d entries made, more than the %d the pipeline holds at once", read, capacity, limit)
+		}
+	}
+}

@@ -222,53 +222,68 @@ func readValue(e *entry, b []byte, stride int) {
 // guessBook holds, per kind, the keys of the last shard of that kind read
 // by any parse worker, in entry order: the guesses for the next one. A
 // list is never changed once in the book, so workers share it unlocked.
+// It also holds how many entries the last shard of each kind held, by
+// which the buffers for the next ones are sized.
 type guessBook struct {
 	mu    sync.Mutex
 	lists map[string][]guess
+	sizes map[string]int
 }
 
+// get returns the guesses for a shard of kind.
 func (b *guessBook) get(kind string) []guess {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.lists[kind]
 }
 
-// room is how many entries the shards of files likely hold: as many as
-// the last shard of each one's kind, and a sixteenth more.
+// room is how many entries the shards of files, a unit, likely hold: as
+// many as the last shard of each one's kind, and a sixteenth more; for a
+// unit of several files, at most 2*unitEntries (learn makes units of
+// several files only of shards that hold few entries on average, and a
+// kind's last shard may be a large one among small ones).
 func (b *guessBook) room(files []shardFile) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
 	for i := range files {
-		l := len(b.lists[files[i].kindName()])
+		l := b.sizes[files[i].kindName()]
 		n += l + l/16
+	}
+	if len(files) > 1 {
+		n = min(n, 2*unitEntries)
 	}
 	return n
 }
 
-// update records entries, the entries of a shard of kind parsed with
-// guesses of which hits were right, as the guesses for the next shard of
-// kind, when they are likely better: when the kind has none yet, or when
-// at least half of the guesses were right but not all (in the same
-// number), so that the shard's order is the program's, a little changed.
-// A shard whose process wrote its series in its own order keeps the
-// guesses as they are: its own would be no better for the next shard,
-// and recording them would cost as much memory as its entries (such a
-// shard's entries are looked up in batches; see missBatch).
+// update records how many entries a shard of kind held, and its entries,
+// parsed with guesses of which hits were right, as the guesses for the
+// next shard of kind when they are likely better: when the kind has none
+// yet, or when at least half of the guesses were right but not all (in
+// the same number), so that the shard's order is the program's, a little
+// changed. A shard whose process wrote its series in its own order keeps
+// the guesses as they are: its own would be no better for the next
+// shard, and recording them would cost as much memory as its entries
+// (such a shard's entries are looked up in batches; see missBatch).
 func (b *guessBook) update(kind string, old []guess, hits int, entries []entry) {
-	switch {
-	case len(entries) == 0:
-		return
-	case len(old) > 0 && (2*hits < len(entries) || (hits == len(entries) && hits == len(old))):
-		return
-	}
-	ng := make([]guess, len(entries))
-	for i := range entries {
-		k := entries[i].Key
-		ng[i] = guess{text: k.Text, key: k, id: entries[i].KeyID}
+	keep := len(entries) == 0 || (len(old) > 0 && (2*hits < len(entries) || (hits == len(entries) && hits == len(old))))
+	var ng []guess
+	if !keep {
+		ng = make([]guess, len(entries))
+		for i := range entries {
+			k := entries[i].Key
+			ng[i] = guess{text: k.Text, key: k, id: entries[i].KeyID}
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.sizes == nil {
+		b.sizes = map[string]int{}
+	}
+	b.sizes[kind] = len(entries)
+	if keep {
+		return
+	}
 	if b.lists == nil {
 		b.lists = map[string][]guess{}
 	}
@@ -387,6 +402,9 @@ type parser struct {
 	// copyBuf holds the bytes of a kept shard while they are parsed
 	// (see kept.refresh).
 	copyBuf []byte
+	// grow, if not nil, gives stream a buffer holding the entries of its
+	// out and room for n more, in place of growEntries (see pipeline).
+	grow func(out []entry, n int) []entry
 }
 
 // parse decodes a shard of size bytes whose first bytes are data (see

@@ -115,8 +115,10 @@ type pipeline struct {
 	mu      sync.Mutex
 	next    int // the first file no unit has claimed
 	perUnit int // files per unit, from the size of the shards read (learn)
-	// readFiles and readEntries count the files read and their entries.
-	readFiles, readEntries int
+	// readFiles and readEntries count the files read and their entries,
+	// readBytes the used bytes (past the header) of the shards that held
+	// entries.
+	readFiles, readEntries, readBytes int
 
 	claimed chan *unit
 	// tokens bounds the work read ahead of the consumer: a unit takes one
@@ -150,6 +152,9 @@ type unit struct {
 	// shards costs no shard and no entry buffer per file.
 	room    []shard
 	entries []entry
+	// spare holds the buffers its entries outgrew while it was read
+	// (parser.grow), given back with it.
+	spare [][]entry
 	// extra is how many tokens the unit's worker takes for it once it
 	// is read, beside the one it claimed it with.
 	extra int
@@ -194,6 +199,17 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 		go func() {
 			defer p.wg.Done()
 			ps := parser{keys: keys}
+			// The unit being read: a buffer of its entries that stream
+			// outgrows goes back to the pipeline with it (the entries of
+			// its shards read before lie there).
+			var cur *unit
+			ps.grow = func(es []entry, n int) []entry {
+				nb := append(p.takeBuffer(len(es)+n, nil), es...)
+				if cap(es) > 0 {
+					cur.spare = append(cur.spare, es)
+				}
+				return nb
+			}
 			// The worker's ring, made for the first unit of many files.
 			var (
 				rg      *ring
@@ -211,6 +227,7 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 				if u == nil {
 					return
 				}
+				cur = u
 				pre = pre[:0]
 				if len(u.shards) > 1 && !p.stat {
 					if !ringTry {
@@ -218,9 +235,9 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 					}
 					pre = rg.prefetch(files[from:from+len(u.shards)], pre)
 				}
-				n := 0
+				n, used := 0, 0
 				buf := u.entries[:0]
-				if room := guesses.room(files[from : from+len(u.shards)]); room > cap(buf) {
+				if room := p.roomFor(&guesses, files[from:from+len(u.shards)], pre); room > cap(buf) {
 					buf = p.takeBuffer(room, buf)
 				}
 				for i := range u.shards {
@@ -230,9 +247,12 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 					}
 					u.shards[i] = p.read(&ps, &guesses, files[from+i], first, &u.room[i], &buf)
 					n += len(u.shards[i].entries)
+					if sh := u.shards[i]; len(sh.entries) > 0 {
+						used += sh.used - headerSize
+					}
 				}
 				u.entries = buf
-				p.learn(len(u.shards), n)
+				p.learn(len(u.shards), n, used)
 				extra := min(max(0, (n-1)/tokenEntries, (len(u.shards)-1)/tokenFiles), pipelineDepth-1)
 				u.extra = extra
 				close(u.done)
@@ -262,6 +282,15 @@ func newEntries(n int) []entry {
 	entryBuffers.Add(1)
 	entryBufferRoom.Add(int64(n))
 	return make([]entry, 0, n)
+}
+
+// growEntries returns es with room for n more entries: es itself when it
+// has it, else a new buffer holding es's entries.
+func growEntries(es []entry, n int) []entry {
+	if cap(es)-len(es) >= n {
+		return es
+	}
+	return append(newEntries(len(es)+n), es...)
 }
 
 // claim takes the next unit of files, queued in file order for the
@@ -294,11 +323,12 @@ func (p *pipeline) claim() (*unit, int) {
 // so far (not of the last unit alone: a directory mixes shards of every
 // size, and a unit of many files that meets large ones holds many large
 // entry buffers at once).
-func (p *pipeline) learn(files, entries int) {
+func (p *pipeline) learn(files, entries, used int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.readFiles += files
 	p.readEntries += entries
+	p.readBytes += used
 	p.perUnit = unitMax
 	if p.readEntries > 0 {
 		p.perUnit = min(unitMax, max(1, unitEntries*p.readFiles/p.readEntries))
@@ -324,20 +354,6 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 	}
 	*sh = shard{file: f}
 	entries := *buf
-	if cap(entries)-len(entries) < len(ps.guess) {
-		// Room for as many entries as the last shard of the kind had,
-		// rather than growing a smaller buffer step by step; after
-		// other shards of the unit (which keep the buffer they were
-		// read into), room for as many again as the buffer held, so
-		// that a unit's buffer soon holds all its shards.
-		n := len(ps.guess) + len(ps.guess)/16
-		if len(entries) > 0 {
-			// The shards before it keep the buffer they were read into.
-			entries = newEntries(max(n, 2*cap(entries)))
-		} else {
-			entries = p.takeBuffer(n, entries)
-		}
-	}
 	start := len(entries)
 	var ok bool
 	if f.regular && !p.stat {
@@ -383,6 +399,32 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 	sh.used = ps.used
 	guesses.update(kind, ps.guess, ps.hits, sh.entries)
 	return sh
+}
+
+// roomFor is how many entries the unit of files likely holds: where the
+// first page of every file was read ahead (pre), from their used sizes,
+// at the bytes per entry of the shards read so far; else as many as the
+// last shard of each one's kind (see guessBook.room).
+func (p *pipeline) roomFor(g *guessBook, files []shardFile, pre []*prefetched) int {
+	p.mu.Lock()
+	perEntry := 0
+	if p.readEntries > 0 {
+		perEntry = max(1, p.readBytes/p.readEntries)
+	}
+	p.mu.Unlock()
+	if perEntry == 0 || len(pre) != len(files) {
+		return g.room(files)
+	}
+	n := 0
+	for _, f := range pre {
+		if f == nil || len(f.data) < headerSize {
+			continue
+		}
+		if used := int(int32(binary.LittleEndian.Uint32(f.data))); used > headerSize {
+			n += (used-headerSize)/perEntry + 1
+		}
+	}
+	return n + n/16
 }
 
 // maxBufs bounds the entry buffers a pipeline keeps for its units.
@@ -525,6 +567,12 @@ func (p *pipeline) shards(ctx context.Context, fn func(*shard) error) error {
 			p.keepBuffer(u.entries)
 			u.entries = nil
 		}
+		for i, b := range u.spare {
+			clear(b) // no key
+			p.keepBuffer(b)
+			u.spare[i] = nil
+		}
+		u.spare = u.spare[:0]
 		p.free = append(p.free, u) // a worker may take it from now on
 		p.mu.Unlock()
 		for range tokens {

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"slices"
 )
 
 // windowSize is how much of a shard is read at a time by stream: small
@@ -139,7 +138,11 @@ func (p *parser) stream(f io.ReaderAt, size int64, out []entry) (entries []entry
 			// by a quarter at a time, copying a large shard's entries a
 			// dozen times).
 			read := len(out) - start
-			out = slices.Grow(out, read*(used-pos)/(pos-headerSize)*9/8+16)
+			if more := read*(used-pos)/(pos-headerSize)*9/8 + 16; p.grow != nil {
+				out = p.grow(out, more)
+			} else {
+				out = growEntries(out, more)
+			}
 		}
 		out = append(out, e)
 		if !guessed && miss.add(kb, len(out)-1, pos-base) {
