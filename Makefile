@@ -20,12 +20,15 @@ test: fmt-check vet
 ## test-long: the tests `make test` leaves out because they build or
 ## generate for minutes (build tag `long`: the release build with
 ## goreleaser's flags, the large hostile stores). CI runs both.
-## The cleanup package's soak tests and the commands package's *Long
-## tests run alone (-run Soak, -run Long): their other tests are make test's.
+## The cleanup package's soak tests, the commands package's *Long tests
+## and the file store's TestLong* (random stores read again and again,
+## reads stopped anywhere) run alone (-run Soak, -run Long, -run TestLong):
+## their other tests are make test's.
 test-long:
 	set -o pipefail; { $(GO) test -race -count=1 -timeout 30m -tags long -json $(LONG_PKGS) && \
 		$(GO) test -race -count=1 -timeout 30m -tags long -run Soak -json ./internal/cleanup/ && \
-		$(GO) test -race -count=1 -timeout 30m -tags long -run Long -json ./internal/commands/; } | $(GO) run ./scripts/testsummary
+		$(GO) test -race -count=1 -timeout 30m -tags long -run Long -json ./internal/commands/ && \
+		$(GO) test -race -count=1 -timeout 30m -tags long -run TestLong -json ./internal/store/filestore/; } | $(GO) run ./scripts/testsummary
 LONG_PKGS ?= ./cmd/gendocs/
 
 vet:
