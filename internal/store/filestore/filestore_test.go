@@ -202,17 +202,8 @@ func TestReadMatchesPythonReader(t *testing.T) {
 			dir := fixtureStore(t, tt.fixture)
 			// Python's glob hands files over in directory order, and so
 			// does the reader: list them in that order.
-			d, err := os.Open(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			all, err := d.Readdirnames(-1)
-			d.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
 			var names []string
-			for _, n := range all {
+			for _, n := range dirNames(t, dir) {
 				if strings.HasSuffix(n, ".db") {
 					names = append(names, filepath.Join(dir, n))
 				}
@@ -606,46 +597,80 @@ func TestSmallShardsAllocateNoBufferEach(t *testing.T) {
 func TestMixedShardsReuseBuffers(t *testing.T) {
 	dir := t.TempDir()
 	w := openDir(t, dir, LayoutTimestamp)
-	write := func(kind store.Kind, pid, n int) {
-		t.Helper()
-		var samples []store.Sample
-		for i := range n {
-			k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r" + strconv.Itoa(i)}}, "Requests."))
-			if err != nil {
-				t.Fatal(err)
-			}
-			samples = append(samples, store.Sample{Key: k, Value: float64(pid + i)})
-		}
-		if err := w.WriteShard(context.Background(), store.ShardID{Kind: kind, PID: strconv.Itoa(pid)}, samples); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const large, small, each = 30, 600, 20000
 	for pid := range large {
-		write(store.KindCounter, 1000+pid, each)
+		writeRoutes(t, w, store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(1000 + pid)}, firstRoutes(each))
 	}
 	for pid := range small {
-		write(store.KindSummary, 5000+pid, 3)
+		writeRoutes(t, w, store.ShardID{Kind: store.KindSummary, PID: strconv.Itoa(5000 + pid)}, firstRoutes(3))
 	}
-	st := openDir(t, dir, 0)
+	// No more entries are read ahead than the tokens allow, and a large
+	// shard more for each worker; the units' own buffers made
+	// 405,000-490,000 here.
+	checkEntryRoom(t, openDir(t, dir, 0), large*each+small*3, int64(pipelineDepth*tokenEntries+parseWorkers*each)*17/16)
+}
+
+// writeRoutes writes shard id of a counter family's series of the given
+// routes, in that order, each of value its route.
+func writeRoutes(t *testing.T, w *Store, id store.ShardID, routes []int) {
+	t.Helper()
+	var samples []store.Sample
+	for _, r := range routes {
+		k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r" + strconv.Itoa(r)}}, "Requests."))
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples = append(samples, store.Sample{Key: k, Value: float64(r)})
+	}
+	if err := w.WriteShard(context.Background(), id, samples); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstRoutes returns 0 to n-1.
+func firstRoutes(n int) []int {
+	rs := make([]int, n)
+	for i := range rs {
+		rs[i] = i
+	}
+	return rs
+}
+
+// checkEntryRoom reads st three times: each read must hand over entries
+// entries and make entry buffers of room for at most limit entries.
+func checkEntryRoom(t *testing.T, st *Store, entries int, limit int64) {
+	t.Helper()
 	for read := range 3 {
-		buffers, capacity := entryBuffers.Load(), entryBufferRoom.Load()
+		buffers, room := entryBuffers.Load(), entryBufferRoom.Load()
 		n := 0
 		if err := st.ScanShards(context.Background(), func(_ store.ShardID, es []store.Entry) error { n += len(es); return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if n != large*each+small*3 {
-			t.Fatalf("read %d: %d entries, want %d", read, n, large*each+small*3)
+		if n != entries {
+			t.Fatalf("read %d: %d entries, want %d", read, n, entries)
 		}
-		buffers, capacity = entryBuffers.Load()-buffers, entryBufferRoom.Load()-capacity
-		t.Logf("read %d: %d entry buffers made, room for %d entries", read, buffers, capacity)
-		// No more entries are read ahead than the tokens allow, and a
-		// large shard more for each worker; the units' own buffers made
-		// 405,000-490,000 here.
-		if limit := int64(pipelineDepth*tokenEntries+parseWorkers*each) * 17 / 16; capacity > limit {
-			t.Errorf("read %d: entry buffers of room for %d entries made, more than the %d the pipeline holds at once", read, capacity, limit)
+		buffers, room = entryBuffers.Load()-buffers, entryBufferRoom.Load()-room
+		t.Logf("read %d: %d entry buffers made, room for %d entries", read, buffers, room)
+		if room > limit {
+			t.Errorf("read %d: entry buffers of room for %d entries made, more than the %d the pipeline holds at once", read, room, limit)
 		}
 	}
+}
+
+// dirNames returns the names in dir in directory order (the order Python's
+// glob and the reader take them in).
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 // TestSmallShardsAfterLargeRoom: a kind's guesses may stay a large
@@ -658,63 +683,19 @@ func TestSmallShardsAfterLargeRoom(t *testing.T) {
 	dir := t.TempDir()
 	w := openDir(t, dir, LayoutTimestamp)
 	const large, small, each = 6, 3000, 20000
-	key := func(i int) *store.Key {
-		k, err := store.ParseKey(store.EncodeKey("req", "req_total", []store.Label{{Name: "route", Value: "/r" + strconv.Itoa(i)}}, "Requests."))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	write := func(pid string, keys []int) {
-		t.Helper()
-		var samples []store.Sample
-		for _, i := range keys {
-			samples = append(samples, store.Sample{Key: key(i), Value: float64(i)})
-		}
-		if err := w.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: pid}, samples); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for pid := range small {
 		// Three series of the second half, never at their place in a
 		// large shard.
-		write(strconv.Itoa(10000+pid), []int{each - 1 - pid%97, each - 200 - pid%89, each - 400 - pid%83})
+		writeRoutes(t, w, store.ShardID{Kind: store.KindCounter, PID: strconv.Itoa(10000 + pid)}, []int{each - 1 - pid%97, each - 200 - pid%89, each - 400 - pid%83})
 	}
 	// The first file in directory order, and a few more, large.
-	d, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := make([]int, each)
-	for i := range all {
-		all[i] = i
-	}
+	names := dirNames(t, dir)
 	for i := range large {
 		id, ok, err := ShardFile(names[i*len(names)/large])
 		if !ok || err != nil {
 			t.Fatalf("%s: not a shard file: %v", names[i*len(names)/large], err)
 		}
-		write(id.PID, all)
+		writeRoutes(t, w, id, firstRoutes(each))
 	}
-	st := openDir(t, dir, 0)
-	for read := range 3 {
-		capacity := entryBufferRoom.Load()
-		n := 0
-		if err := st.ScanShards(context.Background(), func(_ store.ShardID, es []store.Entry) error { n += len(es); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if want := large*each + (small-large)*3; n != want {
-			t.Fatalf("read %d: %d entries, want %d", read, n, want)
-		}
-		capacity = entryBufferRoom.Load() - capacity
-		t.Logf("read %d: entry buffers of room for %d entries made", read, capacity)
-		if limit := int64(pipelineDepth*tokenEntries+parseWorkers*each) * 17 / 16; capacity > limit {
-			t.Errorf("read %d: entry buffers of room for %d entries made, more than the %d the pipeline holds at once", read, capacity, limit)
-		}
-	}
+	checkEntryRoom(t, openDir(t, dir, 0), large*each+(small-large)*3, int64(pipelineDepth*tokenEntries+parseWorkers*each)*17/16)
 }

@@ -2,8 +2,6 @@ package filestore
 
 import (
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -55,30 +53,14 @@ func TestStreamRandomWindows(t *testing.T) {
 				i, j := rng.IntN(len(g)), rng.IntN(len(g))
 				g[i], g[j] = g[j], g[i]
 			}
-			gp := parser{keys: keys}
-			gb := shardBytes(t, 16, g...)
-			entries, _, perr := gp.parse(gb, int64(len(gb)), nil)
-			if perr != nil {
-				t.Fatal(perr)
-			}
-			var b guessBook
-			b.update("counter", nil, 0, entries)
-			guess = b.get("counter")
+			guess = guessesOf(t, keys, shardBytes(t, 16, g...))
 		}
 		window := []int{16, 100, 333, 4096, 70000}[rng.IntN(5)]
 		flushAt := []int{64, 700, 5000, 1 << 20}[rng.IntN(4)]
-		path := filepath.Join(t.TempDir(), "counter_1.db")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := writeTemp(t, data)
 		sp := parser{keys: keys, guess: guess, hint: layout, window: window, flushAt: flushAt}
 		prefix := []entry{{Value: 1}, {Value: 2}} // entries of the unit's shards before
 		got, gl, ok := sp.stream(f, int64(len(data)), prefix)
-		f.Close()
 		if !ok || gl != layout {
 			t.Fatalf("try %d: stream ok %v layout %d", try, ok, gl)
 		}

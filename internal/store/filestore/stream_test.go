@@ -23,14 +23,7 @@ func streamAndParse(t *testing.T, data []byte, hint, window, flushAt int, guessF
 	keys := newKeyCache(nil, new(atomic.Uint32)) // numbered, as a Store numbers them
 	var guess []guess
 	if guessFrom != nil {
-		gp := parser{keys: keys}
-		entries, _, perr := gp.parse(guessFrom, int64(len(guessFrom)), nil)
-		if perr != nil {
-			t.Fatal(perr)
-		}
-		var b guessBook
-		b.update("counter", nil, 0, entries)
-		guess = b.get("counter")
+		guess = guessesOf(t, keys, guessFrom)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -123,4 +116,18 @@ func FuzzStreamShard(f *testing.F) {
 		}
 		streamAndParse(t, data, hint, int(window)+1, int(window), nil)
 	})
+}
+
+// guessesOf returns the guesses a guessBook makes of the shard data (a
+// whole file), its keys looked up in keys.
+func guessesOf(t *testing.T, keys *keyCache, data []byte) []guess {
+	t.Helper()
+	gp := parser{keys: keys}
+	entries, _, perr := gp.parse(data, int64(len(data)), nil)
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	var b guessBook
+	b.update("counter", nil, 0, entries)
+	return b.get("counter")
 }
