@@ -221,6 +221,9 @@ type missBatch struct {
 	off    []int32  // where their length fields lie in the walk's bytes
 	hashes []uint64
 	refs   []*keyRef
+	// touched is what resolve read of the candidates' texts, kept so
+	// that those reads are not optimised away.
+	touched int
 }
 
 // missBatchSize is how many entries a missBatch holds: enough to overlap
@@ -244,7 +247,7 @@ func (b *missBatch) reset() {
 
 // resolve fills in the keys of the batch's entries of out that this store
 // met before, one lookup for the whole batch: first every text's hash,
-// then every hash's first slot, then every candidate's text, each step's
+// then every hash's slot, then every candidate's text, each step's
 // loads independent of one another. An entry of a new key keeps a nil
 // Key: the caller looks it up later with the other new ones
 // (lookupPending).
@@ -296,11 +299,7 @@ func (c *keyCache) resolve(b *missBatch, out []entry) {
 	}
 	c.mu.RUnlock()
 	clear(refs)
-	if touch == -1 {
-		// Never so (a sum of lengths and bytes); it keeps the loads
-		// that touch the candidates from being optimised away.
-		b.reset()
-	}
+	b.touched = touch
 }
 
 // batchSize is how many texts one lookup batch holds: enough to overlap

@@ -163,7 +163,7 @@ type unit struct {
 
 const (
 	// pipelineDepth is how many tokens there are: up to that many units
-	// of small shards ahead of the consumer, or about
+	// of at most tokenFiles small shards ahead of the consumer, or about
 	// pipelineDepth*tokenEntries entries of large ones (8 MiB of entries).
 	// The consumer's work is uneven: a shard that brings thousands of
 	// new keys costs it far more than one of the same size whose keys it
