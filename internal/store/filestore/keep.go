@@ -2,9 +2,11 @@ package filestore
 
 import (
 	"encoding/binary"
-	"hash/maphash"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+
+	"github.com/zeebo/xxh3"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -40,7 +42,7 @@ import (
 
 // reuseState is what the reads of a Store with KeepReads keep.
 type reuseState struct {
-	seed  maphash.Seed
+	seed  uint64
 	alive func(pid string) store.Liveness
 	// max bounds the kept mappings (see maxKeptMaps).
 	max int
@@ -105,9 +107,11 @@ type kept struct {
 	data []byte // the file mapped read-only from offset 0
 	size int64  // the file's size when mapped (len(data))
 	// used, sum and entries are the used size, the hash of data[:used]
-	// and the entries parsed from those bytes; layout their layout.
+	// (XXH3, 128 bits, seeded per process: memory-bound where the
+	// runtime's maphash took three times as long) and the entries parsed
+	// from those bytes; layout their layout.
 	used    int
-	sum     uint64
+	sum     xxh3.Uint128
 	entries []entry
 	layout  int
 	// gen is the last read that read the shard through the mapping.
@@ -120,7 +124,7 @@ func newReuseState(alive func(string) store.Liveness) *reuseState {
 	if alive == nil {
 		alive = store.ProcessAlive
 	}
-	return &reuseState{seed: maphash.MakeSeed(), alive: alive, max: maxKeptMaps(), shards: map[string]*kept{}}
+	return &reuseState{seed: rand.Uint64(), alive: alive, max: maxKeptMaps(), shards: map[string]*kept{}}
 }
 
 // maxKeptSize bounds the size of a file that is kept: larger ones are
@@ -375,7 +379,7 @@ func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 // the mapping cannot be read (the file shrank under it), the used size
 // lies past the mapping (the file grew: it is mapped again next time) or
 // the bytes do not parse; changed tells whether the entries were parsed.
-func (k *kept) refresh(ps *parser, seed maphash.Seed, live bool) (changed, ok bool) {
+func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -395,12 +399,12 @@ func (k *kept) refresh(ps *parser, seed maphash.Seed, live bool) (changed, ok bo
 	if used < headerSize || used > len(k.data) {
 		return false, false
 	}
-	if !live && k.entries != nil && used == k.used && maphash.Bytes(seed, k.data[:used]) == k.sum {
+	if !live && k.entries != nil && used == k.used && xxh3.Hash128Seed(k.data[:used], seed) == k.sum {
 		return false, true
 	}
 	ps.copyBuf = append(ps.copyBuf[:0], k.data[:used]...)
 	b := ps.copyBuf
-	sum := maphash.Bytes(seed, b)
+	sum := xxh3.Hash128Seed(b, seed)
 	if live && k.entries != nil && used == k.used && sum == k.sum {
 		return false, true
 	}
