@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/zeebo/xxh3"
 
@@ -50,8 +51,12 @@ type reuseState struct {
 	// names holds the files of the last listing by name, parsed.
 	names map[string]shardFile
 	// spare is the file list of the last read, for the next listing
-	// (the pipeline of a read is done with it when the read ends).
-	spare []shardFile
+	// (the pipeline of a read is done with it when the read ends), and
+	// stamp the directory's when it was listed (see listInodes); margin
+	// is StampMargin (tests make it shorter).
+	spare  []shardFile
+	stamp  dirStamp
+	margin time.Duration
 	// files is how many files the current read lists; same tells
 	// whether its listing equals the one before (every file at the
 	// same place, of the same inode) and the read before was complete
@@ -82,6 +87,10 @@ type ReadStats struct {
 	// Reparsed is how many kept shards it parsed again because their
 	// bytes had changed.
 	Reparsed int
+	// Listed is set when the read listed the directory; it does not when
+	// the directory's stamp shows no entry added, removed or renamed
+	// since the listing before (see dirStamp): that listing is used.
+	Listed bool
 	// Unchanged is set when the read handed over exactly what the
 	// complete read before it did: the same files in the same order,
 	// every one of them kept and unchanged (the same entries).
@@ -124,7 +133,7 @@ func newReuseState(alive func(string) store.Liveness) *reuseState {
 	if alive == nil {
 		alive = store.ProcessAlive
 	}
-	return &reuseState{seed: rand.Uint64(), alive: alive, max: maxKeptMaps(), shards: map[string]*kept{}}
+	return &reuseState{seed: rand.Uint64(), margin: StampMargin, alive: alive, max: maxKeptMaps(), shards: map[string]*kept{}}
 }
 
 // maxKeptSize bounds the size of a file that is kept: larger ones are
@@ -202,17 +211,17 @@ func (k *kept) release() {
 }
 
 // takeFiles returns the last read's file list for the next listing to
-// fill (nil for none).
-func (r *reuseState) takeFiles() []shardFile {
-	f := r.spare
-	r.spare = nil
-	return f
+// fill (nil for none) and the directory's stamp when it was listed.
+func (r *reuseState) takeFiles() ([]shardFile, dirStamp) {
+	f, st := r.spare, r.stamp
+	r.spare, r.stamp = nil, dirStamp{}
+	return f, st
 }
 
 // begin starts a read of files: it marks the files to read through kept
 // mappings and checks the liveness of every pid (once each, before any
 // shard is read).
-func (r *reuseState) begin(files []shardFile) {
+func (r *reuseState) begin(files []shardFile, stamp dirStamp) {
 	complete := r.gen > 0 && r.completed == r.gen
 	r.same = complete && r.files == len(files)
 	r.lastAt, r.at = r.at, r.lastAt
@@ -233,9 +242,9 @@ func (r *reuseState) begin(files []shardFile) {
 		}
 	}
 	r.files = len(files)
-	r.spare = files
+	r.spare, r.stamp = files, stamp
 	r.gen++
-	r.cur = ReadStats{}
+	r.cur = ReadStats{Listed: !stamp.reused}
 	if len(r.names) > 2*len(files)+1024 {
 		r.names = nil // most names gone
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // keepSupported says whether KeepReads keeps shards here: it needs the
@@ -36,12 +37,18 @@ func maxKeptMaps() int {
 // listing of 26,000 shards costs the system calls and a map lookup each.
 // The files are listed into last, the last read's listing (see
 // takeFiles): a file listed at the same place under the same name, as
-// most are, costs no lookup (its same is set).
-func (s *Store) listInodes(names map[string]shardFile, last []shardFile) ([]shardFile, error) {
+// most are, costs no lookup (its same is set). When the directory's
+// stamp equals the last listing's and that one was stable (see
+// dirStamp), the directory has not changed since: last is the listing,
+// and the directory's entries are not read.
+func (s *Store) listInodes(r *reuseState) ([]shardFile, dirStamp, error) {
+	names := r.names
+	last, lastStamp := r.takeFiles()
 	files := last[:0]
 	if files == nil {
 		files = make([]shardFile, 0, len(names))
 	}
+	var stamp dirStamp
 	err := s.eachDirent(func(name []byte, typ uint8, ino uint64) {
 		i := len(files)
 		if i < len(last) && last[i].name == string(name) {
@@ -64,8 +71,60 @@ func (s *Store) listInodes(names map[string]shardFile, last []shardFile) ([]shar
 			}
 			files = append(files, f)
 		}
-	}, nil)
-	return files, err
+	}, func(st *syscall.Stat_t, now time.Time) bool {
+		stamp = stampOf(st, now, r.margin)
+		if last == nil || !lastStamp.unchanged(stamp) {
+			return true
+		}
+		stamp.reused = true
+		// Unchanged since the last listing: every file where it was.
+		files = last
+		for i := range files {
+			f := &files[i]
+			f.same, f.keep, f.dead, f.idx, f.k = true, false, false, i, nil
+		}
+		return false
+	})
+	return files, stamp, err
+}
+
+// StampMargin is how much older than a listing the directory's last
+// change must be for the listing's stamp to be stable (see dirStamp; a
+// read with kept shards then skips listing the directory while it stays
+// unchanged): more than the granularity of any file system's timestamps
+// (a clock tick, 1 s on ext4 with 128-byte inodes, 2 s on FAT).
+const StampMargin = 3 * time.Second
+
+// dirStamp is what fstat said of the directory before it was listed. A
+// directory entry is only added, removed or renamed with the directory's
+// mtime and ctime set to the time of the change, at the granularity of
+// the file system's timestamps. When both lay more than a margin (see
+// StampMargin) before the listing began (stable), any later change sets
+// them to a later time; so while the directory's stamp stays the same, so
+// does its listing. A clock set back between two reads makes the stamp
+// untrusted (a change could then be stamped with the old time).
+type dirStamp struct {
+	dev, ino, nlink uint64
+	size            int64
+	mtime, ctime    syscall.Timespec
+	// at is when the directory was stat'ed; stable is set as above;
+	// reused when the listing before was taken for this one.
+	at             time.Time
+	stable, reused bool
+}
+
+func stampOf(st *syscall.Stat_t, now time.Time, margin time.Duration) dirStamp {
+	d := dirStamp{dev: uint64(st.Dev), ino: uint64(st.Ino), nlink: uint64(st.Nlink), size: int64(st.Size), mtime: st.Mtim, ctime: st.Ctim, at: now}
+	old := now.Add(-margin)
+	d.stable = time.Unix(st.Mtim.Unix()).Before(old) && time.Unix(st.Ctim.Unix()).Before(old)
+	return d
+}
+
+// unchanged says whether cur, the directory's stamp now, shows that it
+// has not changed since d, a stable stamp, was taken.
+func (d dirStamp) unchanged(cur dirStamp) bool {
+	return d.stable && !cur.at.Before(d.at) && d.dev == cur.dev && d.ino == cur.ino && d.nlink == cur.nlink &&
+		d.size == cur.size && d.mtime == cur.mtime && d.ctime == cur.ctime
 }
 
 // guessEntries is the number of entries a directory of size bytes (its
@@ -95,7 +154,10 @@ func (s *Store) list() ([]shardFile, error) {
 			}
 			files = append(files, f)
 		}
-	}, func(size int64) { files = make([]shardFile, 0, guessEntries(size)) })
+	}, func(st *syscall.Stat_t, _ time.Time) bool {
+		files = make([]shardFile, 0, guessEntries(st.Size))
+		return true
+	})
 	return files, err
 }
 
@@ -111,19 +173,22 @@ func (s *Store) listed(name []byte, typ uint8) (shardFile, bool) {
 }
 
 // eachDirent calls fn with every entry of the directory in directory
-// order: its name (valid during the call), type and inode number. sized,
-// if not nil, is first called with the directory's size (st_size).
-func (s *Store) eachDirent(fn func(name []byte, typ uint8, ino uint64), sized func(int64)) error {
+// order: its name (valid during the call), type and inode number. statted
+// is first called with what fstat says of the directory and the time
+// just before that fstat; the entries are not read when it returns false.
+func (s *Store) eachDirent(fn func(name []byte, typ uint8, ino uint64), statted func(*syscall.Stat_t, time.Time) bool) error {
 	fd, err := syscall.Open(s.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "open", Path: s.dir, Err: err})
 	}
 	defer syscall.Close(fd)
-	if sized != nil {
-		var st syscall.Stat_t
-		if syscall.Fstat(fd, &st) == nil {
-			sized(st.Size)
-		}
+	var st syscall.Stat_t
+	now := time.Now()
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "fstat", Path: s.dir, Err: err})
+	}
+	if !statted(&st, now) {
+		return nil
 	}
 	buf := make([]byte, 64<<10)
 	for {

@@ -604,9 +604,10 @@ func (s *Store) eachShard(ctx context.Context, stat bool, fn func(*shard) error)
 		reuse = s.takeReuse()
 	}
 	var files []shardFile
+	var stamp dirStamp
 	var err error
 	if reuse != nil {
-		files, err = s.listInodes(reuse.names, reuse.takeFiles())
+		files, stamp, err = s.listInodes(reuse)
 	} else {
 		files, err = s.list()
 	}
@@ -617,7 +618,7 @@ func (s *Store) eachShard(ctx context.Context, stat bool, fn func(*shard) error)
 		return err
 	}
 	if reuse != nil {
-		reuse.begin(files)
+		reuse.begin(files, stamp)
 	}
 	keys := newKeyCache(s.takeKeys(), &s.keyIDs)
 	keys.ctx = ctx
