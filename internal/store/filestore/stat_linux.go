@@ -21,7 +21,7 @@ func statShard(f shardFile) (store.ShardInfo, bool) {
 	}
 	defer fd.Close()
 	info := store.ShardInfo{ID: f.id, Location: f.path, Bytes: st.Size, Allocated: st.Blocks * 512,
-		Updated: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Alive: store.AliveUnknown}
+		Updated: time.Unix(st.Mtim.Unix()), Alive: store.AliveUnknown}
 	var hdr [headerSize]byte
 	if n, _ := fd.ReadAt(hdr[:], 0); n == headerSize {
 		info.Used = usedWithin(hdr[:], st.Size)
