@@ -417,6 +417,14 @@ func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 	if live && k.entries != nil && used == k.used && sum == k.sum {
 		return false, true
 	}
+	// Parsed before: its own keys in its own order are the likely ones
+	// (a running process updates values in place and appends new keys),
+	// far more than the last shard's of its kind.
+	if k.entries != nil {
+		ps.ownGuess = appendGuesses(ps.ownGuess[:0], k.entries)
+		defer func(g []guess) { ps.guess = g }(ps.guess)
+		ps.guess = ps.ownGuess
+	}
 	// A new slice, never the old entries' room: a reader may hold the
 	// entries a read handed over and take the same slice for the same
 	// entries (serve's lastRead does).

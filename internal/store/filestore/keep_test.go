@@ -258,3 +258,35 @@ func TestKeepReadsConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKeptShardGuessesItsOwnKeys: a kept shard parsed again takes its own
+// keys, in its own order, as the guesses of its entries (not the last
+// shard's of its kind): after a value written in place every entry is its
+// guess and no key is looked up.
+func TestKeptShardGuessesItsOwnKeys(t *testing.T) {
+	dir, kept, fresh := keptStore(t)
+	sameRead(t, kept, fresh, "first read")
+	files, _ := filepath.Glob(filepath.Join(dir, "histogram_*.db"))
+	if len(files) == 0 {
+		t.Fatal("fixture has no histogram shard")
+	}
+	k := kept.reuse.shards[filepath.Base(files[0])]
+	if k == nil || len(k.entries) < 2 {
+		t.Fatalf("%s not kept with entries: %+v", files[0], k)
+	}
+	writeFirstValue(t, files[0], 7.25)
+	ps := &parser{keys: newKeyCache(nil, nil)}
+	changed, ok := k.refresh(ps, kept.reuse.seed, true)
+	if !changed || !ok {
+		t.Fatalf("refresh after a write in place: changed %v, ok %v", changed, ok)
+	}
+	if ps.hits != len(k.entries) {
+		t.Fatalf("%d of %d entries were their guess, want all", ps.hits, len(k.entries))
+	}
+	if ps.guess != nil {
+		t.Fatal("the parser's guesses for its kind were not given back")
+	}
+	if k.entries[0].Value != 7.25 {
+		t.Fatalf("first value %v, want 7.25", k.entries[0].Value)
+	}
+}

@@ -269,11 +269,7 @@ func (b *guessBook) update(kind string, old []guess, hits int, entries []entry) 
 	keep := len(entries) == 0 || (len(old) > 0 && (2*hits < len(entries) || (hits == len(entries) && hits == len(old))))
 	var ng []guess
 	if !keep {
-		ng = make([]guess, len(entries))
-		for i := range entries {
-			k := entries[i].Key
-			ng[i] = guess{text: k.Text, key: k, id: entries[i].KeyID}
-		}
+		ng = appendGuesses(make([]guess, 0, len(entries)), entries)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -288,6 +284,15 @@ func (b *guessBook) update(kind string, old []guess, hits int, entries []entry) 
 		b.lists = map[string][]guess{}
 	}
 	b.lists[kind] = ng
+}
+
+// appendGuesses appends the keys of entries, in order, to dst as guesses.
+func appendGuesses(dst []guess, entries []entry) []guess {
+	for i := range entries {
+		k := entries[i].Key
+		dst = append(dst, guess{text: k.Text, key: k, id: entries[i].KeyID})
+	}
+	return dst
 }
 
 // parallelLookups is how many pending keys a walk looks up on every core.
@@ -399,9 +404,10 @@ type parser struct {
 	used int
 	// miss is stream's batch of entries that were not their guess.
 	miss missBatch
-	// copyBuf holds the bytes of a kept shard while they are parsed
-	// (see kept.refresh).
-	copyBuf []byte
+	// copyBuf holds the bytes of a kept shard while they are parsed, and
+	// ownGuess the keys it held before, its guesses (see kept.refresh).
+	copyBuf  []byte
+	ownGuess []guess
 	// grow, if not nil, gives stream a buffer holding the entries of its
 	// out and room for n more, in place of growEntries (see pipeline).
 	grow func(out []entry, n int) []entry
