@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/model"
 
@@ -223,7 +224,10 @@ func testIncremental(t *testing.T, seed uint64) {
 	end(pids[0])
 	end(pids[1])
 
-	kept, err := filestore.Open(ctx, dir, filestore.Options{Alive: alive})
+	// A short margin, so that reads between steps also take the listing
+	// before them while the directory stays unchanged (see
+	// filestore.StampMargin).
+	kept, err := filestore.Open(ctx, dir, filestore.Options{Alive: alive, ListingMargin: 30 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
@@ -37,7 +38,7 @@ func TestUnchangedReadServedAgain(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, _ := sampleStore(t)
 			for _, alive := range []store.Liveness{store.AliveNo, store.AliveYes} {
-				st, err := filestore.Open(context.Background(), dir, filestore.Options{Alive: func(string) store.Liveness { return alive }})
+				st, err := filestore.Open(context.Background(), dir, filestore.Options{Alive: func(string) store.Liveness { return alive }, ListingMargin: 30 * time.Millisecond})
 				if err != nil {
 					t.Fatal(err)
 				}

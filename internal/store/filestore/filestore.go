@@ -14,6 +14,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -33,6 +34,12 @@ type Options struct {
 	// Alive tells whether a shard's pid runs, for KeepReads
 	// (store.ProcessAlive when nil).
 	Alive func(pid string) store.Liveness
+	// ListingMargin is how long before a read the directory's last
+	// change must lie for a read with kept shards to take the listing
+	// before it while the directory stays unchanged (see StampMargin, the
+	// default when zero). Tests shorten it, where their file system's
+	// timestamps are finer.
+	ListingMargin time.Duration
 }
 
 // Store is a PROMETHEUS_MULTIPROC_DIR opened for reading and writing. It
@@ -48,8 +55,9 @@ type Store struct {
 	// keyIDs numbers the keys the scans parse (store.Key.ID).
 	keyIDs atomic.Uint32
 
-	// alive is Options.Alive.
-	alive func(pid string) store.Liveness
+	// alive is Options.Alive, margin Options.ListingMargin.
+	alive  func(pid string) store.Liveness
+	margin time.Duration
 	// reuse holds the shards kept between reads (KeepReads); nil while a
 	// read has taken it (reuseTaken) or when reads keep nothing. reuseOff
 	// tells the read that has it to forget it (KeepReads(false) meanwhile).
@@ -85,7 +93,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("open file store %s: layout %d: want 8 or 16 bytes per value", dir, opts.Layout)
 	}
-	return &Store{dir: dir, layout: layout, alive: opts.Alive}, nil
+	margin := opts.ListingMargin
+	if margin <= 0 {
+		margin = StampMargin
+	}
+	return &Store{dir: dir, layout: layout, alive: opts.Alive, margin: margin}, nil
 }
 
 // Dir returns the directory the store was opened on.

@@ -129,11 +129,11 @@ type kept struct {
 	sh shard
 }
 
-func newReuseState(alive func(string) store.Liveness) *reuseState {
+func newReuseState(alive func(string) store.Liveness, margin time.Duration) *reuseState {
 	if alive == nil {
 		alive = store.ProcessAlive
 	}
-	return &reuseState{seed: rand.Uint64(), margin: StampMargin, alive: alive, max: maxKeptMaps(), shards: map[string]*kept{}}
+	return &reuseState{seed: rand.Uint64(), margin: margin, alive: alive, max: maxKeptMaps(), shards: map[string]*kept{}}
 }
 
 // maxKeptSize bounds the size of a file that is kept: larger ones are
@@ -156,7 +156,7 @@ func (s *Store) KeepReads(on bool) {
 	case on && s.reuseTaken:
 		s.reuseOff = false
 	case on && s.reuse == nil:
-		s.reuse = newReuseState(s.alive)
+		s.reuse = newReuseState(s.alive, s.margin)
 	case !on:
 		s.lastStats = ReadStats{}
 		if s.reuse != nil {

@@ -71,8 +71,9 @@ func (s *Store) listInodes(r *reuseState) ([]shardFile, dirStamp, error) {
 			}
 			files = append(files, f)
 		}
-	}, func(st *syscall.Stat_t, now time.Time) bool {
-		stamp = stampOf(st, now, r.margin)
+	}, func(fd int, st *syscall.Stat_t, now time.Time) bool {
+		stamp = stampOf(st, now.Round(0), now.Sub(monoStart), r.margin)
+		stamp.stable = stamp.stable && localFS(fd)
 		if last == nil || !lastStamp.unchanged(stamp) {
 			return true
 		}
@@ -101,30 +102,65 @@ const StampMargin = 3 * time.Second
 // the file system's timestamps. When both lay more than a margin (see
 // StampMargin) before the listing began (stable), any later change sets
 // them to a later time; so while the directory's stamp stays the same, so
-// does its listing. A clock set back between two reads makes the stamp
-// untrusted (a change could then be stamped with the old time).
+// does its listing. That holds where the directory's times come from this
+// machine's clock, fresh: on a local file system (see localFS), not on
+// NFS or FUSE, whose times a server stamps by its own clock and whose
+// attributes may be cached. A wall clock set back between two reads
+// (found by comparing its progress with the monotonic clock's) makes the
+// stamp untrusted: a change could then be stamped with the old time.
 type dirStamp struct {
 	dev, ino, nlink uint64
 	size            int64
 	mtime, ctime    syscall.Timespec
-	// at is when the directory was stat'ed; stable is set as above;
+	// wall and mono are the wall clock and the monotonic clock (since
+	// monoStart) when the directory was stat'ed; stable is set as above;
 	// reused when the listing before was taken for this one.
-	at             time.Time
+	wall           time.Time
+	mono           time.Duration
 	stable, reused bool
 }
 
-func stampOf(st *syscall.Stat_t, now time.Time, margin time.Duration) dirStamp {
-	d := dirStamp{dev: uint64(st.Dev), ino: uint64(st.Ino), nlink: uint64(st.Nlink), size: int64(st.Size), mtime: st.Mtim, ctime: st.Ctim, at: now}
-	old := now.Add(-margin)
+// monoStart is the origin of dirStamp's monotonic readings.
+var monoStart = time.Now()
+
+func stampOf(st *syscall.Stat_t, wall time.Time, mono, margin time.Duration) dirStamp {
+	d := dirStamp{dev: uint64(st.Dev), ino: uint64(st.Ino), nlink: uint64(st.Nlink), size: int64(st.Size), mtime: st.Mtim, ctime: st.Ctim, wall: wall, mono: mono}
+	old := wall.Add(-margin)
 	d.stable = time.Unix(st.Mtim.Unix()).Before(old) && time.Unix(st.Ctim.Unix()).Before(old)
 	return d
 }
 
 // unchanged says whether cur, the directory's stamp now, shows that it
-// has not changed since d, a stable stamp, was taken.
+// has not changed since d, a stable stamp, was taken: every field the
+// same, and the wall clock gone forward as far as the monotonic clock
+// (less what a clock slewed by NTP, at most 500 ppm, may lag).
 func (d dirStamp) unchanged(cur dirStamp) bool {
-	return d.stable && !cur.at.Before(d.at) && d.dev == cur.dev && d.ino == cur.ino && d.nlink == cur.nlink &&
+	elapsed := cur.mono - d.mono
+	setBack := cur.wall.Sub(d.wall) < elapsed-elapsed/1000-10*time.Millisecond
+	return d.stable && !setBack && d.dev == cur.dev && d.ino == cur.ino && d.nlink == cur.nlink &&
 		d.size == cur.size && d.mtime == cur.mtime && d.ctime == cur.ctime
+}
+
+// localFS says whether the directory open as fd is on a file system whose
+// times this machine's clock stamps and whose attributes fstat reads
+// fresh: tmpfs, ramfs, ext2/3/4, XFS, Btrfs, F2FS, overlayfs, ZFS.
+func localFS(fd int) bool {
+	var fs syscall.Statfs_t
+	if syscall.Fstatfs(fd, &fs) != nil {
+		return false
+	}
+	switch uint32(fs.Type) {
+	case 0x01021994, // tmpfs
+		0x858458f6, // ramfs
+		0xef53,     // ext2, ext3, ext4
+		0x58465342, // XFS
+		0x9123683e, // Btrfs
+		0xf2f52010, // F2FS
+		0x794c7630, // overlayfs
+		0x2fc12fc1: // ZFS
+		return true
+	}
+	return false
 }
 
 // guessEntries is the number of entries a directory of size bytes (its
@@ -154,7 +190,7 @@ func (s *Store) list() ([]shardFile, error) {
 			}
 			files = append(files, f)
 		}
-	}, func(st *syscall.Stat_t, _ time.Time) bool {
+	}, func(_ int, st *syscall.Stat_t, _ time.Time) bool {
 		files = make([]shardFile, 0, guessEntries(st.Size))
 		return true
 	})
@@ -174,9 +210,10 @@ func (s *Store) listed(name []byte, typ uint8) (shardFile, bool) {
 
 // eachDirent calls fn with every entry of the directory in directory
 // order: its name (valid during the call), type and inode number. statted
-// is first called with what fstat says of the directory and the time
-// just before that fstat; the entries are not read when it returns false.
-func (s *Store) eachDirent(fn func(name []byte, typ uint8, ino uint64), statted func(*syscall.Stat_t, time.Time) bool) error {
+// is first called with the directory's descriptor, what fstat says of it
+// and the time just before that fstat; the entries are not read when it
+// returns false.
+func (s *Store) eachDirent(fn func(name []byte, typ uint8, ino uint64), statted func(fd int, st *syscall.Stat_t, now time.Time) bool) error {
 	fd, err := syscall.Open(s.dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "open", Path: s.dir, Err: err})
@@ -187,7 +224,7 @@ func (s *Store) eachDirent(fn func(name []byte, typ uint8, ino uint64), statted 
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return fmt.Errorf("list %s: %w", s.dir, &os.PathError{Op: "fstat", Path: s.dir, Err: err})
 	}
-	if !statted(&st, now) {
+	if !statted(fd, &st, now) {
 		return nil
 	}
 	buf := make([]byte, 64<<10)
