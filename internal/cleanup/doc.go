@@ -21,7 +21,11 @@
 // # Merge rules of an archive (per sample key text)
 //
 // counter, histogram (buckets are stored per le, not cumulative), summary
-// and gauge sum: the sum. Gauge mostrecent: the value with the greatest
+// and gauge sum: the sum. The sum adds the dead values apart from the
+// live ones, an order of additions that a float sum can feel: values
+// near the float range that overflow to +Inf in one order and meet a
+// -Inf in it give NaN where the directory order gave -Inf, or the
+// reverse. Gauge mostrecent: the value with the greatest
 // timestamp, with that timestamp; ties keep the first in scan order; a
 // series never set (timestamp 0) stays 0 and so stays out of the output.
 //

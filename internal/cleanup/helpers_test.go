@@ -157,6 +157,13 @@ func compareDumps(t testing.TB, got, want []byte, nanEdge bool) int {
 				edges++
 				continue
 			}
+			if overflowEdge(c) {
+				// A sum of values near the float range (pystore.py writes
+				// 1e308 and -Inf): +Inf + -Inf met in one order, -Inf
+				// alone in the other (see the package doc).
+				edges++
+				continue
+			}
 			kept = append(kept, c)
 		}
 		d.ChangedSamples = kept
@@ -165,6 +172,19 @@ func compareDumps(t testing.TB, got, want []byte, nanEdge bool) int {
 		t.Errorf("expositions differ:\n%s", d)
 	}
 	return edges
+}
+
+// overflowEdge tells whether a changed sample ("<key> <got>, want
+// <want>") has NaN on one side and an infinity on the other.
+func overflowEdge(c string) bool {
+	i := strings.LastIndex(c, ", want ")
+	if i < 0 {
+		return false
+	}
+	j := strings.LastIndexByte(c[:i], ' ')
+	got, want := c[j+1:i], c[i+len(", want "):]
+	inf := func(v string) bool { return v == "+Inf" || v == "-Inf" }
+	return (got == "NaN" && inf(want)) || (inf(got) && want == "NaN")
 }
 
 // runCleanup runs a cleanup of dir with opts and fails the test on error.
@@ -197,4 +217,18 @@ func shardInfos(t testing.TB, dir string) map[string]store.ShardInfo {
 		out[in.ID.String()] = in
 	}
 	return out
+}
+
+func TestOverflowEdge(t *testing.T) {
+	for c, want := range map[string]bool{
+		`app_gauge_sum{tag="cr\rret"} NaN, want -Inf`: true,
+		`app_gauge_sum{tag="a, b"} +Inf, want NaN`:    true,
+		`app_gauge_sum{tag="x"} NaN, want 1e+308`:     false,
+		`app_gauge_sum{tag="x"} +Inf, want -Inf`:      false,
+		`app_gauge_sum{tag="x"} 3, want 4`:            false,
+	} {
+		if got := overflowEdge(c); got != want {
+			t.Errorf("overflowEdge(%q) = %v, want %v", c, got, want)
+		}
+	}
 }
