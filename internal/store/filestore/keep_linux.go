@@ -124,11 +124,15 @@ type dirStamp struct {
 var monoStart = time.Now()
 
 func stampOf(st *syscall.Stat_t, wall time.Time, mono, margin time.Duration) dirStamp {
-	d := dirStamp{dev: uint64(st.Dev), ino: uint64(st.Ino), nlink: uint64(st.Nlink), size: int64(st.Size), mtime: st.Mtim, ctime: st.Ctim, wall: wall, mono: mono}
+	d := dirStamp{dev: wide(st.Dev), ino: wide(st.Ino), nlink: wide(st.Nlink), size: st.Size, mtime: st.Mtim, ctime: st.Ctim, wall: wall, mono: mono}
 	old := wall.Add(-margin)
 	d.stable = time.Unix(st.Mtim.Unix()).Before(old) && time.Unix(st.Ctim.Unix()).Before(old)
 	return d
 }
+
+// wide is v as a uint64: Stat_t's fields are 32 bits wide on some
+// architectures.
+func wide[T ~uint32 | ~uint64](v T) uint64 { return uint64(v) }
 
 // unchanged says whether cur, the directory's stamp now, shows that it
 // has not changed since d, a stable stamp, was taken: every field the
