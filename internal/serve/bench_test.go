@@ -208,7 +208,7 @@ func BenchmarkScrapeKept(b *testing.B) {
 		time.Sleep(filestore.StampMargin + time.Second/2)
 		run(b, dir, func(i int) {
 			for _, path := range live {
-				writeValue(b, path, float64(i+1))
+				testenv.WriteFirstValue(b, path, float64(i+1))
 			}
 		})
 	})

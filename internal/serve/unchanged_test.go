@@ -2,8 +2,6 @@ package serve
 
 import (
 	"context"
-	"encoding/binary"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -95,7 +93,7 @@ func TestUnchangedReadServedAgain(t *testing.T) {
 					return "promstore_store_reads_unchanged_total " + strconv.Itoa(n)
 				}
 
-				writeValue(t, filepath.Join(dir, "counter_4101.db"), 4242.25+float64(len(alive)))
+				testenv.WriteFirstValue(t, filepath.Join(dir, "counter_4101.db"), 4242.25+float64(len(alive)))
 				scrape("a value written in place", count(0))
 				scrape("read again", count(1))
 
@@ -116,29 +114,5 @@ func TestUnchangedReadServedAgain(t *testing.T) {
 				scrape("read again", count(1))
 			}
 		})
-	}
-}
-
-// writeValue writes v over the value of the first entry of the shard at
-// path, in place, as a process updating its value through its mapping
-// does.
-func writeValue(t testing.TB, path string, v float64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var hdr [4]byte
-	if _, err := f.ReadAt(hdr[:], 8); err != nil {
-		t.Fatal(err)
-	}
-	// Entry at offset 8: key length (4 bytes), key, padding to 8, value.
-	off := 8 + 4 + int64(binary.LittleEndian.Uint32(hdr[:]))
-	off += (8 - off%8) % 8
-	var buf [8]byte
-	binary.LittleEndian.PutUint64(buf[:], math.Float64bits(v))
-	if _, err := f.WriteAt(buf[:], off); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -136,11 +136,16 @@ func reportCPU(b *testing.B, start time.Duration) {
 //     again (as when every process runs);
 //   - refresh-kept: the same with the reads kept (KeepReads, as top
 //     does), every pid being dead here: the dead shards are not read again;
+//   - refresh-written: what top's refresh costs when every process runs
+//     and writes: reads kept, on a copy of the store whose every pid is
+//     taken for running, each shard with a value written in place before
+//     each refresh (untimed), so that every shard is copied, hashed and
+//     parsed again and everything aggregated again;
 //   - once-read and once-print: top --once's read and its printing of
 //     every row.
 //
 // It reports the CPU time of each and the ratios refresh/dump,
-// refresh-kept/dump and once-print/once-read.
+// refresh-kept/dump, refresh-written/dump and once-print/once-read.
 func BenchmarkTopVsDump(b *testing.B) {
 	dir := testenv.ProdStore(b, "big")
 	ctx := context.Background()
@@ -156,7 +161,15 @@ func BenchmarkTopVsDump(b *testing.B) {
 	client := testenv.PythonClient(b)
 	opts := SourceOptions{PythonClient: client}
 	live, kept := NewStoreSource(open(false), opts), NewStoreSource(open(true), opts)
-	for _, src := range []Source{live, kept} { // the first read of each
+	copied, shards := testenv.CopyUsed(b, dir)
+	running, err := filestore.Open(ctx, copied, filestore.Options{Alive: func(string) store.Liveness { return store.AliveYes }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	running.KeepReads(true)
+	b.Cleanup(func() { running.Close() })
+	written := NewStoreSource(running, opts)
+	for _, src := range []Source{live, kept, written} { // the first read of each
 		if _, err := src.Snapshot(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -172,8 +185,8 @@ func BenchmarkTopVsDump(b *testing.B) {
 		fn()
 		return testenv.CPUTime() - start
 	}
-	var dump, refresh, refreshKept, onceRead, oncePrint time.Duration
-	rows := 0
+	var dump, refresh, refreshKept, refreshWritten, onceRead, oncePrint time.Duration
+	rows, round := 0, 0
 	for b.Loop() {
 		dump += cpu(func() {
 			st := open(false)
@@ -197,6 +210,15 @@ func BenchmarkTopVsDump(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+		round++
+		for _, path := range shards {
+			testenv.WriteFirstValue(b, path, float64(round))
+		}
+		refreshWritten += cpu(func() {
+			if _, err := written.Snapshot(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
 		var tab *Table
 		onceRead += cpu(func() {
 			var err error
@@ -217,6 +239,8 @@ func BenchmarkTopVsDump(b *testing.B) {
 	b.ReportMetric(ms(refreshKept), "refresh-kept-cpu-ms/op")
 	b.ReportMetric(float64(refresh)/float64(dump), "refresh/dump")
 	b.ReportMetric(float64(refreshKept)/float64(dump), "refresh-kept/dump")
+	b.ReportMetric(ms(refreshWritten), "refresh-written-cpu-ms/op")
+	b.ReportMetric(float64(refreshWritten)/float64(dump), "refresh-written/dump")
 	b.ReportMetric(ms(onceRead), "once-read-cpu-ms/op")
 	b.ReportMetric(ms(oncePrint), "once-print-cpu-ms/op")
 	b.ReportMetric(float64(oncePrint)/float64(onceRead), "once-print/once-read")

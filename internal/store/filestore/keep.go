@@ -2,8 +2,10 @@ package filestore
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,8 +87,9 @@ type ReadStats struct {
 	// Reused is how many shards it took from what was kept, unchanged.
 	Reused int
 	// Reparsed is how many kept shards it parsed again because their
-	// bytes had changed.
-	Reparsed int
+	// bytes had changed; Revalued how many shards of running processes
+	// it read new values of, their keys unchanged (see kept.revalue).
+	Reparsed, Revalued int
 	// Listed is set when the read listed the directory; it does not when
 	// the directory's stamp shows no entry added, removed or renamed
 	// since the listing before (see dirStamp): that listing is used.
@@ -123,6 +126,14 @@ type kept struct {
 	sum     xxh3.Uint128
 	entries []entry
 	layout  int
+	// keys is the hash of data[:used] with the value slots of its entries
+	// zeroed, for a shard last parsed as a running process's (the bytes
+	// such a process changes in place are its values: see revalue).
+	// sumOK tells whether sum is set, keysOK whether keys is.
+	keys          xxh3.Uint128
+	sumOK, keysOK bool
+	// revalued is set when the last refresh read new values only.
+	revalued bool
 	// gen is the last read that read the shard through the mapping.
 	gen uint32
 	// sh is what the read hands over, made once.
@@ -371,6 +382,8 @@ func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 	switch {
 	case !changed:
 		r.cur.Reused++
+	case k.revalued:
+		r.cur.Revalued++
 	case !fresh:
 		r.cur.Reparsed++
 	}
@@ -408,33 +421,140 @@ func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 	if used < headerSize || used > len(k.data) {
 		return false, false
 	}
-	if !live && k.entries != nil && used == k.used && xxh3.Hash128Seed(k.data[:used], seed) == k.sum {
+	k.revalued = false
+	if !live && k.entries != nil && k.sumOK && used == k.used && xxh3.Hash128Seed(k.data[:used], seed) == k.sum {
 		return false, true
 	}
 	ps.copyBuf = append(ps.copyBuf[:0], k.data[:used]...)
 	b := ps.copyBuf
-	sum := xxh3.Hash128Seed(b, seed)
-	if live && k.entries != nil && used == k.used && sum == k.sum {
-		return false, true
+	if live && k.entries != nil && k.keysOK && used == k.used {
+		if entries, same, ok := k.revalue(ps, b, seed); ok {
+			if same {
+				return false, true
+			}
+			k.entries, k.revalued = entries, true
+			return true, true
+		}
+	}
+	var sum xxh3.Uint128
+	if !live {
+		sum = xxh3.Hash128Seed(b, seed)
 	}
 	// Parsed before: its own keys in its own order are the likely ones
-	// (a running process updates values in place and appends new keys),
-	// far more than the last shard's of its kind.
+	// (a running process appends new keys), far more than the last
+	// shard's of its kind.
+	var out []entry
 	if k.entries != nil {
 		ps.ownGuess = appendGuesses(ps.ownGuess[:0], k.entries)
 		defer func(g []guess) { ps.guess = g }(ps.guess)
 		ps.guess = ps.ownGuess
+		// A new slice, never the old entries' room: a reader may hold
+		// the entries a read handed over and take the same slice for
+		// the same entries (serve's lastRead does).
+		out = make([]entry, 0, len(k.entries)+len(k.entries)/8+16)
 	}
-	// A new slice, never the old entries' room: a reader may hold the
-	// entries a read handed over and take the same slice for the same
-	// entries (serve's lastRead does).
-	entries, layout, perr := ps.parse(b, k.size, nil)
+	entries, layout, perr := ps.parse(b, k.size, out)
 	if perr != nil {
 		return false, false
 	}
 	if entries == nil {
 		entries = []entry{}
 	}
-	k.used, k.sum, k.entries, k.layout = used, sum, entries, layout
+	k.used, k.entries, k.layout = used, entries, layout
+	k.sum, k.sumOK, k.keysOK = sum, !live, false
+	if live && len(entries) > 0 {
+		// For the next read's revalue: b is scratch now (the entries
+		// hold their values, the key cache the keys' texts).
+		if slots, ok := valueSlots(b, layout, ps.slots[:0]); ok && len(slots) == len(entries) {
+			ps.slots = slots
+			for _, at := range slots {
+				clear(b[at : int(at)+layout])
+			}
+			k.keys, k.keysOK = xxh3.Hash128Seed(b, seed), true
+		}
+	}
 	return true, true
+}
+
+// revalue reads the values of b, the used bytes of a running process's
+// shard copied out of its mapping, when only its values may have changed
+// since its entries were parsed: a running prometheus_client writes a
+// value in place and appends a new entry past the used size, and never
+// rewrites a key. That is so when b, of the used size parsed, walked with
+// the layout parsed (its key lengths and padding), holds as many entries
+// and hashes, with every value slot zeroed, to k.keys: the bytes outside
+// the value slots, key lengths included, are then those parsed, and so
+// are the keys, in the same order, and the layout (below
+// unambiguousBelow no value decides it: see parser.parse). It returns the
+// entries with b's values, new unless every value is the kept one bit for
+// bit (same), or ok false when b may hold other keys (b is then as it
+// was, to be parsed).
+func (k *kept) revalue(ps *parser, b []byte, seed uint64) (entries []entry, same, ok bool) {
+	stride := k.layout
+	if len(k.entries) == 0 || len(b) >= unambiguousBelow {
+		return nil, false, false
+	}
+	slots, ok := valueSlots(b, stride, ps.slots[:0])
+	if !ok || len(slots) != len(k.entries) {
+		return nil, false, false
+	}
+	ps.slots = slots
+	// The slots' bytes are kept aside while they are zeroed and hashed,
+	// and put back when the hash differs.
+	saved := ps.slotBytes[:0]
+	for _, at := range slots {
+		saved = append(saved, b[at:int(at)+stride]...)
+		clear(b[at : int(at)+stride])
+	}
+	ps.slotBytes = saved
+	if xxh3.Hash128Seed(b, seed) != k.keys {
+		for i, at := range slots {
+			copy(b[at:int(at)+stride], saved[i*stride:(i+1)*stride])
+		}
+		return nil, false, false
+	}
+	same = true
+	for i := range k.entries {
+		var e entry
+		readValue(&e, saved[i*stride:], stride)
+		old := &k.entries[i]
+		if math.Float64bits(e.Value) != math.Float64bits(old.Value) || math.Float64bits(e.Timestamp) != math.Float64bits(old.Timestamp) {
+			same = false
+			break
+		}
+	}
+	if same {
+		return k.entries, true, true
+	}
+	// A new slice (see refresh).
+	entries = slices.Clone(k.entries)
+	for i := range entries {
+		readValue(&entries[i], saved[i*stride:], stride)
+	}
+	return entries, false, true
+}
+
+// valueSlots appends to slots the offsets in b, the used bytes of a shard,
+// of the value slots of its entries in layout stride (LayoutLegacy or
+// LayoutTimestamp); false when b does not walk to its end that way.
+func valueSlots(b []byte, stride int, slots []int32) ([]int32, bool) {
+	if stride != LayoutLegacy && stride != LayoutTimestamp {
+		return slots, false
+	}
+	for pos := headerSize; pos < len(b); {
+		if len(b)-pos < 4 {
+			return slots, false
+		}
+		n := int(int32(binary.LittleEndian.Uint32(b[pos:])))
+		if n <= 0 || n > len(b)-pos-4 {
+			return slots, false
+		}
+		at := pos + 4 + n + padding(n)
+		if at+stride > len(b) {
+			return slots, false
+		}
+		slots = append(slots, int32(at))
+		pos = at + stride
+	}
+	return slots, true
 }

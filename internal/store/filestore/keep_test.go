@@ -27,10 +27,16 @@ func deadAll(pid string) store.Liveness {
 // not.
 func keptStore(t *testing.T) (dir string, kept, fresh *Store) {
 	t.Helper()
+	return keptStoreOf(t, "python-0.16-files")
+}
+
+// keptStoreOf is keptStore of another fixture store.
+func keptStoreOf(t *testing.T, fixture string) (dir string, kept, fresh *Store) {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("KeepReads keeps nothing off Linux")
 	}
-	src := fixtureStore(t, "python-0.16-files")
+	src := fixtureStore(t, fixture)
 	dir = t.TempDir()
 	ents, err := os.ReadDir(src)
 	if err != nil {
@@ -189,8 +195,8 @@ func TestKeepReadsLivePIDs(t *testing.T) {
 	}
 	writeFirstValue(t, files[0], 12345.5)
 	sameRead(t, kept, fresh, "value written in place")
-	if st := kept.ReadStats(); st.Reparsed != 1 || st.Reused != st.Kept-1 || st.Unchanged {
-		t.Fatalf("after a write in place: %+v, want one shard parsed again, not unchanged", st)
+	if st := kept.ReadStats(); st.Revalued != 1 || st.Reparsed != 0 || st.Reused != st.Kept-1 || st.Unchanged {
+		t.Fatalf("after a write in place: %+v, want one shard's values read again (its keys kept), not unchanged", st)
 	}
 	sameRead(t, kept, fresh, "read again")
 	if st := kept.ReadStats(); !st.Unchanged {
@@ -288,5 +294,85 @@ func TestKeptShardGuessesItsOwnKeys(t *testing.T) {
 	}
 	if k.entries[0].Value != 7.25 {
 		t.Fatalf("first value %v, want 7.25", k.entries[0].Value)
+	}
+}
+
+// TestKeptRevalue: the shards of running processes whose used size is
+// unchanged have their values read again without their keys parsed
+// only while nothing but values changed: a key rewritten in place (same
+// length, same used size), however unlike what Python does, is parsed;
+// a NaN of another payload is a new value; processes that end (their
+// shards now hashed through their mappings) and pids running again are
+// parsed once more and read as a new reader does. Both layouts.
+func TestKeptRevalue(t *testing.T) {
+	for _, fixture := range []string{"python-0.16-files", "python-0.25-files"} {
+		t.Run(fixture, func(t *testing.T) {
+			dir, kept, fresh := keptStoreOf(t, fixture)
+			running := func(string) store.Liveness { return store.AliveYes }
+			kept.alive = running
+			kept.KeepReads(false)
+			kept.KeepReads(true)
+			files, _ := filepath.Glob(filepath.Join(dir, "counter_*.db"))
+			if len(files) == 0 {
+				t.Fatal("fixture has no counter shard")
+			}
+			path := files[0]
+			all := -1 // every shard kept
+			want := func(what string, revalued, reparsed int) {
+				t.Helper()
+				sameRead(t, kept, fresh, what)
+				st := kept.ReadStats()
+				if reparsed == all {
+					reparsed = st.Kept
+				}
+				if st.Revalued != revalued || st.Reparsed != reparsed {
+					t.Fatalf("%s: %+v, want %d revalued, %d parsed again", what, st, revalued, reparsed)
+				}
+			}
+			want("first read", 0, 0)
+			writeFirstValue(t, path, 12.5)
+			want("value written", 1, 0)
+			want("nothing written", 0, 0)
+			writeFirstValue(t, path, math.Float64frombits(0x7ff8000000000001))
+			want("a NaN", 1, 0)
+			writeFirstValue(t, path, math.Float64frombits(0x7ff8000000000002))
+			want("a NaN of another payload", 1, 0)
+
+			// A letter of the first key's text changed in place.
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := int(b[8]) | int(b[9])<<8 | int(b[10])<<16 | int(b[11])<<24
+			key := b[12 : 12+n]
+			at := strings.LastIndexAny(string(key), "abcdefghijklmnopqrstuvwxyz")
+			if at < 0 {
+				t.Fatalf("no letter in key %q", key)
+			}
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteAt([]byte{'a' + (key[at]-'a'+1)%26}, int64(12+at)); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			want("a key rewritten in place", 0, 1)
+			writeFirstValue(t, path, 99)
+			want("a value of the rewritten key", 1, 0)
+
+			// The processes end: their shards, hashed through their
+			// mappings from now on, are parsed once more for that hash;
+			// then new ones of the pids run: parsed once more for the
+			// hash of their keys.
+			kept.reuse.alive = deadAll
+			want("processes ended", 0, all)
+			writeFirstValue(t, path, 100)
+			want("written while taken for dead", 0, 1)
+			kept.reuse.alive = running
+			want("running again", 0, all)
+			writeFirstValue(t, path, 101)
+			want("running, value written", 1, 0)
+		})
 	}
 }
