@@ -427,18 +427,19 @@ func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 	}
 	ps.copyBuf = append(ps.copyBuf[:0], k.data[:used]...)
 	b := ps.copyBuf
-	if live && k.entries != nil && k.keysOK && used == k.used {
-		if entries, same, ok := k.revalue(ps, b, seed); ok {
-			if same {
-				return false, true
+	if live && k.entries != nil && used == k.used {
+		if k.keysOK {
+			if entries, same, ok := k.revalue(ps, b, seed); ok {
+				if same {
+					return false, true
+				}
+				k.entries, k.revalued = entries, true
+				return true, true
 			}
-			k.entries, k.revalued = entries, true
-			return true, true
+		} else if k.sumOK && xxh3.Hash128Seed(b, seed) == k.sum {
+			// No entries, or too big for revalue: the copy's hash.
+			return false, true
 		}
-	}
-	var sum xxh3.Uint128
-	if !live {
-		sum = xxh3.Hash128Seed(b, seed)
 	}
 	// Parsed before: its own keys in its own order are the likely ones
 	// (a running process appends new keys), far more than the last
@@ -461,8 +462,8 @@ func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 		entries = []entry{}
 	}
 	k.used, k.entries, k.layout = used, entries, layout
-	k.sum, k.sumOK, k.keysOK = sum, !live, false
-	if live && len(entries) > 0 {
+	k.sumOK, k.keysOK = false, false
+	if live && len(entries) > 0 && len(b) < unambiguousBelow {
 		// For the next read's revalue: b is scratch now (the entries
 		// hold their values, the key cache the keys' texts).
 		if slots, ok := valueSlots(b, layout, ps.slots[:0]); ok && len(slots) == len(entries) {
@@ -472,6 +473,11 @@ func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 			}
 			k.keys, k.keysOK = xxh3.Hash128Seed(b, seed), true
 		}
+	}
+	if !k.keysOK {
+		// A shard of a process not running, or one revalue cannot
+		// read (no entries, 16 MiB or more): its hash, b untouched.
+		k.sum, k.sumOK = xxh3.Hash128Seed(b, seed), true
 	}
 	return true, true
 }

@@ -363,16 +363,19 @@ func TestKeptRevalue(t *testing.T) {
 
 			// The processes end: their shards, hashed through their
 			// mappings from now on, are parsed once more for that hash;
-			// then new ones of the pids run: parsed once more for the
-			// hash of their keys.
+			// then new ones of the pids run: their copies' hash is the
+			// one kept, until a value is written: that shard is parsed
+			// once more for the hash of its keys, and revalued from then.
 			kept.reuse.alive = deadAll
 			want("processes ended", 0, all)
 			writeFirstValue(t, path, 100)
 			want("written while taken for dead", 0, 1)
 			kept.reuse.alive = running
-			want("running again", 0, all)
+			want("running again", 0, 0)
 			writeFirstValue(t, path, 101)
-			want("running, value written", 1, 0)
+			want("running, value written", 0, 1)
+			writeFirstValue(t, path, 102)
+			want("running, value written again", 1, 0)
 		})
 	}
 }
