@@ -129,8 +129,11 @@ type kept struct {
 	// keys is the hash of data[:used] with the value slots of its entries
 	// zeroed, for a shard last parsed as a running process's (the bytes
 	// such a process changes in place are its values: see revalue).
-	// sumOK tells whether sum is set, keysOK whether keys is.
+	// slots are the offsets of those value slots in data[:used], set
+	// with keys. sumOK tells whether sum is set, keysOK whether keys
+	// and slots are.
 	keys          xxh3.Uint128
+	slots         []int32
 	sumOK, keysOK bool
 	// revalued is set when the last refresh read new values only.
 	revalued bool
@@ -218,7 +221,7 @@ func (k *kept) release() {
 		unmapFile(k.data)
 		k.data = nil
 	}
-	k.entries = nil
+	k.entries, k.slots = nil, nil
 }
 
 // takeFiles returns the last read's file list for the next listing to
@@ -466,12 +469,11 @@ func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 	if live && len(entries) > 0 && len(b) < unambiguousBelow {
 		// For the next read's revalue: b is scratch now (the entries
 		// hold their values, the key cache the keys' texts).
-		if slots, ok := valueSlots(b, layout, ps.slots[:0]); ok && len(slots) == len(entries) {
-			ps.slots = slots
+		if slots, ok := valueSlots(b, layout, k.slots[:0]); ok && len(slots) == len(entries) {
 			for _, at := range slots {
 				clear(b[at : int(at)+layout])
 			}
-			k.keys, k.keysOK = xxh3.Hash128Seed(b, seed), true
+			k.keys, k.slots, k.keysOK = xxh3.Hash128Seed(b, seed), slots, true
 		}
 	}
 	if !k.keysOK {
@@ -486,25 +488,21 @@ func (k *kept) refresh(ps *parser, seed uint64, live bool) (changed, ok bool) {
 // shard copied out of its mapping, when only its values may have changed
 // since its entries were parsed: a running prometheus_client writes a
 // value in place and appends a new entry past the used size, and never
-// rewrites a key. That is so when b, of the used size parsed, walked with
-// the layout parsed (its key lengths and padding), holds as many entries
-// and hashes, with every value slot zeroed, to k.keys: the bytes outside
-// the value slots, key lengths included, are then those parsed, and so
-// are the keys, in the same order, and the layout (below
-// unambiguousBelow no value decides it: see parser.parse). It returns the
+// rewrites a key. That is so when b, of the used size parsed, hashes to
+// k.keys with the value slots of the parse (k.slots) zeroed: the bytes
+// outside those slots, key lengths included, are then those parsed (b
+// need not be walked again: the walk reads only those bytes), and so are
+// the keys, in the same order, and the layout (below unambiguousBelow no
+// value decides it: see parser.parse). It returns the
 // entries with b's values, new unless every value is the kept one bit for
 // bit (same), or ok false when b may hold other keys (b is then as it
 // was, to be parsed).
 func (k *kept) revalue(ps *parser, b []byte, seed uint64) (entries []entry, same, ok bool) {
 	stride := k.layout
-	if len(k.entries) == 0 || len(b) >= unambiguousBelow {
+	slots := k.slots
+	if len(k.entries) == 0 || len(slots) != len(k.entries) || len(b) != k.used || len(b) >= unambiguousBelow {
 		return nil, false, false
 	}
-	slots, ok := valueSlots(b, stride, ps.slots[:0])
-	if !ok || len(slots) != len(k.entries) {
-		return nil, false, false
-	}
-	ps.slots = slots
 	// The slots' bytes are kept aside while they are zeroed and hashed,
 	// and put back when the hash differs.
 	saved := ps.slotBytes[:0]

@@ -408,9 +408,8 @@ type parser struct {
 	// ownGuess the keys it held before, its guesses (see kept.refresh).
 	copyBuf  []byte
 	ownGuess []guess
-	// slots and slotBytes hold a kept shard's value slots while it is
-	// revalued (see kept.revalue).
-	slots     []int32
+	// slotBytes holds a kept shard's values while it is revalued (see
+	// kept.revalue).
 	slotBytes []byte
 	// grow, if not nil, gives stream a buffer holding the entries of its
 	// out and room for n more, in place of growEntries (see pipeline).
