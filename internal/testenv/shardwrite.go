@@ -23,9 +23,10 @@ func WriteFirstValue(tb testing.TB, path string, v float64) {
 	if _, err := f.ReadAt(hdr[:], 8); err != nil {
 		tb.Fatal(err)
 	}
-	// Entry at offset 8: key length (4 bytes), key, padding to 8, value.
-	off := 8 + 4 + int64(bin.LittleEndian.Uint32(hdr[:]))
-	off += (8 - off%8) % 8
+	// Entry at offset 8: key length (4 bytes), key, padding, value. Python
+	// pads 4+n bytes with 8-(4+n)%8 spaces: 1 to 8, never none.
+	n := int64(bin.LittleEndian.Uint32(hdr[:]))
+	off := 8 + 4 + n + 8 - (4+n)%8
 	var buf [8]byte
 	bin.LittleEndian.PutUint64(buf[:], math.Float64bits(v))
 	if _, err := f.WriteAt(buf[:], off); err != nil {

@@ -2,6 +2,8 @@ package filestore
 
 import (
 	"fmt"
+	"github.com/promstore/promstore/internal/testenv"
+	"math"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -115,7 +117,7 @@ func TestKeepReadsUnchangedDirectory(t *testing.T) {
 
 	// A shard's bytes changed in place do not touch the directory: the
 	// listing is used and the shard read again.
-	writeFirstValue(t, files[0], 4242.5)
+	testenv.WriteFirstValue(t, files[0], 4242.5)
 	read("value written in place", true)
 	if st := kept.ReadStats(); st.Listed || st.Reparsed != 1 || st.Unchanged {
 		t.Fatalf("value written in place: %+v, want not listed, one shard parsed again", st)
@@ -147,7 +149,9 @@ func TestDirStamp(t *testing.T) {
 	}{
 		{"unchanged", last, nil, later, 15 * time.Second, true},
 		{"unchanged, at the same instant", last, nil, now, 0, true},
-		{"unchanged, the wall clock slewed 500 ppm", last, nil, now.Add(time.Hour - 1800*time.Millisecond), time.Hour, true},
+		{"unchanged, the wall clock 5 ms behind after an hour", last, nil, now.Add(time.Hour - 5*time.Millisecond), time.Hour, true},
+		{"the wall clock 1.8 s behind after an hour (a step)", last, nil, now.Add(time.Hour - 1800*time.Millisecond), time.Hour, false},
+		{"clock set back 3.5 s, a day ago", last, nil, now.Add(24*time.Hour - 3500*time.Millisecond), 24 * time.Hour, false},
 		{"clock set back", last, nil, now.Add(-time.Second), time.Second, false},
 		{"clock set back an hour, 2 s ago", last, nil, now.Add(-time.Hour + 2*time.Second), 2 * time.Second, false},
 		{"clock set back a minute, an hour ago", last, nil, now.Add(59 * time.Minute), time.Hour, false},
@@ -164,6 +168,10 @@ func TestDirStamp(t *testing.T) {
 			func(st *syscall.Stat_t) { st.Ctim = ts(-2 * time.Second) }, later, 15 * time.Second, false},
 		{"times in the future", stampOf(&syscall.Stat_t{Dev: 7, Ino: 42, Nlink: 2, Size: 4096, Mtim: ts(time.Hour), Ctim: ts(time.Hour)}, now, time.Hour, margin),
 			func(st *syscall.Stat_t) { st.Mtim, st.Ctim = ts(time.Hour), ts(time.Hour) }, later, 15 * time.Second, false},
+		{"times clamped at 2038 (clock past it)", stampOf(&syscall.Stat_t{Dev: 7, Ino: 42, Nlink: 2, Size: 4096, Mtim: syscall.Timespec{Sec: math.MaxInt32}, Ctim: syscall.Timespec{Sec: math.MaxInt32}}, time.Unix(math.MaxInt32+3600, 0), time.Hour, margin),
+			func(st *syscall.Stat_t) {
+				st.Mtim, st.Ctim = syscall.Timespec{Sec: math.MaxInt32}, syscall.Timespec{Sec: math.MaxInt32}
+			}, time.Unix(math.MaxInt32+3615, 0), 15 * time.Second, false},
 		{"no listing before", dirStamp{}, nil, later, 15 * time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -107,7 +108,13 @@ const StampMargin = 3 * time.Second
 // NFS or FUSE, whose times a server stamps by its own clock and whose
 // attributes may be cached. A wall clock set back between two reads
 // (found by comparing its progress with the monotonic clock's) makes the
-// stamp untrusted: a change could then be stamped with the old time.
+// stamp untrusted: a change could then be stamped with the old time; so
+// do times clamped at the largest 32-bit second (ext4 with 128-byte
+// inodes, XFS without bigtime: every change after 2038 gets that time).
+// Not seen: a clock set back and forward again between two reads, and on
+// overlayfs a change made in a lower layer while it is mounted (fstat
+// shows the upper directory; the kernel leaves such changes undefined);
+// changes made through the overlay are seen.
 type dirStamp struct {
 	dev, ino, nlink uint64
 	size            int64
@@ -126,7 +133,8 @@ var monoStart = time.Now()
 func stampOf(st *syscall.Stat_t, wall time.Time, mono, margin time.Duration) dirStamp {
 	d := dirStamp{dev: wide(st.Dev), ino: wide(st.Ino), nlink: wide(st.Nlink), size: st.Size, mtime: st.Mtim, ctime: st.Ctim, wall: wall, mono: mono}
 	old := wall.Add(-margin)
-	d.stable = time.Unix(st.Mtim.Unix()).Before(old) && time.Unix(st.Ctim.Unix()).Before(old)
+	d.stable = time.Unix(st.Mtim.Unix()).Before(old) && time.Unix(st.Ctim.Unix()).Before(old) &&
+		int64(st.Mtim.Sec) != math.MaxInt32 && int64(st.Ctim.Sec) != math.MaxInt32
 	return d
 }
 
@@ -136,11 +144,12 @@ func wide[T ~uint32 | ~uint64](v T) uint64 { return uint64(v) }
 
 // unchanged says whether cur, the directory's stamp now, shows that it
 // has not changed since d, a stable stamp, was taken: every field the
-// same, and the wall clock gone forward as far as the monotonic clock
-// (less what a clock slewed by NTP, at most 500 ppm, may lag).
+// same, and the wall clock gone forward as far as the monotonic clock,
+// within 10 ms (Linux slews CLOCK_MONOTONIC as it slews CLOCK_REALTIME:
+// only a step sets them apart, however long the time between reads).
 func (d dirStamp) unchanged(cur dirStamp) bool {
 	elapsed := cur.mono - d.mono
-	setBack := cur.wall.Sub(d.wall) < elapsed-elapsed/1000-10*time.Millisecond
+	setBack := cur.wall.Sub(d.wall) < elapsed-10*time.Millisecond
 	return d.stable && !setBack && d.dev == cur.dev && d.ino == cur.ino && d.nlink == cur.nlink &&
 		d.size == cur.size && d.mtime == cur.mtime && d.ctime == cur.ctime
 }

@@ -3,6 +3,7 @@ package filestore
 import (
 	"context"
 	"fmt"
+	"github.com/promstore/promstore/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -193,7 +194,7 @@ func TestKeepReadsLivePIDs(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("fixture has no counter shard")
 	}
-	writeFirstValue(t, files[0], 12345.5)
+	testenv.WriteFirstValue(t, files[0], 12345.5)
 	sameRead(t, kept, fresh, "value written in place")
 	if st := kept.ReadStats(); st.Revalued != 1 || st.Reparsed != 0 || st.Reused != st.Kept-1 || st.Unchanged {
 		t.Fatalf("after a write in place: %+v, want one shard's values read again (its keys kept), not unchanged", st)
@@ -201,34 +202,6 @@ func TestKeepReadsLivePIDs(t *testing.T) {
 	sameRead(t, kept, fresh, "read again")
 	if st := kept.ReadStats(); !st.Unchanged {
 		t.Fatalf("read again: %+v, want unchanged", st)
-	}
-}
-
-// writeFirstValue writes v over the value of the first entry of the shard
-// at path, in place, as a process updating its value through its mapping
-// does.
-func writeFirstValue(t *testing.T, path string, v float64) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Entry at offset 8: key length (4 bytes), key, padding to 8, value.
-	n := int(b[8]) | int(b[9])<<8 | int(b[10])<<16 | int(b[11])<<24
-	off := 8 + 4 + n
-	off += (8 - off%8) % 8
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var buf [8]byte
-	bits := math.Float64bits(v)
-	for i := range buf {
-		buf[i] = byte(bits >> (8 * i))
-	}
-	if _, err := f.WriteAt(buf[:], int64(off)); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -280,7 +253,7 @@ func TestKeptShardGuessesItsOwnKeys(t *testing.T) {
 	if k == nil || len(k.entries) < 2 {
 		t.Fatalf("%s not kept with entries: %+v", files[0], k)
 	}
-	writeFirstValue(t, files[0], 7.25)
+	testenv.WriteFirstValue(t, files[0], 7.25)
 	ps := &parser{keys: newKeyCache(nil, nil)}
 	changed, ok := k.refresh(ps, kept.reuse.seed, true)
 	if !changed || !ok {
@@ -330,12 +303,12 @@ func TestKeptRevalue(t *testing.T) {
 				}
 			}
 			want("first read", 0, 0)
-			writeFirstValue(t, path, 12.5)
+			testenv.WriteFirstValue(t, path, 12.5)
 			want("value written", 1, 0)
 			want("nothing written", 0, 0)
-			writeFirstValue(t, path, math.Float64frombits(0x7ff8000000000001))
+			testenv.WriteFirstValue(t, path, math.Float64frombits(0x7ff8000000000001))
 			want("a NaN", 1, 0)
-			writeFirstValue(t, path, math.Float64frombits(0x7ff8000000000002))
+			testenv.WriteFirstValue(t, path, math.Float64frombits(0x7ff8000000000002))
 			want("a NaN of another payload", 1, 0)
 
 			// A letter of the first key's text changed in place.
@@ -358,7 +331,7 @@ func TestKeptRevalue(t *testing.T) {
 			}
 			f.Close()
 			want("a key rewritten in place", 0, 1)
-			writeFirstValue(t, path, 99)
+			testenv.WriteFirstValue(t, path, 99)
 			want("a value of the rewritten key", 1, 0)
 
 			// The processes end: their shards, hashed through their
@@ -368,13 +341,13 @@ func TestKeptRevalue(t *testing.T) {
 			// once more for the hash of its keys, and revalued from then.
 			kept.reuse.alive = deadAll
 			want("processes ended", 0, all)
-			writeFirstValue(t, path, 100)
+			testenv.WriteFirstValue(t, path, 100)
 			want("written while taken for dead", 0, 1)
 			kept.reuse.alive = running
 			want("running again", 0, 0)
-			writeFirstValue(t, path, 101)
+			testenv.WriteFirstValue(t, path, 101)
 			want("running, value written", 0, 1)
-			writeFirstValue(t, path, 102)
+			testenv.WriteFirstValue(t, path, 102)
 			want("running, value written again", 1, 0)
 		})
 	}
