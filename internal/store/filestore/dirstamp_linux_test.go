@@ -2,13 +2,14 @@ package filestore
 
 import (
 	"fmt"
-	"github.com/promstore/promstore/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // TestKeepReadsUnchangedDirectory: a read with kept shards uses the last

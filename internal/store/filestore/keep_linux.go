@@ -134,13 +134,16 @@ func stampOf(st *syscall.Stat_t, wall time.Time, mono, margin time.Duration) dir
 	d := dirStamp{dev: wide(st.Dev), ino: wide(st.Ino), nlink: wide(st.Nlink), size: st.Size, mtime: st.Mtim, ctime: st.Ctim, wall: wall, mono: mono}
 	old := wall.Add(-margin)
 	d.stable = time.Unix(st.Mtim.Unix()).Before(old) && time.Unix(st.Ctim.Unix()).Before(old) &&
-		int64(st.Mtim.Sec) != math.MaxInt32 && int64(st.Ctim.Sec) != math.MaxInt32
+		wideSec(st.Mtim.Sec) != math.MaxInt32 && wideSec(st.Ctim.Sec) != math.MaxInt32
 	return d
 }
 
 // wide is v as a uint64: Stat_t's fields are 32 bits wide on some
 // architectures.
 func wide[T ~uint32 | ~uint64](v T) uint64 { return uint64(v) }
+
+// wideSec is v, a Timespec's seconds, as an int64.
+func wideSec[T ~int32 | ~int64](v T) int64 { return int64(v) }
 
 // unchanged says whether cur, the directory's stamp now, shows that it
 // has not changed since d, a stable stamp, was taken: every field the

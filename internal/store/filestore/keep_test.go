@@ -3,7 +3,6 @@ package filestore
 import (
 	"context"
 	"fmt"
-	"github.com/promstore/promstore/internal/testenv"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // deadAll says every numeric pid is gone.
