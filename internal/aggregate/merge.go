@@ -51,6 +51,7 @@ type pidGroup struct {
 	labels []store.Label // without pid
 	byPID  []pidValue    // by pid number (Aggregator.pidNum)
 	n      int           // set entries of byPID
+	dirty  bool          // see Revalue
 }
 
 // pidValue is the value of one process in a pidGroup. Its labels (the
@@ -81,6 +82,7 @@ type series struct {
 	ts     float64
 	set    bool
 	procs  *procSet // with KeepProcesses
+	dirty  bool     // see Revalue
 }
 
 type hist struct {
@@ -91,6 +93,7 @@ type hist struct {
 	les   []float64
 	cells []*float64
 	procs *histProcs // with KeepProcesses
+	dirty bool       // see Revalue
 }
 
 // bucket returns the cell of bound le, made from cells when new.

@@ -1,6 +1,10 @@
 package aggregate
 
-import "github.com/promstore/promstore/internal/store"
+import (
+	"math"
+
+	"github.com/promstore/promstore/internal/store"
+)
 
 // Reset empties the aggregator for another read of the same store (serve
 // and top read one again and again), keeping what it learned about each
@@ -96,4 +100,179 @@ func (a *Aggregator) claim(f *family, s store.Sample) bool {
 	f.stale = true
 	delete(a.families, f.Name)
 	return false
+}
+
+// Shard is the samples of one shard as a read handed them over.
+type Shard struct {
+	ID      store.ShardID
+	Entries []store.Entry
+}
+
+// Revalue makes the aggregator what aggregating cur anew (Reset, then
+// AddShard of each) makes of it, when it holds the aggregation of last
+// exactly (nothing added and no Reset since) and cur is last with values
+// changed only: the same shards in the same order, each with the same
+// keys in the same order; changed lists the indexes of the shards whose
+// entries may differ from last's (the others are the same slices). A
+// series, histogram or per-process group none of whose samples changed
+// keeps its value: its samples are the same, added in the same order. One
+// with a changed sample is emptied and its samples added again from
+// every shard of cur, in order, as a new read adds them. So a read of a
+// store whose running processes wrote values in place costs a pass over
+// its entries and the additions of the series they changed.
+//
+// It returns false, having changed nothing, when cur is not so (another
+// shard or key at some place; a key the last read did not meet), and
+// when the aggregator keeps processes (KeepProcesses): aggregate cur anew.
+func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
+	if a.keep > 0 || len(last) != len(cur) {
+		return false
+	}
+	var dirty dirtySet
+	for _, i := range changed {
+		if i < 0 || i >= len(cur) {
+			dirty.clear()
+			return false
+		}
+		l, c := last[i].Entries, cur[i].Entries
+		if last[i].ID != cur[i].ID || len(l) != len(c) {
+			dirty.clear()
+			return false
+		}
+		for j := range c {
+			ce, le := &c[j], &l[j]
+			if ce.Key != le.Key {
+				dirty.clear()
+				return false
+			}
+			if math.Float64bits(ce.Value) == math.Float64bits(le.Value) && math.Float64bits(ce.Timestamp) == math.Float64bits(le.Timestamp) {
+				continue
+			}
+			ki := a.known(ce.Key)
+			if ki == nil || !dirty.mark(ki) {
+				dirty.clear()
+				return false
+			}
+		}
+	}
+	if dirty.empty() {
+		return true
+	}
+	dirty.reset()
+	for _, sh := range cur {
+		for j := range sh.Entries {
+			e := &sh.Entries[j]
+			ki := a.known(e.Key)
+			if ki == nil || !ki.dirty() {
+				continue
+			}
+			a.add(store.Sample{Shard: sh.ID, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, nil)
+		}
+	}
+	dirty.clear()
+	for _, f := range a.families {
+		// Labels of earlier Families calls live on in their blocks.
+		f.labels = labelArena{}
+	}
+	return true
+}
+
+// known returns the keyInfo of k met by the current read, or nil.
+func (a *Aggregator) known(k *store.Key) *keyInfo {
+	var ki *keyInfo
+	if id := k.ID; id != 0 && int(id) < len(a.slots) {
+		if s := a.slots[id]; s != nil && s.key == k {
+			ki = s
+		}
+	}
+	if ki == nil {
+		ki = a.keys[k]
+	}
+	if ki == nil || ki.epoch != a.epoch || ki.fam == nil || ki.fam.stale || ki.fam.epoch != a.epoch {
+		return nil
+	}
+	return ki
+}
+
+// dirty says whether what ki's samples add to (its histogram, group of
+// processes or series) is marked by a dirtySet.
+func (ki *keyInfo) dirty() bool {
+	switch {
+	case ki.hist != nil:
+		return ki.hist.dirty
+	case ki.group != nil:
+		return ki.group.dirty
+	case ki.shortcut != nil:
+		return ki.shortcut.dirty
+	}
+	return false
+}
+
+// dirtySet marks what changed samples add to, for Revalue.
+type dirtySet struct {
+	series []*series
+	hists  []*hist
+	groups []*pidGroup
+}
+
+// mark marks what ki's samples add to; false when the key has none (it
+// was never added to).
+func (d *dirtySet) mark(ki *keyInfo) bool {
+	switch {
+	case ki.hist != nil:
+		if ki.cell == nil {
+			return false
+		}
+		if !ki.hist.dirty {
+			ki.hist.dirty = true
+			d.hists = append(d.hists, ki.hist)
+		}
+	case ki.group != nil:
+		if !ki.group.dirty {
+			ki.group.dirty = true
+			d.groups = append(d.groups, ki.group)
+		}
+	case ki.shortcut != nil:
+		if !ki.shortcut.dirty {
+			ki.shortcut.dirty = true
+			d.series = append(d.series, ki.shortcut)
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (d *dirtySet) empty() bool {
+	return len(d.series) == 0 && len(d.hists) == 0 && len(d.groups) == 0
+}
+
+// reset empties what is marked, as Reset does, for its samples to be
+// added again; the marks stay.
+func (d *dirtySet) reset() {
+	for _, sr := range d.series {
+		sr.value, sr.ts, sr.set = 0, 0, false
+	}
+	for _, h := range d.hists {
+		for _, c := range h.cells {
+			*c = 0
+		}
+	}
+	for _, g := range d.groups {
+		clear(g.byPID)
+		g.byPID, g.n = g.byPID[:0], 0
+	}
+}
+
+// clear takes the marks off.
+func (d *dirtySet) clear() {
+	for _, sr := range d.series {
+		sr.dirty = false
+	}
+	for _, h := range d.hists {
+		h.dirty = false
+	}
+	for _, g := range d.groups {
+		g.dirty = false
+	}
 }

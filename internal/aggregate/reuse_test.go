@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -28,31 +29,29 @@ func TestResetMatchesNew(t *testing.T) {
 	}
 }
 
-func testResetMatchesNew(t *testing.T, seed uint64, keep int) {
-	rnd := rand.New(rand.NewPCG(seed, 1))
-	var nextID uint32
-	texts := map[string]*store.Key{}
-	// mk returns the key of a text, the same pointer as before except
-	// now and then (a reader that parsed it again).
-	mk := func(family, name, help string, labels []store.Label) *store.Key {
-		text := store.EncodeKey(family, name, labels, help)
-		if k := texts[text]; k != nil && rnd.IntN(20) != 0 {
-			return k
-		}
-		k, err := store.ParseKey(text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nextID++
-		k.ID = nextID
-		texts[text] = k
-		return k
-	}
-	type group struct {
-		kind store.Kind
-		mode string
-		keys func() []*store.Key
-	}
+// readGen makes random reads: shards of every kind and gauge mode, random
+// pids, subsets of series in random orders, histogram bounds that come
+// and go, NaN values, a family written by shards of different kinds from
+// read to read, help texts that differ between keys of one family, keys
+// parsed anew now and then (another pointer and ID for a text met before).
+type readGen struct {
+	t        *testing.T
+	rnd      *rand.Rand
+	nextID   uint32
+	texts    map[string]*store.Key
+	groups   []readGroup
+	conflict []readGroup
+}
+
+type readGroup struct {
+	kind store.Kind
+	mode string
+	keys func() []*store.Key
+}
+
+func newReadGen(t *testing.T, seed uint64) *readGen {
+	g := &readGen{t: t, rnd: rand.New(rand.NewPCG(seed, 1)), texts: map[string]*store.Key{}}
+	rnd, mk := g.rnd, g.key
 	routes := func() []store.Label {
 		return []store.Label{{Name: "route", Value: "/r" + strconv.Itoa(rnd.IntN(6))}}
 	}
@@ -62,7 +61,7 @@ func testResetMatchesNew(t *testing.T, seed uint64, keep int) {
 		}
 		return h
 	}
-	groups := []group{
+	g.groups = []readGroup{
 		{store.KindCounter, "", func() []*store.Key {
 			return []*store.Key{mk("c", "c_total", help("C."), routes()), mk("c", "c_created", "C.", routes())}
 		}},
@@ -81,12 +80,11 @@ func testResetMatchesNew(t *testing.T, seed uint64, keep int) {
 		}},
 	}
 	for _, m := range store.GaugeModes {
-		groups = append(groups, group{store.KindGauge, m, func() []*store.Key {
+		g.groups = append(g.groups, readGroup{store.KindGauge, m, func() []*store.Key {
 			return []*store.Key{mk("g_"+m, "g_"+m, "G.", routes())}
 		}})
 	}
-	// A family written by shards of different kinds, from read to read.
-	conflict := []group{
+	g.conflict = []readGroup{
 		{store.KindCounter, "", func() []*store.Key { return []*store.Key{mk("x", "x_total", "X.", routes())} }},
 		{store.KindGauge, "sum", func() []*store.Key { return []*store.Key{mk("x", "x_total", "X.", routes())} }},
 		{store.KindHistogram, "", func() []*store.Key {
@@ -94,72 +92,203 @@ func testResetMatchesNew(t *testing.T, seed uint64, keep int) {
 		}},
 		{store.KindGauge, "all", func() []*store.Key { return []*store.Key{mk("x", "x_total", "X.", routes())} }},
 	}
-	value := func() float64 {
-		switch rnd.IntN(12) {
-		case 0:
-			return math.NaN()
-		case 1:
-			return -rnd.Float64()
-		}
-		return math.Round(rnd.Float64()*1e6) / 1e3
+	return g
+}
+
+// key returns the key of a text, the same pointer as before except now
+// and then (a reader that parsed it again).
+func (g *readGen) key(family, name, help string, labels []store.Label) *store.Key {
+	text := store.EncodeKey(family, name, labels, help)
+	if k := g.texts[text]; k != nil && g.rnd.IntN(20) != 0 {
+		return k
 	}
+	k, err := store.ParseKey(text)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.nextID++
+	k.ID = g.nextID
+	g.texts[text] = k
+	return k
+}
+
+func (g *readGen) value() float64 {
+	switch g.rnd.IntN(12) {
+	case 0:
+		return math.NaN()
+	case 1:
+		return -g.rnd.Float64()
+	}
+	return math.Round(g.rnd.Float64()*1e6) / 1e3
+}
+
+// read returns a read of n shards.
+func (g *readGen) read(n int) []Shard {
+	rnd := g.rnd
+	var shards []Shard
+	for range n {
+		gr := g.groups[rnd.IntN(len(g.groups))]
+		if rnd.IntN(6) == 0 {
+			gr = g.conflict[rnd.IntN(len(g.conflict))]
+		}
+		id := store.ShardID{Kind: gr.kind, Mode: gr.mode, PID: strconv.Itoa(1 + rnd.IntN(5))}
+		var es []store.Entry
+		for range 1 + rnd.IntN(4) {
+			for _, k := range gr.keys() {
+				es = append(es, store.Entry{Key: k, KeyID: k.ID, Value: g.value(), Timestamp: float64(rnd.IntN(50))})
+			}
+		}
+		rnd.Shuffle(len(es), func(i, j int) { es[i], es[j] = es[j], es[i] })
+		shards = append(shards, Shard{id, es})
+	}
+	return shards
+}
+
+func testResetMatchesNew(t *testing.T, seed uint64, keep int) {
+	g := newReadGen(t, seed)
+	rnd := g.rnd
 	reused := New()
 	reused.KeepProcesses(keep)
 	for read := range 12 {
-		type shard struct {
-			id      store.ShardID
-			entries []store.Entry
-		}
-		var shards []shard
 		n := 1 + rnd.IntN(25)
 		if read == 6 {
 			n = 1 // most keys gone: Reset forgets everything
 		}
-		for range n {
-			g := groups[rnd.IntN(len(groups))]
-			if rnd.IntN(6) == 0 {
-				g = conflict[rnd.IntN(len(conflict))]
-			}
-			id := store.ShardID{Kind: g.kind, Mode: g.mode, PID: strconv.Itoa(1 + rnd.IntN(5))}
-			var es []store.Entry
-			for range 1 + rnd.IntN(4) {
-				for _, k := range g.keys() {
-					es = append(es, store.Entry{Key: k, KeyID: k.ID, Value: value(), Timestamp: float64(rnd.IntN(50))})
-				}
-			}
-			rnd.Shuffle(len(es), func(i, j int) { es[i], es[j] = es[j], es[i] })
-			shards = append(shards, shard{id, es})
-		}
+		shards := g.read(n)
 		fresh := New()
 		fresh.KeepProcesses(keep)
 		if read > 0 {
 			reused.Reset()
 		}
 		for _, sh := range shards {
-			_ = fresh.AddShard(sh.id, sh.entries)
-			_ = reused.AddShard(sh.id, sh.entries)
+			_ = fresh.AddShard(sh.ID, sh.Entries)
+			_ = reused.AddShard(sh.ID, sh.Entries)
 		}
-		want, got := fresh.Families(), reused.Families()
-		if len(got) != len(want) {
-			var gn, wn []string
-			for _, f := range got {
-				gn = append(gn, f.Name)
-			}
-			for _, f := range want {
-				wn = append(wn, f.Name)
-			}
-			t.Fatalf("read %d: families %v, want %v", read, gn, wn)
+		sameRead(t, read, reused.Families(), fresh.Families())
+	}
+}
+
+// sameRead fails t unless got is want to the bit: families, help texts,
+// samples and breakdowns.
+func sameRead(t *testing.T, read int, got, want []Family) {
+	t.Helper()
+	if len(got) != len(want) {
+		var gn, wn []string
+		for _, f := range got {
+			gn = append(gn, f.Name)
 		}
-		sameFamilies(t, got, want)
-		for i := range want {
-			if got[i].Help != want[i].Help {
-				t.Fatalf("read %d: family %s help %q, want %q", read, want[i].Name, got[i].Help, want[i].Help)
+		for _, f := range want {
+			wn = append(wn, f.Name)
+		}
+		t.Fatalf("read %d: families %v, want %v", read, gn, wn)
+	}
+	sameFamilies(t, got, want)
+	for i := range want {
+		if got[i].Help != want[i].Help {
+			t.Fatalf("read %d: family %s help %q, want %q", read, want[i].Name, got[i].Help, want[i].Help)
+		}
+		for j := range want[i].Samples {
+			if g, w := fmt.Sprint(got[i].Samples[j].Procs), fmt.Sprint(want[i].Samples[j].Procs); g != w {
+				t.Fatalf("read %d: %s sample %d: breakdown %s, want %s", read, want[i].Name, j, g, w)
 			}
-			for j := range want[i].Samples {
-				if g, w := fmt.Sprint(got[i].Samples[j].Procs), fmt.Sprint(want[i].Samples[j].Procs); g != w {
-					t.Fatalf("read %d: %s sample %d: breakdown %s, want %s", read, want[i].Name, j, g, w)
+		}
+	}
+}
+
+// TestRevalueMatchesNew is a property test of Revalue: from a random read
+// (see readGen) aggregated, over rounds of values written in place —
+// random entries of random shards given new values (NaN, -0, the same
+// bits again, timestamps for mostrecent), each changed shard a new slice
+// — the revalued aggregator returns what a new one fed the same read
+// returns, to the bit. A read with another key at some place (parsed
+// anew, another shard, an entry more) is refused, the aggregator
+// unchanged, and aggregated anew.
+func TestRevalueMatchesNew(t *testing.T) {
+	for seed := range uint64(30) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { testRevalueMatchesNew(t, seed) })
+	}
+}
+
+func testRevalueMatchesNew(t *testing.T, seed uint64) {
+	g := newReadGen(t, seed)
+	rnd := g.rnd
+	last := g.read(1 + rnd.IntN(30))
+	agg := New()
+	for _, sh := range last {
+		_ = agg.AddShard(sh.ID, sh.Entries)
+	}
+	prev := agg.Families()
+	revalued, refused := 0, 0
+	for round := range 40 {
+		cur := slices.Clone(last)
+		var changed []int
+		for i := range cur {
+			if rnd.IntN(3) != 0 {
+				continue
+			}
+			es := slices.Clone(cur[i].Entries)
+			for j := range es {
+				switch rnd.IntN(6) {
+				case 0:
+					es[j].Value = g.value()
+				case 1:
+					es[j].Value = math.Copysign(0, -1)
+				case 2:
+					es[j].Timestamp = float64(rnd.IntN(50))
 				}
 			}
+			cur[i].Entries = es
+			changed = append(changed, i)
 		}
+		structural := rnd.IntN(5) == 0 && len(cur) > 0
+		if structural {
+			i := rnd.IntN(len(cur))
+			es := slices.Clone(cur[i].Entries)
+			switch rnd.IntN(3) {
+			case 0: // a key parsed anew: another pointer
+				k, err := store.ParseKey(es[0].Key.Text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				g.nextID++
+				k.ID = g.nextID
+				es[0].Key, es[0].KeyID = k, k.ID
+			case 1: // an entry more
+				es = append(es, es[0])
+			case 2: // another shard
+				cur[i].ID.PID += "0"
+			}
+			cur[i].Entries = es
+			if !slices.Contains(changed, i) {
+				changed = append(changed, i)
+			}
+		}
+		fresh := New()
+		for _, sh := range cur {
+			_ = fresh.AddShard(sh.ID, sh.Entries)
+		}
+		want := fresh.Families()
+		if agg.Revalue(last, cur, changed) {
+			if structural {
+				t.Fatalf("round %d: a read with another key or shard revalued", round)
+			}
+			revalued++
+		} else {
+			if !structural {
+				t.Fatalf("round %d: values written in place only, Revalue refused", round)
+			}
+			refused++
+			sameRead(t, round, agg.Families(), prev) // unchanged
+			agg.Reset()
+			for _, sh := range cur {
+				_ = agg.AddShard(sh.ID, sh.Entries)
+			}
+		}
+		prev = agg.Families()
+		sameRead(t, round, prev, want)
+		last = cur
+	}
+	if revalued == 0 {
+		t.Fatal("nothing revalued")
 	}
 }

@@ -10,21 +10,42 @@ import (
 // store.ShardScanner), through the store's own ScanShards where it has
 // one: the same samples in the same order as Scan.
 func (c *consistentStore) ScanShards(ctx context.Context, fn store.ShardFunc) error {
+	return c.scanShards(ctx, func(ctx context.Context, f store.KeptShardFunc) error {
+		return store.ScanShards(ctx, c.Store, func(id store.ShardID, entries []store.Entry) error {
+			return f(id, entries, false)
+		})
+	}, func(id store.ShardID, entries []store.Entry, _ bool) error { return fn(id, entries) })
+}
+
+// ScanKeptShards is ScanShards telling which entries are the store's
+// kept ones (store.KeptShardScanner): a journal archive's never are;
+// without a store that tells, none are.
+func (c *consistentStore) ScanKeptShards(ctx context.Context, fn store.KeptShardFunc) error {
+	ks, ok := c.Store.(store.KeptShardScanner)
+	if !ok {
+		return c.ScanShards(ctx, func(id store.ShardID, entries []store.Entry) error { return fn(id, entries, false) })
+	}
+	return c.scanShards(ctx, ks.ScanKeptShards, fn)
+}
+
+// scanShards hands over the shards that scan reads as the journal leaves
+// them, each archive in its place.
+func (c *consistentStore) scanShards(ctx context.Context, scan func(context.Context, store.KeptShardFunc) error, fn store.KeptShardFunc) error {
 	release, v, err := c.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
 	if v == nil {
-		return store.ScanShards(ctx, c.Store, fn)
+		return scan(ctx, fn)
 	}
 	var buf []store.Entry
 	return v.walk(func(pass func(store.ShardID) (bool, error)) error {
-		return store.ScanShards(ctx, c.Store, func(id store.ShardID, entries []store.Entry) error {
+		return scan(ctx, func(id store.ShardID, entries []store.Entry, kept bool) error {
 			if ok, err := pass(id); !ok {
 				return err
 			}
-			return fn(id, entries)
+			return fn(id, entries, kept)
 		})
 	}, func(a *viewArchive) error {
 		if len(a.samples) == 0 {
@@ -34,6 +55,6 @@ func (c *consistentStore) ScanShards(ctx context.Context, fn store.ShardFunc) er
 		for _, s := range a.samples {
 			buf = append(buf, store.Entry{Key: s.Key, KeyID: s.Key.ID, Value: s.Value, Timestamp: s.Timestamp})
 		}
-		return fn(a.id, buf)
+		return fn(a.id, buf, false)
 	})
 }

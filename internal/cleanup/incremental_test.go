@@ -37,6 +37,8 @@ import (
 //	open PID        start a process of pid PID (a pid used before is a
 //	                reused pid: its files are opened again and written on)
 //	req PID N SEED  N requests in process PID
+//	again PID N SEED  N requests in process PID on routes and codes it
+//	                served before: values written in place only
 //	close PID       the process ends (its files are closed)
 //	dead PID        multiprocess.mark_process_dead(PID), as gunicorn's
 //	                child_exit hook calls it
@@ -54,12 +56,20 @@ class Proc:
         self.lat = Histogram("http_latency_seconds", "Latency.", ["route"], buckets=(0.01, 0.1, 0.5, 1.0, 5.0), registry=None)
         self.size = Summary("http_size_bytes", "Size.", ["route"], registry=None)
         self.g = {m: Gauge("g_" + m, "Gauge " + m + ".", ["route"], multiprocess_mode=m, registry=None) for m in MODES}
+        self.served = []
 
-    def req(self, n, rnd):
+    def req(self, n, rnd, again=False):
         values.ValueClass = self.cls
         for _ in range(n):
-            route = "/api/r%d" % int(rnd.paretovariate(1.2) * 3 % 40)
-            self.reqs.labels(route, rnd.choice(["200", "200", "404", "500"])).inc()
+            if again:
+                if not self.served:
+                    return
+                route, code = rnd.choice(self.served)
+            else:
+                route = "/api/r%d" % int(rnd.paretovariate(1.2) * 3 % 40)
+                code = rnd.choice(["200", "200", "404", "500"])
+                self.served.append((route, code))
+            self.reqs.labels(route, code).inc()
             self.lat.labels(route).observe(rnd.lognormvariate(-2.5, 1.3))
             self.size.labels(route).observe(rnd.random() * 1000)
             for m, g in self.g.items():
@@ -79,6 +89,8 @@ for line in sys.stdin:
         procs[w[1]] = Proc(w[1])
     elif w[0] == "req":
         procs[w[1]].req(int(w[2]), random.Random(int(w[3])))
+    elif w[0] == "again":
+        procs[w[1]].req(int(w[2]), random.Random(int(w[3])), again=True)
     elif w[0] == "close":
         procs.pop(w[1]).close()
     elif w[0] == "dead":
@@ -170,10 +182,16 @@ func readBoth(t testing.TB, st store.Reader) (raw, expo string) {
 // serves the last read's snapshot again when a read finds nothing
 // changed, serves that exposition too.
 func TestIncrementalReadsEqualFullReads(t *testing.T) {
-	testIncremental(t, 0) // more seeds: TestIncrementalReadsSoak (long)
+	// more seeds: TestIncrementalReadsSoak (long)
+	if revalued := testIncremental(t, 0); revalued == 0 {
+		t.Fatal("the server revalued no read: nothing tested")
+	}
 }
 
-func testIncremental(t *testing.T, seed uint64) {
+// testIncremental runs the property test of seed and returns how many of
+// the server's reads were revalued (some seeds leave a cleanup's journal
+// in force early, whose archives are not kept entries: none are).
+func testIncremental(t *testing.T, seed uint64) (revalued int) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	py := startPyProcs(t, dir)
@@ -289,10 +307,14 @@ func testIncremental(t *testing.T, seed uint64) {
 			return out
 		}()
 		switch r := rnd.IntN(100); {
-		case r < 35 && len(runningNow) > 0:
+		case r < 22 && len(runningNow) > 0:
 			pid := runningNow[rnd.IntN(len(runningNow))]
 			what = "requests in running " + pid
 			py.do("req", pid, 1+rnd.IntN(10), rnd.Int())
+		case r < 35 && len(runningNow) > 0:
+			pid := runningNow[rnd.IntN(len(runningNow))]
+			what = "requests in running " + pid + " on what it served before"
+			py.do("again", pid, 1+rnd.IntN(10), rnd.Int())
 		case r < 45 && len(runningNow) > 0:
 			pid := runningNow[rnd.IntN(len(runningNow))]
 			what = "process " + pid + " ends"
@@ -368,11 +390,15 @@ func testIncremental(t *testing.T, seed uint64) {
 		if v, ok := strings.CutPrefix(line, "promstore_store_reads_unchanged_total "); ok {
 			unchanged, _ = strconv.Atoi(v)
 		}
+		if v, ok := strings.CutPrefix(line, "promstore_store_reads_revalued_total "); ok {
+			revalued, _ = strconv.Atoi(v)
+		}
 	}
 	if unchanged <= 0 {
 		t.Fatalf("the server found %d reads unchanged: nothing tested", unchanged)
 	}
-	t.Logf("kept shards reused %d times, parsed again %d times; %d of the server's reads unchanged", reused, reparsed, unchanged)
+	t.Logf("kept shards reused %d times, parsed again %d times; of the server's reads %d unchanged, %d revalued", reused, reparsed, unchanged, revalued)
+	return revalued
 }
 
 // firstDiff shows the first line where got and want differ.

@@ -23,6 +23,7 @@ type selfMetrics struct {
 	inFlight       prometheus.Gauge
 	reads          prometheus.Counter
 	unchangedReads prometheus.Counter
+	revaluedReads  prometheus.Counter
 	readDuration   prometheus.Histogram
 	lastShards     prometheus.Gauge
 	lastSamples    prometheus.Gauge
@@ -68,6 +69,10 @@ func newSelfMetrics(version string) *selfMetrics {
 			Name: "promstore_store_reads_unchanged_total",
 			Help: "Reads of the store that found every shard as the read before had it (kept between reads and unchanged), and served what that read made without aggregating again.",
 		}),
+		revaluedReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "promstore_store_reads_revalued_total",
+			Help: "Reads of the store that found the same shards with the same keys as the read before, some with other values, and added again only the series whose samples changed.",
+		}),
 		readDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "promstore_store_read_duration_seconds",
 			Help:    "Time taken to read and aggregate the whole store once.",
@@ -104,7 +109,7 @@ func newSelfMetrics(version string) *selfMetrics {
 		m.scrapes.WithLabelValues(o)
 	}
 	m.reg.MustRegister(
-		m.scrapeDuration, m.scrapes, m.inFlight, m.reads, m.unchangedReads, m.readDuration, m.lastShards, m.lastSamples,
+		m.scrapeDuration, m.scrapes, m.inFlight, m.reads, m.unchangedReads, m.revaluedReads, m.readDuration, m.lastShards, m.lastSamples,
 		m.lastOutput, m.shardErrors, m.storeErrors, buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -87,15 +87,48 @@ type unchangedReader interface {
 // aggregating the same samples in the same order makes, to the bit);
 // at the first shard that differs, the ones skipped are aggregated from
 // the last read's slices (the same) and the read goes on as any other.
+//
+// When every shard of the last read and of this one was handed over from
+// the store's kept entries (store.KeptShardScanner), and this read hands over the
+// same shards with the same keys, some with other values (processes
+// running and writing), the last read's aggregator, holding exactly its
+// aggregation, is revalued (aggregate.Aggregator.Revalue): only the
+// series whose samples changed are added again.
 type lastRead struct {
-	shards []handed
+	shards []aggregate.Shard
 	snap   *snapshot
+	// allKept is set when every shard came from the store's kept entries;
+	// agg is the aggregator that made snap, while nothing else has
+	// changed it (nil after an unchanged read, which leaves it as it was,
+	// is taken over by the next read).
+	allKept bool
+	agg     *aggregate.Aggregator
 }
 
-// handed is one shard a read handed over.
-type handed struct {
-	id      store.ShardID
-	entries []store.Entry
+// scanKept is store.ScanShards telling which entries are kept
+// (store.KeptShardScanner; none for stores that do not tell). The store
+// itself must tell, not one it wraps: a wrapper changes what is read
+// (cleanup.Consistent).
+func scanKept(ctx context.Context, st store.Reader, fn store.KeptShardFunc) error {
+	if ks, ok := st.(store.KeptShardScanner); ok {
+		return ks.ScanKeptShards(ctx, fn)
+	}
+	return store.ScanShards(ctx, st, func(id store.ShardID, entries []store.Entry) error {
+		return fn(id, entries, false)
+	})
+}
+
+// sameKeys reports whether a and b hold the same keys in the same order.
+func sameKeys(a, b []store.Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key {
+			return false
+		}
+	}
+	return true
 }
 
 // sameEntries reports whether a and b are the same slice.
@@ -201,37 +234,52 @@ func (sc *scraper) read(f *flight) *snapshot {
 	sc.mu.Lock()
 	prev := sc.last
 	sc.mu.Unlock()
-	var cur []handed
+	var cur []aggregate.Shard
 	if tracked {
 		n := 1024
 		if prev != nil {
 			n = len(prev.shards)
 		}
-		cur = make([]handed, 0, n)
+		cur = make([]aggregate.Shard, 0, n)
 	}
-	// skipped counts the shards handed over as the last read's, not
-	// aggregated (yet); replay aggregates them after all.
+	// skipped counts the shards handed over as the last read's, or as
+	// the last read's with other values (changed: their places), not
+	// aggregated (yet); replay aggregates them after all. Only kept
+	// entries are taken for changed values: they are still there when
+	// replayed.
 	skipped, matching := 0, tracked && prev != nil
+	revaluable := matching && prev.allKept
+	var changed []int
+	allKept := true
 	replay := func() error {
 		agg = sc.takeAggregator()
-		for _, h := range prev.shards[:skipped] {
-			if err := agg.AddShard(h.id, h.entries); err != nil {
+		for _, h := range cur[:skipped] {
+			if err := agg.AddShard(h.ID, h.Entries); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	var samples, shards int
-	err := store.ScanShards(ctx, sc.st, func(id store.ShardID, entries []store.Entry) error {
+	err := scanKept(ctx, sc.st, func(id store.ShardID, entries []store.Entry, kept bool) error {
 		samples += len(entries)
 		shards++
+		allKept = allKept && kept
 		if tracked {
-			cur = append(cur, handed{id, entries})
+			cur = append(cur, aggregate.Shard{ID: id, Entries: entries})
 		}
 		if matching {
-			if skipped < len(prev.shards) && prev.shards[skipped].id == id && sameEntries(prev.shards[skipped].entries, entries) {
-				skipped++
-				return nil
+			if skipped < len(prev.shards) && prev.shards[skipped].ID == id {
+				last := prev.shards[skipped].Entries
+				if sameEntries(last, entries) {
+					skipped++
+					return nil
+				}
+				if revaluable && kept && sameKeys(last, entries) {
+					changed = append(changed, skipped)
+					skipped++
+					return nil
+				}
 			}
 			matching = false
 			if err := replay(); err != nil {
@@ -243,8 +291,22 @@ func (sc *scraper) read(f *flight) *snapshot {
 		}
 		return agg.AddShard(id, entries)
 	})
-	unchanged := err == nil && matching && skipped == len(prev.shards) && uc.ReadUnchanged()
-	if _, partial := store.Partial(err); matching && !unchanged && (err == nil || partial) {
+	complete := err == nil && matching && skipped == len(prev.shards)
+	unchanged := complete && len(changed) == 0 && uc.ReadUnchanged()
+	revalued := false
+	if complete && len(changed) > 0 && allKept {
+		// The same shards and keys, other values: the last read's
+		// aggregation revalued, when its aggregator is still as it left
+		// it.
+		if agg = sc.takeAggregatorOf(prev.agg); agg != nil {
+			revalued = agg.Revalue(prev.shards, cur, changed)
+			if !revalued {
+				sc.putAggregator(agg)
+				agg = nil
+			}
+		}
+	}
+	if _, partial := store.Partial(err); matching && !unchanged && !revalued && (err == nil || partial) {
 		// The last read's shards so far (all of them, or all but those
 		// the last read had after them), but not an unchanged read:
 		// aggregated after all.
@@ -305,13 +367,20 @@ func (sc *scraper) read(f *flight) *snapshot {
 	if tracked {
 		sc.last = nil
 		if snap.err == nil && len(snap.problems) == 0 {
-			sc.last = &lastRead{shards: cur, snap: snap}
+			sc.last = &lastRead{shards: cur, snap: snap, allKept: allKept, agg: agg}
+			if unchanged {
+				// The aggregator of the read before, untouched.
+				sc.last.agg = prev.agg
+			}
 		}
 	}
 	sc.mu.Unlock()
 	sc.self.reads.Inc()
 	if unchanged {
 		sc.self.unchangedReads.Inc()
+	}
+	if revalued {
+		sc.self.revaluedReads.Inc()
 	}
 	sc.self.readDuration.Observe(took.Seconds())
 	sc.self.lastShards.Set(float64(shards))
@@ -332,6 +401,18 @@ func (sc *scraper) takeAggregator() *aggregate.Aggregator {
 		return aggregate.NewFor(sc.client)
 	}
 	agg.Reset()
+	return agg
+}
+
+// takeAggregatorOf returns agg, not Reset, when it is the aggregator kept
+// for the next read (no read has taken it since), else nil.
+func (sc *scraper) takeAggregatorOf(agg *aggregate.Aggregator) *aggregate.Aggregator {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if agg == nil || sc.agg != agg {
+		return nil
+	}
+	sc.agg = nil
 	return agg
 }
 

@@ -22,6 +22,16 @@ type ShardScanner interface {
 	ScanShards(ctx context.Context, fn ShardFunc) error
 }
 
+// KeptShardFunc is a ShardFunc told whether the entries are kept: left as
+// they are, never changed nor reused, for as long as they are held (a
+// file store keeping its reads); others are only valid during the call.
+type KeptShardFunc func(id ShardID, entries []Entry, kept bool) error
+
+// KeptShardScanner is a ShardScanner that tells which entries are kept.
+type KeptShardScanner interface {
+	ScanKeptShards(ctx context.Context, fn KeptShardFunc) error
+}
+
 // ScanShards scans r shard by shard: with its ScanShards when it has one,
 // else by gathering the consecutive samples of each shard that Scan
 // streams. Errors are those of Scan.

@@ -693,6 +693,22 @@ func (s *Store) ScanShards(ctx context.Context, fn store.ShardFunc) error {
 	return errs.Err()
 }
 
+// ScanKeptShards is ScanShards telling of each shard whether its entries
+// are a kept shard's (see KeepReads and store.KeptShardFunc).
+func (s *Store) ScanKeptShards(ctx context.Context, fn store.KeptShardFunc) error {
+	var errs store.ScanErrors
+	err := s.eachShard(ctx, false, func(sh *shard) error {
+		if sh.unreadable(&errs) || len(sh.entries) == 0 {
+			return nil
+		}
+		return fn(sh.file.id, sh.entries, sh.kept)
+	})
+	if err != nil {
+		return err
+	}
+	return errs.Err()
+}
+
 // Shards lists every *.db file with its facts. A file that cannot be read
 // is listed with its problems (and zero ID when its name is not a shard
 // name); the error is only for a directory that cannot be listed.
