@@ -74,6 +74,20 @@ type Aggregator struct {
 	// current one made or met.
 	epoch uint32
 	met   int
+
+	// dirty is what Revalue marks; the rest indexes the samples of the
+	// read of epoch placesEpoch by the number of their mark in
+	// generation markGen (see indexPlaces).
+	dirty       dirtySet
+	placeAt     []int32
+	places      []uint64
+	placeKI     []*keyInfo
+	placeVal    []float64
+	placeTS     []float64
+	placeOf     []int32
+	shardAt     []int32
+	placesEpoch uint32
+	markGen     uint32
 }
 
 // New returns an empty Aggregator whose families spell bucket bounds as

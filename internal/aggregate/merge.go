@@ -51,7 +51,7 @@ type pidGroup struct {
 	labels []store.Label // without pid
 	byPID  []pidValue    // by pid number (Aggregator.pidNum)
 	n      int           // set entries of byPID
-	dirty  bool          // see Revalue
+	mark
 }
 
 // pidValue is the value of one process in a pidGroup. Its labels (the
@@ -82,7 +82,7 @@ type series struct {
 	ts     float64
 	set    bool
 	procs  *procSet // with KeepProcesses
-	dirty  bool     // see Revalue
+	mark
 }
 
 type hist struct {
@@ -93,7 +93,7 @@ type hist struct {
 	les   []float64
 	cells []*float64
 	procs *histProcs // with KeepProcesses
-	dirty bool       // see Revalue
+	mark
 }
 
 // bucket returns the cell of bound le, made from cells when new.
@@ -145,6 +145,12 @@ func (a *Aggregator) add(s store.Sample, p *keyPrep) {
 	if a.keep > 0 {
 		a.record(ki, a.pidNum(s.Shard.PID), s.Value, s.Timestamp)
 	}
+	a.fold(ki, s)
+}
+
+// fold adds s, a sample of ki met in this read, to what ki's samples add
+// to, as its family's type and mode say.
+func (a *Aggregator) fold(ki *keyInfo, s store.Sample) {
 	f := ki.fam
 	switch f.Type {
 	case store.KindGauge:

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"math"
+	"slices"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -116,10 +117,12 @@ type Shard struct {
 // entries may differ from last's (the others are the same slices). A
 // series, histogram or per-process group none of whose samples changed
 // keeps its value: its samples are the same, added in the same order. One
-// with a changed sample is emptied and its samples added again from
-// every shard of cur, in order, as a new read adds them. So a read of a
-// store whose running processes wrote values in place costs a pass over
-// its entries and the additions of the series they changed.
+// with a changed sample is emptied and its samples added again, in the
+// order a new read adds them (each one's samples are its own: the order
+// among them is all that matters). Where they are is indexed once per
+// read of another shape (epoch): a read of a store whose running
+// processes wrote values in place then costs a look at the changed
+// shards' entries and the additions of the series they changed.
 //
 // It returns false, having changed nothing, when cur is not so (another
 // shard or key at some place; a key the last read did not meet), and
@@ -128,52 +131,172 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 	if a.keep > 0 || len(last) != len(cur) {
 		return false
 	}
-	var dirty dirtySet
 	for _, i := range changed {
-		if i < 0 || i >= len(cur) {
-			dirty.clear()
+		if i < 0 || i >= len(cur) || last[i].ID != cur[i].ID || !SameKeys(last[i].Entries, cur[i].Entries) {
 			return false
 		}
+	}
+	indexed := a.indexPlaces(last)
+	d := &a.dirty
+	for _, i := range changed {
 		l, c := last[i].Entries, cur[i].Entries
-		if last[i].ID != cur[i].ID || len(l) != len(c) {
-			dirty.clear()
-			return false
-		}
 		for j := range c {
 			ce, le := &c[j], &l[j]
-			if ce.Key != le.Key {
-				dirty.clear()
-				return false
-			}
 			if math.Float64bits(ce.Value) == math.Float64bits(le.Value) && math.Float64bits(ce.Timestamp) == math.Float64bits(le.Timestamp) {
 				continue
 			}
 			ki := a.known(ce.Key)
-			if ki == nil || !dirty.mark(ki) {
-				dirty.clear()
+			if ki == nil || !d.mark(ki) {
+				d.clear()
+				a.placeAt = nil // its values may be cur's
 				return false
 			}
+			if indexed {
+				at := a.placeOf[a.shardAt[i]+int32(j)]
+				a.placeVal[at], a.placeTS[at] = ce.Value, ce.Timestamp
+			}
 		}
 	}
-	if dirty.empty() {
+	if d.empty() {
 		return true
 	}
-	dirty.reset()
-	for _, sh := range cur {
-		for j := range sh.Entries {
-			e := &sh.Entries[j]
-			ki := a.known(e.Key)
-			if ki == nil || !ki.dirty() {
-				continue
+	d.reset()
+	if indexed && d.numbered(a.markGen) {
+		readd := func(m *mark) {
+			from, to := a.placeAt[m.num], a.placeAt[m.num+1]
+			for at := from; at < to; at++ {
+				s := store.Sample{Value: a.placeVal[at], Timestamp: a.placeTS[at]}
+				ki := a.placeKI[at]
+				if ki.group != nil {
+					s.Shard = cur[a.places[at]>>32].ID
+				}
+				a.fold(ki, s)
 			}
-			a.add(store.Sample{Shard: sh.ID, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, nil)
+		}
+		for _, sr := range d.series {
+			readd(&sr.mark)
+		}
+		for _, h := range d.hists {
+			readd(&h.mark)
+		}
+		for _, g := range d.groups {
+			readd(&g.mark)
+		}
+	} else {
+		if indexed {
+			a.placeAt = nil // not all of it numbered: made again
+		}
+		for _, sh := range cur {
+			for j := range sh.Entries {
+				e := &sh.Entries[j]
+				if ki := a.known(e.Key); ki != nil && ki.mark() != nil && ki.mark().dirty {
+					a.fold(ki, store.Sample{Shard: sh.ID, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})
+				}
+			}
 		}
 	}
-	dirty.clear()
+	d.clear()
 	for _, f := range a.families {
 		// Labels of earlier Families calls live on in their blocks.
 		f.labels = labelArena{}
 	}
+	return true
+}
+
+// SameKeys reports whether a and b hold the same keys in the same order.
+func SameKeys(a, b []store.Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key {
+			return false
+		}
+	}
+	return true
+}
+
+// indexPlaces makes, once per epoch, the index of the samples of read (of
+// this epoch's shape, aggregated) by what they add to: every mark met by
+// this read numbered (mark.num); for mark n, at places[placeAt[n]:
+// placeAt[n+1]] in read order, each sample's place (shard<<32 | entry),
+// keyInfo, value and timestamp (kept as the samples are revalued);
+// placeOf[shardAt[shard]+entry] is a sample's index there. It reports
+// whether the index is there.
+func (a *Aggregator) indexPlaces(read []Shard) bool {
+	if a.placesEpoch == a.epoch && a.placeAt != nil && len(a.shardAt) == len(read)+1 {
+		return true
+	}
+	a.placeAt = nil
+	a.placesEpoch = a.epoch
+	a.markGen++
+	total := 0
+	for _, sh := range read {
+		total += len(sh.Entries)
+	}
+	if len(read) >= 1<<31 || total >= 1<<31 {
+		return false
+	}
+	kis := slices.Grow(a.placeKI[:0], total)[:total]
+	shardAt := slices.Grow(a.shardAt[:0], len(read)+1)[:len(read)+1]
+	n := int32(0)
+	k := 0
+	for i, sh := range read {
+		shardAt[i] = int32(k)
+		for j := range sh.Entries {
+			e := &sh.Entries[j]
+			var ki *keyInfo
+			if id := e.KeyID; int(id) < len(a.slots) && a.slots[id] != nil && a.slots[id].key == e.Key && a.slots[id].epoch == a.epoch {
+				ki = a.slots[id]
+			} else {
+				ki = a.known(e.Key)
+			}
+			var m *mark
+			if ki != nil {
+				m = ki.mark()
+			}
+			if m == nil {
+				a.placeKI, a.shardAt = kis[:0], shardAt[:0]
+				return false
+			}
+			if m.gen != a.markGen {
+				m.gen, m.num = a.markGen, n
+				n++
+			}
+			kis[k] = ki
+			k++
+		}
+	}
+	shardAt[len(read)] = int32(k)
+	at := slices.Grow(a.placeAt[:0], int(n)+1)[:n+1]
+	clear(at)
+	for _, ki := range kis {
+		at[ki.mark().num+1]++
+	}
+	for i := 1; i < len(at); i++ {
+		at[i] += at[i-1]
+	}
+	next := slices.Clone(at[:n])
+	places := slices.Grow(a.places[:0], total)[:total]
+	placeKI := make([]*keyInfo, total)
+	val := slices.Grow(a.placeVal[:0], total)[:total]
+	ts := slices.Grow(a.placeTS[:0], total)[:total]
+	placeOf := slices.Grow(a.placeOf[:0], total)[:total]
+	k = 0
+	for i, sh := range read {
+		for j := range sh.Entries {
+			e := &sh.Entries[j]
+			ki := kis[k]
+			num := ki.mark().num
+			p := next[num]
+			next[num]++
+			places[p], placeKI[p], val[p], ts[p] = uint64(i)<<32|uint64(j), ki, e.Value, e.Timestamp
+			placeOf[k] = p
+			k++
+		}
+	}
+	clear(kis)
+	a.placeAt, a.places, a.placeKI, a.placeVal, a.placeTS, a.placeOf, a.shardAt = at, places, placeKI, val, ts, placeOf, shardAt
 	return true
 }
 
@@ -194,21 +317,33 @@ func (a *Aggregator) known(k *store.Key) *keyInfo {
 	return ki
 }
 
-// dirty says whether what ki's samples add to (its histogram, group of
-// processes or series) is marked by a dirtySet.
-func (ki *keyInfo) dirty() bool {
-	switch {
-	case ki.hist != nil:
-		return ki.hist.dirty
-	case ki.group != nil:
-		return ki.group.dirty
-	case ki.shortcut != nil:
-		return ki.shortcut.dirty
-	}
-	return false
+// mark is what Revalue notes of a series, histogram or per-process group:
+// whether a changed sample adds to it, and its number in the index of
+// places made in generation gen (see indexPlaces).
+type mark struct {
+	dirty bool
+	gen   uint32
+	num   int32
 }
 
-// dirtySet marks what changed samples add to, for Revalue.
+// mark returns the mark of what ki's samples add to (its histogram, group
+// of processes or series), nil when it has none.
+func (ki *keyInfo) mark() *mark {
+	switch {
+	case ki.hist != nil:
+		if ki.cell == nil {
+			return nil
+		}
+		return &ki.hist.mark
+	case ki.group != nil:
+		return &ki.group.mark
+	case ki.shortcut != nil:
+		return &ki.shortcut.mark
+	}
+	return nil
+}
+
+// dirtySet holds what changed samples add to, for Revalue.
 type dirtySet struct {
 	series []*series
 	hists  []*hist
@@ -218,27 +353,41 @@ type dirtySet struct {
 // mark marks what ki's samples add to; false when the key has none (it
 // was never added to).
 func (d *dirtySet) mark(ki *keyInfo) bool {
+	m := ki.mark()
+	if m == nil {
+		return false
+	}
+	if m.dirty {
+		return true
+	}
+	m.dirty = true
 	switch {
 	case ki.hist != nil:
-		if ki.cell == nil {
+		d.hists = append(d.hists, ki.hist)
+	case ki.group != nil:
+		d.groups = append(d.groups, ki.group)
+	default:
+		d.series = append(d.series, ki.shortcut)
+	}
+	return true
+}
+
+// numbered reports whether every mark is numbered in generation gen.
+func (d *dirtySet) numbered(gen uint32) bool {
+	for _, sr := range d.series {
+		if sr.gen != gen {
 			return false
 		}
-		if !ki.hist.dirty {
-			ki.hist.dirty = true
-			d.hists = append(d.hists, ki.hist)
+	}
+	for _, h := range d.hists {
+		if h.gen != gen {
+			return false
 		}
-	case ki.group != nil:
-		if !ki.group.dirty {
-			ki.group.dirty = true
-			d.groups = append(d.groups, ki.group)
+	}
+	for _, g := range d.groups {
+		if g.gen != gen {
+			return false
 		}
-	case ki.shortcut != nil:
-		if !ki.shortcut.dirty {
-			ki.shortcut.dirty = true
-			d.series = append(d.series, ki.shortcut)
-		}
-	default:
-		return false
 	}
 	return true
 }
@@ -275,4 +424,5 @@ func (d *dirtySet) clear() {
 	for _, g := range d.groups {
 		g.dirty = false
 	}
+	d.series, d.hists, d.groups = d.series[:0], d.hists[:0], d.groups[:0]
 }

@@ -118,19 +118,6 @@ func scanKept(ctx context.Context, st store.Reader, fn store.KeptShardFunc) erro
 	})
 }
 
-// sameKeys reports whether a and b hold the same keys in the same order.
-func sameKeys(a, b []store.Entry) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Key != b[i].Key {
-			return false
-		}
-	}
-	return true
-}
-
 // sameEntries reports whether a and b are the same slice.
 func sameEntries(a, b []store.Entry) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
@@ -275,7 +262,7 @@ func (sc *scraper) read(f *flight) *snapshot {
 					skipped++
 					return nil
 				}
-				if revaluable && kept && sameKeys(last, entries) {
+				if revaluable && kept && aggregate.SameKeys(last, entries) {
 					changed = append(changed, skipped)
 					skipped++
 					return nil
