@@ -80,7 +80,7 @@ type Aggregator struct {
 	// generation markGen (see indexPlaces).
 	dirty       dirtySet
 	placeAt     []int32
-	places      []uint64
+	placeShard  []int32
 	placeKI     []*keyInfo
 	placeVal    []float64
 	placeTS     []float64

@@ -168,7 +168,7 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 				s := store.Sample{Value: a.placeVal[at], Timestamp: a.placeTS[at]}
 				ki := a.placeKI[at]
 				if ki.group != nil {
-					s.Shard = cur[a.places[at]>>32].ID
+					s.Shard = cur[a.placeShard[at]].ID
 				}
 				a.fold(ki, s)
 			}
@@ -218,9 +218,9 @@ func SameKeys(a, b []store.Entry) bool {
 
 // indexPlaces makes, once per epoch, the index of the samples of read (of
 // this epoch's shape, aggregated) by what they add to: every mark met by
-// this read numbered (mark.num); for mark n, at places[placeAt[n]:
-// placeAt[n+1]] in read order, each sample's place (shard<<32 | entry),
-// keyInfo, value and timestamp (kept as the samples are revalued);
+// this read numbered (mark.num); for mark n, at [placeAt[n], placeAt[n+1])
+// in read order, each sample's shard, keyInfo, value and timestamp (kept
+// as the samples are revalued): 32 bytes a sample;
 // placeOf[shardAt[shard]+entry] is a sample's index there. It reports
 // whether the index is there.
 func (a *Aggregator) indexPlaces(read []Shard) bool {
@@ -277,7 +277,7 @@ func (a *Aggregator) indexPlaces(read []Shard) bool {
 		at[i] += at[i-1]
 	}
 	next := slices.Clone(at[:n])
-	places := slices.Grow(a.places[:0], total)[:total]
+	shards := slices.Grow(a.placeShard[:0], total)[:total]
 	placeKI := make([]*keyInfo, total)
 	val := slices.Grow(a.placeVal[:0], total)[:total]
 	ts := slices.Grow(a.placeTS[:0], total)[:total]
@@ -290,13 +290,13 @@ func (a *Aggregator) indexPlaces(read []Shard) bool {
 			num := ki.mark().num
 			p := next[num]
 			next[num]++
-			places[p], placeKI[p], val[p], ts[p] = uint64(i)<<32|uint64(j), ki, e.Value, e.Timestamp
+			shards[p], placeKI[p], val[p], ts[p] = int32(i), ki, e.Value, e.Timestamp
 			placeOf[k] = p
 			k++
 		}
 	}
 	clear(kis)
-	a.placeAt, a.places, a.placeKI, a.placeVal, a.placeTS, a.placeOf, a.shardAt = at, places, placeKI, val, ts, placeOf, shardAt
+	a.placeAt, a.placeShard, a.placeKI, a.placeVal, a.placeTS, a.placeOf, a.shardAt = at, shards, placeKI, val, ts, placeOf, shardAt
 	return true
 }
 
