@@ -75,6 +75,11 @@ type Aggregator struct {
 	epoch uint32
 	met   int
 
+	// adds counts the calls of Add and AddShard; reuseFams is set by
+	// ReuseFamilies.
+	adds      uint64
+	reuseFams bool
+
 	// dirty is what Revalue marks; the rest indexes the samples of the
 	// read of epoch placesEpoch by the number of their mark in
 	// generation markGen (see indexPlaces).
@@ -89,6 +94,14 @@ type Aggregator struct {
 	placesEpoch uint32
 	markGen     uint32
 }
+
+// ReuseFamilies makes Families hand over again the samples it made of a
+// family the last time, the same slice, when nothing was added since but
+// by Revalue, which changed none of the family's series (serve: a read
+// of running processes that wrote a few series makes those families
+// only). The caller must not change the samples Families returns. Not
+// with KeepProcesses.
+func (a *Aggregator) ReuseFamilies(on bool) { a.reuseFams = on }
 
 // New returns an empty Aggregator whose families spell bucket bounds as
 // the newest prometheus_client does (pyclient.Latest).

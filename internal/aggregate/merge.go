@@ -28,6 +28,14 @@ type family struct {
 	// came first in a later read and the family was made anew.
 	epoch uint32
 	stale bool
+
+	// out is the samples the last Families call made of the family
+	// (with ReuseFamilies), as it stood in read outEpoch after outAdds
+	// additions; outOK until Revalue changes one of its series.
+	out      []Sample
+	outEpoch uint32
+	outAdds  uint64
+	outOK    bool
 }
 
 // leText formats a bucket bound as Python release client does, once per
@@ -126,6 +134,7 @@ func leLess(a, b float64) bool {
 // Add merges one sample. It never fails; the error result lets Add serve
 // as a store.ScanFunc.
 func (a *Aggregator) Add(s store.Sample) error {
+	a.adds++
 	if id := s.Key.ID; int(id) < len(a.slots) && a.keep == 0 {
 		if ki := a.slots[id]; ki != nil && ki.key == s.Key && ki.cell != nil {
 			*ki.cell += s.Value
@@ -207,6 +216,7 @@ func (a *Aggregator) fold(ki *keyInfo, s store.Sample) {
 // serves as a store.ShardFunc). A key seen before whose samples only add
 // up costs a few loads and an addition.
 func (a *Aggregator) AddShard(id store.ShardID, entries []store.Entry) error {
+	a.adds++
 	if a.keep > 0 {
 		// Every sample's process is kept, then its value added.
 		num := a.pidNum(id.PID)

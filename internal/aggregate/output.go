@@ -18,13 +18,21 @@ func (a *Aggregator) Families() []Family {
 	workers := runtime.GOMAXPROCS(0)
 	scratch := make([]outScratch, workers)
 	// Families are independent: build their samples on every core.
+	reuse := a.reuseFams && a.keep == 0
 	store.ParallelWorkers(st.Len(), workers, func(w, i int) {
 		f := st.fams[i]
 		out[i] = f.header()
+		if reuse && f.outOK && f.outEpoch == a.epoch && f.outAdds == a.adds {
+			out[i].Samples = f.out
+			return
+		}
 		// One batch: the samples and their labels are kept.
 		f.samples(st.o, &scratch[w], &f.labels, 0, func(batch []Sample) {
 			out[i].Samples = slices.Clip(batch)
 		})
+		if reuse {
+			f.out, f.outEpoch, f.outAdds, f.outOK = out[i].Samples, a.epoch, a.adds, true
+		}
 	})
 	return out
 }

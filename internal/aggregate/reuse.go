@@ -28,9 +28,9 @@ func (a *Aggregator) Reset() {
 		}
 	}
 	if infos > 2*a.met+4096 {
-		keep := a.keep
+		keep, reuseFams := a.keep, a.reuseFams
 		*a = *NewFor(a.client)
-		a.keep = keep
+		a.keep, a.reuseFams = keep, reuseFams
 		return
 	}
 	a.epoch++
@@ -146,6 +146,9 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 				continue
 			}
 			ki := a.known(ce.Key)
+			if ki != nil {
+				ki.fam.outOK = false
+			}
 			if ki == nil || !d.mark(ki) {
 				d.clear()
 				a.placeAt = nil // its values may be cur's

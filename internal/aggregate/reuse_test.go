@@ -200,9 +200,10 @@ func sameRead(t *testing.T, read int, got, want []Family) {
 // random entries of random shards given new values (NaN, -0, the same
 // bits again, timestamps for mostrecent), each changed shard a new slice
 // — the revalued aggregator returns what a new one fed the same read
-// returns, to the bit. A read with another key at some place (parsed
-// anew, another shard, an entry more) is refused, the aggregator
-// unchanged, and aggregated anew.
+// returns, to the bit, handing over again the families it did not change
+// (ReuseFamilies). A read with another key at some place (parsed anew,
+// another shard, an entry more) is refused, the aggregator unchanged,
+// and aggregated anew.
 func TestRevalueMatchesNew(t *testing.T) {
 	for seed := range uint64(30) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { testRevalueMatchesNew(t, seed) })
@@ -214,6 +215,7 @@ func testRevalueMatchesNew(t *testing.T, seed uint64) {
 	rnd := g.rnd
 	last := g.read(1 + rnd.IntN(30))
 	agg := New()
+	agg.ReuseFamilies(true)
 	for _, sh := range last {
 		_ = agg.AddShard(sh.ID, sh.Entries)
 	}

@@ -385,7 +385,9 @@ func (sc *scraper) takeAggregator() *aggregate.Aggregator {
 	sc.agg = nil
 	sc.mu.Unlock()
 	if agg == nil {
-		return aggregate.NewFor(sc.client)
+		agg = aggregate.NewFor(sc.client)
+		agg.ReuseFamilies(true) // the snapshots' samples are read only
+		return agg
 	}
 	agg.Reset()
 	return agg

@@ -299,6 +299,9 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	if !r.usable() || len(files) > ringBatch {
 		return nil
 	}
+	if !slices.ContainsFunc(files, func(f shardFile) bool { return f.regular && !f.keep }) {
+		return nil // every one read through its kept mapping
+	}
 	r.paths, r.offs = r.paths[:0], r.offs[:0]
 	for i := range files {
 		r.offs = append(r.offs, len(r.paths))
