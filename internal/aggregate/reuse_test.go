@@ -195,8 +195,9 @@ func sameRead(t *testing.T, read int, got, want []Family) {
 	}
 }
 
-// TestRevalueMatchesNew is a property test of Revalue: from a random read
-// (see readGen) aggregated, over rounds of values written in place —
+// TestRevalueMatchesNew is a property test of Revalue: from random reads
+// (see readGen) aggregated, Reset between reads of another shape, over
+// rounds of values written in place —
 // random entries of random shards given new values (NaN, -0, the same
 // bits again, timestamps for mostrecent), each changed shard a new slice
 // — the revalued aggregator returns what a new one fed the same read
@@ -205,7 +206,7 @@ func sameRead(t *testing.T, read int, got, want []Family) {
 // another shard, an entry more) is refused, the aggregator unchanged,
 // and aggregated anew.
 func TestRevalueMatchesNew(t *testing.T) {
-	for seed := range uint64(30) {
+	for seed := range uint64(60) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { testRevalueMatchesNew(t, seed) })
 	}
 }
@@ -213,15 +214,38 @@ func TestRevalueMatchesNew(t *testing.T) {
 func testRevalueMatchesNew(t *testing.T, seed uint64) {
 	g := newReadGen(t, seed)
 	rnd := g.rnd
-	last := g.read(1 + rnd.IntN(30))
 	agg := New()
 	agg.ReuseFamilies(true)
-	for _, sh := range last {
-		_ = agg.AddShard(sh.ID, sh.Entries)
+	aggregated := func(read []Shard) []Family {
+		fresh := New()
+		for _, sh := range read {
+			_ = fresh.AddShard(sh.ID, sh.Entries)
+		}
+		return fresh.Families()
 	}
-	prev := agg.Families()
+	var last []Shard
+	var lastWant []Family
 	revalued, refused := 0, 0
-	for round := range 40 {
+	for round := range 60 {
+		if last == nil || rnd.IntN(4) == 0 {
+			// A read of another shape: Reset (families made anew for
+			// another kind of shard; now and then the forget path).
+			n := 1 + rnd.IntN(25)
+			if rnd.IntN(8) == 0 {
+				n = 1
+			}
+			cur := g.read(n)
+			agg.Reset()
+			for _, sh := range cur {
+				_ = agg.AddShard(sh.ID, sh.Entries)
+			}
+			want := aggregated(cur)
+			if rnd.IntN(4) != 0 { // Families not called every read
+				sameRead(t, round, agg.Families(), want)
+			}
+			last, lastWant = cur, want
+			continue
+		}
 		cur := slices.Clone(last)
 		var changed []int
 		for i := range cur {
@@ -265,11 +289,7 @@ func testRevalueMatchesNew(t *testing.T, seed uint64) {
 				changed = append(changed, i)
 			}
 		}
-		fresh := New()
-		for _, sh := range cur {
-			_ = fresh.AddShard(sh.ID, sh.Entries)
-		}
-		want := fresh.Families()
+		want := aggregated(cur)
 		if agg.Revalue(last, cur, changed) {
 			if structural {
 				t.Fatalf("round %d: a read with another key or shard revalued", round)
@@ -280,15 +300,16 @@ func testRevalueMatchesNew(t *testing.T, seed uint64) {
 				t.Fatalf("round %d: values written in place only, Revalue refused", round)
 			}
 			refused++
-			sameRead(t, round, agg.Families(), prev) // unchanged
+			sameRead(t, round, agg.Families(), lastWant) // unchanged
 			agg.Reset()
 			for _, sh := range cur {
 				_ = agg.AddShard(sh.ID, sh.Entries)
 			}
 		}
-		prev = agg.Families()
-		sameRead(t, round, prev, want)
-		last = cur
+		if rnd.IntN(4) != 0 {
+			sameRead(t, round, agg.Families(), want)
+		}
+		last, lastWant = cur, want
 	}
 	if revalued == 0 {
 		t.Fatal("nothing revalued")

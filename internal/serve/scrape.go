@@ -285,7 +285,7 @@ func (sc *scraper) read(f *flight) *snapshot {
 		// The same shards and keys, other values: the last read's
 		// aggregation revalued, when its aggregator is still as it left
 		// it.
-		if agg = sc.takeAggregatorOf(prev.agg); agg != nil {
+		if agg = sc.takeAggregatorOf(prev); agg != nil {
 			revalued = agg.Revalue(prev.shards, cur, changed)
 			if !revalued {
 				sc.putAggregator(agg)
@@ -352,10 +352,11 @@ func (sc *scraper) read(f *flight) *snapshot {
 	}
 	scrapes := f.scrapes
 	if tracked {
+		stillPrev := sc.last == prev
 		sc.last = nil
 		if snap.err == nil && len(snap.problems) == 0 {
 			sc.last = &lastRead{shards: cur, snap: snap, allKept: allKept, agg: agg}
-			if unchanged {
+			if unchanged && stillPrev {
 				// The aggregator of the read before, untouched.
 				sc.last.agg = prev.agg
 			}
@@ -395,10 +396,11 @@ func (sc *scraper) takeAggregator() *aggregate.Aggregator {
 
 // takeAggregatorOf returns agg, not Reset, when it is the aggregator kept
 // for the next read (no read has taken it since), else nil.
-func (sc *scraper) takeAggregatorOf(agg *aggregate.Aggregator) *aggregate.Aggregator {
+func (sc *scraper) takeAggregatorOf(prev *lastRead) *aggregate.Aggregator {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if agg == nil || sc.agg != agg {
+	agg := prev.agg
+	if agg == nil || sc.agg != agg || sc.last != prev {
 		return nil
 	}
 	sc.agg = nil
