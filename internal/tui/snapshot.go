@@ -53,20 +53,11 @@ type PID struct {
 
 // Series is one aggregated sample and what each process contributes to it.
 type Series struct {
-	// Key identifies the series across snapshots.
-	Key    string
-	Family string
-	Type   store.Kind
-	// Mode is the gauge multiprocess mode; empty for other types.
-	Mode string
-	// Name is the sample name, e.g. "requests_total" or "latency_bucket".
-	Name string
-	// Labels are sorted by name.
-	Labels []store.Label
-	// LabelText is the labels as `{a="x",b="y"}`, escaped for a terminal;
-	// empty without labels.
-	LabelText string
-	Value     float64
+	// The series' identity and its family's, shared (read only): by the
+	// snapshots that show the series, by the series of its family.
+	*SeriesID
+	*SeriesFamily
+	Value float64
 	// Monotonic is set for counters and for the _count and _sum of
 	// histograms and summaries: the series whose rate means something.
 	Monotonic bool
@@ -78,6 +69,27 @@ type Series struct {
 	// (gauge min, max, mostrecent).
 	Others      int
 	OthersValue float64
+}
+
+// SeriesID is what identifies a series and how it shows.
+type SeriesID struct {
+	// Key identifies the series across snapshots.
+	Key string
+	// Name is the sample name, e.g. "requests_total" or "latency_bucket".
+	Name string
+	// Labels are sorted by name.
+	Labels []store.Label
+	// LabelText is the labels as `{a="x",b="y"}`, escaped for a terminal;
+	// empty without labels.
+	LabelText string
+}
+
+// SeriesFamily is what a series has of its family.
+type SeriesFamily struct {
+	Family string
+	Type   store.Kind
+	// Mode is the gauge multiprocess mode; empty for other types.
+	Mode string
 }
 
 // Contribution is the value one process holds for a series. For a
@@ -200,12 +212,9 @@ func (s *storeSource) read(ctx context.Context, agg *aggregate.Aggregator) (*Sna
 // slot is what a series shows, computed once and kept from read to read:
 // its identity and display text.
 type slot struct {
-	name      string
-	labels    []store.Label // sorted
-	key       string
-	labelText string
-	gen       int // last read that showed it
-	at        int // its place in that read's series
+	id  SeriesID // never changed once made: snapshots share it
+	gen int      // last read that showed it
+	at  int      // its place in that read's series
 }
 
 // cache keeps the slots of the series of the last reads.
@@ -238,12 +247,12 @@ func (c *cache) slot(name string, labels []store.Label) *slot {
 	}
 	sum := h.Sum64()
 	for _, sl := range c.slots[sum] {
-		if sl.name == name && slices.Equal(sl.labels, labels) {
+		if sl.id.Name == name && slices.Equal(sl.id.Labels, labels) {
 			return sl
 		}
 	}
 	own := append([]store.Label(nil), labels...)
-	sl := &slot{name: name, labels: own, key: aggregate.SeriesID(name, own), labelText: labelText(own)}
+	sl := &slot{id: SeriesID{Name: name, Labels: own, Key: aggregate.SeriesID(name, own), LabelText: labelText(own)}}
 	c.slots[sum] = append(c.slots[sum], sl)
 	c.nslots++
 	return sl
@@ -255,7 +264,7 @@ func (c *cache) slot(name string, labels []store.Label) *slot {
 // finds. *cur moves past the slot found in the last read's order.
 func (c *cache) next(cur *int, at int, name string, labels []store.Label) *slot {
 	var sl *slot
-	if i := *cur; i < len(c.order) && c.order[i].name == name && slices.Equal(c.order[i].labels, labels) {
+	if i := *cur; i < len(c.order) && c.order[i].id.Name == name && slices.Equal(c.order[i].id.Labels, labels) {
 		sl = c.order[i]
 	} else {
 		sl = c.slot(name, labels)
@@ -281,21 +290,17 @@ func (c *cache) snapshot(fams []aggregate.Family) *Snapshot {
 	for i := range fams {
 		f := &fams[i]
 		names := familyNames{bucket: f.Name + "_bucket", count: f.Name + "_count", sum: f.Name + "_sum"}
+		fam := &SeriesFamily{Family: f.Name, Type: f.Type, Mode: f.Mode}
 		for j := range f.Samples {
 			as := &f.Samples[j]
 			sl := c.next(&cur, len(order), as.Name, as.Labels)
 			order = append(order, sl)
 			sr := Series{
-				Key:         sl.key,
-				Family:      f.Name,
-				Type:        f.Type,
-				Mode:        f.Mode,
-				Name:        sl.name,
-				Labels:      sl.labels,
-				LabelText:   sl.labelText,
-				Value:       as.Value,
-				Monotonic:   monotonic(f.Type, as.Name, names),
-				OthersValue: math.NaN(),
+				SeriesID:     &sl.id,
+				SeriesFamily: fam,
+				Value:        as.Value,
+				Monotonic:    monotonic(f.Type, as.Name, names),
+				OthersValue:  math.NaN(),
 			}
 			if b := as.Procs; b != nil {
 				sr.Contrib, sr.Others, sr.OthersValue = b.Contrib, b.Others, b.OthersValue
