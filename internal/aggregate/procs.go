@@ -272,7 +272,26 @@ type histProcs struct {
 	worst     int
 	worstRank float64
 	worstOK   bool
+	// free are processes' buckets of an earlier fill (see reset), for
+	// new processes to take before the arenas.
+	free []*pidBuckets
 }
+
+// reset empties h for its samples to be added again (Revalue), keeping
+// its memory: the processes' buckets go to free.
+func (h *histProcs) reset() {
+	free := append(h.free, h.kept...)
+	for _, p := range []*pidBuckets{h.pending, h.spare} {
+		if p != nil {
+			free = append(free, p)
+		}
+	}
+	*h = histProcs{kept: h.kept[:0], free: free}
+}
+
+// reset empties c for its samples to be added again (Revalue), keeping
+// its room.
+func (c *procSet) reset() { *c = procSet{top: c.top[:0]} }
 
 // add keeps process num's count v of bound le; bounds is how many the
 // histogram has so far.
@@ -292,8 +311,12 @@ func (h *histProcs) add(m *procMem, limit int, num int32, le, v float64, bounds 
 	}
 	h.commit(limit)
 	p := h.spare
-	if p != nil {
+	if n := len(h.free); p == nil && n > 0 {
+		p, h.free = h.free[n-1], h.free[:n-1]
+	} else if p != nil {
 		h.spare = nil
+	}
+	if p != nil {
 		p.les, p.vals, p.total = p.les[:0], p.vals[:0], 0
 	} else {
 		p = m.buckets.next()

@@ -124,11 +124,14 @@ type Shard struct {
 // processes wrote values in place then costs a look at the changed
 // shards' entries and the additions of the series they changed.
 //
+// With KeepProcesses, what the processes of an emptied one contribute is
+// kept again too, in the same order.
+//
 // It returns false, having changed nothing, when cur is not so (another
-// shard or key at some place; a key the last read did not meet), and
-// when the aggregator keeps processes (KeepProcesses): aggregate cur anew.
+// shard or key at some place; a key the last read did not meet): aggregate
+// cur anew.
 func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
-	if a.keep > 0 || len(last) != len(cur) {
+	if len(last) != len(cur) {
 		return false
 	}
 	for _, i := range changed {
@@ -170,8 +173,11 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 			for at := from; at < to; at++ {
 				s := store.Sample{Value: a.placeVal[at], Timestamp: a.placeTS[at]}
 				ki := a.placeKI[at]
-				if ki.group != nil {
+				if ki.group != nil || a.keep > 0 {
 					s.Shard = cur[a.placeShard[at]].ID
+				}
+				if a.keep > 0 {
+					a.record(ki, a.pidNum(s.Shard.PID), s.Value, s.Timestamp)
 				}
 				a.fold(ki, s)
 			}
@@ -193,6 +199,9 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 			for j := range sh.Entries {
 				e := &sh.Entries[j]
 				if ki := a.known(e.Key); ki != nil && ki.mark() != nil && ki.mark().dirty {
+					if a.keep > 0 {
+						a.record(ki, a.pidNum(sh.ID.PID), e.Value, e.Timestamp)
+					}
 					a.fold(ki, store.Sample{Shard: sh.ID, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})
 				}
 			}
@@ -404,10 +413,16 @@ func (d *dirtySet) empty() bool {
 func (d *dirtySet) reset() {
 	for _, sr := range d.series {
 		sr.value, sr.ts, sr.set = 0, 0, false
+		if sr.procs != nil {
+			sr.procs.reset()
+		}
 	}
 	for _, h := range d.hists {
 		for _, c := range h.cells {
 			*c = 0
+		}
+		if h.procs != nil {
+			h.procs.reset()
 		}
 	}
 	for _, g := range d.groups {

@@ -202,22 +202,27 @@ func sameRead(t *testing.T, read int, got, want []Family) {
 // bits again, timestamps for mostrecent), each changed shard a new slice
 // — the revalued aggregator returns what a new one fed the same read
 // returns, to the bit, handing over again the families it did not change
-// (ReuseFamilies). A read with another key at some place (parsed anew,
-// another shard, an entry more) is refused, the aggregator unchanged,
-// and aggregated anew.
+// (ReuseFamilies), with the processes' breakdowns (KeepProcesses) the
+// same too. A read with another key at some place (parsed anew, another
+// shard, an entry more) is refused, the aggregator unchanged, and
+// aggregated anew.
 func TestRevalueMatchesNew(t *testing.T) {
-	for seed := range uint64(60) {
-		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { testRevalueMatchesNew(t, seed) })
+	for seed := range uint64(40) {
+		for _, keep := range []int{0, 2} {
+			t.Run(fmt.Sprintf("seed%d-keep%d", seed, keep), func(t *testing.T) { testRevalueMatchesNew(t, seed, keep) })
+		}
 	}
 }
 
-func testRevalueMatchesNew(t *testing.T, seed uint64) {
+func testRevalueMatchesNew(t *testing.T, seed uint64, keep int) {
 	g := newReadGen(t, seed)
 	rnd := g.rnd
 	agg := New()
 	agg.ReuseFamilies(true)
+	agg.KeepProcesses(keep)
 	aggregated := func(read []Shard) []Family {
 		fresh := New()
+		fresh.KeepProcesses(keep)
 		for _, sh := range read {
 			_ = fresh.AddShard(sh.ID, sh.Entries)
 		}

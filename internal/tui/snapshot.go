@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"hash/maphash"
 	"math"
@@ -142,6 +143,12 @@ type storeSource struct {
 	mu   sync.Mutex // serialises reads, which share c and agg
 	c    *cache
 	agg  *aggregate.Aggregator
+	// last is what the last read handed over, when it read every shard
+	// from the store's kept entries (store.KeptShardScanner) and agg
+	// holds exactly its aggregation; nil otherwise.
+	last []aggregate.Shard
+	// revalued counts the reads that revalued agg.
+	revalued int
 }
 
 func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
@@ -149,12 +156,10 @@ func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
 	defer s.mu.Unlock()
 	// The engine of dump aggregates, keeping what each process
 	// contributes to every series; its aggregator is kept from read to
-	// read (Reset), knowing the store's keys.
+	// read (Reset, or revalued: see read), knowing the store's keys.
 	if s.agg == nil {
 		s.agg = aggregate.NewFor(s.opts.PythonClient)
 		s.agg.KeepProcesses(s.opts.MaxContributors)
-	} else {
-		s.agg.Reset()
 	}
 	snap, fams, err := s.read(ctx, s.agg)
 	if err != nil {
@@ -165,16 +170,89 @@ func (s *storeSource) Snapshot(ctx context.Context) (*Snapshot, error) {
 }
 
 // read scans the store into agg and returns the snapshot's facts (all
-// but its series) and the families.
+// but its series) and the families. A read that hands over the last
+// read's kept shards with the same keys, some with other values (running
+// processes), revalues agg (aggregate.Aggregator.Revalue: only the series
+// whose samples changed are added again); any other read Resets it and
+// aggregates every shard. Either gives what a new aggregator would.
 func (s *storeSource) read(ctx context.Context, agg *aggregate.Aggregator) (*Snapshot, []aggregate.Family, error) {
 	start := s.opts.Now()
 	shards := map[store.ShardID]struct{}{}
 	samples := 0
-	err := store.ScanShards(ctx, s.st, func(id store.ShardID, entries []store.Entry) error {
+	prev := s.last
+	s.last = nil // until this read is complete
+	var cur []aggregate.Shard
+	if prev != nil {
+		cur = make([]aggregate.Shard, 0, len(prev))
+	}
+	// skipped counts the shards handed over as the last read's (changed:
+	// with other values), not aggregated yet; replay aggregates them
+	// after all.
+	skipped, matching, allKept, reset := 0, prev != nil, true, false
+	var changed []int
+	replay := func() error {
+		agg.Reset()
+		reset = true
+		for _, h := range cur[:skipped] {
+			if err := agg.AddShard(h.ID, h.Entries); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	scan := func(id store.ShardID, entries []store.Entry, kept bool) error {
 		shards[id] = struct{}{}
 		samples += len(entries)
+		allKept = allKept && kept
+		if kept && allKept {
+			cur = append(cur, aggregate.Shard{ID: id, Entries: entries})
+		}
+		if matching {
+			if skipped < len(prev) && kept && prev[skipped].ID == id && aggregate.SameKeys(prev[skipped].Entries, entries) {
+				if last := prev[skipped].Entries; len(last) > 0 && &last[0] != &entries[0] {
+					changed = append(changed, skipped)
+				}
+				skipped++
+				return nil
+			}
+			matching = false
+			if err := replay(); err != nil {
+				return err
+			}
+		}
+		if !reset {
+			agg.Reset()
+			reset = true
+		}
 		return agg.AddShard(id, entries)
-	})
+	}
+	var err error
+	if ks, ok := s.st.(store.KeptShardScanner); ok {
+		err = ks.ScanKeptShards(ctx, scan)
+	} else {
+		err = store.ScanShards(ctx, s.st, func(id store.ShardID, entries []store.Entry) error { return scan(id, entries, false) })
+	}
+	if _, partial := store.Partial(err); err == nil || partial {
+		switch {
+		case err == nil && matching && skipped == len(prev):
+			// The last read's shards and keys: revalued when values
+			// changed, else agg holds this read's aggregation already.
+			if len(changed) > 0 {
+				if agg.Revalue(prev, cur, changed) {
+					s.revalued++
+				} else {
+					err = replay()
+				}
+			}
+		case matching:
+			err = cmp.Or(replay(), err)
+		case !reset:
+			agg.Reset() // nothing handed over
+		}
+	}
+	if err == nil && allKept {
+		s.last = cur
+	}
 	var problems []*store.ShardError
 	if err != nil {
 		p, partial := store.Partial(err)

@@ -2,9 +2,11 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,18 +237,7 @@ func TestSnapshotCacheAcrossReads(t *testing.T) {
 	reused := NewStoreSource(st, SourceOptions{MaxContributors: 2, Now: c.Now})
 	compare := func(step string) {
 		t.Helper()
-		got := snapshotOf(t, reused)
-		want := snapshotOf(t, NewStoreSource(st, SourceOptions{MaxContributors: 2, Now: c.Now}))
-		if len(got.Series) != len(want.Series) {
-			t.Fatalf("%s: %d series, fresh source %d", step, len(got.Series), len(want.Series))
-		}
-		for i := range want.Series {
-			g, w := got.Series[i], want.Series[i]
-			if g.Key != w.Key || g.LabelText != w.LabelText || !near(g.Value, w.Value) || g.Others != w.Others ||
-				!near(g.OthersValue, w.OthersValue) || !slices.EqualFunc(g.Contrib, w.Contrib, sameContribution) {
-				t.Errorf("%s: series %d = %+v, fresh source %+v", step, i, g, w)
-			}
-		}
+		sameSeries(t, step, snapshotOf(t, reused), snapshotOf(t, NewStoreSource(st, SourceOptions{MaxContributors: 2, Now: c.Now})), near)
 	}
 	compare("first read")
 	compare("same store")
@@ -273,8 +264,65 @@ func TestSnapshotCacheAcrossReads(t *testing.T) {
 	compare("most series gone")
 }
 
-func sameContribution(a, b Contribution) bool {
-	return a.PID == b.PID && near(a.Value, b.Value) && a.Timestamp == b.Timestamp
+// sameSeries fails t unless got's series are want's: the same series, and
+// values and contributions that same (near, or equal to the bit) says
+// are the same.
+func sameSeries(t *testing.T, step string, got, want *Snapshot, same func(a, b float64) bool) {
+	t.Helper()
+	if len(got.Series) != len(want.Series) {
+		t.Fatalf("%s: %d series, fresh source %d", step, len(got.Series), len(want.Series))
+	}
+	for i := range want.Series {
+		g, w := got.Series[i], want.Series[i]
+		if g.Key != w.Key || g.LabelText != w.LabelText || !same(g.Value, w.Value) || g.Others != w.Others ||
+			!same(g.OthersValue, w.OthersValue) || !slices.EqualFunc(g.Contrib, w.Contrib, func(a, b Contribution) bool {
+			return a.PID == b.PID && same(a.Value, b.Value) && a.Timestamp == b.Timestamp
+		}) {
+			t.Errorf("%s: series %d = %+v, fresh source %+v", step, i, g, w)
+		}
+	}
+}
+
+// TestSnapshotRevaluesRunningShards: a source reading a store whose
+// processes run and write values in place (kept reads: the same shards
+// and keys, other values) revalues its aggregation, and shows what a
+// fresh source shows, to the bit, processes' contributions included.
+func TestSnapshotRevaluesRunningShards(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("KeepReads keeps nothing off Linux")
+	}
+	dir := testenv.CopyStore(t, sampleStore)
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{Alive: func(string) store.Liveness { return store.AliveYes }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.KeepReads(true)
+	c := newClock()
+	src := NewStoreSource(st, SourceOptions{MaxContributors: 2, Now: c.Now}).(*storeSource)
+	fresh := func() *Snapshot {
+		return snapshotOf(t, NewStoreSource(openStore(t, dir), SourceOptions{MaxContributors: 2, Now: c.Now}))
+	}
+	bits := func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b) || math.IsNaN(a) && math.IsNaN(b)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.db"))
+	if err != nil || len(files) < 2 {
+		t.Fatalf("shards %v: %v", files, err)
+	}
+	sameSeries(t, "first read", snapshotOf(t, src), fresh(), bits)
+	for round := range 4 {
+		for i, f := range files {
+			if (i+round)%2 == 0 {
+				testenv.WriteFirstValue(t, f, float64(10*round+i)+0.25)
+			}
+		}
+		sameSeries(t, fmt.Sprintf("round %d", round), snapshotOf(t, src), fresh(), bits)
+	}
+	sameSeries(t, "nothing written", snapshotOf(t, src), fresh(), bits)
+	if src.revalued == 0 {
+		t.Fatal("no read revalued: nothing tested")
+	}
 }
 
 // TestContributionsEqualRaw: what top shows a process contributing to a
