@@ -215,6 +215,39 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 	return true
 }
 
+// Matcher follows a read as it goes against the last read's shards
+// (Last): Skipped of them so far were handed over again at their places,
+// as the same entries (slices) or, for those listed in Changed, as kept
+// entries with the same keys and other values (see Revalue).
+type Matcher struct {
+	Last    []Shard
+	Skipped int
+	Changed []int
+}
+
+// Match reports whether a shard handed over (kept: its entries are a kept
+// shard's, see store.KeptShardFunc) is the last read's at its place, and
+// counts it; revaluable allows other values (kept entries, the last
+// read's kept too).
+func (m *Matcher) Match(id store.ShardID, entries []store.Entry, kept, revaluable bool) bool {
+	if m.Skipped >= len(m.Last) || m.Last[m.Skipped].ID != id {
+		return false
+	}
+	last := m.Last[m.Skipped].Entries
+	switch {
+	case len(last) == len(entries) && (len(last) == 0 || &last[0] == &entries[0]):
+	case revaluable && kept && SameKeys(last, entries):
+		m.Changed = append(m.Changed, m.Skipped)
+	default:
+		return false
+	}
+	m.Skipped++
+	return true
+}
+
+// Complete reports whether every shard of the last read was matched.
+func (m *Matcher) Complete() bool { return m.Skipped == len(m.Last) }
+
 // SameKeys reports whether a and b hold the same keys in the same order.
 func SameKeys(a, b []store.Entry) bool {
 	if len(a) != len(b) {

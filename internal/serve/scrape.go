@@ -118,11 +118,6 @@ func scanKept(ctx context.Context, st store.Reader, fn store.KeptShardFunc) erro
 	})
 }
 
-// sameEntries reports whether a and b are the same slice.
-func sameEntries(a, b []store.Entry) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
-}
-
 // snapshot is the outcome of one read of the store, shared by the scrapes
 // that waited for it.
 type snapshot struct {
@@ -229,18 +224,20 @@ func (sc *scraper) read(f *flight) *snapshot {
 		}
 		cur = make([]aggregate.Shard, 0, n)
 	}
-	// skipped counts the shards handed over as the last read's, or as
-	// the last read's with other values (changed: their places), not
-	// aggregated (yet); replay aggregates them after all. Only kept
-	// entries are taken for changed values: they are still there when
-	// replayed.
-	skipped, matching := 0, tracked && prev != nil
+	// m counts the shards handed over as the last read's (or with other
+	// values), not aggregated (yet); replay aggregates them after all.
+	// Only kept entries are taken for other values: they are still
+	// there when replayed.
+	var m aggregate.Matcher
+	matching := tracked && prev != nil
 	revaluable := matching && prev.allKept
-	var changed []int
+	if matching {
+		m.Last = prev.shards
+	}
 	allKept := true
 	replay := func() error {
 		agg = sc.takeAggregator()
-		for _, h := range cur[:skipped] {
+		for _, h := range cur[:m.Skipped] {
 			if err := agg.AddShard(h.ID, h.Entries); err != nil {
 				return err
 			}
@@ -256,17 +253,8 @@ func (sc *scraper) read(f *flight) *snapshot {
 			cur = append(cur, aggregate.Shard{ID: id, Entries: entries})
 		}
 		if matching {
-			if skipped < len(prev.shards) && prev.shards[skipped].ID == id {
-				last := prev.shards[skipped].Entries
-				if sameEntries(last, entries) {
-					skipped++
-					return nil
-				}
-				if revaluable && kept && aggregate.SameKeys(last, entries) {
-					changed = append(changed, skipped)
-					skipped++
-					return nil
-				}
+			if m.Match(id, entries, kept, revaluable) {
+				return nil
 			}
 			matching = false
 			if err := replay(); err != nil {
@@ -278,15 +266,15 @@ func (sc *scraper) read(f *flight) *snapshot {
 		}
 		return agg.AddShard(id, entries)
 	})
-	complete := err == nil && matching && skipped == len(prev.shards)
-	unchanged := complete && len(changed) == 0 && uc.ReadUnchanged()
+	complete := err == nil && matching && m.Complete()
+	unchanged := complete && len(m.Changed) == 0 && uc.ReadUnchanged()
 	revalued := false
-	if complete && len(changed) > 0 && allKept {
+	if complete && len(m.Changed) > 0 && allKept {
 		// The same shards and keys, other values: the last read's
 		// aggregation revalued, when its aggregator is still as it left
 		// it.
 		if agg = sc.takeAggregatorOf(prev); agg != nil {
-			revalued = agg.Revalue(prev.shards, cur, changed)
+			revalued = agg.Revalue(prev.shards, cur, m.Changed)
 			if !revalued {
 				sc.putAggregator(agg)
 				agg = nil

@@ -185,15 +185,14 @@ func (s *storeSource) read(ctx context.Context, agg *aggregate.Aggregator) (*Sna
 	if prev != nil {
 		cur = make([]aggregate.Shard, 0, len(prev))
 	}
-	// skipped counts the shards handed over as the last read's (changed:
-	// with other values), not aggregated yet; replay aggregates them
-	// after all.
-	skipped, matching, allKept, reset := 0, prev != nil, true, false
-	var changed []int
+	// m counts the shards handed over as the last read's (or with other
+	// values), not aggregated yet; replay aggregates them after all.
+	m := aggregate.Matcher{Last: prev}
+	matching, allKept, reset := prev != nil, true, false
 	replay := func() error {
 		agg.Reset()
 		reset = true
-		for _, h := range cur[:skipped] {
+		for _, h := range cur[:m.Skipped] {
 			if err := agg.AddShard(h.ID, h.Entries); err != nil {
 				return err
 			}
@@ -208,11 +207,8 @@ func (s *storeSource) read(ctx context.Context, agg *aggregate.Aggregator) (*Sna
 			cur = append(cur, aggregate.Shard{ID: id, Entries: entries})
 		}
 		if matching {
-			if skipped < len(prev) && kept && prev[skipped].ID == id && aggregate.SameKeys(prev[skipped].Entries, entries) {
-				if last := prev[skipped].Entries; len(last) > 0 && &last[0] != &entries[0] {
-					changed = append(changed, skipped)
-				}
-				skipped++
+			// The last read's entries are all kept (see s.last).
+			if kept && m.Match(id, entries, kept, true) {
 				return nil
 			}
 			matching = false
@@ -234,11 +230,11 @@ func (s *storeSource) read(ctx context.Context, agg *aggregate.Aggregator) (*Sna
 	}
 	if _, partial := store.Partial(err); err == nil || partial {
 		switch {
-		case err == nil && matching && skipped == len(prev):
+		case err == nil && matching && m.Complete():
 			// The last read's shards and keys: revalued when values
 			// changed, else agg holds this read's aggregation already.
-			if len(changed) > 0 {
-				if agg.Revalue(prev, cur, changed) {
+			if len(m.Changed) > 0 {
+				if agg.Revalue(prev, cur, m.Changed) {
 					s.revalued++
 				} else {
 					err = replay()
