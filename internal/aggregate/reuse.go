@@ -139,7 +139,9 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 			return false
 		}
 	}
-	indexed := a.indexPlaces(last)
+	if !a.indexPlaces(last) {
+		return false
+	}
 	d := &a.dirty
 	for _, i := range changed {
 		l, c := last[i].Entries, cur[i].Entries
@@ -149,63 +151,43 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 				continue
 			}
 			ki := a.known(ce.Key)
-			if ki != nil {
-				ki.fam.outOK = false
-			}
-			if ki == nil || !d.mark(ki) {
+			if ki == nil || ki.mark() == nil || ki.mark().gen != a.markGen {
+				// Not a key of the read indexed.
 				d.clear()
 				a.placeAt = nil // its values may be cur's
 				return false
 			}
-			if indexed {
-				at := a.placeOf[a.shardAt[i]+int32(j)]
-				a.placeVal[at], a.placeTS[at] = ce.Value, ce.Timestamp
-			}
+			ki.fam.outOK = false
+			d.mark(ki)
+			at := a.placeOf[a.shardAt[i]+int32(j)]
+			a.placeVal[at], a.placeTS[at] = ce.Value, ce.Timestamp
 		}
 	}
 	if d.empty() {
 		return true
 	}
 	d.reset()
-	if indexed && d.numbered(a.markGen) {
-		readd := func(m *mark) {
-			from, to := a.placeAt[m.num], a.placeAt[m.num+1]
-			for at := from; at < to; at++ {
-				s := store.Sample{Value: a.placeVal[at], Timestamp: a.placeTS[at]}
-				ki := a.placeKI[at]
-				if ki.group != nil || a.keep > 0 {
-					s.Shard = cur[a.placeShard[at]].ID
-				}
-				if a.keep > 0 {
-					a.record(ki, a.pidNum(s.Shard.PID), s.Value, s.Timestamp)
-				}
-				a.fold(ki, s)
+	readd := func(m *mark) {
+		for at := a.placeAt[m.num]; at < a.placeAt[m.num+1]; at++ {
+			s := store.Sample{Value: a.placeVal[at], Timestamp: a.placeTS[at]}
+			ki := a.placeKI[at]
+			if ki.group != nil || a.keep > 0 {
+				s.Shard = cur[a.placeShard[at]].ID
 			}
-		}
-		for _, sr := range d.series {
-			readd(&sr.mark)
-		}
-		for _, h := range d.hists {
-			readd(&h.mark)
-		}
-		for _, g := range d.groups {
-			readd(&g.mark)
-		}
-	} else {
-		if indexed {
-			a.placeAt = nil // not all of it numbered: made again
-		}
-		for _, sh := range cur {
-			for j := range sh.Entries {
-				e := &sh.Entries[j]
-				if ki := a.known(e.Key); ki != nil && ki.mark() != nil && ki.mark().dirty {
-					if a.keep > 0 {
-						a.record(ki, a.pidNum(sh.ID.PID), e.Value, e.Timestamp)
-					}
-					a.fold(ki, store.Sample{Shard: sh.ID, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp})
-				}
+			if a.keep > 0 {
+				a.record(ki, a.pidNum(s.Shard.PID), s.Value, s.Timestamp)
 			}
+			a.fold(ki, s)
 		}
+	}
+	for _, sr := range d.series {
+		readd(&sr.mark)
+	}
+	for _, h := range d.hists {
+		readd(&h.mark)
+	}
+	for _, g := range d.groups {
+		readd(&g.mark)
 	}
 	d.clear()
 	for _, f := range a.families {
@@ -289,13 +271,7 @@ func (a *Aggregator) indexPlaces(read []Shard) bool {
 	for i, sh := range read {
 		shardAt[i] = int32(k)
 		for j := range sh.Entries {
-			e := &sh.Entries[j]
-			var ki *keyInfo
-			if id := e.KeyID; int(id) < len(a.slots) && a.slots[id] != nil && a.slots[id].key == e.Key && a.slots[id].epoch == a.epoch {
-				ki = a.slots[id]
-			} else {
-				ki = a.known(e.Key)
-			}
+			ki := a.known(sh.Entries[j].Key)
 			var m *mark
 			if ki != nil {
 				m = ki.mark()
@@ -395,15 +371,11 @@ type dirtySet struct {
 	groups []*pidGroup
 }
 
-// mark marks what ki's samples add to; false when the key has none (it
-// was never added to).
-func (d *dirtySet) mark(ki *keyInfo) bool {
+// mark marks what ki's samples add to (ki.mark() is not nil).
+func (d *dirtySet) mark(ki *keyInfo) {
 	m := ki.mark()
-	if m == nil {
-		return false
-	}
 	if m.dirty {
-		return true
+		return
 	}
 	m.dirty = true
 	switch {
@@ -414,27 +386,6 @@ func (d *dirtySet) mark(ki *keyInfo) bool {
 	default:
 		d.series = append(d.series, ki.shortcut)
 	}
-	return true
-}
-
-// numbered reports whether every mark is numbered in generation gen.
-func (d *dirtySet) numbered(gen uint32) bool {
-	for _, sr := range d.series {
-		if sr.gen != gen {
-			return false
-		}
-	}
-	for _, h := range d.hists {
-		if h.gen != gen {
-			return false
-		}
-	}
-	for _, g := range d.groups {
-		if g.gen != gen {
-			return false
-		}
-	}
-	return true
 }
 
 func (d *dirtySet) empty() bool {

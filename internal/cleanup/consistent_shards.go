@@ -21,11 +21,9 @@ func (c *consistentStore) ScanShards(ctx context.Context, fn store.ShardFunc) er
 // kept ones (store.KeptShardScanner): a journal archive's never are;
 // without a store that tells, none are.
 func (c *consistentStore) ScanKeptShards(ctx context.Context, fn store.KeptShardFunc) error {
-	ks, ok := c.Store.(store.KeptShardScanner)
-	if !ok {
-		return c.ScanShards(ctx, func(id store.ShardID, entries []store.Entry) error { return fn(id, entries, false) })
-	}
-	return c.scanShards(ctx, ks.ScanKeptShards, fn)
+	return c.scanShards(ctx, func(ctx context.Context, f store.KeptShardFunc) error {
+		return store.ScanKeptShards(ctx, c.Store, f)
+	}, fn)
 }
 
 // scanShards hands over the shards that scan reads as the journal leaves

@@ -105,19 +105,6 @@ type lastRead struct {
 	agg     *aggregate.Aggregator
 }
 
-// scanKept is store.ScanShards telling which entries are kept
-// (store.KeptShardScanner; none for stores that do not tell). The store
-// itself must tell, not one it wraps: a wrapper changes what is read
-// (cleanup.Consistent).
-func scanKept(ctx context.Context, st store.Reader, fn store.KeptShardFunc) error {
-	if ks, ok := st.(store.KeptShardScanner); ok {
-		return ks.ScanKeptShards(ctx, fn)
-	}
-	return store.ScanShards(ctx, st, func(id store.ShardID, entries []store.Entry) error {
-		return fn(id, entries, false)
-	})
-}
-
 // snapshot is the outcome of one read of the store, shared by the scrapes
 // that waited for it.
 type snapshot struct {
@@ -245,7 +232,7 @@ func (sc *scraper) read(f *flight) *snapshot {
 		return nil
 	}
 	var samples, shards int
-	err := scanKept(ctx, sc.st, func(id store.ShardID, entries []store.Entry, kept bool) error {
+	err := store.ScanKeptShards(ctx, sc.st, func(id store.ShardID, entries []store.Entry, kept bool) error {
 		samples += len(entries)
 		shards++
 		allKept = allKept && kept

@@ -32,6 +32,17 @@ type KeptShardScanner interface {
 	ScanKeptShards(ctx context.Context, fn KeptShardFunc) error
 }
 
+// ScanKeptShards scans r shard by shard telling which entries are kept:
+// with its ScanKeptShards when it has one, else as ScanShards does, none
+// kept. r itself must tell, not a store it wraps: a wrapper changes what
+// is read (as cleanup's journal view does).
+func ScanKeptShards(ctx context.Context, r Reader, fn KeptShardFunc) error {
+	if ks, ok := r.(KeptShardScanner); ok {
+		return ks.ScanKeptShards(ctx, fn)
+	}
+	return ScanShards(ctx, r, func(id ShardID, entries []Entry) error { return fn(id, entries, false) })
+}
+
 // ScanShards scans r shard by shard: with its ScanShards when it has one,
 // else by gathering the consecutive samples of each shard that Scan
 // streams. Errors are those of Scan.

@@ -222,12 +222,7 @@ func (s *storeSource) read(ctx context.Context, agg *aggregate.Aggregator) (*Sna
 		}
 		return agg.AddShard(id, entries)
 	}
-	var err error
-	if ks, ok := s.st.(store.KeptShardScanner); ok {
-		err = ks.ScanKeptShards(ctx, scan)
-	} else {
-		err = store.ScanShards(ctx, s.st, func(id store.ShardID, entries []store.Entry) error { return scan(id, entries, false) })
-	}
+	err := store.ScanKeptShards(ctx, s.st, scan)
 	if _, partial := store.Partial(err); err == nil || partial {
 		switch {
 		case err == nil && matching && m.Complete():
