@@ -93,14 +93,17 @@ type Aggregator struct {
 	shardAt     []int32
 	placesEpoch uint32
 	markGen     uint32
+	shapeBuf    []int
 }
 
 // ReuseFamilies makes Families hand over again the samples it made of a
 // family the last time, the same slice, when nothing was added since but
 // by Revalue, which changed none of the family's series (serve: a read
 // of running processes that wrote a few series makes those families
-// only). The caller must not change the samples Families returns. Not
-// with KeepProcesses.
+// only); a family some of whose values Revalue changed gets a copy of
+// those samples with their values read again from where they come from
+// (no grouping, sorting or labels made again). The caller must not
+// change the samples Families returns. Not with KeepProcesses.
 func (a *Aggregator) ReuseFamilies(on bool) { a.reuseFams = on }
 
 // New returns an empty Aggregator whose families spell bucket bounds as

@@ -36,6 +36,45 @@ type family struct {
 	outEpoch uint32
 	outAdds  uint64
 	outOK    bool
+	// src is where each of out's values comes from, while srcOK: a
+	// Revalue that changed values only leaves out's samples, names and
+	// labels as they are, so Families makes them again with new values
+	// (see family.revalued).
+	src   []valueSrc
+	srcOK bool
+}
+
+// valueSrc is where one sample of Families comes from: a series (sr), a
+// process's value in a group (g, process number i), a histogram's bucket
+// i with those below it (h, i >= 0) or their count (h, i == -1).
+type valueSrc struct {
+	sr *series
+	g  *pidGroup
+	h  *hist
+	i  int32
+}
+
+// value is the sample's value as samples makes it; acc is the running
+// sum of the histogram's buckets, reset at bucket 0.
+func (s *valueSrc) value(acc *float64) float64 {
+	switch {
+	case s.sr != nil:
+		return s.sr.value
+	case s.g != nil:
+		return s.g.byPID[s.i].value
+	case s.i >= 0:
+		if s.i == 0 {
+			*acc = 0
+		}
+		*acc += *s.h.cells[s.i]
+		return *acc
+	default:
+		c := 0.0
+		for _, p := range s.h.cells {
+			c += *p
+		}
+		return c
+	}
 }
 
 // leText formats a bucket bound as Python release client does, once per

@@ -22,18 +22,43 @@ func (a *Aggregator) Families() []Family {
 	store.ParallelWorkers(st.Len(), workers, func(w, i int) {
 		f := st.fams[i]
 		out[i] = f.header()
-		if reuse && f.outOK && f.outEpoch == a.epoch && f.outAdds == a.adds {
-			out[i].Samples = f.out
-			return
+		if reuse && f.outEpoch == a.epoch && f.outAdds == a.adds {
+			if f.outOK {
+				out[i].Samples = f.out
+				return
+			}
+			if f.srcOK {
+				f.out, f.outOK = f.revalued(), true
+				out[i].Samples = f.out
+				return
+			}
 		}
 		// One batch: the samples and their labels are kept.
-		f.samples(st.o, &scratch[w], &f.labels, 0, func(batch []Sample) {
+		var src *[]valueSrc
+		if reuse {
+			f.src = f.src[:0]
+			src = &f.src
+		}
+		f.samples(st.o, &scratch[w], &f.labels, 0, src, func(batch []Sample) {
 			out[i].Samples = slices.Clip(batch)
 		})
 		if reuse {
 			f.out, f.outEpoch, f.outAdds, f.outOK = out[i].Samples, a.epoch, a.adds, true
+			f.srcOK = len(f.src) == len(f.out)
 		}
 	})
+	return out
+}
+
+// revalued is out made again with the values its samples' sources hold
+// now: a new slice (the last one may still be read), the same names and
+// labels.
+func (f *family) revalued() []Sample {
+	out := slices.Clone(f.out)
+	acc := 0.0
+	for i := range f.src {
+		out[i].Value = f.src[i].value(&acc)
+	}
 	return out
 }
 
@@ -68,7 +93,7 @@ const StreamBatch = 2048
 // families may be built at once, each with its own StreamScratch.
 func (s *Streamer) Samples(i int, sc *StreamScratch, fn func(batch []Sample)) {
 	sc.labels.reset()
-	s.fams[i].samples(s.o, &sc.out, &sc.labels, StreamBatch, fn)
+	s.fams[i].samples(s.o, &sc.out, &sc.labels, StreamBatch, nil, fn)
 }
 
 // StreamScratch is the memory one goroutine builds samples in, from
@@ -196,8 +221,9 @@ type outGroup struct {
 // is a scratch arena. Rather than sorting every sample, it sorts the
 // label sets once and emits each set's samples in order: by name, a
 // histogram's buckets by le, a gauge's processes by pid. Their
-// breakdowns are made when the aggregator keeps them.
-func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush int, fn func([]Sample)) {
+// breakdowns are made when the aggregator keeps them. When src is not
+// nil, where each sample's value comes from is appended to it.
+func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush int, src *[]valueSrc, fn func([]Sample)) {
 	pidOrder, pids, client, keep := o.order, o.a.pids, o.a.client, o.a.keep
 	var bs *breakdowns
 	if keep > 0 {
@@ -311,6 +337,9 @@ func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush 
 				for i, le := range g.hist.les {
 					acc += *g.hist.cells[i]
 					out = append(out, Sample{Name: bucketName, Labels: labels.withAt(g.labels, store.Label{Name: "le", Value: f.leText(le, client)}, at), Value: acc})
+					if src != nil {
+						*src = append(*src, valueSrc{h: g.hist, i: int32(i)})
+					}
 					if keep > 0 {
 						out[len(out)-1].Procs = bs.histogram(g.hist, keep, le, acc)
 					}
@@ -325,16 +354,22 @@ func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush 
 					acc += *c
 				}
 				out = append(out, Sample{Name: countName, Labels: g.labels, Value: acc})
+				if src != nil {
+					*src = append(*src, valueSrc{h: g.hist, i: -1})
+				}
 				if keep > 0 {
 					out[len(out)-1].Procs = bs.histogram(g.hist, keep, math.Inf(1), acc)
 				}
 			case e.sr != nil:
 				out = append(out, Sample{Name: e.sr.name, Labels: e.sr.labels, Value: e.sr.value})
+				if src != nil {
+					*src = append(*src, valueSrc{sr: e.sr})
+				}
 				if keep > 0 {
 					out[len(out)-1].Procs = bs.series(e.sr, MergeOf(f.Type, f.Mode))
 				}
 			default:
-				out = f.appendPIDs(out, labels, e.pg, pidOrder, pids, bs)
+				out = f.appendPIDs(out, labels, e.pg, pidOrder, pids, bs, src)
 			}
 		}
 	}
@@ -346,13 +381,17 @@ func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush 
 
 // appendPIDs appends the per-process samples of g in pid order (see
 // Aggregator.pidOrder), labelled with their pid (pids by number), with
-// their breakdown when bs is not nil.
-func (f *family) appendPIDs(out []Sample, arena *labelArena, g *pidGroup, pidOrder []int32, pids []string, bs *breakdowns) []Sample {
+// their breakdown when bs is not nil, and their sources to src when it
+// is not nil.
+func (f *family) appendPIDs(out []Sample, arena *labelArena, g *pidGroup, pidOrder []int32, pids []string, bs *breakdowns, src *[]valueSrc) []Sample {
 	at := insertAt(g.labels, "pid")
 	for _, num := range pidOrder {
 		if int(num) < len(g.byPID) && g.byPID[num].set {
 			labels := arena.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
 			out = append(out, Sample{Name: g.name, Labels: labels, Value: g.byPID[num].value})
+			if src != nil {
+				*src = append(*src, valueSrc{g: g, i: num})
+			}
 			if bs != nil {
 				// One process per series: its own.
 				out[len(out)-1].Procs = bs.own(num, g.byPID[num].value)

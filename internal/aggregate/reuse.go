@@ -166,6 +166,9 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 	if d.empty() {
 		return true
 	}
+	// Whether each series is set and how many processes each group
+	// holds, before and after: what Families' samples are made of.
+	shape := d.shape(a.shapeBuf[:0])
 	d.reset()
 	readd := func(m *mark) {
 		for at := a.placeAt[m.num]; at < a.placeAt[m.num+1]; at++ {
@@ -189,6 +192,16 @@ func (a *Aggregator) Revalue(last, cur []Shard, changed []int) bool {
 	for _, g := range d.groups {
 		readd(&g.mark)
 	}
+	n := len(shape)
+	shape = d.shape(shape)
+	if !slices.Equal(shape[:n], shape[n:]) {
+		// A series set or not set now (mostrecent gauges): the
+		// samples of Families are others.
+		for _, f := range a.families {
+			f.srcOK = false
+		}
+	}
+	a.shapeBuf = shape[:0]
 	d.clear()
 	for _, f := range a.families {
 		// Labels of earlier Families calls live on in their blocks.
@@ -386,6 +399,22 @@ func (d *dirtySet) mark(ki *keyInfo) {
 	default:
 		d.series = append(d.series, ki.shortcut)
 	}
+}
+
+// shape appends, for each marked series, 1 when it is set (else 0), then
+// for each marked group how many processes it holds.
+func (d *dirtySet) shape(buf []int) []int {
+	for _, sr := range d.series {
+		v := 0
+		if sr.set {
+			v = 1
+		}
+		buf = append(buf, v)
+	}
+	for _, g := range d.groups {
+		buf = append(buf, g.n)
+	}
+	return buf
 }
 
 func (d *dirtySet) empty() bool {
