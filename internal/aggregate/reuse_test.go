@@ -205,7 +205,8 @@ func sameRead(t *testing.T, read int, got, want []Family) {
 // (ReuseFamilies), with the processes' breakdowns (KeepProcesses) the
 // same too. A read with another key at some place (parsed anew, another
 // shard, an entry more) is refused, the aggregator unchanged, and
-// aggregated anew.
+// aggregated anew. What Families returned in earlier rounds stays as it
+// was (a family made again with new values is a new slice).
 func TestRevalueMatchesNew(t *testing.T) {
 	for seed := range uint64(40) {
 		for _, keep := range []int{0, 2} {
@@ -228,6 +229,20 @@ func testRevalueMatchesNew(t *testing.T, seed uint64, keep int) {
 		}
 		return fresh.Families()
 	}
+	// Every result of Families, with a copy of it made at once.
+	var returned []struct{ got, copy []Family }
+	families := func() []Family {
+		got := agg.Families()
+		cp := slices.Clone(got)
+		for i := range cp {
+			cp[i].Samples = slices.Clone(cp[i].Samples)
+			for j := range cp[i].Samples {
+				cp[i].Samples[j].Labels = slices.Clone(cp[i].Samples[j].Labels)
+			}
+		}
+		returned = append(returned, struct{ got, copy []Family }{got, cp})
+		return got
+	}
 	var last []Shard
 	var lastWant []Family
 	revalued, refused := 0, 0
@@ -246,7 +261,7 @@ func testRevalueMatchesNew(t *testing.T, seed uint64, keep int) {
 			}
 			want := aggregated(cur)
 			if rnd.IntN(4) != 0 { // Families not called every read
-				sameRead(t, round, agg.Families(), want)
+				sameRead(t, round, families(), want)
 			}
 			last, lastWant = cur, want
 			continue
@@ -305,16 +320,20 @@ func testRevalueMatchesNew(t *testing.T, seed uint64, keep int) {
 				t.Fatalf("round %d: values written in place only, Revalue refused", round)
 			}
 			refused++
-			sameRead(t, round, agg.Families(), lastWant) // unchanged
+			sameRead(t, round, families(), lastWant) // unchanged
 			agg.Reset()
 			for _, sh := range cur {
 				_ = agg.AddShard(sh.ID, sh.Entries)
 			}
 		}
 		if rnd.IntN(4) != 0 {
-			sameRead(t, round, agg.Families(), want)
+			sameRead(t, round, families(), want)
 		}
 		last, lastWant = cur, want
+		// What Families returned before is never changed.
+		for _, r := range returned {
+			sameRead(t, round, r.got, r.copy)
+		}
 	}
 	if revalued == 0 {
 		t.Fatal("nothing revalued")
