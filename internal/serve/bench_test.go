@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -101,8 +102,15 @@ func BenchmarkScrape(b *testing.B) {
 // reads everything every time. The store is scripts/prodstore.py's churn
 // store (2,500 workers x about 10 shards, written by the real
 // prometheus_client); the pids of every tenth worker are taken for
-// running. It reports the CPU time of each kind of scrape and kept/full,
-// their ratio:
+// running. The two servers take turns by blocks of scrapes, and only one
+// exists at a time (the other closed and its memory collected before,
+// untimed): a serve process holds one server, and its collections mark
+// and count only its own memory. Each block starts with two scrapes that
+// are not timed (the first maps and reads every shard, the second makes
+// what later reads revalue from), as a server that has run a while; it
+// ends with a scrape by a new server reading everything, not timed, whose
+// body must be the block's last. It reports the CPU time of each kind of
+// scrape and kept/full, their ratio:
 //
 //   - unchanged: nothing writes between scrapes (a kept server's read
 //     finds every shard unchanged and serves its last snapshot);
@@ -125,56 +133,87 @@ func BenchmarkScrapeKept(b *testing.B) {
 		}
 		return store.AliveNo
 	}
-	handler := func(b *testing.B, dir string, keep bool) http.Handler {
+	// server returns a server reading dir, keeping its reads or not, and
+	// what closes its store.
+	server := func(b *testing.B, dir string, keep bool) (http.Handler, func()) {
 		st, err := filestore.Open(context.Background(), dir, filestore.Options{Alive: tenth})
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { st.Close() })
 		st.KeepReads(keep)
 		s, err := New(Options{Store: st})
 		if err != nil {
+			st.Close()
 			b.Fatal(err)
 		}
-		return s.Handler()
+		return s.Handler(), func() { st.Close() }
 	}
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	var size int // of the first body: room for the others
+	var size int // of the last body: room for the next
 	scrape := func(b *testing.B, h http.Handler) (time.Duration, []byte) {
 		w := &bodyWriter{h: http.Header{}, body: make([]byte, 0, size)}
 		start := testenv.CPUTime()
 		h.ServeHTTP(w, req)
+		took := testenv.CPUTime() - start
 		if w.code != 0 && w.code != http.StatusOK {
 			b.Fatalf("scrape: HTTP %d", w.code)
 		}
-		return testenv.CPUTime() - start, w.body
+		size = len(w.body) + 4096
+		return took, w.body
 	}
+	const block = 5
 	run := func(b *testing.B, dir string, between func(i int)) {
-		full, kept := handler(b, dir, false), handler(b, dir, true)
-		// The first scrapes: the kept server maps the shards.
-		_, first := scrape(b, full)
-		size = len(first) + 4096
-		if _, body := scrape(b, kept); !bytes.Equal(body, first) {
-			b.Fatalf("kept scrape %d bytes, full %d, not the same", len(body), len(first))
-		}
-		var fullCPU, keptCPU time.Duration
-		i := 0
-		for b.Loop() {
+		var cpu [2]time.Duration // full, kept
+		writes := 0
+		write := func() {
 			if between != nil {
-				between(i)
-				i++
-			}
-			c, want := scrape(b, full)
-			fullCPU += c
-			c, body := scrape(b, kept)
-			keptCPU += c
-			if !bytes.Equal(body, want) {
-				b.Fatalf("kept scrape %d bytes, full %d, not the same", len(body), len(want))
+				between(writes)
+				writes++
 			}
 		}
-		b.ReportMetric(float64(fullCPU)/1e6/float64(b.N), "full-cpu-ms/op")
-		b.ReportMetric(float64(keptCPU)/1e6/float64(b.N), "kept-cpu-ms/op")
-		b.ReportMetric(float64(keptCPU)/float64(fullCPU), "kept/full")
+		// scrapeBlock times n scrapes of a new server (after two that
+		// are not timed), each after a write, and returns the last body.
+		scrapeBlock := func(keep bool, n int) []byte {
+			h, closeStore := server(b, dir, keep)
+			defer closeStore()
+			for range 2 {
+				write()
+				scrape(b, h)
+			}
+			var body []byte
+			for range n {
+				write()
+				var c time.Duration
+				c, body = scrape(b, h)
+				if keep {
+					cpu[1] += c
+				} else {
+					cpu[0] += c
+				}
+			}
+			return body
+		}
+		b.ResetTimer()
+		for left := b.N; left > 0; left -= block {
+			n := min(block, left)
+			for _, keep := range []bool{false, true} {
+				runtime.GC() // the last server's memory, untimed
+				b.StartTimer()
+				body := scrapeBlock(keep, n)
+				b.StopTimer()
+				if keep {
+					h, closeStore := server(b, dir, false)
+					_, want := scrape(b, h)
+					closeStore()
+					if !bytes.Equal(body, want) {
+						b.Fatalf("kept scrape %d bytes, a new full read %d, not the same", len(body), len(want))
+					}
+				}
+			}
+		}
+		b.ReportMetric(float64(cpu[0])/1e6/float64(b.N), "full-cpu-ms/op")
+		b.ReportMetric(float64(cpu[1])/1e6/float64(b.N), "kept-cpu-ms/op")
+		b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "kept/full")
 	}
 	b.Run("unchanged", func(b *testing.B) { run(b, src, nil) })
 	b.Run("live-written", func(b *testing.B) {
