@@ -74,6 +74,9 @@ type reuseState struct {
 	mu     sync.Mutex
 	shards map[string]*kept // by file name
 	gen    uint32           // the current read
+	// entries is how many entries the kept shards hold (see keyCount);
+	// touched how many of them the current read read (see end).
+	entries, touched int
 	// cur counts what the current read did, last what the last
 	// complete one did.
 	cur, last ReadStats
@@ -139,6 +142,8 @@ type kept struct {
 	revalued bool
 	// gen is the last read that read the shard through the mapping.
 	gen uint32
+	// counted is how many entries reuseState.entries counts for it.
+	counted int
 	// sh is what the read hands over, made once.
 	sh shard
 }
@@ -211,9 +216,20 @@ func (r *reuseState) forget() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name, k := range r.shards {
-		k.release()
-		delete(r.shards, name)
+		r.drop(name, k)
 	}
+}
+
+// drop unmaps k and takes it out of the kept shards, under name;
+// r.mu is held.
+func (r *reuseState) drop(name string, k *kept) {
+	k.release()
+	r.entries -= k.counted
+	k.counted = 0
+	if k.gen == r.gen {
+		r.touched--
+	}
+	delete(r.shards, name)
 }
 
 func (k *kept) release() {
@@ -258,6 +274,7 @@ func (r *reuseState) begin(files []shardFile, stamp dirStamp) {
 	r.files = len(files)
 	r.spare, r.stamp = files, stamp
 	r.gen++
+	r.touched = 0
 	r.cur = ReadStats{Listed: !stamp.reused}
 	if len(r.names) > 2*len(files)+1024 {
 		r.names = nil // most names gone
@@ -293,10 +310,12 @@ func (r *reuseState) begin(files []shardFile, stamp dirStamp) {
 func (r *reuseState) end() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for name, k := range r.shards {
-		if k.gen != r.gen {
-			k.release()
-			delete(r.shards, name)
+	if r.touched < len(r.shards) {
+		// Some kept shard was not read: its file is gone.
+		for name, k := range r.shards {
+			if k.gen != r.gen {
+				r.drop(name, k)
+			}
 		}
 	}
 	r.cur.Kept = len(r.shards)
@@ -310,11 +329,7 @@ func (r *reuseState) end() {
 func (r *reuseState) keyCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for _, k := range r.shards {
-		n += len(k.entries)
-	}
-	return n
+	return r.entries
 }
 
 // eachKey calls fn with every key of the kept shards.
@@ -343,8 +358,7 @@ func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 		k = r.shards[f.name]
 		if k != nil && k.ino != f.ino {
 			// Another file under the name: the old one is gone.
-			k.release()
-			delete(r.shards, f.name)
+			r.drop(f.name, k)
 			k = nil
 		}
 		n := len(r.shards)
@@ -368,20 +382,26 @@ func (r *reuseState) read(ps *parser, f shardFile) (sh *shard, ok bool) {
 	fresh := k.entries == nil
 	changed, ok := k.refresh(ps, r.seed, !f.dead)
 	if !ok {
-		k.release()
 		r.mu.Lock()
 		if r.shards[f.name] == k {
-			delete(r.shards, f.name)
+			r.drop(f.name, k)
+		} else {
+			k.release()
 		}
 		r.mu.Unlock()
 		return nil, false
 	}
 	r.at[f.idx] = k
 	r.mu.Lock()
+	if k.gen != r.gen {
+		r.touched++
+	}
 	k.gen = r.gen
 	if !known {
 		r.shards[f.name] = k
 	}
+	r.entries += len(k.entries) - k.counted
+	k.counted = len(k.entries)
 	switch {
 	case !changed:
 		r.cur.Reused++

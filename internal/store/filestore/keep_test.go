@@ -73,6 +73,35 @@ func sameRead(t *testing.T, kept, fresh *Store, what string) {
 	if g, w := bitsOf(got), bitsOf(want); g != w {
 		t.Fatalf("%s: kept reader's %d samples differ from a new reader's %d", what, len(got), len(want))
 	}
+	checkKeptCounts(t, kept, what)
+}
+
+// checkKeptCounts checks what the kept shards' counts say (reuseState's
+// entries and touched, kept as shards are read and dropped) against the
+// shards themselves.
+func checkKeptCounts(t *testing.T, s *Store, what string) {
+	t.Helper()
+	s.mu.Lock()
+	r := s.reuse
+	s.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	entries, touched := 0, 0
+	for _, k := range r.shards {
+		entries += len(k.entries)
+		if k.gen == r.gen {
+			touched++
+		}
+	}
+	if entries != r.entries || touched != r.touched {
+		t.Fatalf("%s: %d kept shards hold %d entries, %d read by the last read; counted %d and %d", what, len(r.shards), entries, touched, r.entries, r.touched)
+	}
+	if r.completed == r.gen && touched != len(r.shards) {
+		t.Fatalf("%s: a complete read left %d of %d kept shards it did not read", what, len(r.shards)-touched, len(r.shards))
+	}
 }
 
 // bitsOf spells samples with their values' bits (NaN equals NaN).
