@@ -115,7 +115,7 @@ func bitsOf(ss []gotSample) string {
 
 // TestKeepReadsChanges: what is kept is reused only while the file is
 // the same, unchanged: a file truncated under its mapping (which would
-// fault), one replaced by another under the same name (rename, as
+// fault), then emptied under it, one replaced by another under the same name (rename, as
 // promstore writes), one grown past its mapping, and one removed are each
 // read as a new reader reads them, with the same problems.
 func TestKeepReadsChanges(t *testing.T) {
@@ -154,6 +154,14 @@ func TestKeepReadsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRead(t, kept, fresh, "replaced")
+
+	// A kept shard emptied under its mapping: even its first page
+	// faults, which each read touches ahead of reading the kept shards
+	// (touchKept).
+	if err := os.Truncate(files[2], 0); err != nil {
+		t.Fatal(err)
+	}
+	sameRead(t, kept, fresh, "emptied")
 
 	// Grown past its mapping, with the used size moved to the end: a
 	// new entry that is not there (zeros) is reported.

@@ -240,6 +240,9 @@ func (s *Store) startPipeline(files []shardFile, keys *keyCache, stat bool, reus
 				if room := p.roomFor(&guesses, files[from:from+len(u.shards)], pre); room > cap(buf) {
 					buf = p.takeBuffer(room, buf)
 				}
+				if p.reuse != nil {
+					touchKept(files[from : from+len(u.shards)])
+				}
 				for i := range u.shards {
 					var first *prefetched
 					if i < len(pre) {
