@@ -45,6 +45,7 @@ func (a *Aggregator) Families() []Family {
 		if reuse {
 			f.out, f.outEpoch, f.outAdds, f.outOK = out[i].Samples, a.epoch, a.adds, true
 			f.srcOK = len(f.src) == len(f.out)
+			clear(f.src[len(f.src):cap(f.src)]) // no series kept alive past its use
 		}
 	})
 	return out
