@@ -269,7 +269,10 @@ func (tw *textWriter) sample(s *aggregate.Sample) {
 		if i > 0 {
 			tw.b = append(tw.b, ',')
 		}
-		if i < len(tw.plainNames) && sameString(l.Name, tw.plainNames[i]) {
+		if i < len(tw.plainNames) && l.Name == tw.plainNames[i] {
+			// The name at this place of the sample before, written
+			// as it is (the same memory, or the same bytes from
+			// another key's text: a short comparison, not a check).
 			tw.b = append(tw.b, l.Name...)
 		} else if tw.labelName(l.Name) && i < len(tw.plainNames) {
 			tw.plainNames[i] = l.Name
