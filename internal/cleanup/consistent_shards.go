@@ -7,39 +7,28 @@ import (
 )
 
 // ScanShards is Scan handing over each shard's samples at once (see
-// store.ShardScanner), through the store's own ScanShards where it has
-// one: the same samples in the same order as Scan.
+// store.ShardScanner), through the store's own ScanKeptShards or
+// ScanShards where it has one: the same samples in the same order as
+// Scan.
 func (c *consistentStore) ScanShards(ctx context.Context, fn store.ShardFunc) error {
-	return c.scanShards(ctx, func(ctx context.Context, f store.KeptShardFunc) error {
-		return store.ScanShards(ctx, c.Store, func(id store.ShardID, entries []store.Entry) error {
-			return f(id, entries, false)
-		})
-	}, func(id store.ShardID, entries []store.Entry, _ bool) error { return fn(id, entries) })
+	return c.ScanKeptShards(ctx, func(id store.ShardID, entries []store.Entry, _ bool) error { return fn(id, entries) })
 }
 
 // ScanKeptShards is ScanShards telling which entries are the store's
 // kept ones (store.KeptShardScanner): a journal archive's never are;
 // without a store that tells, none are.
 func (c *consistentStore) ScanKeptShards(ctx context.Context, fn store.KeptShardFunc) error {
-	return c.scanShards(ctx, func(ctx context.Context, f store.KeptShardFunc) error {
-		return store.ScanKeptShards(ctx, c.Store, f)
-	}, fn)
-}
-
-// scanShards hands over the shards that scan reads as the journal leaves
-// them, each archive in its place.
-func (c *consistentStore) scanShards(ctx context.Context, scan func(context.Context, store.KeptShardFunc) error, fn store.KeptShardFunc) error {
 	release, v, err := c.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
 	if v == nil {
-		return scan(ctx, fn)
+		return store.ScanKeptShards(ctx, c.Store, fn)
 	}
 	var buf []store.Entry
 	return v.walk(func(pass func(store.ShardID) (bool, error)) error {
-		return scan(ctx, func(id store.ShardID, entries []store.Entry, kept bool) error {
+		return store.ScanKeptShards(ctx, c.Store, func(id store.ShardID, entries []store.Entry, kept bool) error {
 			if ok, err := pass(id); !ok {
 				return err
 			}

@@ -683,17 +683,7 @@ func (s *Store) Scan(ctx context.Context, fn store.ScanFunc) error {
 // ScanShards is Scan handing over each shard's samples at once (see
 // store.ShardScanner); the entries are only valid during the call.
 func (s *Store) ScanShards(ctx context.Context, fn store.ShardFunc) error {
-	var errs store.ScanErrors
-	err := s.eachShard(ctx, false, func(sh *shard) error {
-		if sh.unreadable(&errs) || len(sh.entries) == 0 {
-			return nil
-		}
-		return fn(sh.file.id, sh.entries)
-	})
-	if err != nil {
-		return err
-	}
-	return errs.Err()
+	return s.ScanKeptShards(ctx, func(id store.ShardID, entries []store.Entry, _ bool) error { return fn(id, entries) })
 }
 
 // ScanKeptShards is ScanShards telling of each shard whether its entries
