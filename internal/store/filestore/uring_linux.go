@@ -52,8 +52,14 @@ type ring struct {
 	pages []prefetched
 	// gone is set when the ring was abandoned.
 	gone bool
-	// wait bounds the wait for a first page (see prefetch).
+	// wait bounds the wait for a read that may wait (see waitFirst).
 	wait kernelTimespec
+	// blocking is set once every read from the page cache only of a
+	// batch was refused (EOPNOTSUPP: the file system, tmpfs for one,
+	// cannot tell whether a read would wait; a FIFO or a directory
+	// refuses them too): later reads of the ring may wait, each canceled
+	// after wait.
+	blocking bool
 }
 
 // kernelTimespec is struct __kernel_timespec.
@@ -159,8 +165,9 @@ func init() {
 	}
 }
 
-// ringFiles counts the shards whose first page a ring read (for tests).
-var ringFiles atomic.Int64
+// ringFiles counts the shards whose first page a ring read, waited the
+// first pages read again waiting (for tests).
+var ringFiles, waited atomic.Int64
 
 // newRing sets up a ring for batches of ringBatch shards; nil when
 // io_uring is off or refused (which switches it off for the process).
@@ -288,11 +295,14 @@ func (r *ring) run(n int, fn func(userData uint64, res int32)) error {
 // bytes); then, for a shard whose used size its first page says is larger
 // (up to maxAhead, maxRest for the batch), a read of its used bytes
 // through the same descriptor, and every file's close (hard-linked to
-// that read: it runs whatever the read did). A first page's read is
+// that read: it runs whatever the read did). The reads take only what the
+// page cache holds (RWF_NOWAIT): a first page it does not hold is read
+// again, waiting, in one more system call (waitFirst); the rest of a
+// shard not in it is read the usual way. On a file system that refuses
+// such reads (tmpfs), the ring turns blocking: its reads wait, each
 // canceled after firstPageWait (a FIFO put at a shard's name after the
-// listing, held open by a writer, would keep it waiting), the rest's reads
-// never wait (RWF_NOWAIT: bytes not in the page cache leave the file to
-// the usual way); such files are read the usual way. A failure of the
+// listing, held open by a writer, would keep it waiting), and the rest's
+// reads take one more system call before the closes. A failure of the
 // ring itself switches it off and returns nil.
 func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	pre = pre[:0]
@@ -334,20 +344,35 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		r.abandon(true)
 		return nil
 	}
-	// The first pages, each read canceled after r.wait.
+	// The first pages, from the page cache only (RWF_NOWAIT): such a read
+	// never waits, so it needs no timeout (a linked timeout costs about as
+	// much as the read). A page not in the page cache (EAGAIN), or a file
+	// system that reads nothing without waiting (EOPNOTSUPP: tmpfs),
+	// leaves the file to waitFirst.
 	n = 0
 	for i, fd := range r.fds {
-		if fd >= 0 {
-			r.push(uringSQE{opcode: uringOpRead, flags: uringSQELink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, userData: uint64(i)})
-			r.push(uringSQE{opcode: uringOpLinkTimeout, addr: uint64(uintptr(unsafe.Pointer(&r.wait))), len: 1, userData: timeoutTag})
-			n += 2
+		switch {
+		case fd < 0:
+		case r.blocking:
+			r.got[i] = -int32(syscall.EAGAIN) // for waitFirst
+		default:
+			r.push(uringSQE{opcode: uringOpRead, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, opFlags: rwfNowait, userData: uint64(i)})
+			n++
 		}
 	}
+	refused, other := 0, 0
 	err = r.run(n, func(i uint64, res int32) {
-		if i != timeoutTag {
-			r.got[i] = res
+		r.got[i] = res
+		if res == -int32(syscall.EOPNOTSUPP) {
+			refused++ // by the file system, or by a FIFO or directory
+		} else {
+			other++
 		}
 	})
+	r.blocking = r.blocking || refused > 0 && other == 0
+	if err == nil {
+		err = r.waitFirst()
+	}
 	runtime.KeepAlive(r.bufs)
 	if err != nil {
 		r.abandon(true)
@@ -370,12 +395,34 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		// bytes of the largest batch), up to the largest a batch takes.
 		r.rest = make([]byte, min(max(2*total, 256<<10), maxRest))
 	}
+	if r.blocking && total > 0 {
+		// Reads that may wait, each canceled after r.wait, before the
+		// closes: a chain does not go on past a linked timeout.
+		n = 0
+		for i, fd := range r.fds {
+			if m := r.more[i]; fd >= 0 && m.n > 0 {
+				r.push(uringSQE{opcode: uringOpRead, flags: uringSQELink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.rest[m.off]))), len: uint32(m.n), userData: uint64(i) | moreTag})
+				r.push(uringSQE{opcode: uringOpLinkTimeout, addr: uint64(uintptr(unsafe.Pointer(&r.wait))), len: 1, userData: timeoutTag})
+				n += 2
+			}
+		}
+		err = r.run(n, func(i uint64, res int32) {
+			if i&moreTag != 0 {
+				r.more[i&^moreTag].got = res
+			}
+		})
+		runtime.KeepAlive(r.rest)
+		if err != nil {
+			r.abandon(true)
+			return nil
+		}
+	}
 	n = 0
 	for i, fd := range r.fds {
 		if fd < 0 {
 			continue
 		}
-		if m := r.more[i]; m.n > 0 {
+		if m := r.more[i]; m.n > 0 && !r.blocking {
 			r.push(uringSQE{opcode: uringOpRead, flags: uringSQEHardlink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.rest[m.off]))), len: uint32(m.n), opFlags: rwfNowait, userData: uint64(i) | moreTag})
 			n++
 		}
@@ -410,6 +457,30 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		ringFiles.Add(1)
 	}
 	return pre
+}
+
+// waitFirst reads, waiting, the first pages the page-cache-only reads
+// did not get (EAGAIN, EOPNOTSUPP; every first page of a blocking ring);
+// each read is canceled after r.wait (a FIFO put at a shard's name after
+// the listing, held open by a writer, would keep it waiting).
+func (r *ring) waitFirst() error {
+	n := 0
+	for i, fd := range r.fds {
+		if got := r.got[i]; fd >= 0 && (got == -int32(syscall.EAGAIN) || got == -int32(syscall.EOPNOTSUPP)) {
+			r.push(uringSQE{opcode: uringOpRead, flags: uringSQELink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, userData: uint64(i)})
+			r.push(uringSQE{opcode: uringOpLinkTimeout, addr: uint64(uintptr(unsafe.Pointer(&r.wait))), len: 1, userData: timeoutTag})
+			n += 2
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	waited.Add(int64(n / 2))
+	return r.run(n, func(i uint64, res int32) {
+		if i != timeoutTag {
+			r.got[i] = res
+		}
+	})
 }
 
 // span is where a larger shard's used bytes go in ring.rest, and what

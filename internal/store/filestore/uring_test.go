@@ -16,6 +16,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/promstore/promstore/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // withRing runs fn with io_uring switched on (as far as the kernel
@@ -128,7 +132,9 @@ func TestRingMatchesUsualReads(t *testing.T) {
 
 // TestRingPrefetch: what prefetch makes of files that are not what the
 // listing said (gone, a directory, a FIFO), and that it leaves no file
-// descriptor open.
+// descriptor open: with reads from the page cache only, with reads that
+// wait (as on a file system that refuses the others), and on tmpfs,
+// which refuses them (the ring must turn blocking by itself).
 func TestRingPrefetch(t *testing.T) {
 	if !ringKernel(t) {
 		return
@@ -136,7 +142,50 @@ func TestRingPrefetch(t *testing.T) {
 	was := ringOff.Load()
 	t.Cleanup(func() { ringOff.Store(was) })
 	ringOff.Store(false)
-	dir := t.TempDir()
+	t.Run("page cache only", func(t *testing.T) {
+		dir := t.TempDir()
+		if r := ringPrefetchCase(t, dir, false); r.blocking && !onTmpfs(t, dir) {
+			t.Errorf("the ring turned blocking on %s (not a tmpfs), where a regular file's read from the page cache only worked", dir)
+		}
+	})
+	t.Run("blocking", func(t *testing.T) { ringPrefetchCase(t, t.TempDir(), true) })
+	t.Run("tmpfs", func(t *testing.T) {
+		dir := tmpfsDir(t)
+		if r := ringPrefetchCase(t, dir, false); !r.blocking {
+			t.Errorf("the ring did not turn blocking on tmpfs (%s)", dir)
+		}
+	})
+}
+
+// tmpfsDir returns a new directory on tmpfs (under /dev/shm), removed
+// after the test.
+func tmpfsDir(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat("/dev/shm"); err != nil || !onTmpfs(t, "/dev/shm") {
+		testenv.Unavailable(t, "/dev/shm is not a tmpfs here")
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "promstore-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// onTmpfs reports whether dir is on a tmpfs.
+func onTmpfs(t *testing.T, dir string) bool {
+	t.Helper()
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	return fs.Type == 0x01021994 // TMPFS_MAGIC
+}
+
+// ringPrefetchCase runs the odd files of TestRingPrefetch in dir with a
+// ring made blocking first or not, and returns the ring (closed).
+func ringPrefetchCase(t *testing.T, dir string, blocking bool) *ring {
+	t.Helper()
 	small := shardBytes(t, LayoutTimestamp, keyA, keyB)
 	files := []shardFile{}
 	add := func(name string, regular bool) {
@@ -188,6 +237,7 @@ func TestRingPrefetch(t *testing.T) {
 		t.Fatal("newRing failed after it worked")
 	}
 	r.wait = kernelTimespec{nsec: int64(100 * time.Millisecond)} // the held FIFO's read canceled sooner
+	r.blocking = blocking
 	defer r.close()
 	for round := range 3 {
 		done := make(chan []*prefetched, 1)
@@ -219,12 +269,17 @@ func TestRingPrefetch(t *testing.T) {
 			t.Errorf("FIFO held open for writing read ahead as %q", pre[7].data)
 		}
 		if p := pre[6]; p == nil || !reflect.DeepEqual(p.data, large[:8+150*64]) || p.eof {
-			t.Errorf("shard of 3 pages read ahead as %d bytes (eof %v), want its %d used bytes", len(p.data), p.eof, 8+150*64)
+			if p == nil {
+				t.Errorf("shard of 3 pages not read ahead, want its %d used bytes", 8+150*64)
+			} else {
+				t.Errorf("shard of 3 pages read ahead as %d bytes (eof %v), want its %d used bytes", len(p.data), p.eof, 8+150*64)
+			}
 		}
 	}
 	if got := openFDs(t); got != fds+1 {
 		t.Errorf("open file descriptors: %d before, %d with the ring open (want one more: the ring's)", fds, got)
 	}
+	return r
 }
 
 // openFDs counts the process's open file descriptors.
@@ -284,5 +339,93 @@ func TestRingSwitch(t *testing.T) {
 	cmd.Env = append(os.Environ(), "PROMSTORE_RING_CHILD=1", "PROMSTORE_IO_URING=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+// TestRingPrefetchCold: a shard whose pages are not in the page cache
+// (dropped with POSIX_FADV_DONTNEED) is read by the ring all the same:
+// its first page's read from the page cache only gives up, and the read
+// that waits gets it.
+func TestRingPrefetchCold(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	dir := t.TempDir()
+	if onTmpfs(t, dir) {
+		testenv.Unavailable(t, "%s is a tmpfs, whose pages cannot be dropped", dir)
+	}
+	small := shardBytes(t, LayoutTimestamp, keyA, keyB)
+	var keys []string
+	for i := range 150 {
+		keys = append(keys, `["e", "e_total", {"i": "`+strconv.Itoa(1000+i)+`"}, "E."]`)
+	}
+	large := shardBytes(t, LayoutTimestamp, keys...)
+	var files []shardFile
+	for i, b := range [][]byte{small, large, small} {
+		path := filepath.Join(dir, "counter_"+strconv.Itoa(i)+".db")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, shardFile{name: filepath.Base(path), path: path, regular: true})
+	}
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	defer r.close()
+	for round := range 2 {
+		for _, f := range files[:2] { // the third stays in the page cache
+			dropPages(t, f.path)
+		}
+		before := waited.Load()
+		pre := r.prefetch(files, nil)
+		if len(pre) != len(files) {
+			t.Fatalf("round %d: prefetch returned %d pages for %d files", round, len(pre), len(files))
+		}
+		for i, want := range [][]byte{small[:firstRead], large[:8+150*64], small[:firstRead]} {
+			// The rest of a large shard not in the page cache may be
+			// left to the usual way (nil); what is read must be right.
+			if p := pre[i]; (p == nil && i != 1) || p != nil && !reflect.DeepEqual(p.data, want) {
+				t.Errorf("round %d: %s read ahead as %+v", round, files[i].name, p)
+			}
+		}
+		if got := waited.Load() - before; got != 2 {
+			t.Errorf("round %d: %d first pages read again waiting, want the 2 dropped from the page cache", round, got)
+		}
+		if r.blocking {
+			t.Errorf("round %d: the ring turned blocking", round)
+		}
+	}
+}
+
+// dropPages drops path's pages from the page cache, or gives up the test
+// when they stay.
+func dropPages(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, firstRead, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, 1)
+	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	if vec[0]&1 != 0 {
+		testenv.Unavailable(t, "the first page of %s stays in the page cache after POSIX_FADV_DONTNEED", path)
 	}
 }
