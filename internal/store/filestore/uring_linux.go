@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -39,6 +40,10 @@ type ring struct {
 	cqes    unsafe.Pointer
 	mem     [][]byte // the mappings, unmapped by close
 
+	// dirfd is the directory dir opened (O_PATH), -1 for none: paths in
+	// it are opened by name.
+	dirfd int32
+	dir   string
 	// paths holds the batch's paths, NUL-terminated; bufs its pages.
 	paths []byte
 	offs  []int
@@ -94,6 +99,7 @@ const (
 	uringOffSQEs   = 0x10000000
 
 	atFDCWD = -100
+	oPath   = 0x200000 // O_PATH
 )
 
 type uringSQOffsets struct {
@@ -189,7 +195,7 @@ func setupRing(entries uint32) (*ring, error) {
 	if errno != 0 {
 		return nil, errno
 	}
-	r := &ring{fd: int(fd), wait: kernelTimespec{sec: int64(firstPageWait / time.Second)}}
+	r := &ring{fd: int(fd), dirfd: -1, wait: kernelTimespec{sec: int64(firstPageWait / time.Second)}}
 	if p.features&uringFeatSingleMmap == 0 || !r.supports(uringOpOpenat, uringOpRead, uringOpClose, uringOpLinkTimeout) {
 		r.close()
 		return nil, errors.New("io_uring lacks what the batch reader needs")
@@ -234,10 +240,29 @@ func (r *ring) supports(ops ...uint8) bool {
 	return true
 }
 
+// openDir opens dir for the ring's opens by name (closing the one open
+// before) and reports whether it could.
+func (r *ring) openDir(dir string) bool {
+	if r.dirfd >= 0 {
+		_ = syscall.Close(int(r.dirfd))
+		r.dirfd = -1
+	}
+	fd, err := syscall.Open(dir, oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	r.dirfd, r.dir = int32(fd), dir
+	return true
+}
+
 // close releases the ring; a second call does nothing.
 func (r *ring) close() {
 	if r == nil || r.gone || r.fd < 0 {
 		return
+	}
+	if r.dirfd >= 0 {
+		_ = syscall.Close(int(r.dirfd))
+		r.dirfd = -1
 	}
 	for _, m := range r.mem {
 		_ = syscall.Munmap(m)
@@ -312,10 +337,21 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	if !slices.ContainsFunc(files, func(f shardFile) bool { return f.regular && !f.keep }) {
 		return nil // every one read through its kept mapping
 	}
+	// Names are opened in the directory of the first file's path, opened
+	// once for the ring: a path's lookup walks every one of its
+	// directories again.
+	dirfd := int32(atFDCWD)
+	if dir := filepath.Dir(files[0].path); r.dirfd >= 0 && r.dir == dir || r.openDir(dir) {
+		dirfd = r.dirfd
+	}
 	r.paths, r.offs = r.paths[:0], r.offs[:0]
 	for i := range files {
 		r.offs = append(r.offs, len(r.paths))
-		r.paths = append(append(r.paths, files[i].path...), 0)
+		p := files[i].path
+		if dirfd != atFDCWD && filepath.Dir(p) == r.dir {
+			p = files[i].name
+		}
+		r.paths = append(append(r.paths, p...), 0)
 	}
 	if cap(r.bufs) < len(files)*firstRead {
 		r.bufs = make([]byte, ringBatch*firstRead)
@@ -330,7 +366,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		if !files[i].regular || files[i].keep {
 			continue
 		}
-		r.push(uringSQE{opcode: uringOpOpenat, fd: atFDCWD, addr: uint64(uintptr(unsafe.Pointer(&r.paths[r.offs[i]]))),
+		r.push(uringSQE{opcode: uringOpOpenat, fd: dirfd, addr: uint64(uintptr(unsafe.Pointer(&r.paths[r.offs[i]]))),
 			opFlags: syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK | syscall.O_NOFOLLOW, userData: uint64(i)})
 		n++
 	}

@@ -276,8 +276,8 @@ func ringPrefetchCase(t *testing.T, dir string, blocking bool) *ring {
 			}
 		}
 	}
-	if got := openFDs(t); got != fds+1 {
-		t.Errorf("open file descriptors: %d before, %d with the ring open (want one more: the ring's)", fds, got)
+	if got := openFDs(t); got != fds+2 {
+		t.Errorf("open file descriptors: %d before, %d with the ring open (want two more: the ring's and its directory's)", fds, got)
 	}
 	return r
 }
@@ -427,5 +427,60 @@ func dropPages(t *testing.T, path string) {
 	}
 	if vec[0]&1 != 0 {
 		testenv.Unavailable(t, "the first page of %s stays in the page cache after POSIX_FADV_DONTNEED", path)
+	}
+}
+
+// TestRingPrefetchDirs: a ring opens names in the directory of a batch's
+// first file, opens another when a batch is of another directory, opens
+// by path a file of a batch that is in another directory, and keeps one
+// directory open at most.
+func TestRingPrefetchDirs(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	shard := map[string][]byte{}
+	file := func(dir string, pid int) shardFile {
+		name := "counter_" + strconv.Itoa(pid) + ".db"
+		path := filepath.Join(dir, name)
+		if _, ok := shard[path]; !ok {
+			shard[path] = shardBytes(t, LayoutTimestamp, `["c", "c_total", {"pid": "`+strconv.Itoa(pid)+`", "dir": "`+dir+`"}, "C."]`)
+			if err := os.WriteFile(path, shard[path], 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return shardFile{name: name, path: path, regular: true}
+	}
+	fds := openFDs(t)
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	defer r.close()
+	for i, batch := range [][]shardFile{
+		{file(dirs[0], 1), file(dirs[0], 2)},
+		{file(dirs[1], 1), file(dirs[1], 2)},
+		{file(dirs[1], 3), file(dirs[0], 3), file(dirs[1], 4)},
+		{file(dirs[0], 1), file(dirs[1], 1)},
+	} {
+		pre := r.prefetch(batch, nil)
+		if len(pre) != len(batch) {
+			t.Fatalf("batch %d: %d pages for %d files", i, len(pre), len(batch))
+		}
+		for j, f := range batch {
+			if want := shard[f.path]; pre[j] == nil || !reflect.DeepEqual(pre[j].data, want[:firstRead]) {
+				t.Errorf("batch %d: %s read ahead as %+v", i, f.path, pre[j])
+			}
+		}
+		if got := openFDs(t); got != fds+2 {
+			t.Errorf("batch %d: %d open file descriptors, want %d (the ring's and its directory's)", i, got, fds+2)
+		}
+	}
+	r.close()
+	if got := openFDs(t); got != fds {
+		t.Errorf("%d open file descriptors after close, want %d", got, fds)
 	}
 }
