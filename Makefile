@@ -8,7 +8,7 @@ SHELL := /bin/bash
 all: build
 
 build:
-	$(GO) build -o promstore ./cmd/promstore
+	CGO_ENABLED=0 $(GO) build -o promstore ./cmd/promstore
 
 ## test: gofmt check, go vet, then every test with the race detector (a
 ## few minutes on 2 cores).

@@ -14,7 +14,7 @@ DIR=${1:-/tmp/promstore-bench-dump-64-2000}
 RUNS=${2:-5}
 [ -d "$DIR" ] || { echo "no store at $DIR: run scripts/bench-dump.sh first or give a directory" >&2; exit 1; }
 BIN=$(mktemp -d)/promstore
-go build -o "$BIN" ./cmd/promstore
+CGO_ENABLED=0 go build -o "$BIN" ./cmd/promstore
 files=$(find "$DIR" -maxdepth 1 -name '*.db' | wc -l)
 apparent=$(du -s --apparent-size --block-size=1M "$DIR" | cut -f1)
 cat "$DIR"/*.db > /dev/null # same page cache for both

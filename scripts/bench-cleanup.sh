@@ -31,7 +31,7 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f s", b - a }'; }
 
 echo "building promstore"
-(cd "$ROOT" && go build -o "$BIN" ./cmd/promstore)
+(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN" ./cmd/promstore)
 
 echo "writing $PROCS processes x $SERIES series with $PY (prometheus_client $("$PY" -c 'import prometheus_client, importlib.metadata as m; print(m.version("prometheus_client"))' 2>/dev/null || echo '?'))"
 t=$(now)

@@ -40,7 +40,7 @@ PYVER=$("$PY" -c 'from importlib.metadata import version; print(version("prometh
 TMP=$(mktemp -d /tmp/promstore-bench-dump.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 BIN=${PROMSTORE_BIN:-$TMP/promstore}
-[ -n "${PROMSTORE_BIN:-}" ] || go build -o "$BIN" ./cmd/promstore
+[ -n "${PROMSTORE_BIN:-}" ] || CGO_ENABLED=0 go build -o "$BIN" ./cmd/promstore
 
 # store NAME: the directory of store NAME, written when missing.
 store() {

@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$ROOT"
-go build -o "$WORK/promstore" ./cmd/promstore
+CGO_ENABLED=0 go build -o "$WORK/promstore" ./cmd/promstore
 go run ./scripts/genstore -dir "$WORK/store" -procs "$PROCS" -series "$SERIES"
 
 bench_redis_start "$WORK"

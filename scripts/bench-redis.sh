@@ -49,7 +49,7 @@ PY=/usr/bin/python3
 	{ echo "bench-redis: $PY needs redis-py and prometheus_client (Debian python3-redis, python3-prometheus-client)" >&2; exit 1; }
 
 cd "$ROOT"
-go build -o "$WORK/promstore" ./cmd/promstore
+CGO_ENABLED=0 go build -o "$WORK/promstore" ./cmd/promstore
 go build -o "$WORK/redisscan" ./scripts/redisscan
 
 bench_redis_start "$WORK"

@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building promstore and scripts/loadgen ..."
-go build -o "$TMP/promstore" ./cmd/promstore
+CGO_ENABLED=0 go build -o "$TMP/promstore" ./cmd/promstore
 go build -o "$TMP/loadgen" ./scripts/loadgen
 
 DIR=${BENCH_DIR:-$TMP/store}
