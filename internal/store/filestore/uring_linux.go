@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -40,10 +39,11 @@ type ring struct {
 	cqes    unsafe.Pointer
 	mem     [][]byte // the mappings, unmapped by close
 
-	// dirfd is the directory dir opened (O_PATH), -1 for none: paths in
-	// it are opened by name.
+	// dirfd is the directory dir opened (O_PATH), -1 for none: files in
+	// it are opened by name (atDir[i] for the batch's file i).
 	dirfd int32
 	dir   string
+	atDir []bool
 	// paths holds the batch's paths, NUL-terminated; bufs its pages.
 	paths []byte
 	offs  []int
@@ -240,6 +240,17 @@ func (r *ring) supports(ops ...uint8) bool {
 	return true
 }
 
+// dirOf returns the directory part of f's path as it is written (with
+// its separator; not cleaned, for a ".." after a symbolic link is the
+// kernel's to resolve), and false when the path is not that and f's name.
+func dirOf(f *shardFile) (string, bool) {
+	p, n := f.path, f.name
+	if n == "" || len(p) <= len(n) || p[len(p)-len(n):] != n || !os.IsPathSeparator(p[len(p)-len(n)-1]) {
+		return "", false
+	}
+	return p[:len(p)-len(n)], true
+}
+
 // openDir opens dir for the ring's opens by name (closing the one open
 // before) and reports whether it could.
 func (r *ring) openDir(dir string) bool {
@@ -339,19 +350,19 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	}
 	// Names are opened in the directory of the first file's path, opened
 	// once for the ring: a path's lookup walks every one of its
-	// directories again.
-	dirfd := int32(atFDCWD)
-	if dir := filepath.Dir(files[0].path); r.dirfd >= 0 && r.dir == dir || r.openDir(dir) {
-		dirfd = r.dirfd
-	}
-	r.paths, r.offs = r.paths[:0], r.offs[:0]
+	// directories again. Other files are opened by their path.
+	dir, ok := dirOf(&files[0])
+	inDir := ok && (r.dirfd >= 0 && r.dir == dir || r.openDir(dir))
+	r.paths, r.offs, r.atDir = r.paths[:0], r.offs[:0], r.atDir[:0]
 	for i := range files {
 		r.offs = append(r.offs, len(r.paths))
 		p := files[i].path
-		if dirfd != atFDCWD && filepath.Dir(p) == r.dir {
+		d, ok := dirOf(&files[i])
+		at := inDir && ok && d == r.dir
+		if at {
 			p = files[i].name
 		}
-		r.paths = append(append(r.paths, p...), 0)
+		r.paths, r.atDir = append(append(r.paths, p...), 0), append(r.atDir, at)
 	}
 	if cap(r.bufs) < len(files)*firstRead {
 		r.bufs = make([]byte, ringBatch*firstRead)
@@ -365,6 +376,10 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	for i := range files {
 		if !files[i].regular || files[i].keep {
 			continue
+		}
+		dirfd := int32(atFDCWD)
+		if r.atDir[i] {
+			dirfd = r.dirfd
 		}
 		r.push(uringSQE{opcode: uringOpOpenat, fd: dirfd, addr: uint64(uintptr(unsafe.Pointer(&r.paths[r.offs[i]]))),
 			opFlags: syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK | syscall.O_NOFOLLOW, userData: uint64(i)})
@@ -484,6 +499,11 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		case got < 0, m.n > 0 && m.got < 0:
 			pre = append(pre, nil)
 			continue
+		case m.n > 0 && int(m.got) < m.n && !r.blocking:
+			// Short: the page cache held only part of the rest (a read
+			// that waits stops short only at the end of the file).
+			pre = append(pre, nil)
+			continue
 		case m.n > 0:
 			r.pages[i] = prefetched{data: r.rest[m.off : m.off+int(m.got)], eof: int(m.got) < m.n}
 		default:
@@ -573,4 +593,4 @@ func (r *ring) abandon(closeFDs bool) {
 }
 
 // usable reports whether r may read the next batch.
-func (r *ring) usable() bool { return r != nil && r.fd >= 0 && !ringOff.Load() }
+func (r *ring) usable() bool { return r != nil && r.fd >= 0 && !r.gone && !ringOff.Load() }

@@ -3,7 +3,9 @@
 package filestore
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -482,5 +484,234 @@ func TestRingPrefetchDirs(t *testing.T) {
 	r.close()
 	if got := openFDs(t); got != fds {
 		t.Errorf("%d open file descriptors after close, want %d", got, fds)
+	}
+}
+
+// TestRingOpensByName: a ring opens by name the files of its directory
+// (the batch's first file's), and by path the others.
+func TestRingOpensByName(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	file := func(dir string, pid int) shardFile {
+		name := "counter_" + strconv.Itoa(pid) + ".db"
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, shardBytes(t, LayoutTimestamp, keyA), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return shardFile{name: name, path: path, regular: true}
+	}
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	defer r.close()
+	for i, batch := range [][]shardFile{
+		{file(dirs[0], 1), file(dirs[0], 2)},
+		{file(dirs[1], 1), file(dirs[0], 3)},
+		{file(dirs[0], 4), file(dirs[1], 2)},
+	} {
+		if pre := r.prefetch(batch, nil); len(pre) != len(batch) || pre[0] == nil || pre[1] == nil {
+			t.Fatalf("batch %d: read ahead as %v", i, pre)
+		}
+		for j, f := range batch {
+			b := r.paths[r.offs[j]:]
+			got := string(b[:bytes.IndexByte(b, 0)])
+			want := f.path
+			if filepath.Dir(f.path) == filepath.Dir(batch[0].path) {
+				want = f.name
+			}
+			if got != want {
+				t.Errorf("batch %d: %s opened as %q, want %q", i, f.path, got, want)
+			}
+		}
+	}
+}
+
+// TestRingStorePaths: a store named by a path the kernel resolves
+// otherwise than its text reads (".." after a symbolic link; a relative
+// path; a trailing separator) reads the same with io_uring as without.
+func TestRingStorePaths(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	base := t.TempDir()
+	write := func(dir, label string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for pid := range 100 {
+			key := `["c", "c_total", {"dir": "` + label + `"}, "C."]`
+			if err := os.WriteFile(filepath.Join(dir, "counter_"+strconv.Itoa(1000+pid)+".db"), shardBytes(t, LayoutTimestamp, key), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// base/link/../x is base/a/x for the kernel, base/x for its text.
+	write(filepath.Join(base, "a", "x"), "a/x")
+	write(filepath.Join(base, "x"), "x")
+	if err := os.Symlink(filepath.Join(base, "a", "real"), filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(base, "a", "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(base)
+	for _, dir := range []string{base + "/link/../x", "x", "./a/x/", "a/../x"} {
+		var usual, ahead []gotSample
+		read := func(into *[]gotSample) func() {
+			return func() {
+				got, err := scanAll(t, openDir(t, dir, LayoutTimestamp))
+				if err != nil {
+					t.Fatalf("%s: %v", dir, err)
+				}
+				*into = got
+			}
+		}
+		withRing(t, false, read(&usual))
+		if n := withRing(t, true, read(&ahead)); n < 90 { // the first units, of a file each, are not
+			t.Errorf("%s: a ring read %d of the 100 shards", dir, n)
+		}
+		if len(usual) != 100 || !reflect.DeepEqual(usual, ahead) {
+			t.Errorf("%s: read with io_uring (%d samples):\n%v\nwithout (%d):\n%v", dir, len(ahead), ahead[:min(2, len(ahead))], len(usual), usual[:min(2, len(usual))])
+		}
+	}
+}
+
+// TestRingShortRestCloses: shards whose used size says more than their
+// files hold: the read of the rest comes short, the shard is left to the
+// usual way (which tells what is wrong), and the close hard-linked to
+// that read runs all the same, whether the ring waits or not.
+func TestRingShortRestCloses(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	dir := t.TempDir()
+	var keys []string
+	for i := range 200 {
+		keys = append(keys, `["e", "e_total", {"i": "`+strconv.Itoa(1000+i)+`"}, "E."]`)
+	}
+	cut := shardBytes(t, LayoutTimestamp, keys...)[:2*firstRead]
+	var files []shardFile
+	for i := range 3 {
+		path := filepath.Join(dir, "counter_"+strconv.Itoa(i)+".db")
+		if err := os.WriteFile(path, cut, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, shardFile{name: filepath.Base(path), path: path, regular: true})
+	}
+	fds := openFDs(t)
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	defer r.close()
+	for _, blocking := range []bool{false, true} {
+		r.blocking = blocking
+		pre := r.prefetch(files, nil)
+		for i, p := range pre {
+			if p != nil && (!p.eof || len(p.data) != len(cut)) {
+				t.Errorf("blocking %v: %s read ahead as %d bytes (eof %v), want nil or its %d bytes to the end", blocking, files[i].name, len(p.data), p.eof, len(cut))
+			}
+		}
+		if got := openFDs(t); got != fds+2 {
+			t.Errorf("blocking %v: %d open file descriptors, want %d (the ring's and its directory's)", blocking, got, fds+2)
+		}
+	}
+}
+
+// TestRingFIFORestTimeout: a FIFO held open by a writer that wrote a
+// first page whose used size says more: a blocking ring's read of the
+// rest is canceled, not waited for.
+func TestRingFIFORestTimeout(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "counter_fifo.db")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	page := make([]byte, firstRead)
+	binary.LittleEndian.PutUint32(page, 2*firstRead)
+	if _, err := w.Write(page); err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(dir, "counter_1.db")
+	if err := os.WriteFile(small, shardBytes(t, LayoutTimestamp, keyA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []shardFile{{name: "counter_1.db", path: small, regular: true}, {name: "counter_fifo.db", path: fifo, regular: true}}
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	defer r.close()
+	r.blocking = true
+	r.wait = kernelTimespec{nsec: int64(100 * time.Millisecond)}
+	done := make(chan []*prefetched, 1)
+	go func() { done <- r.prefetch(files, nil) }()
+	select {
+	case pre := <-done:
+		if len(pre) != 2 || pre[0] == nil {
+			t.Fatalf("read ahead as %v", pre)
+		}
+		if pre[1] != nil {
+			t.Errorf("FIFO read ahead as %d bytes", len(pre[1].data))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("prefetch still waiting after 10 s for the rest of a FIFO held open for writing")
+	}
+}
+
+// TestRingRelativePaths: in a batch of relative paths of two
+// directories, a file of the other directory is opened where its path
+// says (a/b/counter_1.db is a different file from b/counter_1.db).
+func TestRingRelativePaths(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	t.Chdir(t.TempDir())
+	shard := map[string][]byte{}
+	for _, dir := range []string{"a", "b", "a/b"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := dir + "/counter_1.db"
+		shard[path] = shardBytes(t, LayoutTimestamp, `["c", "c_total", {"dir": "`+dir+`"}, "C."]`)
+		if err := os.WriteFile(path, shard[path], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	defer r.close()
+	batch := []shardFile{{name: "counter_1.db", path: "a/counter_1.db", regular: true}, {name: "counter_1.db", path: "b/counter_1.db", regular: true}}
+	pre := r.prefetch(batch, nil)
+	for i, f := range batch {
+		if len(pre) != len(batch) || pre[i] == nil || !reflect.DeepEqual(pre[i].data, shard[f.path][:firstRead]) {
+			t.Errorf("%s: read ahead as another file (or not at all)", f.path)
+		}
 	}
 }
