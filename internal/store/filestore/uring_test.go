@@ -56,9 +56,15 @@ func ringKernel(t *testing.T) bool {
 // kind of odd one among them (larger than a page, exactly a page, empty,
 // a header alone, corrupt, the other layout, a directory, a symbolic
 // link, a FIFO) reads the same, sample for sample and problem for
-// problem, with the first pages read ahead by io_uring as without.
+// problem, with the first pages read ahead by io_uring as without: on
+// the temporary directory's file system and on tmpfs (where the ring's
+// reads wait).
 func TestRingMatchesUsualReads(t *testing.T) {
-	dir := t.TempDir()
+	t.Run("temporary directory", func(t *testing.T) { ringMatchesUsualReads(t, t.TempDir()) })
+	t.Run("tmpfs", func(t *testing.T) { ringMatchesUsualReads(t, tmpfsDir(t)) })
+}
+
+func ringMatchesUsualReads(t *testing.T, dir string) {
 	write := func(name string, b []byte) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
