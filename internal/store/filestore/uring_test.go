@@ -20,8 +20,9 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/promstore/promstore/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // withRing runs fn with io_uring switched on (as far as the kernel
@@ -50,6 +51,30 @@ func ringKernel(t *testing.T) bool {
 	}
 	r.close()
 	return true
+}
+
+// ringOn switches io_uring on for the test and reports whether this
+// kernel allows it (see ringKernel).
+func ringOn(t *testing.T) bool {
+	t.Helper()
+	if !ringKernel(t) {
+		return false
+	}
+	was := ringOff.Load()
+	t.Cleanup(func() { ringOff.Store(was) })
+	ringOff.Store(false)
+	return true
+}
+
+// mustRing returns a new ring, closed after the test.
+func mustRing(t *testing.T) *ring {
+	t.Helper()
+	r := newRing()
+	if r == nil {
+		t.Fatal("newRing failed after it worked")
+	}
+	t.Cleanup(r.close)
+	return r
 }
 
 // TestRingMatchesUsualReads: a store of many small shards with every
@@ -144,12 +169,9 @@ func ringMatchesUsualReads(t *testing.T, dir string) {
 // wait (as on a file system that refuses the others), and on tmpfs,
 // which refuses them (the ring must turn blocking by itself).
 func TestRingPrefetch(t *testing.T) {
-	if !ringKernel(t) {
+	if !ringOn(t) {
 		return
 	}
-	was := ringOff.Load()
-	t.Cleanup(func() { ringOff.Store(was) })
-	ringOff.Store(false)
 	t.Run("page cache only", func(t *testing.T) {
 		dir := t.TempDir()
 		if r := ringPrefetchCase(t, dir, false); r.blocking && !onTmpfs(t, dir) {
@@ -240,13 +262,9 @@ func ringPrefetchCase(t *testing.T, dir string, blocking bool) *ring {
 	add("counter_held.db", true)
 
 	fds := openFDs(t)
-	r := newRing()
-	if r == nil {
-		t.Fatal("newRing failed after it worked")
-	}
+	r := mustRing(t)
 	r.wait = kernelTimespec{nsec: int64(100 * time.Millisecond)} // the held FIFO's read canceled sooner
 	r.blocking = blocking
-	defer r.close()
 	for round := range 3 {
 		done := make(chan []*prefetched, 1)
 		go func() { done <- r.prefetch(files, nil) }()
@@ -355,12 +373,9 @@ func TestRingSwitch(t *testing.T) {
 // its first page's read from the page cache only gives up, and the read
 // that waits gets it.
 func TestRingPrefetchCold(t *testing.T) {
-	if !ringKernel(t) {
+	if !ringOn(t) {
 		return
 	}
-	was := ringOff.Load()
-	t.Cleanup(func() { ringOff.Store(was) })
-	ringOff.Store(false)
 	dir := t.TempDir()
 	if onTmpfs(t, dir) {
 		// A tmpfs's pages cannot be dropped: the package's directory,
@@ -388,11 +403,7 @@ func TestRingPrefetchCold(t *testing.T) {
 		}
 		files = append(files, shardFile{name: filepath.Base(path), path: path, regular: true})
 	}
-	r := newRing()
-	if r == nil {
-		t.Fatal("newRing failed after it worked")
-	}
-	defer r.close()
+	r := mustRing(t)
 	for round := range 2 {
 		for _, f := range files[:2] { // the third stays in the page cache
 			dropPages(t, f.path)
@@ -437,7 +448,7 @@ func dropPages(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Munmap(m)
+	defer func() { _ = unix.Munmap(m) }()
 	vec := make([]byte, 1)
 	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
 		t.Fatal(errno)
@@ -452,12 +463,9 @@ func dropPages(t *testing.T, path string) {
 // by path a file of a batch that is in another directory, and keeps one
 // directory open at most.
 func TestRingPrefetchDirs(t *testing.T) {
-	if !ringKernel(t) {
+	if !ringOn(t) {
 		return
 	}
-	was := ringOff.Load()
-	t.Cleanup(func() { ringOff.Store(was) })
-	ringOff.Store(false)
 	dirs := []string{t.TempDir(), t.TempDir()}
 	shard := map[string][]byte{}
 	file := func(dir string, pid int) shardFile {
@@ -472,11 +480,7 @@ func TestRingPrefetchDirs(t *testing.T) {
 		return shardFile{name: name, path: path, regular: true}
 	}
 	fds := openFDs(t)
-	r := newRing()
-	if r == nil {
-		t.Fatal("newRing failed after it worked")
-	}
-	defer r.close()
+	r := mustRing(t)
 	for i, batch := range [][]shardFile{
 		{file(dirs[0], 1), file(dirs[0], 2)},
 		{file(dirs[1], 1), file(dirs[1], 2)},
@@ -505,12 +509,9 @@ func TestRingPrefetchDirs(t *testing.T) {
 // TestRingOpensByName: a ring opens by name the files of its directory
 // (the batch's first file's), and by path the others.
 func TestRingOpensByName(t *testing.T) {
-	if !ringKernel(t) {
+	if !ringOn(t) {
 		return
 	}
-	was := ringOff.Load()
-	t.Cleanup(func() { ringOff.Store(was) })
-	ringOff.Store(false)
 	dirs := []string{t.TempDir(), t.TempDir()}
 	file := func(dir string, pid int) shardFile {
 		name := "counter_" + strconv.Itoa(pid) + ".db"
@@ -520,11 +521,7 @@ func TestRingOpensByName(t *testing.T) {
 		}
 		return shardFile{name: name, path: path, regular: true}
 	}
-	r := newRing()
-	if r == nil {
-		t.Fatal("newRing failed after it worked")
-	}
-	defer r.close()
+	r := mustRing(t)
 	for i, batch := range [][]shardFile{
 		{file(dirs[0], 1), file(dirs[0], 2)},
 		{file(dirs[1], 1), file(dirs[0], 3)},
@@ -603,12 +600,9 @@ func TestRingStorePaths(t *testing.T) {
 // usual way (which tells what is wrong), and the close hard-linked to
 // that read runs all the same, whether the ring waits or not.
 func TestRingShortRestCloses(t *testing.T) {
-	if !ringKernel(t) {
+	if !ringOn(t) {
 		return
 	}
-	was := ringOff.Load()
-	t.Cleanup(func() { ringOff.Store(was) })
-	ringOff.Store(false)
 	dir := t.TempDir()
 	var keys []string
 	for i := range 200 {
@@ -624,11 +618,7 @@ func TestRingShortRestCloses(t *testing.T) {
 		files = append(files, shardFile{name: filepath.Base(path), path: path, regular: true})
 	}
 	fds := openFDs(t)
-	r := newRing()
-	if r == nil {
-		t.Fatal("newRing failed after it worked")
-	}
-	defer r.close()
+	r := mustRing(t)
 	for _, blocking := range []bool{false, true} {
 		r.blocking = blocking
 		pre := r.prefetch(files, nil)
@@ -647,12 +637,9 @@ func TestRingShortRestCloses(t *testing.T) {
 // first page whose used size says more: a blocking ring's read of the
 // rest is canceled, not waited for.
 func TestRingFIFORestTimeout(t *testing.T) {
-	if !ringKernel(t) {
+	if !ringOn(t) {
 		return
 	}
-	was := ringOff.Load()
-	t.Cleanup(func() { ringOff.Store(was) })
-	ringOff.Store(false)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "counter_fifo.db")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
@@ -673,11 +660,7 @@ func TestRingFIFORestTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := []shardFile{{name: "counter_1.db", path: small, regular: true}, {name: "counter_fifo.db", path: fifo, regular: true}}
-	r := newRing()
-	if r == nil {
-		t.Fatal("newRing failed after it worked")
-	}
-	defer r.close()
+	r := mustRing(t)
 	r.blocking = true
 	r.wait = kernelTimespec{nsec: int64(100 * time.Millisecond)}
 	done := make(chan []*prefetched, 1)
@@ -699,12 +682,9 @@ func TestRingFIFORestTimeout(t *testing.T) {
 // directories, a file of the other directory is opened where its path
 // says (a/b/counter_1.db is a different file from b/counter_1.db).
 func TestRingRelativePaths(t *testing.T) {
-	if !ringKernel(t) {
+	if !ringOn(t) {
 		return
 	}
-	was := ringOff.Load()
-	t.Cleanup(func() { ringOff.Store(was) })
-	ringOff.Store(false)
 	t.Chdir(t.TempDir())
 	shard := map[string][]byte{}
 	for _, dir := range []string{"a", "b", "a/b"} {
@@ -717,11 +697,7 @@ func TestRingRelativePaths(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := newRing()
-	if r == nil {
-		t.Fatal("newRing failed after it worked")
-	}
-	defer r.close()
+	r := mustRing(t)
 	batch := []shardFile{{name: "counter_1.db", path: "a/counter_1.db", regular: true}, {name: "counter_1.db", path: "b/counter_1.db", regular: true}}
 	pre := r.prefetch(batch, nil)
 	for i, f := range batch {
