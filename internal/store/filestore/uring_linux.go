@@ -292,10 +292,20 @@ func (r *ring) push(e uringSQE) {
 	atomic.StoreUint32(r.sqTail, tail+1)
 }
 
+// ringFault, set by tests, is called with what is submitted before a
+// batch's operations are; an error it returns is taken for
+// io_uring_enter's.
+var ringFault func(what string) error
+
 // run submits the n operations queued and calls fn with each of their n
 // completions.
-func (r *ring) run(n int, fn func(userData uint64, res int32)) error {
+func (r *ring) run(what string, n int, fn func(userData uint64, res int32)) error {
 	for submitted, done := 0, 0; done < n; {
+		if submitted == 0 && ringFault != nil {
+			if err := ringFault(what); err != nil {
+				return err
+			}
+		}
 		got, _, errno := syscall.Syscall6(sysIOUringEnter, uintptr(r.fd), uintptr(n-submitted), 1, uringEnterGetevents, 0, 0)
 		switch {
 		case errno == syscall.EINTR:
@@ -385,7 +395,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 			opFlags: syscall.O_RDONLY | syscall.O_CLOEXEC | syscall.O_NONBLOCK | syscall.O_NOFOLLOW, userData: uint64(i)})
 		n++
 	}
-	err := r.run(n, func(i uint64, res int32) {
+	err := r.run("opens", n, func(i uint64, res int32) {
 		if res >= 0 {
 			r.fds[i] = res
 		}
@@ -412,7 +422,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		}
 	}
 	refused, other := 0, 0
-	err = r.run(n, func(i uint64, res int32) {
+	err = r.run("first pages", n, func(i uint64, res int32) {
 		r.got[i] = res
 		if res == -int32(syscall.EOPNOTSUPP) {
 			refused++ // by the file system, or by a FIFO or directory
@@ -457,7 +467,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 				n += 2
 			}
 		}
-		err = r.run(n, func(i uint64, res int32) {
+		err = r.run("rests waiting", n, func(i uint64, res int32) {
 			if i&moreTag != 0 {
 				r.more[i&^moreTag].got = res
 			}
@@ -480,7 +490,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		r.push(uringSQE{opcode: uringOpClose, fd: fd, userData: closeTag})
 		n++
 	}
-	err = r.run(n, func(i uint64, res int32) {
+	err = r.run("closes", n, func(i uint64, res int32) {
 		if i&moreTag != 0 {
 			r.more[i&^moreTag].got = res
 		}
@@ -532,7 +542,7 @@ func (r *ring) waitFirst() error {
 		return nil
 	}
 	waited.Add(int64(n / 2))
-	return r.run(n, func(i uint64, res int32) {
+	return r.run("first pages waiting", n, func(i uint64, res int32) {
 		if i != timeoutTag {
 			r.got[i] = res
 		}

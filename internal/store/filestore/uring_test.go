@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -704,5 +705,88 @@ func TestRingRelativePaths(t *testing.T) {
 		if len(pre) != len(batch) || pre[i] == nil || !reflect.DeepEqual(pre[i].data, shard[f.path][:firstRead]) {
 			t.Errorf("%s: read ahead as another file (or not at all)", f.path)
 		}
+	}
+}
+
+// TestRingAbandoned: when io_uring_enter fails at any of a batch's
+// submissions (the opens, the first pages, the rest of larger shards, the
+// closes), the ring is given up and io_uring switched off, and the store
+// still reads the same, sample for sample, as without io_uring. No file
+// descriptor is left open but the abandoned ring's own and its
+// directory's, and a batch's shards when its closes were the submission
+// that failed (never submitted, so never closed: an open still in flight
+// could have taken a number closed meanwhile). On tmpfs too, where the
+// ring's reads wait and the rest of larger shards is its own submission.
+func TestRingAbandoned(t *testing.T) {
+	if !ringKernel(t) {
+		return
+	}
+	for _, fs := range []struct {
+		name   string
+		dir    func(t *testing.T) string
+		stages []string
+	}{
+		{"temporary directory", func(t *testing.T) string { return t.TempDir() }, []string{"opens", "first pages", "closes"}},
+		{"tmpfs", tmpfsDir, []string{"opens", "first pages", "first pages waiting", "rests waiting", "closes"}},
+	} {
+		t.Run(fs.name, func(t *testing.T) {
+			dir := fs.dir(t)
+			for pid := range 300 {
+				var keys []string
+				for i := range 1 + pid%3*40 { // every third shard past its first page
+					keys = append(keys, `["e", "e_total", {"i": "`+strconv.Itoa(1000+i)+`"}, "E."]`)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "counter_"+strconv.Itoa(1000+pid)+".db"), shardBytes(t, LayoutTimestamp, keys...), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			read := func() []gotSample {
+				got, err := scanAll(t, openDir(t, dir, LayoutTimestamp))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			var usual []gotSample
+			withRing(t, false, func() { usual = read() })
+			t.Cleanup(func() { ringFault = nil })
+			for _, stage := range fs.stages {
+				for nth := range int32(3) { // the stage's first, second and third submission
+					var seen atomic.Int32
+					var failed atomic.Bool
+					ringFault = func(what string) error {
+						if what == stage && seen.Add(1) == nth+1 {
+							failed.Store(true)
+							return syscall.EIO
+						}
+						return nil
+					}
+					fds := openFDs(t)
+					var got []gotSample
+					withRing(t, true, func() { got = read() })
+					ringFault = nil
+					if !failed.Load() {
+						// A stage of fewer submissions (on tmpfs, each
+						// ring's first pages once: then it waits).
+						if nth == 0 {
+							t.Fatalf("%s: a read made no such submission", stage)
+						}
+						ringOff.Store(false)
+						break
+					}
+					if !reflect.DeepEqual(got, usual) {
+						t.Errorf("%s %d failed: the store read %d samples, %d without io_uring, or other ones", stage, nth+1, len(got), len(usual))
+					}
+					if !ringOff.Load() {
+						t.Errorf("%s %d failed: io_uring still on", stage, nth+1)
+					}
+					n := openFDs(t) - fds
+					if stage == "closes" && (n < 2 || n > 2+ringBatch) || stage != "closes" && n != 2 {
+						t.Errorf("%s %d failed: %d more open file descriptors", stage, nth+1, n)
+					}
+					ringOff.Store(false)
+				}
+			}
+		})
 	}
 }
