@@ -467,11 +467,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 				n += 2
 			}
 		}
-		err = r.run("rests waiting", n, func(i uint64, res int32) {
-			if i&moreTag != 0 {
-				r.more[i&^moreTag].got = res
-			}
-		})
+		err = r.run("rests waiting", n, r.restRead)
 		runtime.KeepAlive(r.rest)
 		if err != nil {
 			r.abandon(true)
@@ -490,11 +486,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		r.push(uringSQE{opcode: uringOpClose, fd: fd, userData: closeTag})
 		n++
 	}
-	err = r.run("closes", n, func(i uint64, res int32) {
-		if i&moreTag != 0 {
-			r.more[i&^moreTag].got = res
-		}
-	})
+	err = r.run("closes", n, r.restRead)
 	runtime.KeepAlive(r.rest)
 	if err != nil {
 		r.abandon(false)
@@ -523,6 +515,14 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		ringFiles.Add(1)
 	}
 	return pre
+}
+
+// restRead takes the completion of a read of a larger shard's rest
+// (moreTag); the closes' and timeouts' are not looked at.
+func (r *ring) restRead(userData uint64, res int32) {
+	if userData&moreTag != 0 {
+		r.more[userData&^moreTag].got = res
+	}
 }
 
 // waitFirst reads, waiting, the first pages the page-cache-only reads
