@@ -59,6 +59,12 @@ type ring struct {
 	gone bool
 	// wait bounds the wait for a read that may wait (see waitFirst).
 	wait kernelTimespec
+	// fadvise is set when the kernel has IORING_OP_FADVISE; cold once a
+	// first page was not in the page cache (EAGAIN): from the next batch
+	// on, each shard's reads are preceded by POSIX_FADV_RANDOM, so that
+	// they read the pages asked for and no readahead window (see
+	// prefetch).
+	fadvise, cold bool
 	// blocking is set once every read from the page cache only of a
 	// batch was refused (EOPNOTSUPP: the file system, tmpfs for one,
 	// cannot tell whether a read would wait; a FIFO or a directory
@@ -86,10 +92,12 @@ const (
 	uringOpOpenat      = 18
 	uringOpClose       = 19
 	uringOpRead        = 22
+	uringOpFadvise     = 24
 
 	uringSQELink          = 1 << 2
 	uringSQEHardlink      = 1 << 3
 	rwfNowait             = 0x8 // RWF_NOWAIT: fail with EAGAIN rather than wait
+	posixFadvRandom       = 1   // POSIX_FADV_RANDOM: no readahead
 	uringEnterGetevents   = 1
 	uringFeatSingleMmap   = 1
 	uringRegisterProbe    = 8
@@ -172,8 +180,9 @@ func init() {
 }
 
 // ringFiles counts the shards whose first page a ring read, waited the
-// first pages read again waiting (for tests).
-var ringFiles, waited atomic.Int64
+// first pages read again waiting, advised the reads advised
+// POSIX_FADV_RANDOM before (for tests).
+var ringFiles, waited, advised atomic.Int64
 
 // newRing sets up a ring for batches of ringBatch shards; nil when
 // io_uring is off or refused (which switches it off for the process).
@@ -222,6 +231,7 @@ func setupRing(entries uint32) (*ring, error) {
 	r.cqMask = *(*uint32)(unsafe.Add(b, p.cqOff.ringMask))
 	r.cqes = unsafe.Add(b, p.cqOff.cqes)
 	r.sqes = unsafe.Slice((*uringSQE)(unsafe.Pointer(&sqes[0])), p.sqEntries)
+	r.fadvise = r.supports(uringOpFadvise)
 	return r, nil
 }
 
@@ -410,23 +420,46 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	// much as the read). A page not in the page cache (EAGAIN), or a file
 	// system that reads nothing without waiting (EOPNOTSUPP: tmpfs),
 	// leaves the file to waitFirst.
+	//
+	// A read that misses the page cache starts the readahead of a window
+	// of pages (16 KiB or more) even from the page cache only: a store
+	// whose pages were dropped (memory pressure, a host that pages out
+	// what was not read for a while) would be read into the page cache
+	// several times over, most of it the zeros of a shard's unused room.
+	// Once a first page was missing, the ring advises POSIX_FADV_RANDOM
+	// for each shard before its reads (hard-linked: the read runs whatever
+	// the advice returned; it costs an operation per shard, so a store
+	// found in the page cache is read without it).
 	n = 0
+	advise := r.cold && r.fadvise && !r.blocking
 	for i, fd := range r.fds {
 		switch {
 		case fd < 0:
 		case r.blocking:
 			r.got[i] = -int32(syscall.EAGAIN) // for waitFirst
 		default:
+			if advise {
+				r.push(uringSQE{opcode: uringOpFadvise, flags: uringSQEHardlink, fd: fd, opFlags: posixFadvRandom, userData: adviceTag})
+				n++
+				advised.Add(1)
+			}
 			r.push(uringSQE{opcode: uringOpRead, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, opFlags: rwfNowait, userData: uint64(i)})
 			n++
 		}
 	}
 	refused, other := 0, 0
 	err = r.run("first pages", n, func(i uint64, res int32) {
+		if i == adviceTag {
+			return
+		}
 		r.got[i] = res
-		if res == -int32(syscall.EOPNOTSUPP) {
+		switch res {
+		case -int32(syscall.EOPNOTSUPP):
 			refused++ // by the file system, or by a FIFO or directory
-		} else {
+		case -int32(syscall.EAGAIN):
+			r.cold = true
+			other++
+		default:
 			other++
 		}
 	})
@@ -568,10 +601,12 @@ const (
 const moreTag = 1 << 61
 
 // closeTag and timeoutTag mark the completions of closes and of the first
-// pages' timeouts.
+// pages' timeouts, adviceTag those of the advice before a first page's
+// read.
 const (
 	closeTag   = 1 << 62
 	timeoutTag = 1 << 60
+	adviceTag  = 1 << 59
 )
 
 // abandoned holds the rings given up: never closed nor freed, in case

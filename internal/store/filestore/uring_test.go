@@ -86,11 +86,15 @@ func mustRing(t *testing.T) *ring {
 // the temporary directory's file system and on tmpfs (where the ring's
 // reads wait).
 func TestRingMatchesUsualReads(t *testing.T) {
-	t.Run("temporary directory", func(t *testing.T) { ringMatchesUsualReads(t, t.TempDir()) })
-	t.Run("tmpfs", func(t *testing.T) { ringMatchesUsualReads(t, tmpfsDir(t)) })
+	t.Run("temporary directory", func(t *testing.T) { ringMatchesUsualReads(t, t.TempDir(), false) })
+	t.Run("tmpfs", func(t *testing.T) { ringMatchesUsualReads(t, tmpfsDir(t), false) })
+	// The shards' pages dropped from the page cache before the ring's
+	// read: the rings turn cold and read the later batches with no
+	// readahead (see ring.cold).
+	t.Run("cold", func(t *testing.T) { ringMatchesUsualReads(t, droppableDir(t), true) })
 }
 
-func ringMatchesUsualReads(t *testing.T, dir string) {
+func ringMatchesUsualReads(t *testing.T, dir string, cold bool) {
 	write := func(name string, b []byte) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -152,7 +156,16 @@ func ringMatchesUsualReads(t *testing.T, dir string) {
 	if n := withRing(t, false, func() { usual = read() }); n != 0 {
 		t.Fatalf("with io_uring off a ring read %d shards", n)
 	}
+	if cold {
+		dropAll(t, dir)
+	}
+	advisedBefore := advised.Load()
 	n := withRing(t, true, func() { ahead = read() })
+	if a := advised.Load() - advisedBefore; cold && ringKernel(t) && a == 0 {
+		t.Errorf("no read was advised POSIX_FADV_RANDOM after the store's pages were dropped")
+	} else if !cold && a != 0 {
+		t.Errorf("%d reads were advised POSIX_FADV_RANDOM though the store was in the page cache", a)
+	}
 	if !reflect.DeepEqual(usual, ahead) {
 		t.Errorf("read ahead with io_uring:\n%+v\nread the usual way:\n%+v", ahead, usual)
 	}
@@ -175,14 +188,18 @@ func TestRingPrefetch(t *testing.T) {
 	}
 	t.Run("page cache only", func(t *testing.T) {
 		dir := t.TempDir()
-		if r := ringPrefetchCase(t, dir, false); r.blocking && !onTmpfs(t, dir) {
+		if r := ringPrefetchCase(t, dir, false, false); r.blocking && !onTmpfs(t, dir) {
 			t.Errorf("the ring turned blocking on %s (not a tmpfs), where a regular file's read from the page cache only worked", dir)
 		}
 	})
-	t.Run("blocking", func(t *testing.T) { ringPrefetchCase(t, t.TempDir(), true) })
+	t.Run("blocking", func(t *testing.T) { ringPrefetchCase(t, t.TempDir(), true, false) })
+	// A cold ring advises POSIX_FADV_RANDOM before every first page's
+	// read (a FIFO's or a directory's advice fails; their reads run all
+	// the same).
+	t.Run("cold", func(t *testing.T) { ringPrefetchCase(t, t.TempDir(), false, true) })
 	t.Run("tmpfs", func(t *testing.T) {
 		dir := tmpfsDir(t)
-		if r := ringPrefetchCase(t, dir, false); !r.blocking {
+		if r := ringPrefetchCase(t, dir, false, false); !r.blocking {
 			t.Errorf("the ring did not turn blocking on tmpfs (%s)", dir)
 		}
 	})
@@ -214,8 +231,9 @@ func onTmpfs(t *testing.T, dir string) bool {
 }
 
 // ringPrefetchCase runs the odd files of TestRingPrefetch in dir with a
-// ring made blocking first or not, and returns the ring (closed).
-func ringPrefetchCase(t *testing.T, dir string, blocking bool) *ring {
+// ring made blocking first or not, and cold first or not (see
+// ring.cold), and returns the ring (closed).
+func ringPrefetchCase(t *testing.T, dir string, blocking, cold bool) *ring {
 	t.Helper()
 	small := shardBytes(t, LayoutTimestamp, keyA, keyB)
 	files := []shardFile{}
@@ -265,7 +283,7 @@ func ringPrefetchCase(t *testing.T, dir string, blocking bool) *ring {
 	fds := openFDs(t)
 	r := mustRing(t)
 	r.wait = kernelTimespec{nsec: int64(100 * time.Millisecond)} // the held FIFO's read canceled sooner
-	r.blocking = blocking
+	r.blocking, r.cold = blocking, cold
 	for round := range 3 {
 		done := make(chan []*prefetched, 1)
 		go func() { done <- r.prefetch(files, nil) }()
@@ -377,19 +395,7 @@ func TestRingPrefetchCold(t *testing.T) {
 	if !ringOn(t) {
 		return
 	}
-	dir := t.TempDir()
-	if onTmpfs(t, dir) {
-		// A tmpfs's pages cannot be dropped: the package's directory,
-		// on the clone's file system, then.
-		var err error
-		if dir, err = os.MkdirTemp(".", "ringcold-"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		if onTmpfs(t, dir) {
-			testenv.Unavailable(t, "both %s and this package's directory are on tmpfs, whose pages cannot be dropped", t.TempDir())
-		}
-	}
+	dir := droppableDir(t)
 	small := shardBytes(t, LayoutTimestamp, keyA, keyB)
 	var keys []string
 	for i := range 150 {
@@ -427,6 +433,150 @@ func TestRingPrefetchCold(t *testing.T) {
 		if r.blocking {
 			t.Errorf("round %d: the ring turned blocking", round)
 		}
+	}
+}
+
+// droppableDir returns a new directory on a file system whose pages can
+// be dropped from the page cache: t.TempDir(), or where that is a tmpfs,
+// one in the package's directory (on the clone's file system).
+func droppableDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if !onTmpfs(t, dir) {
+		return dir
+	}
+	dir, err := os.MkdirTemp(".", "ringcold-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if onTmpfs(t, dir) {
+		testenv.Unavailable(t, "both %s and this package's directory are on tmpfs, whose pages cannot be dropped", t.TempDir())
+	}
+	return dir
+}
+
+// TestRingColdNoReadahead: once a ring met a first page that was not in
+// the page cache, it reads the next batches' shards with no readahead
+// (POSIX_FADV_RANDOM): a shard of 64 KiB (sparse, as Python makes it)
+// whose used bytes fit its first page leaves that page alone in the page
+// cache, where a read with readahead brings a window of several. A ring
+// that found every first page cached does not advise at all.
+func TestRingColdNoReadahead(t *testing.T) {
+	if !ringOn(t) {
+		return
+	}
+	r := mustRing(t)
+	if !r.fadvise {
+		testenv.Unavailable(t, "this kernel's io_uring has no IORING_OP_FADVISE")
+	}
+	dir := droppableDir(t)
+	const size = 64 << 10
+	var files []shardFile
+	var want [][]byte
+	for i := range 8 {
+		// The first page written, the rest a hole.
+		b := shardBytes(t, LayoutTimestamp, keyA, `["e", "e_total", {"i": "`+strconv.Itoa(i)+`"}, "E."]`)[:firstRead]
+		path := filepath.Join(dir, "counter_"+strconv.Itoa(100+i)+".db")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(path, size); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, shardFile{name: filepath.Base(path), path: path, regular: true})
+		want = append(want, b)
+	}
+	read := func(what string) {
+		t.Helper()
+		pre := r.prefetch(files, nil)
+		if len(pre) != len(files) {
+			t.Fatalf("%s: prefetch returned %d pages for %d files", what, len(pre), len(files))
+		}
+		for i, p := range pre {
+			if p == nil || !reflect.DeepEqual(p.data, want[i]) {
+				t.Fatalf("%s: %s read ahead as %+v", what, files[i].name, p)
+			}
+		}
+	}
+	read("cached")
+	if r.cold {
+		t.Fatal("a ring that found every first page in the page cache turned cold")
+	}
+	resident := func() (most int) {
+		for _, f := range files {
+			most = max(most, residentPages(t, f.path, size))
+		}
+		return most
+	}
+	for _, f := range files {
+		dropPages(t, f.path)
+	}
+	read("dropped, first batch")
+	if !r.cold {
+		t.Fatal("the ring did not turn cold on first pages that were not in the page cache")
+	}
+	// The first batch was read with readahead: how many pages it brings
+	// is the kernel's; logged to show what the advice saves.
+	t.Logf("pages of a shard in the page cache after a read with readahead: up to %d", resident())
+	for _, f := range files {
+		dropPages(t, f.path)
+	}
+	read("dropped, second batch")
+	if got := resident(); got != 1 {
+		t.Errorf("after a cold ring's read, a shard whose used bytes fit one page has %d pages in the page cache, want 1", got)
+	}
+}
+
+// residentPages counts the pages of the first size bytes of path that
+// are in the page cache (mincore).
+func residentPages(t *testing.T, path string, size int) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Munmap(m) }()
+	vec := make([]byte, (size+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// dropAll drops the pages of dir's regular files from the page cache
+// (written back, then POSIX_FADV_DONTNEED; not checked).
+func dropAll(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written back first: dirty pages stay.
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
 	}
 }
 
