@@ -293,7 +293,9 @@ func (r *ring) close() {
 	r.fd = -1
 }
 
-// push queues one operation.
+// push queues one operation. The submission queue must have room: a
+// batch queues at most two operations per shard (2*ringBatch, the ring's
+// size), and run waits for every completion of one before the next.
 func (r *ring) push(e uringSQE) {
 	tail := atomic.LoadUint32(r.sqTail)
 	i := tail & r.sqMask
@@ -426,12 +428,16 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	// whose pages were dropped (memory pressure, a host that pages out
 	// what was not read for a while) would be read into the page cache
 	// several times over, most of it the zeros of a shard's unused room.
-	// Once a first page was missing, the ring advises POSIX_FADV_RANDOM
-	// for each shard before its reads (hard-linked: the read runs whatever
-	// the advice returned; it costs an operation per shard, so a store
-	// found in the page cache is read without it).
+	// Once a first page was missing (any EAGAIN, for the rest of the
+	// ring's life), the ring advises POSIX_FADV_RANDOM for each shard
+	// before its reads (hard-linked: the read runs whatever the advice
+	// returned). It costs an operation per shard, so a ring that found
+	// every first page in the page cache reads without it. An advice and
+	// a read per shard take all of the ring's 2*ringBatch entries: the
+	// advice is left out of a batch that would not fit (push does not
+	// check for room).
 	n = 0
-	advise := r.cold && r.fadvise && !r.blocking
+	advise := r.cold && r.fadvise && !r.blocking && 2*len(r.fds) <= len(r.sqes)
 	for i, fd := range r.fds {
 		switch {
 		case fd < 0:
