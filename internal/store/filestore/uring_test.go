@@ -164,8 +164,11 @@ func ringMatchesUsualReads(t *testing.T, dir string, cold bool) {
 	if cold {
 		dropAll(t, dir)
 	}
-	advisedBefore := advised.Load()
+	advisedBefore, waitedBefore := advised.Load(), waited.Load()
 	n := withRing(t, true, func() { ahead = read() })
+	if cold && ringKernel(t) && waited.Load() == waitedBefore {
+		testenv.Unavailable(t, "reads of pages dropped from the page cache found them there at once (a device that reads synchronously?)")
+	}
 	if a := advised.Load() - advisedBefore; cold && ringKernel(t) && a == 0 {
 		t.Errorf("no read was advised POSIX_FADV_RANDOM after the store's pages were dropped")
 	} else if !cold && a != 0 {
@@ -536,7 +539,13 @@ func TestRingColdNoReadahead(t *testing.T) {
 	for _, f := range files {
 		dropPages(t, f.path)
 	}
+	waitedBefore := waited.Load()
 	read("dropped, first batch")
+	if waited.Load() == waitedBefore {
+		// Every read from the page cache only found its page: the
+		// device completed the readahead before the read looked again.
+		testenv.Unavailable(t, "reads of pages dropped from the page cache found them there at once (a device that reads synchronously?)")
+	}
 	if !r.cold {
 		t.Fatal("the ring did not turn cold on first pages that were not in the page cache")
 	}
