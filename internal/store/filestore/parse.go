@@ -411,6 +411,9 @@ type parser struct {
 	// slotBytes holds a kept shard's values while it is revalued (see
 	// kept.revalue).
 	slotBytes []byte
+	// cold is what its reads of shards the usual way found of the page
+	// cache (see coldReads).
+	cold coldReads
 	// grow, if not nil, gives stream a buffer holding the entries of its
 	// out and room for n more, in place of growEntries (see pipeline).
 	grow func(out []entry, n int) []entry

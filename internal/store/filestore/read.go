@@ -511,10 +511,11 @@ func (p *prefetched) ReadAt(b []byte, off int64) (int, error) {
 
 // streamRaw parses the file at path, which the listing says is regular,
 // with parser.stream, in three system calls for a small shard: open,
-// pread and close. ok is false when it could not (the file is then to
-// be parsed whole).
+// pread and close (and an advice once reads went to the disk: see
+// coldReads). ok is false when it could not (the file is then to be
+// parsed whole).
 func streamRaw(ps *parser, path string, out []entry) (entries []entry, layout int, ok bool) {
-	f, err := openRaw(path)
+	f, err := ps.cold.open(path)
 	if err != nil {
 		return out, 0, false
 	}
