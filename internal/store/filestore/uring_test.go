@@ -502,17 +502,9 @@ func TestRingColdNoReadahead(t *testing.T) {
 	var files []shardFile
 	var want [][]byte
 	for i := range 8 {
-		// The first page written, the rest a hole.
-		b := shardBytes(t, LayoutTimestamp, keyA, `["e", "e_total", {"i": "`+strconv.Itoa(i)+`"}, "E."]`)[:firstRead]
 		path := filepath.Join(dir, "counter_"+strconv.Itoa(100+i)+".db")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(path, size); err != nil {
-			t.Fatal(err)
-		}
 		files = append(files, shardFile{name: filepath.Base(path), path: path, regular: true})
-		want = append(want, b)
+		want = append(want, writeSparseShard(t, path, i, size))
 	}
 	read := func(what string) {
 		t.Helper()
@@ -561,6 +553,21 @@ func TestRingColdNoReadahead(t *testing.T) {
 	}
 }
 
+// writeSparseShard writes at path a shard of one page of entries (keyA
+// and one of i) in a sparse file of size bytes, as Python makes them: the
+// first page written, the rest a hole. It returns the first page.
+func writeSparseShard(t *testing.T, path string, i, size int) []byte {
+	t.Helper()
+	b := shardBytes(t, LayoutTimestamp, keyA, `["e", "e_total", {"i": "`+strconv.Itoa(i)+`"}, "E."]`)[:firstRead]
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, int64(size)); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // residentPages counts the pages of the first size bytes of path that
 // are in the page cache (mincore).
 func residentPages(t *testing.T, path string, size int) int {
@@ -587,7 +594,7 @@ func residentPages(t *testing.T, path string, size int) int {
 }
 
 // dropAll drops the pages of dir's regular files from the page cache
-// (written back, then POSIX_FADV_DONTNEED; not checked).
+// (see dropPages).
 func dropAll(t *testing.T, dir string) {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -598,29 +605,12 @@ func dropAll(t *testing.T, dir string) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		func() {
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			// Written back first: dirty pages stay.
-			if err := f.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-				t.Fatal(err)
-			}
-			if st, err := f.Stat(); err == nil && st.Size() >= firstRead && residentPages(t, path, firstRead) != 0 {
-				testenv.Unavailable(t, "the first page of %s stays in the page cache after POSIX_FADV_DONTNEED", path)
-			}
-		}()
+		dropPages(t, filepath.Join(dir, e.Name()))
 	}
 }
 
-// dropPages drops path's pages from the page cache, or gives up the test
-// when they stay.
+// dropPages drops path's pages from the page cache (written back first:
+// dirty pages stay), or gives up the test when its first page stays.
 func dropPages(t *testing.T, path string) {
 	t.Helper()
 	f, err := os.Open(path)
