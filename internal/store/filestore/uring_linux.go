@@ -501,9 +501,7 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 		n = 0
 		for i, fd := range r.fds {
 			if m := r.more[i]; fd >= 0 && m.n > 0 {
-				r.push(uringSQE{opcode: uringOpRead, flags: uringSQELink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.rest[m.off]))), len: uint32(m.n), userData: uint64(i) | moreTag})
-				r.push(uringSQE{opcode: uringOpLinkTimeout, addr: uint64(uintptr(unsafe.Pointer(&r.wait))), len: 1, userData: timeoutTag})
-				n += 2
+				n += r.pushWaiting(fd, r.rest[m.off:m.off+m.n], uint64(i)|moreTag)
 			}
 		}
 		err = r.run("rests waiting", n, r.restRead)
@@ -556,6 +554,15 @@ func (r *ring) prefetch(files []shardFile, pre []*prefetched) []*prefetched {
 	return pre
 }
 
+// pushWaiting queues a read of fd into b that may wait, linked to a
+// timeout that cancels it after r.wait, and returns the operations queued
+// (two: the timeout's completion is marked timeoutTag).
+func (r *ring) pushWaiting(fd int32, b []byte, userData uint64) int {
+	r.push(uringSQE{opcode: uringOpRead, flags: uringSQELink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&b[0]))), len: uint32(len(b)), userData: userData})
+	r.push(uringSQE{opcode: uringOpLinkTimeout, addr: uint64(uintptr(unsafe.Pointer(&r.wait))), len: 1, userData: timeoutTag})
+	return 2
+}
+
 // restRead takes the completion of a read of a larger shard's rest
 // (moreTag); the closes' and timeouts' are not looked at.
 func (r *ring) restRead(userData uint64, res int32) {
@@ -572,9 +579,7 @@ func (r *ring) waitFirst() error {
 	n := 0
 	for i, fd := range r.fds {
 		if got := r.got[i]; fd >= 0 && (got == -int32(syscall.EAGAIN) || got == -int32(syscall.EOPNOTSUPP)) {
-			r.push(uringSQE{opcode: uringOpRead, flags: uringSQELink, fd: fd, addr: uint64(uintptr(unsafe.Pointer(&r.bufs[i*firstRead]))), len: firstRead, userData: uint64(i)})
-			r.push(uringSQE{opcode: uringOpLinkTimeout, addr: uint64(uintptr(unsafe.Pointer(&r.wait))), len: 1, userData: timeoutTag})
-			n += 2
+			n += r.pushWaiting(fd, r.bufs[i*firstRead:(i+1)*firstRead], uint64(i))
 		}
 	}
 	if n == 0 {
