@@ -87,13 +87,19 @@ func (v *valueReader) add(key string) int32 {
 	return n
 }
 
-// wait sends the last chunk, waits for every read and returns the first
-// error.
-func (v *valueReader) wait() error {
+// flush sends the last chunk, once no key is to be added: its values
+// then arrive while the reps are read.
+func (v *valueReader) flush() {
 	if v.cur != nil {
 		v.queue <- v.cur
 		v.cur = nil
 	}
+}
+
+// wait sends the last chunk, waits for every read and returns the first
+// error.
+func (v *valueReader) wait() error {
+	v.flush()
 	close(v.queue)
 	v.wg.Wait()
 	return v.err

@@ -122,7 +122,9 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 		}
 		return nil, cause(scanErr, valErr)
 	}
-	// The reps' names are read while the shards are planned.
+	// The last values and the reps' names are read while the shards are
+	// planned.
+	vr.flush()
 	byMI, groups := pl.groups()
 	reps := make(chan error, 1)
 	go func() { reps <- s.readReps(fctx, groups, kc) }()
