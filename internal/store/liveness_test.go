@@ -40,3 +40,35 @@ func TestProcessAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessAliveThread: on Linux a thread's ID answers kill(2) as its
+// process does; a dead worker's pid the kernel gave to a thread of another
+// process is no process.
+func TestProcessAliveThread(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("thread IDs share the pid space on Linux only")
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatalf("list this process's threads: %v", err)
+	}
+	self := strconv.Itoa(os.Getpid())
+	checked := 0
+	for _, task := range tasks {
+		if task.Name() == self {
+			continue
+		}
+		// The thread may end meanwhile (AliveNo either way), but the Go
+		// runtime's threads live as long as the process.
+		if got := ProcessAlive(task.Name()); got != AliveNo {
+			t.Errorf("ProcessAlive(%s), a thread of this process = %q, want %q", task.Name(), got, AliveNo)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatalf("no thread besides the main one in /proc/self/task (%d entries)", len(tasks))
+	}
+	if got := ProcessAlive(self); got != AliveYes {
+		t.Errorf("ProcessAlive(own pid) = %q, want %q", got, AliveYes)
+	}
+}
