@@ -108,7 +108,23 @@ Python's MultiProcessCollector does.`,
 		NewCmdFsck(f, nil),
 		NewCmdAnalyze(f, nil),
 	)
+	root.InitDefaultCompletionCmd()
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every command that only groups others
+// (migrate, completion) print its help when run alone and reject any
+// other word as an unknown command (exit 2): cobra would print the help
+// and exit 0 for `promstore migrate sideways`.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		c.Args = noArgs
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
 }
 
 // Main runs promstore with the process's arguments and returns the exit
@@ -125,11 +141,17 @@ func Main() int {
 func Execute(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return exitCode(ctx, f, err)
+	cmd, err := root.ExecuteContextC(ctx)
+	path := root.Name()
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	return exitCode(ctx, f, err, path)
 }
 
-func exitCode(ctx context.Context, f *Factory, err error) int {
+// exitCode prints err and returns its exit status; path is the command
+// that met it, whose help a usage error points to.
+func exitCode(ctx context.Context, f *Factory, err error, path string) int {
 	if err == nil {
 		return ExitOK
 	}
@@ -147,7 +169,7 @@ func exitCode(ctx context.Context, f *Factory, err error) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
-		fmt.Fprintf(f.IO.ErrOut, "promstore: %v\nRun 'promstore --help' for usage.\n", err)
+		fmt.Fprintf(f.IO.ErrOut, "promstore: %v\nRun '%s --help' for usage.\n", err, path)
 		return ExitUsage
 	}
 	fmt.Fprintf(f.IO.ErrOut, "promstore: %v\n", err)

@@ -19,20 +19,30 @@ func TestUsageErrorsAreTyped(t *testing.T) {
 		name string
 		args []string
 		want string
+		help string // the command whose help the hint names
 	}{
-		{"unknown command", []string{"dumb"}, `unknown command "dumb"`},
-		{"positional to ls", []string{"ls", "--dir", dir, "extra"}, `unknown command "extra"`},
-		{"positional to migrate", []string{"migrate", "file-to-redis", "extra"}, `unknown command "extra"`},
-		{"diff with one store", []string{"diff", dir}, "accepts 2 arg(s), received 1"},
-		{"bad flag value", []string{"dump", "--dir", dir, "--strict=maybe"}, "invalid argument"},
-		{"unknown flag", []string{"ls", "--bogus"}, "unknown flag: --bogus"},
+		{"unknown command", []string{"dumb"}, `unknown command "dumb"`, "promstore"},
+		{"positional to ls", []string{"ls", "--dir", dir, "extra"}, `unknown command "extra"`, "promstore ls"},
+		{"positional to migrate", []string{"migrate", "file-to-redis", "extra"}, `unknown command "extra"`, "promstore migrate file-to-redis"},
+		{"unknown direction", []string{"migrate", "sideways"}, `unknown command "sideways" for "promstore migrate"`, "promstore migrate"},
+		{"unknown shell", []string{"completion", "tcsh"}, `unknown command "tcsh" for "promstore completion"`, "promstore completion"},
+		{"diff with one store", []string{"diff", dir}, "accepts 2 arg(s), received 1", "promstore diff"},
+		{"bad flag value", []string{"dump", "--dir", dir, "--strict=maybe"}, "invalid argument", "promstore dump"},
+		{"unknown flag", []string{"ls", "--bogus"}, "unknown flag: --bogus", "promstore ls"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, nil, tc.args...)
-			if code != ExitUsage || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "Run 'promstore --help'") {
-				t.Errorf("exit %d, stderr %q; want exit %d naming %q", code, errOut, ExitUsage, tc.want)
+			if code != ExitUsage || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "Run '"+tc.help+" --help'") {
+				t.Errorf("exit %d, stderr %q; want exit %d naming %q and %q", code, errOut, ExitUsage, tc.want, tc.help+" --help")
 			}
 		})
+	}
+	// A command that groups others, run alone, prints its help.
+	for _, args := range [][]string{{"migrate"}, {"completion"}} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != ExitOK || !strings.Contains(out, "Available Commands:") {
+			t.Errorf("promstore %s: exit %d, stdout %q, stderr %q; want its help, exit 0", args[0], code, out, errOut)
+		}
 	}
 	t.Run("EINVAL", func(t *testing.T) {
 		f, _, errOut := testFactory(nil)
@@ -40,7 +50,7 @@ func TestUsageErrorsAreTyped(t *testing.T) {
 		if !strings.Contains(err.Error(), "invalid argument") {
 			t.Fatalf("EINVAL reads %q here", err)
 		}
-		if code := exitCode(context.Background(), f, err); code != ExitError || strings.Contains(errOut.String(), "--help") {
+		if code := exitCode(context.Background(), f, err, "promstore"); code != ExitError || strings.Contains(errOut.String(), "--help") {
 			t.Errorf("exit %d, stderr %q; want %d without the usage hint", code, errOut, ExitError)
 		}
 	})
