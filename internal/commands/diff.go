@@ -65,8 +65,10 @@ Exit status: 0 equal (no series went backwards with --counters), 1 different,
 2 usage (a bad flag, a source that does not exist).`,
 		Example: `  promstore dump --dir /var/run/prom > before.prom
   promstore cleanup --dir /var/run/prom --dead-pids
-  promstore diff before.prom /var/run/prom            # exit 0: cleanup changed nothing
-  promstore diff /var/run/prom redis://redis:6379/0   # after migrate file-to-redis
+  promstore diff --counters before.prom /var/run/prom # exit 0: no counter went backwards
+  promstore diff before.prom /var/run/prom            # only live* gauges of dead pids differ
+  promstore diff --tolerance 1e-12 /var/run/prom redis://redis:6379/0
+                   # after migrate file-to-redis: Redis merges in another order
   curl -s localhost:8000/metrics | promstore diff --counters - ./store`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
