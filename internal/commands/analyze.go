@@ -101,6 +101,9 @@ func analyzeRun(ctx context.Context, opts *AnalyzeOptions) error {
 	if err != nil {
 		return err
 	}
+	if len(infos) == 0 {
+		_ = reportNoShards(opts.IO.ErrOut, st, false)
+	}
 	r, err := analyze.Run(ctx, st, infos, o)
 	if err != nil {
 		return err

@@ -179,7 +179,11 @@ func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, client pyclient
 	if err := reportScan(f.IO, store.ScanShards(ctx, st, agg.AddShard), false); err != nil {
 		return nil, err
 	}
-	return compare.FromFamilies(st.Describe(), agg.Families()), nil
+	fams := agg.Families()
+	if len(fams) == 0 {
+		_ = checkShards(ctx, f.IO.ErrOut, st, false)
+	}
+	return compare.FromFamilies(st.Describe(), fams), nil
 }
 
 func parseExposition(name string, r io.Reader) (*compare.Exposition, error) {

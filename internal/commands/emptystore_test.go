@@ -32,11 +32,19 @@ func TestNoShardsWarns(t *testing.T) {
 		{[]string{"ls"}, 0},
 		{[]string{"top", "--once"}, 0},
 		{[]string{"cleanup", "--dead-pids", "--dry-run"}, 0},
+		{[]string{"fsck"}, 0},
+		{[]string{"fsck", "-o", "json"}, 0},
+		{[]string{"analyze"}, 0},
+		{[]string{"diff", "DIR"}, 0}, // DIR against itself
 	}
 	for _, dir := range []string{empty, foreign} {
 		for _, tc := range tests {
 			t.Run(filepath.Base(dir)+" "+strings.Join(tc.args, " "), func(t *testing.T) {
-				code, _, stderr := runCLI(t, nil, append(tc.args, "--dir", dir)...)
+				args := append(tc.args, "--dir", dir)
+				if tc.args[0] == "diff" {
+					args = []string{"diff", dir, dir}
+				}
+				code, _, stderr := runCLI(t, nil, args...)
 				word := "warning: "
 				if tc.code != 0 {
 					word = ""

@@ -113,6 +113,9 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 		if werr := writeFsck(opts, r); werr != nil {
 			return werr
 		}
+		if r.Shards == 0 && len(r.Problems) == 0 {
+			warnIfNoShards(ctx, opts)
+		}
 	}
 	if err != nil {
 		return err
@@ -121,6 +124,17 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 		return errSilent
 	}
 	return nil
+}
+
+// warnIfNoShards warns that the store fsck found nothing in holds no
+// shards at all (a mistyped path or prefix), as every command does.
+func warnIfNoShards(ctx context.Context, opts *FsckOptions) {
+	st, err := opts.Store(ctx)
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	_ = checkShards(ctx, opts.IO.ErrOut, st, false)
 }
 
 func writeFsck(opts *FsckOptions, r *fsck.Report) error {
