@@ -262,7 +262,7 @@ func (a *Aggregator) resolve(s store.Sample, p *keyPrep) *keyInfo {
 	}
 	if f == nil {
 		f = &family{
-			Family: Family{Name: k.Family, Type: s.Shard.Kind, Help: k.Help, Mode: s.Shard.Mode},
+			Family: Family{Name: k.Family, Type: s.Shard.Kind, Help: k.Help, Mode: a.client.GaugeMode(s.Shard.Mode)},
 			epoch:  a.epoch,
 		}
 		a.families[k.Family] = f

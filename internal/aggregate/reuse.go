@@ -94,7 +94,7 @@ func (a *Aggregator) revalidate(ki *keyInfo, s store.Sample) {
 // another kind (or gauge mode) of shard than f was made for: the family
 // is then made anew.
 func (a *Aggregator) claim(f *family, s store.Sample) bool {
-	if f.Type == s.Shard.Kind && f.Mode == s.Shard.Mode {
+	if f.Type == s.Shard.Kind && f.Mode == a.client.GaugeMode(s.Shard.Mode) {
 		f.epoch, f.Help = a.epoch, s.Key.Help
 		return true
 	}

@@ -174,7 +174,7 @@ func TestCompletionDescription(t *testing.T) {
 func TestCompletePythonClient(t *testing.T) {
 	for _, cmd := range []string{"dump", "serve", "top", "diff"} {
 		got, directive, _ := completeLines(t, nil, cmd, "--python-client", "")
-		if strings.Join(got, ",") != "0.16,0.23,0.25,0.26,latest" || directive != ":4" {
+		if strings.Join(got, ",") != "0.16,0.18,0.23,0.25,0.26,latest" || directive != ":4" {
 			t.Errorf("%s --python-client completes %q %s", cmd, got, directive)
 		}
 	}

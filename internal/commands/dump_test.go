@@ -20,6 +20,7 @@ import (
 	"github.com/promstore/promstore/internal/render"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -412,7 +413,8 @@ func TestDumpPythonClientFlag(t *testing.T) {
 // would print it: the label strings (le included) and the value strings
 // are byte for byte what that release printed. Only the 0.26 fixture
 // holds floats the releases spell differently; the others must come out
-// the same whatever the release.
+// the same whatever the release, but for the 0.25 fixture's mostrecent
+// gauges before 0.18 (see TestDumpMostrecentAsOldClients).
 func TestDumpFixturesEveryClient(t *testing.T) {
 	fx := testenv.FixturesDir(t)
 	tests := []struct {
@@ -425,7 +427,7 @@ func TestDumpFixturesEveryClient(t *testing.T) {
 		{"python-0.26-files", "0.16", "expected-0.25.prom", true},
 		{"python-0.25-files", "latest", "expected.prom", false},
 		{"python-0.25-files", "0.25", "expected.prom", false},
-		{"python-0.25-files", "0.16", "expected.prom", false},
+		{"python-0.25-files", "0.18", "expected.prom", false}, // 0.17 and older: TestDumpMostrecentAsOldClients
 		{"python-0.16-files", "latest", "expected.prom", false},
 		{"python-0.16-files", "0.25", "expected.prom", false},
 		{"python-0.16-files", "0.16", "expected.prom", false},
@@ -570,4 +572,95 @@ func TestFilteredShards(t *testing.T) {
 	if !maps.Equal(asked, wantAsked) {
 		t.Errorf("keep asked %v, want %v", asked, wantAsked)
 	}
+}
+
+// TestDumpMostrecentAsOldClients: prometheus_client before 0.18 knows no
+// mostrecent modes and serves such shards one sample per process, as mode
+// all. A directory of mostrecent and livemostrecent shards in the 8-byte
+// layout (what migrate redis-to-file --layout legacy writes for those
+// clients) dumps with --python-client 0.16 exactly as the real 0.16
+// collector serves it, and its 16-byte twin the same; the default (the
+// newest client) takes each series' latest value and leaves a series never
+// set out.
+func TestDumpMostrecentAsOldClients(t *testing.T) {
+	ctx := context.Background()
+	key := func(family, route string) *store.Key {
+		return storetest.Key(t, family, family, []store.Label{{Name: "route", Value: route}}, "latest value")
+	}
+	shards := []struct {
+		id      store.ShardID
+		samples []store.Sample
+	}{
+		{store.ShardID{Kind: store.KindGauge, Mode: "mostrecent", PID: "7"}, []store.Sample{
+			{Key: key("temp", "/a"), Value: 1.5, Timestamp: 1700000002},
+			{Key: key("temp", "/b"), Value: -3, Timestamp: 1700000001},
+			{Key: key("temp", "/never"), Value: 0, Timestamp: 0},
+		}},
+		{store.ShardID{Kind: store.KindGauge, Mode: "mostrecent", PID: "12"}, []store.Sample{
+			{Key: key("temp", "/a"), Value: 2.5, Timestamp: 1700000001},
+			{Key: key("temp", "/b"), Value: 4, Timestamp: 1700000003},
+		}},
+		{store.ShardID{Kind: store.KindGauge, Mode: "livemostrecent", PID: "7"}, []store.Sample{
+			{Key: key("queue", "/a"), Value: 9, Timestamp: 1700000005},
+		}},
+		{store.ShardID{Kind: store.KindCounter, PID: "7"}, []store.Sample{
+			{Key: storetest.Key(t, "hits", "hits_total", nil, "hits"), Value: 3},
+		}},
+	}
+	write := func(layout int) string {
+		dir := t.TempDir()
+		st, err := filestore.Open(ctx, dir, filestore.Options{Layout: layout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for _, sh := range shards {
+			samples := slices.Clone(sh.samples)
+			for i := range samples {
+				samples[i].Shard = sh.id
+				if layout == filestore.LayoutLegacy {
+					samples[i].Timestamp = 0
+				}
+			}
+			if err := st.WriteShard(ctx, sh.id, samples); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	legacy, timestamped := write(filestore.LayoutLegacy), write(filestore.LayoutTimestamp)
+	dump := func(dir, client string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir, "--python-client", client)
+		if code != 0 {
+			t.Fatalf("dump --python-client %s: exit %d: %s", client, code, errOut)
+		}
+		return out
+	}
+	old := dump(legacy, "0.16")
+	for _, want := range []string{`temp{pid="7",route="/a"} 1.5`, `temp{pid="12",route="/b"} 4.0`, `temp{pid="7",route="/never"} 0.0`, `queue{pid="7",route="/a"} 9.0`} {
+		if !strings.Contains(old, want+"\n") {
+			t.Errorf("--python-client 0.16 lacks %s:\n%s", want, old)
+		}
+	}
+	if got := dump(legacy, "0.17"); got != old {
+		t.Errorf("0.17 differs from 0.16:\n%s", got)
+	}
+	if got := dump(timestamped, "0.16"); got != old {
+		t.Errorf("the 16-byte layout as 0.16 differs from the 8-byte one:\n%s\nwant\n%s", got, old)
+	}
+	newest := dump(timestamped, "0.18")
+	for _, want := range []string{`temp{route="/a"} 1.5`, `temp{route="/b"} 4.0`, `queue{route="/a"} 9.0`} {
+		if !strings.Contains(newest, want+"\n") {
+			t.Errorf("--python-client 0.18 lacks %s:\n%s", want, newest)
+		}
+	}
+	if strings.Contains(newest, "/never") || strings.Contains(newest, "pid=") {
+		t.Errorf("--python-client 0.18 keeps a series never set or a pid label:\n%s", newest)
+	}
+	if got := dump(timestamped, "latest"); got != newest {
+		t.Errorf("latest differs from 0.18:\n%s", got)
+	}
+	// The real 0.16 collector (Debian's) on the legacy directory.
+	testenv.CompareExposition(t, []byte(old), pythonCollect(t, legacy))
 }

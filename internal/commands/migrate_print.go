@@ -53,7 +53,7 @@ func warnLegacyTimestamps(w io.Writer, p *migrate.Plan) {
 		}
 	}
 	if n > 0 {
-		fmt.Fprintf(w, "promstore: warning: the legacy 8-byte layout keeps no timestamps: %d mostrecent gauge shards lose theirs (and prometheus_client < 0.18 does not know mostrecent modes)\n", n)
+		fmt.Fprintf(w, "promstore: warning: the legacy 8-byte layout keeps no timestamps: %d mostrecent gauge shards lose theirs; prometheus_client < 0.18, which reads this layout, knows no mostrecent modes and serves those series one sample per process, as mode all (so does promstore with --python-client 0.17 or older; newer clients leave series without a timestamp out)\n", n)
 	}
 }
 

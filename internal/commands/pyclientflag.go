@@ -16,7 +16,7 @@ type pythonClientFlag struct{ raw string }
 // whose output differs from the one before.
 func (p *pythonClientFlag) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&p.raw, "python-client", "latest",
-		"spell floats (and, for serve, negotiate) as this prometheus_client release does: "+strings.Join(pyclient.Known, ", ")+" (any 0.16 to "+pyclient.Latest.String()+"), or latest")
+		"aggregate and spell floats (and, for serve, negotiate) as this prometheus_client release does: "+strings.Join(pyclient.Known, ", ")+" (any 0.16 to "+pyclient.Latest.String()+"), or latest")
 	_ = cmd.RegisterFlagCompletionFunc("python-client", cobra.FixedCompletions(append(append([]string{}, pyclient.Known...), "latest"), cobra.ShellCompDirectiveNoFileComp))
 }
 

@@ -32,7 +32,7 @@ func (v Version) m() int {
 
 // Known lists the releases whose output differs from the one before in a
 // way promstore reproduces, oldest first; completion offers them.
-var Known = []string{"0.16", "0.23", "0.25", "0.26"}
+var Known = []string{"0.16", "0.18", "0.23", "0.25", "0.26"}
 
 // Parse reads a release as "0.25", "0.25.0" or "latest". Releases from
 // Oldest to Latest are accepted.
@@ -82,3 +82,15 @@ func (v Version) TextV1() bool { return v.m() >= 23 }
 // collector declares no names, so any name[] filter selects nothing and
 // the answer is an empty exposition.
 func (v Version) NameFilterMultiprocess() bool { return v.m() >= 25 }
+
+// GaugeMode is the gauge multiprocess mode this release's collector
+// applies to a shard of mode mode: mode itself, except that releases
+// before 0.18, which have no mostrecent modes, keep a mostrecent or
+// livemostrecent gauge one sample per process, as mode all (their
+// collector's branch for every mode it does not know).
+func (v Version) GaugeMode(mode string) string {
+	if v.m() < 18 && (mode == "mostrecent" || mode == "livemostrecent") {
+		return "all"
+	}
+	return mode
+}

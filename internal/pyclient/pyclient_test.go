@@ -83,3 +83,27 @@ func TestFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestGaugeMode: releases before 0.18 serve mostrecent shards one sample
+// per process (mode all); every other mode is its own in every release.
+func TestGaugeMode(t *testing.T) {
+	for _, tt := range []struct {
+		v, mode, want string
+	}{
+		{"0.16", "mostrecent", "all"},
+		{"0.17", "livemostrecent", "all"},
+		{"0.18", "mostrecent", "mostrecent"},
+		{"latest", "livemostrecent", "livemostrecent"},
+		{"0.16", "livesum", "livesum"},
+		{"0.16", "max", "max"},
+		{"0.16", "", ""},
+	} {
+		v, err := Parse(tt.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.GaugeMode(tt.mode); got != tt.want {
+			t.Errorf("%s: GaugeMode(%q) = %q, want %q", tt.v, tt.mode, got, tt.want)
+		}
+	}
+}
