@@ -100,7 +100,9 @@ func fsckRun(ctx context.Context, opts *FsckOptions) error {
 	case opts.Repair:
 		r, err = fsck.Repair(ctx, opts.Dir, fsck.RepairOptions{Quarantine: opts.Quarantine, DryRun: opts.DryRun, Alive: opts.Alive})
 	case opts.Dir != "":
-		r, err = fsck.CheckDir(ctx, opts.Dir)
+		if r, err = fsck.CheckDir(ctx, opts.Dir); err == nil {
+			r.HoldRunning(opts.Alive)
+		}
 	default:
 		var st store.Store
 		if st, err = opts.Store(ctx); err != nil {

@@ -73,14 +73,30 @@ func TestFsckRunDirectory(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "counter_4101.db"), data[:300], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, _ = runCLI(t, nil, "fsck", "--dir", dir, "-o", "json")
-	var rep struct {
-		Problems []struct{ Shard, Kind, Repair string }
-	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || len(rep.Problems) != 2 ||
-		rep.Problems[0].Shard != "counter_4101.db" || rep.Problems[0].Kind != "truncated" || rep.Problems[0].Repair != "rewrite" ||
-		rep.Problems[1].Shard != "counter_9001.db" || rep.Problems[1].Kind != "empty" || rep.Problems[1].Repair != "quarantine" {
-		t.Fatalf("json: exit %d, %v\n%s", code, err, out)
+	// The check promises what --repair does: nothing for a shard whose
+	// process runs (here 9001, as the liveness given says).
+	for _, running := range []string{"", "9001"} {
+		f, outBuf, _ := testFactory(nil)
+		alive := func(pid string) store.Liveness {
+			if pid == running {
+				return store.AliveYes
+			}
+			return store.AliveNo
+		}
+		err := fsckRun(context.Background(), &FsckOptions{IO: f.IO, Dir: dir, Format: "json", Alive: alive})
+		var rep struct {
+			Problems []struct{ Shard, Kind, Repair, Detail string }
+		}
+		wantRepair := "quarantine"
+		if running != "" {
+			wantRepair = ""
+		}
+		if jerr := json.Unmarshal(outBuf.Bytes(), &rep); jerr != nil || !errors.Is(err, errSilent) || len(rep.Problems) != 2 ||
+			rep.Problems[0].Shard != "counter_4101.db" || rep.Problems[0].Kind != "truncated" || rep.Problems[0].Repair != "rewrite" ||
+			rep.Problems[1].Shard != "counter_9001.db" || rep.Problems[1].Kind != "empty" || rep.Problems[1].Repair != wantRepair ||
+			(running != "") != strings.Contains(rep.Problems[1].Detail, "left alone by --repair while process 9001 runs") {
+			t.Fatalf("json, process %q running: %v, %v\n%s", running, err, jerr, outBuf.String())
+		}
 	}
 
 	// The behaviour half through fsckRun: a dry run changes nothing, a

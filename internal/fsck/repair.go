@@ -36,6 +36,23 @@ type RepairOptions struct {
 	Step func(step string) error
 }
 
+// HoldRunning takes the repairs off the problems of shards whose process
+// runs (alive says AliveYes), which a repair leaves alone: the process
+// may write the file while it is rewritten or moved. Their detail says
+// so. CheckDir's report, so held, promises what Repair would do.
+func (r *Report) HoldRunning(alive func(pid string) store.Liveness) {
+	for i := range r.Problems {
+		p := &r.Problems[i]
+		if p.Repair == "" {
+			continue
+		}
+		if id, ok, err := filestore.ShardFile(p.Shard); ok && err == nil && alive(id.PID) == store.AliveYes {
+			p.Detail += "; left alone by --repair while process " + id.PID + " runs (stop it, then repair)"
+			p.Repair = ""
+		}
+	}
+}
+
 // Repair checks dir under the cleanup lock and repairs what it can: a
 // corrupt or truncated shard is rewritten with every entry that can still
 // be read (temporary file, fsync, rename) after its original is copied to
@@ -79,14 +96,10 @@ func Repair(ctx context.Context, dir string, o RepairOptions) (*Report, error) {
 		return nil, err
 	}
 	r.DryRun, r.Quarantine = o.DryRun, q
+	r.HoldRunning(alive)
 	for i := range r.Problems {
 		p := &r.Problems[i]
 		if p.Repair == "" {
-			continue
-		}
-		if id, ok, err := filestore.ShardFile(p.Shard); ok && err == nil && alive(id.PID) == store.AliveYes {
-			p.Detail += "; not repaired: process " + id.PID + " runs (stop it, then repair)"
-			p.Repair = ""
 			continue
 		}
 		if o.DryRun {
