@@ -87,7 +87,7 @@ func (g *fileGate) RLock(ctx context.Context) (func(), error) {
 	})
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("wait for the cleanup of %s: %w", g.dir, err)
+		return nil, fmt.Errorf("check for a cleanup of %s before reading: %w", g.dir, err)
 	}
 	return func() {
 		unlockFile(d)

@@ -161,7 +161,7 @@ func (g *redisGate) RLock(ctx context.Context) (func(), error) {
 		if readOnly(err) {
 			return func() {}, nil
 		}
-		return nil, fmt.Errorf("wait for the cleanup of %s: %w", g.st.Describe(), err)
+		return nil, fmt.Errorf("check for a cleanup of %s before reading: %w", g.st.Describe(), err)
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
