@@ -55,3 +55,24 @@ func TestUsageErrorsAreTyped(t *testing.T) {
 		}
 	})
 }
+
+// TestMissingDirNamesItsSource: a directory that cannot be opened is named
+// with where it came from when that is the environment, not a flag.
+func TestMissingDirNamesItsSource(t *testing.T) {
+	missing := t.TempDir() + "/gone"
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		hint bool
+	}{
+		{map[string]string{"PROMETHEUS_MULTIPROC_DIR": missing}, []string{"dump"}, true},
+		{map[string]string{"prometheus_multiproc_dir": missing}, []string{"ls"}, true},
+		{nil, []string{"dump", "--dir", missing}, false},
+	} {
+		code, _, errOut := runCLI(t, tc.env, tc.args...)
+		hint := strings.Contains(errOut, "names)")
+		if code != ExitError || !strings.Contains(errOut, missing) || hint != tc.hint {
+			t.Errorf("%v %v: exit %d, stderr %q; want exit %d naming %s, the environment variable: %v", tc.env, tc.args, code, errOut, ExitError, missing, tc.hint)
+		}
+	}
+}

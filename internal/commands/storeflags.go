@@ -18,6 +18,9 @@ type StoreFlags struct {
 	// then $prometheus_multiproc_dir, when no Redis store is given.
 	Dir   string
 	Redis RedisFlags
+	// dirFrom is the environment variable the directory came from, if it
+	// did: an error opening it names it.
+	dirFrom string
 }
 
 // Register adds the store flags to cmd.
@@ -42,6 +45,7 @@ func (sf *StoreFlags) Location(f *Factory) (store.Location, error) {
 	}
 	for _, env := range []string{"PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"} {
 		if d := f.Getenv(env); d != "" {
+			sf.dirFrom = env
 			return store.Location{Dir: d}, nil
 		}
 	}
@@ -64,6 +68,9 @@ func (sf *StoreFlags) Open(ctx context.Context, f *Factory) (store.Store, error)
 	f.prepareHeap()
 	st, err := store.Open(ctx, loc)
 	if err != nil {
+		if sf.dirFrom != "" {
+			return nil, fmt.Errorf("open store: %w (the directory $%s names)", err, sf.dirFrom)
+		}
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return cleanup.Consistent(st), nil
