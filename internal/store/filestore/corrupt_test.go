@@ -170,6 +170,10 @@ func TestCorruptShards(t *testing.T) {
 					if len(in.Problems) != 1 || in.Samples != 0 {
 						t.Errorf("Shards: %s: problems %v, samples %d", tt.file, in.Problems, in.Samples)
 					}
+					// Every file's size, a shard's name or not.
+					if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && (in.Bytes != fi.Size() || in.Updated.IsZero()) {
+						t.Errorf("Shards: %s: %d bytes, updated %v; the file has %d", tt.file, in.Bytes, in.Updated, fi.Size())
+					}
 				} else if len(in.Problems) > 0 {
 					t.Errorf("Shards: good shard %s has problems %v", in.Location, in.Problems)
 				}

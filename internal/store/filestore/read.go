@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -727,6 +728,13 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 			info.Samples, info.Used = 0, 0
 			info.Problems = []string{problem(sh.err)}
 			info.Unreadable = true
+		}
+		if sh.file.nameErr != nil {
+			// Never opened (no shard's name): its size and time, as ls
+			// shows every file's.
+			if fi, err := os.Lstat(sh.file.path); err == nil {
+				info.Bytes, info.Allocated, info.Updated = fi.Size(), allocated(fi), fi.ModTime()
+			}
 		}
 		infos = append(infos, info)
 		return nil
