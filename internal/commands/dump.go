@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
@@ -153,14 +154,13 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		if err != nil {
 			return err
 		}
-		samples := 0
-		write := filtered(keep, rw.Write)
-		scanErr := st.Scan(ctx, func(s store.Sample) error { samples++; return write(s) })
+		samples := 0 // written
+		scanErr := st.Scan(ctx, filtered(keep, func(s store.Sample) error { samples++; return rw.Write(s) }))
 		if err := rw.Close(); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
 		if scanErr == nil && samples == 0 {
-			if err := checkShards(ctx, opts.IO.ErrOut, st, opts.Strict); err != nil {
+			if err := checkEmptyOutput(ctx, opts, st); err != nil {
 				return err
 			}
 		}
@@ -173,7 +173,7 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 	}
 	families := agg.Streamer()
 	if scanErr == nil && families.Len() == 0 {
-		if err := checkShards(ctx, opts.IO.ErrOut, st, opts.Strict); err != nil {
+		if err := checkEmptyOutput(ctx, opts, st); err != nil {
 			return err
 		}
 	}
@@ -217,6 +217,23 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 	}
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// checkEmptyOutput says why a dump that read st without an error prints
+// no sample: st holds no shards (checkShards), or --match selected none
+// of its families (a warning: a mistyped regex).
+func checkEmptyOutput(ctx context.Context, opts *DumpOptions, st store.Store) error {
+	if opts.Match == "" {
+		return checkShards(ctx, opts.IO.ErrOut, st, opts.Strict)
+	}
+	infos, err := st.Shards(ctx)
+	if err == nil && len(infos) == 0 {
+		return reportNoShards(opts.IO.ErrOut, st, opts.Strict)
+	}
+	if err == nil && slices.ContainsFunc(infos, func(in store.ShardInfo) bool { return in.Samples > 0 }) {
+		fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: --match %q selects none of the families of %s\n", opts.Match, st.Describe())
 	}
 	return nil
 }

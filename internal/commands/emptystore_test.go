@@ -10,6 +10,7 @@ import (
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/storetest"
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // TestNoShardsWarns: a directory with no shards (empty, or one of other
@@ -96,5 +97,30 @@ func TestDumpNamesPrometheusRejects(t *testing.T) {
 	code, out, stderr = runCLI(t, nil, "dump", "--strict", "--dir", dir)
 	if code != 1 || out != "" || !strings.Contains(stderr, "promstore: error: "+wants[0]) {
 		t.Errorf("--strict: exit %d, stdout %q, stderr:\n%s", code, out, stderr)
+	}
+}
+
+// TestDumpMatchNothingWarns: a --match that selects none of a store's
+// families (a mistyped regex) prints nothing and says so; one that
+// selects something says nothing.
+func TestDumpMatchNothingWarns(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	for _, raw := range []bool{false, true} {
+		args := []string{"dump", "--dir", dir, "--match", "^nosuchfamily$"}
+		if raw {
+			args = append(args, "--raw")
+		}
+		code, out, stderr := runCLI(t, nil, args...)
+		want := `promstore: warning: --match "^nosuchfamily$" selects none of the families of dir ` + dir
+		if code != 0 || strings.Contains(out, "app_") || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %q", args, code, out, stderr, want)
+		}
+		args = []string{"dump", "--dir", dir, "--match", "^app_events"}
+		if raw {
+			args = append(args, "--raw")
+		}
+		if code, out, stderr := runCLI(t, nil, args...); code != 0 || !strings.Contains(out, "app_events") || stderr != "" {
+			t.Errorf("%v: exit %d, stderr %q, stdout holds app_events: %v", args, code, stderr, strings.Contains(out, "app_events"))
+		}
 	}
 }
