@@ -42,6 +42,13 @@ type ServeOptions struct {
 	CompactLocal        bool
 	DropDeadGaugesAfter time.Duration
 
+	// WaitForStore serves (503 on /-/ready) while the store cannot be
+	// opened yet, retrying, instead of exiting; StoreName and StoreLocal
+	// say what the store is before it opens.
+	WaitForStore bool
+	StoreName    string
+	StoreLocal   bool
+
 	// OnListen, when set, receives the bound addresses (tests listen on
 	// port 0 and learn the port here).
 	OnListen func([]net.Addr)
@@ -79,6 +86,10 @@ By default promstore listens on 127.0.0.1:9877 only; give
 authentication come from a Prometheus web configuration file
 (--web.config.file, the exporter-toolkit format, re-read on each connection).
 
+A store that cannot be opened at start makes serve exit 1, unless
+--wait-for-store: then it serves anyway (/-/ready 503, the telemetry path 500,
+saying why) and tries the store again until it opens.
+
 Errors: a store that cannot be read (directory gone, Redis unreachable) gives
 HTTP 500 with a one-line reason, a read slower than the scrape timeout HTTP 503;
 the server keeps running and the next scrape reads again. A store with
@@ -115,7 +126,8 @@ are counted in /-/metrics (promstore_compactions_total and friends).`,
   promstore serve --redis-url redis://localhost:6379/0 --partial
   promstore serve --dir ./store --web.config.file web.yml --log.level debug --log.format json
   promstore serve --dir /var/run/prometheus --web.listen-address :9877 --compact-every 1m --drop-dead-gauges-after 1h
-  promstore serve --redis-url redis://redis:6379/0 --compact-every 30s --compact-stale-after 2m`,
+  promstore serve --redis-url redis://redis:6379/0 --compact-every 30s --compact-stale-after 2m
+  promstore serve --redis-url redis://redis:6379/0 --wait-for-store`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateChoice("--log.level", opts.LogLevel, promslog.LevelFlagOptions); err != nil {
@@ -156,6 +168,11 @@ are counted in /-/metrics (promstore_compactions_total and friends).`,
 				return err
 			}
 			opts.PythonClient = v
+			loc, err := sf.Location(f)
+			if err != nil {
+				return err
+			}
+			opts.StoreName, opts.StoreLocal = describeLocation(loc), loc.Dir != ""
 			opts.Store = func(ctx context.Context) (store.Store, error) { return sf.Open(ctx, f) }
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -179,6 +196,7 @@ are counted in /-/metrics (promstore_compactions_total and friends).`,
 	fl.DurationVar(&opts.CompactStaleAfter, "compact-stale-after", 0, "also compact pids whose shards were all last updated this long ago (Redis: keep it below the writers' key TTL)")
 	fl.BoolVar(&opts.CompactLocal, "compact-local", false, "Redis: every writer runs on this host (same pid namespace), so dead pids can be checked here")
 	fl.DurationVar(&opts.DropDeadGaugesAfter, "drop-dead-gauges-after", 0, "remove all-mode gauge series of dead processes once they are this old (0: keep them)")
+	fl.BoolVar(&opts.WaitForStore, "wait-for-store", false, "when the store cannot be opened at start (Redis not up yet, no directory yet), serve anyway with /-/ready answering 503, retrying until it opens, instead of exiting")
 	fl.StringVar(&opts.LogLevel, "log.level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&opts.LogFormat, "log.format", "logfmt", "log format: logfmt or json")
 	_ = cmd.RegisterFlagCompletionFunc("log.level", cobra.FixedCompletions(promslog.LevelFlagOptions, cobra.ShellCompDirectiveNoFileComp))
@@ -204,14 +222,26 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := opts.Store(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	// Scrapes read the store again and again: shards of processes that
 	// are gone are kept between reads (see filestore.Store.KeepReads).
-	store.KeepReads(st, true)
+	keep := func(st store.Store) { store.KeepReads(st, true) }
+	st, err := opts.Store(ctx)
+	if err != nil {
+		if !opts.WaitForStore || !waitable(err) {
+			return err
+		}
+		// A sidecar started before its Redis, or before the app made
+		// the directory: serve, not ready, until the store opens.
+		logger.Warn("the store cannot be opened yet; serving, with /-/ready answering 503 until it can", "store", opts.StoreName, "err", err)
+		w := newWaitStore(opts.Store, opts.StoreName, err, keep)
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go w.retry(rctx, logger)
+		st = w
+	} else {
+		keep(st)
+	}
+	defer st.Close()
 	compact, err := sidecarCompaction(st, opts)
 	if err != nil {
 		return err
@@ -255,13 +285,9 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 	if opts.CompactEvery <= 0 {
 		return nil, nil
 	}
-	t, err := cleanup.NewTarget(st)
-	if err != nil {
-		return nil, err
-	}
 	copts := cleanup.Options{
-		DeadPIDs:            t.Local || opts.CompactLocal,
-		Local:               t.Local || opts.CompactLocal,
+		DeadPIDs:            opts.StoreLocal || opts.CompactLocal,
+		Local:               opts.StoreLocal || opts.CompactLocal,
 		StaleAfter:          opts.CompactStaleAfter,
 		MinIdle:             opts.CompactMinIdle,
 		DropDeadGaugesAfter: opts.DropDeadGaugesAfter,
@@ -275,7 +301,22 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 	if err := copts.Validate(); err != nil {
 		return nil, UsageErrorf("--compact-every: %v", err)
 	}
+	// The target is made once the store is open (see waitStore).
+	var t *cleanup.Target
 	return func(ctx context.Context) (serve.Compaction, error) {
+		if t == nil {
+			open := st
+			if w, ok := st.(*waitStore); ok {
+				var err error
+				if open, err = w.get(ctx); err != nil {
+					return serve.Compaction{}, err
+				}
+			}
+			var err error
+			if t, err = cleanup.NewTarget(open); err != nil {
+				return serve.Compaction{}, err
+			}
+		}
 		res, err := cleanup.Run(ctx, t, copts)
 		var c serve.Compaction
 		if res != nil && res.Plan != nil && res.Done {
