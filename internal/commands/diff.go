@@ -62,7 +62,9 @@ in A, "+" only in B, "~" changed values.
 lower in B than in A: what Prometheus would take for a counter reset.
 
 Exit status: 0 equal (no series went backwards with --counters), 1 different,
-2 usage (a bad flag, a source that does not exist).`,
+2 usage or trouble (a bad flag, a source that does not exist or cannot be
+read: Redis down, a file that is no exposition), so that 1 always means
+different.`,
 		Example: `  promstore dump --dir /var/run/prom > before.prom
   promstore cleanup --dir /var/run/prom --dead-pids
   promstore diff --counters before.prom /var/run/prom # exit 0: no counter went backwards
@@ -113,11 +115,11 @@ Exit status: 0 equal (no series went backwards with --counters), 1 different,
 func diffRun(ctx context.Context, opts *DiffOptions) error {
 	a, err := opts.Load(ctx, opts.A)
 	if err != nil {
-		return fmt.Errorf("A: %w", err) //nolint:staticcheck // A and B are the arguments' names
+		return loadTrouble("A", err)
 	}
 	b, err := opts.Load(ctx, opts.B)
 	if err != nil {
-		return fmt.Errorf("B: %w", err) //nolint:staticcheck // A and B are the arguments' names
+		return loadTrouble("B", err)
 	}
 	r := compare.Diff(a, b, opts.Compare)
 	if opts.Format == "json" {
@@ -132,6 +134,17 @@ func diffRun(ctx context.Context, opts *DiffOptions) error {
 		return errSilent
 	}
 	return nil
+}
+
+// loadTrouble is the error of a source that could not be loaded: exit 2
+// (a usage error keeps its hint), so that 1 always means "different".
+func loadTrouble(which string, err error) error {
+	err = fmt.Errorf("%s: %w", which, err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return &troubleError{err}
 }
 
 // loadSource reads one diff argument: "-" (an exposition on stdin), a

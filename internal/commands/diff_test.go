@@ -229,8 +229,14 @@ func TestDiffStdinAndUsage(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not an exposition {\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A source that cannot be read is trouble, exit 2 without the usage
+	// hint: 1 is kept for "different".
 	code, _, stderr = runCLI(t, nil, "diff", bad, src)
-	if code != 1 || !strings.Contains(stderr, "A: "+bad+": parse text exposition") {
+	if code != 2 || !strings.Contains(stderr, "A: "+bad+": parse text exposition") || strings.Contains(stderr, "--help") {
 		t.Fatalf("unparsable file: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, "diff", src, "redis://127.0.0.1:1/0")
+	if code != 2 || !strings.Contains(stderr, "B: open store: redis 127.0.0.1:1") {
+		t.Fatalf("Redis down: exit %d, %s", code, stderr)
 	}
 }

@@ -74,6 +74,14 @@ type stopFailure struct{ err error }
 func (e *stopFailure) Error() string { return e.err.Error() }
 func (e *stopFailure) Unwrap() error { return e.err }
 
+// troubleError is an error of a command whose exit status 1 means an
+// answer (diff: the sources differ): it exits 2, as diff(1) does for
+// trouble, without the usage hint.
+type troubleError struct{ err error }
+
+func (e *troubleError) Error() string { return e.err.Error() }
+func (e *troubleError) Unwrap() error { return e.err }
+
 // errSilent is returned when the command already reported what went wrong
 // and only the exit status is left to set.
 var errSilent = errors.New("silent failure")
@@ -173,6 +181,10 @@ func exitCode(ctx context.Context, f *Factory, err error, path string) int {
 		return ExitUsage
 	}
 	fmt.Fprintf(f.IO.ErrOut, "promstore: %v\n", err)
+	var te *troubleError
+	if errors.As(err, &te) {
+		return ExitUsage
+	}
 	return ExitError
 }
 
