@@ -100,8 +100,9 @@ scraper's X-Prometheus-Scrape-Timeout-Seconds header when that is lower.
 
 --python-client answers as an older prometheus_client release would: its
 spelling of floats (0.25 and older: le="1e+010"), the formats it negotiates
-(before 0.23: text 0.0.4 or OpenMetrics 0.0.1 only) and, before 0.25, an empty
-answer to any ?name[]= filter.
+(before 0.23: text 0.0.4 or OpenMetrics 0.0.1 only), before 0.25 an empty
+answer to any ?name[]= filter, and before 0.18 mostrecent gauges one sample
+per process (those releases know no such mode).
 
 promstore stops after --for, or on SIGINT/SIGTERM: it stops accepting
 connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
@@ -224,24 +225,38 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	}
 	// Scrapes read the store again and again: shards of processes that
 	// are gone are kept between reads (see filestore.Store.KeepReads).
-	keep := func(st store.Store) { store.KeepReads(st, true) }
+	prepare := func(st store.Store) {
+		store.KeepReads(st, true)
+		if infos, err := st.Shards(ctx); err == nil && len(infos) == 0 {
+			logger.Warn("the store holds no shards; serving an empty exposition until some appear", "problem", noShardsProblem(st))
+		}
+	}
 	st, err := opts.Store(ctx)
 	if err != nil {
-		if !opts.WaitForStore || !waitable(err) {
+		if !opts.WaitForStore || !waitable(err, opts.StoreLocal) {
 			return err
 		}
 		// A sidecar started before its Redis, or before the app made
 		// the directory: serve, not ready, until the store opens.
 		logger.Warn("the store cannot be opened yet; serving, with /-/ready answering 503 until it can", "store", opts.StoreName, "err", err)
-		w := newWaitStore(opts.Store, opts.StoreName, err, keep)
+		w := newWaitStore(opts.Store, opts.StoreName, err, prepare)
 		rctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go w.retry(rctx, logger)
+		retried := make(chan struct{})
+		go func() {
+			defer close(retried)
+			w.retry(rctx, logger)
+		}()
+		defer func() {
+			// The retries end before the store closes.
+			cancel()
+			<-retried
+			_ = w.Close()
+		}()
 		st = w
 	} else {
-		keep(st)
+		defer st.Close()
+		prepare(st)
 	}
-	defer st.Close()
 	compact, err := sidecarCompaction(st, opts)
 	if err != nil {
 		return err
@@ -266,9 +281,6 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
-	}
-	if infos, err := st.Shards(ctx); err == nil && len(infos) == 0 {
-		logger.Warn("the store holds no shards; serving an empty exposition until some appear", "problem", noShardsProblem(st))
 	}
 	err = srv.Run(ctx)
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
@@ -301,16 +313,25 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 	if err := copts.Validate(); err != nil {
 		return nil, UsageErrorf("--compact-every: %v", err)
 	}
-	// The target is made once the store is open (see waitStore).
+	// The target of a store open at start is made now (a store cleanup
+	// cannot work on is an error at start); a waiting store's once it
+	// opens (see waitStore).
 	var t *cleanup.Target
+	if _, waiting := st.(*waitStore); !waiting {
+		var err error
+		if t, err = cleanup.NewTarget(st); err != nil {
+			return nil, err
+		}
+	}
 	return func(ctx context.Context) (serve.Compaction, error) {
 		if t == nil {
 			open := st
 			if w, ok := st.(*waitStore); ok {
-				var err error
-				if open, err = w.get(ctx); err != nil {
-					return serve.Compaction{}, err
+				if !w.isOpen() {
+					// Nothing to compact before the store opens.
+					return serve.Compaction{}, serve.ErrNotYet
 				}
+				open, _ = w.get(ctx)
 			}
 			var err error
 			if t, err = cleanup.NewTarget(open); err != nil {

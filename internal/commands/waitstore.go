@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/promstore/promstore/internal/store"
@@ -27,6 +32,7 @@ type waitStore struct {
 	st      store.Store // nil until open
 	err     error       // why the last attempt failed
 	opening bool
+	closed  bool      // Close was called: no more attempts
 	next    time.Time // no attempt by a call before this
 }
 
@@ -57,7 +63,7 @@ func (w *waitStore) get(ctx context.Context) (store.Store, error) {
 // attempt is get; force ignores the time since the last attempt.
 func (w *waitStore) attempt(ctx context.Context, force bool) (store.Store, error) {
 	w.mu.Lock()
-	if w.st != nil || w.opening || (!force && w.now().Before(w.next)) {
+	if w.st != nil || w.opening || w.closed || (!force && w.now().Before(w.next)) {
 		st, err := w.st, w.err
 		w.mu.Unlock()
 		if st != nil {
@@ -75,11 +81,23 @@ func (w *waitStore) attempt(ctx context.Context, force bool) (store.Store, error
 		w.err, w.next = w.notOpen(err), w.now().Add(waitAttemptGap)
 		return nil, w.err
 	}
+	if w.closed {
+		// Opened while serve stopped: nobody will use it.
+		_ = st.Close()
+		return nil, w.err
+	}
 	w.st, w.err = st, nil
 	if w.onOpen != nil {
 		w.onOpen(st)
 	}
 	return st, nil
+}
+
+// isOpen reports whether the store is open.
+func (w *waitStore) isOpen() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.st != nil
 }
 
 // retry opens the store, waiting 1 s, then twice as long after each
@@ -114,6 +132,26 @@ func (w *waitStore) Scan(ctx context.Context, fn store.ScanFunc) error {
 	return st.Scan(ctx, fn)
 }
 
+// ScanShards and ScanKeptShards are the open store's (store.ScanShards
+// and store.ScanKeptShards ask the store they are given, not what it
+// wraps): serve's reads of an unchanged store and of values written in
+// place work as when the store opened at start.
+func (w *waitStore) ScanShards(ctx context.Context, fn store.ShardFunc) error {
+	st, err := w.get(ctx)
+	if err != nil {
+		return err
+	}
+	return store.ScanShards(ctx, st, fn)
+}
+
+func (w *waitStore) ScanKeptShards(ctx context.Context, fn store.KeptShardFunc) error {
+	st, err := w.get(ctx)
+	if err != nil {
+		return err
+	}
+	return store.ScanKeptShards(ctx, st, fn)
+}
+
 func (w *waitStore) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 	st, err := w.get(ctx)
 	if err != nil {
@@ -141,10 +179,11 @@ func (w *waitStore) DeleteShard(ctx context.Context, id store.ShardID) error {
 // Describe names the store as it will be once open.
 func (w *waitStore) Describe() string { return w.name }
 
-// Close closes the store if it was opened.
+// Close closes the store if it was opened; no attempt opens it after.
 func (w *waitStore) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closed = true
 	if w.st == nil {
 		return nil
 	}
@@ -171,8 +210,22 @@ func describeLocation(loc store.Location) string {
 }
 
 // waitable reports whether serve may wait for a store whose opening failed
-// with err: not for a usage error (a flag that no retry makes right).
-func waitable(err error) bool {
+// with err: a directory that does not exist yet (local), or a Redis that
+// does not answer yet (refused, reset, timed out, a name not resolved yet,
+// still loading its data). Anything else (a usage error, a missing TLS
+// file, a wrong password) no retry makes right: serve exits.
+func waitable(err error, local bool) bool {
 	var ue *usageError
-	return !errors.As(err, &ue)
+	if errors.As(err, &ue) {
+		return false
+	}
+	if local {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	// A network operation's error (dial, read, a name lookup), not any
+	// error with an errno (which satisfies net.Error too).
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "LOADING")
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -64,8 +65,19 @@ func TestServeWaitsForStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitReady(t, base, 20*time.Second)
-		if code, body := get(t, base+"/metrics"); code != http.StatusOK || !strings.Contains(body, "app_events_total") {
-			t.Errorf("/metrics once the directory is there: %d, %d bytes", code, len(body))
+		for range 3 {
+			if code, body := get(t, base+"/metrics"); code != http.StatusOK || !strings.Contains(body, "app_events_total") {
+				t.Errorf("/metrics once the directory is there: %d, %d bytes", code, len(body))
+			}
+		}
+		// Reads of the unchanged store are served as when it opened at
+		// start; the compaction tried while waiting is no error.
+		_, self := get(t, base+"/-/metrics")
+		if !regexp.MustCompile(`(?m)^promstore_store_reads_unchanged_total [1-9]`).MatchString(self) {
+			t.Errorf("no unchanged read after the store opened:\n%s", grepLines(self, "promstore_store_reads"))
+		}
+		if strings.Contains(self, `promstore_compactions_total{outcome="error"} 1`) {
+			t.Errorf("the compaction before the store opened counts as an error:\n%s", grepLines(self, "promstore_compactions"))
 		}
 		cancel()
 		if err := <-done; err != nil {
@@ -73,6 +85,15 @@ func TestServeWaitsForStore(t *testing.T) {
 		}
 		if l := logs.String(); !strings.Contains(l, "the store cannot be opened yet") || !strings.Contains(l, "the store is open") {
 			t.Errorf("the wait and the opening are not logged:\n%s", l)
+		}
+	})
+	t.Run("no waiting for what no retry mends", func(t *testing.T) {
+		f, _, errOut := serveFactory(nil)
+		start := time.Now()
+		code := Execute(context.Background(), f, []string{"serve", "--wait-for-store", "--web.listen-address", "127.0.0.1:0",
+			"--redis-url", "rediss://127.0.0.1:1/0", "--redis-tls-ca", filepath.Join(t.TempDir(), "missing-ca.pem")})
+		if code != ExitError || !strings.Contains(errOut.String(), "missing-ca.pem") || time.Since(start) > 10*time.Second {
+			t.Errorf("a missing CA file with --wait-for-store: exit %d after %s, stderr %q; want 1 at once naming it", code, time.Since(start), errOut.String())
 		}
 	})
 	t.Run("redis", func(t *testing.T) {
@@ -96,4 +117,15 @@ func TestServeWaitsForStore(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	})
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

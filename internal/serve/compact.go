@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,10 +81,18 @@ func (s *Server) compactLoop(ctx context.Context) {
 	}
 }
 
+// ErrNotYet is what Options.Compact returns when there is nothing to
+// compact yet (the store is not open): the run is skipped, not counted.
+var ErrNotYet = errors.New("the store is not open yet")
+
 func (s *Server) compactOnce(ctx context.Context) {
 	start := time.Now()
 	res, err := s.opts.Compact(ctx)
 	if ctx.Err() != nil {
+		return
+	}
+	if errors.Is(err, ErrNotYet) {
+		s.log.Debug("compaction skipped", "reason", err)
 		return
 	}
 	c := s.compact
