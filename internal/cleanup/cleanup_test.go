@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/testenv"
@@ -498,5 +499,57 @@ func TestFirstSeenValue(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLegacyMostrecentKept: a mostrecent or livemostrecent gauge shard in
+// the 8-byte layout is read only by prometheus_client before 0.18, which
+// knows no such mode and serves it one series per process, as mode all
+// (and whose mark_process_dead leaves it). A cleanup of its dead pid keeps
+// it, as it keeps mode all, so that what those clients serve does not
+// change; the pid's other shards are compacted as usual.
+func TestLegacyMostrecentKept(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := filestore.Open(ctx, dir, filestore.Options{Layout: filestore.LayoutLegacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pid := range []string{"31001", "31002"} {
+		genShards(t, dir, pid, filestore.LayoutLegacy, float64(i+3))
+		for _, mode := range []string{"mostrecent", "livemostrecent"} {
+			k := key(t, "g_"+mode, "g_"+mode, "Gauge "+mode+".", "x", "a")
+			if err := st.WriteShard(ctx, store.ShardID{Kind: store.KindGauge, Mode: mode, PID: pid}, []store.Sample{{Key: k, Value: float64(10 + i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	testenv.AgeFiles(t, dir)
+	old := pyclient.LegacyLayout
+	before := dumpAs(t, dir, old)
+	res := runCleanup(t, dir, Options{PIDs: []string{"31001", "31002"}, MinIdle: -1})
+	files := dbFiles(t, dir)
+	for _, pid := range []string{"31001", "31002"} {
+		for _, name := range []string{"gauge_mostrecent_" + pid + ".db", "gauge_livemostrecent_" + pid + ".db"} {
+			if _, ok := files[name]; !ok {
+				t.Errorf("%s was removed or compacted; plan:\n%v", name, res.Plan)
+			}
+		}
+		if _, ok := files["counter_"+pid+".db"]; ok {
+			t.Errorf("counter_%s.db was not compacted", pid)
+		}
+	}
+	mostrecent := func(expo []byte) string {
+		var out []string
+		for _, l := range strings.Split(string(expo), "\n") {
+			if strings.Contains(l, "mostrecent") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	after := dumpAs(t, dir, old)
+	if got, want := mostrecent(after), mostrecent(before); got != want || !strings.Contains(want, `pid="31002"`) {
+		t.Errorf("the mostrecent families as 0.17 serves them changed:\n%s\nwant\n%s", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -278,10 +279,18 @@ func decide(sp *ShardPlan, t *Target, opts *Options, why string, now time.Time, 
 		return
 	}
 	id := in.ID
+	mode := id.Mode
+	if id.Kind == store.KindGauge && in.Layout == 8 && mode != pyclient.LegacyLayout.GaugeMode(mode) {
+		// A mostrecent shard in the 8-byte layout: the releases that
+		// read it know no such mode and keep one series per process,
+		// which mark_process_dead leaves too.
+		mode = pyclient.LegacyLayout.GaugeMode(mode)
+		why += "; " + id.Mode + " in the 8-byte layout, one series per pid for the clients that read it (before 0.18)"
+	}
 	switch {
-	case id.Kind == store.KindGauge && store.IsLiveMode(id.Mode):
+	case id.Kind == store.KindGauge && store.IsLiveMode(mode):
 		sp.Action, sp.Reason = Remove, why+"; live gauge (as mark_process_dead)"
-	case id.Kind == store.KindGauge && id.Mode == "all":
+	case id.Kind == store.KindGauge && mode == "all":
 		age := now.Sub(in.Updated)
 		switch {
 		case opts.DropDeadGauges:

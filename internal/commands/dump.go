@@ -58,7 +58,9 @@ such problem exit 1.
 Floats are spelled as the newest prometheus_client spells them (le="1e+10");
 --python-client 0.25 (or older) spells them as that release did (le="1e+010"),
 in every format, --raw's values included (--raw's labels are shown as
-stored).`,
+stored); with 0.17 or older, mostrecent gauges come out one sample per
+process, as those releases serve a mode they do not know (JSON then gives
+their mode as all).`,
 		Example: `  promstore dump --dir /var/run/prometheus
   PROMETHEUS_MULTIPROC_DIR=/tmp/metrics promstore dump --format openmetrics
   promstore dump --dir ./store --match '^http_' --format json

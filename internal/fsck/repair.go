@@ -37,10 +37,14 @@ type RepairOptions struct {
 }
 
 // HoldRunning takes the repairs off the problems of shards whose process
-// runs (alive says AliveYes), which a repair leaves alone: the process
-// may write the file while it is rewritten or moved. Their detail says
-// so. CheckDir's report, so held, promises what Repair would do.
+// runs (alive, store.ProcessAlive when nil, says AliveYes), which a
+// repair leaves alone: the process may write the file while it is
+// rewritten or moved. Their detail says so. CheckDir's report, so held,
+// promises what Repair would do.
 func (r *Report) HoldRunning(alive func(pid string) store.Liveness) {
+	if alive == nil {
+		alive = store.ProcessAlive
+	}
 	for i := range r.Problems {
 		p := &r.Problems[i]
 		if p.Repair == "" {

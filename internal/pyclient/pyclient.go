@@ -83,6 +83,11 @@ func (v Version) TextV1() bool { return v.m() >= 23 }
 // the answer is an empty exposition.
 func (v Version) NameFilterMultiprocess() bool { return v.m() >= 25 }
 
+// LegacyLayout is the newest release that reads the 8-byte layout (a
+// value, no timestamp): a shard in it is read by releases before 0.18
+// only, so with their gauge modes (GaugeMode).
+var LegacyLayout = Version{17}
+
 // GaugeMode is the gauge multiprocess mode this release's collector
 // applies to a shard of mode mode: mode itself, except that releases
 // before 0.18, which have no mostrecent modes, keep a mostrecent or
