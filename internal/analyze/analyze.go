@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -184,6 +185,9 @@ type shardState struct {
 	// keyBytes is the sum of the entries' key parts; n the entries.
 	keyBytes int64
 	n        int
+	// layout is the bytes an entry's value takes (8 or 16), worked out
+	// from the used bytes after the scan; 0 when unknown.
+	layout int
 	// fams holds, per family, its key bytes and entries in this shard.
 	fams map[*family]*[2]int64
 }
@@ -418,6 +422,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		if o.Layouts && s.n > 0 && b.Used > 0 {
 			layout = (b.Used - 8 - s.keyBytes) / int64(s.n)
 		}
+		s.layout = int(layout)
 		total := s.keyBytes + layout*int64(s.n)
 		for f, acc := range s.fams {
 			fb := acc[0] + layout*acc[1]
@@ -645,11 +650,20 @@ func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.T
 			continue
 		}
 		b := shardBytes(s.info, o.Layouts)
+		// The mode cleanup treats the shard as (see cleanup's decide):
+		// a mostrecent one in the 8-byte layout is kept, as mode all.
+		// (Its keys were gathered into its kind's archive all the same:
+		// that archive is estimated only when a shard is compacted.)
+		layout := s.info.Layout
+		if layout == 0 {
+			layout = s.layout
+		}
+		mode := pyclient.ShardGaugeMode(id.Mode, layout)
 		switch {
-		case store.IsLiveMode(id.Mode):
+		case store.IsLiveMode(mode):
 			c.Removed++
 			c.Freed.add(b)
-		case id.Kind == store.KindGauge && id.Mode == "all":
+		case id.Kind == store.KindGauge && mode == "all":
 			c.Kept++
 		default:
 			c.Compacted++

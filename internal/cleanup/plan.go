@@ -280,11 +280,11 @@ func decide(sp *ShardPlan, t *Target, opts *Options, why string, now time.Time, 
 	}
 	id := in.ID
 	mode := id.Mode
-	if id.Kind == store.KindGauge && in.Layout == 8 && mode != pyclient.LegacyLayout.GaugeMode(mode) {
+	if m := pyclient.ShardGaugeMode(mode, in.Layout); id.Kind == store.KindGauge && m != mode {
 		// A mostrecent shard in the 8-byte layout: the releases that
 		// read it know no such mode and keep one series per process,
 		// which mark_process_dead leaves too.
-		mode = pyclient.LegacyLayout.GaugeMode(mode)
+		mode = m
 		why += "; " + id.Mode + " in the 8-byte layout, one series per pid for the clients that read it (before 0.18)"
 	}
 	switch {

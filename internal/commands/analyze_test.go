@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/promstore/promstore/internal/analyze"
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -201,6 +204,51 @@ func TestAnalyzeSameReportEveryTime(t *testing.T) {
 	for i := range 20 {
 		if _, out, _ := runCLI(t, nil, "analyze", "--dir", dir, "-o", "json", "--top", "0"); out != first {
 			t.Fatalf("run %d's report differs from the first:\n%s\nfirst:\n%s", i+2, out, first)
+		}
+	}
+}
+
+// TestAnalyzeCleanupOfLegacyMostrecent: analyze's cleanup estimate
+// follows cleanup's rule for mostrecent gauges in the 8-byte layout (kept,
+// as mode all), and the cleanup then does what it estimated.
+func TestAnalyzeCleanupOfLegacyMostrecent(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := filestore.Open(ctx, dir, filestore.Options{Layout: filestore.LayoutLegacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []store.ShardID{
+		{Kind: store.KindGauge, Mode: "mostrecent", PID: "31001"},
+		{Kind: store.KindGauge, Mode: "livemostrecent", PID: "31001"},
+		{Kind: store.KindCounter, PID: "31001"},
+	} {
+		k := storetest.Key(t, "m_"+id.KindName(), "m_"+id.KindName(), nil, "help")
+		if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 4}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.AgeFiles(t, dir)
+	f, out, errOut := testFactory(nil)
+	opts := &AnalyzeOptions{IO: f.IO, Format: "json", Now: time.Now,
+		Alive: func(string) store.Liveness { return store.AliveNo },
+		Store: func(ctx context.Context) (store.Store, error) { return (&StoreFlags{Dir: dir}).Open(ctx, f) }}
+	if err := analyzeRun(ctx, opts); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var r analyze.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Cleanup; c.Refused != "" || c.Removed != 0 || c.Compacted != 1 || c.Kept != 2 {
+		t.Errorf("estimate %+v; want 1 compacted, 2 kept, none removed", c)
+	}
+	if code, _, stderr := runCLI(t, nil, "cleanup", "--dir", dir, "--pid", "31001"); code != 0 {
+		t.Fatalf("cleanup: exit %d: %s", code, stderr)
+	}
+	for _, name := range []string{"gauge_mostrecent_31001.db", "gauge_livemostrecent_31001.db", "counter_archive-1.db"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("after the cleanup: %v", err)
 		}
 	}
 }

@@ -88,6 +88,18 @@ func (v Version) NameFilterMultiprocess() bool { return v.m() >= 25 }
 // only, so with their gauge modes (GaugeMode).
 var LegacyLayout = Version{17}
 
+// ShardGaugeMode is the gauge mode that the releases reading a shard of
+// this layout (8 or 16 bytes an entry; 0 for Redis) apply to its mode:
+// its own, but mode all for a mostrecent mode in the 8-byte layout, which
+// only releases before 0.18 read. What cleanup does with a dead process's
+// shard, and what analyze expects of it, follow this.
+func ShardGaugeMode(mode string, layout int) string {
+	if layout == 8 {
+		return LegacyLayout.GaugeMode(mode)
+	}
+	return mode
+}
+
 // GaugeMode is the gauge multiprocess mode this release's collector
 // applies to a shard of mode mode: mode itself, except that releases
 // before 0.18, which have no mostrecent modes, keep a mostrecent or
