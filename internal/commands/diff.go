@@ -128,7 +128,7 @@ func diffRun(ctx context.Context, opts *DiffOptions) error {
 		err = r.WriteText(opts.IO.Out, opts.MaxLines)
 	}
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return &troubleError{fmt.Errorf("write output: %w", err)}
 	}
 	if !r.Equal() {
 		return errSilent
