@@ -50,6 +50,9 @@ type MigrateOptions struct {
 	// AfterShard, when set, is called after each written shard (tests use
 	// it to interrupt a run).
 	AfterShard func(migrate.Progress)
+	// Alive tells whether a source shard's process runs (file-to-redis;
+	// store.ProcessAlive when nil).
+	Alive func(pid string) store.Liveness
 }
 
 // pidPrefixRE is what --pid-prefix accepts: nothing that would split a
@@ -252,8 +255,10 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	if mopts.IgnoreTimestamps {
 		warnLegacyTimestamps(errOut, plan)
 	}
+	running := runningConflicts(plan, opts)
 	if opts.DryRun {
 		printPlan(opts.IO.Out, plan, src, dst)
+		warnRunningConflicts(errOut, plan, running)
 		if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 			return errSilent
 		}
@@ -262,9 +267,11 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 		fmt.Fprintf(errOut, "promstore: %d conflicting samples: the target already holds them with other values; nothing written\n", plan.Conflicts)
 		printConflicts(errOut, plan, 20)
+		warnRunningConflicts(errOut, plan, running)
 		fmt.Fprintln(errOut, "promstore: choose --on-conflict skip, overwrite or sum (with --journal), or see them all with --dry-run")
 		return errSilent
 	}
+	warnRunningConflicts(errOut, plan, running)
 
 	bar := newProgressBar(opts.IO, opts.ProgressInterval)
 	mopts.Progress = func(p migrate.Progress) {

@@ -142,3 +142,46 @@ func printStopReport(ctx context.Context, w io.Writer, p *migrate.Plan, dst stor
 	}
 	fmt.Fprintln(w, "promstore: run the same command again to complete it")
 }
+
+// runningConflicts returns the pids of running processes (a source
+// directory on this host only) whose shards hold conflicting samples.
+func runningConflicts(p *migrate.Plan, opts *MigrateOptions) []string {
+	if opts.Direction != FileToRedis || p.Conflicts == 0 {
+		return nil
+	}
+	alive := opts.Alive
+	if alive == nil {
+		alive = store.ProcessAlive
+	}
+	var pids []string
+	seen := map[string]bool{}
+	for _, sp := range p.Shards {
+		if pid := sp.Source.PID; sp.Conflicts > 0 && !seen[pid] {
+			seen[pid] = true
+			if alive(pid) == store.AliveYes {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// warnRunningConflicts says, when conflicting samples belong to running
+// processes, that their values most likely grew since an earlier
+// migration wrote them: overwrite brings the current values over, and sum
+// would add them to what that run wrote, counting them twice.
+func warnRunningConflicts(w io.Writer, p *migrate.Plan, pids []string) {
+	if len(pids) == 0 {
+		return
+	}
+	shown := pids
+	if len(shown) > 10 {
+		shown = shown[:10]
+	}
+	what := "overwrite takes their current values"
+	if p.Policy == migrate.Sum {
+		what = "this run's sum adds the source to what that run wrote: counted twice if so (overwrite takes their current values)"
+	}
+	fmt.Fprintf(w, "promstore: warning: conflicts in shards of %d running process(es) (pid %s): their values grow while they run, so an earlier migration of this directory most likely wrote these samples; %s\n",
+		len(pids), strings.Join(shown, ", "), what)
+}

@@ -673,3 +673,52 @@ func TestMigrateCompactedStore(t *testing.T) {
 	}
 	testenv.CompareExposition(t, pythonCollectSorted(t, back), want)
 }
+
+// TestMigrateRunningSourceConflicts: a directory migrated while its
+// processes run differs from the target on the next run (their counters
+// grew): the conflicts of running processes' shards are named with a
+// warning that an earlier migration most likely wrote them, and that sum
+// would count them twice; with a dead pid, no such warning.
+func TestMigrateRunningSourceConflicts(t *testing.T) {
+	e := newMigrateEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := filestore.Open(ctx, dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	id := store.ShardID{Kind: store.KindCounter, PID: "31007"}
+	if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.run(e.opts("file-to-redis", "--dir", dir)); err != nil {
+		t.Fatalf("first migration: %v\n%s", err, e.errOut)
+	}
+	if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 7}}); err != nil { // the worker counted on
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		alive store.Liveness
+		args  []string
+		want  string
+	}{
+		{store.AliveYes, nil, "overwrite takes their current values"},
+		{store.AliveYes, []string{"--dry-run"}, "overwrite takes their current values"},
+		{store.AliveYes, []string{"--on-conflict", "sum", "--journal", filepath.Join(t.TempDir(), "j"), "--dry-run"}, "counted twice if so"},
+		{store.AliveNo, nil, ""},
+	} {
+		o := e.opts(append([]string{"file-to-redis", "--dir", dir}, tc.args...)...)
+		o.Alive = func(pid string) store.Liveness {
+			if pid != "31007" {
+				t.Errorf("liveness of pid %q asked", pid)
+			}
+			return tc.alive
+		}
+		_ = e.run(o)
+		warned := strings.Contains(e.errOut.String(), "conflicts in shards of 1 running process(es) (pid 31007)")
+		if warned != (tc.want != "") || !strings.Contains(e.errOut.String(), tc.want) {
+			t.Errorf("%v alive %s: stderr %q; want the warning: %v (%q)", tc.args, tc.alive, e.errOut.String(), tc.want != "", tc.want)
+		}
+	}
+}

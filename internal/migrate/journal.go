@@ -13,9 +13,11 @@ import (
 	"github.com/promstore/promstore/internal/store"
 )
 
-// journalEntry records one summed sample: the source value it added and
-// the value it wrote. A rerun that finds the written value in the target
-// for the same source value knows the sum is already done; without the
+// journalEntry records one summed sample: the source value it added, the
+// target value it added it to and the value it wrote. It is written
+// before the sum is. A rerun that finds, for the same source value, the
+// written value in the target knows the sum is done; the value before
+// it, that the sum was not written (the run stopped first). Without the
 // journal it could not tell a summed target from a conflicting one and
 // would add the source twice.
 type journalEntry struct {
@@ -25,7 +27,20 @@ type journalEntry struct {
 	SrcTS  string `json:"src_ts"`
 	Post   string `json:"post"`
 	PostTS string `json:"post_ts"`
+	// Pre is the target's value the sum was made of; empty in journals
+	// of earlier promstore versions.
+	Pre string `json:"pre,omitempty"`
 }
+
+// journalVerdict is what a journal entry says of a conflicting sample.
+type journalVerdict int
+
+const (
+	journalOther   journalVerdict = iota // another source value: a new sum
+	journalDone                          // the sum is in the target
+	journalNotDone                       // the target is as before the sum
+	journalUnsure                        // the target changed since: unknown
+)
 
 func journalKey(id store.ShardID, text string) string { return id.String() + "\x00" + text }
 
@@ -37,20 +52,27 @@ func unbits(s string) (float64, error) {
 	return math.Float64frombits(u), err
 }
 
-// matches reports whether e records summing it's source value and the
-// target now holds what the sum wrote.
-func (e journalEntry) matches(it *Item, ignoreTS bool) bool {
+// verdict says what e, an entry of it's sample, tells of it: whether e
+// records summing this very source value, and if so whether the target
+// holds what the sum wrote, what it was before, or neither (a process
+// wrote the sample since the sum, or before a sum that never got written:
+// no rerun can tell which).
+func (e journalEntry) verdict(it *Item, ignoreTS bool) journalVerdict {
 	src, err1 := unbits(e.Src)
 	srcTS, err2 := unbits(e.SrcTS)
 	post, err3 := unbits(e.Post)
 	postTS, err4 := unbits(e.PostTS)
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
-		return false
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil ||
+		!sameFloat(src, it.Sample.Value) || (!ignoreTS && !sameFloat(srcTS, it.Sample.Timestamp)) {
+		return journalOther
 	}
-	if !sameFloat(src, it.Sample.Value) || !sameFloat(post, it.Target.Value) {
-		return false
+	if sameFloat(post, it.Target.Value) && (ignoreTS || sameFloat(postTS, it.Target.Timestamp)) {
+		return journalDone
 	}
-	return ignoreTS || (sameFloat(srcTS, it.Sample.Timestamp) && sameFloat(postTS, it.Target.Timestamp))
+	if pre, err := unbits(e.Pre); e.Pre != "" && err == nil && sameFloat(pre, it.Target.Value) {
+		return journalNotDone
+	}
+	return journalUnsure
 }
 
 // readJournal loads a journal; a missing file is an empty journal. Later
@@ -99,6 +121,7 @@ func appendJournal(path string, p *Plan) error {
 				Shard: sp.Target.String(), Key: it.Text,
 				Src: bits(it.Sample.Value), SrcTS: bits(it.Sample.Timestamp),
 				Post: bits(it.WriteValue), PostTS: bits(it.WriteTS),
+				Pre: bits(it.Target.Value),
 			})
 		}
 	}
@@ -129,4 +152,13 @@ func appendJournal(path string, p *Plan) error {
 		return fmt.Errorf("write journal %s: %w", path, err)
 	}
 	return nil
+}
+
+// journalPost is the value e's sum wrote, as Python spells it.
+func journalPost(e journalEntry) string {
+	v, err := unbits(e.Post)
+	if err != nil {
+		return e.Post
+	}
+	return store.PyRepr(v)
 }

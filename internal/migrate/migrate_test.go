@@ -229,6 +229,25 @@ func TestSumNeedsJournalAndSurvivesInterruption(t *testing.T) {
 	if !p.Done() {
 		t.Fatalf("third run not done: %+v", p)
 	}
+	// A worker counts one more into a summed sample (15 -> 16): a rerun
+	// cannot tell whether the source is in it and refuses, naming it,
+	// rather than add it twice (21) or write anything.
+	write(t, dst, counterID, kReq, 16.0)
+	if _, err := Build(ctx, src, dst, opts); err == nil || !strings.Contains(err.Error(), "whether this source is in it cannot be told") ||
+		!strings.Contains(err.Error(), "wrote 15.0, and the target now holds 16.0") {
+		t.Fatalf("rerun after a worker wrote a summed sample: err = %v", err)
+	}
+	if v := values(t, dst, counterID)[kReq]; v != 16 {
+		t.Fatalf("the refused rerun changed the target: %v", v)
+	}
+	// --on-conflict skip settles it, as the message says.
+	if _, err := run(t, src, dst, Options{OnConflict: Skip, Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if v := values(t, dst, counterID)[kReq]; v != 16 {
+		t.Fatalf("after skip: %v, want 16", v)
+	}
+	write(t, dst, counterID, kReq, 15.0)
 	// A gauge conflict cannot be summed.
 	write(t, src, gaugeID, kTmp, 1.0)
 	write(t, dst, gaugeID, kTmp, 2.0)

@@ -300,10 +300,19 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		for i := range sp.Items {
 			it := &sp.Items[i]
 			if it.Action == Conflict && pol == Sum {
-				// A sum this journal recorded, of this very source value,
-				// that reached the target: already migrated.
-				if e, ok := journal[journalKey(sp.Target, it.Text)]; ok && e.matches(it, p.ignoreTS) {
-					it.Action = Same
+				if e, ok := journal[journalKey(sp.Target, it.Text)]; ok {
+					switch e.verdict(it, p.ignoreTS) {
+					case journalDone:
+						// This very source value, summed and written:
+						// already migrated.
+						it.Action = Same
+					case journalUnsure:
+						// Summed by an earlier run, and the sample
+						// changed since: adding the source again could
+						// count it twice, not adding it could lose it.
+						return nil, fmt.Errorf("--on-conflict sum: target shard %s: sample %s: the journal %s records a sum of this source value (%s) that wrote %s, and the target now holds %s: a process wrote it since, so whether this source is in it cannot be told; settle it by hand (--on-conflict skip leaves the target as it is)",
+							sp.Target, store.QuoteClip(it.Text), opts.Journal, store.PyRepr(it.Sample.Value), journalPost(e), store.PyRepr(it.Target.Value))
+					}
 				}
 			}
 			switch it.Action {
