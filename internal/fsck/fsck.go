@@ -29,6 +29,7 @@ const (
 	KindPIDCollision  = "pid-collision"   // a shard mapped by several live processes
 	KindRedis         = "redis-key"       // a problem the Redis reader names (orphan, modeless, malformed)
 	KindBarrier       = "cleanup-barrier" // filestore.BarrierName: a cleanup runs or was killed
+	KindMixedLayout   = "mixed-layout"    // shards of both entry layouts in one directory
 )
 
 // Repair actions.
@@ -96,6 +97,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 	}
 	r := &Report{Store: "dir " + dir}
 	xc := newCrossCheck()
+	byLayout := map[int][]string{} // the sound shards of each entry layout
 	var ins filestore.Inspector // each key text parsed once
 	hint := 0
 	for i, name := range names {
@@ -130,6 +132,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 		}
 		if in.Layout != 0 && in.Sound() {
 			hint = in.Layout
+			byLayout[in.Layout] = append(byLayout[in.Layout], name)
 		}
 		r.Samples += len(in.Entries)
 		fileProblems(r, name, path, in)
@@ -137,12 +140,35 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 			xc.add(name, id, e.Key)
 		}
 	}
+	mixedLayouts(r, byLayout, dir)
 	xc.report(r)
 	for _, c := range mappedBy(dir, names) {
 		r.add(c)
 	}
 	r.sort()
 	return r, nil
+}
+
+// mixedLayouts reports the shards of the rarer entry layout when a
+// directory holds both (8 bytes an entry's value: prometheus_client
+// before 0.18; 16, value and timestamp: 0.18 and later). Nothing in a
+// file says which it has, and Python's collector reads every file with
+// its own release's: whichever release reads the directory fails on the
+// other's files (a client upgraded, or downgraded, without emptying the
+// directory; a rollback migrated into it in the other layout).
+func mixedLayouts(r *Report, byLayout map[int][]string, dir string) {
+	old, cur := byLayout[8], byLayout[16]
+	if len(old) == 0 || len(cur) == 0 {
+		return
+	}
+	few, many, fewL, manyL := old, cur, "8-byte layout (prometheus_client before 0.18)", "16-byte layout (0.18 and later)"
+	if len(cur) < len(old) {
+		few, many, fewL, manyL = cur, old, manyL, fewL
+	}
+	for _, name := range few {
+		r.add(Problem{Shard: name, Kind: KindMixedLayout, path: filepath.Join(dir, name),
+			Detail: fmt.Sprintf("the %s, where %d other shards have the %s: Python's collector of either release fails on the other's files; left as they are (remove the older release's shards once no process of it runs, or migrate the directory into one layout)", fewL, len(many), manyL)})
+	}
 }
 
 // dbFiles lists the names Python's glob("*.db") finds, in name order,

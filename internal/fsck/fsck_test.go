@@ -153,18 +153,40 @@ func TestCheckNamesEveryKind(t *testing.T) {
 }
 
 func TestCheckCleanStoreBothLayouts(t *testing.T) {
+	for _, layout := range []int{8, 16} {
+		dir := t.TempDir()
+		write(t, dir, "counter_1.db", shard(layout, 1<<16, c1, c2))
+		write(t, dir, "counter_2.db", shard(layout, 1<<16, c1, c3))
+		write(t, dir, "counter_3.db", shard(layout, 1<<16))
+		write(t, dir, "counter_4.db", make([]byte, 1<<16)) // created, header not written yet
+		write(t, dir, "notes.txt", []byte("not a .db file: Python never reads it"))
+		r, err := CheckDir(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Clean() || r.Shards != 4 || r.Samples != 4 {
+			t.Fatalf("layout %d: report = %+v, want clean, 4 shards, 4 samples", layout, r)
+		}
+	}
+}
+
+// TestCheckMixedLayouts: shards of both layouts in one directory (a client
+// upgraded without emptying it) are a problem, named on the rarer layout's
+// shards: whichever release's collector reads the directory fails on the
+// other's files. Shards without entries have no layout to mix.
+func TestCheckMixedLayouts(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "counter_1.db", shard(16, 1<<16, c1, c2))
 	write(t, dir, "counter_2.db", shard(8, 1<<16, c1, c3))
-	write(t, dir, "counter_3.db", shard(8, 1<<16))
-	write(t, dir, "counter_4.db", make([]byte, 1<<16)) // created, header not written yet
-	write(t, dir, "notes.txt", []byte("not a .db file: Python never reads it"))
+	write(t, dir, "counter_3.db", shard(8, 1<<16, c2))
+	write(t, dir, "counter_4.db", shard(16, 1<<16))
 	r, err := CheckDir(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Clean() || r.Shards != 4 || r.Samples != 4 {
-		t.Fatalf("report = %+v, want clean, 4 shards, 4 samples", r)
+	if len(r.Problems) != 1 || r.Problems[0].Shard != "counter_1.db" || r.Problems[0].Kind != KindMixedLayout || r.Problems[0].Repair != "" ||
+		!strings.Contains(r.Problems[0].Detail, "16-byte layout (0.18 and later), where 2 other shards have the 8-byte layout") {
+		t.Fatalf("problems = %+v", r.Problems)
 	}
 }
 
