@@ -98,7 +98,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 	r := &Report{Store: "dir " + dir}
 	xc := newCrossCheck()
 	byLayout := map[int][]string{} // the sound shards of each entry layout
-	var ins filestore.Inspector // each key text parsed once
+	var ins filestore.Inspector    // each key text parsed once
 	hint := 0
 	for i, name := range names {
 		if err := ctx.Err(); err != nil {
