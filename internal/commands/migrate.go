@@ -32,10 +32,13 @@ type MigrateOptions struct {
 	// run into a directory that does not exist yet creates nothing.
 	Source func(ctx context.Context) (store.Store, error)
 	Target func(ctx context.Context, dryRun bool) (store.Store, error)
-	// Dir, Layout (8 or 16, redis-to-file) and Redis describe the stores.
-	Dir    string
-	Layout int
-	Redis  redisstore.Config
+	// Dir, Layout (8 or 16, redis-to-file) and Redis describe the stores;
+	// LayoutGiven says --layout was given (else an existing directory's
+	// layout wins over the default).
+	Dir         string
+	Layout      int
+	LayoutGiven bool
+	Redis       redisstore.Config
 
 	PIDPrefix    string
 	OnConflict   migrate.Policy
@@ -140,6 +143,7 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 			default:
 				return UsageErrorf("--layout must be new (16 bytes, prometheus_client >= 0.18) or legacy (8 bytes), not %q", layout)
 			}
+			opts.LayoutGiven = cmd.Flags().Changed("layout")
 		}
 		if cmd.Flags().Changed("ttl") && ttl <= 0 {
 			return UsageErrorf("--ttl must be positive, not %s", ttl)
@@ -203,6 +207,51 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 	return cmd
 }
 
+// keepDirLayout makes a migration into a directory that already holds
+// shards write them in their layout: a directory of both layouts is one
+// that Python's collector of either release cannot read. Without --layout
+// the directory's layout is taken (dst opened again with it); a --layout
+// that would mix them, or a directory that mixes them already, is an
+// error, before anything is written.
+func keepDirLayout(ctx context.Context, opts *MigrateOptions, dst store.Store) (store.Store, error) {
+	infos, err := dst.Shards(ctx)
+	if err != nil {
+		return dst, nil // the plan's read of the target reports it
+	}
+	count := map[int]int{}
+	for _, in := range infos {
+		if in.Samples > 0 && (in.Layout == filestore.LayoutLegacy || in.Layout == filestore.LayoutTimestamp) {
+			count[in.Layout]++
+		}
+	}
+	name := map[int]string{filestore.LayoutLegacy: "8-byte (--layout legacy)", filestore.LayoutTimestamp: "16-byte (--layout new)"}
+	switch {
+	case count[filestore.LayoutLegacy] > 0 && count[filestore.LayoutTimestamp] > 0:
+		return dst, fmt.Errorf("target dir %s already holds shards of both layouts (%d of 8 bytes, %d of 16), which Python's collector cannot read; see promstore fsck --dir %s: nothing written",
+			opts.Dir, count[filestore.LayoutLegacy], count[filestore.LayoutTimestamp], opts.Dir)
+	case len(count) == 0 || count[opts.Layout] > 0:
+		return dst, nil
+	}
+	have := filestore.LayoutLegacy
+	if count[filestore.LayoutTimestamp] > 0 {
+		have = filestore.LayoutTimestamp
+	}
+	if opts.LayoutGiven {
+		return dst, fmt.Errorf("target dir %s holds %d shards in the %s layout: writing the %s layout beside them would make a directory Python's collector cannot read; give --layout for its layout, or another directory: nothing written",
+			opts.Dir, count[have], name[have], name[opts.Layout])
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "promstore: target dir %s holds %d shards in the %s layout: writing in that layout\n", opts.Dir, count[have], name[have])
+	was := opts.Layout
+	opts.Layout = have // what opts.Target opens the directory with
+	nd, err := opts.Target(ctx, opts.DryRun)
+	if err != nil {
+		opts.Layout = was
+		return dst, fmt.Errorf("open target: %w", err)
+	}
+	dst.Close()
+	return nd, nil
+}
+
 func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	now := opts.Now
 	if now == nil {
@@ -218,7 +267,7 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	if err != nil {
 		return fmt.Errorf("open target: %w", err)
 	}
-	defer dst.Close()
+	defer func() { dst.Close() }() // keepDirLayout may open it again
 	errOut := opts.IO.ErrOut
 
 	mopts := migrate.Options{
@@ -229,6 +278,9 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	}
 	toRedis := opts.Direction == FileToRedis
 	if !toRedis {
+		if dst, err = keepDirLayout(ctx, opts, dst); err != nil {
+			return err
+		}
 		mopts.CheckTarget = filestore.CheckShardID
 		mopts.IgnoreTimestamps = opts.Layout == filestore.LayoutLegacy
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -721,4 +722,65 @@ func TestMigrateRunningSourceConflicts(t *testing.T) {
 			t.Errorf("%v alive %s: stderr %q; want the warning: %v (%q)", tc.args, tc.alive, e.errOut.String(), tc.want != "", tc.want)
 		}
 	}
+}
+
+// TestMigrateBackKeepsDirLayout: migrating back into a directory that
+// already holds shards writes them in its layout (without --layout), or
+// refuses a --layout that would mix the two, which Python's collector of
+// either release cannot read.
+func TestMigrateBackKeepsDirLayout(t *testing.T) {
+	e := newMigrateEnv(t)
+	src := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	if err := e.run(e.opts("file-to-redis", "--dir", src)); err != nil {
+		t.Fatalf("to redis: %v\n%s", err, e.errOut)
+	}
+	back := t.TempDir()
+	if err := e.run(e.opts("redis-to-file", "--dir", back, "--layout", "legacy")); err != nil {
+		t.Fatalf("back, legacy: %v\n%s", err, e.errOut)
+	}
+	// A process writes a sample in Redis: the next run has a conflict.
+	ctx := context.Background()
+	keys, err := e.srv.Client().Keys(ctx, "gunicorn:counter:*:metric:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+	if err := e.srv.Client().HSet(ctx, keys[0], "value", "50.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := dbFilesOf(t, back)
+	o := e.opts("redis-to-file", "--dir", back, "--on-conflict", "overwrite", "--layout", "new")
+	if err := e.run(o); err == nil || !strings.Contains(err.Error(), "would make a directory Python's collector cannot read") {
+		t.Fatalf("--layout new into a legacy directory: %v", err)
+	}
+	if after := dbFilesOf(t, back); !maps.Equal(before, after) {
+		t.Fatal("the refused run changed the directory")
+	}
+	if err := e.run(e.opts("redis-to-file", "--dir", back, "--on-conflict", "overwrite")); err != nil {
+		t.Fatalf("back without --layout: %v\n%s", err, e.errOut)
+	}
+	if !strings.Contains(e.errOut.String(), "holds 33 shards in the 8-byte (--layout legacy) layout: writing in that layout") {
+		t.Errorf("stderr %q", e.errOut.String())
+	}
+	if code, out, _ := runCLI(t, nil, "fsck", "--dir", back); code != 0 {
+		t.Errorf("the directory migrated into is not clean:\n%s", out)
+	}
+	testenv.CompareExposition(t, pythonCollectSorted(t, back), e.dumpRedisAs(testenv.PythonClient(t)))
+}
+
+// dbFilesOf returns dir's file names with their contents.
+func dbFilesOf(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
 }
