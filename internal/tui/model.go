@@ -198,6 +198,11 @@ func (m *Model) startRead() tea.Cmd {
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
+		if msg.Width <= 0 || msg.Height <= 0 {
+			// A terminal that reports no size (a pty left at 0x0, as
+			// script(1) makes): draw for the classic 80x24.
+			msg.Width, msg.Height = 80, 24
+		}
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
 		m.fullHelpH = strings.Count(m.help.FullHelpView(m.keys.FullHelp()), "\n") + 1

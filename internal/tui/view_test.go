@@ -257,3 +257,15 @@ func TestViewCursorOutlivesMissingSeries(t *testing.T) {
 		})
 	}
 }
+
+// TestViewZeroSizeTerminal: a terminal that reports a size of 0x0 (a pty
+// script(1) leaves unsized) gets the 80x24 screen, not a blank one.
+func TestViewZeroSizeTerminal(t *testing.T) {
+	c := newClock()
+	src := named(NewStoreSource(openStore(t, testenv.CopyStore(t, sampleStore)), SourceOptions{Alive: alivePolicy, Now: c.Now}), "dir sample-store")
+	zero := read(t, update(t, New(src), sized(0, 0)))
+	classic := read(t, update(t, New(src), sized(80, 24)))
+	if got, want := screen(zero), screen(classic); got != want || !strings.Contains(got, "app_") {
+		t.Errorf("0x0 terminal:\n%s\nwant the 80x24 screen:\n%s", got, want)
+	}
+}
