@@ -105,22 +105,7 @@ func withoutLiveGauges(t testing.TB, dir string, pids ...string) string {
 // dbFiles returns the *.db file names of dir with their contents.
 func dbFiles(t testing.TB, dir string) map[string]string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".db") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = string(b)
-	}
-	return out
+	return testenv.DBFiles(t, dir)
 }
 
 func names(m map[string]string) []string {

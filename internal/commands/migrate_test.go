@@ -747,12 +747,12 @@ func TestMigrateBackKeepsDirLayout(t *testing.T) {
 	if err := e.srv.Client().HSet(ctx, keys[0], "value", "50.0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	before := dbFilesOf(t, back)
+	before := testenv.DBFiles(t, back)
 	o := e.opts("redis-to-file", "--dir", back, "--on-conflict", "overwrite", "--layout", "new")
 	if err := e.run(o); err == nil || !strings.Contains(err.Error(), "would make a directory Python's collector cannot read") {
 		t.Fatalf("--layout new into a legacy directory: %v", err)
 	}
-	if after := dbFilesOf(t, back); !maps.Equal(before, after) {
+	if after := testenv.DBFiles(t, back); !maps.Equal(before, after) {
 		t.Fatal("the refused run changed the directory")
 	}
 	if err := e.run(e.opts("redis-to-file", "--dir", back, "--on-conflict", "overwrite")); err != nil {
@@ -765,22 +765,4 @@ func TestMigrateBackKeepsDirLayout(t *testing.T) {
 		t.Errorf("the directory migrated into is not clean:\n%s", out)
 	}
 	testenv.CompareExposition(t, pythonCollectSorted(t, back), e.dumpRedisAs(testenv.PythonClient(t)))
-}
-
-// dbFilesOf returns dir's file names with their contents.
-func dbFilesOf(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = string(b)
-	}
-	return out
 }
