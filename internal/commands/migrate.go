@@ -214,10 +214,8 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 // that would mix them, or a directory that mixes them already, is an
 // error, before anything is written.
 func keepDirLayout(ctx context.Context, opts *MigrateOptions, dst store.Store) (store.Store, error) {
-	infos, err := dst.Shards(ctx)
-	if err != nil {
-		return dst, nil // the plan's read of the target reports it
-	}
+	// A target that cannot be listed is the plan's read's to report.
+	infos, _ := dst.Shards(ctx)
 	count := map[int]int{}
 	for _, in := range infos {
 		if in.Samples > 0 && (in.Layout == filestore.LayoutLegacy || in.Layout == filestore.LayoutTimestamp) {
