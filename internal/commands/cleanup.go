@@ -196,6 +196,9 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 			fmt.Fprintf(&b, "%-8s %s  (%s)\n", sp.Action, name, sp.Reason)
 		}
 	}
+	if !opts.Verbose {
+		namedPIDsKept(&b, p, opts.Cleanup.PIDs)
+	}
 	for _, a := range p.Archives {
 		layout := ""
 		if a.Layout != 0 {
@@ -280,4 +283,32 @@ func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 	enc := json.NewEncoder(opts.IO.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// namedPIDsKept says why a pid named by --pid is left alone as a whole
+// (running, changed within --min-idle, ...) or that it has no shard, which
+// the plan's lines, listing only what changes, would not show.
+func namedPIDsKept(b *strings.Builder, p *cleanup.Plan, pids []string) {
+	for _, pid := range pids {
+		found, acted, reason := false, false, ""
+		for _, sp := range p.Shards {
+			if sp.Info.ID.PID != pid {
+				continue
+			}
+			found = true
+			if sp.Action != cleanup.Keep {
+				acted = true
+				break
+			}
+			if reason == "" {
+				reason = sp.Reason
+			}
+		}
+		switch {
+		case !found:
+			fmt.Fprintf(b, "keep     pid %s: no shard of it in the store\n", pid)
+		case !acted:
+			fmt.Fprintf(b, "keep     pid %s: %s (-v lists its shards)\n", pid, reason)
+		}
+	}
 }

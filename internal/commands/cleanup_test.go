@@ -110,6 +110,13 @@ func TestCleanupCLI(t *testing.T) {
 	if code, _, errOut := runCLI(t, nil, "cleanup", "--dir", dir); code != ExitUsage || !strings.Contains(errOut, "nothing selected") {
 		t.Errorf("no selection: exit %d: %s", code, errOut)
 	}
+	// A pid named by --pid and left alone says why, without -v.
+	code, out, _ = runCLI(t, nil, "cleanup", "--dir", dir, "--pid", live, "--pid", "999999999", "--dry-run")
+	for _, want := range []string{"keep     pid " + live + ": pid " + live + " is running (-v lists its shards)", "keep     pid 999999999: no shard of it in the store"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("--pid of a running process and of none: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
 }
 
 // TestCleanupRefusesFreshShardsOfInvisiblePids: shards written just now
