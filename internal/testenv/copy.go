@@ -65,8 +65,8 @@ func DBFiles(t testing.TB, dir string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".db") {
-			continue
+		if ok, _ := filepath.Match("*.db", e.Name()); !ok {
+			continue // not a file Python's glob("*.db") finds
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
