@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/promstore/promstore/internal/compare"
@@ -238,5 +239,29 @@ func TestDiffStdinAndUsage(t *testing.T) {
 	code, _, stderr = runCLI(t, nil, "diff", src, "redis://127.0.0.1:1/0")
 	if code != 2 || !strings.Contains(stderr, "B: open store: redis 127.0.0.1:1") {
 		t.Fatalf("Redis down: exit %d, %s", code, stderr)
+	}
+}
+
+// failWriter fails every write, as a closed pipe does.
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, syscall.EPIPE }
+
+// TestDiffWriteErrorIsTrouble: an output that cannot be written exits 2,
+// so that 1 keeps meaning "different".
+func TestDiffWriteErrorIsTrouble(t *testing.T) {
+	f, _, errOut := testFactory(nil)
+	f.IO.Out = failWriter{}
+	e := &compare.Exposition{Source: "x", Families: []compare.Family{{Name: "a", Type: "gauge", Series: []compare.Series{{Name: "a", Value: 1}}}}}
+	other := &compare.Exposition{Source: "y"}
+	opts := &DiffOptions{IO: f.IO, A: "a", B: "b", Format: "text", Load: func(_ context.Context, arg string) (*compare.Exposition, error) {
+		if arg == "a" {
+			return e, nil
+		}
+		return other, nil
+	}}
+	err := diffRun(context.Background(), opts)
+	if code := exitCode(context.Background(), f, err, "promstore diff"); code != 2 || !strings.Contains(errOut.String(), "write output") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the output", code, errOut.String())
 	}
 }
