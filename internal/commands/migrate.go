@@ -199,7 +199,7 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 	if dir == FileToRedis {
 		fl.DurationVar(&ttl, "ttl", 0, "expire the written keys after this long (default: no TTL)")
 	} else {
-		fl.StringVar(&layout, "layout", "new", "shard layout to write: new (16-byte value+timestamp) or legacy (8-byte, prometheus_client < 0.18)")
+		fl.StringVar(&layout, "layout", "new", "shard layout to write: new (16-byte value+timestamp) or legacy (8-byte, prometheus_client < 0.18); without it, a directory's existing shards' layout")
 		_ = cmd.RegisterFlagCompletionFunc("layout", cobra.FixedCompletions([]string{"new", "legacy"}, cobra.ShellCompDirectiveNoFileComp))
 	}
 	_ = cmd.RegisterFlagCompletionFunc("on-conflict", cobra.FixedCompletions(migrate.Policies, cobra.ShellCompDirectiveNoFileComp))

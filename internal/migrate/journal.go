@@ -13,13 +13,14 @@ import (
 	"github.com/promstore/promstore/internal/store"
 )
 
-// journalEntry records one summed sample: the source value it added, the
-// target value it added it to and the value it wrote. It is written
-// before the sum is. A rerun that finds, for the same source value, the
-// written value in the target knows the sum is done; the value before
-// it, that the sum was not written (the run stopped first). Without the
-// journal it could not tell a summed target from a conflicting one and
-// would add the source twice.
+// journalEntry records one summed sample: where its source value came
+// from and what it was, the target value it was added to and the value
+// it wrote. Entries are written before the sums are, and appended run
+// after run. A rerun follows the sample's entries back from the value the
+// target holds now (each sum's written value leading to the value it was
+// added to) and so knows which sums are in it: a source whose value is
+// among them is not added again. Without the journal it could not tell a
+// summed target from a conflicting one and would add the source twice.
 type journalEntry struct {
 	Shard  string `json:"shard"`
 	Key    string `json:"key"`
@@ -27,20 +28,12 @@ type journalEntry struct {
 	SrcTS  string `json:"src_ts"`
 	Post   string `json:"post"`
 	PostTS string `json:"post_ts"`
-	// Pre is the target's value the sum was made of; empty in journals
-	// of earlier promstore versions.
-	Pre string `json:"pre,omitempty"`
+	// Pre is the target's value the sum was made of, Source the source
+	// store and shard the summed value came from; both empty in
+	// journals of earlier promstore versions.
+	Pre    string `json:"pre,omitempty"`
+	Source string `json:"source,omitempty"`
 }
-
-// journalVerdict is what a journal entry says of a conflicting sample.
-type journalVerdict int
-
-const (
-	journalOther   journalVerdict = iota // another source value: a new sum
-	journalDone                          // the sum is in the target
-	journalNotDone                       // the target is as before the sum
-	journalUnsure                        // the target changed since: unknown
-)
 
 func journalKey(id store.ShardID, text string) string { return id.String() + "\x00" + text }
 
@@ -52,33 +45,93 @@ func unbits(s string) (float64, error) {
 	return math.Float64frombits(u), err
 }
 
-// verdict says what e, an entry of it's sample, tells of it: whether e
-// records summing this very source value, and if so whether the target
-// holds what the sum wrote, what it was before, or neither (a process
-// wrote the sample since the sum, or before a sum that never got written:
-// no rerun can tell which).
-func (e journalEntry) verdict(it *Item, ignoreTS bool) journalVerdict {
-	src, err1 := unbits(e.Src)
-	srcTS, err2 := unbits(e.SrcTS)
-	post, err3 := unbits(e.Post)
-	postTS, err4 := unbits(e.PostTS)
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil ||
-		!sameFloat(src, it.Sample.Value) || (!ignoreTS && !sameFloat(srcTS, it.Sample.Timestamp)) {
-		return journalOther
-	}
-	if sameFloat(post, it.Target.Value) && (ignoreTS || sameFloat(postTS, it.Target.Timestamp)) {
-		return journalDone
-	}
-	if pre, err := unbits(e.Pre); e.Pre != "" && err == nil && sameFloat(pre, it.Target.Value) {
-		return journalNotDone
-	}
-	return journalUnsure
+// journalVerdict is what a sample's journal entries say of a conflict.
+type journalVerdict int
+
+const (
+	journalOther   journalVerdict = iota // no sum of this source: a new sum
+	journalDone                          // the source's value is in the target
+	journalNotDone                       // its sum was journaled, never written
+	journalUnsure                        // whether it is in the target cannot be told
+)
+
+// floats of an entry, decoded; ok false if any does not decode.
+type entryFloats struct {
+	src, srcTS, post, postTS, pre float64
+	hasPre, ok                    bool
 }
 
-// readJournal loads a journal; a missing file is an empty journal. Later
-// entries replace earlier ones of the same sample.
-func readJournal(path string) (map[string]journalEntry, error) {
-	out := map[string]journalEntry{}
+func (e journalEntry) floats() entryFloats {
+	var f entryFloats
+	var errs [5]error
+	f.src, errs[0] = unbits(e.Src)
+	f.srcTS, errs[1] = unbits(e.SrcTS)
+	f.post, errs[2] = unbits(e.Post)
+	f.postTS, errs[3] = unbits(e.PostTS)
+	if e.Pre != "" {
+		f.pre, errs[4] = unbits(e.Pre)
+		f.hasPre = errs[4] == nil
+	}
+	f.ok = errs[0] == nil && errs[1] == nil && errs[2] == nil && errs[3] == nil && errs[4] == nil
+	return f
+}
+
+// verdict says what the journal entries of it's sample (oldest first)
+// tell of it, a conflict whose source is source (store and shard), and
+// why when unsure.
+func verdict(entries []journalEntry, it *Item, source string, ignoreTS bool) (journalVerdict, string) {
+	S, T := it.Sample, it.Target
+	ours := func(e journalEntry, f entryFloats) bool {
+		return e.Source == source || (e.Source == "" && sameFloat(f.src, S.Value))
+	}
+	same := func(f entryFloats) bool {
+		return sameFloat(f.src, S.Value) && (ignoreTS || sameFloat(f.srcTS, S.Timestamp))
+	}
+	anyOurs := false
+	for _, e := range entries {
+		if f := e.floats(); f.ok && ours(e, f) {
+			anyOurs = true
+		}
+	}
+	if !anyOurs {
+		return journalOther, ""
+	}
+	// The sums in the target's value: from the newest entry back, each
+	// whose written value is the value at that point; the newest may
+	// have been journaled and not written (the run stopped first).
+	cur, curTS := T.Value, T.Timestamp
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		f := e.floats()
+		if !f.ok {
+			break
+		}
+		if sameFloat(f.post, cur) && (ignoreTS || sameFloat(f.postTS, curTS)) {
+			if ours(e, f) {
+				if same(f) {
+					return journalDone, ""
+				}
+				return journalUnsure, fmt.Sprintf("its source was summed with the value %s before and holds %s now: the difference cannot be added exactly", store.PyRepr(f.src), store.PyRepr(S.Value))
+			}
+			if !f.hasPre {
+				break // an entry of an earlier version: the chain ends here
+			}
+			cur = f.pre // earlier sums led to this sum's starting value
+			continue
+		}
+		notWritten := (f.hasPre && sameFloat(f.pre, cur)) || (!f.hasPre && sameFloat(cur+f.src, f.post))
+		if i == len(entries)-1 && notWritten && ours(e, f) && same(f) {
+			return journalNotDone, ""
+		}
+		break
+	}
+	return journalUnsure, "a process wrote it since an earlier run summed this source into it"
+}
+
+// readJournal loads a journal, each sample's entries oldest first; a
+// missing file is an empty journal.
+func readJournal(path string) (map[string][]journalEntry, error) {
+	out := map[string][]journalEntry{}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
@@ -99,7 +152,8 @@ func readJournal(path string) (map[string]journalEntry, error) {
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return nil, fmt.Errorf("journal %s: line %d: %w", path, line, err)
 		}
-		out[e.Shard+"\x00"+e.Key] = e
+		k := e.Shard + "\x00" + e.Key
+		out[k] = append(out[k], e)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
@@ -121,7 +175,7 @@ func appendJournal(path string, p *Plan) error {
 				Shard: sp.Target.String(), Key: it.Text,
 				Src: bits(it.Sample.Value), SrcTS: bits(it.Sample.Timestamp),
 				Post: bits(it.WriteValue), PostTS: bits(it.WriteTS),
-				Pre: bits(it.Target.Value),
+				Pre: bits(it.Target.Value), Source: p.source + " " + sp.Source.String(),
 			})
 		}
 	}
@@ -152,13 +206,4 @@ func appendJournal(path string, p *Plan) error {
 		return fmt.Errorf("write journal %s: %w", path, err)
 	}
 	return nil
-}
-
-// journalPost is the value e's sum wrote, as Python spells it.
-func journalPost(e journalEntry) string {
-	v, err := unbits(e.Post)
-	if err != nil {
-		return e.Post
-	}
-	return store.PyRepr(v)
 }

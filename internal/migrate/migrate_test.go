@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -233,8 +235,8 @@ func TestSumNeedsJournalAndSurvivesInterruption(t *testing.T) {
 	// cannot tell whether the source is in it and refuses, naming it,
 	// rather than add it twice (21) or write anything.
 	write(t, dst, counterID, kReq, 16.0)
-	if _, err := Build(ctx, src, dst, opts); err == nil || !strings.Contains(err.Error(), "whether this source is in it cannot be told") ||
-		!strings.Contains(err.Error(), "wrote 15.0, and the target now holds 16.0") {
+	if _, err := Build(ctx, src, dst, opts); err == nil || !strings.Contains(err.Error(), "whether the source is in the target's value cannot be told") ||
+		!strings.Contains(err.Error(), "the target holds 16.0, the source 5.0: a process wrote it since") {
 		t.Fatalf("rerun after a worker wrote a summed sample: err = %v", err)
 	}
 	if v := values(t, dst, counterID)[kReq]; v != 16 {
@@ -417,4 +419,101 @@ func TestTimestampDifferenceIsAConflict(t *testing.T) {
 	if p.Same != 1 {
 		t.Fatalf("timestamps ignored: same = %d, want 1", p.Same)
 	}
+}
+
+// TestSumJournalCases: what a journal of sums tells a rerun, case by
+// case: a source of 0 is no conflict to journal; an entry of an earlier
+// version (no pre value) still resumes an interrupted sum; a source
+// summed once and changed since is refused, not added again; a run
+// repeated after another source was summed into the same sample adds
+// nothing; every refused sample is listed.
+func TestSumJournalCases(t *testing.T) {
+	ctx := context.Background()
+	sumOpts := func() Options {
+		return Options{OnConflict: Sum, Journal: filepath.Join(t.TempDir(), "j"), Workers: 1}
+	}
+	t.Run("zero source", func(t *testing.T) {
+		src, dst := open(t, t.TempDir(), 16), open(t, t.TempDir(), 16)
+		write(t, src, counterID, kReq, 0.0)
+		write(t, dst, counterID, kReq, 10.0)
+		opts := sumOpts()
+		if _, err := run(t, src, dst, opts); err != nil {
+			t.Fatal(err)
+		}
+		write(t, dst, counterID, kReq, 12.0) // a worker counts on
+		if p, err := run(t, src, dst, opts); err != nil || !p.Done() {
+			t.Fatalf("rerun: %v, %+v", err, p)
+		}
+		if v := values(t, dst, counterID)[kReq]; v != 12 {
+			t.Fatalf("target %v, want 12", v)
+		}
+	})
+	t.Run("entry of an earlier version resumes", func(t *testing.T) {
+		src, dst := open(t, t.TempDir(), 16), open(t, t.TempDir(), 16)
+		write(t, src, counterID, kReq, 5.0)
+		write(t, dst, counterID, kReq, 10.0)
+		opts := sumOpts()
+		// Journaled by an earlier promstore (no pre, no source), the run
+		// stopped before writing.
+		line := `{"shard":"counter_7","key":` + strconv.Quote(store.CanonicalKeyText(key(t, kReq))) + `,"src":"` + bits(5) + `","src_ts":"` + bits(0) + `","post":"` + bits(15) + `","post_ts":"` + bits(0) + `"}` + "\n"
+		if err := os.WriteFile(opts.Journal, []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := run(t, src, dst, opts); err != nil {
+			t.Fatal(err)
+		}
+		if v := values(t, dst, counterID)[kReq]; v != 15 {
+			t.Fatalf("target %v, want 15", v)
+		}
+	})
+	t.Run("source changed since its sum", func(t *testing.T) {
+		src, dst := open(t, t.TempDir(), 16), open(t, t.TempDir(), 16)
+		write(t, src, counterID, kReq, 5.0)
+		write(t, dst, counterID, kReq, 10.0)
+		opts := sumOpts()
+		if _, err := run(t, src, dst, opts); err != nil {
+			t.Fatal(err)
+		}
+		write(t, src, counterID, kReq, 7.0) // the app ran on, then stopped
+		_, err := Build(ctx, src, dst, opts)
+		if err == nil || !strings.Contains(err.Error(), "summed with the value 5.0 before and holds 7.0 now") {
+			t.Fatalf("err = %v", err)
+		}
+		if v := values(t, dst, counterID)[kReq]; v != 15 {
+			t.Fatalf("target %v, want 15", v)
+		}
+	})
+	t.Run("a run repeated after another source's", func(t *testing.T) {
+		a, b, dst := open(t, t.TempDir(), 16), open(t, t.TempDir(), 16), open(t, t.TempDir(), 16)
+		write(t, a, counterID, kReq, 5.0)
+		write(t, b, counterID, kReq, 3.0)
+		write(t, dst, counterID, kReq, 10.0)
+		opts := sumOpts()
+		for _, src := range []*filestore.Store{a, b, a} {
+			if _, err := run(t, src, dst, opts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := values(t, dst, counterID)[kReq]; v != 18 {
+			t.Fatalf("target %v, want 18 (10 + 5 + 3, each once)", v)
+		}
+	})
+	t.Run("every refused sample listed", func(t *testing.T) {
+		src, dst := open(t, t.TempDir(), 16), open(t, t.TempDir(), 16)
+		other := store.ShardID{Kind: store.KindCounter, PID: "8"}
+		write(t, src, counterID, kReq, 5.0)
+		write(t, src, other, kReq, 1.0)
+		write(t, dst, counterID, kReq, 10.0)
+		write(t, dst, other, kReq, 100.0)
+		opts := sumOpts()
+		if _, err := run(t, src, dst, opts); err != nil {
+			t.Fatal(err)
+		}
+		write(t, dst, counterID, kReq, 16.0)
+		write(t, dst, other, kReq, 102.0)
+		_, err := Build(ctx, src, dst, opts)
+		if err == nil || !strings.Contains(err.Error(), "for 2 sample(s)") || !strings.Contains(err.Error(), "counter_7 ") || !strings.Contains(err.Error(), "counter_8 ") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }

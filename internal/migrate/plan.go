@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -137,6 +138,8 @@ type Plan struct {
 	SourceProblems, TargetProblems []*store.ShardError
 
 	ignoreTS bool
+	// source describes the source store, for the journal (sums only).
+	source string
 }
 
 // ConflictInfo describes one conflict.
@@ -290,29 +293,29 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		return nil, fmt.Errorf("read target: %w", err)
 	}
 
-	var journal map[string]journalEntry
+	var journal map[string][]journalEntry
 	if pol == Sum {
 		if journal, err = readJournal(opts.Journal); err != nil {
 			return nil, err
 		}
+		if d, ok := src.(interface{ Describe() string }); ok {
+			p.source = d.Describe()
+		}
 	}
+	var unsure []string
 	for _, sp := range p.Shards {
 		for i := range sp.Items {
 			it := &sp.Items[i]
 			if it.Action == Conflict && pol == Sum {
-				if e, ok := journal[journalKey(sp.Target, it.Text)]; ok {
-					switch e.verdict(it, p.ignoreTS) {
-					case journalDone:
-						// This very source value, summed and written:
-						// already migrated.
-						it.Action = Same
-					case journalUnsure:
-						// Summed by an earlier run, and the sample
-						// changed since: adding the source again could
-						// count it twice, not adding it could lose it.
-						return nil, fmt.Errorf("--on-conflict sum: target shard %s: sample %s: the journal %s records a sum of this source value (%s) that wrote %s, and the target now holds %s: a process wrote it since, so whether this source is in it cannot be told; settle it by hand (--on-conflict skip leaves the target as it is)",
-							sp.Target, store.QuoteClip(it.Text), opts.Journal, store.PyRepr(it.Sample.Value), journalPost(e), store.PyRepr(it.Target.Value))
-					}
+				switch v, why := verdict(journal[journalKey(sp.Target, it.Text)], it, p.source+" "+sp.Source.String(), p.ignoreTS); {
+				case sumChangesNothing(it, p.ignoreTS):
+					// Adding 0 (a bucket or counter never counted):
+					// nothing to write, nothing to journal.
+					it.Action = Same
+				case v == journalDone:
+					it.Action = Same
+				case v == journalUnsure:
+					unsure = append(unsure, fmt.Sprintf("%s %s: the target holds %s, the source %s: %s", sp.Target, store.QuoteClip(it.Text), store.PyRepr(it.Target.Value), store.PyRepr(it.Sample.Value), why))
 				}
 			}
 			switch it.Action {
@@ -345,5 +348,20 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		p.Conflicts += sp.Conflicts
 		p.Writes += sp.Writes
 	}
+	if len(unsure) > 0 {
+		shown := unsure
+		if len(shown) > 10 {
+			shown = shown[:10]
+		}
+		return nil, fmt.Errorf("--on-conflict sum: nothing written: the journal %s records sums of these sources, and for %d sample(s) whether the source is in the target's value cannot be told, so neither adding it (which may count it twice) nor leaving it (which may lose it) is safe; settle them in the target by hand, then run again (--on-conflict skip would leave every conflicting sample as it is, not these alone):\n  %s",
+			opts.Journal, len(unsure), strings.Join(shown, "\n  "))
+	}
 	return p, nil
+}
+
+// sumChangesNothing reports whether summing it's source into its target
+// writes what the target holds already (a source value of 0).
+func sumChangesNothing(it *Item, ignoreTS bool) bool {
+	return sameFloat(it.Sample.Value+it.Target.Value, it.Target.Value) &&
+		(ignoreTS || sameFloat(math.Max(it.Sample.Timestamp, it.Target.Timestamp), it.Target.Timestamp))
 }

@@ -65,7 +65,7 @@ func DBFiles(t testing.TB, dir string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, e := range ents {
-		if ok, _ := filepath.Match("*.db", e.Name()); !ok {
+		if ok, _ := filepath.Match("*.db", e.Name()); !ok || strings.HasPrefix(e.Name(), ".") {
 			continue // not a file Python's glob("*.db") finds
 		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
