@@ -305,10 +305,9 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	if mopts.IgnoreTimestamps {
 		warnLegacyTimestamps(errOut, plan)
 	}
-	running := runningConflicts(plan, opts)
+	warnRunningConflicts(errOut, plan, runningConflicts(plan, opts))
 	if opts.DryRun {
 		printPlan(opts.IO.Out, plan, src, dst)
-		warnRunningConflicts(errOut, plan, running)
 		if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 			return errSilent
 		}
@@ -317,11 +316,9 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 		fmt.Fprintf(errOut, "promstore: %d conflicting samples: the target already holds them with other values; nothing written\n", plan.Conflicts)
 		printConflicts(errOut, plan, 20)
-		warnRunningConflicts(errOut, plan, running)
 		fmt.Fprintln(errOut, "promstore: choose --on-conflict skip, overwrite or sum (with --journal), or see them all with --dry-run")
 		return errSilent
 	}
-	warnRunningConflicts(errOut, plan, running)
 
 	bar := newProgressBar(opts.IO, opts.ProgressInterval)
 	mopts.Progress = func(p migrate.Progress) {

@@ -327,11 +327,10 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 		if t == nil {
 			open := st
 			if w, ok := st.(*waitStore); ok {
-				if !w.isOpen() {
+				if open = w.Unwrap(); open == nil {
 					// Nothing to compact before the store opens.
 					return serve.Compaction{}, serve.ErrNotYet
 				}
-				open, _ = w.get(ctx)
 			}
 			var err error
 			if t, err = cleanup.NewTarget(open); err != nil {

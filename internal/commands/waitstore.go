@@ -93,13 +93,6 @@ func (w *waitStore) attempt(ctx context.Context, force bool) (store.Store, error
 	return st, nil
 }
 
-// isOpen reports whether the store is open.
-func (w *waitStore) isOpen() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.st != nil
-}
-
 // retry opens the store, waiting 1 s, then twice as long after each
 // failure up to 30 s, until it is open or ctx is done; it logs each
 // failure and the opening.

@@ -157,7 +157,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 // other's files (a client upgraded, or downgraded, without emptying the
 // directory; a rollback migrated into it in the other layout).
 func mixedLayouts(r *Report, byLayout map[int][]string, dir string) {
-	old, cur := byLayout[8], byLayout[16]
+	old, cur := byLayout[filestore.LayoutLegacy], byLayout[filestore.LayoutTimestamp]
 	if len(old) == 0 || len(cur) == 0 {
 		return
 	}

@@ -175,7 +175,7 @@ func appendJournal(path string, p *Plan) error {
 				Shard: sp.Target.String(), Key: it.Text,
 				Src: bits(it.Sample.Value), SrcTS: bits(it.Sample.Timestamp),
 				Post: bits(it.WriteValue), PostTS: bits(it.WriteTS),
-				Pre: bits(it.Target.Value), Source: p.source + " " + sp.Source.String(),
+				Pre: bits(it.Target.Value), Source: p.sourceOf(sp),
 			})
 		}
 	}

@@ -307,15 +307,17 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		for i := range sp.Items {
 			it := &sp.Items[i]
 			if it.Action == Conflict && pol == Sum {
-				switch v, why := verdict(journal[journalKey(sp.Target, it.Text)], it, p.source+" "+sp.Source.String(), p.ignoreTS); {
-				case sumChangesNothing(it, p.ignoreTS):
+				if v, ts := sum(it); sameFloat(v, it.Target.Value) && (p.ignoreTS || sameFloat(ts, it.Target.Timestamp)) {
 					// Adding 0 (a bucket or counter never counted):
 					// nothing to write, nothing to journal.
 					it.Action = Same
-				case v == journalDone:
-					it.Action = Same
-				case v == journalUnsure:
-					unsure = append(unsure, fmt.Sprintf("%s %s: the target holds %s, the source %s: %s", sp.Target, store.QuoteClip(it.Text), store.PyRepr(it.Target.Value), store.PyRepr(it.Sample.Value), why))
+				} else {
+					switch v, why := verdict(journal[journalKey(sp.Target, it.Text)], it, p.sourceOf(sp), p.ignoreTS); v {
+					case journalDone:
+						it.Action = Same
+					case journalUnsure:
+						unsure = append(unsure, fmt.Sprintf("%s %s: the target holds %s, the source %s: %s", sp.Target, store.QuoteClip(it.Text), store.PyRepr(it.Target.Value), store.PyRepr(it.Sample.Value), why))
+					}
 				}
 			}
 			switch it.Action {
@@ -334,8 +336,7 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 						return nil, fmt.Errorf("--on-conflict sum: target shard %s: gauge sample %s conflicts, and gauges are not summed; use fail, skip or overwrite", sp.Target, it.Text)
 					}
 					it.Write, it.summed = true, true
-					it.WriteValue = it.Sample.Value + it.Target.Value
-					it.WriteTS = math.Max(it.Sample.Timestamp, it.Target.Timestamp)
+					it.WriteValue, it.WriteTS = sum(it)
 				}
 			}
 			if it.Write {
@@ -359,9 +360,12 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 	return p, nil
 }
 
-// sumChangesNothing reports whether summing it's source into its target
-// writes what the target holds already (a source value of 0).
-func sumChangesNothing(it *Item, ignoreTS bool) bool {
-	return sameFloat(it.Sample.Value+it.Target.Value, it.Target.Value) &&
-		(ignoreTS || sameFloat(math.Max(it.Sample.Timestamp, it.Target.Timestamp), it.Target.Timestamp))
+// sum is what summing it's source into its target writes: the values'
+// sum, the later timestamp.
+func sum(it *Item) (value, ts float64) {
+	return it.Sample.Value + it.Target.Value, math.Max(it.Sample.Timestamp, it.Target.Timestamp)
 }
+
+// sourceOf names the source of sp's samples in the journal: the source
+// store and the shard.
+func (p *Plan) sourceOf(sp *ShardPlan) string { return p.source + " " + sp.Source.String() }
