@@ -439,11 +439,13 @@ func TestRingPrefetchCold(t *testing.T) {
 				t.Errorf("round %d: %s read ahead as %+v", round, files[i].name, p)
 			}
 		}
-		// Both dropped first pages are read again waiting, unless the
-		// kernel brought one back meanwhile (readahead of the round
-		// before still running under load: seen once in a CI run on a
-		// busy machine); the pages read are checked above either way.
-		if got := waited.Load() - before; got < 1 || got > 2 {
+		// A dropped first page is read again waiting, unless the read
+		// from the page cache only found it: the readahead that read
+		// starts may complete before it looks again (CI runs saw 1 and
+		// 0 of the 2; the other cold tests give up on a device where
+		// every such read does). The pages read are checked above
+		// either way; no more than the dropped ones may wait.
+		if got := waited.Load() - before; got > 2 {
 			t.Errorf("round %d: %d first pages read again waiting, want the 2 dropped from the page cache", round, got)
 		}
 		if r.blocking {
