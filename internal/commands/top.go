@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -109,6 +110,13 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := tui.New(src, tui.WithInterval(opts.Interval), tui.WithContext(ctx))
+	// The terminal is asked for its background before the program reads
+	// it (see tui.SetTerminalBackground).
+	if in, ok := opts.IO.In.(*os.File); ok {
+		if out, ok := opts.IO.Out.(*os.File); ok {
+			tui.SetTerminalBackground(in, out)
+		}
+	}
 	p := tea.NewProgram(m,
 		tea.WithContext(ctx),
 		tea.WithAltScreen(),
