@@ -497,10 +497,12 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 	}
 	// source shard -> archive work (an archive maps to itself).
 	route := map[store.ShardID]*archiveWork{}
-	// min/max archives also watch the kept shards of their kind and mode.
+	// Archives also watch the kept shards of their kind and mode (but
+	// mostrecent's): their values in merge order choose an archive value
+	// that keeps the readers' result (firstSeenValue, sumValue).
 	watch := map[string]*archiveWork{}
 	for _, w := range works {
-		if r := mergeRule(w.plan.ID); r == "min" || r == "max" {
+		if r := mergeRule(w.plan.ID); r != "mostrecent" {
 			watch[w.plan.ID.KindName()] = w
 		}
 		for _, s := range w.plan.Sources {
@@ -581,8 +583,11 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 			if !a.set {
 				continue // a key only kept shards hold
 			}
-			if r := mergeRule(id); r == "min" || r == "max" {
+			switch r := mergeRule(id); r {
+			case "min", "max":
 				a.value = firstSeenValue(a, r, id, t.less)
+			case "sum":
+				a.value = sumValue(a, id, t)
 			}
 			w.plan.Samples = append(w.plan.Samples, JournalSample{Key: a.text, Value: a.value, Timestamp: a.ts})
 		}
