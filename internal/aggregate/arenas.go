@@ -43,6 +43,19 @@ func (a *labelArena) withAt(labels []store.Label, extra store.Label, at int) []s
 	return a.buf[start:len(a.buf):len(a.buf)]
 }
 
+// replacedAt returns a copy of labels with labels[i] replaced by l, in
+// the arena.
+func (a *labelArena) replacedAt(labels []store.Label, l store.Label, i int) []store.Label {
+	n := len(labels)
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = a.block(n)
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, labels...)
+	a.buf[start+i] = l
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
+
 // block returns an empty block of room for at least n labels: of a
 // scratch arena a kept one when one is large enough, else a new one.
 func (a *labelArena) block(n int) []store.Label {

@@ -318,14 +318,45 @@ func (a *Aggregator) pidGroup(ki *keyInfo) *pidGroup {
 func (a *Aggregator) shortcut(ki *keyInfo) *series {
 	if ki.shortcut == nil {
 		ks := a.series(ki)
-		sr, ok := ki.fam.series.Get(ks.idHash, ks.id)
+		id, idHash, labels := ks.id, ks.idHash, ks.labels
+		if ki.fam.Type == store.KindGauge && hasLabel(labels, "pid") {
+			// A gauge merged over processes: Python merges its samples
+			// without any "pid" label, the application's own included
+			// (multiprocess.py's without_pid_key), so the series has
+			// none and series differing only in it are one.
+			labels = withoutLabel(labels, "pid")
+			id = labelIDOf(ki.key.Name, "\xff", labels, -1)
+			idHash = store.HashText(id)
+		}
+		sr, ok := ki.fam.series.Get(idHash, id)
 		if !ok {
 			sr = ki.fam.seriesChunk.next()
-			sr.name, sr.lid, sr.labels = ks.id[:strings.IndexByte(ks.id, 0xff)], lidOf(ks.id), ks.labels
-			ki.fam.series.Put(ks.idHash, ks.id, sr)
+			sr.name, sr.lid, sr.labels = id[:strings.IndexByte(id, 0xff)], lidOf(id), labels
+			ki.fam.series.Put(idHash, id, sr)
 			ki.fam.seriesList = append(ki.fam.seriesList, sr)
 		}
 		ki.shortcut = sr
 	}
 	return ki.shortcut
+}
+
+// hasLabel reports whether labels hold one named name.
+func hasLabel(labels []store.Label, name string) bool {
+	for _, l := range labels {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutLabel returns a copy of labels without those named name.
+func withoutLabel(labels []store.Label, name string) []store.Label {
+	out := make([]store.Label, 0, len(labels))
+	for _, l := range labels {
+		if l.Name != name {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -386,9 +386,18 @@ func (f *family) samples(o *outOrder, sc *outScratch, labels *labelArena, flush 
 // is not nil.
 func (f *family) appendPIDs(out []Sample, arena *labelArena, g *pidGroup, pidOrder []int32, pids []string, bs *breakdowns, src *[]valueSrc) []Sample {
 	at := insertAt(g.labels, "pid")
+	// A series with a "pid" label of the application's own: Python adds
+	// the process's pid after it, and the sample's labels (a dict of
+	// them) keep the label where it is with the process's pid.
+	own := at > 0 && g.labels[at-1].Name == "pid"
 	for _, num := range pidOrder {
 		if int(num) < len(g.byPID) && g.byPID[num].set {
-			labels := arena.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
+			var labels []store.Label
+			if own {
+				labels = arena.replacedAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at-1)
+			} else {
+				labels = arena.withAt(g.labels, store.Label{Name: "pid", Value: pids[num]}, at)
+			}
 			out = append(out, Sample{Name: g.name, Labels: labels, Value: g.byPID[num].value})
 			if src != nil {
 				*src = append(*src, valueSrc{g: g, i: num})

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -663,4 +664,49 @@ func TestDumpMostrecentAsOldClients(t *testing.T) {
 	}
 	// The real 0.16 collector (Debian's) on the legacy directory.
 	testenv.CompareExposition(t, []byte(old), pythonCollect(t, legacy))
+}
+
+// TestDumpGaugePIDLabelAsPython: gauges whose application labels include
+// one named "pid" (a parent's child processes, say), written by two
+// processes of the real client. Python labels a per-process gauge (all,
+// liveall) with the process's pid in that label's place, and merges the
+// other modes without any "pid" label, the application's included; a
+// counter keeps its own. promstore had written both pids (a label name
+// twice: Prometheus rejects the scrape) and kept the label on merged
+// gauges.
+func TestDumpGaugePIDLabelAsPython(t *testing.T) {
+	dir := t.TempDir()
+	const script = `
+import sys
+from prometheus_client import Gauge, Counter
+from prometheus_client.values import ValueClass
+proc = int(sys.argv[1])
+modes = ['all', 'liveall', 'min', 'max', 'sum', 'livemin', 'livemax', 'livesum']
+if hasattr(ValueClass, '_multiprocess') and 'mostrecent' in Gauge._MULTIPROC_MODES:
+    modes += ['mostrecent', 'livemostrecent']
+for mode in modes:
+    g = Gauge('child_' + mode, 'Children.', ['pid', 'role'], multiprocess_mode=mode)
+    if mode in ('all', 'liveall'):
+        g.labels(str(4242 + proc), 'web').set(proc + 0.5)
+    else:
+        for child in ('4242', '4243'):
+            g.labels(child, 'web').set(proc * 10 + int(child) - 4240)
+c = Counter('spawned', 'Spawned.', ['pid'])
+c.labels('4242').inc(proc + 1)
+`
+	for proc := range 2 {
+		testenv.RunPython(t, nil, script, []string{"PROMETHEUS_MULTIPROC_DIR=" + dir}, strconv.Itoa(proc))
+	}
+	want := pythonCollect(t, dir)
+	code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir, "--python-client", testenv.PythonClient(t).String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Count(out, `pid="`) < 5 {
+		t.Fatalf("too few pid labels in:\n%s", out)
+	}
+	testenv.CompareExposition(t, []byte(out), want)
+	if g, w := sortedLines(out), sortedLines(string(want)); g != w {
+		t.Errorf("sorted lines differ from Python's output:\n%s\nwant:\n%s", g, w)
+	}
 }
