@@ -116,7 +116,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 		if typ := types[i]; nameErr != nil || !typ.IsRegular() {
 			detail := fmt.Sprintf("not a shard: %v; Python's collector fails on it", nameErr)
 			if nameErr == nil {
-				detail = fmt.Sprintf("not a regular file (%s); Python's collector fails on it", typ)
+				detail = notRegular(path, typ)
 			}
 			r.add(Problem{Shard: name, Kind: KindForeign, Detail: detail, Repair: RepairQuarantine, path: path})
 			continue
@@ -247,4 +247,43 @@ func CheckStore(ctx context.Context, st store.Store) (*Report, error) {
 	xc.report(r)
 	r.sort()
 	return r, nil
+}
+
+// notRegular describes a shard name that is not a regular file (type
+// typ, as listed): what promstore's readers do with it (they skip it) and
+// what Python's collector does, which opens every *.db name it globs.
+func notRegular(path string, typ fs.FileMode) string {
+	const skipped = "; promstore's readers skip it"
+	switch {
+	case typ&fs.ModeSymlink != 0:
+		target, _ := os.Readlink(path)
+		fi, err := os.Stat(path)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("a symbolic link to %q, which cannot be opened (%v)%s; Python's collector fails on it", target, err, skipped)
+		case fi.Mode().IsRegular():
+			return fmt.Sprintf("a symbolic link to %q%s (links are not followed); Python's collector follows it and counts that file's samples as this shard's "+
+				"(twice, when it is a shard of this directory too)", target, skipped)
+		default:
+			return fmt.Sprintf("a symbolic link to %q, %s%s", target, notRegularPython(fi.Mode()), skipped)
+		}
+	default:
+		return notRegularPython(typ) + skipped
+	}
+}
+
+// notRegularPython says what a file of type typ that is not a regular
+// file is, and what Python's collector does when it opens it.
+func notRegularPython(typ fs.FileMode) string {
+	switch {
+	case typ.IsDir():
+		return "a directory; Python's collector fails on it (IsADirectoryError)"
+	case typ&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO); Python's collector waits on it for a writer: its scrapes hang"
+	case typ&fs.ModeSocket != 0:
+		return "a socket; Python's collector fails on it"
+	case typ&fs.ModeDevice != 0:
+		return "a device; Python's collector reads it as a shard"
+	}
+	return fmt.Sprintf("not a regular file (mode %s); Python's collector fails on it", typ)
 }

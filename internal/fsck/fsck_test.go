@@ -65,7 +65,8 @@ func TestCheckNamesEveryKind(t *testing.T) {
 	tests := []struct {
 		name   string
 		files  map[string][]byte
-		mkdir  string // a directory named like a shard
+		mkdir  string    // a directory named like a shard
+		link   [2]string // a symbolic link: its name and target
 		shard  string
 		kind   string
 		detail string
@@ -116,13 +117,23 @@ func TestCheckNamesEveryKind(t *testing.T) {
 		{name: "unknown gauge mode", files: map[string][]byte{"gauge_median_1.db": good},
 			shard: "gauge_median_1.db", kind: KindForeign, detail: `unknown gauge mode "median"`, repair: RepairQuarantine},
 		{name: "directory named like a shard", mkdir: "counter_7.db",
-			shard: "counter_7.db", kind: KindForeign, detail: "not a regular file", repair: RepairQuarantine},
+			shard: "counter_7.db", kind: KindForeign, detail: "a directory; Python's collector fails on it", repair: RepairQuarantine},
+		// Python follows a link: no failure, the target's samples twice.
+		{name: "symbolic link to a shard", files: map[string][]byte{"counter_1.db": good}, link: [2]string{"counter_2.db", "counter_1.db"},
+			shard: "counter_2.db", kind: KindForeign, detail: `a symbolic link to "counter_1.db"; promstore's readers skip it (links are not followed); Python's collector follows it and counts that file's samples as this shard's`, repair: RepairQuarantine},
+		{name: "dangling symbolic link", link: [2]string{"counter_2.db", "gone.db"},
+			shard: "counter_2.db", kind: KindForeign, detail: `a symbolic link to "gone.db", which cannot be opened`, repair: RepairQuarantine},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for n, b := range tt.files {
 				write(t, dir, n, b)
+			}
+			if tt.link[0] != "" {
+				if err := os.Symlink(tt.link[1], filepath.Join(dir, tt.link[0])); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if tt.mkdir != "" {
 				if err := os.Mkdir(filepath.Join(dir, tt.mkdir), 0o755); err != nil {
