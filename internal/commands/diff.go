@@ -59,7 +59,8 @@ Values are equal when they are the same, both NaN, or within --tolerance
 in A, "+" only in B, "~" changed values.
 
 --counters reports only the counter, histogram and summary series that are
-lower in B than in A: what Prometheus would take for a counter reset.
+lower in B than in A (what Prometheus would take for a counter reset) or NaN
+in B where A has a number (rate() is NaN from then on).
 
 Exit status: 0 equal (no series went backwards with --counters), 1 different,
 2 usage or trouble (a bad flag, a source that does not exist or cannot be
@@ -105,7 +106,7 @@ different.`,
 	_ = cmd.Flags().MarkHidden("redis-url")
 	cmd.Flags().Float64Var(&opts.Compare.Tolerance, "tolerance", 0, "relative difference under which two values are equal, e.g. 1e-9")
 	cmd.Flags().Float64Var(&opts.Compare.AbsTolerance, "abs-tolerance", 0, "absolute difference under which two values are equal")
-	cmd.Flags().BoolVar(&opts.Compare.Counters, "counters", false, "report only counter, histogram and summary series that went backwards from A to B")
+	cmd.Flags().BoolVar(&opts.Compare.Counters, "counters", false, "report only counter, histogram and summary series that went backwards (or became NaN) from A to B")
 	cmd.Flags().StringVarP(&opts.Format, "format", "o", "text", "output format: text or json")
 	cmd.Flags().IntVar(&opts.MaxLines, "max-lines", 20, "series listed per family and kind of difference in text output (0: all)")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(diffFormats, cobra.ShellCompDirectiveNoFileComp))

@@ -293,7 +293,7 @@ type FamilyDiff struct {
 	OnlyA []string `json:"only_a,omitempty"`
 	OnlyB []string `json:"only_b,omitempty"`
 	// Changed lists series whose values differ (in --counters mode, those
-	// that went backwards).
+	// that went backwards or became NaN).
 	Changed []Change `json:"changed,omitempty"`
 }
 
@@ -421,7 +421,9 @@ func Diff(a, b *Exposition, o Options) *Report {
 			for _, k := range fa.order {
 				va := fa.series[k]
 				vb, ok := fb.series[k]
-				if ok && vb < va && !o.Equal(va, vb) {
+				// A counter that became NaN is broken too: rate() is
+				// NaN from then on.
+				if ok && (vb < va && !o.Equal(va, vb) || math.IsNaN(vb) && !math.IsNaN(va)) {
 					d.Changed = append(d.Changed, Change{Series: k, A: va, B: vb})
 				}
 			}
@@ -514,9 +516,9 @@ func (r *Report) WriteText(w io.Writer, max int) error {
 	}
 	switch {
 	case r.Counters && r.Equal():
-		fmt.Fprintf(&b, "no counter, histogram or summary series went backwards from A (%s) to B (%s)\n", r.A, r.B)
+		fmt.Fprintf(&b, "no counter, histogram or summary series went backwards or became NaN from A (%s) to B (%s)\n", r.A, r.B)
 	case r.Counters:
-		fmt.Fprintf(&b, "%d series in %d families went backwards from A (%s) to B (%s)\n", series, len(r.Diffs), r.A, r.B)
+		fmt.Fprintf(&b, "%d series in %d families went backwards or became NaN from A (%s) to B (%s)\n", series, len(r.Diffs), r.A, r.B)
 	case r.Equal():
 		fmt.Fprintf(&b, "equal: %d families, %d series in A (%s) and B (%s)\n", r.FamiliesA, r.SeriesA, r.A, r.B)
 	default:
