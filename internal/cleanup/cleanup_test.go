@@ -444,8 +444,8 @@ func TestBadJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), FileTarget(st), Options{DeadPIDs: true})
-	if err == nil || !strings.Contains(err.Error(), JournalName) {
-		t.Errorf("err = %v, want one naming the journal", err)
+	if err == nil || !strings.Contains(err.Error(), JournalName) || !strings.Contains(err.Error(), "remove it by hand") {
+		t.Errorf("err = %v, want one naming the journal and what to do", err)
 	}
 }
 

@@ -125,13 +125,18 @@ func encodeJournal(j *Journal) ([]byte, error) {
 	return json.Marshal(j)
 }
 
+// journalAdvice is what a journal that cannot be used asks of the user.
+const journalAdvice = "a cleanup writes it first and removes it last, and readers and cleanups stop while one is there that they cannot finish. " +
+	"It holds no metrics: once you know that no cleanup was running (one killed after writing an archive leaves it beside its sources, " +
+	"counted twice until the run is finished), remove it by hand (a file: rm; Redis: DEL)"
+
 func decodeJournal(where string, b []byte) (*Journal, error) {
 	var j Journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("cleanup journal %s: %w (an interrupted cleanup left it; it must be finished before another cleanup can run)", where, err)
+		return nil, fmt.Errorf("cleanup journal %s cannot be read: %w: %s", where, err, journalAdvice)
 	}
 	if j.Version != 1 {
-		return nil, fmt.Errorf("cleanup journal %s: version %d, want 1", where, j.Version)
+		return nil, fmt.Errorf("cleanup journal %s is of version %d, which this promstore does not know (a newer promstore's? finish the run with that one): %s", where, j.Version, journalAdvice)
 	}
 	return &j, nil
 }
