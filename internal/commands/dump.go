@@ -305,8 +305,13 @@ func filteredShards(keep func(*store.Key, store.Kind) bool, fn store.ShardFunc) 
 	}
 }
 
+// maxProblemLines is how many shard problems a command prints before it
+// counts the rest.
+const maxProblemLines = 20
+
 // reportScan turns a scan's outcome into warnings or an error: shard
-// problems are warnings on ErrOut (errors with strict); anything else is
+// problems are warnings on ErrOut (errors with strict), the first
+// maxProblemLines of them and a count of the rest; anything else is
 // returned as is.
 func reportScan(io *IOStreams, err error, strict bool) error {
 	if err == nil {
@@ -320,7 +325,13 @@ func reportScan(io *IOStreams, err error, strict bool) error {
 	if strict {
 		word = "error"
 	}
-	for _, p := range problems {
+	for i, p := range problems {
+		if i == maxProblemLines && len(problems) > maxProblemLines+1 {
+			// A store of thousands of bad keys or files (a nested
+			// prefix, a pile of truncated shards) would bury the output.
+			fmt.Fprintf(io.ErrOut, "promstore: %s: and %d more problems (promstore fsck lists every one)\n", word, len(problems)-i)
+			break
+		}
 		fmt.Fprintf(io.ErrOut, "promstore: %s: %v\n", word, p)
 	}
 	if strict {

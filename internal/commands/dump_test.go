@@ -710,3 +710,27 @@ c.labels('4242').inc(proc + 1)
 		t.Errorf("sorted lines differ from Python's output:\n%s\nwant:\n%s", g, w)
 	}
 }
+
+// TestDumpCountsManyProblems: a directory of many damaged shards (a pile
+// of 0-byte files from killed workers) warns about the first 20 and counts
+// the rest, instead of one line each.
+func TestDumpCountsManyProblems(t *testing.T) {
+	dir := testenv.CopyStore(t, filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"))
+	for i := range 50 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("counter_%d.db", 90000+i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runCLI(t, nil, "dump", "--dir", dir)
+	if code != 0 || out == "" {
+		t.Fatalf("exit %d, %d bytes of output: %s", code, len(out), errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	if len(lines) != 21 || !strings.Contains(lines[20], "and 30 more problems (promstore fsck lists every one)") {
+		t.Errorf("%d warning lines, the last %q", len(lines), lines[len(lines)-1])
+	}
+	code, _, errOut = runCLI(t, nil, "dump", "--strict", "--dir", dir)
+	if code != 1 || !strings.Contains(errOut, "50 shard problem(s) found and --strict given") {
+		t.Errorf("--strict: exit %d: %s", code, errOut)
+	}
+}
