@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,8 +82,25 @@ func CheckURL(raw string) error {
 	default:
 		return fmt.Errorf("%s: scheme %q: want redis:// (or rediss:// for TLS, unix:// for a socket)", redactURL(raw), scheme)
 	}
-	if _, err := redis.ParseURL(raw); err != nil {
+	o, err := redis.ParseURL(raw)
+	if err != nil {
 		return fmt.Errorf("%s: %w", redactURL(raw), scrubErr(plainURLError(err), raw))
+	}
+	if o.DB < 0 {
+		return fmt.Errorf("%s: database %d: want a number from 0", redactURL(raw), o.DB)
+	}
+	if u, err := url.Parse(raw); err == nil {
+		// go-redis takes ?db= over the path's number without a word.
+		if q := u.Query().Get("db"); q != "" {
+			if p := strings.Trim(u.Path, "/"); p != "" && p != q {
+				return fmt.Errorf("%s: two databases, %s in the path and %s in ?db=: give one", redactURL(raw), p, q)
+			}
+		}
+		if port := u.Port(); port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("%s: port %s: want 1 to 65535", redactURL(raw), port)
+			}
+		}
 	}
 	return nil
 }
