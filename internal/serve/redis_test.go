@@ -2,6 +2,8 @@ package serve
 
 import (
 	"context"
+	"crypto/md5"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -97,5 +99,49 @@ func TestReadyPingsRedis(t *testing.T) {
 	}
 	if !strings.Contains(stats, "cmdstat_ping:") || strings.Contains(stats, "cmdstat_scan:") {
 		t.Errorf("/-/ready did not ping, or listed keys:\n%s", stats)
+	}
+}
+
+// TestOrphanKeysServed: a Redis store under the exporter's TTLs holds now
+// and then a metric hash whose meta hash has expired. The exporter's
+// collector skips it, and so does a scrape (logging it), without
+// --partial; a problem of another kind (a value that is not a number)
+// still fails the scrape.
+func TestOrphanKeysServed(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k, err := store.ParseKey(store.EncodeKey("jobs", "jobs_total", []store.Label{{Name: "queue", Value: "a"}}, "Jobs done."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.ShardID{Kind: store.KindCounter, PID: "4100"}
+	if err := st.WriteShard(ctx, id, []store.Sample{{Shard: id, Key: k, Value: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	c := rs.Client()
+	defer c.Close()
+	orphan := "gunicorn:counter:4101:metric:22222222222222222222222222222222"
+	if err := c.HSet(ctx, orphan, "value", "5.0", "timestamp", "0.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	srv := start(t, Options{Store: cleanup.Consistent(st), StoreName: st.Describe()})
+	r := get(t, nil, srv.url+"/metrics", nil)
+	if r.status != 200 || !strings.Contains(r.body, `jobs_total{queue="a"} 3.0`) {
+		t.Fatalf("an orphan key: status %d, body:\n%s", r.status, r.body)
+	}
+	if !strings.Contains(srv.logs.String(), "orphan") {
+		t.Errorf("the orphan key was not logged:\n%s", srv.logs.String())
+	}
+	bad := fmt.Sprintf("gunicorn:counter:4100:metric:%x", md5.Sum([]byte(k.Text)))
+	if err := c.HSet(ctx, bad, "value", "notafloat").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(t, nil, srv.url+"/metrics", nil); r.status != http.StatusInternalServerError {
+		t.Errorf("a value that is not a number: status %d, want 500", r.status)
 	}
 }

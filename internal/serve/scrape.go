@@ -293,14 +293,23 @@ func (sc *scraper) read(f *flight) *snapshot {
 	case isPartial:
 		snap.problems = problems
 		sc.self.shardErrors.Add(float64(len(problems)))
-		if !sc.partial {
-			snap.err = err
-			sc.failures.log(ctx, sc.log, slog.LevelError, "unreadable shards", "store has unreadable shards; failing the scrape (--partial serves the rest)",
-				"shards", len(problems), "err", err)
-		} else {
+		switch {
+		case sc.partial:
 			for _, p := range problems {
 				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping unreadable shard", "err", p)
 			}
+		case onlyOrphans(problems):
+			// Redis keys expire one by one (the exporter's TTL): a
+			// metric hash whose meta hash is gone is what a store under
+			// TTLs holds now and then, and the exporter's collector skips
+			// it too. Failing every such scrape would make gaps.
+			for _, p := range problems {
+				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping an orphan key, as the exporter's collector does", "err", p)
+			}
+		default:
+			snap.err = err
+			sc.failures.log(ctx, sc.log, slog.LevelError, "unreadable shards", "store has unreadable shards; failing the scrape (--partial serves the rest)",
+				"shards", len(problems), "err", err)
 		}
 	case errors.Is(err, context.DeadlineExceeded) && sc.base.Err() == nil:
 		snap.err = errTimeout{sc.timeout}
@@ -482,4 +491,15 @@ func gzipBytes(p []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// onlyOrphans reports whether every problem is an orphan key
+// (store.ProblemOrphan).
+func onlyOrphans(problems []*store.ShardError) bool {
+	for _, p := range problems {
+		if p.Kind != store.ProblemOrphan {
+			return false
+		}
+	}
+	return len(problems) > 0
 }
