@@ -317,6 +317,10 @@ type accumulator struct {
 	// (archive sources and kept shards of the same kind and mode), so that
 	// the archive value can be chosen to keep the first-seen result.
 	seq []seqEntry
+	// For a key merged by addition (see sumValue): what readers add to
+	// before the run, every value in scan order; the kept shards' values
+	// in scan order; and whether every sum of the values is exact.
+	sum sumState
 }
 
 // seqEntry is one value of a min/max key in scan order.
@@ -517,7 +521,11 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 		if w == nil {
 			if w = watch[s.Shard.KindName()]; w != nil && !s.Key.Legacy {
 				a := w.accOf(store.CanonicalKeyText(s.Key))
-				a.seq = append(a.seq, seqEntry{id: s.Shard, v: s.Value})
+				if mergeRule(w.plan.ID) == "sum" {
+					a.sum.kept(s.Value, t.less(s.Shard, w.plan.ID))
+				} else {
+					a.seq = append(a.seq, seqEntry{id: s.Shard, v: s.Value})
+				}
 			}
 			return nil
 		}
@@ -530,7 +538,10 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 		}
 		a := w.accOf(store.CanonicalKeyText(s.Key))
 		a.add(s.Shard, s.Value, s.Timestamp)
-		if watch[s.Shard.KindName()] != nil {
+		switch r := mergeRule(w.plan.ID); {
+		case r == "sum":
+			a.sum.source(s.Value)
+		case watch[s.Shard.KindName()] != nil:
 			a.seq = append(a.seq, seqEntry{id: s.Shard, v: s.Value, src: true})
 		}
 		return nil
@@ -587,7 +598,7 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 			case "min", "max":
 				a.value = firstSeenValue(a, r, id, t.less)
 			case "sum":
-				a.value = sumValue(a, id, t)
+				a.value = sumValue(&a.sum, a.value, t)
 			}
 			w.plan.Samples = append(w.plan.Samples, JournalSample{Key: a.text, Value: a.value, Timestamp: a.ts})
 		}

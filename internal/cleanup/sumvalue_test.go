@@ -96,7 +96,16 @@ func TestSumValueNeverLowers(t *testing.T) {
 			}
 		}
 
-		v := sumValue(&a, archive, &Target{AnyPlace: true})
+		tk := &Target{}
+		var st sumState
+		for _, e := range seq {
+			if e.src {
+				st.source(e.v)
+			} else {
+				st.kept(e.v, tk.less(e.id, archive))
+			}
+		}
+		v := sumValue(&st, a.value, &Target{AnyPlace: true})
 		for p, s := range sumsAfter(seq, v) {
 			if s < before {
 				t.Fatalf("case %d: archive %v at place %d: sum %v falls below %v (%+v)", n, v, p, s, before, seq)
@@ -110,8 +119,7 @@ func TestSumValueNeverLowers(t *testing.T) {
 		}
 
 		// The store's order: the archive after the kept "a…" pids.
-		tk := &Target{}
-		v = sumValue(&a, archive, tk)
+		v = sumValue(&st, a.value, tk)
 		pos := 0
 		for _, e := range seq {
 			if !e.src && tk.less(e.id, archive) {
@@ -140,7 +148,7 @@ func slicesMin(vs []float64) float64 {
 	return m
 }
 
-func TestExactSums(t *testing.T) {
+func TestExactness(t *testing.T) {
 	e := func(vs ...float64) []seqEntry {
 		var s []seqEntry
 		for _, v := range vs {
@@ -162,8 +170,12 @@ func TestExactSums(t *testing.T) {
 		{"negative whole numbers", e(-4, 7), true},
 	}
 	for _, tc := range cases {
-		if got := exactSums(tc.seq); got != tc.want {
-			t.Errorf("%s: exactSums = %v, want %v", tc.name, got, tc.want)
+		var x exactness
+		for _, e := range tc.seq {
+			x.add(e.v)
+		}
+		if got := x.whole(); got != tc.want {
+			t.Errorf("%s: whole = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
