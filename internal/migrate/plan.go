@@ -262,10 +262,13 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 	}
 	sort.Slice(p.Shards, func(i, j int) bool { return p.Shards[i].Target.String() < p.Shards[j].Target.String() })
 
-	// Read what the target holds in the shards of the plan.
+	// Read what the target holds in the shards of the plan, and what the
+	// archive check needs of the others.
+	archived := newArchivedCheck(opts.PIDPrefix, p.Shards)
 	err = dst.Scan(ctx, func(s store.Sample) error {
 		sp := byTarget[s.Shard]
 		if sp == nil {
+			archived.target(s, store.CanonicalKeyText(s.Key))
 			return nil
 		}
 		p.TargetSamples++
@@ -291,6 +294,9 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		p.TargetProblems = problems
 	} else if err != nil {
 		return nil, fmt.Errorf("read target: %w", err)
+	}
+	if err := archived.check(p); err != nil {
+		return nil, err
 	}
 
 	var journal map[string][]journalEntry

@@ -1,0 +1,137 @@
+package migrate
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+)
+
+// TestArchivedShardsRefused: an archive written by promstore cleanup
+// records nothing about the shards it absorbed, so a migration that would
+// write a shard beside an archive holding all its series (or an archive
+// beside such shards) is refused before anything is written; it would
+// count those processes twice.
+func TestArchivedShardsRefused(t *testing.T) {
+	c1 := store.ShardID{Kind: store.KindCounter, PID: "101"}
+	c2 := store.ShardID{Kind: store.KindCounter, PID: "102"}
+	arch1 := store.ShardID{Kind: store.KindCounter, PID: "archive-1"}
+	arch2 := store.ShardID{Kind: store.KindCounter, PID: "archive-2"}
+	web := func(id store.ShardID) store.ShardID { id.PID = "web1-" + id.PID; return id }
+	type shard struct {
+		id store.ShardID
+		kv []any
+	}
+	tests := []struct {
+		name     string
+		src, dst []shard
+		prefix   string
+		want     []string // in the error; none: no refusal
+	}{
+		{
+			name: "rerun after a cleanup of the target",
+			src:  []shard{{c1, []any{kReq, 5.0}}, {c2, []any{kReq, 2.0, kErr, 1.0}}},
+			dst:  []shard{{arch1, []any{kReq, 7.0, kErr, 1.0}}},
+			want: []string{"source shard counter_101", "source shard counter_102", "counter_archive-1"},
+		},
+		{
+			name:   "rerun after a cleanup of the target, with a pid prefix",
+			src:    []shard{{c1, []any{kReq, 5.0}}},
+			dst:    []shard{{arch1, []any{kReq, 5.0}}},
+			prefix: "web1-",
+			want:   []string{"source shard counter_101: the target has no shard counter_web1-101"},
+		},
+		{
+			name: "rerun after a cleanup of the source",
+			src:  []shard{{arch1, []any{kReq, 7.0, kErr, 1.0}}},
+			dst:  []shard{{c1, []any{kReq, 5.0}}, {c2, []any{kReq, 2.0, kErr, 1.0}}},
+			want: []string{"target shard counter_101", "target shard counter_102", "its archive counter_archive-1"},
+		},
+		{
+			name:   "rerun after a cleanup of the source, with a pid prefix",
+			src:    []shard{{arch1, []any{kReq, 7.0}}},
+			dst:    []shard{{web(c1), []any{kReq, 5.0}}, {c2, []any{kReq, 2.0}}},
+			prefix: "web1-",
+			want:   []string{"target shard counter_web1-101: the source has no shard counter_101"},
+		},
+		{
+			name: "rerun after a second cleanup of the source",
+			src:  []shard{{arch2, []any{kReq, 9.0}}},
+			dst:  []shard{{arch1, []any{kReq, 7.0}}},
+			want: []string{"target shard counter_archive-1", "counter_archive-2"},
+		},
+		{
+			name: "plain rerun",
+			src:  []shard{{c1, []any{kReq, 5.0}}, {arch1, []any{kReq, 3.0}}},
+			dst:  []shard{{c1, []any{kReq, 5.0}}, {arch1, []any{kReq, 3.0}}},
+		},
+		{
+			name: "a source shard with a series the archive lacks",
+			src:  []shard{{c1, []any{kReq, 5.0, kErr, 1.0}}},
+			dst:  []shard{{arch1, []any{kReq, 7.0}}},
+		},
+		{
+			name: "a target archive of another kind",
+			src:  []shard{{c1, []any{kReq, 5.0}}},
+			dst:  []shard{{store.ShardID{Kind: store.KindGauge, Mode: "max", PID: "archive-1"}, []any{kReq, 7.0}}},
+		},
+		{
+			name:   "another host's shards beside the source's archive",
+			src:    []shard{{arch1, []any{kReq, 7.0}}},
+			dst:    []shard{{store.ShardID{Kind: store.KindCounter, PID: "web2-101"}, []any{kReq, 5.0}}},
+			prefix: "web1-",
+		},
+		{
+			name: "a target shard with a series the source's archive lacks",
+			src:  []shard{{arch1, []any{kReq, 7.0}}},
+			dst:  []shard{{c1, []any{kReq, 5.0, kErr, 1.0}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, dst := open(t, t.TempDir(), 16), open(t, t.TempDir(), 16)
+			for _, s := range tt.src {
+				write(t, src, s.id, s.kv...)
+			}
+			for _, s := range tt.dst {
+				write(t, dst, s.id, s.kv...)
+			}
+			before := dump(t, dst)
+			_, err := run(t, src, dst, Options{PIDPrefix: tt.prefix})
+			if got := dump(t, dst); got != before && len(tt.want) > 0 {
+				t.Errorf("target changed although the migration was refused:\n%s\nwas\n%s", got, before)
+			}
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("migration refused: %v", err)
+				}
+				return
+			}
+			var ae *ArchivedError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want an *ArchivedError", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestArchivedErrorNamesAtMost20: a refusal over many shards stays readable.
+func TestArchivedErrorNamesAtMost20(t *testing.T) {
+	e := &ArchivedError{}
+	for range 25 {
+		e.Lines = append(e.Lines, "source shard x")
+	}
+	msg := e.Error()
+	if n := strings.Count(msg, "source shard x"); n != 20 {
+		t.Errorf("error names %d shards, want 20", n)
+	}
+	if !strings.Contains(msg, "25 shard(s)") || !strings.Contains(msg, "... and 5 more") {
+		t.Errorf("error does not count them all:\n%s", msg)
+	}
+}
