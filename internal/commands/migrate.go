@@ -357,7 +357,16 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	if opts.DeleteSource && len(plan.SourceProblems) > 0 {
 		fmt.Fprintf(errOut, "promstore: not deleting the source: %d of its shards or keys could not be read\n", len(plan.SourceProblems))
 	} else if opts.DeleteSource {
-		n, err := migrate.DeleteSource(ctx, plan, src)
+		var alive func(string) store.Liveness
+		if toRedis {
+			// The source directory is this host's: its running workers
+			// write into the files they have mapped.
+			if alive = opts.Alive; alive == nil {
+				alive = store.ProcessAlive
+			}
+		}
+		n, kept, err := migrate.DeleteSource(ctx, plan, src, alive)
+		warnKeptRunning(errOut, kept)
 		if err != nil {
 			return err
 		}

@@ -185,3 +185,22 @@ func warnRunningConflicts(w io.Writer, p *migrate.Plan, pids []string) {
 	fmt.Fprintf(w, "promstore: warning: conflicts in shards of %d running process(es) (pid %s): their values grow while they run, so an earlier migration of this directory most likely wrote these samples; %s\n",
 		len(pids), strings.Join(shown, ", "), what)
 }
+
+// warnKeptRunning names the source shards --delete-source kept because
+// their processes run: a worker writes on into the file it has mapped,
+// and an unlinked file would lose every later increment.
+func warnKeptRunning(w io.Writer, kept []store.ShardID) {
+	if len(kept) == 0 {
+		return
+	}
+	names := make([]string, 0, min(len(kept), 10))
+	for _, id := range kept[:min(len(kept), 10)] {
+		names = append(names, id.String())
+	}
+	more := ""
+	if len(kept) > 10 {
+		more = fmt.Sprintf(" and %d more", len(kept)-10)
+	}
+	fmt.Fprintf(w, "promstore: warning: --delete-source: kept %d source shard(s) of running processes: %s%s (deleting them would lose what those workers write next; once they have stopped, run the migration again with --delete-source)\n",
+		len(kept), strings.Join(names, ", "), more)
+}

@@ -181,21 +181,40 @@ func writeShard(ctx context.Context, dst store.Writer, sp *ShardPlan, samples []
 // wrote to since the plan was read is not deleted, and nothing is. It
 // refuses when the source had unreadable shards, whose samples the plan
 // could not account for.
-func DeleteSource(ctx context.Context, p *Plan, src store.Store) (int, error) {
+//
+// alive, when not nil, says whether a shard's pid runs on this host (a
+// file store's): the shards of running processes are kept, neither
+// checked nor deleted, and returned in kept. A running worker keeps
+// writing into the file it has mapped; unlinked, every later increment
+// would be lost.
+func DeleteSource(ctx context.Context, p *Plan, src store.Store, alive func(pid string) store.Liveness) (deleted int, kept []store.ShardID, err error) {
 	if len(p.SourceProblems) > 0 {
-		return 0, fmt.Errorf("not deleting the source: %d of its shards or keys could not be read", len(p.SourceProblems))
+		return 0, nil, fmt.Errorf("not deleting the source: %d of its shards or keys could not be read", len(p.SourceProblems))
 	}
+	running := map[string]bool{}
 	planned := map[store.ShardID]map[string]*Item{}
+	var todo []*ShardPlan
 	for _, sp := range p.Shards {
+		pid := sp.Source.PID
+		if alive != nil {
+			if _, ok := running[pid]; !ok {
+				running[pid] = alive(pid) == store.AliveYes
+			}
+			if running[pid] {
+				kept = append(kept, sp.Source)
+				continue
+			}
+		}
 		m := make(map[string]*Item, len(sp.Items))
 		for i := range sp.Items {
 			m[sp.Items[i].Text] = &sp.Items[i]
 		}
 		planned[sp.Source] = m
+		todo = append(todo, sp)
 	}
 	seen := map[store.ShardID]int{}
 	var changed []string
-	err := src.Scan(ctx, func(s store.Sample) error {
+	err = src.Scan(ctx, func(s store.Sample) error {
 		m := planned[s.Shard]
 		if m == nil {
 			return nil
@@ -208,7 +227,7 @@ func DeleteSource(ctx context.Context, p *Plan, src store.Store) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("not deleting the source: re-read it: %w", err)
+		return 0, kept, fmt.Errorf("not deleting the source: re-read it: %w", err)
 	}
 	for id, m := range planned {
 		if seen[id] != len(m) {
@@ -217,14 +236,13 @@ func DeleteSource(ctx context.Context, p *Plan, src store.Store) (int, error) {
 	}
 	if len(changed) > 0 {
 		sort.Strings(changed)
-		return 0, fmt.Errorf("not deleting the source: shard %s changed since it was migrated (is a process still writing?); run the migration again", changed[0])
+		return 0, kept, fmt.Errorf("not deleting the source: shard %s changed since it was migrated (is a process still writing?); run the migration again", changed[0])
 	}
-	deleted := 0
-	for _, sp := range p.Shards {
+	for _, sp := range todo {
 		if err := src.DeleteShard(ctx, sp.Source); err != nil {
-			return deleted, fmt.Errorf("delete source shard %s: %w", sp.Source, err)
+			return deleted, kept, fmt.Errorf("delete source shard %s: %w", sp.Source, err)
 		}
 		deleted++
 	}
-	return deleted, nil
+	return deleted, kept, nil
 }

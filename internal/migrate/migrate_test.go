@@ -355,7 +355,7 @@ func TestDeleteSource(t *testing.T) {
 	}
 	// A live process writes after the plan was read: nothing is deleted.
 	write(t, src, counterID, kReq, 9.0)
-	if _, err := DeleteSource(ctx, p, src); err == nil || !strings.Contains(err.Error(), "counter_7 changed") {
+	if _, _, err := DeleteSource(ctx, p, src, nil); err == nil || !strings.Contains(err.Error(), "counter_7 changed") {
 		t.Fatalf("err = %v", err)
 	}
 	if len(values(t, src, gaugeID)) != 1 {
@@ -365,7 +365,7 @@ func TestDeleteSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := DeleteSource(ctx, p, src)
+	n, _, err := DeleteSource(ctx, p, src, nil)
 	if err != nil || n != 2 {
 		t.Fatalf("deleted %d, err %v", n, err)
 	}

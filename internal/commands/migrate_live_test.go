@@ -1,0 +1,66 @@
+package commands
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/storetest"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// TestMigrateDeleteSourceKeepsRunning: file-to-redis --delete-source keeps
+// the shards of processes running on this host, naming them in a warning
+// (a worker writes on into the file it has mapped: unlinked, every later
+// increment is lost), and deletes the others.
+func TestMigrateDeleteSourceKeepsRunning(t *testing.T) {
+	e := newMigrateEnv(t)
+	ctx := context.Background()
+	live, dead := testenv.LivePID(t), testenv.DeadPID(t)
+	tests := []struct {
+		name     string
+		pids     []string
+		wantKept []string
+	}{
+		{"dead only", []string{dead}, nil},
+		{"running and dead", []string{live, dead}, []string{live}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := e.srv.Client().FlushDB(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			st, err := filestore.Open(ctx, dir, filestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+			for _, pid := range tt.pids {
+				id := store.ShardID{Kind: store.KindCounter, PID: pid}
+				if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 5}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := e.run(e.opts("file-to-redis", "--dir", dir, "--delete-source")); err != nil {
+				t.Fatalf("migrate: %v\n%s", err, e.errOut)
+			}
+			for _, pid := range tt.pids {
+				_, err := os.Stat(filepath.Join(dir, "counter_"+pid+".db"))
+				kept := err == nil
+				wantKept := len(tt.wantKept) > 0 && tt.wantKept[0] == pid
+				if kept != wantKept {
+					t.Errorf("shard of pid %s kept: %v, want %v", pid, kept, wantKept)
+				}
+			}
+			warned := strings.Contains(e.errOut.String(), "kept 1 source shard(s) of running processes: counter_"+live)
+			if warned != (len(tt.wantKept) > 0) {
+				t.Errorf("stderr %q: want the warning naming counter_%s: %v", e.errOut.String(), live, len(tt.wantKept) > 0)
+			}
+		})
+	}
+}
