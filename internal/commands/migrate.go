@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -250,6 +251,43 @@ func keepDirLayout(ctx context.Context, opts *MigrateOptions, dst store.Store) (
 	return nd, nil
 }
 
+// runningTargets returns an error naming the shards a redis-to-file plan
+// would write over whose files exist and whose pids run on this host: a
+// shard is written as a new file renamed over the old one, and the running
+// worker would write on into the old file it has mapped, every later
+// increment lost. Like cleanup, migrate never touches a running pid's
+// shard.
+func runningTargets(ctx context.Context, plan *migrate.Plan, dst store.Store, opts *MigrateOptions) error {
+	alive := opts.Alive
+	if alive == nil {
+		alive = store.ProcessAlive
+	}
+	infos, err := dst.Shards(ctx)
+	if err != nil {
+		// A target that cannot be listed: the plan's read reported it.
+		infos = nil
+	}
+	exists := make(map[store.ShardID]bool, len(infos))
+	for _, in := range infos {
+		exists[in.ID] = true
+	}
+	var names []string
+	for _, sp := range plan.Shards {
+		if sp.Writes > 0 && exists[sp.Target] && alive(sp.Target.PID) == store.AliveYes {
+			names = append(names, sp.Target.String())
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	shown := names
+	if len(shown) > 10 {
+		shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(names)-10))
+	}
+	return fmt.Errorf("target dir %s: %d shard(s) to write belong to processes running on this host: %s; nothing written: a shard is replaced by a new file, and a running worker writes on into the file it has mapped, losing every later increment. Stop those processes (or migrate into another directory), then run again",
+		opts.Dir, len(names), strings.Join(shown, ", "))
+}
+
 func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	now := opts.Now
 	if now == nil {
@@ -306,12 +344,22 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 		warnLegacyTimestamps(errOut, plan)
 	}
 	warnRunningConflicts(errOut, plan, runningConflicts(plan, opts))
+	var running error
+	if !toRedis {
+		running = runningTargets(ctx, plan, dst, opts)
+	}
 	if opts.DryRun {
 		printPlan(opts.IO.Out, plan, src, dst)
+		if running != nil {
+			return fmt.Errorf("dry run: the real run would fail: %w", running)
+		}
 		if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 			return errSilent
 		}
 		return nil
+	}
+	if running != nil {
+		return running
 	}
 	if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 		fmt.Fprintf(errOut, "promstore: %d conflicting samples: the target already holds them with other values; nothing written\n", plan.Conflicts)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
 	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
@@ -60,6 +61,77 @@ func TestMigrateDeleteSourceKeepsRunning(t *testing.T) {
 			warned := strings.Contains(e.errOut.String(), "kept 1 source shard(s) of running processes: counter_"+live)
 			if warned != (len(tt.wantKept) > 0) {
 				t.Errorf("stderr %q: want the warning naming counter_%s: %v", e.errOut.String(), live, len(tt.wantKept) > 0)
+			}
+		})
+	}
+}
+
+// TestMigrateRedisToFileKeepsRunningShards: redis-to-file refuses to
+// replace the shard file of a process running on this host (the worker
+// would write on into the file it has mapped, its later increments lost):
+// nothing written, exit 1, the shard named; a dead pid's shard, or a
+// running pid without a file yet, is written.
+func TestMigrateRedisToFileKeepsRunningShards(t *testing.T) {
+	e := newMigrateEnv(t)
+	ctx := context.Background()
+	live, dead := testenv.LivePID(t), testenv.DeadPID(t)
+	tests := []struct {
+		name    string
+		pid     string
+		hasFile bool
+		refused bool
+	}{
+		{"running pid with a file", live, true, true},
+		{"running pid without a file", live, false, false},
+		{"dead pid with a file", dead, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := e.srv.Client().FlushDB(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := redisstore.Open(ctx, e.cfg())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rs.Close()
+			id := store.ShardID{Kind: store.KindCounter, PID: tt.pid}
+			other := storetest.Key(t, "other", "other_total", nil, "Other.")
+			if err := rs.WriteShard(ctx, id, []store.Sample{{Key: other, Value: 7}}); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			file := filepath.Join(dir, "counter_"+tt.pid+".db")
+			var before os.FileInfo
+			if tt.hasFile {
+				st, err := filestore.Open(ctx, dir, filestore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+				if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 5}}); err != nil {
+					t.Fatal(err)
+				}
+				if before, err = os.Stat(file); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = e.run(e.opts("redis-to-file", "--dir", dir))
+			if !tt.refused {
+				if err != nil {
+					t.Fatalf("migrate: %v\n%s", err, e.errOut)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "belong to processes running on this host: counter_"+tt.pid) {
+				t.Fatalf("err = %v, want a refusal naming counter_%s", err, tt.pid)
+			}
+			after, err := os.Stat(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !os.SameFile(before, after) || !after.ModTime().Equal(before.ModTime()) {
+				t.Error("the running process's shard file was replaced or written")
 			}
 		})
 	}
