@@ -142,16 +142,44 @@ type newWriter interface {
 	WriteNewShard(ctx context.Context, id store.ShardID, samples []store.Sample) error
 }
 
-// writeShard writes the samples of sp (in the order of sp.Items). With a
-// newWriter, the samples the plan found missing from the target (Create)
-// go through WriteNewShard and the others through WriteShard.
+// updatedWriter is a store that keeps a time of last update per sample
+// (redisstore: updated_at), which can be written as the source shard's
+// instead of now: cleanup's --stale-after and --min-idle judge a shard by
+// it, and a migration is no write of the worker's.
+type updatedWriter interface {
+	WriteShardUpdated(ctx context.Context, id store.ShardID, samples []store.Sample, updated time.Time) error
+	WriteNewShardUpdated(ctx context.Context, id store.ShardID, samples []store.Sample, updated time.Time) error
+}
+
+// shardWriter returns the writes of one shard: plain and of samples known
+// absent (the same when dst has no cheaper way), with the source shard's
+// time of last update where dst keeps one and it is known.
+func shardWriter(dst store.Writer, sp *ShardPlan) (write, writeNew func(context.Context, store.ShardID, []store.Sample) error) {
+	write, writeNew = dst.WriteShard, dst.WriteShard
+	if nw, ok := dst.(newWriter); ok {
+		writeNew = nw.WriteNewShard
+	}
+	if uw, ok := dst.(updatedWriter); ok && !sp.Updated.IsZero() {
+		write = func(ctx context.Context, id store.ShardID, ss []store.Sample) error {
+			return uw.WriteShardUpdated(ctx, id, ss, sp.Updated)
+		}
+		writeNew = func(ctx context.Context, id store.ShardID, ss []store.Sample) error {
+			return uw.WriteNewShardUpdated(ctx, id, ss, sp.Updated)
+		}
+	}
+	return write, writeNew
+}
+
+// writeShard writes the samples of sp (in the order of sp.Items). The
+// samples the plan found missing from the target (Create) go through the
+// cheaper write of new samples where dst has one.
 func writeShard(ctx context.Context, dst store.Writer, sp *ShardPlan, samples []store.Sample) error {
-	nw, ok := dst.(newWriter)
-	if !ok || sp.New == 0 {
-		return dst.WriteShard(ctx, sp.Target, samples)
+	write, writeNew := shardWriter(dst, sp)
+	if _, ok := dst.(newWriter); !ok || sp.New == 0 {
+		return write(ctx, sp.Target, samples)
 	}
 	if sp.New == len(samples) {
-		return nw.WriteNewShard(ctx, sp.Target, samples)
+		return writeNew(ctx, sp.Target, samples)
 	}
 	var created, others []store.Sample
 	j := 0
@@ -167,13 +195,13 @@ func writeShard(ctx context.Context, dst store.Writer, sp *ShardPlan, samples []
 		}
 		j++
 	}
-	if err := nw.WriteNewShard(ctx, sp.Target, created); err != nil {
+	if err := writeNew(ctx, sp.Target, created); err != nil {
 		return err
 	}
 	if len(others) == 0 {
 		return nil
 	}
-	return dst.WriteShard(ctx, sp.Target, others)
+	return write(ctx, sp.Target, others)
 }
 
 // DeleteSource removes the plan's source shards from src, after checking

@@ -16,6 +16,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/promstore/promstore/internal/store"
 )
@@ -119,6 +120,10 @@ type ShardPlan struct {
 	New, Same, Conflicts int
 	// Writes counts the items written.
 	Writes int
+	// Updated is the source shard's last update (file mtime; Redis
+	// updated_at), zero when unknown; a target that keeps such a time
+	// gets it instead of the time of the migration.
+	Updated time.Time
 	// others are target samples of the shard the source does not have;
 	// they stay and are part of what verification expects.
 	others []store.Sample
@@ -261,6 +266,19 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		return nil, fmt.Errorf("read source: %w", err)
 	}
 	sort.Slice(p.Shards, func(i, j int) bool { return p.Shards[i].Target.String() < p.Shards[j].Target.String() })
+	if _, ok := dst.(updatedWriter); ok && len(p.Shards) > 0 {
+		// The target keeps a time of last update: the source's is listed
+		// (for a directory a stat per file).
+		infos, err := src.Shards(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list source: %w", err)
+		}
+		for _, in := range infos {
+			if sp := byTarget[TargetID(in.ID, opts.PIDPrefix)]; sp != nil && sp.Source == in.ID {
+				sp.Updated = in.Updated
+			}
+		}
+	}
 
 	// Read what the target holds in the shards of the plan, and what the
 	// archive check needs of the others.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,7 +26,7 @@ import (
 // sample HSET metric, HSET meta, HSETNX created_at (and PEXPIRE of both
 // with a TTL). In a Cluster go-redis sends each to the master of its slot.
 func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
-	return s.writeShard(ctx, id, samples, false)
+	return s.writeShard(ctx, id, samples, false, time.Time{})
 }
 
 // WriteNewShard is WriteShard for samples the caller has just found absent
@@ -35,10 +36,24 @@ func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []stor
 // (one without a metric hash, which holds no sample) gets its created_at
 // reset to now; everything else is written as WriteShard writes it.
 func (s *Store) WriteNewShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
-	return s.writeShard(ctx, id, samples, true)
+	return s.writeShard(ctx, id, samples, true, time.Time{})
 }
 
-func (s *Store) writeShard(ctx context.Context, id store.ShardID, samples []store.Sample, absent bool) error {
+// WriteShardUpdated is WriteShard with updated_at set to updated instead
+// of now: the time of the last write of the samples (migrate keeps a
+// source shard's), which cleanup's --stale-after and --min-idle judge a
+// shard by. A zero updated means now.
+func (s *Store) WriteShardUpdated(ctx context.Context, id store.ShardID, samples []store.Sample, updated time.Time) error {
+	return s.writeShard(ctx, id, samples, false, updated)
+}
+
+// WriteNewShardUpdated is WriteNewShard with updated_at set to updated
+// (see WriteShardUpdated).
+func (s *Store) WriteNewShardUpdated(ctx context.Context, id store.ShardID, samples []store.Sample, updated time.Time) error {
+	return s.writeShard(ctx, id, samples, true, updated)
+}
+
+func (s *Store) writeShard(ctx context.Context, id store.ShardID, samples []store.Sample, absent bool, updated time.Time) error {
 	if err := validShard(id); err != nil {
 		return err
 	}
@@ -46,6 +61,9 @@ func (s *Store) writeShard(ctx context.Context, id store.ShardID, samples []stor
 		return nil
 	}
 	w := newShardWriter(s, id, absent)
+	if !updated.IsZero() {
+		w.updated = pyTime(updated)
+	}
 	if err := w.write(ctx, samples); err != nil {
 		return fmt.Errorf("write shard %s: %w", id, err)
 	}

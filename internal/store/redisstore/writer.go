@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,7 +22,9 @@ type shardWriter struct {
 	s                   *Store
 	base                string // <prefix>:<kind>:<pid>:
 	typ, mode, now, ttl string
-	ttlSet              bool
+	// updated is updated_at: now unless the caller gave the time.
+	updated string
+	ttlSet  bool
 	// absent: the caller knows the samples are new (WriteNewShard).
 	absent bool
 
@@ -39,9 +42,10 @@ func newShardWriter(s *Store, id store.ShardID, absent bool) *shardWriter {
 		base:   s.cfg.Prefix + ":" + id.KindName() + ":" + id.PID + ":",
 		typ:    string(id.Kind),
 		mode:   "all",
-		now:    store.PyRepr(float64(s.now().UnixMicro()) / 1e6),
+		now:    pyTime(s.now()),
 		ttl:    "0",
 	}
+	w.updated = w.now
 	if id.Kind == store.KindGauge {
 		w.mode = id.Mode
 	}
@@ -51,6 +55,10 @@ func newShardWriter(s *Store, id store.ShardID, absent bool) *shardWriter {
 	}
 	return w
 }
+
+// pyTime is t as the exporter writes a time: Unix seconds, as Python's
+// str(time.time()) spells them (to the microsecond).
+func pyTime(t time.Time) string { return store.PyRepr(float64(t.UnixMicro()) / 1e6) }
 
 // encode fills w.strs with, per sample, the metric key, the meta key, the
 // value and the timestamp (4 strings per sample), and w.texts with the
@@ -116,7 +124,7 @@ func (w *shardWriter) queue(ctx context.Context, tx redis.Pipeliner, samples []s
 		args, ends = args[:0], ends[:0]
 		for i := range batch {
 			mk, tk := &w.strs[4*i], &w.strs[4*i+1]
-			args = append(args, "hset", mk, "value", &w.strs[4*i+2], "timestamp", &w.strs[4*i+3], "updated_at", &w.now)
+			args = append(args, "hset", mk, "value", &w.strs[4*i+2], "timestamp", &w.strs[4*i+3], "updated_at", &w.updated)
 			ends = append(ends, len(args))
 			args = append(args, "hset", tk, "original_key", &w.texts[i], "typ", &w.typ, "multiprocess_mode", &w.mode)
 			if w.absent {
