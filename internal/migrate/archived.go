@@ -152,7 +152,7 @@ func (c *archivedCheck) check(p *Plan) error {
 	for _, id := range others {
 		keys := c.dstOthers[id]
 		for _, sp := range c.srcArchives[id.KindName()] {
-			if subset(keys, sp) {
+			if !unchanged(sp) && subset(keys, sp) {
 				srcID := id
 				srcID.PID = strings.TrimPrefix(id.PID, c.prefix)
 				lines = append(lines, fmt.Sprintf("target shard %s: the source has no shard %s, and its archive %s, migrated as %s, holds every one of its %d series",
@@ -165,6 +165,18 @@ func (c *archivedCheck) check(p *Plan) error {
 		return nil
 	}
 	return &ArchivedError{Lines: lines}
+}
+
+// unchanged reports whether the target already holds every sample of the
+// shard as the source does: the run writes none of it, so it cannot add
+// a second copy of anything (an archive migrated before, unchanged since).
+func unchanged(sp *ShardPlan) bool {
+	for i := range sp.Items {
+		if sp.Items[i].Action != Same {
+			return false
+		}
+	}
+	return true
 }
 
 // held reports whether the target holds any sample of the shard.

@@ -83,6 +83,17 @@ func TestArchivedShardsRefused(t *testing.T) {
 			prefix: "web1-",
 		},
 		{
+			name: "a source archive migrated before, unchanged, beside shards written since",
+			src:  []shard{{arch1, []any{kReq, 7.0}}},
+			dst:  []shard{{arch1, []any{kReq, 7.0}}, {c1, []any{kReq, 5.0}}},
+		},
+		{
+			name: "a source archive grown since it was migrated, beside shards it may hold",
+			src:  []shard{{arch1, []any{kReq, 9.0}}},
+			dst:  []shard{{arch1, []any{kReq, 7.0}}, {c1, []any{kReq, 2.0}}},
+			want: []string{"target shard counter_101"},
+		},
+		{
 			name: "a target shard with a series the source's archive lacks",
 			src:  []shard{{arch1, []any{kReq, 7.0}}},
 			dst:  []shard{{c1, []any{kReq, 5.0, kErr, 1.0}}},
