@@ -136,3 +136,59 @@ func TestMigrateRedisToFileKeepsRunningShards(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateRerunAfterCleanup: a migration run again after a cleanup of
+// the target or of the source (whose archive then holds the shards the
+// first run migrated) is refused, exit 1, nothing written, the target's
+// dump unchanged; before the fix it wrote the shards again beside the
+// archive, every counter doubled, and said "verified".
+func TestMigrateRerunAfterCleanup(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		cleanup func(e *migrateEnv, dir string) []string
+		want    string
+	}{
+		{"cleanup of the target", func(e *migrateEnv, _ string) []string {
+			return []string{"cleanup", "--redis-url", e.srv.URL(), "--redis-prefix", "gunicorn", "--dead-pids", "--local", "--min-idle", "0"}
+		}, "the target has no shard counter_"},
+		{"cleanup of the source", func(_ *migrateEnv, dir string) []string {
+			return []string{"cleanup", "--dir", dir, "--dead-pids", "--min-idle", "0"}
+		}, "the source has no shard counter_"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newMigrateEnv(t)
+			dir := t.TempDir()
+			st, err := filestore.Open(ctx, dir, filestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+			for i := range 2 {
+				id := store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}
+				if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: float64(5 + i)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testenv.AgeFiles(t, dir)
+			if err := e.run(e.opts("file-to-redis", "--dir", dir)); err != nil {
+				t.Fatalf("first migration: %v\n%s", err, e.errOut)
+			}
+			if code, _, errOut := runCLI(t, nil, tt.cleanup(e, dir)...); code != 0 {
+				t.Fatalf("cleanup: exit %d: %s", code, errOut)
+			}
+			before := e.dumpRedis()
+			if !strings.Contains(string(before), "jobs_total 11.0") {
+				t.Fatalf("target after the cleanup:\n%s", before)
+			}
+			err = e.run(e.opts("file-to-redis", "--dir", dir))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("rerun: err = %v, want a refusal naming %q\n%s", err, tt.want, e.out)
+			}
+			if after := e.dumpRedis(); string(after) != string(before) {
+				t.Errorf("the refused rerun changed the target:\n%s\nwas\n%s", after, before)
+			}
+		})
+	}
+}
