@@ -41,11 +41,12 @@ type MigrateOptions struct {
 	LayoutGiven bool
 	Redis       redisstore.Config
 
-	PIDPrefix    string
-	OnConflict   migrate.Policy
-	Journal      string
-	DryRun       bool
-	DeleteSource bool
+	PIDPrefix      string
+	FirstMigration bool
+	OnConflict     migrate.Policy
+	Journal        string
+	DryRun         bool
+	DeleteSource   bool
 	// Workers is the number of shards written at once.
 	Workers int
 	// ProgressInterval throttles the progress bar (default 100ms).
@@ -196,6 +197,7 @@ func newCmdMigrateDirection(f *Factory, dir string, runF func(context.Context, *
 	fl.StringVar(&opts.Journal, "journal", "", "file recording the sums of --on-conflict sum (required with it; keep it for reruns)")
 	fl.BoolVarP(&opts.DryRun, "dry-run", "n", false, "print the plan and write nothing")
 	fl.BoolVar(&opts.DeleteSource, "delete-source", false, "delete the migrated source shards after verification passed")
+	fl.BoolVar(&opts.FirstMigration, "first-migration", false, "the source was never migrated into the target before: skip the check that refuses a rerun after a compaction")
 	fl.IntVar(&opts.Workers, "workers", 4, "shards written at once")
 	if dir == FileToRedis {
 		fl.DurationVar(&ttl, "ttl", 0, "expire the written keys after this long (default: no TTL)")
@@ -307,10 +309,11 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	errOut := opts.IO.ErrOut
 
 	mopts := migrate.Options{
-		PIDPrefix:  opts.PIDPrefix,
-		OnConflict: opts.OnConflict,
-		Journal:    opts.Journal,
-		Workers:    opts.Workers,
+		PIDPrefix:      opts.PIDPrefix,
+		FirstMigration: opts.FirstMigration,
+		OnConflict:     opts.OnConflict,
+		Journal:        opts.Journal,
+		Workers:        opts.Workers,
 	}
 	toRedis := opts.Direction == FileToRedis
 	if !toRedis {

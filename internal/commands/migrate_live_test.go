@@ -192,3 +192,44 @@ func TestMigrateRerunAfterCleanup(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateFirstMigrationPastArchive: a directory never migrated before
+// (history moved into a Redis whose own compaction archive holds the same
+// series) looks to the archive check like a rerun after a compaction and
+// is refused; --first-migration says it is not, and migrates it.
+func TestMigrateFirstMigrationPastArchive(t *testing.T) {
+	ctx := context.Background()
+	e := newMigrateEnv(t)
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	write := func(dir string, v float64) {
+		t.Helper()
+		st, err := filestore.Open(ctx, dir, filestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}
+		if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+		testenv.AgeFiles(t, dir)
+	}
+	live := t.TempDir()
+	write(live, 5)
+	if err := e.run(e.opts("file-to-redis", "--dir", live)); err != nil {
+		t.Fatalf("migration: %v\n%s", err, e.errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "cleanup", "--redis-url", e.srv.URL(), "--redis-prefix", "gunicorn", "--dead-pids", "--local", "--min-idle", "0"); code != 0 {
+		t.Fatalf("cleanup: exit %d: %s", code, errOut)
+	}
+	history := t.TempDir()
+	write(history, 7)
+	if err := e.run(e.opts("file-to-redis", "--dir", history)); err == nil || !strings.Contains(err.Error(), "--first-migration") {
+		t.Fatalf("err = %v, want a refusal pointing to --first-migration", err)
+	}
+	if err := e.run(e.opts("file-to-redis", "--dir", history, "--first-migration")); err != nil {
+		t.Fatalf("with --first-migration: %v\n%s", err, e.errOut)
+	}
+	if got := e.dumpRedis(); !strings.Contains(string(got), "jobs_total 12.0") {
+		t.Errorf("target:\n%s\nwant jobs_total 12.0", got)
+	}
+}

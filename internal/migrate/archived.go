@@ -115,7 +115,7 @@ func (e *ArchivedError) Error() string {
 	return fmt.Sprintf("nothing written: %d shard(s) may be counted twice, because an archive written by promstore cleanup may already hold their samples (an archive does not record which shards it absorbed, so promstore cannot tell and refuses):\n  %s\n"+
 		"what to do: a source shard whose samples the target's archive holds was most likely migrated before and compacted in the target since: it is in the target already; move it out of the source and run again. "+
 		"A target shard the source lacks while the source's archive holds its samples was most likely migrated before and compacted in the source since: the source's archive holds it; delete it from the target (or leave the source's archive out) and run again. "+
-		"If a shard was never migrated (a worker started since, another host), migrate it from a directory of its own, with a --pid-prefix, into a target without such an archive",
+		"If this source was never migrated into this target before (history moved into a Redis whose own archive holds the same series, say), run again with --first-migration",
 		len(e.Lines), strings.Join(lines, "\n  "))
 }
 

@@ -65,6 +65,10 @@ type Options struct {
 	// (the 8-byte file layout): they are then neither compared nor
 	// verified.
 	IgnoreTimestamps bool
+	// FirstMigration says the source was never migrated into the target
+	// before: the check that a rerun after a compaction would count a
+	// shard twice (see archivedCheck) is skipped.
+	FirstMigration bool
 	// CheckTarget, when set, rejects target shard ids the target cannot
 	// hold (e.g. a pid with "_" in a file name), before anything is written.
 	CheckTarget func(store.ShardID) error
@@ -313,8 +317,10 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 	} else if err != nil {
 		return nil, fmt.Errorf("read target: %w", err)
 	}
-	if err := archived.check(p); err != nil {
-		return nil, err
+	if !opts.FirstMigration {
+		if err := archived.check(p); err != nil {
+			return nil, err
+		}
 	}
 
 	var journal map[string][]journalEntry
