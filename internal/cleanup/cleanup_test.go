@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -551,5 +552,70 @@ func TestLegacyMostrecentKept(t *testing.T) {
 	after := dumpAs(t, dir, old)
 	if got, want := mostrecent(after), mostrecent(before); got != want || !strings.Contains(want, `pid="31002"`) {
 		t.Errorf("the mostrecent families as 0.17 serves them changed:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestFreshPIDsRefusalMessage: the refusal of fresh shards whose pids are
+// not visible names another pid namespace only when no pid of the store
+// is visible, and lists at most five pids, then how many more.
+func TestFreshPIDsRefusalMessage(t *testing.T) {
+	now := time.Now()
+	fresh := []string{"201", "202", "203", "204", "205", "206", "207"}
+	tests := []struct {
+		name    string
+		running []string // pids of old shards that run
+		want    []string
+		lacks   []string
+	}{
+		{"a pid of the store runs", []string{"100"},
+			[]string{"shards of 7 pid(s) (201, 202, 203, 204, 205 and 2 more) changed within the last 1m0s", "pid 100 of this store is", "exited within the last 1m0s", "migration"},
+			[]string{"another pid namespace", "sidecar"}},
+		{"no pid of the store runs", nil,
+			[]string{"shards of 7 pid(s) (201, 202, 203, 204, 205 and 2 more)", "another pid namespace", "exited within the last 1m0s", "migration"},
+			[]string{"of this store is"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := key(t, "c", "c_total", "C.")
+			ages := map[string]time.Duration{"100": time.Hour, "101": time.Hour}
+			for _, p := range fresh {
+				ages[p] = time.Second
+			}
+			for pid, age := range ages {
+				id := store.ShardID{Kind: store.KindCounter, PID: pid}
+				if err := st.WriteShard(context.Background(), id, []store.Sample{{Key: k, Value: 1}}); err != nil {
+					t.Fatal(err)
+				}
+				mt := now.Add(-age)
+				if err := os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			alive := func(p string) store.Liveness {
+				if slices.Contains(tt.running, p) {
+					return store.AliveYes
+				}
+				return store.AliveNo
+			}
+			_, err = MakePlan(context.Background(), FileTarget(st), Options{DeadPIDs: true, DryRun: true, Alive: alive, Now: func() time.Time { return now }})
+			if err == nil {
+				t.Fatal("no refusal")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q: %v", w, err)
+				}
+			}
+			for _, l := range tt.lacks {
+				if strings.Contains(err.Error(), l) {
+					t.Errorf("error says %q: %v", l, err)
+				}
+			}
+		})
 	}
 }

@@ -98,6 +98,9 @@
 // run without changes), and once more after the run, to warn about pid
 // reuse. A pid whose shards changed within Options.MinIdle is never
 // treated as dead. When shards changed recently but none of their pids is
-// visible, promstore most likely runs in another pid namespace (a
-// sidecar container), where every pid looks dead: Plan refuses.
+// visible, Plan refuses: those processes may have just exited, a
+// migration may have written the shards (it stamps them with its own
+// time), or promstore runs in another pid namespace (a sidecar
+// container), where every pid looks dead. The refusal names that
+// namespace only when no pid of the store is visible (FreshPIDsRefusal).
 package cleanup

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/promstore/promstore/internal/pyclient"
@@ -213,9 +214,15 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 	if idle <= 0 {
 		return nil
 	}
-	var fresh []string
+	var fresh, running []string
 	for _, pf := range order {
-		if !store.DecimalPID(pf.pid) || now.Sub(pf.updated) >= idle {
+		if !store.DecimalPID(pf.pid) {
+			continue
+		}
+		if pf.alive == store.AliveYes {
+			running = append(running, pf.pid)
+		}
+		if now.Sub(pf.updated) >= idle {
 			continue
 		}
 		if pf.alive == store.AliveYes {
@@ -226,13 +233,48 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 	if len(fresh) == 0 {
 		return nil
 	}
-	shown := fresh
-	if len(shown) > 5 {
-		shown = shown[:5]
+	return fmt.Errorf("refusing --dead-pids: %s", FreshPIDsRefusal(fresh, running, idle))
+}
+
+// FreshPIDsRefusal says why cleanup --dead-pids refuses a store where
+// the shards of the pids fresh changed within idle although none of those
+// processes is visible; running are the store's other pids that are
+// visible as running. It claims no more than is known: recently exited
+// workers and a migration (which stamps the shards it writes with the
+// time it wrote them) look the same as writers in another pid namespace,
+// and that namespace is named as a likely cause only when no pid of the
+// store is visible at all.
+func FreshPIDsRefusal(fresh, running []string, idle time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "shards of %d pid(s) (%s) changed within the last %s, yet none of those processes is running here", len(fresh), listPIDs(fresh), idle)
+	if len(running) > 0 {
+		verb := "is"
+		if len(running) > 1 {
+			verb = "are"
+		}
+		fmt.Fprintf(&b, " (pid %s of this store %s, so these look like processes of this pid namespace that exited within the last %s, or shards a migration wrote). "+
+			"Run again when they have been idle for %s (--min-idle), or select by --stale-after", listPIDs(running), verb, idle, idle)
+		return b.String()
 	}
-	return fmt.Errorf("refusing --dead-pids: shards of %d pid(s) (%v) changed within the last %s, yet none of those processes is visible from here; "+
-		"promstore probably runs in another pid namespace (a sidecar container) where every writer looks dead. "+
-		"Run it where the writers run (e.g. shareProcessNamespace: true), or select by --stale-after", len(fresh), shown, idle)
+	fmt.Fprintf(&b, ": the processes exited within the last %s, a migration wrote these shards, or promstore runs in another pid namespace (a sidecar container) where every writer looks dead. "+
+		"Run it where the writers run (e.g. shareProcessNamespace: true), run again when the shards have been idle for %s (--min-idle), or select by --stale-after", idle, idle)
+	return b.String()
+}
+
+// listPIDs lists up to five pids, then how many more there are.
+func listPIDs(pids []string) string {
+	const shown = 5
+	pids = append([]string(nil), pids...)
+	sort.Slice(pids, func(i, j int) bool {
+		if len(pids[i]) != len(pids[j]) {
+			return len(pids[i]) < len(pids[j]) // decimal pids: shorter is smaller
+		}
+		return pids[i] < pids[j]
+	})
+	if len(pids) <= shown {
+		return strings.Join(pids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(pids[:shown], ", "), len(pids)-shown)
 }
 
 // selectPID decides whether a pid's shards are cleaned up, and why.

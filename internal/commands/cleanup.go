@@ -55,8 +55,11 @@ Select pids with --dead-pids (numeric pids with no live process on this host),
 long: the only safe choice for a Redis store shared by several hosts; for Redis,
 --dead-pids needs --local). A pid that runs is never touched, nor one with a
 shard updated within --min-idle. When recently updated shards belong to no
-visible process, promstore refuses: it probably runs in another pid namespace
-(a sidecar container), where every pid looks dead.
+visible process, --dead-pids refuses: those processes may have just exited, a
+migration may have written the shards (it stamps them with its own time), or
+promstore runs in another pid namespace (a sidecar container), where every pid
+looks dead; the message names the namespace only when no pid of the store is
+visible.
 
 Crash safety: the run first writes a journal (promstore-cleanup.journal in the
 directory; <prefix>:promstore:cleanup-journal in Redis) holding the archives'
