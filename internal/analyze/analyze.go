@@ -8,12 +8,14 @@ package analyze
 
 import (
 	"context"
-	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
@@ -103,7 +105,8 @@ type Share struct {
 
 // Cleanup estimates what cleanup --dead-pids would do.
 type Cleanup struct {
-	// Refused says why cleanup would refuse, or why no estimate is made.
+	// Refused says why cleanup would refuse (the estimate then counts
+	// what it would do if it did not).
 	Refused   string `json:"refused,omitempty"`
 	Removed   int    `json:"removed"`
 	Compacted int    `json:"compacted"`
@@ -639,12 +642,22 @@ func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.T
 		c.Refused = "pids of this store cannot be checked from here (a Redis store: give --local when every writer runs on this host)"
 		return c
 	}
-	var recent []string
+	// cleanup's guard (see cleanup.FreshPIDsRefusal): shards changed
+	// within --min-idle by numeric pids none of which runs.
+	recent, running := map[string]bool{}, map[string]bool{}
+	freshRuns := false
 	kinds := map[string]bool{}
 	for _, s := range shards {
 		id := s.info.ID
-		if s.alive == store.AliveNo && now.Sub(s.info.Updated) < o.MinIdle {
-			recent = append(recent, id.PID)
+		if store.DecimalPID(id.PID) {
+			fresh := now.Sub(s.info.Updated) < o.MinIdle
+			switch {
+			case s.alive == store.AliveYes:
+				running[id.PID] = true
+				freshRuns = freshRuns || fresh
+			case fresh:
+				recent[id.PID] = true
+			}
 		}
 		if !s.dead || store.IsArchivePID(id.PID) {
 			continue
@@ -671,9 +684,8 @@ func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.T
 			kinds[id.KindName()] = true
 		}
 	}
-	if len(recent) > 0 {
-		sort.Strings(recent)
-		c.Refused = fmt.Sprintf("cleanup --dead-pids would refuse: shards of pid(s) %s changed within %s, yet those processes are not visible here (another pid namespace?)", strings.Join(dedupe(recent), ", "), o.MinIdle)
+	if len(recent) > 0 && !freshRuns {
+		c.Refused = cleanup.FreshPIDsRefusal(slices.Collect(maps.Keys(recent)), slices.Collect(maps.Keys(running)), o.MinIdle)
 	}
 	for kind := range kinds {
 		_, used, old, ok := archive(kind)
@@ -693,16 +705,6 @@ func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.T
 		c.Freed.OnDisk -= size - old.OnDisk
 	}
 	return c
-}
-
-func dedupe(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func growth(infos []store.ShardInfo) Growth {

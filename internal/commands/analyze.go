@@ -192,12 +192,14 @@ func writeAnalyzeTable(w io.Writer, r *analyze.Report) error {
 	}
 	c := r.Cleanup
 	fmt.Fprintln(w)
+	what := "cleanup --dead-pids would"
 	if c.Refused != "" {
-		fmt.Fprintf(w, "cleanup --dead-pids: %s\n", c.Refused)
+		fmt.Fprintf(w, "cleanup --dead-pids would refuse: %s\n", c.Refused)
+		what = "if it did not refuse, it would"
 	}
 	if c.Refused == "" || c.Removed+c.Compacted > 0 {
-		fmt.Fprintf(w, "cleanup --dead-pids would remove %d live* gauge shards, compact %d shards into %d archives, keep %d all-mode gauge shards: about %s allocated, %s on disk freed\n",
-			c.Removed, c.Compacted, c.Archives, c.Kept, humanBytes(c.Freed.Allocated), humanBytes(c.Freed.OnDisk))
+		fmt.Fprintf(w, "%s remove %d live* gauge shards, compact %d shards into %d archives, keep %d all-mode gauge shards: about %s allocated, %s on disk freed\n",
+			what, c.Removed, c.Compacted, c.Archives, c.Kept, humanBytes(c.Freed.Allocated), humanBytes(c.Freed.OnDisk))
 	}
 	g := r.Growth
 	if g.ShardsPerDay > 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/promstore/promstore/internal/analyze"
+	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/storetest"
@@ -250,5 +251,91 @@ func TestAnalyzeCleanupOfLegacyMostrecent(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("after the cleanup: %v", err)
 		}
+	}
+}
+
+// TestAnalyzeCleanupRefusal: when cleanup --dead-pids would refuse,
+// analyze says so once, in cleanup's words, and words its estimate as
+// what cleanup would do if it did not refuse; it refuses exactly when
+// cleanup does (not when one of the fresh pids runs).
+func TestAnalyzeCleanupRefusal(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	tests := []struct {
+		name    string
+		running []string
+		want    []string // in the text output
+		lacks   []string
+	}{
+		{"a pid of the store runs", []string{"100"},
+			[]string{"cleanup --dead-pids would refuse: shards of 2 pid(s) (300, 301)", "pid 100 of this store is", "if it did not refuse, it would remove 2 live* gauge shards"},
+			[]string{"cleanup --dead-pids: ", "another pid namespace", "\ncleanup --dead-pids would remove"}},
+		{"no pid of the store runs", nil,
+			[]string{"cleanup --dead-pids would refuse: shards of 2 pid(s) (300, 301)", "another pid namespace"},
+			[]string{"cleanup --dead-pids: ", "\ncleanup --dead-pids would remove"}},
+		{"a fresh pid runs", []string{"100", "300"},
+			[]string{"\ncleanup --dead-pids would remove 2 live* gauge shards"},
+			[]string{"refuse"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := filestore.Open(ctx, dir, filestore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ages := map[string]time.Duration{"100": time.Hour, "200": time.Hour, "201": time.Hour, "300": time.Second, "301": time.Second}
+			for pid, age := range ages {
+				for _, id := range []store.ShardID{{Kind: store.KindCounter, PID: pid}, {Kind: store.KindGauge, Mode: "livesum", PID: pid}} {
+					k := storetest.Key(t, "m_"+id.KindName(), "m_"+id.KindName(), nil, "help")
+					if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 1}}); err != nil {
+						t.Fatal(err)
+					}
+					mt := now.Add(-age)
+					if err := os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			alive := func(p string) store.Liveness {
+				for _, r := range tt.running {
+					if r == p {
+						return store.AliveYes
+					}
+				}
+				return store.AliveNo
+			}
+			f, out, errOut := testFactory(nil)
+			opts := &AnalyzeOptions{IO: f.IO, Format: "table", Now: func() time.Time { return now }, Alive: alive,
+				Store: func(ctx context.Context) (store.Store, error) { return (&StoreFlags{Dir: dir}).Open(ctx, f) }}
+			if err := analyzeRun(ctx, opts); err != nil {
+				t.Fatalf("%v\n%s", err, errOut)
+			}
+			text := out.String()
+			for _, w := range tt.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("output lacks %q:\n%s", w, text)
+				}
+			}
+			for _, l := range tt.lacks {
+				if strings.Contains(text, l) {
+					t.Errorf("output has %q:\n%s", l, text)
+				}
+			}
+			if n := strings.Count(text, "would refuse"); n > 1 {
+				t.Errorf("the refusal is said %d times:\n%s", n, text)
+			}
+			// cleanup refuses in the same words, or not at all.
+			cf, _, _ := testFactory(nil)
+			cerr := cleanupRun(ctx, &CleanupOptions{IO: cf.IO, Store: func(context.Context) (store.Store, error) { return st, nil },
+				Cleanup: cleanup.Options{DeadPIDs: true, DryRun: true, Alive: alive, Now: func() time.Time { return now }}})
+			refused := strings.Contains(text, "would refuse")
+			switch {
+			case refused && (cerr == nil || !strings.Contains(text, strings.TrimPrefix(cerr.Error(), "cleanup of dir "+dir+": refusing --dead-pids: "))):
+				t.Errorf("cleanup says %v; analyze:\n%s", cerr, text)
+			case !refused && cerr != nil:
+				t.Errorf("cleanup refuses (%v), analyze does not", cerr)
+			}
+		})
 	}
 }
