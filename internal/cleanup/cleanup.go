@@ -58,7 +58,8 @@ const DefaultMinIdle = time.Minute
 type Options struct {
 	// DeadPIDs selects numeric pids with no live process on this host.
 	DeadPIDs bool
-	// PIDs selects these pids explicitly (still never a live one).
+	// PIDs selects these pids explicitly (still never one seen running:
+	// without Local, a Redis store's pids are taken as dead as named).
 	PIDs []string
 	// StaleAfter, when positive, selects pids whose shards were all last
 	// updated at least this long ago.
@@ -201,6 +202,7 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 		}
 	}
 	res.Plan = p
+	res.Warnings = append(res.Warnings, namedWithoutLiveness(p, &opts)...)
 	if opts.DryRun {
 		if t.Check != nil {
 			var deleteKeys []string
@@ -233,6 +235,28 @@ func Run(ctx context.Context, t *Target, opts Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// namedWithoutLiveness warns about the pids named by --pid that the plan
+// takes although whether they run cannot be known: every pid of a Redis
+// store without Local, and pids that are not process ids.
+func namedWithoutLiveness(p *Plan, opts *Options) []string {
+	named := map[string]bool{}
+	for _, pid := range opts.PIDs {
+		named[pid] = true
+	}
+	var out []string
+	for _, pid := range p.pids() {
+		switch {
+		case !named[pid]:
+		case !store.DecimalPID(pid):
+			out = append(out, fmt.Sprintf("--pid %s: not a process id, so whether it runs is unknown; it is taken as dead, as asked", pid))
+		case !opts.Local:
+			out = append(out, fmt.Sprintf("--pid %s: whether it runs is unknown (the pids of a Redis store are checked only with --local, when every writer runs on this host); "+
+				"it is taken as dead, as asked: if it runs, what it writes next is counted on top of its compacted values", pid))
+		}
+	}
+	return out
 }
 
 // Result is what Run did or, with DryRun, would do.

@@ -53,8 +53,10 @@ layout of the shards it merges (8 bytes when all are from prometheus_client
 Select pids with --dead-pids (numeric pids with no live process on this host),
 --pid (named explicitly) or --stale-after (no shard of the pid updated for that
 long: the only safe choice for a Redis store shared by several hosts; for Redis,
---dead-pids needs --local). A pid that runs is never touched, nor one with a
-shard updated within --min-idle. When recently updated shards belong to no
+--dead-pids needs --local). A pid seen running is never touched, nor one with
+a shard updated within --min-idle; the pids of a Redis store are checked only
+with --local, so without it --pid takes a pid as dead, as asked (with a
+warning), even one that runs. When recently updated shards belong to no
 visible process, --dead-pids refuses: those processes may have just exited, a
 migration may have written the shards (it stamps them with its own time), or
 promstore runs in another pid namespace (a sidecar container), where every pid
@@ -108,7 +110,7 @@ count a step twice. See README "Cleanup while everything runs".`,
 	sf.Register(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Cleanup.DeadPIDs, "dead-pids", false, "select numeric pids with no live process on this host")
-	fl.StringArrayVar(&opts.Cleanup.PIDs, "pid", nil, "select this pid (repeatable); a running pid is still never touched")
+	fl.StringArrayVar(&opts.Cleanup.PIDs, "pid", nil, "select this pid (repeatable); a pid seen running is still never touched (Redis: seen only with --local)")
 	fl.DurationVar(&opts.Cleanup.StaleAfter, "stale-after", 0, "select pids none of whose shards was updated for this long (e.g. 24h)")
 	fl.BoolVar(&opts.Cleanup.DropDeadGauges, "drop-dead-gauges", false, "also remove gauge shards of mode all of selected pids")
 	fl.DurationVar(&opts.Cleanup.MinIdle, "min-idle", cleanup.DefaultMinIdle, "never treat a pid as dead when one of its shards changed this recently (0 disables)")

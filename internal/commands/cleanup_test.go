@@ -2,9 +2,12 @@ package commands
 
 import (
 	"context"
+	"crypto/md5"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +190,44 @@ func TestCleanupDryRunSaysTheRunWouldFail(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--dead-pids", "--dry-run"); code != 0 {
 		t.Errorf("lock released: exit %d: %s", code, errOut)
+	}
+}
+
+// TestCleanupNamedPIDWithoutLiveness: --pid on a Redis store without
+// --local cannot know whether the pid runs; it takes the pid as dead, as
+// asked, and warns. With --local a running pid is kept, without warning.
+func TestCleanupNamedPIDWithoutLiveness(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	pid := strconv.Itoa(os.Getpid()) // runs
+	tests := []struct {
+		name     string
+		args     []string
+		wantWarn bool
+		wantOut  string
+	}{
+		{"without --local", nil, true, "compact  counter_" + pid + " -> counter_archive-1  (pid named by --pid)"},
+		{"with --local", []string{"--local"}, false, "keep     pid " + pid + ": pid " + pid + " is running"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := srv.Client()
+			ctx := context.Background()
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			k := `["jobs", "jobs_total", {}, "J."]`
+			m := fmt.Sprintf("%x", md5.Sum([]byte(k)))
+			c.HSet(ctx, "gunicorn:counter:"+pid+":metric:"+m, "value", "3.0", "timestamp", "0.0", "updated_at", "1")
+			c.HSet(ctx, "gunicorn:counter:"+pid+":meta:"+m, "original_key", k, "typ", "counter")
+			args := append([]string{"cleanup", "--redis-url", srv.URL(), "--pid", pid, "--dry-run"}, tt.args...)
+			code, out, stderr := runCLI(t, nil, args...)
+			if code != 0 || !strings.Contains(out, tt.wantOut) {
+				t.Errorf("exit %d, output lacks %q:\n%s%s", code, tt.wantOut, out, stderr)
+			}
+			warned := strings.Contains(stderr, "warning: --pid "+pid+": whether it runs is unknown") && strings.Contains(stderr, "taken as dead, as asked")
+			if warned != tt.wantWarn {
+				t.Errorf("warned %v, want %v:\n%s", warned, tt.wantWarn, stderr)
+			}
+		})
 	}
 }
