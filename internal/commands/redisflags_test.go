@@ -66,3 +66,55 @@ func TestRedisPasswordFile(t *testing.T) {
 		t.Fatalf("empty file: exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestRedisServerMismatchHints: a server that is not what the flags say
+// is named for what it is: a Cluster node used without --redis-cluster
+// (MOVED), a sentinel used without --redis-sentinel-master (unknown
+// data commands), and a master name the sentinels do not know (which
+// go-redis reports as every sentinel unreachable).
+func TestRedisServerMismatchHints(t *testing.T) {
+	cluster := testenv.StartCluster(t)
+	master := testenv.StartRedis(t)
+	sentinel := testenv.StartSentinel(t, master, "metrics")
+	tests := []struct {
+		name  string
+		args  [][]string // alternatives: at least one fails with want
+		want  []string
+		lacks string
+	}{
+		{"cluster node without --redis-cluster", func() [][]string {
+			var alts [][]string
+			for _, u := range cluster.URLs() {
+				alts = append(alts, []string{"ls", "--redis-url", u})
+			}
+			return alts
+		}(), []string{"MOVED ", "(the server is a node of a Redis Cluster: give --redis-cluster)"}, ""},
+		{"sentinel without --redis-sentinel-master", [][]string{{"dump", "--redis-url", sentinel.URL()}},
+			[]string{"ERR unknown command", "the address looks like a Redis Sentinel", "give --redis-sentinel-master"}, ""},
+		{"master unknown to the sentinel", [][]string{{"ls", "--redis-url", sentinel.URL(), "--redis-sentinel-master", "nosuch"}},
+			[]string{`the sentinels that answered know no master named "nosuch"`}, "unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			failed := 0
+			for _, args := range tt.args {
+				code, _, stderr := runCLI(t, nil, args...)
+				if code == 0 {
+					continue
+				}
+				failed++
+				for _, w := range tt.want {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("%v: exit %d, stderr lacks %q:\n%s", args, code, w, stderr)
+					}
+				}
+				if tt.lacks != "" && strings.Contains(stderr, tt.lacks) {
+					t.Errorf("%v: stderr says %q:\n%s", args, tt.lacks, stderr)
+				}
+			}
+			if failed == 0 {
+				t.Errorf("no run failed: %v", tt.args)
+			}
+		})
+	}
+}

@@ -135,7 +135,46 @@ func (s *Store) ping(ctx context.Context) error {
 
 // nodeErr names one node in err.
 func (s *Store) nodeErr(addr string, err error) error {
-	return &serverError{addr: addr, err: scrubErr(err, s.secrets...)}
+	err, hint := s.explain(err)
+	return &serverError{addr: addr, err: scrubErr(err, s.secrets...), hint: hint}
+}
+
+// explain turns the errors of a server that is not what the flags say
+// into what it is: a Cluster node used as a standalone server answers
+// MOVED (or ASK), a sentinel used as a server knows none of the data
+// commands, and sentinels that know no master of the name given answer
+// nil, which go-redis reports as every sentinel unreachable. It returns
+// the error to report and a hint to add to it ("" for none).
+func (s *Store) explain(err error) (error, string) {
+	if s.cfg.SentinelMaster != "" && errors.Is(err, redis.Nil) && strings.Contains(err.Error(), "all sentinels") {
+		// The sentinels' errors, joined: redis.Nil from each that
+		// answered, something else from each that could not be reached.
+		var others []error
+		if j, ok := errors.Unwrap(err).(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				if !errors.Is(e, redis.Nil) {
+					others = append(others, e)
+				}
+			}
+		}
+		msg := fmt.Sprintf("the sentinels that answered know no master named %q (check --redis-sentinel-master: SENTINEL MASTERS on a sentinel lists the names it monitors)", s.cfg.SentinelMaster)
+		if len(others) > 0 {
+			msg += "; the others: " + errors.Join(others...).Error()
+		}
+		return errors.New(msg), ""
+	}
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return err, ""
+	}
+	msg := re.Error()
+	switch {
+	case !s.cfg.Cluster && (strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")):
+		return err, "the server is a node of a Redis Cluster: give --redis-cluster"
+	case !s.cfg.Cluster && s.cfg.SentinelMaster == "" && strings.HasPrefix(msg, "ERR unknown command "):
+		return err, "the address looks like a Redis Sentinel, which knows none of the data commands: give --redis-sentinel-master with the name of the master it monitors"
+	}
+	return err, ""
 }
 
 // wrap names the configured server(s) in err unless a node already is.
@@ -147,16 +186,25 @@ func (s *Store) wrap(err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	return &serverError{addr: s.server, err: scrubErr(err, s.secrets...)}
+	err, hint := s.explain(err)
+	return &serverError{addr: s.server, err: scrubErr(err, s.secrets...), hint: hint}
 }
 
 // serverError is an error of one Redis server (or the configured set).
 type serverError struct {
 	addr string
 	err  error
+	// hint says what the error means, when the server is not what the
+	// flags say (see explain).
+	hint string
 }
 
-func (e *serverError) Error() string { return "redis " + e.addr + ": " + e.err.Error() }
+func (e *serverError) Error() string {
+	if e.hint != "" {
+		return "redis " + e.addr + ": " + strings.TrimRight(e.err.Error(), " ") + " (" + e.hint + ")"
+	}
+	return "redis " + e.addr + ": " + e.err.Error()
+}
 func (e *serverError) Unwrap() error { return e.err }
 
 // Describe names the store without passwords.
