@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promstore/promstore/internal/fsck"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/testenv"
 )
@@ -138,5 +139,60 @@ func TestFsckRedis(t *testing.T) {
 	code, out, _ = runCLI(t, nil, "fsck", "--redis-url", srv.URL())
 	if code != 1 || !strings.Contains(out, "gunicorn:counter:777:metric:0123456789abcdef0123456789abcdef") || !strings.Contains(out, "redis-key") {
 		t.Fatalf("orphan: exit %d\n%s", code, out)
+	}
+}
+
+// TestFsckRedisDetails: the detail of a malformed metric hash is the
+// reader's reason, without an empty part before it.
+func TestFsckRedisDetails(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		field  string // of the metric hash: removed ("value") or set to "notafloat"
+		detail string
+	}{
+		{"no value field", "", "metric hash has no value field"},
+		{"value not a number", "value", `value "notafloat" is not a number`},
+		{"timestamp not a number", "timestamp", `timestamp "notafloat" is not a number`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			testenv.LoadRedisJSONL(t, c, filepath.Join(testenv.FixturesDir(t), "gpe-0.2.4-redis", "store.jsonl"), nil)
+			keys, err := c.Keys(ctx, "gunicorn:gauge_mostrecent:*:metric:*").Result()
+			if err != nil || len(keys) == 0 {
+				t.Fatalf("no mostrecent metric hash: %v", err)
+			}
+			k := keys[0]
+			if tt.field == "" {
+				err = c.HDel(ctx, k, "value").Err()
+			} else {
+				err = c.HSet(ctx, k, tt.field, "notafloat").Err()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := runCLI(t, nil, "fsck", "--redis-url", srv.URL(), "-o", "json")
+			var r fsck.Report
+			if err := json.Unmarshal([]byte(out), &r); code != 1 || err != nil {
+				t.Fatalf("exit %d, %v:\n%s%s", code, err, out, stderr)
+			}
+			found := false
+			for _, p := range r.Problems {
+				if p.Shard == k {
+					found = true
+					if p.Detail != tt.detail {
+						t.Errorf("detail of %s = %q, want %q", k, p.Detail, tt.detail)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no problem of %s: %+v", k, r.Problems)
+			}
+		})
 	}
 }

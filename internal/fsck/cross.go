@@ -140,7 +140,7 @@ func (c *crossCheck) report(r *Report) {
 		}
 		sort.Strings(shards)
 		for _, s := range shards {
-			if !per[s]["+Inf"] {
+			if !hasInf(per[s]) {
 				// Python creates every bucket of a series at once, +Inf
 				// last: a set without it is what a salvage kept of a
 				// damaged shard, not other buckets.
@@ -156,21 +156,45 @@ func (c *crossCheck) report(r *Report) {
 		}
 		if len(differ) > 0 {
 			r.add(Problem{Shard: "family " + fam, Kind: KindBucketsDiffer,
-				Detail: fmt.Sprintf("buckets differ between processes: %s has %s; %s (a deploy changed the buckets; the output mixes both)", ref, les(refSet), strings.Join(differ, "; "))})
+				Detail: fmt.Sprintf("buckets differ between processes: %s has %s; %s (a deploy changed the buckets: Python's collector, and dump, output the bounds of both, and a bucket whose bound some processes lack misses those processes' observations between their next lower bound and it)", ref, les(refSet), strings.Join(differ, "; "))})
 		}
 	}
 }
 
+// sameSet reports whether two shards' le values are the same buckets
+// to Python's collector, which parses each with float() and merges
+// them by value: le="1" and le="1.0" are one bucket (written "1.0"), in
+// promstore's output too. Values that do not parse compare as text.
 func sameSet(a, b map[string]bool) bool {
-	if len(a) != len(b) {
+	ca, cb := bucketBounds(a), bucketBounds(b)
+	if len(ca) != len(cb) {
 		return false
 	}
-	for k := range a {
-		if !b[k] {
+	for k := range ca {
+		if !cb[k] {
 			return false
 		}
 	}
 	return true
+}
+
+// bucketBounds maps le values to the bounds they parse to (as text, so
+// that NaN compares equal to itself); a value that does not parse stays
+// as it is.
+func bucketBounds(s map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(s))
+	for v := range s {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			v = "bound " + strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		out[v] = true
+	}
+	return out
+}
+
+// hasInf reports whether a set of le values holds the +Inf bucket.
+func hasInf(s map[string]bool) bool {
+	return bucketBounds(s)["bound +Inf"]
 }
 
 func les(s map[string]bool) string {

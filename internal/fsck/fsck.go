@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
@@ -211,8 +212,30 @@ func fileProblems(r *Report, name, path string, in *filestore.Inspection) {
 	}
 	if len(in.Duplicates) > 0 {
 		r.add(Problem{Shard: name, Kind: filestore.ProblemDuplicate, path: path,
-			Detail: fmt.Sprintf("%d keys occur more than once (Python's collector adds them up; its writer updates only the last), first %s; left as they are", len(in.Duplicates), in.Duplicates[0])})
+			Detail: fmt.Sprintf("%d keys occur more than once (Python's collector %s; its writer updates only the last), first %s; left as they are", len(in.Duplicates), duplicateRule(name), in.Duplicates[0])})
 	}
+}
+
+// duplicateRule says what Python's collector (prometheus_client 0.16's
+// MultiProcessCollector._accumulate_metrics) makes of a key that occurs
+// twice in the shard named name: it reads every occurrence as a sample
+// and merges them as it merges the samples of several processes.
+func duplicateRule(name string) string {
+	id, _, err := filestore.ShardFile(name)
+	if err != nil || id.Kind != store.KindGauge {
+		return "adds them up" // counters, histograms, summaries
+	}
+	switch strings.TrimPrefix(id.Mode, "live") {
+	case "min":
+		return "keeps the smallest"
+	case "max":
+		return "keeps the largest"
+	case "sum":
+		return "adds them up"
+	case "mostrecent":
+		return "of 0.18 and later keeps the one with the greatest timestamp; older releases, which know no such mode, keep the last"
+	}
+	return "keeps the last, as its one sample for this pid" // all, liveall
 }
 
 // CheckStore checks a store through the store adapter (a Redis store):
@@ -235,9 +258,14 @@ func CheckStore(ctx context.Context, st store.Store) (*Report, error) {
 	})
 	if problems, ok := store.Partial(scanErr); ok {
 		for _, p := range problems {
+			// Reason or Err may be empty (a value that does not parse
+			// has only its error): no empty part before a colon.
 			detail := p.Reason
 			if p.Err != nil {
-				detail += ": " + p.Err.Error()
+				if detail != "" {
+					detail += ": "
+				}
+				detail += p.Err.Error()
 			}
 			r.add(Problem{Shard: p.Shard, Kind: KindRedis, Detail: detail})
 		}

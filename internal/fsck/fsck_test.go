@@ -99,7 +99,18 @@ func TestCheckNamesEveryKind(t *testing.T) {
 			return b
 		}()}, shard: "counter_1.db", kind: filestore.ProblemPastUsed, detail: "2 whole entries after used size"},
 		{name: "duplicate key", files: map[string][]byte{"counter_1.db": shard(16, 4096, c1, c2, c1)},
-			shard: "counter_1.db", kind: filestore.ProblemDuplicate, detail: "1 keys occur more than once"},
+			shard: "counter_1.db", kind: filestore.ProblemDuplicate, detail: "1 keys occur more than once (Python's collector adds them up;"},
+		// What Python 0.16's _accumulate_metrics makes of a key read twice.
+		{name: "duplicate key in an all-mode gauge", files: map[string][]byte{"gauge_all_1.db": shard(16, 4096, ent{key("g", "g", "G."), 5}, ent{key("g", "g", "G."), 2})},
+			shard: "gauge_all_1.db", kind: filestore.ProblemDuplicate, detail: "(Python's collector keeps the last, as its one sample for this pid;"},
+		{name: "duplicate key in a livemin gauge", files: map[string][]byte{"gauge_livemin_1.db": shard(16, 4096, ent{key("g", "g", "G."), 5}, ent{key("g", "g", "G."), 2})},
+			shard: "gauge_livemin_1.db", kind: filestore.ProblemDuplicate, detail: "(Python's collector keeps the smallest;"},
+		{name: "duplicate key in a max gauge", files: map[string][]byte{"gauge_max_1.db": shard(16, 4096, ent{key("g", "g", "G."), 5}, ent{key("g", "g", "G."), 2})},
+			shard: "gauge_max_1.db", kind: filestore.ProblemDuplicate, detail: "(Python's collector keeps the largest;"},
+		{name: "duplicate key in a sum gauge", files: map[string][]byte{"gauge_sum_1.db": shard(16, 4096, ent{key("g", "g", "G."), 5}, ent{key("g", "g", "G."), 2})},
+			shard: "gauge_sum_1.db", kind: filestore.ProblemDuplicate, detail: "(Python's collector adds them up;"},
+		{name: "duplicate key in a mostrecent gauge", files: map[string][]byte{"gauge_mostrecent_1.db": shard(16, 4096, ent{key("g", "g", "G."), 5}, ent{key("g", "g", "G."), 2})},
+			shard: "gauge_mostrecent_1.db", kind: filestore.ProblemDuplicate, detail: "of 0.18 and later keeps the one with the greatest timestamp"},
 		{name: "histogram sample in a counter shard", files: map[string][]byte{"counter_1.db": shard(16, 4096, c1, ent{key("lat", "lat_bucket", "L.", "le", "1.0"), 1})},
 			shard: "counter_1.db", kind: KindKindMismatch, detail: "family lat do not fit a counter shard, e.g. sample lat_bucket"},
 		{name: "type differs across shards", files: map[string][]byte{"counter_1.db": good, "gauge_all_2.db": shard(16, 4096, ent{key("req", "req", "Requests."), 1})},
@@ -267,5 +278,43 @@ func TestBarrier(t *testing.T) {
 	}
 	if _, err := os.Lstat(barrier); !os.IsNotExist(err) {
 		t.Errorf("barrier still there: %v", err)
+	}
+}
+
+// TestCheckBucketSpellings: le values that Python's float() parses to one
+// bound (1 and 1.0, +Inf and inf) are one bucket to its collector and to
+// dump, so they are no buckets-differ problem; other bounds still are.
+func TestCheckBucketSpellings(t *testing.T) {
+	b := func(le string) ent { return ent{key("lat", "lat_bucket", "L.", "le", le), 1} }
+	tests := []struct {
+		name       string
+		one, other []ent
+		differ     bool
+	}{
+		{"1 and 1.0", []ent{b("1.0"), b("+Inf")}, []ent{b("1"), b("+Inf")}, false},
+		{"1e3 and 1000.0, inf and +Inf", []ent{b("1000.0"), b("+Inf")}, []ent{b("1e3"), b("inf")}, false},
+		{"0.5 and 1.0", []ent{b("1.0"), b("+Inf")}, []ent{b("0.5"), b("+Inf")}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, "histogram_1.db", shard(16, 4096, tt.one...))
+			write(t, dir, "histogram_2.db", shard(16, 4096, tt.other...))
+			r, err := CheckDir(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			differ := false
+			for _, p := range r.Problems {
+				if p.Kind == KindBucketsDiffer {
+					differ = true
+				} else {
+					t.Errorf("unexpected problem %+v", p)
+				}
+			}
+			if differ != tt.differ {
+				t.Errorf("buckets-differ reported: %v, want %v (%+v)", differ, tt.differ, r.Problems)
+			}
+		})
 	}
 }
