@@ -281,6 +281,8 @@ type Orphan struct {
 	Updated time.Time `json:"updated"`
 	// Spared is set when the key changed within MinIdle and stays.
 	Spared bool `json:"spared"`
+	// Bytes is the key's memory (zero when unknown).
+	Bytes int64 `json:"bytes"`
 }
 
 // orphans lists the orphan keys and, unless DryRun, deletes those not

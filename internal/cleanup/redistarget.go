@@ -77,7 +77,7 @@ func RedisTarget(st RedisBackend) *Target {
 			}
 			out := make([]Orphan, len(found))
 			for i, o := range found {
-				out[i] = Orphan{Key: o.Key, Reason: o.Reason, Updated: o.Updated}
+				out[i] = Orphan{Key: o.Key, Reason: o.Reason, Updated: o.Updated, Bytes: o.Bytes}
 			}
 			return out, nil
 		},

@@ -169,7 +169,7 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 			b.WriteString("run without --dry-run to finish it; a new plan is made after that\n")
 		}
 	}
-	orphanDel := 0
+	orphanDel, orphanBytes := 0, int64(0)
 	for _, o := range res.Orphans {
 		if o.Spared {
 			if opts.Verbose {
@@ -178,6 +178,7 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 			continue
 		}
 		orphanDel++
+		orphanBytes += o.Bytes
 		fmt.Fprintf(&b, "%-8s %s  (%s)\n", "delete", o.Key, o.Reason)
 	}
 	p := res.Plan
@@ -216,7 +217,7 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 		fmt.Fprintf(&b, "%s%s archive %s: %d shard(s) merged, %d samples%s\n", would, verb, a.ID, len(a.Sources), len(a.Samples), layout)
 	}
 	s := p.Summary()
-	freed := formatBytes(s.BytesFreed)
+	freed := formatBytes(s.BytesFreed + orphanBytes)
 	switch {
 	case res.DryRun:
 		b.WriteString("dry run, nothing changed: ")
@@ -235,7 +236,11 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 	}
 	fmt.Fprintf(&b, "%d shard(s) removed (live gauges), %d compacted into %d archive(s), %d dropped, %d kept; %s freed",
 		s.Removed, s.Compacted, s.Archives, s.Dropped, s.Kept, freed)
-	if len(res.Orphans) > 0 || opts.Cleanup.Orphans {
+	switch {
+	case !opts.Cleanup.Orphans && len(res.Orphans) == 0:
+	case res.DryRun:
+		fmt.Fprintf(&b, "; %d orphan key(s) would be deleted", orphanDel)
+	default:
 		fmt.Fprintf(&b, "; %d orphan key(s) deleted", orphanDel)
 	}
 	b.WriteByte('\n')

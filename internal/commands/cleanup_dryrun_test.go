@@ -403,3 +403,33 @@ func TestCleanupWarnsWhenItCannotReleaseItsLock(t *testing.T) {
 		t.Errorf("the lock the warning names is not there (TTL %v)", ttl)
 	}
 }
+
+// TestCleanupOrphansSummary: the summary line of `cleanup --orphans` says
+// what a dry run would delete ("would be deleted", not "deleted") and
+// counts the orphan keys' memory in what is freed, in both runs.
+func TestCleanupOrphansSummary(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		want  string
+		lacks string
+	}{
+		{"dry run", []string{"--dry-run"}, "; 1 orphan key(s) would be deleted", "; 1 orphan key(s) deleted"},
+		{"real run", nil, "; 1 orphan key(s) deleted", "would"},
+	}
+	freedRe := regexp.MustCompile(`(?:up to )?([0-9.]+ [KMG]?i?B) freed`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _, _ := orphanedRedis(t)
+			args := append([]string{"cleanup", "--redis-url", srv.URL(), "--orphans", "--min-idle", "0"}, tt.args...)
+			code, out, stderr := runCLI(t, nil, args...)
+			if code != 0 || !strings.Contains(out, tt.want) || strings.Contains(out, tt.lacks) {
+				t.Fatalf("exit %d, want %q and not %q:\n%s%s", code, tt.want, tt.lacks, out, stderr)
+			}
+			m := freedRe.FindStringSubmatch(out)
+			if m == nil || m[1] == "0 B" {
+				t.Errorf("freed %v, want the orphan's memory:\n%s", m, out)
+			}
+		})
+	}
+}

@@ -127,6 +127,8 @@ type OrphanKey struct {
 	Reason string
 	// Updated is the metric hash's updated_at (zero when unknown).
 	Updated time.Time
+	// Bytes is the key's MEMORY USAGE (zero when unknown).
+	Bytes int64
 }
 
 // Orphans lists the metric hashes no collector can name (their meta hash
@@ -178,11 +180,14 @@ func (s *Store) Orphans(ctx context.Context) ([]OrphanKey, error) {
 			out = append(out, OrphanKey{Key: k, Reason: "orphan modeless gauge hash: no meta hash"})
 		}
 	}
-	// updated_at of the metric hashes, so callers can spare fresh ones.
+	// updated_at of the metric hashes, so callers can spare fresh ones,
+	// and their memory, so that a dry run can say what deleting frees.
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(out))
+	mem := make([]*redis.IntCmd, len(out))
 	for i, o := range out {
 		cmds[i] = pipe.HGet(ctx, o.Key, "updated_at")
+		mem[i] = pipe.MemoryUsage(ctx, o.Key)
 	}
 	if len(out) > 0 {
 		s.roundTrips.Add(1)
@@ -195,6 +200,11 @@ func (s *Store) Orphans(ctx context.Context) ([]OrphanKey, error) {
 					return nil, fmt.Errorf("read updated_at of %s: %w", out[i].Key, s.wrap(e))
 				}
 			}
+		}
+	}
+	for i, c := range mem {
+		if n, err := c.Result(); err == nil {
+			out[i].Bytes = n // an error (MEMORY disabled): unknown
 		}
 	}
 	for i, c := range cmds {
