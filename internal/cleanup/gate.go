@@ -73,7 +73,7 @@ func (g *fileGate) waiting() bool {
 func (g *fileGate) RLock(ctx context.Context) (func(), error) {
 	d, err := os.Open(g.dir)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", g.dir, err)
+		return nil, err // "open DIR: why": os names both
 	}
 	err = poll(ctx, func() (bool, error) {
 		if g.waiting() {
@@ -98,7 +98,7 @@ func (g *fileGate) RLock(ctx context.Context) (func(), error) {
 func (g *fileGate) Lock(ctx context.Context) (func(), error) {
 	d, err := os.Open(g.dir)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", g.dir, err)
+		return nil, err // "open DIR: why": os names both
 	}
 	marker := filepath.Join(g.dir, gateName)
 	err = poll(ctx, func() (bool, error) {

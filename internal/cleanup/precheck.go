@@ -37,7 +37,7 @@ func checkFileRun(ctx context.Context, dir string, p *Plan) error {
 			return fmt.Errorf("cleanup lock %s: %w", lock, lerr)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("cleanup lock %s: %w", lock, err)
+		return fmt.Errorf("cleanup lock: %w", err) // err names the file
 	}
 	if err := writable(dir); err != nil {
 		return fmt.Errorf("cannot write the directory %s (shards are removed, the journal and archives written there): %w", dir, err)

@@ -188,7 +188,7 @@ func (f *fileJournal) Lock(ctx context.Context) (func() error, error) {
 	p := filepath.Join(f.dir, lockName)
 	fd, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("cleanup lock %s: %w", p, err)
+		return nil, fmt.Errorf("cleanup lock: %w", err) // err names the file
 	}
 	if err := lockFile(fd); err != nil {
 		fd.Close()

@@ -433,3 +433,74 @@ func TestCleanupOrphansSummary(t *testing.T) {
 		})
 	}
 }
+
+// runAs65534 runs the promstore binary bin as uid and gid 65534.
+func runAs65534(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(childEnv(), asPromstore+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.String(), errb.String()
+	}
+	if err != nil {
+		t.Fatalf("run promstore as uid 65534: %v", err)
+	}
+	return 0, out.String(), errb.String()
+}
+
+// TestUnreadableDirNamedOnce: a store directory the user may not open is
+// named once in the error ("open DIR: permission denied"), not twice.
+// The test runs as root and drops privileges for the child.
+func TestUnreadableDirNamedOnce(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.Unavailable(t, "not root: cannot run promstore as another user")
+	}
+	top, err := os.MkdirTemp("", "promstore-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(top, "promstore")
+	copyExecutable(t, os.Args[0], bin)
+	dir, other := filepath.Join(top, "s4"), filepath.Join(top, "other")
+	for _, d := range []string{dir, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		st, err := filestore.Open(context.Background(), d, filestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadShards(t, st, 1, 2)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil { // root's: not for uid 65534
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"dump", []string{"dump", "--dir", dir}, "promstore: open " + dir + ": permission denied\n"},
+		{"ls", []string{"ls", "--dir", dir}, "promstore: list shards of dir " + dir + ": open " + dir + ": permission denied\n"},
+		{"top", []string{"top", "--once", "--dir", dir}, "promstore: open " + dir + ": permission denied\n"},
+		{"diff", []string{"diff", dir, other}, "promstore: A: open " + dir + ": permission denied\n"},
+		{"cleanup", []string{"cleanup", "--dir", dir, "--dead-pids"}, "promstore: cleanup of dir " + dir + ": cleanup lock: open " + filepath.Join(dir, ".promstore-cleanup.lock") + ": permission denied\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := runAs65534(t, bin, tt.args...)
+			if code == 0 || errOut != tt.want {
+				t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", code, errOut, tt.want)
+			}
+		})
+	}
+}
