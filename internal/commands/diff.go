@@ -81,6 +81,9 @@ different.`,
 			if opts.Compare.Tolerance < 0 || opts.Compare.AbsTolerance < 0 {
 				return UsageErrorf("--tolerance and --abs-tolerance must not be negative")
 			}
+			if opts.MaxLines < 0 {
+				return UsageErrorf("--max-lines must not be negative (0 lists all)")
+			}
 			if len(rf.URLs) > 0 {
 				return UsageErrorf("give Redis stores as arguments (diff redis://host:6379/0 ./dir), not with --redis-url")
 			}

@@ -35,6 +35,7 @@ func TestNewCmdDiffFlags(t *testing.T) {
 		{name: "one argument", args: []string{"a"}, wantErr: "accepts 2 arg(s)"},
 		{name: "bad format", args: []string{"-o", "yaml", "a", "b"}, wantErr: "--format must be one of"},
 		{name: "negative tolerance", args: []string{"--tolerance", "-1", "a", "b"}, wantErr: "must not be negative"},
+		{name: "negative max-lines", args: []string{"--max-lines", "-5", "a", "b"}, wantErr: "--max-lines must not be negative"},
 		{name: "redis-url flag", args: []string{"--redis-url", "redis://x", "a", "b"}, wantErr: "give Redis stores as arguments"},
 		{name: "stdin twice", args: []string{"-", "-"}, wantErr: "only one of A and B"},
 	}
@@ -263,5 +264,24 @@ func TestDiffWriteErrorIsTrouble(t *testing.T) {
 	err := diffRun(context.Background(), opts)
 	if code := exitCode(context.Background(), f, err, "promstore diff"); code != 2 || !strings.Contains(errOut.String(), "write output") {
 		t.Errorf("exit %d, stderr %q; want 2 naming the output", code, errOut.String())
+	}
+}
+
+// TestDiffNegativeMaxLinesIsUsageError: --max-lines -5 exits 2, as a
+// negative --tolerance does, before any store is read.
+func TestDiffNegativeMaxLinesIsUsageError(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"max-lines", []string{"diff", "--max-lines", "-5", "a", "b"}},
+		{"tolerance", []string{"diff", "--tolerance", "-1", "a", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, _, stderr := runCLI(t, nil, tt.args...); code != ExitUsage || !strings.Contains(stderr, "must not be negative") {
+				t.Errorf("exit %d, want %d:\n%s", code, ExitUsage, stderr)
+			}
+		})
 	}
 }
