@@ -135,7 +135,7 @@ func (s *Store) ping(ctx context.Context) error {
 
 // nodeErr names one node in err.
 func (s *Store) nodeErr(addr string, err error) error {
-	err, hint := s.explain(err)
+	hint, err := s.explain(err)
 	return &serverError{addr: addr, err: scrubErr(err, s.secrets...), hint: hint}
 }
 
@@ -144,8 +144,8 @@ func (s *Store) nodeErr(addr string, err error) error {
 // MOVED (or ASK), a sentinel used as a server knows none of the data
 // commands, and sentinels that know no master of the name given answer
 // nil, which go-redis reports as every sentinel unreachable. It returns
-// the error to report and a hint to add to it ("" for none).
-func (s *Store) explain(err error) (error, string) {
+// a hint to add to the error ("" for none) and the error to report.
+func (s *Store) explain(err error) (hint string, reported error) {
 	if s.cfg.SentinelMaster != "" && errors.Is(err, redis.Nil) && strings.Contains(err.Error(), "all sentinels") {
 		// The sentinels' errors, joined: redis.Nil from each that
 		// answered, something else from each that could not be reached.
@@ -161,20 +161,20 @@ func (s *Store) explain(err error) (error, string) {
 		if len(others) > 0 {
 			msg += "; the others: " + errors.Join(others...).Error()
 		}
-		return errors.New(msg), ""
+		return "", errors.New(msg)
 	}
 	var re redis.Error
 	if !errors.As(err, &re) {
-		return err, ""
+		return "", err
 	}
 	msg := re.Error()
 	switch {
 	case !s.cfg.Cluster && (strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")):
-		return err, "the server is a node of a Redis Cluster: give --redis-cluster"
+		return "the server is a node of a Redis Cluster: give --redis-cluster", err
 	case !s.cfg.Cluster && s.cfg.SentinelMaster == "" && strings.HasPrefix(msg, "ERR unknown command "):
-		return err, "the address looks like a Redis Sentinel, which knows none of the data commands: give --redis-sentinel-master with the name of the master it monitors"
+		return "the address looks like a Redis Sentinel, which knows none of the data commands: give --redis-sentinel-master with the name of the master it monitors", err
 	}
-	return err, ""
+	return "", err
 }
 
 // wrap names the configured server(s) in err unless a node already is.
@@ -186,7 +186,7 @@ func (s *Store) wrap(err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
-	err, hint := s.explain(err)
+	hint, err := s.explain(err)
 	return &serverError{addr: s.server, err: scrubErr(err, s.secrets...), hint: hint}
 }
 
