@@ -37,10 +37,13 @@ func warnTTLs(ctx context.Context, w io.Writer, ts store.TTLSampler, cfg redisst
 	if s.WithTTL == 0 {
 		return
 	}
-	what := "the migrated keys get no TTL (give --ttl to set one)"
+	what := "the keys this run writes get no TTL (give --ttl to set one)"
 	if cfg.TTL > 0 {
-		what = fmt.Sprintf("the migrated keys expire after %s", cfg.TTL)
+		what = fmt.Sprintf("the keys this run writes expire after %s", cfg.TTL)
 	}
+	// A rerun writes nothing for a sample already present: such keys (of
+	// an earlier run with --ttl, or the exporter's) keep their TTL.
+	what += "; keys it finds already present keep theirs, so those of an earlier run with --ttl still expire (redis-cli PERSIST removes a key's TTL)"
 	fmt.Fprintf(w, "promstore: warning: %d of %d sampled metric keys already in the target prefix expire (TTL %s to %s); %s\n",
 		s.WithTTL, s.Sampled, s.MinTTL.Round(time.Second), s.MaxTTL.Round(time.Second), what)
 }

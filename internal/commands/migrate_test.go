@@ -557,6 +557,17 @@ func TestMigrateTTL(t *testing.T) {
 	if !strings.Contains(e.errOut.String(), "already in the target prefix expire") || !strings.Contains(e.errOut.String(), "get no TTL (give --ttl") {
 		t.Fatalf("no TTL warning: %s", e.errOut)
 	}
+	// A rerun of the --ttl run without it writes nothing, so its keys
+	// still expire: the warning says so rather than "no TTL" alone.
+	if err := e.run(e.opts("file-to-redis", "--dir", dir, "--pid-prefix", "b-")); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, e.errOut)
+	}
+	if !strings.Contains(e.errOut.String(), "keys it finds already present keep theirs, so those of an earlier run with --ttl still expire") {
+		t.Fatalf("rerun: %s", e.errOut)
+	}
+	if d := c.TTL(ctx, bkeys[0]).Val(); d <= 50*time.Minute {
+		t.Fatalf("the rerun changed the TTL of %s: %v", bkeys[0], d)
+	}
 }
 
 func TestMigrateRedisToFileIntoNonEmptyDir(t *testing.T) {
