@@ -381,7 +381,7 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	prog, err := migrate.Execute(ctx, plan, dst, mopts)
 	bar.done()
 	if err != nil {
-		printStopReport(ctx, errOut, plan, dst, prog)
+		printStopReport(ctx, errOut, plan, dst, prog, err)
 		return err
 	}
 	elapsed := now().Sub(start)

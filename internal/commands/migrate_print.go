@@ -2,9 +2,12 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -111,16 +114,20 @@ const maxPartlyListed = 20
 // target, read back from it (the progress only counts the shards whose
 // writes were acknowledged; a shard that failed may be written in part).
 // Interrupted, it does not read the target and says what was confirmed.
-func printStopReport(ctx context.Context, w io.Writer, p *migrate.Plan, dst store.Reader, prog migrate.Progress) {
+func printStopReport(ctx context.Context, w io.Writer, p *migrate.Plan, dst store.Reader, prog migrate.Progress, cause error) {
+	again := "run the same command again to complete it"
+	if fix := lastingCause(cause); fix != "" {
+		again = fix + "; once that is mended, " + again
+	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(w, "promstore: migration interrupted: %d of %d shards confirmed written (%d samples), more may be in the target; run the same command again to complete it\n",
-			prog.Shards, prog.TotalShards, prog.Written)
+		fmt.Fprintf(w, "promstore: migration interrupted: %d of %d shards confirmed written (%d samples), more may be in the target; %s\n",
+			prog.Shards, prog.TotalShards, prog.Written, again)
 		return
 	}
 	r, err := migrate.ReadBack(ctx, p, dst)
 	if err != nil {
-		fmt.Fprintf(w, "promstore: migration stopped part-way (error below): %d of %d shards confirmed written (%d samples); the target may hold more: %v; run the same command again to complete it\n",
-			prog.Shards, prog.TotalShards, prog.Written, err)
+		fmt.Fprintf(w, "promstore: migration stopped part-way (error below): %d of %d shards confirmed written (%d samples); the target may hold more: %v; %s\n",
+			prog.Shards, prog.TotalShards, prog.Written, err, again)
 		return
 	}
 	fmt.Fprintf(w, "promstore: migration stopped part-way (error below); read back, the target holds %d of the %d samples to write: %d of %d shards complete, %d partly written, %d not started\n",
@@ -143,7 +150,33 @@ func printStopReport(ctx context.Context, w io.Writer, p *migrate.Plan, dst stor
 			fmt.Fprintln(w)
 		}
 	}
-	fmt.Fprintln(w, "promstore: run the same command again to complete it")
+	fmt.Fprintln(w, "promstore: "+again)
+}
+
+// lastingCause names what stopped a migration when running it again
+// cannot help before the cause is mended (an ACL, a replica, a full
+// server or disk); "" for a cause a rerun may get past (a connection
+// lost, a timeout, an interrupt).
+func lastingCause(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "NOPERM"):
+		return "the Redis user may not write these keys (its ACL): give one that may"
+	case strings.Contains(msg, "READONLY"):
+		return "the server is a read-only replica: give the master's address"
+	case strings.Contains(msg, "OOM "):
+		return "Redis is out of memory (maxmemory with noeviction): raise maxmemory or free memory"
+	case errors.Is(err, syscall.ENOSPC):
+		return "the disk is full"
+	case errors.Is(err, syscall.EROFS):
+		return "the file system is read-only"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied: run as a user who may write the directory"
+	}
+	return ""
 }
 
 // runningConflicts returns the pids of running processes (a source

@@ -41,6 +41,8 @@ func TestMigrateStopReportCountsWhatRedisHolds(t *testing.T) {
 		fail, fix func(t *testing.T, srv *testenv.RedisServer) string
 		errRE     string
 		orphans   bool
+		// cause is what the report says to mend before a rerun.
+		cause string
 	}{
 		{
 			name: "maxmemory noeviction",
@@ -57,6 +59,7 @@ func TestMigrateStopReportCountsWhatRedisHolds(t *testing.T) {
 				return srv.URL()
 			},
 			errRE: `OOM command not allowed when used memory > 'maxmemory'\.`,
+			cause: "Redis is out of memory (maxmemory with noeviction): raise maxmemory or free memory",
 		},
 		{
 			name: "ACL forbids meta hashes",
@@ -67,6 +70,7 @@ func TestMigrateStopReportCountsWhatRedisHolds(t *testing.T) {
 			fix:     func(t *testing.T, srv *testenv.RedisServer) string { return srv.URL() },
 			errRE:   `NOPERM .*`,
 			orphans: true,
+			cause:   "the Redis user may not write these keys (its ACL): give one that may",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,7 +163,7 @@ func TestMigrateStopReportCountsWhatRedisHolds(t *testing.T) {
 			if len(partial) > 0 {
 				report += "promstore: partly written shards (a rerun finishes them):\n" + strings.Join(partial, "\n") + "\n"
 			}
-			report += "promstore: run the same command again to complete it\n"
+			report += "promstore: " + tc.cause + "; once that is mended, run the same command again to complete it\n"
 			lastLine := regexp.MustCompile(`^promstore: write target shard counter_10[0-5][0-9]: write shard counter_10[0-5][0-9]: redis 127\.0\.0\.1:[0-9]+: ` + tc.errRE + `\n$`)
 			got, last, _ := strings.Cut(errOut, "promstore: write target shard")
 			if got != report || !lastLine.MatchString("promstore: write target shard"+last) {
@@ -274,7 +278,7 @@ func TestMigrateStopReportCountsWhatTheDirectoryHolds(t *testing.T) {
 		t.Fatalf("the run did not stop part-way as intended (%d of 60 shards written): the test proves nothing", complete)
 	}
 	report := fmt.Sprintf("promstore: migration stopped part-way (error below); read back, the target holds %d of the 6000 samples to write: %d of 60 shards complete, 0 partly written, %d not started\n"+
-		"promstore: run the same command again to complete it\n", 100*complete, complete, 60-complete)
+		"promstore: the disk is full; once that is mended, run the same command again to complete it\n", 100*complete, complete, 60-complete)
 	lastLine := regexp.MustCompile(`^promstore: write target shard counter_10[0-5][0-9]: .*no space left on device\n$`)
 	got, last, _ := strings.Cut(errOut, "promstore: write target shard")
 	if got != report || !lastLine.MatchString("promstore: write target shard"+last) {
