@@ -356,6 +356,9 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 		if running != nil {
 			return fmt.Errorf("dry run: the real run would fail: %w", running)
 		}
+		if err := checkTargetWrite(ctx, plan, dst); err != nil {
+			return fmt.Errorf("dry run: the real run would fail: %w", err)
+		}
 		if plan.Conflicts > 0 && plan.Policy == migrate.Fail {
 			return errSilent
 		}
@@ -425,6 +428,36 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	}
 	if len(plan.SourceProblems) > 0 {
 		return fmt.Errorf("%d source shards or keys could not be read and were not migrated (see warnings)", len(plan.SourceProblems))
+	}
+	return nil
+}
+
+// writeChecker is a target that can tell, without changing anything,
+// whether this client may write given shards' keys (Redis: an ACL user
+// without write permission, a read-only replica).
+type writeChecker interface {
+	CheckWrite(ctx context.Context, auxNames []string, ids []store.ShardID, more []string) error
+}
+
+// checkTargetWrite tells a dry run whether the real run could write the
+// shards its plan writes, as cleanup's dry run does: nil when it could,
+// when nothing is to be written or when the target cannot tell.
+func checkTargetWrite(ctx context.Context, plan *migrate.Plan, dst store.Store) error {
+	wc, ok := store.As[writeChecker](dst)
+	if !ok {
+		return nil
+	}
+	var ids []store.ShardID
+	for _, sp := range plan.Shards {
+		if sp.Writes > 0 {
+			ids = append(ids, sp.Target)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := wc.CheckWrite(ctx, nil, ids, nil); err != nil {
+		return fmt.Errorf("this client cannot write the target: %w", err)
 	}
 	return nil
 }

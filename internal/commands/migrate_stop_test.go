@@ -304,3 +304,32 @@ func TestMigrateStopReportCountsWhatTheDirectoryHolds(t *testing.T) {
 	defer dst.Close()
 	testenv.CompareExposition(t, dumpStore(t, dst), want)
 }
+
+// TestMigrateDryRunProbesWrites: a dry run into Redis as a user its ACL
+// lets read but not write says that the real run would fail (exit 1), as
+// cleanup's dry run does, instead of printing a plan the real run stops
+// on; the same dry run as a user who may write exits 0.
+func TestMigrateDryRunProbesWrites(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartRedis(t)
+	dir := t.TempDir()
+	src, err := filestore.Open(ctx, dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	if err := src.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: "1000"}, []store.Sample{{Key: k, Value: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	mustDo(t, srv.Client(), "acl", "setuser", "reader", "on", ">pw", "+@all", "%R~*")
+	ro := strings.Replace(srv.URL(), "redis://", "redis://reader:pw@", 1)
+	code, out, errOut := runCLI(t, nil, "migrate", "file-to-redis", "--dir", dir, "--dry-run", "--redis-url", ro)
+	if code != 1 || !strings.Contains(out, "dry run: nothing written") ||
+		!strings.Contains(errOut, "dry run: the real run would fail: this client cannot write the target") || !strings.Contains(errOut, "NOPERM") {
+		t.Errorf("read-only user: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "migrate", "file-to-redis", "--dir", dir, "--dry-run", "--redis-url", srv.URL()); code != 0 {
+		t.Errorf("default user: exit %d: %s", code, errOut)
+	}
+}
