@@ -407,6 +407,16 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 		fmt.Fprintf(opts.IO.Out, "nothing to do: the target already holds all %d samples of %d shards; %s\n", plan.Samples, len(plan.Shards), verified)
 	} else {
 		fmt.Fprintf(opts.IO.Out, "%s; %s\n", summary, verified)
+		if !toRedis {
+			// Which clients can read the directory now.
+			readers := map[int]string{
+				filestore.LayoutTimestamp: "16-byte layout, which prometheus_client 0.18 and newer read (--layout legacy for older ones)",
+				filestore.LayoutLegacy:    "8-byte layout, which only prometheus_client before 0.18 reads",
+			}[opts.Layout]
+			if readers != "" {
+				fmt.Fprintf(opts.IO.Out, "shards written in the %s\n", readers)
+			}
+		}
 	}
 	if opts.DeleteSource && len(plan.SourceProblems) > 0 {
 		fmt.Fprintf(errOut, "promstore: not deleting the source: %d of its shards or keys could not be read\n", len(plan.SourceProblems))

@@ -414,6 +414,9 @@ func TestMigrateRoundTripLegacyLayout(t *testing.T) {
 	if err := e.run(e.opts("redis-to-file", "--dir", back, "--layout", "legacy")); err != nil {
 		t.Fatalf("to files: %v\n%s", err, e.errOut)
 	}
+	if !strings.Contains(e.out.String(), "shards written in the 8-byte layout, which only prometheus_client before 0.18 reads") {
+		t.Errorf("the summary does not name the layout:\n%s", e.out)
+	}
 	names, _ := filepath.Glob(filepath.Join(back, "counter_h1-*.db"))
 	if len(names) == 0 {
 		t.Fatal("no counter_h1-<pid>.db shards written")
@@ -588,6 +591,9 @@ func TestMigrateRedisToFileIntoNonEmptyDir(t *testing.T) {
 	}
 	if err := e.run(e.opts("redis-to-file", "--dir", back)); err != nil {
 		t.Fatalf("to files: %v\n%s", err, e.errOut)
+	}
+	if !strings.Contains(e.out.String(), "shards written in the 16-byte layout, which prometheus_client 0.18 and newer read (--layout legacy for older ones)") {
+		t.Errorf("the summary does not name the layout:\n%s", e.out)
 	}
 	// The 16-byte layout keeps mostrecent timestamps: the migrated half
 	// aggregates like the original.
