@@ -359,9 +359,8 @@ type accumulator struct {
 	// (archive sources and kept shards of the same kind and mode), so that
 	// the archive value can be chosen to keep the first-seen result.
 	seq []seqEntry
-	// For a key merged by addition (see sumValue): what readers add to
-	// before the run, every value in scan order; the kept shards' values
-	// in scan order; and whether every sum of the values is exact.
+	// sum is, for a key merged by addition, what sumValue needs of its
+	// values (the archive's sources and the kept shards').
 	sum sumState
 }
 
@@ -564,7 +563,7 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 			if w = watch[s.Shard.KindName()]; w != nil && !s.Key.Legacy {
 				a := w.accOf(store.CanonicalKeyText(s.Key))
 				if mergeRule(w.plan.ID) == "sum" {
-					a.sum.kept(s.Value, t.less(s.Shard, w.plan.ID))
+					a.sum.add(s.Value)
 				} else {
 					a.seq = append(a.seq, seqEntry{id: s.Shard, v: s.Value})
 				}
@@ -582,7 +581,7 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 		a.add(s.Shard, s.Value, s.Timestamp)
 		switch r := mergeRule(w.plan.ID); {
 		case r == "sum":
-			a.sum.source(s.Value)
+			a.sum.add(s.Value)
 		case watch[s.Shard.KindName()] != nil:
 			a.seq = append(a.seq, seqEntry{id: s.Shard, v: s.Value, src: true})
 		}
@@ -640,7 +639,7 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 			case "min", "max":
 				a.value = firstSeenValue(a, r, id, t.less)
 			case "sum":
-				a.value = sumValue(&a.sum, a.value, t)
+				a.value = sumValue(&a.sum, a.value)
 			}
 			w.plan.Samples = append(w.plan.Samples, JournalSample{Key: a.text, Value: a.value, Timestamp: a.ts})
 		}

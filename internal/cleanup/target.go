@@ -40,11 +40,6 @@ type Target struct {
 	// Local is true when the store's pids are necessarily processes of
 	// this host (a file store).
 	Local bool
-	// AnyPlace is true when a new shard may land anywhere in the order
-	// Scan delivers (a directory's order is the file system's): Less is
-	// then a plan's guess, and an archive value that must not lower a
-	// sum is chosen for every place (sumValue).
-	AnyPlace bool
 	// Check, when set, tells what a real run of a plan would fail on
 	// (lock, permissions, space), for a dry run to say so.
 	Check func(ctx context.Context, p *Plan, deleteKeys []string) error
@@ -116,10 +111,9 @@ func FileTarget(st FileBackend) *Target {
 		ArchiveWriter: func(ctx context.Context, layout int) (store.Writer, error) {
 			return filestore.Open(ctx, dir, filestore.Options{Layout: layout})
 		},
-		Less:     st.LessShards,
-		AnyPlace: true,
-		Journal:  &fileJournal{dir: dir},
-		Gate:     &fileGate{dir: dir},
+		Less:    st.LessShards,
+		Journal: &fileJournal{dir: dir},
+		Gate:    &fileGate{dir: dir},
 		Check: func(ctx context.Context, p *Plan, _ []string) error {
 			return checkFileRun(ctx, dir, p)
 		},
