@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -110,18 +109,17 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := tui.New(src, tui.WithInterval(opts.Interval), tui.WithContext(ctx))
-	// The terminal is asked for its background before the program reads
-	// it (see tui.SetTerminalBackground).
-	if in, ok := opts.IO.In.(*os.File); ok {
-		if out, ok := opts.IO.Out.(*os.File); ok {
-			tui.SetTerminalBackground(in, out)
-		}
-	}
 	p := tea.NewProgram(m,
 		tea.WithContext(ctx),
 		tea.WithAltScreen(),
 		tea.WithInput(opts.IO.In),
 		tea.WithOutput(opts.IO.Out),
+		// SIGINT and SIGTERM cancel ctx (the root command's
+		// signal.NotifyContext), which ends the program. Bubble Tea's own
+		// handler, receiving them too, could block on a message nothing
+		// reads any more while the program shut down: a hang in raw mode
+		// (charmbracelet/bubbletea#1806).
+		tea.WithoutSignalHandler(),
 	)
 	if _, err := p.Run(); err != nil {
 		if ctx.Err() != nil {
