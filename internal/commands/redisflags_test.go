@@ -41,6 +41,16 @@ func TestRedisURLMistakes(t *testing.T) {
 	}
 }
 
+// TestRedisSocketURLWithDatabase: a unix:// URL's path is the socket, so
+// its ?db= is the only database given, not a second one (a review found
+// it refused as a usage error).
+func TestRedisSocketURLWithDatabase(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "ls", "--redis-url", "unix:///nonexistent/redis.sock?db=1")
+	if code == ExitUsage || strings.Contains(stderr, "two databases") || !strings.Contains(stderr, "redis.sock") {
+		t.Errorf("exit %d, stderr:\n%s\nwant a connection error naming the socket", code, stderr)
+	}
+}
+
 // TestRedisPasswordFile: a password read from a file opens a server that
 // requires it, and appears nowhere in the output.
 func TestRedisPasswordFile(t *testing.T) {

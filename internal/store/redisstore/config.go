@@ -89,7 +89,7 @@ func CheckURL(raw string) error {
 	if o.DB < 0 {
 		return fmt.Errorf("%s: database %d: want a number from 0", redactURL(raw), o.DB)
 	}
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "unix" { // a socket's path is no database
 		// go-redis takes ?db= over the path's number without a word.
 		if q := u.Query().Get("db"); q != "" {
 			if p := strings.Trim(u.Path, "/"); p != "" && p != q {
@@ -196,7 +196,7 @@ var userinfoRE = regexp.MustCompile(`(://[^/@]*?):[^/]*@`)
 
 // redactURL masks the password of a URL, also of one url.Parse rejects.
 func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "unix" { // a socket's path is no database
 		u.RawQuery = redactQuery(u.Query())
 		return u.Redacted()
 	}
