@@ -33,6 +33,9 @@ type archivedCheck struct {
 	// migration's pid namespace that the source lacks, of the kinds and
 	// modes the source has archives of.
 	dstOthers map[store.ShardID]map[string]struct{}
+	// srcKeys holds each source archive's key texts, built once when the
+	// check first needs them.
+	srcKeys map[*ShardPlan]map[string]struct{}
 }
 
 // isArchive reports whether a target pid names an archive: one a cleanup
@@ -60,6 +63,17 @@ func newArchivedCheck(prefix string, shards []*ShardPlan) *archivedCheck {
 		}
 	}
 	return c
+}
+
+// wants reports whether the check needs the key texts of a target shard
+// the plan does not write: the shard is a target archive, or the source
+// has archives of its kind and mode and the shard is in the run's pid
+// namespace. Others need no key text computed.
+func (c *archivedCheck) wants(id store.ShardID) bool {
+	if c.isArchive(id.PID) {
+		return true
+	}
+	return len(c.srcArchives[id.KindName()]) > 0 && strings.HasPrefix(id.PID, c.prefix)
 }
 
 // target notes a target sample of a shard the plan does not write.
@@ -152,7 +166,7 @@ func (c *archivedCheck) check(p *Plan) error {
 	for _, id := range others {
 		keys := c.dstOthers[id]
 		for _, sp := range c.srcArchives[id.KindName()] {
-			if !unchanged(sp) && subset(keys, sp) {
+			if !unchanged(sp) && subset(keys, c.archiveKeys(sp)) {
 				srcID := id
 				srcID.PID = strings.TrimPrefix(id.PID, c.prefix)
 				lines = append(lines, fmt.Sprintf("target shard %s: the source has no shard %s, and its archive %s, migrated as %s, holds every one of its %d series",
@@ -201,10 +215,27 @@ func allIn(items []Item, keys map[string]struct{}) bool {
 	return true
 }
 
-func subset(keys map[string]struct{}, sp *ShardPlan) bool {
+// archiveKeys returns the key texts of a source archive, built once per
+// archive however many target shards are compared with it.
+func (c *archivedCheck) archiveKeys(sp *ShardPlan) map[string]struct{} {
+	if have, ok := c.srcKeys[sp]; ok {
+		return have
+	}
 	have := make(map[string]struct{}, len(sp.Items))
 	for i := range sp.Items {
 		have[sp.Items[i].Text] = struct{}{}
+	}
+	if c.srcKeys == nil {
+		c.srcKeys = map[*ShardPlan]map[string]struct{}{}
+	}
+	c.srcKeys[sp] = have
+	return have
+}
+
+// subset reports whether every key of keys is in have.
+func subset(keys, have map[string]struct{}) bool {
+	if len(keys) > len(have) {
+		return false
 	}
 	for k := range keys {
 		if _, ok := have[k]; !ok {

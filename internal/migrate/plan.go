@@ -222,10 +222,15 @@ func (p *Plan) sameSample(value, ts float64, t store.Sample) bool {
 	return p.ignoreTS || sameFloat(ts, t.Timestamp)
 }
 
+// keyText computes a target sample's canonical key text; a variable so
+// that a test can count the calls.
+var keyText = store.CanonicalKeyText
+
 // Build reads the source and the target and works out the migration. It
 // writes nothing. Source shards that cannot be read are left out and
 // listed in Plan.SourceProblems; target problems are listed in
 // Plan.TargetProblems.
+
 func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, error) {
 	pol := opts.policy()
 	if pol == Sum && opts.Journal == "" {
@@ -286,15 +291,22 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 
 	// Read what the target holds in the shards of the plan, and what the
 	// archive check needs of the others.
-	archived := newArchivedCheck(opts.PIDPrefix, p.Shards)
+	// Under --first-migration the check is skipped: nothing is collected.
+	var archived *archivedCheck
+	if !opts.FirstMigration {
+		archived = newArchivedCheck(opts.PIDPrefix, p.Shards)
+	}
 	err = dst.Scan(ctx, func(s store.Sample) error {
 		sp := byTarget[s.Shard]
 		if sp == nil {
-			archived.target(s, store.CanonicalKeyText(s.Key))
+			// The key text only when the check needs this shard's.
+			if archived != nil && archived.wants(s.Shard) {
+				archived.target(s, keyText(s.Key))
+			}
 			return nil
 		}
 		p.TargetSamples++
-		text := store.CanonicalKeyText(s.Key)
+		text := keyText(s.Key)
 		i, ok := index[s.Shard][text]
 		if !ok {
 			sp.others = append(sp.others, s)
@@ -317,7 +329,7 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 	} else if err != nil {
 		return nil, fmt.Errorf("read target: %w", err)
 	}
-	if !opts.FirstMigration {
+	if archived != nil {
 		if err := archived.check(p); err != nil {
 			return nil, err
 		}
