@@ -55,9 +55,12 @@ type MigrateOptions struct {
 	// AfterShard, when set, is called after each written shard (tests use
 	// it to interrupt a run).
 	AfterShard func(migrate.Progress)
-	// Alive tells whether a source shard's process runs (file-to-redis;
-	// store.ProcessAlive when nil).
+	// Alive tells whether a shard's process runs (store.ProcessAlive when
+	// nil).
 	Alive func(pid string) store.Liveness
+	// Maps tells whether process pid maps the file at path, an error when
+	// that cannot be told (redis-to-file; store.MapsFile when nil).
+	Maps func(pid, path string) (bool, error)
 }
 
 // pidPrefixRE is what --pid-prefix accepts: nothing that would split a
@@ -254,15 +257,24 @@ func keepDirLayout(ctx context.Context, opts *MigrateOptions, dst store.Store) (
 }
 
 // runningTargets returns an error naming the shards a redis-to-file plan
-// would write over whose files exist and whose pids run on this host: a
-// shard is written as a new file renamed over the old one, and the running
-// worker would write on into the old file it has mapped, every later
-// increment lost. Like cleanup, migrate never touches a running pid's
-// shard.
+// would write over whose files exist and are mapped by their running
+// pids: a shard is written as a new file renamed over the old one, and
+// the running worker would write on into the old file it has mapped,
+// every later increment lost. Like cleanup, migrate never touches a
+// running pid's shard. Redis pids may come from other hosts: a pid that
+// runs here but does not map its shard's file (prometheus_client keeps
+// it mapped while it runs) is not the file's writer, and the shard is
+// written. Where that cannot be told (no /proc, permission denied), the
+// shard is refused as the writer's, with a word that the pid may be
+// unrelated.
 func runningTargets(ctx context.Context, plan *migrate.Plan, dst store.Store, opts *MigrateOptions) error {
 	alive := opts.Alive
 	if alive == nil {
 		alive = store.ProcessAlive
+	}
+	maps := opts.Maps
+	if maps == nil {
+		maps = store.MapsFile
 	}
 	infos, err := dst.Shards(ctx)
 	if err != nil {
@@ -273,21 +285,52 @@ func runningTargets(ctx context.Context, plan *migrate.Plan, dst store.Store, op
 	for _, in := range infos {
 		exists[in.ID] = true
 	}
-	var names []string
+	loc, _ := dst.(store.ShardLocator)
+	var mapped, unknown []string
+	var why error
 	for _, sp := range plan.Shards {
-		if sp.Writes > 0 && exists[sp.Target] && alive(sp.Target.PID) == store.AliveYes {
-			names = append(names, sp.Target.String())
+		if sp.Writes == 0 || !exists[sp.Target] || alive(sp.Target.PID) != store.AliveYes {
+			continue
+		}
+		err := errors.New("the target cannot name its shard files")
+		if loc != nil {
+			var path string
+			if path, err = loc.ShardLocation(sp.Target); err == nil {
+				var ok bool
+				if ok, err = maps(sp.Target.PID, path); err == nil {
+					if ok {
+						mapped = append(mapped, sp.Target.String())
+					}
+					continue // runs, but is not the file's writer
+				}
+			}
+		}
+		unknown = append(unknown, sp.Target.String())
+		if why == nil {
+			why = err
 		}
 	}
-	if len(names) == 0 {
+	if len(mapped) == 0 && len(unknown) == 0 {
 		return nil
 	}
+	var parts []string
+	if len(mapped) > 0 {
+		parts = append(parts, fmt.Sprintf("%d shard(s) to write are mapped by their processes, running on this host: %s", len(mapped), shortList(mapped)))
+	}
+	if len(unknown) > 0 {
+		parts = append(parts, fmt.Sprintf("%d shard(s) to write have pids of processes running on this host, which may be their writers: %s (whether they map the files cannot be told: %v; the pids may be unrelated processes, a Redis shard's pid may come from another host: --pid-prefix writes the shards under other names and avoids this)", len(unknown), shortList(unknown), why))
+	}
+	return fmt.Errorf("target dir %s: %s; nothing written: a shard is replaced by a new file, and a running worker writes on into the file it has mapped, losing every later increment. Stop those processes (or migrate into another directory), then run again",
+		opts.Dir, strings.Join(parts, "; "))
+}
+
+// shortList joins names, at most 10 of them.
+func shortList(names []string) string {
 	shown := names
 	if len(shown) > 10 {
 		shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(names)-10))
 	}
-	return fmt.Errorf("target dir %s: %d shard(s) to write belong to processes running on this host: %s; nothing written: a shard is replaced by a new file, and a running worker writes on into the file it has mapped, losing every later increment. Stop those processes (or migrate into another directory), then run again",
-		opts.Dir, len(names), strings.Join(shown, ", "))
+	return strings.Join(shown, ", ")
 }
 
 func migrateRun(ctx context.Context, opts *MigrateOptions) error {

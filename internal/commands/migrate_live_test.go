@@ -67,23 +67,39 @@ func TestMigrateDeleteSourceKeepsRunning(t *testing.T) {
 }
 
 // TestMigrateRedisToFileKeepsRunningShards: redis-to-file refuses to
-// replace the shard file of a process running on this host (the worker
-// would write on into the file it has mapped, its later increments lost):
-// nothing written, exit 1, the shard named; a dead pid's shard, or a
-// running pid without a file yet, is written.
+// replace the shard file of a process running on this host that maps it
+// (a real prometheus_client worker: it would write on into the file it
+// has mapped, its later increments lost): nothing written, exit 1, the
+// shard named. A pid that runs but does not map the file (an unrelated
+// process whose pid a Redis shard of another host has) is not its
+// writer: the shard is written. Where /proc cannot tell, the shard is
+// refused and the error says the pid may be unrelated and that
+// --pid-prefix avoids it. A dead pid's shard, or a running pid without a
+// file yet, is written.
 func TestMigrateRedisToFileKeepsRunningShards(t *testing.T) {
 	e := newMigrateEnv(t)
 	ctx := context.Background()
 	live, dead := testenv.LivePID(t), testenv.DeadPID(t)
+	workerDir := t.TempDir()
+	worker := testenv.PythonWorker(t, workerDir)
+	cannotTell := func(pid, path string) (bool, error) {
+		return false, &os.PathError{Op: "open", Path: "/proc/" + pid + "/maps", Err: os.ErrPermission}
+	}
 	tests := []struct {
 		name    string
 		pid     string
+		dir     string // the worker's; a new one when empty
 		hasFile bool
-		refused bool
+		maps    func(pid, path string) (bool, error)
+		refused []string // in the error; none: written
 	}{
-		{"running pid with a file", live, true, true},
-		{"running pid without a file", live, false, false},
-		{"dead pid with a file", dead, true, false},
+		{name: "running worker that maps its file", pid: worker, dir: workerDir, hasFile: true,
+			refused: []string{"1 shard(s) to write are mapped by their processes, running on this host: counter_" + worker}},
+		{name: "running pid that does not map the file", pid: live, hasFile: true},
+		{name: "running pid, /proc cannot tell", pid: live, hasFile: true, maps: cannotTell,
+			refused: []string{"have pids of processes running on this host, which may be their writers: counter_" + live, "permission denied", "may be unrelated", "--pid-prefix"}},
+		{name: "running pid without a file", pid: live},
+		{name: "dead pid with a file", pid: dead, hasFile: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,10 +116,12 @@ func TestMigrateRedisToFileKeepsRunningShards(t *testing.T) {
 			if err := rs.WriteShard(ctx, id, []store.Sample{{Key: other, Value: 7}}); err != nil {
 				t.Fatal(err)
 			}
-			dir := t.TempDir()
+			dir := tt.dir
+			if dir == "" {
+				dir = t.TempDir()
+			}
 			file := filepath.Join(dir, "counter_"+tt.pid+".db")
-			var before os.FileInfo
-			if tt.hasFile {
+			if tt.hasFile && tt.dir == "" {
 				st, err := filestore.Open(ctx, dir, filestore.Options{})
 				if err != nil {
 					t.Fatal(err)
@@ -112,19 +130,29 @@ func TestMigrateRedisToFileKeepsRunningShards(t *testing.T) {
 				if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 5}}); err != nil {
 					t.Fatal(err)
 				}
+			}
+			var before os.FileInfo
+			if tt.hasFile {
 				if before, err = os.Stat(file); err != nil {
 					t.Fatal(err)
 				}
 			}
-			err = e.run(e.opts("redis-to-file", "--dir", dir))
-			if !tt.refused {
+			o := e.opts("redis-to-file", "--dir", dir)
+			o.Maps = tt.maps
+			err = e.run(o)
+			if len(tt.refused) == 0 {
 				if err != nil {
 					t.Fatalf("migrate: %v\n%s", err, e.errOut)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), "belong to processes running on this host: counter_"+tt.pid) {
-				t.Fatalf("err = %v, want a refusal naming counter_%s", err, tt.pid)
+			if err == nil {
+				t.Fatalf("migrate wrote counter_%s, want a refusal", tt.pid)
+			}
+			for _, w := range tt.refused {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
 			}
 			after, err := os.Stat(file)
 			if err != nil {

@@ -1,9 +1,7 @@
 package fsck
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -214,53 +212,15 @@ func les(s map[string]bool) string {
 }
 
 // mappedBy finds, in /proc/*/maps, the processes that map each shard of
-// dir. A shard mapped by more than one process is written by several:
-// processes of other containers with the same pid, or a forked child that
-// has not yet left its parent's files.
+// dir (store.MappedBy). A shard mapped by more than one process is
+// written by several: processes of other containers with the same pid,
+// or a forked child that has not yet left its parent's files.
 func mappedBy(dir string, names []string) []Problem {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil
+	paths := make([]string, len(names))
+	for i, n := range names {
+		paths[i] = filepath.Join(dir, n)
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[filepath.Join(abs, n)] = true
-	}
-	procs, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil // no /proc: nothing to tell
-	}
-	mappers := map[string][]string{}
-	self := strconv.Itoa(os.Getpid())
-	for _, p := range procs {
-		pid := p.Name()
-		if _, err := strconv.Atoi(pid); err != nil || pid == self {
-			continue
-		}
-		f, err := os.Open(filepath.Join("/proc", pid, "maps"))
-		if err != nil {
-			continue // gone, or not ours to read
-		}
-		seen := map[string]bool{}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			i := strings.IndexByte(line, '/')
-			if i < 0 {
-				continue
-			}
-			path := strings.TrimSuffix(line[i:], " (deleted)")
-			if want[path] && !seen[path] {
-				seen[path] = true
-				mappers[path] = append(mappers[path], pid)
-			}
-		}
-		f.Close()
-	}
+	mappers := store.MappedBy(paths)
 	var out []Problem
 	for path, pids := range mappers {
 		if len(pids) < 2 {

@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -113,4 +115,40 @@ func PythonClient(t testing.TB) pyclient.Version {
 		t.Fatalf("%s", pythonClient.err)
 	}
 	return pythonClient.v
+}
+
+// PythonWorker starts a prometheus_client process in multiprocess mode
+// over dir that increments the counter jobs_total once and then waits
+// (its shard file counter_<pid> in dir mapped, as a worker keeps it), and
+// returns its pid. The process ends when the test does.
+func PythonWorker(t testing.TB, dir string) string {
+	t.Helper()
+	script := `
+import sys
+from prometheus_client import Counter
+Counter("jobs", "Jobs.").inc()
+print("ready", flush=True)
+sys.stdin.read()
+`
+	cmd := exec.Command(Python(t), "-c", script)
+	cmd.Env = append(os.Environ(), "PROMETHEUS_MULTIPROC_DIR="+dir, "PYTHONDONTWRITEBYTECODE=1")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start python: %v", err)
+	}
+	t.Cleanup(func() { in.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("python worker: %q %v\nstderr:\n%s", line, err, stderr.String())
+	}
+	return strconv.Itoa(cmd.Process.Pid)
 }
