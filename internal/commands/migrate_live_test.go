@@ -66,6 +66,62 @@ func TestMigrateDeleteSourceKeepsRunning(t *testing.T) {
 	}
 }
 
+// TestMigrateDeleteSourceRerunAdvice: the warning about the shards
+// --delete-source kept advises, for when their workers have stopped, the
+// rerun that works: the workers wrote more since, so the plain
+// --delete-source rerun stops on the conflicts (exit 1, nothing deleted)
+// while --on-conflict overwrite --delete-source brings their final values
+// over and deletes them; and it warns that sum counts the migrated part
+// twice.
+func TestMigrateDeleteSourceRerunAdvice(t *testing.T) {
+	e := newMigrateEnv(t)
+	ctx := context.Background()
+	pid := testenv.LivePID(t)
+	dir := t.TempDir()
+	st, err := filestore.Open(ctx, dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.ShardID{Kind: store.KindCounter, PID: pid}
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.run(e.opts("file-to-redis", "--dir", dir, "--delete-source")); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, e.errOut)
+	}
+	for _, w := range []string{"kept 1 source shard(s) of running processes: counter_" + pid, "run the migration again with --on-conflict overwrite --delete-source", "--on-conflict sum would add", "counting it twice"} {
+		if !strings.Contains(e.errOut.String(), w) {
+			t.Errorf("warning lacks %q:\n%s", w, e.errOut)
+		}
+	}
+	// The worker writes more, then stops.
+	if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := func(string) store.Liveness { return store.AliveNo }
+	file := filepath.Join(dir, "counter_"+pid+".db")
+	o := e.opts("file-to-redis", "--dir", dir, "--delete-source")
+	o.Alive = stopped
+	if err := e.run(o); err == nil || !strings.Contains(e.errOut.String(), "1 conflict") {
+		t.Fatalf("a plain --delete-source rerun: err = %v, want the conflict it stops on\n%s", err, e.errOut)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("a refused rerun deleted the source: %v", err)
+	}
+	o = e.opts("file-to-redis", "--dir", dir, "--on-conflict", "overwrite", "--delete-source")
+	o.Alive = stopped
+	if err := e.run(o); err != nil {
+		t.Fatalf("the advised rerun: %v\n%s", err, e.errOut)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("the advised rerun kept the source shard: %v", err)
+	}
+	if got := string(e.dumpRedis()); !strings.Contains(got, "jobs_total 8.0") {
+		t.Errorf("Redis holds\n%s\nwant jobs_total 8.0, the worker's final value", got)
+	}
+}
+
 // TestMigrateRedisToFileKeepsRunningShards: redis-to-file refuses to
 // replace the shard file of a process running on this host that maps it
 // (a real prometheus_client worker: it would write on into the file it

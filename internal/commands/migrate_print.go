@@ -224,7 +224,10 @@ func warnRunningConflicts(w io.Writer, p *migrate.Plan, pids []string) {
 
 // warnKeptRunning names the source shards --delete-source kept because
 // their processes run: a worker writes on into the file it has mapped,
-// and an unlinked file would lose every later increment.
+// and an unlinked file would lose every later increment. The rerun it
+// advises for when they have stopped overwrites: their shards grow past
+// what this run wrote, conflicts a default rerun stops on, and a sum
+// would count the migrated part twice.
 func warnKeptRunning(w io.Writer, kept []store.ShardID) {
 	if len(kept) == 0 {
 		return
@@ -237,6 +240,6 @@ func warnKeptRunning(w io.Writer, kept []store.ShardID) {
 	if len(kept) > 10 {
 		more = fmt.Sprintf(" and %d more", len(kept)-10)
 	}
-	fmt.Fprintf(w, "promstore: warning: --delete-source: kept %d source shard(s) of running processes: %s%s (deleting them would lose what those workers write next; once they have stopped, run the migration again with --delete-source)\n",
+	fmt.Fprintf(w, "promstore: warning: --delete-source: kept %d source shard(s) of running processes: %s%s (deleting them would lose what those workers write next; once they have stopped, run the migration again with --on-conflict overwrite --delete-source: their values will have grown past what this run migrated, so a rerun without --on-conflict stops on those conflicts, and --on-conflict sum would add their values to the part this run migrated, counting it twice)\n",
 		len(kept), strings.Join(names, ", "), more)
 }
