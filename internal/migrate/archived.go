@@ -127,7 +127,7 @@ func (e *ArchivedError) Error() string {
 		lines = append(lines[:maxArchivedLines:maxArchivedLines], fmt.Sprintf("... and %d more", len(e.Lines)-maxArchivedLines))
 	}
 	return fmt.Sprintf("nothing written: %d shard(s) may be counted twice, because an archive written by promstore cleanup may already hold their samples (an archive does not record which shards it absorbed, so promstore cannot tell and refuses):\n  %s\n"+
-		"what to do: a source shard whose samples the target's archive holds was most likely migrated before and compacted in the target since: it is in the target already; move it out of the source and run again. "+
+		"what to do: a source shard whose samples the target's archive holds was most likely migrated before and compacted in the target since: it is in the target already; move it out of the source and run again (but a shard that was never migrated, of a worker started since the earlier run, is not in the archive: moved out of the source, its data would be lost; if every such shard is new, run with --first-migration). "+
 		"A target shard the source lacks while the source's archive holds its samples was most likely migrated before and compacted in the source since: the source's archive holds it; delete it from the target (or leave the source's archive out) and run again. "+
 		"If this source was never migrated into this target before (history moved into a Redis whose own archive holds the same series, say), run again with --first-migration",
 		len(e.Lines), strings.Join(lines, "\n  "))
@@ -150,7 +150,7 @@ func (c *archivedCheck) check(p *Plan) error {
 			continue
 		}
 		if allIn(sp.Items, keys) {
-			lines = append(lines, fmt.Sprintf("source shard %s: the target has no shard %s, and its archive %s holds every one of its %d series",
+			lines = append(lines, fmt.Sprintf("source shard %s: the target has no shard %s, and its archive %s holds every one of its %d series: if it was migrated before, move it out of the source; if it was never migrated (a worker started since the earlier run), run with --first-migration instead: moved out of the source, its data would be lost",
 				sp.Source, sp.Target, joinIDs(c.dstArchiveIDs[k]), len(sp.Items)))
 		}
 	}

@@ -130,6 +130,13 @@ func TestArchivedShardsRefused(t *testing.T) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
 			}
+			// A source shard the archive may hold may also be a worker's
+			// never migrated: moving it out would lose it.
+			for _, l := range ae.Lines {
+				if strings.HasPrefix(l, "source shard ") && !strings.Contains(l, "if it was never migrated (a worker started since the earlier run), run with --first-migration") {
+					t.Errorf("line does not say what to do with a never-migrated shard: %s", l)
+				}
+			}
 		})
 	}
 }
