@@ -557,7 +557,10 @@ func TestLegacyMostrecentKept(t *testing.T) {
 
 // TestFreshPIDsRefusalMessage: the refusal of fresh shards whose pids are
 // not visible names another pid namespace only when no pid of the store
-// is visible, and lists at most five pids, then how many more.
+// is visible, and lists at most five pids, then how many more. Of the
+// migrations only redis-to-file stamps the shards with the time it wrote
+// them: file-to-redis keeps each source file's mtime, and the message
+// says so.
 func TestFreshPIDsRefusalMessage(t *testing.T) {
 	now := time.Now()
 	fresh := []string{"201", "202", "203", "204", "205", "206", "207"}
@@ -568,10 +571,10 @@ func TestFreshPIDsRefusalMessage(t *testing.T) {
 		lacks   []string
 	}{
 		{"a pid of the store runs", []string{"100"},
-			[]string{"shards of 7 pid(s) (201, 202, 203, 204, 205 and 2 more) changed within the last 1m0s", "pid 100 of this store is", "exited within the last 1m0s", "migration"},
+			[]string{"shards of 7 pid(s) (201, 202, 203, 204, 205 and 2 more) changed within the last 1m0s", "pid 100 of this store is", "exited within the last 1m0s", "migrate redis-to-file wrote", "file-to-redis keeps each source file's mtime"},
 			[]string{"another pid namespace", "sidecar"}},
 		{"no pid of the store runs", nil,
-			[]string{"shards of 7 pid(s) (201, 202, 203, 204, 205 and 2 more)", "another pid namespace", "exited within the last 1m0s", "migration"},
+			[]string{"shards of 7 pid(s) (201, 202, 203, 204, 205 and 2 more)", "another pid namespace", "exited within the last 1m0s", "migrate redis-to-file wrote", "file-to-redis keeps each source file's mtime"},
 			[]string{"of this store is"}},
 	}
 	for _, tt := range tests {

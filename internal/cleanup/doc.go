@@ -98,9 +98,10 @@
 // run without changes), and once more after the run, to warn about pid
 // reuse. A pid whose shards changed within Options.MinIdle is never
 // treated as dead. When shards changed recently but none of their pids is
-// visible, Plan refuses: those processes may have just exited, a
-// migration may have written the shards (it stamps them with its own
-// time), or promstore runs in another pid namespace (a sidecar
+// visible, Plan refuses: those processes may have just exited, migrate
+// redis-to-file may have written the shards (it stamps the files with the
+// time it writes them; file-to-redis keeps each source file's mtime as
+// the keys' updated_at), or promstore runs in another pid namespace (a sidecar
 // container), where every pid looks dead. The refusal names that
 // namespace only when no pid of the store is visible (FreshPIDsRefusal).
 package cleanup

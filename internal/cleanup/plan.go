@@ -240,8 +240,9 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 // the shards of the pids fresh changed within idle although none of those
 // processes is visible; running are the store's other pids that are
 // visible as running. It claims no more than is known: recently exited
-// workers and a migration (which stamps the shards it writes with the
-// time it wrote them) look the same as writers in another pid namespace,
+// workers and a migration redis-to-file (which stamps the files it writes
+// with the time it wrote them; file-to-redis gives each key its source
+// file's mtime) look the same as writers in another pid namespace,
 // and that namespace is named as a likely cause only when no pid of the
 // store is visible at all.
 func FreshPIDsRefusal(fresh, running []string, idle time.Duration) string {
@@ -252,11 +253,11 @@ func FreshPIDsRefusal(fresh, running []string, idle time.Duration) string {
 		if len(running) > 1 {
 			verb = "are"
 		}
-		fmt.Fprintf(&b, " (pid %s of this store %s, so these look like processes of this pid namespace that exited within the last %s, or shards a migration wrote). "+
+		fmt.Fprintf(&b, " (pid %s of this store %s, so these look like processes of this pid namespace that exited within the last %s, or shard files that migrate redis-to-file wrote: it stamps them with the time of writing, while file-to-redis keeps each source file's mtime). "+
 			"Run again when they have been idle for %s (--min-idle), or select by --stale-after", listPIDs(running), verb, idle, idle)
 		return b.String()
 	}
-	fmt.Fprintf(&b, ": the processes exited within the last %s, a migration wrote these shards, or promstore runs in another pid namespace (a sidecar container) where every writer looks dead. "+
+	fmt.Fprintf(&b, ": the processes exited within the last %s, migrate redis-to-file wrote these shard files (it stamps them with the time of writing; file-to-redis keeps each source file's mtime), or promstore runs in another pid namespace (a sidecar container) where every writer looks dead. "+
 		"Run it where the writers run (e.g. shareProcessNamespace: true), run again when the shards have been idle for %s (--min-idle), or select by --stale-after", idle, idle)
 	return b.String()
 }

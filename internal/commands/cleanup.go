@@ -57,8 +57,9 @@ long: the only safe choice for a Redis store shared by several hosts; for Redis,
 a shard updated within --min-idle; the pids of a Redis store are checked only
 with --local, so without it --pid takes a pid as dead, as asked (with a
 warning), even one that runs. When recently updated shards belong to no
-visible process, --dead-pids refuses: those processes may have just exited, a
-migration may have written the shards (it stamps them with its own time), or
+visible process, --dead-pids refuses: those processes may have just exited,
+migrate redis-to-file may have written the shards (it stamps the files with the
+time it writes them; file-to-redis keeps each source file's mtime), or
 promstore runs in another pid namespace (a sidecar container), where every pid
 looks dead; the message names the namespace only when no pid of the store is
 visible.
