@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/promstore/promstore/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/promstore/promstore/internal/testenv"
 )
 
 // openPTY returns a new pseudo-terminal: the terminal's side, where the
@@ -97,7 +99,8 @@ func TestTopEndsOnSIGTERM(t *testing.T) {
 		select {
 		case err := <-done:
 			code := 0
-			if ee, ok := err.(*exec.ExitError); ok {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
 				code = ee.ExitCode()
 			}
 			if code != 130 {
