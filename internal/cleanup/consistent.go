@@ -73,7 +73,7 @@ func newView(j *Journal) (*journalView, error) {
 			if err != nil {
 				return nil, fmt.Errorf("journal archive %s: key %q: %w", a.Shard, s.Key, err)
 			}
-			va.samples = append(va.samples, store.Sample{Shard: id, Key: k, Value: s.Value, Timestamp: s.Timestamp})
+			va.samples = append(va.samples, store.Sample{Shard: id, Key: k, Value: s.viewValue(), Timestamp: s.Timestamp})
 		}
 		v.archives = append(v.archives, va)
 		add(id)
@@ -197,33 +197,24 @@ func (c *consistentStore) Scan(ctx context.Context, fn store.ScanFunc) error {
 }
 
 // walk reads the store as v leaves it: scan reads the store, asking pass
-// of each shard (or sample's shard) it meets whether to hand it on; a
-// skipped shard of a journal archive brings out the archive, through
-// emit, in its place (once); the archives not met so far come at the
-// end. Problems of skipped shards are dropped.
+// of each shard (or sample's shard) it meets whether to hand it on; the
+// journal's archives come at the end, through emit, in the journal's
+// order, whichever of their shards are there yet: every read while the
+// run is in progress adds them in the same place, so that its sums do
+// not move from read to read as the run's steps put the new archive in
+// place and take the old one away (a sum's last bit depends on the order
+// of its additions; see sumValue). Problems of skipped shards are
+// dropped.
 func (v *journalView) walk(scan func(pass func(store.ShardID) (bool, error)) error, emit func(*viewArchive) error) error {
-	emitted := map[*viewArchive]bool{}
-	once := func(a *viewArchive) error {
-		emitted[a] = true
-		return emit(a)
-	}
 	err := scan(func(id store.ShardID) (bool, error) {
-		if !v.skip[id] {
-			return true, nil
-		}
-		if a := v.at[id]; a != nil && !emitted[a] {
-			return false, once(a)
-		}
-		return false, nil
+		return !v.skip[id], nil
 	})
 	if _, partial := store.Partial(err); err != nil && !partial {
 		return err
 	}
 	for _, a := range v.archives {
-		if !emitted[a] {
-			if err := once(a); err != nil {
-				return err
-			}
+		if err := emit(a); err != nil {
+			return err
 		}
 	}
 	return v.filterErr(err)

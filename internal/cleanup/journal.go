@@ -47,6 +47,23 @@ type JournalSample struct {
 	Key       string
 	Value     float64
 	Timestamp float64
+	// View, when Viewed, is the value readers see while the run is in
+	// progress (the journal there), below Value by half the raise of a
+	// summed key's archive value (see sumValue): their sums then rise
+	// from before the run to during it and again to after it, whatever
+	// place the archive takes among the shards. Journals of earlier
+	// versions have none: readers see Value.
+	View   float64
+	Viewed bool
+}
+
+// viewValue is what a reader sees of the sample while the run is in
+// progress.
+func (s JournalSample) viewValue() float64 {
+	if s.Viewed {
+		return s.View
+	}
+	return s.Value
 }
 
 // jsonSample spells floats as text, so that NaN and infinities survive.
@@ -54,15 +71,20 @@ type jsonSample struct {
 	Key       string `json:"key"`
 	Value     string `json:"value"`
 	Timestamp string `json:"ts"`
+	View      string `json:"view,omitempty"`
 }
 
 // MarshalJSON writes the floats as Go float text ("NaN", "+Inf", "-0").
 func (s JournalSample) MarshalJSON() ([]byte, error) {
-	return json.Marshal(jsonSample{
+	j := jsonSample{
 		Key:       s.Key,
 		Value:     strconv.FormatFloat(s.Value, 'g', -1, 64),
 		Timestamp: strconv.FormatFloat(s.Timestamp, 'g', -1, 64),
-	})
+	}
+	if s.Viewed {
+		j.View = strconv.FormatFloat(s.View, 'g', -1, 64)
+	}
+	return json.Marshal(j)
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
@@ -80,6 +102,12 @@ func (s *JournalSample) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("sample %q: timestamp: %w", j.Key, err)
 	}
 	*s = JournalSample{Key: j.Key, Value: v, Timestamp: ts}
+	if j.View != "" {
+		if s.View, err = strconv.ParseFloat(j.View, 64); err != nil {
+			return fmt.Errorf("sample %q: view: %w", j.Key, err)
+		}
+		s.Viewed = true
+	}
 	return nil
 }
 

@@ -636,13 +636,16 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 			if !a.set {
 				continue // a key only kept shards hold
 			}
+			js := JournalSample{Key: a.text, Timestamp: a.ts}
 			switch r := mergeRule(id); r {
 			case "min", "max":
 				a.value = firstSeenValue(a, r, id, t.less)
 			case "sum":
-				a.value = sumValue(&a.sum, a.value)
+				a.value, js.View = sumValue(&a.sum, a.value)
+				js.Viewed = js.View != a.value
 			}
-			w.plan.Samples = append(w.plan.Samples, JournalSample{Key: a.text, Value: a.value, Timestamp: a.ts})
+			js.Value = a.value
+			w.plan.Samples = append(w.plan.Samples, js)
 		}
 		sort.Slice(w.plan.Samples, func(i, j int) bool { return w.plan.Samples[i].Key < w.plan.Samples[j].Key })
 		p.Archives = append(p.Archives, *w.plan)

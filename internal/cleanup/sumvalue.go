@@ -38,12 +38,20 @@ func (s *sumState) add(v float64) {
 // (the 14th digit of a histogram's _sum over 50 processes). Whole numbers
 // (counts, most counters) add up exactly in any order and are kept as
 // they are.
-func sumValue(s *sumState, v float64) float64 {
+//
+// While the run is in progress, readers see the archive's samples from its
+// journal, at the end of their read (where the archive file will come is
+// the file system's choice), and after it the file where it is: the same
+// values in another order, which can differ by the same bound. So the
+// archive is raised twice over, and readers during the run see it raised
+// once (view): before <= during <= after, whichever places they take.
+func sumValue(s *sumState, v float64) (value, view float64) {
 	if s.exact.whole() || s.exact.special || math.IsNaN(v) || math.IsInf(v, 0) {
-		return v
+		return v, v
 	}
 	margin := float64(s.n+2) * 0x1p-51 * s.exact.mag
-	return math.Nextafter(v+margin, math.Inf(1))
+	view = math.Nextafter(v+margin, math.Inf(1))
+	return math.Nextafter(view+margin, math.Inf(1)), view
 }
 
 // exactness tells, value by value, whether every sum of the values met, in

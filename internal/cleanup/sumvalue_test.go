@@ -22,12 +22,13 @@ func foldIn(vs []float64, perm []int) float64 {
 }
 
 // TestSumValueNeverLowers: for random keys of fractional values, some
-// merged into the archive, some kept, whose kept values then grow (the
-// running workers write on while the run goes on, by up to twice), no
-// reader's sum after the run, adding the archive and the grown kept
-// values in any order, is below any reader's sum before it, in any order.
-// The archive's own sum (as before) falls below in many cases; a whole
-// number sum is kept as it is.
+// merged into the archive, some kept, whose kept values grow while the
+// run goes on (running workers write on, by up to twice), no reader's sum
+// falls from before the run (the sources and kept values in any order) to
+// during it (the kept values and the archive's view value, in any order)
+// to after it (its value), nor from one read to the next during the run.
+// The archive's own sum (as before) falls in many trials; a whole number
+// sum is kept as it is.
 func TestSumValueNeverLowers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 7))
 	fell := 0
@@ -61,30 +62,39 @@ func TestSumValueNeverLowers(t *testing.T) {
 		for _, v := range kept {
 			st.add(v)
 		}
-		v := sumValue(&st, own)
-		if whole && v != own {
-			t.Fatalf("case %d: whole numbers: %v changed to %v", n, own, v)
+		v, view := sumValue(&st, own)
+		if whole && (v != own || view != own) {
+			t.Fatalf("case %d: whole numbers: %v changed to %v (view %v)", n, own, v, view)
 		}
-		all := append(append([]float64{}, src...), kept...)
-		for range 20 {
-			before := foldIn(all, rng.Perm(len(all)))
-			grown := make([]float64, len(kept))
-			growth := []float64{0, 1e-15, 1e-9, 1}[rng.IntN(4)] // none, a last bit, a little, up to twice
-			for i, k := range kept {
+		if view > v {
+			t.Fatalf("case %d: view %v above the value %v", n, view, v)
+		}
+		grow := func(ks []float64) []float64 {
+			out := make([]float64, len(ks))
+			growth := []float64{0, 1e-15, 1e-9, 0.3}[rng.IntN(4)] // none, a last bit, a little, more
+			for i, k := range ks {
 				if !whole {
 					k *= 1 + growth*rng.Float64()
 				}
-				grown[i] = k
+				out[i] = k
 			}
-			afterOwn := foldIn(append([]float64{own}, grown...), rng.Perm(len(grown)+1))
-			if afterOwn < before {
+			return out
+		}
+		for range 20 {
+			all := append(append([]float64{}, src...), kept...)
+			before := foldIn(all, rng.Perm(len(all)))
+			k1 := grow(kept)
+			k2 := grow(k1)
+			k3 := grow(k2)
+			if afterOwn := foldIn(append([]float64{own}, k1...), rng.Perm(len(k1)+1)); afterOwn < before {
 				fell++
 			}
-			for range 5 {
-				after := foldIn(append([]float64{v}, grown...), rng.Perm(len(grown)+1))
-				if after < before {
-					t.Fatalf("case %d: archive %v (own sum %v): a sum after the run %v is below one before it %v", n, v, own, after, before)
-				}
+			during := foldIn(append([]float64{view}, k1...), rng.Perm(len(k1)+1))
+			during2 := foldIn(append([]float64{view}, k2...), rng.Perm(len(k2)+1))
+			after := foldIn(append([]float64{v}, k3...), rng.Perm(len(k3)+1))
+			if during < before || after < during || after < during2 {
+				t.Fatalf("case %d: a sum fell: before %v, during %v, later during %v, after %v (archive %v, view %v, own %v)",
+					n, before, during, during2, after, v, view, own)
 			}
 		}
 	}
@@ -199,5 +209,31 @@ func TestCleanupNoCounterFalls(t *testing.T) {
 				t.Errorf("round %d, second run: %s went from %v to %v", round, k, b, a)
 			}
 		}
+	}
+}
+
+// TestJournalView: a sample's view value survives the journal, and a
+// journal without one (an earlier version's) has readers see the value.
+func TestJournalView(t *testing.T) {
+	j := &Journal{Version: 1, Archives: []JournalArchive{{Shard: JournalShard{Kind: "counter", PID: ArchivePID},
+		Samples: []JournalSample{{Key: "k", Value: 2.5000000000000004, View: 2.5000000000000002, Viewed: true}, {Key: "z", Value: 7}}}}}
+	b, err := encodeJournal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeJournal("test", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := back.Archives[0].Samples
+	if got[0].viewValue() != 2.5000000000000002 || got[0].Value != 2.5000000000000004 || got[1].Viewed || got[1].viewValue() != 7 {
+		t.Errorf("decoded %+v from %s", got, b)
+	}
+	old, err := decodeJournal("test", []byte(`{"version":1,"archives":[{"shard":{"kind":"counter","pid":"archive"},"samples":[{"key":"k","value":"1.5","ts":"0"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := old.Archives[0].Samples[0]; s.Viewed || s.viewValue() != 1.5 {
+		t.Errorf("an earlier journal's sample: %+v", s)
 	}
 }
