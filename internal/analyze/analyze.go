@@ -212,7 +212,13 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	alive := map[string]store.Liveness{}
 	for _, in := range infos {
 		s := &shardState{info: in, alive: store.AliveUnknown, fams: map[*family]*[2]int64{}}
-		if o.Alive != nil {
+		switch {
+		case store.IsArchivePID(in.ID.PID):
+			// What cleanup compacted: dead processes' samples (it is
+			// no pid to check, and not a dead pid's shard to compact:
+			// see dead below).
+			s.alive = store.AliveNo
+		case o.Alive != nil:
 			l, ok := alive[in.ID.PID]
 			if !ok {
 				l = o.Alive(in.ID.PID)
@@ -305,7 +311,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		now = time.Now()
 	}
 	for _, s := range shards {
-		s.dead = s.alive == store.AliveNo && now.Sub(s.info.Updated) >= o.MinIdle
+		s.dead = s.alive == store.AliveNo && !store.IsArchivePID(s.info.ID.PID) && now.Sub(s.info.Updated) >= o.MinIdle
 	}
 	scanErr := store.ScanShards(ctx, st, func(id store.ShardID, entries []store.Entry) error {
 		s := shards[id]

@@ -339,3 +339,45 @@ func TestAnalyzeCleanupRefusal(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzeArchivesAreDead: archive shards (what cleanup compacted)
+// hold dead processes' samples: analyze counts them in the dead row, not
+// as pids of unknown liveness, and its cleanup estimate folds them as
+// cleanup does.
+func TestAnalyzeArchivesAreDead(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := filestore.Open(ctx, dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	for _, pid := range []string{"archive-1", "31001", "31002"} {
+		if err := st.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: pid}, []store.Sample{{Key: k, Value: 4}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.AgeFiles(t, dir)
+	f, out, errOut := testFactory(nil)
+	opts := &AnalyzeOptions{IO: f.IO, Format: "json", Now: time.Now,
+		Alive: func(pid string) store.Liveness {
+			if pid == "31001" {
+				return store.AliveYes
+			}
+			return store.AliveNo
+		},
+		Store: func(ctx context.Context) (store.Store, error) { return (&StoreFlags{Dir: dir}).Open(ctx, f) }}
+	if err := analyzeRun(ctx, opts); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var r analyze.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Unknown.Shards != 0 || r.Dead.Shards != 2 || r.Live.Shards != 1 {
+		t.Errorf("live %d, dead %d, unknown %d shards; want 1, 2 (the archive and 31002), 0", r.Live.Shards, r.Dead.Shards, r.Unknown.Shards)
+	}
+	if c := r.Cleanup; c.Compacted != 1 {
+		t.Errorf("estimate %+v; want 31002 compacted (the archive folded in, not counted)", c)
+	}
+}
