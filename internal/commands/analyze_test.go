@@ -360,11 +360,14 @@ func TestAnalyzeArchivesAreDead(t *testing.T) {
 	testenv.AgeFiles(t, dir)
 	f, out, errOut := testFactory(nil)
 	opts := &AnalyzeOptions{IO: f.IO, Format: "json", Now: time.Now,
-		Alive: func(pid string) store.Liveness {
-			if pid == "31001" {
+		Alive: func(pid string) store.Liveness { // as store.ProcessAlive: a pid that is no number is unknown
+			switch pid {
+			case "31001":
 				return store.AliveYes
+			case "31002":
+				return store.AliveNo
 			}
-			return store.AliveNo
+			return store.AliveUnknown
 		},
 		Store: func(ctx context.Context) (store.Store, error) { return (&StoreFlags{Dir: dir}).Open(ctx, f) }}
 	if err := analyzeRun(ctx, opts); err != nil {
