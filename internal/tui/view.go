@@ -170,6 +170,10 @@ func (m *Model) statusLine() string {
 	case len(m.snap.Problems) > 0:
 		msg := fmt.Sprintf("! %d shard(s) skipped: %s", len(m.snap.Problems), safeText(m.snap.Problems[0]))
 		st = m.styles.StatusWarn.Render(fit(msg, m.width))
+	case m.snap.Shards == 0:
+		// An empty or mistyped directory, a prefix with no keys: every
+		// other command warns about it too.
+		st = m.styles.StatusWarn.Render(fit("! the store holds no shards (a mistyped directory or prefix?)", m.width))
 	default:
 		st = m.styles.StatusOK.Render("✓ read ok")
 	}

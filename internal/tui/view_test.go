@@ -269,3 +269,16 @@ func TestViewZeroSizeTerminal(t *testing.T) {
 		t.Errorf("0x0 terminal:\n%s\nwant the 80x24 screen:\n%s", got, want)
 	}
 }
+
+// TestViewEmptyStoreWarns: a store with no shards (an empty or mistyped
+// directory) is not "read ok": the status line says it holds no shards,
+// as every other command warns.
+func TestViewEmptyStoreWarns(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	m := New(named(NewStoreSource(openStore(t, dir), SourceOptions{Alive: alivePolicy, Now: c.Now}), "dir empty"))
+	m = read(t, update(t, m, sized(100, 12)))
+	if s := screen(m); strings.Contains(s, "read ok") || !strings.Contains(s, "the store holds no shards") {
+		t.Errorf("empty store:\n%s", s)
+	}
+}
