@@ -243,6 +243,11 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, m.keys.ForceQuit):
 			return m, tea.Quit
 		case key.Matches(msg, m.keys.AcceptFilter):
+			if m.filterErr != nil {
+				// An invalid expression is not taken: the error stays
+				// shown (esc brings the filter before back).
+				return m, nil
+			}
 			m.filtering = false
 			m.filterErr = nil
 			m.input.Blur()

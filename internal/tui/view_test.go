@@ -282,3 +282,23 @@ func TestViewEmptyStoreWarns(t *testing.T) {
 		t.Errorf("empty store:\n%s", s)
 	}
 }
+
+// TestFilterInvalidRegexNotTaken: enter on an invalid expression keeps
+// the filter being edited, with its error shown, instead of clearing the
+// filter without a word; esc then brings back the filter before it.
+func TestFilterInvalidRegexNotTaken(t *testing.T) {
+	m := update(t, sampleModel(t, 100, 12), press("/", "kind", "enter")...)
+	if m.filterText() != "kind" {
+		t.Fatalf("filter %q, want kind", m.filterText())
+	}
+	m = update(t, m, press("/")...)
+	m.input.SetValue("")
+	m = update(t, m, press("([", "enter")...)
+	if !m.filtering || m.filterErr == nil || !strings.Contains(screen(m), "missing closing") {
+		t.Errorf("after enter on ([: filtering %v, err %v, screen:\n%s", m.filtering, m.filterErr, screen(m))
+	}
+	m = update(t, m, press("esc")...)
+	if m.filtering || m.filterText() != "kind" {
+		t.Errorf("after esc: filtering %v, filter %q; want the filter before, kind", m.filtering, m.filterText())
+	}
+}
