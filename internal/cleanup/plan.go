@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -233,8 +234,18 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 	if len(fresh) == 0 {
 		return nil
 	}
-	return fmt.Errorf("refusing --dead-pids: %s", FreshPIDsRefusal(fresh, running, idle))
+	return &refusedError{"refusing --dead-pids: " + FreshPIDsRefusal(fresh, running, idle)}
 }
+
+// ErrRefused matches (errors.Is) the error of a run that refuses to tell
+// which pids are dead (see namespaceGuard): a state of the store that
+// passes, not a failure.
+var ErrRefused = errors.New("cleanup refused")
+
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string        { return e.msg }
+func (e *refusedError) Is(target error) bool { return target == ErrRefused }
 
 // FreshPIDsRefusal says why cleanup --dead-pids refuses a store where
 // the shards of the pids fresh changed within idle although none of those

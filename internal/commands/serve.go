@@ -338,6 +338,9 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 			}
 		}
 		res, err := cleanup.Run(ctx, t, copts)
+		if errors.Is(err, cleanup.ErrRefused) {
+			err = fmt.Errorf("%w: %w", serve.ErrRefused, err)
+		}
 		var c serve.Compaction
 		if res != nil && res.Plan != nil && res.Done {
 			sum := res.Plan.Summary()

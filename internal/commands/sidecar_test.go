@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -217,5 +220,37 @@ func waitFor(t *testing.T, cond func() bool, what string, log fmt.Stringer) {
 			t.Fatalf("timed out waiting for %s; log:\n%s", what, log)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSidecarRefusalIsNoError: shards of processes that just exited (none
+// of them visible) make cleanup --dead-pids refuse for --compact-min-idle:
+// a state that passes. The sidecar counts such runs as refused, not as
+// errors, and logs the reason once, not at every interval.
+func TestSidecarRefusalIsNoError(t *testing.T) {
+	dir := t.TempDir()
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	for range 2 {
+		if err := st.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}, []store.Sample{{Key: k, Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url, done, log := startServe(t, ctx, "--dir", dir, "--compact-every", "50ms", "--compact-min-idle", "1h")
+	waitFor(t, func() bool { return selfMetric(t, url, `promstore_compactions_total{outcome="refused"}`) >= 4 }, "four refused compactions", log)
+	if n := selfMetric(t, url, `promstore_compactions_total{outcome="error"}`); n != 0 {
+		t.Errorf("%v compactions counted as errors", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	if l := log.String(); strings.Count(l, `msg="compaction refused"`) != 1 || strings.Contains(l, "compaction failed") {
+		t.Errorf("want the refusal logged once, no failure:\n%s", l)
 	}
 }

@@ -28,13 +28,16 @@ type compactMetrics struct {
 	freed     prometheus.Counter
 	last      prometheus.Gauge
 	duration  prometheus.Histogram
+	// lastRefusal is the reason of the last refused run, logged once
+	// until it changes (the compaction loop runs one at a time).
+	lastRefusal string
 }
 
 func (m *selfMetrics) addCompaction() *compactMetrics {
 	c := &compactMetrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promstore_compactions_total",
-			Help: "Compactions of the store's dead processes (--compact-every), by outcome: ok or error.",
+			Help: "Compactions of the store's dead processes (--compact-every), by outcome: ok, refused (which pids are dead could not be told; see cleanup --dead-pids) or error.",
 		}, []string{"outcome"}),
 		compacted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "promstore_compaction_shards_compacted_total",
@@ -59,6 +62,7 @@ func (m *selfMetrics) addCompaction() *compactMetrics {
 		}),
 	}
 	c.runs.WithLabelValues("ok")
+	c.runs.WithLabelValues("refused")
 	c.runs.WithLabelValues("error")
 	m.reg.MustRegister(c.runs, c.compacted, c.removed, c.freed, c.last, c.duration)
 	return c
@@ -85,6 +89,12 @@ func (s *Server) compactLoop(ctx context.Context) {
 // compact yet (the store is not open): the run is skipped, not counted.
 var ErrNotYet = errors.New("the store is not open yet")
 
+// ErrRefused is what Options.Compact wraps when the run refused to tell
+// which processes are dead (their shards changed moments ago and none of
+// them is visible: they may have just exited): a state of the store that
+// passes, counted apart and logged as a warning when its reason changes.
+var ErrRefused = errors.New("compaction refused")
+
 func (s *Server) compactOnce(ctx context.Context) {
 	start := time.Now()
 	res, err := s.opts.Compact(ctx)
@@ -102,6 +112,15 @@ func (s *Server) compactOnce(ctx context.Context) {
 	if res.BytesFreed > 0 {
 		c.freed.Add(float64(res.BytesFreed))
 	}
+	if errors.Is(err, ErrRefused) {
+		c.runs.WithLabelValues("refused").Inc()
+		if msg := err.Error(); msg != c.lastRefusal {
+			c.lastRefusal = msg
+			s.log.Warn("compaction refused", "reason", err)
+		}
+		return
+	}
+	c.lastRefusal = ""
 	if err != nil {
 		c.runs.WithLabelValues("error").Inc()
 		s.log.Error("compaction failed", "err", err)
