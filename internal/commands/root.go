@@ -138,7 +138,9 @@ func rejectUnknownSubcommands(c *cobra.Command) {
 // Main runs promstore with the process's arguments and returns the exit
 // status.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: the default action ends the process at once, leaving a
+	// terminal top has in raw mode so.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	f := NewFactory()
 	return Execute(ctx, f, os.Args[1:])
