@@ -699,14 +699,20 @@ func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.T
 			continue
 		}
 		c.Archives++
-		// A new archive is written whole (used bytes, in 4 KiB blocks)
-		// and sized as Python sizes a shard (64 KiB, doubled).
+		c.Freed.Used -= int64(used) - old.Used
+		if !o.Layouts {
+			// Redis: a key's memory is all three sizes.
+			c.Freed.Allocated -= int64(used) - old.Allocated
+			c.Freed.OnDisk -= int64(used) - old.OnDisk
+			continue
+		}
+		// A new archive file is written whole (used bytes, in 4 KiB
+		// blocks) and sized as Python sizes a shard (64 KiB, doubled).
 		size := int64(1 << 16)
 		for int64(used) > size {
 			size *= 2
 		}
 		alloc := (int64(used) + 4095) / 4096 * 4096
-		c.Freed.Used -= int64(used) - old.Used
 		c.Freed.Allocated -= alloc - old.Allocated
 		c.Freed.OnDisk -= size - old.OnDisk
 	}

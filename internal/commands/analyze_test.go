@@ -384,3 +384,37 @@ func TestAnalyzeArchivesAreDead(t *testing.T) {
 		t.Errorf("estimate %+v; want 31002 compacted (the archive folded in, not counted)", c)
 	}
 }
+
+// TestAnalyzeRedisCleanupBytes: for a Redis store the three sizes are one
+// (a key's memory): the cleanup estimate's freed bytes are too, with no
+// file-sized archive taken off one of them.
+func TestAnalyzeRedisCleanupBytes(t *testing.T) {
+	e := newMigrateEnv(t)
+	dir := t.TempDir()
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	for range 3 {
+		if err := st.WriteShard(context.Background(), store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}, []store.Sample{{Key: k, Value: 2}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.AgeFiles(t, dir)
+	if err := e.run(e.opts("file-to-redis", "--dir", dir)); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, e.errOut)
+	}
+	code, out, errOut := runCLI(t, nil, "analyze", "--redis-url", e.srv.URL(), "--local", "-o", "json")
+	if code != 0 {
+		t.Fatalf("analyze: exit %d: %s", code, errOut)
+	}
+	var r analyze.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	f := r.Cleanup.Freed
+	if r.Cleanup.Compacted != 3 || f.Used <= 0 || f.Allocated != f.Used || f.OnDisk != f.Used {
+		t.Errorf("estimate %+v; want 3 compacted and one size freed", r.Cleanup)
+	}
+}
