@@ -212,20 +212,7 @@ func TestCleanupDryRunAsUserWhoCannotWrite(t *testing.T) {
 
 	run := func(args ...string) (int, string, string) {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(childEnv(), asPromstore+"=1")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), out.String(), errb.String()
-		}
-		if err != nil {
-			t.Fatalf("run promstore as uid 65534: %v", err)
-		}
-		return 0, out.String(), errb.String()
+		return runAs65534(t, bin, args...)
 	}
 	// The child really runs unprivileged.
 	if code, _, errOut := run("ls", "--dir", dir); code != 0 {
