@@ -5,11 +5,14 @@ import (
 	"crypto/md5"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/store/redisstore"
 	"github.com/promstore/promstore/internal/testenv"
 )
@@ -143,5 +146,37 @@ func TestOrphanKeysServed(t *testing.T) {
 	}
 	if r := get(t, nil, srv.url+"/metrics", nil); r.status != http.StatusInternalServerError {
 		t.Errorf("a value that is not a number: status %d, want 500", r.status)
+	}
+}
+
+// TestEmptyShardOfRunningProcessServed: a Python worker creates its shard
+// file and sizes it a moment later; a scrape in between finds it of 0
+// bytes. When that pid runs here, the file holds no sample yet and the
+// scrape serves the rest without --partial; the same file of a pid that
+// does not run (a worker killed then) still fails it, as Python's
+// collector does.
+func TestEmptyShardOfRunningProcessServed(t *testing.T) {
+	dir := testenv.CopyStore(t, filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store"))
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := start(t, Options{Store: cleanup.Consistent(st), StoreName: st.Describe()})
+	live := filepath.Join(dir, "counter_"+testenv.LivePID(t)+".db")
+	if err := os.WriteFile(live, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(t, nil, srv.url+"/metrics", nil); r.status != 200 || !strings.Contains(r.body, "app_events_total") {
+		t.Fatalf("a running process's 0-byte shard: status %d, %d bytes", r.status, len(r.body))
+	}
+	if err := os.Remove(live); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "counter_"+testenv.DeadPID(t)+".db"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(t, nil, srv.url+"/metrics", nil); r.status != http.StatusInternalServerError {
+		t.Errorf("a dead process's 0-byte shard: status %d, want 500", r.status)
 	}
 }

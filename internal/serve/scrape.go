@@ -298,13 +298,16 @@ func (sc *scraper) read(f *flight) *snapshot {
 			for _, p := range problems {
 				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping unreadable shard", "err", p)
 			}
-		case onlyOrphans(problems):
+		case onlyPassing(problems):
 			// Redis keys expire one by one (the exporter's TTL): a
 			// metric hash whose meta hash is gone is what a store under
 			// TTLs holds now and then, and the exporter's collector skips
-			// it too. Failing every such scrape would make gaps.
+			// it too. A 0-byte shard of a running process is one that
+			// process has just created and not yet sized: it holds no
+			// sample (Python's collector fails on it). Failing every such
+			// scrape would make gaps.
 			for _, p := range problems {
-				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping an orphan key, as the exporter's collector does", "err", p)
+				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping a shard or key that holds no sample yet", "err", p)
 			}
 		default:
 			snap.err = err
@@ -493,11 +496,15 @@ func gzipBytes(p []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// onlyOrphans reports whether every problem is an orphan key
-// (store.ProblemOrphan).
-func onlyOrphans(problems []*store.ShardError) bool {
+// onlyPassing reports whether every problem is one that passes: an
+// orphan key (store.ProblemOrphan), or a 0-byte shard file of a process
+// that runs on this host (being created).
+func onlyPassing(problems []*store.ShardError) bool {
 	for _, p := range problems {
-		if p.Kind != store.ProblemOrphan {
+		switch {
+		case p.Kind == store.ProblemOrphan:
+		case p.Kind == store.ProblemEmptyFile && p.ID.PID != "" && store.ProcessAlive(p.ID.PID) == store.AliveYes:
+		default:
 			return false
 		}
 	}

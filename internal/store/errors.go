@@ -34,6 +34,10 @@ const (
 	// Redis metric hash without its meta hash): what a write stopped
 	// part-way leaves; a rerun of it, or cleanup --orphans, deals with it.
 	ProblemOrphan
+	// ProblemEmptyFile is a shard file of 0 bytes: what a writer that
+	// has just created its file and not yet sized it leaves for an
+	// instant (or a writer killed then). It holds no sample.
+	ProblemEmptyFile
 )
 
 // Error words the problem in one line; the shard's name, the reason and

@@ -394,6 +394,9 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 		m.unmap()
 		if perr != nil {
 			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason, ID: f.id}
+			if m.size == 0 {
+				sh.err.Kind = store.ProblemEmptyFile
+			}
 			*buf = entries[:start]
 			return sh
 		}
