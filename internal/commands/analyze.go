@@ -114,7 +114,7 @@ func analyzeRun(ctx context.Context, opts *AnalyzeOptions) error {
 	if opts.Format == "json" {
 		err = json.NewEncoder(opts.IO.Out).Encode(r)
 	} else {
-		err = writeAnalyzeTable(opts.IO.Out, r)
+		err = writeAnalyzeTable(opts.IO.Out, r, opts.Top)
 	}
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)
@@ -148,7 +148,9 @@ func pct(part, whole int) string {
 	return fmt.Sprintf("%.0f%%", 100*float64(part)/float64(whole))
 }
 
-func writeAnalyzeTable(w io.Writer, r *analyze.Report) error {
+// writeAnalyzeTable writes r as tables; a label's families are cut
+// after the first three unless top is 0 (everything asked for).
+func writeAnalyzeTable(w io.Writer, r *analyze.Report, top int) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	p("%s: %d shards (%d unreadable), %d samples, %d series in %d families\n", r.Store, r.Shards, r.Unreadable, r.Samples, r.Series, r.FamiliesTotal)
@@ -165,7 +167,7 @@ func writeAnalyzeTable(w io.Writer, r *analyze.Report) error {
 	for _, l := range r.Labels {
 		var fs []string
 		for i, f := range l.Families {
-			if i == 3 {
+			if i == 3 && top != 0 {
 				fs = append(fs, fmt.Sprintf("and %d more", len(l.Families)-3))
 				break
 			}

@@ -418,3 +418,22 @@ func TestAnalyzeRedisCleanupBytes(t *testing.T) {
 		t.Errorf("estimate %+v; want 3 compacted and one size freed", r.Cleanup)
 	}
 }
+
+// TestAnalyzeTopZeroListsEveryFamily: --top 0 asks for everything, so a
+// label's families are all listed, not the first three and "and N more".
+func TestAnalyzeTopZeroListsEveryFamily(t *testing.T) {
+	store := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	_, cut, _ := runCLI(t, nil, "analyze", "--dir", store)
+	code, all, errOut := runCLI(t, nil, "analyze", "--dir", store, "--top", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(cut, "more") {
+		t.Fatalf("the sample store has no label of more than three families: the test checks nothing\n%s", cut)
+	}
+	for _, l := range strings.Split(all, "\n") {
+		if strings.HasPrefix(l, "route ") && (strings.Contains(l, "more") || strings.Count(l, "(") < 4) {
+			t.Errorf("--top 0: %q", l)
+		}
+	}
+}
