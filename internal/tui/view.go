@@ -297,13 +297,13 @@ func (m *Model) breakdownLines() []string {
 			peak = math.Max(peak, math.Abs(c.Value))
 		}
 	}
-	row := func(pid, alive string, v float64) string {
+	row := func(pid, alive string, v float64, drawBar bool) string {
 		share := ""
 		if additive && sr.Value != 0 && !math.IsNaN(v) && !math.IsInf(sr.Value, 0) {
 			share = fmt.Sprintf("%.1f%%", v/sr.Value*100)
 		}
 		b := ""
-		if peak > 0 {
+		if peak > 0 && drawBar {
 			b = bar(math.Abs(v)/peak, barW)
 		}
 		return strings.Repeat(" ", markerW) + fit(safeText(pid), pidW) + " " + fit(alive, aliveW) + " " +
@@ -318,14 +318,16 @@ func (m *Model) breakdownLines() []string {
 		case alive == "":
 			alive = store.AliveUnknown
 		}
-		rows = append(rows, row(c.PID, string(alive), c.Value))
+		rows = append(rows, row(c.PID, string(alive), c.Value, true))
 	}
 	if sr.Others > 0 {
 		label := fmt.Sprintf("+%d more", sr.Others)
 		if math.IsNaN(sr.OthersValue) {
 			rows = append(rows, strings.Repeat(" ", markerW)+m.styles.Dim.Render(label+" (not kept)"))
 		} else {
-			rows = append(rows, row(label, "", sr.OthersValue))
+			// The rest's sum, not one process: no bar against the
+			// processes' (it would fill the column).
+			rows = append(rows, row(label, "", sr.OthersValue, false))
 		}
 	}
 	if len(rows) == 0 {

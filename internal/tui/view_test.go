@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -300,5 +301,25 @@ func TestFilterInvalidRegexNotTaken(t *testing.T) {
 	m = update(t, m, press("esc")...)
 	if m.filtering || m.filterText() != "kind" {
 		t.Errorf("after esc: filtering %v, filter %q; want the filter before, kind", m.filtering, m.filterText())
+	}
+}
+
+// TestBreakdownRestHasNoBar: the "+N more" row of the per-process view is
+// the sum of many processes, not one: it gets no bar against the
+// processes' (it filled the column, as if it were the largest).
+func TestBreakdownRestHasNoBar(t *testing.T) {
+	m := update(t, sampleModel(t, 100, 24), press("/", `requests.*items/2`, "enter", "enter")...)
+	sr := m.selected()
+	if sr == nil || len(sr.Contrib) == 0 {
+		t.Fatal("no series with processes selected")
+	}
+	sr.Others, sr.OthersValue = 24, 1000*math.Abs(sr.Contrib[0].Value)+1
+	for _, l := range strings.Split(screen(m), "\n") {
+		if strings.Contains(l, "+24 more") && strings.ContainsAny(l, "█▏") {
+			t.Errorf("the rest's row has a bar: %q", l)
+		}
+	}
+	if !strings.Contains(screen(m), "+24 more") {
+		t.Errorf("no rest row:\n%s", screen(m))
 	}
 }
