@@ -28,6 +28,7 @@ func TestRedisURLMistakes(t *testing.T) {
 		{"password file without redis", []string{"dump", "--dir", dir, "--redis-password-file", "/nonexistent"}, "--redis-password-file given without a Redis store"},
 		{"negative database", []string{"dump", "--redis-url", "redis://127.0.0.1:1/-1"}, "--redis-url: redis://127.0.0.1:1/-1: database -1: want a number from 0"},
 		{"two databases", []string{"dump", "--redis-url", "redis://127.0.0.1:1/3?db=0"}, "two databases, 3 in the path and 0 in ?db=: give one"},
+		{"socket password not echoed", []string{"dump", "--redis-url", "unix:///x.sock?password=hunter2"}, "password=xxxxx"},
 		{"port out of range", []string{"ls", "--redis-url", "redis://127.0.0.1:99999"}, "port 99999: want 1 to 65535"},
 		{"password twice", []string{"ls", "--redis-url", "redis://:a@127.0.0.1:1", "--redis-password-file", "/nonexistent"}, "give one of them"},
 	}

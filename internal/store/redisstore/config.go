@@ -196,7 +196,7 @@ var userinfoRE = regexp.MustCompile(`(://[^/@]*?):[^/]*@`)
 
 // redactURL masks the password of a URL, also of one url.Parse rejects.
 func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Scheme != "unix" { // a socket's path is no database
+	if u, err := url.Parse(raw); err == nil {
 		u.RawQuery = redactQuery(u.Query())
 		return u.Redacted()
 	}
