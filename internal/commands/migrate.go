@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
 	"strings"
@@ -61,6 +62,14 @@ type MigrateOptions struct {
 	// Maps tells whether process pid maps the file at path, an error when
 	// that cannot be told (redis-to-file; store.MapsFile when nil).
 	Maps func(pid, path string) (bool, error)
+}
+
+// alive is opts.Alive, store.ProcessAlive when that is nil.
+func (opts *MigrateOptions) alive() func(pid string) store.Liveness {
+	if opts.Alive != nil {
+		return opts.Alive
+	}
+	return store.ProcessAlive
 }
 
 // pidPrefixRE is what --pid-prefix accepts: nothing that would split a
@@ -267,35 +276,26 @@ func keepDirLayout(ctx context.Context, opts *MigrateOptions, dst store.Store) (
 // written. Where that cannot be told (no /proc, permission denied), the
 // shard is refused as the writer's, with a word that the pid may be
 // unrelated.
-func runningTargets(ctx context.Context, plan *migrate.Plan, dst store.Store, opts *MigrateOptions) error {
-	alive := opts.Alive
-	if alive == nil {
-		alive = store.ProcessAlive
-	}
+func runningTargets(plan *migrate.Plan, dst store.Store, opts *MigrateOptions) error {
+	alive := opts.alive()
 	maps := opts.Maps
 	if maps == nil {
 		maps = store.MapsFile
-	}
-	infos, err := dst.Shards(ctx)
-	if err != nil {
-		// A target that cannot be listed: the plan's read reported it.
-		infos = nil
-	}
-	exists := make(map[store.ShardID]bool, len(infos))
-	for _, in := range infos {
-		exists[in.ID] = true
 	}
 	loc, _ := dst.(store.ShardLocator)
 	var mapped, unknown []string
 	var why error
 	for _, sp := range plan.Shards {
-		if sp.Writes == 0 || !exists[sp.Target] || alive(sp.Target.PID) != store.AliveYes {
+		if sp.Writes == 0 || alive(sp.Target.PID) != store.AliveYes {
 			continue
 		}
 		err := errors.New("the target cannot name its shard files")
 		if loc != nil {
 			var path string
 			if path, err = loc.ShardLocation(sp.Target); err == nil {
+				if _, serr := os.Lstat(path); errors.Is(serr, fs.ErrNotExist) {
+					continue // a new file: nothing of a writer's replaced
+				}
 				var ok bool
 				if ok, err = maps(sp.Target.PID, path); err == nil {
 					if ok {
@@ -392,7 +392,7 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 	warnRunningConflicts(errOut, plan, runningConflicts(plan, opts))
 	var running error
 	if !toRedis {
-		running = runningTargets(ctx, plan, dst, opts)
+		running = runningTargets(plan, dst, opts)
 	}
 	if opts.DryRun {
 		printPlan(opts.IO.Out, plan, src, dst)
@@ -468,9 +468,7 @@ func migrateRun(ctx context.Context, opts *MigrateOptions) error {
 		if toRedis {
 			// The source directory is this host's: its running workers
 			// write into the files they have mapped.
-			if alive = opts.Alive; alive == nil {
-				alive = store.ProcessAlive
-			}
+			alive = opts.alive()
 		}
 		n, kept, err := migrate.DeleteSource(ctx, plan, src, alive)
 		warnKeptRunning(errOut, kept)

@@ -185,10 +185,7 @@ func runningConflicts(p *migrate.Plan, opts *MigrateOptions) []string {
 	if opts.Direction != FileToRedis || p.Conflicts == 0 {
 		return nil
 	}
-	alive := opts.Alive
-	if alive == nil {
-		alive = store.ProcessAlive
-	}
+	alive := opts.alive()
 	var pids []string
 	seen := map[string]bool{}
 	for _, sp := range p.Shards {
@@ -210,16 +207,12 @@ func warnRunningConflicts(w io.Writer, p *migrate.Plan, pids []string) {
 	if len(pids) == 0 {
 		return
 	}
-	shown := pids
-	if len(shown) > 10 {
-		shown = shown[:10]
-	}
 	what := "overwrite takes their current values"
 	if p.Policy == migrate.Sum {
 		what = "this run's sum adds the source to what that run wrote: counted twice if so (overwrite takes their current values)"
 	}
 	fmt.Fprintf(w, "promstore: warning: conflicts in shards of %d running process(es) (pid %s): their values grow while they run, so an earlier migration of this directory most likely wrote these samples; %s\n",
-		len(pids), strings.Join(shown, ", "), what)
+		len(pids), shortList(pids), what)
 }
 
 // warnKeptRunning names the source shards --delete-source kept because
@@ -232,14 +225,10 @@ func warnKeptRunning(w io.Writer, kept []store.ShardID) {
 	if len(kept) == 0 {
 		return
 	}
-	names := make([]string, 0, min(len(kept), 10))
-	for _, id := range kept[:min(len(kept), 10)] {
-		names = append(names, id.String())
+	names := make([]string, len(kept))
+	for i, id := range kept {
+		names[i] = id.String()
 	}
-	more := ""
-	if len(kept) > 10 {
-		more = fmt.Sprintf(" and %d more", len(kept)-10)
-	}
-	fmt.Fprintf(w, "promstore: warning: --delete-source: kept %d source shard(s) of running processes: %s%s (deleting them would lose what those workers write next; once they have stopped, run the migration again with --on-conflict overwrite --delete-source: their values will have grown past what this run migrated, so a rerun without --on-conflict stops on those conflicts, and --on-conflict sum would add their values to the part this run migrated, counting it twice)\n",
-		len(kept), strings.Join(names, ", "), more)
+	fmt.Fprintf(w, "promstore: warning: --delete-source: kept %d source shard(s) of running processes: %s (deleting them would lose what those workers write next; once they have stopped, run the migration again with --on-conflict overwrite --delete-source: their values will have grown past what this run migrated, so a rerun without --on-conflict stops on those conflicts, and --on-conflict sum would add their values to the part this run migrated, counting it twice)\n",
+		len(kept), shortList(names))
 }

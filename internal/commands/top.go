@@ -114,7 +114,7 @@ func topRun(ctx context.Context, opts *TopOptions) error {
 		tea.WithAltScreen(),
 		tea.WithInput(opts.IO.In),
 		tea.WithOutput(opts.IO.Out),
-		// SIGINT and SIGTERM cancel ctx (the root command's
+		// SIGINT, SIGTERM and SIGHUP cancel ctx (the root command's
 		// signal.NotifyContext), which ends the program. Bubble Tea's own
 		// handler, receiving them too, could block on a message nothing
 		// reads any more while the program shut down: a hang in raw mode

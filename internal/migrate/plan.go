@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -124,8 +125,8 @@ type ShardPlan struct {
 	New, Same, Conflicts int
 	// Writes counts the items written.
 	Writes int
-	// Updated is the source shard's last update (file mtime; Redis
-	// updated_at), zero when unknown; a target that keeps such a time
+	// Updated is the source shard file's mtime (its last update), zero
+	// when unknown (a source that names no files); a target that keeps such a time
 	// gets it instead of the time of the migration.
 	Updated time.Time
 	// others are target samples of the shard the source does not have;
@@ -275,16 +276,16 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		return nil, fmt.Errorf("read source: %w", err)
 	}
 	sort.Slice(p.Shards, func(i, j int) bool { return p.Shards[i].Target.String() < p.Shards[j].Target.String() })
-	if _, ok := dst.(updatedWriter); ok && len(p.Shards) > 0 {
-		// The target keeps a time of last update: the source's is listed
-		// (for a directory a stat per file).
-		infos, err := src.Shards(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list source: %w", err)
-		}
-		for _, in := range infos {
-			if sp := byTarget[TargetID(in.ID, opts.PIDPrefix)]; sp != nil && sp.Source == in.ID {
-				sp.Updated = in.Updated
+	if _, ok := dst.(updatedWriter); ok {
+		// The target keeps a time of last update: the source file's
+		// mtime, a stat per shard (the source was read whole above).
+		if loc, ok := store.As[store.ShardLocator](src); ok {
+			for _, sp := range p.Shards {
+				if path, err := loc.ShardLocation(sp.Source); err == nil {
+					if fi, err := os.Stat(path); err == nil {
+						sp.Updated = fi.ModTime()
+					}
+				}
 			}
 		}
 	}
