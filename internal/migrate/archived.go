@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -85,7 +86,7 @@ func (c *archivedCheck) target(s store.Sample, text string) {
 			keys = map[string]struct{}{}
 			c.dstArchives[k] = keys
 			c.dstArchiveIDs[k] = append(c.dstArchiveIDs[k], s.Shard)
-		} else if ids := c.dstArchiveIDs[k]; ids[len(ids)-1] != s.Shard && !containsID(ids, s.Shard) {
+		} else if ids := c.dstArchiveIDs[k]; ids[len(ids)-1] != s.Shard && !slices.Contains(ids, s.Shard) {
 			c.dstArchiveIDs[k] = append(ids, s.Shard)
 		}
 		keys[text] = struct{}{}
@@ -99,15 +100,6 @@ func (c *archivedCheck) target(s store.Sample, text string) {
 		c.dstOthers[s.Shard] = keys
 	}
 	keys[text] = struct{}{}
-}
-
-func containsID(ids []store.ShardID, id store.ShardID) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // maxArchivedLines is how many shards an ArchivedError names.
