@@ -8,15 +8,13 @@ package analyze
 
 import (
 	"context"
-	"maps"
-	"slices"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/promstore/promstore/internal/cleanup"
-	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 )
 
@@ -210,6 +208,17 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	}
 	shards := make(map[store.ShardID]*shardState, len(infos))
 	alive := map[string]store.Liveness{}
+	if check := o.Alive; check != nil {
+		// Each pid checked once (cleanup's rules ask again).
+		o.Alive = func(pid string) store.Liveness {
+			l, ok := alive[pid]
+			if !ok {
+				l = check(pid)
+				alive[pid] = l
+			}
+			return l
+		}
+	}
 	for _, in := range infos {
 		s := &shardState{info: in, alive: store.AliveUnknown, fams: map[*family]*[2]int64{}}
 		switch {
@@ -219,12 +228,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 			// see dead below).
 			s.alive = store.AliveNo
 		case o.Alive != nil:
-			l, ok := alive[in.ID.PID]
-			if !ok {
-				l = o.Alive(in.ID.PID)
-				alive[in.ID.PID] = l
-			}
-			s.alive = l
+			s.alive = o.Alive(in.ID.PID)
 		}
 		shards[in.ID] = s
 	}
@@ -310,8 +314,11 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	if now.IsZero() {
 		now = time.Now()
 	}
-	for _, s := range shards {
-		s.dead = s.alive == store.AliveNo && !store.IsArchivePID(s.info.ID.PID) && now.Sub(s.info.Updated) >= o.MinIdle
+	// The shards cleanup --dead-pids would select (their pids dead and
+	// idle), by cleanup's own rules.
+	decided, _ := decideCleanup(shards, o, now)
+	for _, sp := range decided {
+		shards[sp.Info.ID].dead = sp.Selected
 	}
 	scanErr := store.ScanShards(ctx, st, func(id store.ShardID, entries []store.Entry) error {
 		s := shards[id]
@@ -400,6 +407,11 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	if problems, ok := store.Partial(scanErr); ok {
 		for _, p := range problems {
 			r.Problems = append(r.Problems, p.Error())
+			// What cleanup leaves alone (store.ShardInfo.Unreadable),
+			// where the listing did not read the shard.
+			if s := shards[p.ID]; s != nil && p.ID.Kind != "" && p.Kind != store.ProblemOrphan {
+				s.info.Unreadable = true
+			}
 		}
 		r.Unreadable = len(problems)
 	} else if scanErr != nil {
@@ -638,60 +650,67 @@ func topLabels(fams map[string]*family, top int) []Label {
 	return out
 }
 
-// estimateCleanup applies cleanup --dead-pids' rules to the shards: live*
-// gauges of dead pids removed, all gauges kept, the rest compacted into
-// one archive per kind and mode. archive gives, per kind name, the
-// archive's distinct keys, its used size and the existing archive's size.
+// cleanupOptions are the options of the run analyze estimates: cleanup
+// --dead-pids --local with its defaults, under o's liveness and time.
+func cleanupOptions(o Options, now time.Time) cleanup.Options {
+	idle := o.MinIdle
+	if idle == 0 {
+		idle = -1 // no guard (cleanup's zero is its default)
+	}
+	return cleanup.Options{DeadPIDs: true, Local: true, MinIdle: idle, Alive: o.Alive, Now: func() time.Time { return now }}
+}
+
+// decideCleanup is what cleanup --dead-pids decides for each listed
+// shard (cleanup.Decide), with the shards' layouts as the scan worked
+// them out where the listing did not tell; refused is why the run would
+// refuse, "" when it would not. Nothing is decided without o.Alive.
+func decideCleanup(shards map[store.ShardID]*shardState, o Options, now time.Time) ([]cleanup.ShardPlan, string) {
+	if o.Alive == nil {
+		return nil, ""
+	}
+	infos := make([]store.ShardInfo, 0, len(shards))
+	for _, s := range shards {
+		in := s.info
+		if in.Layout == 0 {
+			in.Layout = s.layout
+		}
+		infos = append(infos, in)
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].ID.String() < infos[j].ID.String() })
+	decided, err := cleanup.Decide(infos, cleanupOptions(o, now))
+	if re := (*cleanup.RefusedError)(nil); errors.As(err, &re) {
+		return decided, re.Reason
+	}
+	return decided, ""
+}
+
+// estimateCleanup applies cleanup --dead-pids' decisions (decideCleanup)
+// to the shards: live* gauges of dead pids removed, all gauges kept, the
+// rest compacted into one archive per kind and mode. archive gives, per
+// kind name, the archive's distinct keys, its used size and the existing
+// archive's size.
 func estimateCleanup(shards map[store.ShardID]*shardState, o Options, now time.Time, archive func(kind string) (int, int, Bytes, bool)) Cleanup {
 	var c Cleanup
 	if o.Alive == nil {
 		c.Refused = "pids of this store cannot be checked from here (a Redis store: give --local when every writer runs on this host)"
 		return c
 	}
-	// cleanup's guard (see cleanup.FreshPIDsRefusal): shards changed
-	// within --min-idle by numeric pids none of which runs.
-	recent, running := map[string]bool{}, map[string]bool{}
-	freshRuns := false
+	decided, refused := decideCleanup(shards, o, now)
+	c.Refused = refused
 	kinds := map[string]bool{}
-	for _, s := range shards {
-		id := s.info.ID
-		if store.DecimalPID(id.PID) {
-			fresh := now.Sub(s.info.Updated) < o.MinIdle
-			switch {
-			case s.alive == store.AliveYes:
-				running[id.PID] = true
-				freshRuns = freshRuns || fresh
-			case fresh:
-				recent[id.PID] = true
-			}
-		}
-		if !s.dead || store.IsArchivePID(id.PID) {
-			continue
-		}
-		b := shardBytes(s.info, o.Layouts)
-		// The mode cleanup treats the shard as (see cleanup's decide):
-		// a mostrecent one in the 8-byte layout is kept, as mode all.
-		// (Its keys were gathered into its kind's archive all the same:
-		// that archive is estimated only when a shard is compacted.)
-		layout := s.info.Layout
-		if layout == 0 {
-			layout = s.layout
-		}
-		mode := pyclient.ShardGaugeMode(id.Mode, layout)
+	for _, sp := range decided {
+		b := shardBytes(sp.Info, o.Layouts)
 		switch {
-		case store.IsLiveMode(mode):
+		case sp.Action == cleanup.Remove:
 			c.Removed++
 			c.Freed.add(b)
-		case id.Kind == store.KindGauge && mode == "all":
-			c.Kept++
-		default:
+		case sp.Action == cleanup.Compact:
 			c.Compacted++
 			c.Freed.add(b)
-			kinds[id.KindName()] = true
+			kinds[sp.Info.ID.KindName()] = true
+		case sp.Selected && !sp.Info.Unreadable:
+			c.Kept++ // a gauge of mode all (or mostrecent in the 8-byte layout)
 		}
-	}
-	if len(recent) > 0 && !freshRuns {
-		c.Refused = cleanup.FreshPIDsRefusal(slices.Collect(maps.Keys(recent)), slices.Collect(maps.Keys(running)), o.MinIdle)
 	}
 	for kind := range kinds {
 		_, used, old, ok := archive(kind)

@@ -103,5 +103,5 @@
 // time it writes them; file-to-redis keeps each source file's mtime as
 // the keys' updated_at), or promstore runs in another pid namespace (a sidecar
 // container), where every pid looks dead. The refusal names that
-// namespace only when no pid of the store is visible (FreshPIDsRefusal).
+// namespace only when no pid of the store is visible (freshPIDsRefusal).
 package cleanup

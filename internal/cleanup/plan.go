@@ -35,6 +35,10 @@ type ShardPlan struct {
 	Action Action
 	// Reason says why, for humans.
 	Reason string
+	// Selected is set when the run selects the shard's pid (Action then
+	// says what becomes of the shard: a selected one may be kept, e.g. a
+	// gauge of mode all).
+	Selected bool
 	// Archive is the shard a Compact shard merges into.
 	Archive store.ShardID
 }
@@ -130,9 +134,9 @@ type pidFacts struct {
 	alive   store.Liveness
 }
 
-// MakePlan lists the store, decides about every shard and computes the
-// archives' new contents (reading the shards to merge). It changes
-// nothing.
+// MakePlan lists the store, decides about every shard (Decide) and
+// computes the archives' new contents (reading the shards to merge). It
+// changes nothing.
 func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	opts.Local = opts.Local || t.Local
 	if err := opts.Validate(); err != nil {
@@ -145,15 +149,37 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 		}
 	}
 	sort.SliceStable(infos, func(i, j int) bool { return infos[i].ID.String() < infos[j].ID.String() })
+	shards, err := Decide(infos, opts)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{Shards: shards}
+	if err := plan.merge(ctx, t, infos); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// Decide says what a run with opts does with each shard of infos (in
+// their order): which pids it selects and why, and what becomes of each
+// of their shards. It reads no shard and changes nothing; opts.Local is
+// taken as given (MakePlan adds the target's). It is the one place of
+// cleanup's rules: analyze estimates a run by it. When --dead-pids would
+// refuse (an error matching ErrRefused: see namespaceGuard), the shards
+// are returned all the same, with what the run would do if it did not.
+func Decide(infos []store.ShardInfo, opts Options) ([]ShardPlan, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	now := opts.now()
 	idle := opts.minIdle()
-	plan := &Plan{Shards: make([]ShardPlan, len(infos))}
+	shards := make([]ShardPlan, len(infos))
 	pids := map[string]*pidFacts{}
 	var order []*pidFacts
 	for i, in := range infos {
-		plan.Shards[i] = ShardPlan{Info: in, Action: Keep}
+		shards[i] = ShardPlan{Info: in, Action: Keep}
 		if in.ID.Kind == "" {
-			plan.Shards[i].Reason = "not a shard name"
+			shards[i].Reason = "not a shard name"
 			continue
 		}
 		pf := pids[in.ID.PID]
@@ -182,10 +208,9 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 		}
 	}
 	archivePID := ArchivePIDOf(gen)
+	var refused error
 	if opts.DeadPIDs {
-		if err := namespaceGuard(order, now, idle); err != nil {
-			return nil, err
-		}
+		refused = namespaceGuard(order, now, idle)
 	}
 	named := map[string]bool{}
 	for _, p := range opts.PIDs {
@@ -193,20 +218,16 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	}
 	for _, pf := range order {
 		reason, selected := selectPID(pf, &opts, named, now, idle)
-		if !selected {
-			for _, i := range pf.shards {
-				plan.Shards[i].Reason = reason
-			}
-			continue
-		}
 		for _, i := range pf.shards {
-			decide(&plan.Shards[i], t, &opts, reason, now, archivePID)
+			if !selected {
+				shards[i].Reason = reason
+				continue
+			}
+			shards[i].Selected = true
+			decide(&shards[i], &opts, reason, now, archivePID)
 		}
 	}
-	if err := plan.merge(ctx, t, infos); err != nil {
-		return nil, err
-	}
-	return plan, nil
+	return shards, refused
 }
 
 // namespaceGuard refuses when shards changed recently but none of their
@@ -234,7 +255,7 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 	if len(fresh) == 0 {
 		return nil
 	}
-	return &refusedError{"refusing --dead-pids: " + FreshPIDsRefusal(fresh, running, idle)}
+	return &RefusedError{Reason: freshPIDsRefusal(fresh, running, idle)}
 }
 
 // ErrRefused matches (errors.Is) the error of a run that refuses to tell
@@ -242,12 +263,17 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 // passes, not a failure.
 var ErrRefused = errors.New("cleanup refused")
 
-type refusedError struct{ msg string }
+// RefusedError is the error of a run that refuses --dead-pids; it
+// matches ErrRefused.
+type RefusedError struct {
+	// Reason says why, without "refusing --dead-pids".
+	Reason string
+}
 
-func (e *refusedError) Error() string        { return e.msg }
-func (e *refusedError) Is(target error) bool { return target == ErrRefused }
+func (e *RefusedError) Error() string        { return "refusing --dead-pids: " + e.Reason }
+func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
-// FreshPIDsRefusal says why cleanup --dead-pids refuses a store where
+// freshPIDsRefusal says why cleanup --dead-pids refuses a store where
 // the shards of the pids fresh changed within idle although none of those
 // processes is visible; running are the store's other pids that are
 // visible as running. It claims no more than is known: recently exited
@@ -256,7 +282,7 @@ func (e *refusedError) Is(target error) bool { return target == ErrRefused }
 // file's mtime) look the same as writers in another pid namespace,
 // and that namespace is named as a likely cause only when no pid of the
 // store is visible at all.
-func FreshPIDsRefusal(fresh, running []string, idle time.Duration) string {
+func freshPIDsRefusal(fresh, running []string, idle time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "shards of %d pid(s) (%s) changed within the last %s, yet none of those processes is running here", len(fresh), listPIDs(fresh), idle)
 	if len(running) > 0 {
@@ -326,9 +352,9 @@ func roundDur(d time.Duration) time.Duration {
 }
 
 // decide sets the action of one shard of a selected pid.
-func decide(sp *ShardPlan, t *Target, opts *Options, why string, now time.Time, archivePID string) {
+func decide(sp *ShardPlan, opts *Options, why string, now time.Time, archivePID string) {
 	in := sp.Info
-	if t.blocking(in) {
+	if blocking(in) {
 		sp.Reason = "unreadable, left alone: " + fmt.Sprint(in.Problems)
 		return
 	}
@@ -544,7 +570,7 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 			w.plan.Existing = in
 		}
 		w.plan.Replaces = append(w.plan.Replaces, in.ID)
-		if t.blocking(*in) {
+		if blocking(*in) {
 			w.legacy = "the existing archive is unreadable: " + fmt.Sprint(in.Problems)
 		}
 		w.want[in.ID] = in.Samples

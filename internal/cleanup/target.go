@@ -74,7 +74,7 @@ func (t *Target) less(a, b store.ShardID) bool {
 
 // blocking reports whether a shard cannot be read completely: it is then
 // never deleted or merged.
-func (t *Target) blocking(in store.ShardInfo) bool { return in.Unreadable }
+func blocking(in store.ShardInfo) bool { return in.Unreadable }
 
 // JournalStore keeps a run's journal and its lock.
 type JournalStore interface {

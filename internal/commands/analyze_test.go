@@ -437,3 +437,79 @@ func TestAnalyzeTopZeroListsEveryFamily(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyzeEstimateIsCleanupsPlan: analyze's cleanup estimate is what
+// cleanup --dead-pids --dry-run plans for the same store, shard by
+// shard: a dead pid one of whose shards changed within --min-idle is
+// left whole (cleanup decides by pid, not by shard), and an unreadable
+// shard of a dead pid is left alone.
+func TestAnalyzeEstimateIsCleanupsPlan(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	dir := t.TempDir()
+	st, err := filestore.Open(ctx, dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(id store.ShardID, age time.Duration) {
+		t.Helper()
+		k := storetest.Key(t, "m_"+id.KindName(), "m_"+id.KindName(), nil, "help")
+		if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		mt := now.Add(-age)
+		if err := os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter := func(pid string) store.ShardID { return store.ShardID{Kind: store.KindCounter, PID: pid} }
+	gauge := func(mode, pid string) store.ShardID {
+		return store.ShardID{Kind: store.KindGauge, Mode: mode, PID: pid}
+	}
+	write(counter("100"), time.Second) // running, fresh: no refusal
+	write(counter("200"), time.Hour)   // dead and idle
+	write(gauge("livesum", "200"), time.Hour)
+	write(gauge("all", "200"), time.Hour)
+	write(counter("300"), time.Hour) // dead, but its other shard is fresh
+	write(gauge("livesum", "300"), time.Second)
+	// A dead pid's shard that cannot be read.
+	bad := filepath.Join(dir, counter("400").String()+".db")
+	if err := os.WriteFile(bad, []byte("not a shard at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := now.Add(-time.Hour)
+	if err := os.Chtimes(bad, old, old); err != nil {
+		t.Fatal(err)
+	}
+	alive := func(p string) store.Liveness {
+		if p == "100" {
+			return store.AliveYes
+		}
+		return store.AliveNo
+	}
+	f, out, errOut := testFactory(nil)
+	if err := analyzeRun(ctx, &AnalyzeOptions{IO: f.IO, Format: "json", Now: func() time.Time { return now }, Alive: alive,
+		Store: func(ctx context.Context) (store.Store, error) { return (&StoreFlags{Dir: dir}).Open(ctx, f) }}); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var r analyze.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	cf, cout, cerrOut := testFactory(nil)
+	if err := cleanupRun(ctx, &CleanupOptions{IO: cf.IO, JSON: true, Store: func(context.Context) (store.Store, error) { return st, nil },
+		Cleanup: cleanup.Options{DeadPIDs: true, DryRun: true, Alive: alive, Now: func() time.Time { return now }}}); err != nil {
+		t.Fatalf("cleanup: %v\n%s", err, cerrOut)
+	}
+	var plan struct{ Summary cleanup.Summary }
+	if err := json.Unmarshal(cout.Bytes(), &plan); err != nil {
+		t.Fatal(err)
+	}
+	c, s := r.Cleanup, plan.Summary
+	if c.Refused != "" || c.Removed != s.Removed || c.Compacted != s.Compacted || c.Archives != s.Archives {
+		t.Errorf("analyze estimates %+v; cleanup plans %+v", c, s)
+	}
+	if c.Removed != 1 || c.Compacted != 1 || c.Kept != 1 {
+		t.Errorf("analyze estimates %+v; want pid 200's shards only: 1 removed, 1 compacted, 1 kept", c)
+	}
+}
