@@ -190,18 +190,35 @@ func (m *Model) statusLine() string {
 	return st
 }
 
-// columns computes the widths of the main table.
-func (m *Model) columns() (seriesW, sparkW int) {
-	sparkW = maxSpkW
-	if m.width < 120 {
-		sparkW = min(max(m.width/6, 8), maxSpkW)
+// Below these widths the main table leaves out its history column, then
+// its rate column, so that the series names keep some room (a narrow
+// terminal, or a pane of a split one).
+const (
+	minSeriesW      = 24
+	narrowSeriesW   = 20
+	withHistoryW    = markerW + minSeriesW + valueW + rateW + 8 + 3
+	withRateW       = markerW + narrowSeriesW + valueW + rateW + 2
+	historyWideFrom = 120
+)
+
+// columns computes the widths of the main table; a rate or history
+// width of 0 leaves that column out.
+func (m *Model) columns() (seriesW, rateCol, sparkW int) {
+	switch {
+	case m.width >= withHistoryW:
+		sparkW = maxSpkW
+		if m.width < historyWideFrom {
+			sparkW = min(max(m.width/6, 8), maxSpkW)
+		}
+		return max(m.width-markerW-valueW-rateW-sparkW-3, 8), rateW, sparkW
+	case m.width >= withRateW:
+		return m.width - markerW - valueW - rateW - 2, rateW, 0
 	}
-	seriesW = max(m.width-markerW-valueW-rateW-sparkW-3, 8)
-	return seriesW, sparkW
+	return max(m.width-markerW-valueW-1, 8), 0, 0
 }
 
 func (m *Model) tableLines() []string {
-	seriesW, sparkW := m.columns()
+	seriesW, rateCol, sparkW := m.columns()
 	arrow := map[bool]string{false: "▲", true: "▼"}[m.desc]
 	name, value, rate := "SERIES", "VALUE", "RATE/s"
 	switch m.sortBy {
@@ -216,8 +233,19 @@ func (m *Model) tableLines() []string {
 	if m.showRate {
 		hist = "HISTORY /s"
 	}
-	header := strings.Repeat(" ", markerW) + fit(name, seriesW) + " " +
-		fitRight(value, valueW) + " " + fitRight(rate, rateW) + " " + fit(hist, sparkW)
+	// cols joins the cells after the series's, leaving out those of
+	// width 0.
+	cols := func(value, rate, hist string) []string {
+		out := []string{fitRight(value, valueW)}
+		if rateCol > 0 {
+			out = append(out, fitRight(rate, rateCol))
+		}
+		if sparkW > 0 {
+			out = append(out, fit(hist, sparkW))
+		}
+		return out
+	}
+	header := strings.Repeat(" ", markerW) + fit(name, seriesW) + " " + strings.Join(cols(value, rate, hist), " ")
 	lines := []string{m.styles.ColumnHeader.Render(header)}
 	h := m.tableHeight()
 	if m.snap == nil || h <= 0 {
@@ -230,7 +258,7 @@ func (m *Model) tableLines() []string {
 		idx := m.visible[i]
 		sr := &m.snap.Series[idx]
 		var spark string
-		if st := m.series[sr.Key]; st != nil {
+		if st := m.series[sr.Key]; st != nil && sparkW > 0 {
 			spark = sparkline(m.sparkValues(st, sr), sparkW)
 		}
 		nm := safeText(sr.Name)
@@ -240,17 +268,20 @@ func (m *Model) tableLines() []string {
 			nameCell = nm
 			labelCell = fit(sr.LabelText, seriesW-nw)
 		}
-		cells := []string{
-			fitRight(formatValue(sr.Value), valueW),
-			fitRight(formatRate(m.rates[idx]), rateW),
-			fit(spark, sparkW),
-		}
+		cells := cols(formatValue(sr.Value), formatRate(m.rates[idx]), spark)
 		if i == m.cursor {
 			lines = append(lines, m.styles.Selected.Render("▸ "+nameCell+labelCell+" "+strings.Join(cells, " ")))
 			continue
 		}
-		lines = append(lines, "  "+m.styles.Name.Render(nameCell)+m.styles.Labels.Render(labelCell)+" "+
-			m.styles.Value.Render(cells[0])+" "+m.styles.Rate.Render(cells[1])+" "+m.styles.Spark.Render(cells[2]))
+		line := "  " + m.styles.Name.Render(nameCell) + m.styles.Labels.Render(labelCell) + " " + m.styles.Value.Render(cells[0])
+		for j, c := range cells[1:] {
+			st := m.styles.Spark
+			if j == 0 && rateCol > 0 {
+				st = m.styles.Rate
+			}
+			line += " " + st.Render(c)
+		}
+		lines = append(lines, line)
 	}
 	return lines
 }

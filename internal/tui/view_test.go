@@ -35,6 +35,8 @@ func TestViewGolden(t *testing.T) {
 	}{
 		{"main", 120, 30, nil},
 		{"main_80", 80, 24, nil},
+		{"main_52", 52, 16, nil}, // no history column
+		{"main_40", 40, 16, nil}, // no history or rate column
 		{"sorted_by_value", 100, 24, []string{"v"}},
 		{"sorted_by_name_reversed", 100, 24, []string{"n"}},
 		{"scrolled", 100, 24, []string{"pgdown", "pgdown", "down"}},
