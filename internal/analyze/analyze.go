@@ -154,6 +154,9 @@ type family struct {
 	series map[string]int // series identity -> index in seriesLive
 	// labels maps a label name to its distinct values in this family.
 	labels map[string]map[string]struct{}
+	// labelSeries counts, per label name, the series that carry it (a
+	// histogram's le is on its buckets only, not _sum and _count).
+	labelSeries map[string]int
 	// pids counts, for all-mode gauges, the series of each pid.
 	pids map[string]int
 	all  bool
@@ -244,7 +247,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		f := fams[k.Family]
 		if f == nil {
 			typ := string(id.Kind)
-			f = &family{out: Family{Name: k.Family, Type: typ, Mode: id.Mode}, series: map[string]int{}, labels: map[string]map[string]struct{}{}}
+			f = &family{out: Family{Name: k.Family, Type: typ, Mode: id.Mode}, series: map[string]int{}, labels: map[string]map[string]struct{}{}, labelSeries: map[string]int{}}
 			f.all = id.Kind == store.KindGauge && (id.Mode == "all" || id.Mode == "liveall")
 			if f.all {
 				f.pids = map[string]int{}
@@ -254,16 +257,23 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		n := len(k.Text)
 		ks := &keyState{fam: f, weight: int64(4 + n + 8 - (n+4)%8), count: -1, idx: nkeys, key: k}
 		nkeys++
-		series := func(ident string) int {
+		// series is the index of a series, made when new; its labels are
+		// k's but skip.
+		series := func(ident, skip string) int {
 			idx, ok := f.series[ident]
 			if !ok {
 				idx = len(held)
 				held = append(held, 0)
 				f.series[ident] = idx
+				for _, l := range k.Labels {
+					if l.Name != skip {
+						f.labelSeries[l.Name]++
+					}
+				}
 			}
 			return idx
 		}
-		ks.series = series(seriesIdent(k.Name, k.Labels, ""))
+		ks.series = series(seriesIdent(k.Name, k.Labels, ""), "")
 		bucket := id.Kind == store.KindHistogram && isBucketOf(k.Name, k.Family)
 		// Another bucket of the last bucket's series: its other labels'
 		// values are counted already, its _count series known.
@@ -285,7 +295,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 		case bucket:
 			// Python's collector writes a _count per series from its
 			// +Inf bucket; the shards hold none.
-			ks.count = series(seriesIdent(k.Family+"_count", k.Labels, "le"))
+			ks.count = series(seriesIdent(k.Family+"_count", k.Labels, "le"), "le")
 		}
 		if bucket {
 			f.prevBucket, f.prevCount = k, ks.count
@@ -624,7 +634,11 @@ func topLabels(fams map[string]*family, top int) []Label {
 			for v := range vs {
 				all[v] = struct{}{}
 			}
-			users[name] = append(users[name], LabelFamily{Family: f.out.Name, Values: len(vs), Series: f.out.Series})
+			n := f.out.Series // an all-mode gauge's series all carry its labels and pid
+			if !f.all {
+				n = min(f.labelSeries[name], n)
+			}
+			users[name] = append(users[name], LabelFamily{Family: f.out.Name, Values: len(vs), Series: n})
 		}
 	}
 	out := make([]Label, 0, len(values))

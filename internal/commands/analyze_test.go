@@ -139,6 +139,19 @@ func TestAnalyzeKnownCardinalities(t *testing.T) {
 	if len(labels) != len(wantLabels) || r.Labels[0].Name != "status" || r.Labels[0].Families[0].Family != "orders" {
 		t.Errorf("labels = %+v", r.Labels)
 	}
+	// The series that carry each label: le only the 9 buckets of
+	// latency's 15 series (not _sum and _count).
+	carrying := map[string]int{}
+	for _, l := range r.Labels {
+		for _, f := range l.Families {
+			carrying[l.Name+" "+f.Family] = f.Series
+		}
+	}
+	for what, n := range map[string]int{"le latency": 9, "route latency": 15, "status orders": 20, "pid workers_busy": 6, "queue workers_busy": 6} {
+		if carrying[what] != n {
+			t.Errorf("label %s: %d series carry it, want %d (%v)", what, carrying[what], n, carrying)
+		}
+	}
 	if len(r.AllGauges) != 1 || r.AllGauges[0] != (analyze.AllGauge{Family: "workers_busy", Mode: "all", PIDs: 3, DeadPIDs: 3, Series: 6, DeadSeries: 6, PerPID: 2}) {
 		t.Errorf("all-mode gauges = %+v", r.AllGauges)
 	}
