@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/promstore/promstore/internal/cleanup"
+	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 )
 
@@ -316,5 +317,39 @@ func TestCheckBucketSpellings(t *testing.T) {
 				t.Errorf("buckets-differ reported: %v, want %v (%+v)", differ, tt.differ, r.Problems)
 			}
 		})
+	}
+}
+
+// TestRepairRefusesQuarantineInStore: a --quarantine that is the store
+// directory, or a *.db name in it (a directory Python's collector globs
+// and fails on), is refused before anything is moved, dry run included.
+func TestRepairRefusesQuarantineInStore(t *testing.T) {
+	for _, q := range []string{"quar.db", ".", "sub/../q.db"} {
+		for _, dry := range []bool{false, true} {
+			dir := t.TempDir()
+			empty := filepath.Join(dir, "counter_4100.db")
+			if err := os.WriteFile(empty, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Repair(context.Background(), dir, RepairOptions{Quarantine: filepath.Join(dir, q), DryRun: dry, Alive: func(string) store.Liveness { return store.AliveNo }})
+			if err == nil || !strings.Contains(err.Error(), "give --quarantine another") {
+				t.Errorf("quarantine %q (dry run %v): err %v, want a refusal", q, dry, err)
+			}
+			if _, err := os.Stat(empty); err != nil {
+				t.Errorf("quarantine %q: the shard was moved: %v", q, err)
+			}
+			names, _ := filepath.Glob(filepath.Join(dir, "*.db"))
+			if len(names) != 1 {
+				t.Errorf("quarantine %q: *.db in the store: %v", q, names)
+			}
+		}
+	}
+	// Another name inside the store, as the default, is fine.
+	dir := t.TempDir()
+	if _, err := Repair(context.Background(), dir, RepairOptions{Quarantine: filepath.Join(dir, "quarantine")}); err != nil {
+		t.Errorf("quarantine inside the store under another name: %v", err)
 	}
 }

@@ -69,6 +69,9 @@ func Repair(ctx context.Context, dir string, o RepairOptions) (*Report, error) {
 	if q == "" {
 		q = filepath.Join(dir, QuarantineName)
 	}
+	if err := checkQuarantine(dir, q); err != nil {
+		return nil, err
+	}
 	alive := o.Alive
 	if alive == nil {
 		alive = store.ProcessAlive
@@ -173,6 +176,42 @@ func freeName(q, name string, data []byte) (string, bool) {
 			return p, true
 		}
 	}
+}
+
+// checkQuarantine refuses a quarantine directory that would itself be
+// read as part of the store dir: the directory itself (the originals
+// would stay where they are), or a name in it that Python's glob("*.db")
+// finds, which fails every scrape of its collector (IsADirectoryError).
+func checkQuarantine(dir, q string) error {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	absQ, err := filepath.Abs(q)
+	if err != nil {
+		return err
+	}
+	if sameDir(absQ, absDir) {
+		return fmt.Errorf("quarantine %s is the store directory itself: give --quarantine another directory", q)
+	}
+	if _, ok, _ := filestore.ShardFile(filepath.Base(absQ)); ok && sameDir(filepath.Dir(absQ), absDir) {
+		return fmt.Errorf("quarantine %s: a directory of that name in %s is one of its *.db files to Python's collector, which fails on it: give --quarantine another name", q, dir)
+	}
+	return nil
+}
+
+// sameDir reports whether a and b (absolute paths) name one directory,
+// through symbolic links too when both exist.
+func sameDir(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	ai, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	bi, err := os.Stat(b)
+	return err == nil && os.SameFile(ai, bi)
 }
 
 // copyToQuarantine puts a byte-for-byte copy of path into q: a hard link
