@@ -115,11 +115,24 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 		}
 		id, _, nameErr := filestore.ShardFile(name)
 		if typ := types[i]; nameErr != nil || !typ.IsRegular() {
-			detail := fmt.Sprintf("not a shard: %v; Python's collector fails on it", nameErr)
-			if nameErr == nil {
-				detail = notRegular(path, typ)
+			p := Problem{Shard: name, Kind: KindForeign, Repair: RepairQuarantine, path: path}
+			switch kind, reads := pythonReadsName(name); {
+			case nameErr == nil || (!typ.IsRegular() && typ&fs.ModeSymlink == 0):
+				// What Python does with a directory or FIFO does not
+				// depend on its name: it opens it first.
+				p.Detail = notRegular(path, typ)
+				if nameErr != nil {
+					p.Detail = fmt.Sprintf("not a shard (%v) and %s", nameErr, p.Detail)
+				}
+			case reads:
+				// Moving it would take its samples out of what Python
+				// serves (a counter would go backwards).
+				p.Repair = ""
+				p.Detail = fmt.Sprintf("not a shard to promstore (%v), whose readers skip it; Python's collector reads it as a %s shard and serves its samples; left as it is (rename it to a shard's name when no process writes it)", nameErr, kind)
+			default:
+				p.Detail = fmt.Sprintf("not a shard: %v; Python's collector fails on it once it holds an entry", nameErr)
 			}
-			r.add(Problem{Shard: name, Kind: KindForeign, Detail: detail, Repair: RepairQuarantine, path: path})
+			r.add(p)
 			continue
 		}
 		in, err := ins.File(path, hint)
@@ -275,6 +288,23 @@ func CheckStore(ctx context.Context, st store.Store) (*Report, error) {
 	xc.report(r)
 	r.sort()
 	return r, nil
+}
+
+// pythonReadsName reports whether Python's collector reads a file name
+// promstore takes for no shard's as a shard, and of which kind: it splits
+// the name at "_" and takes the first part for the kind (a metric type it
+// knows, or the collector fails on the file's first entry); a gauge's
+// second part is its mode (one it does not know merges as mode "all")
+// and the third its pid.
+func pythonReadsName(name string) (kind string, ok bool) {
+	parts := strings.Split(name, "_")
+	switch parts[0] {
+	case "counter", "histogram", "summary":
+		return parts[0], len(parts) >= 2
+	case "gauge":
+		return parts[0], len(parts) >= 3
+	}
+	return "", false
 }
 
 // notRegular describes a shard name that is not a regular file (type

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/promstore/promstore/internal/cleanup"
@@ -67,6 +68,7 @@ func TestCheckNamesEveryKind(t *testing.T) {
 		name   string
 		files  map[string][]byte
 		mkdir  string    // a directory named like a shard
+		fifo   string    // a named pipe of this name
 		link   [2]string // a symbolic link: its name and target
 		shard  string
 		kind   string
@@ -126,8 +128,17 @@ func TestCheckNamesEveryKind(t *testing.T) {
 		}, shard: "family lat", kind: KindBucketsDiffer, detail: "histogram_1.db has le 1.0,+Inf; histogram_2.db has le 0.5,+Inf"},
 		{name: "foreign file", files: map[string][]byte{"sessions.db": []byte("whatever")},
 			shard: "sessions.db", kind: KindForeign, detail: `shard name "sessions"`, repair: RepairQuarantine},
+		// Python's collector reads these (kind from the name's first
+		// part, an unknown gauge mode merged as "all"): moving them
+		// would take their samples out of what it serves.
 		{name: "unknown gauge mode", files: map[string][]byte{"gauge_median_1.db": good},
-			shard: "gauge_median_1.db", kind: KindForeign, detail: `unknown gauge mode "median"`, repair: RepairQuarantine},
+			shard: "gauge_median_1.db", kind: KindForeign, detail: `unknown gauge mode "median"), whose readers skip it; Python's collector reads it as a gauge shard`},
+		{name: "pid with an underscore", files: map[string][]byte{"counter_web_1.db": good},
+			shard: "counter_web_1.db", kind: KindForeign, detail: "Python's collector reads it as a counter shard and serves its samples; left as it is"},
+		{name: "FIFO of a foreign name", fifo: "sessions.db",
+			shard: "sessions.db", kind: KindForeign, detail: "a named pipe (FIFO); Python's collector waits on it for a writer", repair: RepairQuarantine},
+		{name: "directory of a foreign name", mkdir: "cache.db",
+			shard: "cache.db", kind: KindForeign, detail: "a directory; Python's collector fails on it", repair: RepairQuarantine},
 		{name: "directory named like a shard", mkdir: "counter_7.db",
 			shard: "counter_7.db", kind: KindForeign, detail: "a directory; Python's collector fails on it", repair: RepairQuarantine},
 		// Python follows a link: no failure, the target's samples twice.
@@ -149,6 +160,11 @@ func TestCheckNamesEveryKind(t *testing.T) {
 			}
 			if tt.mkdir != "" {
 				if err := os.Mkdir(filepath.Join(dir, tt.mkdir), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.fifo != "" {
+				if err := syscall.Mkfifo(filepath.Join(dir, tt.fifo), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
