@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
@@ -50,7 +51,8 @@ func (rw *RawWriter) shardCols(id store.ShardID, mk func([]byte, store.ShardID) 
 //
 // "text" is a tab-separated table with the header line
 // "SHARD\tKIND\tMODE\tPID\tSAMPLE\tVALUE\tTIMESTAMP": the shard name
-// ("gauge_all_4100"), kind, gauge mode or "-", pid, the sample as
+// ("gauge_all_4100"; it and the pid with backslash, tab, newline and CR
+// escaped), kind, gauge mode or "-", pid, the sample as
 // name{label="value",...} in exposition syntax (non-legacy names quoted
 // as in "allow-utf-8" exposition; label values escape \, " and newline as
 // usual and, so that columns stay intact, tab as \t and CR as \r), the
@@ -112,7 +114,7 @@ func (rw *RawWriter) Write(s store.Sample) error {
 // appendShardColumns appends the text format's columns of shard id, up
 // to the sample's: shard name, kind, mode, pid, each followed by a tab.
 func appendShardColumns(b []byte, id store.ShardID) []byte {
-	b = append(b, id.String()...)
+	b = appendColumn(b, id.String())
 	b = append(b, '\t')
 	b = append(b, id.Kind...)
 	b = append(b, '\t')
@@ -122,8 +124,33 @@ func appendShardColumns(b []byte, id store.ShardID) []byte {
 		b = append(b, id.Mode...)
 	}
 	b = append(b, '\t')
-	b = append(b, id.PID...)
+	b = appendColumn(b, id.PID)
 	return append(b, '\t')
+}
+
+// appendColumn appends a shard name or pid as one column: a file name
+// may hold any byte but "/", and a tab or newline in it would break the
+// table, so backslash, tab, newline and CR are written \\, \t, \n, \r
+// (as ls's TSV writes them).
+func appendColumn(b []byte, s string) []byte {
+	if !strings.ContainsAny(s, "\t\n\r\\") {
+		return append(b, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, `\\`...)
+		case '\t':
+			b = append(b, `\t`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // appendShardFields appends the JSON format's fields of shard id, from

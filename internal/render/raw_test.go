@@ -216,3 +216,32 @@ func TestRawWriterKeepsNoStaleText(t *testing.T) {
 		}
 	}
 }
+
+// TestRawTextEscapesShardColumns: a file name may hold a tab or newline
+// (counter_a<TAB>b.db is a shard of pid "a\tb"); the shard and pid
+// columns escape them as ls's TSV does, so every sample stays one line of
+// seven columns.
+func TestRawTextEscapesShardColumns(t *testing.T) {
+	var b bytes.Buffer
+	rw, err := NewRaw(&b, "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &store.Key{Family: "c", Name: "c_total", Help: "C."}
+	for _, pid := range []string{"a\tb", "c\nd", `e\f`, "g\rh"} {
+		if err := rw.Write(store.Sample{Shard: store.ShardID{Kind: store.KindCounter, PID: pid}, Key: k, Value: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "SHARD\tKIND\tMODE\tPID\tSAMPLE\tVALUE\tTIMESTAMP\n" +
+		"counter_a\\tb\tcounter\t-\ta\\tb\tc_total\t1.0\t-\n" +
+		"counter_c\\nd\tcounter\t-\tc\\nd\tc_total\t1.0\t-\n" +
+		"counter_e\\\\f\tcounter\t-\te\\\\f\tc_total\t1.0\t-\n" +
+		"counter_g\\rh\tcounter\t-\tg\\rh\tc_total\t1.0\t-\n"
+	if got := b.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
