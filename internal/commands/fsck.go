@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -172,7 +171,7 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 		case fsck.RepairQuarantine:
 			quarantine++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Shard, p.Kind, action, strings.ReplaceAll(p.Detail, "\n", `\n`))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tableCell(p.Shard), p.Kind, tableCell(action), tableCell(p.Detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)

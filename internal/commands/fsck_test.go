@@ -196,3 +196,24 @@ func TestFsckRedisDetails(t *testing.T) {
 		})
 	}
 }
+
+// TestFsckTableKeepsOddNamesOnOneRow: a shard name holding a newline or
+// tab (any byte but "/" may be in a file name) stays on its table row.
+func TestFsckTableKeepsOddNamesOnOneRow(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"counter_90\n02.db", "counter_90\t03.db"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, stderr := runCLI(t, nil, "fsck", "--dir", dir)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if code != 1 || len(lines) != 4 {
+		t.Fatalf("exit %d, %d lines, want 1 and a header, 2 rows and the summary:\n%s%s", code, len(lines), out, stderr)
+	}
+	for i, want := range []string{`counter_90 03.db `, `counter_90\n02.db `} {
+		if !strings.HasPrefix(lines[i+1], want) || !strings.Contains(lines[i+1], "empty file") {
+			t.Errorf("row %q, want it to start %q", lines[i+1], want)
+		}
+	}
+}
