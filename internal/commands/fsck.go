@@ -152,7 +152,10 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 	if len(r.Problems) > 0 {
 		fmt.Fprintln(tw, "SHARD\tPROBLEM\tREPAIR\tDETAIL")
 	}
-	var rewrite, quarantine int
+	// A repair that stopped part-way (an error follows the report) has
+	// done only some of what it planned: count and show what it did.
+	repaired := opts.Repair && !r.DryRun
+	var rewrite, quarantine, notDone int
 	for _, p := range r.Problems {
 		action := "-"
 		switch {
@@ -165,11 +168,16 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 		case p.Repair != "":
 			action = p.Repair
 		}
-		switch p.Repair {
-		case fsck.RepairRewrite:
-			rewrite++
-		case fsck.RepairQuarantine:
-			quarantine++
+		if repaired && !p.Done && p.Repair != "" {
+			action = "not done: " + action
+			notDone++
+		} else {
+			switch p.Repair {
+			case fsck.RepairRewrite:
+				rewrite++
+			case fsck.RepairQuarantine:
+				quarantine++
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tableCell(p.Shard), p.Kind, tableCell(action), tableCell(p.Detail))
 	}
@@ -184,8 +192,12 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; --repair would rewrite %d shard(s) and move %d file(s) to %s (dry run: nothing changed)\n",
 			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine)
 	case opts.Repair:
-		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; rewrote %d shard(s), moved %d file(s) to %s\n",
-			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine)
+		stopped := ""
+		if notDone > 0 {
+			stopped = fmt.Sprintf("; the repair stopped: %d repair(s) not done (see the error below; run it again once that is mended)", notDone)
+		}
+		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; rewrote %d shard(s), moved %d file(s) to %s%s\n",
+			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine, stopped)
 	default:
 		fmt.Fprintf(w, "%s: %d problem(s) in %d shards (%d samples readable); --repair fixes %d of them\n",
 			r.Store, len(r.Problems), r.Shards, r.Samples, rewrite+quarantine)

@@ -217,3 +217,38 @@ func TestFsckTableKeepsOddNamesOnOneRow(t *testing.T) {
 		}
 	}
 }
+
+// TestFsckRepairStoppedCountsWhatWasDone: a repair that fails part-way
+// (the quarantine cannot be made) reports what it did, not what it
+// planned: "moved 0 file(s)", each undone repair marked.
+func TestFsckRepairStoppedCountsWhatWasDone(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"counter_9001.db", "counter_9002.db"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, outBuf, _ := testFactory(nil)
+	opts := &FsckOptions{IO: f.IO, Dir: dir, Repair: true, Quarantine: notADir, Format: "text", Alive: func(string) store.Liveness { return store.AliveNo }}
+	err := fsckRun(context.Background(), opts)
+	out := outBuf.String()
+	if err == nil || errors.Is(err, errSilent) || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("err %v, want the quarantine's error", err)
+	}
+	if !strings.Contains(out, "rewrote 0 shard(s), moved 0 file(s)") || !strings.Contains(out, "2 repair(s) not done") {
+		t.Errorf("summary claims what was not done:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want a header, 2 rows and the summary:\n%s", len(lines), out)
+	}
+	for _, l := range lines[1:3] {
+		if !strings.Contains(l, "not done: quarantine") {
+			t.Errorf("row %q does not say the repair was not done", l)
+		}
+	}
+}
