@@ -48,8 +48,10 @@ func NewCmdDiff(f *Factory, runF func(context.Context, *DiffOptions) error) *cob
 multiprocess directory, a Redis URL (redis:// or rediss://, the exporter's
 layout under --redis-prefix), or a saved exposition file in Prometheus text or
 OpenMetrics format (e.g. saved with curl; "-" reads one from stdin). Stores are
-aggregated as dump does; files are parsed with expfmt, le and quantile labels
-keeping the spelling the file gives them (le="1.0" and le="1" are different
+aggregated as dump does; text files are parsed with expfmt, OpenMetrics files
+(ending in "# EOF") by promstore's own reader, which also takes the negative
+and NaN sums Python writes; le and quantile labels keep the spelling the file
+gives them (le="1.0" and le="1" are different
 series for Prometheus, and differ here too). Stores spell le as the newest
 prometheus_client does (le="1e+10"); give --python-client 0.25 (or older) to
 compare with an exposition of such a client (le="1e+010").

@@ -13,8 +13,8 @@ import (
 
 // TestDiffOpenMetricsFixtureLong: promstore's OpenMetrics dump of the
 // python-0.25-files fixture equals its store and Python's text exposition
-// of it (make test-long: expfmt's ABNF OpenMetrics parser takes about
-// 5 ms a line, close to a minute under -race for this file).
+// of it (make test-long; it was long while diff read OpenMetrics with
+// expfmt's ABNF parser, about 5 ms a line).
 func TestDiffOpenMetricsFixtureLong(t *testing.T) {
 	fx := testenv.FixturesDir(t)
 	dir := filepath.Join(fx, "python-0.25-files", "store")

@@ -54,9 +54,7 @@ func TestNewCmdDiffFlags(t *testing.T) {
 // gunicorn-prometheus-exporter and in Python's own exposition: every pair
 // is equal, in both directions. OpenMetrics input is
 // TestDiffOpenMetricsInput's (a small one) and, for the whole fixture,
-// TestDiffOpenMetricsFixtureLong's (make test-long): expfmt's OpenMetrics
-// parser works through an ABNF grammar, about 5 ms a line, 50 s under
-// -race for this fixture's dump.
+// TestDiffOpenMetricsFixtureLong's (make test-long).
 func TestDiffEqualAcrossBackends(t *testing.T) {
 	fx := testenv.FixturesDir(t)
 	dir := filepath.Join(fx, "python-0.25-files", "store")
@@ -88,9 +86,7 @@ func TestDiffEqualAcrossBackends(t *testing.T) {
 // TestDiffOpenMetricsInput: an OpenMetrics exposition (what
 // `dump -o openmetrics` or a scrape with an OpenMetrics Accept header
 // saves) is read as such and equals the text exposition of the same
-// samples, both ways round; a changed value in it is found. Kept to a few
-// families without buckets: expfmt's OpenMetrics parser is slow (see
-// TestDiffEqualAcrossBackends).
+// samples, both ways round; a changed value in it is found.
 func TestDiffOpenMetricsInput(t *testing.T) {
 	src := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
 	const match = "^app_(nolabel_total|events_total|payload_bytes|nolabel_gauge_all)$"

@@ -91,7 +91,8 @@ func DetectFormat(data []byte) Format {
 	return FormatText
 }
 
-// Parse reads a saved exposition with expfmt's parsers. Names may be any
+// Parse reads a saved exposition: OpenMetrics with parseOpenMetrics,
+// text with expfmt's parser. Names may be any
 // UTF-8 (as quoted names in allow-utf-8 output). expfmt turns le and
 // quantile labels into numbers; Parse gives them back the spelling the
 // text used (le="1.0" stays "1.0", le="1e+010" stays "1e+010", which
@@ -104,7 +105,7 @@ func Parse(source string, data []byte, format Format) (*Exposition, error) {
 	case FormatText:
 		f = expfmt.NewFormat(expfmt.TypeTextPlain)
 	case FormatOpenMetrics:
-		f = expfmt.NewFormat(expfmt.TypeOpenMetrics)
+		return parseOpenMetrics(source, data)
 	default:
 		return nil, fmt.Errorf("%s: unknown exposition format %q", source, format)
 	}

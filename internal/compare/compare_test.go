@@ -181,3 +181,111 @@ func TestEqual(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenMetricsAsPythonWritesIt: what prometheus_client's OpenMetrics
+// writer gives (0.16 here) reads as its text writer's output of the same
+// samples: a histogram and a summary that observed negative values (a
+// negative _sum) or NaN, a counter incremented by NaN (expfmt's parser
+// refused all three), _created samples (gauge families of their own in
+// the text), info and stateset families, escapes in help and labels, le
+// spelled as written, a quoted UTF-8 name, a timestamp and an exemplar.
+func TestOpenMetricsAsPythonWritesIt(t *testing.T) {
+	om := `# HELP neg N \"q\" \\ x\ny
+# TYPE neg histogram
+neg_bucket{le="0.005"} 1.0
+neg_bucket{le="1e+010"} 1.0
+neg_bucket{le="+Inf"} 1.0
+neg_count 1.0
+neg_sum -3.0
+neg_created 1.7e+09
+# HELP negs NS
+# TYPE negs summary
+negs_count{q="a\\\"b\n"} 2.0
+negs_sum{q="a\\\"b\n"} -2.0
+negs_count{q="nan"} 1.0
+negs_sum{q="nan"} NaN
+# HELP c C
+# TYPE c counter
+c_total NaN
+c_created 1.7e+09
+# HELP build Build
+# TYPE build info
+build_info{version="1.0"} 1.0
+# HELP state State
+# TYPE state stateset
+state{state="a"} 0.0
+state{state="b"} 1.0
+# HELP "my.gauge" G
+# TYPE "my.gauge" gauge
+{"my.gauge","la.bel"="x"} 5.0 1700000000.5
+# TYPE ex counter
+ex_total 3.0 # {trace_id="abc"} 1.0 1700000000.0
+# EOF
+`
+	text := `# HELP neg N "q" \\ x\ny
+# TYPE neg histogram
+neg_bucket{le="0.005"} 1.0
+neg_bucket{le="1e+010"} 1.0
+neg_bucket{le="+Inf"} 1.0
+neg_count 1.0
+neg_sum -3.0
+# HELP neg_created N "q" \\ x\ny
+# TYPE neg_created gauge
+neg_created 1.7e+09
+# HELP negs NS
+# TYPE negs summary
+negs_count{q="a\\\"b\n"} 2.0
+negs_sum{q="a\\\"b\n"} -2.0
+negs_count{q="nan"} 1.0
+negs_sum{q="nan"} NaN
+# HELP c_total C
+# TYPE c_total counter
+c_total NaN
+# HELP c_created C
+# TYPE c_created gauge
+c_created 1.7e+09
+# HELP build_info Build
+# TYPE build_info gauge
+build_info{version="1.0"} 1.0
+# HELP state State
+# TYPE state gauge
+state{state="a"} 0.0
+state{state="b"} 1.0
+# HELP "my.gauge" G
+# TYPE "my.gauge" gauge
+{"my.gauge","la.bel"="x"} 5.0
+# TYPE ex_total counter
+ex_total 3.0
+`
+	a, err := Parse("om", []byte(om), DetectFormat([]byte(om)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Diff(a, parseText(t, "text", text), Options{})
+	if !r.Equal() || len(a.Families) != 9 {
+		var out bytes.Buffer
+		_ = r.WriteText(&out, 0)
+		t.Fatalf("%d families; OpenMetrics and text of the same samples differ:\n%s", len(a.Families), out.String())
+	}
+	for _, f := range a.Families {
+		if f.Name == "negs" && (f.Series[0].Labels[0].Value != "a\\\"b\n" || f.Help != "NS") {
+			t.Errorf("family negs = %+v", f)
+		}
+		if f.Name == "neg" && f.Help != "N \"q\" \\ x\ny" {
+			t.Errorf("help of neg = %q", f.Help)
+		}
+	}
+	for _, bad := range []struct{ om, want string }{
+		{"a{l=\"x} 1\n# EOF\n", `line 1: unterminated quoted string`},
+		{"a{l=\"x\"} \n# EOF\n", `line 1: sample a has no value`},
+		{"a{l=\"x\"} one\n# EOF\n", `line 1: sample a: value "one" is not a number`},
+		{"# TYPE a gauge\n# TYPE b sometype\n# EOF\n", `line 2: unknown type "sometype" for b`},
+		{"a{l} 1\n# EOF\n", `line 1: label l has no quoted value`},
+		{"# HELP a A\na 1\n# EOF\nb 1\n", `line 4: text after # EOF`},
+	} {
+		_, err := Parse("x.om", []byte(bad.om), FormatOpenMetrics)
+		if err == nil || !strings.Contains(err.Error(), bad.want) || !strings.HasPrefix(err.Error(), "x.om: parse openmetrics exposition: ") {
+			t.Errorf("%q: err %v, want one containing %q", bad.om, err, bad.want)
+		}
+	}
+}
