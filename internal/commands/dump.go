@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"regexp"
@@ -152,7 +153,16 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 		return UsageErrorf("--match: %v", err)
 	}
 	if opts.Raw {
-		rw, err := render.NewRawFor(opts.IO.Out, opts.Format, opts.PythonClient)
+		// The rows stream out as the shards are read; with --strict they
+		// are held until the read is known to be whole, so that a
+		// problem leaves nothing on stdout, as for the other outputs.
+		out := opts.IO.Out
+		var held *bytes.Buffer
+		if opts.Strict {
+			held = &bytes.Buffer{}
+			out = held
+		}
+		rw, err := render.NewRawFor(out, opts.Format, opts.PythonClient)
 		if err != nil {
 			return err
 		}
@@ -166,7 +176,13 @@ func dumpRun(ctx context.Context, opts *DumpOptions) error {
 				return err
 			}
 		}
-		return reportScan(opts.IO, scanErr, opts.Strict)
+		if err := reportScan(opts.IO, scanErr, opts.Strict); err != nil || held == nil {
+			return err
+		}
+		if _, err := held.WriteTo(opts.IO.Out); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+		return nil
 	}
 	agg := aggregate.NewFor(opts.PythonClient)
 	scanErr := store.ScanShards(ctx, st, filteredShards(keep, agg.AddShard))

@@ -256,9 +256,16 @@ func TestDumpBadShards(t *testing.T) {
 	if strings.Contains(errOut, "README") || strings.Contains(errOut, "tmp-abc") {
 		t.Errorf("stderr names a file that is not a shard:\n%s", errOut)
 	}
-	code, out, errOut = runCLI(t, nil, "dump", "--strict", "--dir", dir)
-	if code != 1 || out != "" || !strings.Contains(errOut, "--strict") {
-		t.Fatalf("--strict: exit %d, %d bytes out, stderr:\n%s", code, len(out), errOut)
+	for _, args := range [][]string{nil, {"--raw"}, {"--raw", "-o", "json"}, {"-o", "json"}, {"-o", "openmetrics"}} {
+		code, out, errOut = runCLI(t, nil, append([]string{"dump", "--strict", "--dir", dir}, args...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "--strict") {
+			t.Fatalf("--strict %v: exit %d, %d bytes out, stderr:\n%s", args, code, len(out), errOut)
+		}
+	}
+	// A whole store still dumps raw under --strict.
+	code, out, errOut = runCLI(t, nil, "dump", "--strict", "--raw", "--dir", src)
+	if code != 0 || strings.Count(out, "\n") != 711 {
+		t.Fatalf("--strict --raw of a sound store: exit %d, %d lines, stderr:\n%s", code, strings.Count(out, "\n"), errOut)
 	}
 }
 
