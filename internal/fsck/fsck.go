@@ -128,7 +128,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 				// Moving it would take its samples out of what Python
 				// serves (a counter would go backwards).
 				p.Repair = ""
-				p.Detail = fmt.Sprintf("not a shard to promstore (%v), whose readers skip it; Python's collector reads it as a %s shard and serves its samples; left as it is (rename it to a shard's name when no process writes it)", nameErr, kind)
+				p.Detail = fmt.Sprintf("not a shard to promstore (%v), whose readers skip it; Python's collector reads it as a shard of kind %s and serves its samples; left as it is (rename it to a shard's name when no process writes it)", nameErr, kind)
 			default:
 				p.Detail = fmt.Sprintf("not a shard: %v; Python's collector fails on it once it holds an entry", nameErr)
 			}
@@ -292,14 +292,15 @@ func CheckStore(ctx context.Context, st store.Store) (*Report, error) {
 
 // pythonReadsName reports whether Python's collector reads a file name
 // promstore takes for no shard's as a shard, and of which kind: it splits
-// the name at "_" and takes the first part for the kind (a metric type it
-// knows, or the collector fails on the file's first entry); a gauge's
+// the name at "_" and takes the first part for the kind (any metric type
+// it knows, info_1.db's samples merging into the family as a counter's
+// do; another fails the collector on the file's first entry); a gauge's
 // second part is its mode (one it does not know merges as mode "all")
 // and the third its pid.
 func pythonReadsName(name string) (kind string, ok bool) {
 	parts := strings.Split(name, "_")
 	switch parts[0] {
-	case "counter", "histogram", "summary":
+	case "counter", "histogram", "summary", "gaugehistogram", "unknown", "info", "stateset":
 		return parts[0], len(parts) >= 2
 	case "gauge":
 		return parts[0], len(parts) >= 3

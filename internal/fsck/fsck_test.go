@@ -132,9 +132,11 @@ func TestCheckNamesEveryKind(t *testing.T) {
 		// part, an unknown gauge mode merged as "all"): moving them
 		// would take their samples out of what it serves.
 		{name: "unknown gauge mode", files: map[string][]byte{"gauge_median_1.db": good},
-			shard: "gauge_median_1.db", kind: KindForeign, detail: `unknown gauge mode "median"), whose readers skip it; Python's collector reads it as a gauge shard`},
+			shard: "gauge_median_1.db", kind: KindForeign, detail: `unknown gauge mode "median"), whose readers skip it; Python's collector reads it as a shard of kind gauge`},
 		{name: "pid with an underscore", files: map[string][]byte{"counter_web_1.db": good},
-			shard: "counter_web_1.db", kind: KindForeign, detail: "Python's collector reads it as a counter shard and serves its samples; left as it is"},
+			shard: "counter_web_1.db", kind: KindForeign, detail: "Python's collector reads it as a shard of kind counter and serves its samples; left as it is"},
+		{name: "a metric type promstore knows no shard of", files: map[string][]byte{"info_1.db": good},
+			shard: "info_1.db", kind: KindForeign, detail: "Python's collector reads it as a shard of kind info and serves its samples; left as it is"},
 		{name: "FIFO of a foreign name", fifo: "sessions.db",
 			shard: "sessions.db", kind: KindForeign, detail: "a named pipe (FIFO); Python's collector waits on it for a writer", repair: RepairQuarantine},
 		{name: "directory of a foreign name", mkdir: "cache.db",
