@@ -39,7 +39,11 @@ type RepairOptions struct {
 // HoldRunning takes the repairs off the problems of shards whose process
 // runs (alive, store.ProcessAlive when nil, says AliveYes), which a
 // repair leaves alone: the process may write the file while it is
-// rewritten or moved. Their detail says so. CheckDir's report, so held,
+// rewritten or moved. Their detail says so. A process that runs but
+// does not map the file (/proc/<pid>/maps: prometheus_client keeps its
+// shard mapped while it runs) is not its writer but a process that got
+// the pid since (pids are reused, in a container from 1 on): the shard
+// is repaired, and the detail says why. CheckDir's report, so held,
 // promises what Repair would do.
 func (r *Report) HoldRunning(alive func(pid string) store.Liveness) {
 	if alive == nil {
@@ -51,6 +55,10 @@ func (r *Report) HoldRunning(alive func(pid string) store.Liveness) {
 			continue
 		}
 		if id, ok, err := filestore.ShardFile(p.Shard); ok && err == nil && alive(id.PID) == store.AliveYes {
+			if mapped, err := store.MapsFile(id.PID, p.path); p.path != "" && err == nil && !mapped {
+				p.Detail += "; process " + id.PID + " runs but does not map this file, so it is not its writer (the pid was reused)"
+				continue
+			}
 			p.Detail += "; left alone by --repair while process " + id.PID + " runs (stop it, then repair)"
 			p.Repair = ""
 		}
