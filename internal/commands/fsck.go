@@ -155,12 +155,14 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 	// A repair that stopped part-way (an error follows the report) has
 	// done only some of what it planned: count and show what it did.
 	repaired := opts.Repair && !r.DryRun
-	var rewrite, quarantine, notDone int
+	var rewrite, quarantine, remove, notDone int
 	for _, p := range r.Problems {
 		action := "-"
 		switch {
 		case p.Done && p.Repair == fsck.RepairRewrite:
 			action = fmt.Sprintf("rewritten, %d entries kept; original in %s", p.Salvaged, p.Quarantined)
+		case p.Done && p.Repair == fsck.RepairRemove:
+			action = "removed"
 		case p.Done:
 			action = "moved to " + p.Quarantined
 		case p.Repair == fsck.RepairRewrite:
@@ -177,6 +179,8 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 				rewrite++
 			case fsck.RepairQuarantine:
 				quarantine++
+			case fsck.RepairRemove:
+				remove++
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tableCell(p.Shard), p.Kind, tableCell(action), tableCell(p.Detail))
@@ -185,22 +189,29 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	w := opts.IO.Out
+	barrier := ""
+	if remove > 0 {
+		barrier = ", and remove the cleanup barrier"
+		if opts.Repair && !r.DryRun {
+			barrier = ", removed the cleanup barrier"
+		}
+	}
 	switch {
 	case r.Clean():
 		fmt.Fprintf(w, "%s: no problems in %d shards (%d samples)\n", r.Store, r.Shards, r.Samples)
 	case opts.Repair && r.DryRun:
-		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; --repair would rewrite %d shard(s) and move %d file(s) to %s (dry run: nothing changed)\n",
-			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine)
+		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; --repair would rewrite %d shard(s) and move %d file(s) to %s%s (dry run: nothing changed)\n",
+			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine, barrier)
 	case opts.Repair:
 		stopped := ""
 		if notDone > 0 {
 			stopped = fmt.Sprintf("; the repair stopped: %d repair(s) not done (see the error below; run it again once that is mended)", notDone)
 		}
-		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; rewrote %d shard(s), moved %d file(s) to %s%s\n",
-			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine, stopped)
+		fmt.Fprintf(w, "%s: %d problem(s) in %d shards; rewrote %d shard(s), moved %d file(s) to %s%s%s\n",
+			r.Store, len(r.Problems), r.Shards, rewrite, quarantine, r.Quarantine, barrier, stopped)
 	default:
 		fmt.Fprintf(w, "%s: %d problem(s) in %d shards (%d samples readable); --repair fixes %d of them\n",
-			r.Store, len(r.Problems), r.Shards, r.Samples, rewrite+quarantine)
+			r.Store, len(r.Problems), r.Shards, r.Samples, rewrite+quarantine+remove)
 	}
 	return nil
 }

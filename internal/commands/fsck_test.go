@@ -11,6 +11,7 @@ import (
 
 	"github.com/promstore/promstore/internal/fsck"
 	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -250,5 +251,34 @@ func TestFsckRepairStoppedCountsWhatWasDone(t *testing.T) {
 		if !strings.Contains(l, "not done: quarantine") {
 			t.Errorf("row %q does not say the repair was not done", l)
 		}
+	}
+}
+
+// TestFsckCountsTheBarrier: a cleanup barrier left without a journal is
+// a problem --repair fixes (it removes it): the summaries of the check,
+// the dry run and the repair count it, and the repaired row says
+// "removed", not "moved to " nowhere.
+func TestFsckCountsTheBarrier(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, filestore.BarrierName), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"--repair fixes 1 of them"}},
+		{[]string{"--repair", "--dry-run"}, []string{"move 0 file(s) to ", ", and remove the cleanup barrier (dry run"}},
+		{[]string{"--repair"}, []string{"  removed  ", ", removed the cleanup barrier"}},
+	} {
+		code, out, stderr := runCLI(t, nil, append([]string{"fsck", "--dir", dir}, tt.args...)...)
+		for _, w := range tt.want {
+			if code != 1 || !strings.Contains(out, w) {
+				t.Errorf("fsck %v: exit %d, want 1 and %q in\n%s%s", tt.args, code, w, out, stderr)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, filestore.BarrierName)); !os.IsNotExist(err) {
+		t.Errorf("barrier still there: %v", err)
 	}
 }
