@@ -741,3 +741,65 @@ func TestDumpCountsManyProblems(t *testing.T) {
 		t.Errorf("--strict: exit %d: %s", code, errOut)
 	}
 }
+
+// TestDumpPIDsWithUnderscoreAsPython: a program that sets its own process
+// identifier holding "_" ("web_1") writes counter_web_1.db and
+// gauge_max_web_1.db; Python's collector reads them, and so does dump,
+// to the same output. Its all-mode gauges Python labels with a pid cut
+// at the "_" (pid="" for every such process): dump leaves those out,
+// naming the file and why, and serves the rest.
+func TestDumpPIDsWithUnderscoreAsPython(t *testing.T) {
+	const script = `
+import sys
+from prometheus_client import values
+ident = sys.argv[1]
+values.ValueClass = values.MultiProcessValue(lambda: ident)
+from prometheus_client import Counter, Gauge, Histogram
+n = int(ident.rsplit('_', 1)[1])
+Counter('jobs', 'Jobs.', ['queue']).labels('fast').inc(n)
+Histogram('took', 'Took.', buckets=(0.5, 2.0)).observe(n / 2)
+Gauge('depth', 'Depth.', multiprocess_mode='max').set(n * 3)
+Gauge('open', 'Open.', multiprocess_mode='livesum').set(n)
+if len(sys.argv) > 2:
+    Gauge('mem', 'Mem.', multiprocess_mode='all').set(n)
+`
+	write := func(t *testing.T, withAll bool) string {
+		t.Helper()
+		dir := t.TempDir()
+		for _, ident := range []string{"web_1", "web_2", "worker_a_3"} {
+			args := []string{ident}
+			if withAll {
+				args = append(args, "all")
+			}
+			testenv.RunPython(t, nil, script, []string{"PROMETHEUS_MULTIPROC_DIR=" + dir}, args...)
+		}
+		return dir
+	}
+	t.Run("read as Python reads them", func(t *testing.T) {
+		dir := write(t, false)
+		want := pythonCollect(t, dir)
+		code, out, errOut := runCLI(t, nil, "dump", "--strict", "--dir", dir, "--python-client", testenv.PythonClient(t).String())
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if !strings.Contains(out, `jobs_total{queue="fast"} 6.0`) {
+			t.Errorf("the three processes' counters are not summed:\n%s", out)
+		}
+		testenv.CompareExposition(t, []byte(out), want)
+	})
+	t.Run("all-mode gauges left out, named", func(t *testing.T) {
+		dir := write(t, true)
+		code, out, errOut := runCLI(t, nil, "dump", "--dir", dir)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		if !strings.Contains(out, `jobs_total{queue="fast"} 6.0`) || strings.Contains(out, "mem{") {
+			t.Errorf("output:\n%s", out)
+		}
+		for _, w := range []string{"gauge_all_web_1.db", `pid="", not "web_1"`, "gauge_all_worker_a_3.db", `pid="wor", not "worker_a_3"`} {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("stderr lacks %q:\n%s", w, errOut)
+			}
+		}
+	})
+}

@@ -133,8 +133,8 @@ func TestCheckNamesEveryKind(t *testing.T) {
 		// would take their samples out of what it serves.
 		{name: "unknown gauge mode", files: map[string][]byte{"gauge_median_1.db": good},
 			shard: "gauge_median_1.db", kind: KindForeign, detail: `unknown gauge mode "median"), whose readers skip it; Python's collector reads it as a shard of kind gauge`},
-		{name: "pid with an underscore", files: map[string][]byte{"counter_web_1.db": good},
-			shard: "counter_web_1.db", kind: KindForeign, detail: "Python's collector reads it as a shard of kind counter and serves its samples; left as it is"},
+		{name: "all-mode gauge of a pid with an underscore", files: map[string][]byte{"gauge_all_web_1.db": good},
+			shard: "gauge_all_web_1.db", kind: KindForeign, detail: `pid="", not "web_1"`},
 		{name: "a metric type promstore knows no shard of", files: map[string][]byte{"info_1.db": good},
 			shard: "info_1.db", kind: KindForeign, detail: "Python's collector reads it as a shard of kind info and serves its samples; left as it is"},
 		{name: "FIFO of a foreign name", fifo: "sessions.db",

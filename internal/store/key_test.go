@@ -145,13 +145,14 @@ func TestParseShardName(t *testing.T) {
 		{"summary_1", ShardID{Kind: KindSummary, PID: "1"}, ""},
 		{"gauge_livemostrecent_7", ShardID{Kind: KindGauge, Mode: "livemostrecent", PID: "7"}, ""},
 		{"gauge_all_", ShardID{}, "want gauge_<mode>_<pid>"},
-		{"gauge_all_1_2", ShardID{}, "want gauge_<mode>_<pid>"},
+		{"gauge_all_1_2", ShardID{Kind: KindGauge, Mode: "all", PID: "1_2"}, ""},
 		{"gauge_bogus_1", ShardID{}, `unknown gauge mode "bogus"`},
 		{"gauge_1", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
 		{"gauge", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
 		{"counter", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
 		{"counter_", ShardID{}, "want <kind>_<pid>"},
-		{"counter_1_2", ShardID{}, "want <kind>_<pid>"},
+		{"counter_1_2", ShardID{Kind: KindCounter, PID: "1_2"}, ""},
+		{"histogram_web_1_a", ShardID{Kind: KindHistogram, PID: "web_1_a"}, ""},
 		{"info_1", ShardID{}, "not <kind>_<pid> or gauge_<mode>_<pid>"},
 	}
 	for _, tt := range tests {

@@ -85,13 +85,17 @@ func ParseKindName(s string) (Kind, string, error) {
 }
 
 // ParseShardName parses a shard file base name without ".db" the way
-// Python's collector splits it on "_": type, [mode,] pid.
+// Python's collector splits it on "_": type, [mode,] pid. The pid is the
+// rest of the name, "_" included: a program may set a process identifier
+// of its own ("web_1"), and Python's collector reads such files as well
+// (it merges their samples by type and mode; the pid label of an
+// all-mode gauge is another matter: see filestore).
 func ParseShardName(base string) (ShardID, error) {
 	// Cut rather than Split: a store of thousands of shards names each.
 	if kind, rest, ok := strings.Cut(base, "_"); ok {
 		switch kind {
 		case "counter", "histogram", "summary":
-			if rest == "" || strings.Contains(rest, "_") {
+			if rest == "" {
 				return ShardID{}, fmt.Errorf("shard name %q: want <kind>_<pid>", base)
 			}
 			return ShardID{Kind: Kind(kind), PID: rest}, nil
@@ -100,7 +104,7 @@ func ParseShardName(base string) (ShardID, error) {
 				if !ValidGaugeMode(mode) {
 					return ShardID{}, fmt.Errorf("shard name %q: unknown gauge mode %q", base, mode)
 				}
-				if pid == "" || strings.Contains(pid, "_") {
+				if pid == "" {
 					return ShardID{}, fmt.Errorf("shard name %q: want gauge_<mode>_<pid>", base)
 				}
 				return ShardID{Kind: KindGauge, Mode: mode, PID: pid}, nil

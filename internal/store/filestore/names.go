@@ -27,7 +27,29 @@ func shardFileName(id store.ShardID) (string, error) {
 	if back != id {
 		return "", fmt.Errorf("shard %s: invalid shard id: the file %s.db would read back as shard %s", name, name, back)
 	}
+	if err := pidLabelCut(id); err != nil {
+		return "", fmt.Errorf("shard %s: invalid shard id: %w", name, err)
+	}
 	return name + ".db", nil
+}
+
+// pidLabelCut returns an error for a gauge shard whose samples Python's
+// collector labels with another pid than the shard's: it takes a gauge's
+// pid from the third "_"-part of the file name, minus its last three
+// characters (meant for ".db"), so the pid label of process "web_1"'s
+// gauge_all_web_1.db is "" (and "host1" for host1234_5), the same for
+// every such process of the host. Only modes all and liveall carry the
+// label; the other modes merge over processes, as they do for any pid.
+func pidLabelCut(id store.ShardID) error {
+	if id.Kind != store.KindGauge || (id.Mode != "all" && id.Mode != "liveall") {
+		return nil
+	}
+	part, _, cut := strings.Cut(id.PID, "_")
+	if !cut {
+		return nil
+	}
+	label := part[:max(len(part)-3, 0)]
+	return fmt.Errorf("Python's collector labels this %s gauge's samples pid=%q, not %q (the name's third \"_\"-part less 3 characters, alike for other such processes): left out; use process identifiers without \"_\"", id.Mode, label, id.PID)
 }
 
 // ShardFile reports whether name is a shard file of a multiprocess
@@ -40,12 +62,16 @@ func ShardFile(name string) (id store.ShardID, ok bool, err error) {
 		return store.ShardID{}, false, nil
 	}
 	id, err = store.ParseShardName(base)
+	if err == nil {
+		err = pidLabelCut(id)
+	}
 	return id, true, err
 }
 
 // CheckShardID returns an error when shard id cannot be a file of a
-// multiprocess directory (a pid holding "_" reads back as another shard;
-// one holding "/" is not a file name).
+// multiprocess directory (a pid holding "/" is not a file name; an
+// all-mode gauge of a pid holding "_" is labelled with another pid by
+// Python's collector: see pidLabelCut).
 func CheckShardID(id store.ShardID) error {
 	_, err := shardFileName(id)
 	return err

@@ -238,7 +238,7 @@ func TestWriteShardInvalid(t *testing.T) {
 		samples []store.Sample
 		want    string
 	}{
-		{"pid with underscore", store.ShardID{Kind: store.KindCounter, PID: "a_b"}, nil, "invalid shard id"},
+		{"all-mode gauge of a pid with underscore", store.ShardID{Kind: store.KindGauge, Mode: "liveall", PID: "a_b"}, nil, "invalid shard id"},
 		{"empty pid", store.ShardID{Kind: store.KindCounter}, nil, "invalid shard id"},
 		{"pid with slash", store.ShardID{Kind: store.KindCounter, PID: "../x"}, nil, "invalid shard id"},
 		{"gauge without mode", store.ShardID{Kind: store.KindGauge, PID: "1"}, nil, "invalid shard id"},
