@@ -55,3 +55,17 @@ func TestHoldRunningOnlyTheWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestQuarantineAcrossFileSystemsSaysWhatToDo: a FIFO (or directory, or
+// symlink) cannot be copied to a quarantine on another file system; the
+// error says to give one on the store's own.
+func TestQuarantineAcrossFileSystemsSaysWhatToDo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sessions.db")
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := readRegular(path)
+	if err == nil || !strings.Contains(err.Error(), "give a --quarantine on the store's own file system") {
+		t.Errorf("readRegular(FIFO) = %v", err)
+	}
+}

@@ -275,7 +275,7 @@ func readRegular(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file and cannot be copied to another file system", path)
+		return nil, fmt.Errorf("%s is not a regular file and cannot be copied to another file system: give a --quarantine on the store's own file system (the default, promstore-quarantine in the store's directory, is)", path)
 	}
 	return os.ReadFile(path)
 }
