@@ -429,6 +429,7 @@ func Diff(a, b *Exposition, o Options) *Report {
 				}
 			}
 			if len(d.Changed) > 0 {
+				sortChanges(d.Changed)
 				r.Diffs = append(r.Diffs, d)
 			}
 			continue
@@ -460,11 +461,17 @@ func Diff(a, b *Exposition, o Options) *Report {
 		if d.TypeA != d.TypeB || d.HelpDiffers || len(d.OnlyA)+len(d.OnlyB)+len(d.Changed) > 0 {
 			sort.Strings(d.OnlyA)
 			sort.Strings(d.OnlyB)
-			sort.Slice(d.Changed, func(i, j int) bool { return d.Changed[i].Series < d.Changed[j].Series })
+			sortChanges(d.Changed)
 			r.Diffs = append(r.Diffs, d)
 		}
 	}
 	return r
+}
+
+// sortChanges orders a family's changed series by their text, in every
+// mode alike.
+func sortChanges(cs []Change) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].Series < cs[j].Series })
 }
 
 // FormatValue spells a value as the text exposition does.

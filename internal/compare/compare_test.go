@@ -289,3 +289,21 @@ ex_total 3.0
 		}
 	}
 }
+
+// TestCountersSortedAsPlain: --counters lists a family's series in the
+// order the plain diff does (by their text), not in A's order.
+func TestCountersSortedAsPlain(t *testing.T) {
+	a := "# TYPE r_total counter\nr_total{route=\"/x\"} 2.0\nr_total{route=\"/\"} 5.0\n"
+	b := "# TYPE r_total counter\nr_total{route=\"/x\"} 1.0\nr_total{route=\"/\"} 4.0\n"
+	for _, o := range []Options{{}, {Counters: true}} {
+		r := Diff(parseText(t, "a", a), parseText(t, "b", b), o)
+		var out bytes.Buffer
+		if err := r.WriteText(&out, 0); err != nil {
+			t.Fatal(err)
+		}
+		s := out.String()
+		if i, j := strings.Index(s, `route="/"}`), strings.Index(s, `route="/x"}`); i < 0 || j < 0 || i > j {
+			t.Errorf("counters %v: series not sorted:\n%s", o.Counters, s)
+		}
+	}
+}
