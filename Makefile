@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzStreamShard -fuzztime=$(FUZZTIME) ./internal/store/filestore/
 	$(GO) test -run=NONE -fuzz=FuzzInspect -fuzztime=$(FUZZTIME) ./internal/store/filestore/
 	$(GO) test -run=NONE -fuzz=FuzzParseKey -fuzztime=$(FUZZTIME) ./internal/store/
+	$(GO) test -run=NONE -fuzz=FuzzParseOpenMetrics -fuzztime=$(FUZZTIME) ./internal/compare/
 
 ## bench: Go micro-benchmarks (the side-by-side scripts live in scripts/).
 bench:

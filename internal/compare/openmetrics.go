@@ -198,7 +198,16 @@ func omFamilyOf(cur *omFamily, byName map[string]*omFamily, name string) (f *omF
 // names), and returns it and what follows it.
 func omName(s string) (name, rest string, err error) {
 	if strings.HasPrefix(s, `"`) {
-		return omQuoted(s)
+		if name, rest, err = omQuoted(s); err != nil {
+			return "", "", err
+		}
+		switch {
+		case name == "":
+			return "", "", fmt.Errorf("empty metric name in %q", clip(s))
+		case rest != "" && rest[0] != ' ' && rest[0] != '{':
+			return "", "", fmt.Errorf("metric name %q runs into %q", clip(name), clip(rest))
+		}
+		return name, rest, nil
 	}
 	i := strings.IndexAny(s, " {")
 	if i < 0 {
