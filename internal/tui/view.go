@@ -201,6 +201,10 @@ const (
 	historyWideFrom = 120
 )
 
+// narrowDetailW is the width below which the per-process and histogram
+// views narrow their columns.
+const narrowDetailW = 50
+
 // columns computes the widths of the main table; a rate or history
 // width of 0 leaves that column out.
 func (m *Model) columns() (seriesW, rateCol, sparkW int) {
@@ -314,7 +318,10 @@ func (m *Model) breakdownLines() []string {
 		summary += "es"
 	}
 	additive := !math.IsNaN(sr.OthersValue) || sr.Others == 0 && aggregate.MergeOf(sr.Type, sr.Mode) == aggregate.MergeSum
-	const pidW, aliveW, shareW = 12, 8, 7
+	pidW, aliveW, shareW := 12, 8, 7
+	if m.width < narrowDetailW {
+		pidW, aliveW = 8, 5 // the share still fits in 40 columns
+	}
 	barW := min(max(m.width-markerW-pidW-aliveW-valueW-shareW-4, 0), 40)
 	lines := []string{
 		m.seriesTitle(sr.Name, sr.LabelText, kindText(sr)),
@@ -382,7 +389,10 @@ func (m *Model) histogramLines() []string {
 	for _, q := range []float64{0.5, 0.9, 0.99} {
 		summary += fmt.Sprintf(" · p%g %s", q*100, formatValue(Quantile(q, h.Buckets)))
 	}
-	const leW, cumW, inW = 14, 12, 12
+	leW, cumW, inW := 14, 12, 12
+	if m.width < narrowDetailW {
+		leW, cumW, inW = 10, 10, 10 // the count in the bucket still fits in 40 columns
+	}
 	barW := min(max(m.width-markerW-leW-cumW-inW-3, 0), 40)
 	lines := []string{
 		m.seriesTitle(h.Family, h.LabelText, "histogram"),

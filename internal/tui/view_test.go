@@ -37,6 +37,8 @@ func TestViewGolden(t *testing.T) {
 		{"main_80", 80, 24, nil},
 		{"main_52", 52, 16, nil}, // no history column
 		{"main_40", 40, 16, nil}, // no history or rate column
+		{"breakdown_40", 40, 12, []string{"/", `requests.*items/2`, "enter", "enter"}},
+		{"histogram_40", 40, 12, []string{"/", `latency.*items/0`, "enter", "h"}},
 		{"sorted_by_value", 100, 24, []string{"v"}},
 		{"sorted_by_name_reversed", 100, 24, []string{"n"}},
 		{"scrolled", 100, 24, []string{"pgdown", "pgdown", "down"}},
