@@ -459,8 +459,8 @@ func Diff(a, b *Exposition, o Options) *Report {
 			}
 		}
 		if d.TypeA != d.TypeB || d.HelpDiffers || len(d.OnlyA)+len(d.OnlyB)+len(d.Changed) > 0 {
-			sort.Strings(d.OnlyA)
-			sort.Strings(d.OnlyB)
+			sortSeries(d.OnlyA)
+			sortSeries(d.OnlyB)
 			sortChanges(d.Changed)
 			r.Diffs = append(r.Diffs, d)
 		}
@@ -468,10 +468,66 @@ func Diff(a, b *Exposition, o Options) *Report {
 	return r
 }
 
-// sortChanges orders a family's changed series by their text, in every
-// mode alike.
+// sortChanges orders a family's changed series as sortSeries does, in
+// every mode alike.
 func sortChanges(cs []Change) {
-	sort.Slice(cs, func(i, j int) bool { return cs[i].Series < cs[j].Series })
+	sort.Slice(cs, func(i, j int) bool { return lessSeries(cs[i].Series, cs[j].Series) })
+}
+
+// sortSeries orders series keys (SeriesKey) by their text, except that
+// the buckets of one series go by their bound as a number (le="0.5"
+// before le="10.0" before le="+Inf"), as an exposition lists them; so do
+// a summary's quantiles.
+func sortSeries(ks []string) { sort.Slice(ks, func(i, j int) bool { return lessSeries(ks[i], ks[j]) }) }
+
+// lessSeries orders by the key without its bound, then by the bound as a
+// number, then by the key.
+func lessSeries(a, b string) bool {
+	ra, ba, oka := cutBound(a)
+	if !oka {
+		ra = a
+	}
+	rb, bb, okb := cutBound(b)
+	if !okb {
+		rb = b
+	}
+	if ra != rb || !oka || !okb {
+		if ra != rb {
+			return ra < rb
+		}
+		return a < b
+	}
+	fa, erra := strconv.ParseFloat(ba, 64)
+	fb, errb := strconv.ParseFloat(bb, 64)
+	switch {
+	case erra != nil || errb != nil:
+		return a < b
+	case fa != fa || fb != fb: // NaN last
+		return fa == fa && fb != fb
+	case fa != fb:
+		return fa < fb
+	}
+	return a < b
+}
+
+// cutBound returns key without its le or quantile label and that label's
+// value; false when it has neither.
+func cutBound(key string) (rest, bound string, ok bool) {
+	for _, name := range []string{"le", "quantile"} {
+		for _, open := range []string{"{", ","} {
+			i := strings.Index(key, open+name+`="`)
+			if i < 0 {
+				continue
+			}
+			start := i + len(open) + len(name) + 2
+			end := strings.IndexByte(key[start:], '"') // bounds hold no quote
+			if end < 0 {
+				return "", "", false
+			}
+			return key[:i+len(open)] + key[start+end+1:], key[start : start+end], true
+		}
+	}
+	return "", "", false
 }
 
 // FormatValue spells a value as the text exposition does.

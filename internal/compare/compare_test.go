@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -305,5 +306,23 @@ func TestCountersSortedAsPlain(t *testing.T) {
 		if i, j := strings.Index(s, `route="/"}`), strings.Index(s, `route="/x"}`); i < 0 || j < 0 || i > j {
 			t.Errorf("counters %v: series not sorted:\n%s", o.Counters, s)
 		}
+	}
+}
+
+// TestSeriesSortedByBound: a histogram's buckets in a diff's lists go by
+// their bound as a number, not as text (+Inf, 0.1, 1e+20, 1e-05, 2.5).
+func TestSeriesSortedByBound(t *testing.T) {
+	ks := []string{`h_bucket{le="+Inf",r="a"}`, `h_bucket{le="0.1",r="a"}`, `h_bucket{le="1e+20",r="a"}`, `h_bucket{le="1e-05",r="a"}`,
+		`h_bucket{le="2.5",r="a"}`, `h_bucket{le="0.1",r="b"}`, `h_count{r="a"}`, `s{quantile="0.9"}`, `s{quantile="0.5"}`}
+	// Any order of the input sorts the same (the order is a total one).
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		rng.Shuffle(len(ks), func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
+		sortSeries(ks)
+	}
+	want := []string{`h_bucket{le="1e-05",r="a"}`, `h_bucket{le="0.1",r="a"}`, `h_bucket{le="2.5",r="a"}`, `h_bucket{le="1e+20",r="a"}`,
+		`h_bucket{le="+Inf",r="a"}`, `h_bucket{le="0.1",r="b"}`, `h_count{r="a"}`, `s{quantile="0.5"}`, `s{quantile="0.9"}`}
+	if strings.Join(ks, " ") != strings.Join(want, " ") {
+		t.Errorf("sorted:\n%s\nwant:\n%s", strings.Join(ks, "\n"), strings.Join(want, "\n"))
 	}
 }
