@@ -88,7 +88,7 @@ count a step twice. See README "Cleanup while everything runs".`,
 			case "json":
 				opts.JSON = true
 			default:
-				return UsageErrorf("--format must be one of [text json], not %q", format)
+				return validateChoice("--format", format, cleanupFormats)
 			}
 			if cmd.Flags().Changed("stale-after") && opts.Cleanup.StaleAfter <= 0 {
 				return UsageErrorf("--stale-after must be positive")
@@ -120,8 +120,12 @@ count a step twice. See README "Cleanup while everything runs".`,
 	fl.BoolVarP(&opts.Cleanup.DryRun, "dry-run", "n", false, "print the plan, change nothing")
 	fl.BoolVarP(&opts.Verbose, "verbose", "v", false, "also list the shards that are kept, and why")
 	fl.StringVarP(&format, "format", "o", "text", "output format: text or json")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(cleanupFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
+
+// cleanupFormats are the values of cleanup's --format.
+var cleanupFormats = []string{"text", "json"}
 
 func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 	st, err := opts.Store(ctx)

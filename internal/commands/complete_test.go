@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/testenv"
 )
@@ -146,6 +148,32 @@ func TestCompleteFormatValues(t *testing.T) {
 	got, directive, _ := completeLines(t, nil, "dump", "--format", "")
 	if strings.Join(got, ",") != strings.Join(dumpFormats, ",") || directive != ":4" {
 		t.Errorf("dump --format completes %q %s, want %q :4", got, directive, dumpFormats)
+	}
+}
+
+// TestEveryFormatFlagCompletes: README says --format values complete; every
+// command of the tree that has the flag offers its values, not file names.
+func TestEveryFormatFlagCompletes(t *testing.T) {
+	f, _, _ := testFactory(nil)
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Flags().Lookup("format") == nil {
+			return
+		}
+		n++
+		path := strings.Fields(c.CommandPath())[1:]
+		got, directive, _ := completeLines(t, nil, append(path, "--format", "")...)
+		if len(got) < 2 || got[0] == "" || directive != ":4" {
+			t.Errorf("%s --format completes %q %s, want its values and :4 (no files)", c.CommandPath(), got, directive)
+		}
+	}
+	walk(NewRootCmd(f))
+	if n < 6 {
+		t.Errorf("found %d commands with --format, want at least 6", n)
 	}
 }
 
