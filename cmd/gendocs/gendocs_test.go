@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -157,5 +158,42 @@ func TestWriteDirRemovesStalePages(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "promstore.1")); string(b) != "new" {
 		t.Errorf("promstore.1 = %q, want new", b)
+	}
+}
+
+// TestManPagesKeepAngleBrackets: the help texts name placeholders in angle
+// brackets ("archive-<n>", "<prefix>:promstore:cleanup-journal"), which
+// md2man took for HTML tags and dropped, so the pages said "archive-" and
+// ":promstore:cleanup-journal". Every such word of a command's help text
+// is on its page.
+func TestManPagesKeepAngleBrackets(t *testing.T) {
+	pages, err := ManPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := commands.NewRootCmd(quietFactory(&bytes.Buffer{}))
+	angle := regexp.MustCompile(`<[A-Za-z][^<>\s]*>`)
+	found := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		page := string(pages[strings.ReplaceAll(c.CommandPath(), " ", "-")+".1"])
+		if strings.Contains(page, `\<`) || strings.Contains(page, `\\<`) {
+			t.Errorf("the man page of %q shows an escaping backslash before <", c.CommandPath())
+		}
+		for _, w := range angle.FindAllString(c.Long, -1) {
+			found++
+			if !strings.Contains(page, w) {
+				t.Errorf("the man page of %q lacks %s, which its help text has", c.CommandPath(), w)
+			}
+		}
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				walk(s)
+			}
+		}
+	}
+	walk(root)
+	if found == 0 {
+		t.Fatal("no help text holds a word in angle brackets: the test checks nothing")
 	}
 }

@@ -133,6 +133,7 @@ func ManPages() (map[string][]byte, error) {
 			return nil
 		}
 		c.DisableAutoGenTag = true
+		c.Long = escapeTags(c.Long)
 		hdr := &doc.GenManHeader{
 			Section: "1",
 			Source:  "promstore",
@@ -156,6 +157,34 @@ func ManPages() (map[string][]byte, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// htmlTag is what Markdown takes for an HTML tag: "<n>", "<prefix>".
+var htmlTag = regexp.MustCompile(`<([A-Za-z/][^<>\s]*>)`)
+
+// escapeTags escapes the words of a help text that md2man, reading it as
+// Markdown, would take for HTML tags and drop ("archive-<n>" became
+// "archive-"). Lines of a code block (indented by a tab or four spaces
+// after a blank line) are printed as they are, backslashes included, so
+// they are left alone.
+func escapeTags(long string) string {
+	lines := strings.Split(long, "\n")
+	code, blank := false, true
+	for i, l := range lines {
+		indented := strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "    ")
+		switch {
+		case strings.TrimSpace(l) == "":
+			blank = true
+			continue
+		case indented && (blank || code):
+			code = true
+		default:
+			code = false
+			lines[i] = htmlTag.ReplaceAllString(l, `\<$1`)
+		}
+		blank = false
+	}
+	return strings.Join(lines, "\n")
 }
 
 func hasCommand(c *cobra.Command, name string) bool {
