@@ -197,3 +197,41 @@ func TestManPagesKeepAngleBrackets(t *testing.T) {
 		t.Fatal("no help text holds a word in angle brackets: the test checks nothing")
 	}
 }
+
+// TestManPagesKeepIndentedTables: a help text's paragraph indented by two
+// spaces (cleanup's table of what happens to which shards) is a layout
+// the page must keep; as Markdown it was a paragraph whose first line lost
+// its indentation, so the table's first row stood out of line.
+func TestManPagesKeepIndentedTables(t *testing.T) {
+	pages, err := ManPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := commands.NewRootCmd(quietFactory(&bytes.Buffer{}))
+	found := 0
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		page := "\n" + string(pages[strings.ReplaceAll(c.CommandPath(), " ", "-")+".1"]) + "\n"
+		for _, para := range strings.Split(c.Long, "\n\n") {
+			lines := strings.Split(strings.Trim(para, "\n"), "\n")
+			if !strings.HasPrefix(lines[0], "  ") || strings.HasPrefix(lines[0], "    ") {
+				continue
+			}
+			found++
+			for _, l := range lines {
+				if !strings.Contains(page, "\n"+strings.TrimPrefix(l, "  ")+"\n") {
+					t.Errorf("the man page of %q lacks the line %q of an indented block as it stands", c.CommandPath(), l)
+				}
+			}
+		}
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				walk(s)
+			}
+		}
+	}
+	walk(root)
+	if found == 0 {
+		t.Fatal("no help text holds an indented block: the test checks nothing")
+	}
+}

@@ -133,7 +133,7 @@ func ManPages() (map[string][]byte, error) {
 			return nil
 		}
 		c.DisableAutoGenTag = true
-		c.Long = escapeTags(c.Long)
+		c.Long = escapeTags(indentBlocks(c.Long))
 		hdr := &doc.GenManHeader{
 			Section: "1",
 			Source:  "promstore",
@@ -157,6 +157,33 @@ func ManPages() (map[string][]byte, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// indentBlocks makes a code block of each paragraph of a help text whose
+// lines are all indented by two spaces (a table laid out by hand, such as
+// cleanup's): as a Markdown paragraph its first line lost its indentation
+// and the table its alignment.
+func indentBlocks(long string) string {
+	paras := strings.Split(long, "\n\n")
+	for i, para := range paras {
+		lines := strings.Split(para, "\n")
+		block := !strings.HasPrefix(strings.TrimLeft(para, "\n"), "    ")
+		for _, l := range lines {
+			if l != "" && !strings.HasPrefix(l, "  ") {
+				block = false
+			}
+		}
+		if !block || strings.TrimSpace(para) == "" {
+			continue
+		}
+		for j, l := range lines {
+			if l != "" {
+				lines[j] = "  " + l
+			}
+		}
+		paras[i] = strings.Join(lines, "\n")
+	}
+	return strings.Join(paras, "\n\n")
 }
 
 // htmlTag is what Markdown takes for an HTML tag: "<n>", "<prefix>".
