@@ -29,8 +29,9 @@ func Update() bool {
 
 // Golden compares got with the golden file testdata/name of the test's
 // package, or under -update writes got there (review the diff before
-// committing). Every golden test uses it, so `go test ./... -update`
-// rewrites them all.
+// committing). Every golden test uses it; run -update on the packages
+// that have golden files (CONTRIBUTING lists them): `go test ./... -update`
+// fails in the packages that do not import testenv, which lack the flag.
 func Golden(t testing.TB, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", filepath.FromSlash(name))
