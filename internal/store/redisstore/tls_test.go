@@ -65,3 +65,26 @@ func TestTLSMismatchSaysSo(t *testing.T) {
 		t.Errorf("rediss:// to a plain server: %v", err)
 	}
 }
+
+// TestTLSCertificateErrorIsNoMismatch: a TLS server whose certificate the
+// client does not trust answered the handshake; the error once added "no
+// TLS handshake answer: is the server plain Redis?", which sent the user
+// the wrong way. It names the certificate flags instead.
+func TestTLSCertificateErrorIsNoMismatch(t *testing.T) {
+	cert, key, _ := testenv.SelfSignedCert(t, t.TempDir())
+	srv := testenv.StartRedis(t, testenv.RedisOptions{TLS: &testenv.RedisTLS{CertFile: cert, KeyFile: key}})
+	for name, cfg := range map[string]Config{
+		"unknown ca": {URLs: []string{srv.URL()}},
+		"wrong name": {URLs: []string{srv.URL()}, CAFile: cert, ServerName: "elsewhere"},
+	} {
+		cfg.DialTimeout = time.Second
+		s, err := Open(context.Background(), cfg)
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s: open succeeded", name)
+		}
+		if strings.Contains(err.Error(), "no TLS handshake answer") || !strings.Contains(err.Error(), "--redis-tls-ca") {
+			t.Errorf("%s: %v, want the certificate named, not a plain server suspected", name, err)
+		}
+	}
+}
