@@ -32,6 +32,9 @@ type RedisOptions struct {
 // RedisTLS names a server certificate and key in PEM files.
 type RedisTLS struct {
 	CertFile, KeyFile string
+	// AuthClients makes the server require a client certificate signed
+	// by CertFile.
+	AuthClients bool
 }
 
 // RedisServer is a redis-server process a test started on a loopback port.
@@ -114,9 +117,7 @@ func (s *RedisServer) URL() string {
 // Client returns a go-redis client of the server, closed when the test ends.
 func (s *RedisServer) Client() *redis.Client {
 	o := &redis.Options{Addr: s.Addr(), Password: s.pass}
-	if s.tls != nil {
-		o.TLSConfig = &tls.Config{InsecureSkipVerify: true}
-	}
+	o.TLSConfig = s.clientTLS()
 	c := redis.NewClient(o)
 	s.t.Cleanup(func() { c.Close() })
 	return c
@@ -129,9 +130,13 @@ func (s *RedisServer) commandLine() []string {
 	}
 	port := strconv.Itoa(s.port)
 	if s.tls != nil {
+		auth := "no"
+		if s.tls.AuthClients {
+			auth = "yes"
+		}
 		args = append(args, "--port", "0", "--tls-port", port,
 			"--tls-cert-file", s.tls.CertFile, "--tls-key-file", s.tls.KeyFile,
-			"--tls-ca-cert-file", s.tls.CertFile, "--tls-auth-clients", "no")
+			"--tls-ca-cert-file", s.tls.CertFile, "--tls-auth-clients", auth)
 	} else {
 		args = append(args, "--port", port)
 	}
@@ -160,7 +165,7 @@ func (s *RedisServer) start() error {
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if pingRaw(s.Addr(), s.tls != nil) == nil {
+		if pingRaw(s.Addr(), s.clientTLS()) == nil {
 			s.mu.Lock()
 			s.cmd = cmd
 			s.mu.Unlock()
@@ -219,14 +224,32 @@ func (s *RedisServer) Restart() {
 	}
 }
 
+// clientTLS is the TLS configuration of the test's own clients: nil for a
+// plain server; any server certificate accepted; the server's own
+// certificate as the client's when it wants one (it signs itself).
+func (s *RedisServer) clientTLS() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	c := &tls.Config{InsecureSkipVerify: true}
+	if s.tls.AuthClients {
+		cert, err := tls.LoadX509KeyPair(s.tls.CertFile, s.tls.KeyFile)
+		if err != nil {
+			s.t.Fatalf("client certificate: %v", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c
+}
+
 // pingRaw sends PING; any reply (PONG, or NOAUTH from a server with a
-// password) means the server is up.
-func pingRaw(addr string, useTLS bool) error {
+// password) means the server is up. cfg is nil for a plain server.
+func pingRaw(addr string, cfg *tls.Config) error {
 	var c net.Conn
 	var err error
-	if useTLS {
+	if cfg != nil {
 		d := &net.Dialer{Timeout: 200 * time.Millisecond}
-		c, err = tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		c, err = tls.DialWithDialer(d, "tcp", addr, cfg)
 	} else {
 		c, err = net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	}

@@ -101,8 +101,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // TLS client of a plain server waits for a handshake that never comes
 // (the server reads the hello as a command line and waits for its end),
 // and a plain client of a TLS server is hung up on. A certificate the
-// client does not trust is no mismatch: the server answered the
-// handshake, and the hint names the flags that decide the trust.
+// client does not trust is no mismatch, nor an alert from a server that
+// wants a client certificate: the server answered the handshake, and the
+// hint names the flags that decide it.
 func tlsHint(err error, useTLS bool) error {
 	var ne net.Error
 	timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
@@ -112,6 +113,9 @@ func tlsHint(err error, useTLS bool) error {
 	case useTLS && (errors.As(err, &cve) || strings.Contains(msg, "tls: failed to verify certificate")):
 		// The server did answer the handshake: its certificate is the trouble.
 		return fmt.Errorf("%w (the server speaks TLS but its certificate is not trusted as given: --redis-tls-ca names the CA that signs it, --redis-tls-server-name the name to check)", err)
+	case useTLS && strings.Contains(msg, "remote error: tls: "):
+		// An alert from the server: it speaks TLS and refused this client.
+		return fmt.Errorf("%w (the server speaks TLS and refused this client's handshake: one that wants a client certificate needs --redis-tls-cert and --redis-tls-key)", err)
 	case useTLS && (timeout || strings.Contains(msg, "tls: ")):
 		return fmt.Errorf("%w (no TLS handshake answer: is the server plain Redis? use redis:// and no --redis-tls-* flags for a server without TLS)", err)
 	case !useTLS && (errors.Is(err, io.EOF) || strings.Contains(msg, "connection reset")):

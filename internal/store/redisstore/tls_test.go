@@ -88,3 +88,20 @@ func TestTLSCertificateErrorIsNoMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSClientCertRequiredSaysSo: a server that wants a client
+// certificate answers the handshake with an alert; the error once said
+// "no TLS handshake answer: is the server plain Redis?". It names the
+// client certificate flags instead.
+func TestTLSClientCertRequiredSaysSo(t *testing.T) {
+	cert, key, _ := testenv.SelfSignedCert(t, t.TempDir())
+	srv := testenv.StartRedis(t, testenv.RedisOptions{TLS: &testenv.RedisTLS{CertFile: cert, KeyFile: key, AuthClients: true}})
+	s, err := Open(context.Background(), Config{URLs: []string{srv.URL()}, CAFile: cert, DialTimeout: time.Second})
+	if err == nil {
+		s.Close()
+		t.Fatal("open without a client certificate succeeded")
+	}
+	if strings.Contains(err.Error(), "no TLS handshake answer") || !strings.Contains(err.Error(), "--redis-tls-cert") {
+		t.Errorf("%v, want the client certificate flags named, not a plain server suspected", err)
+	}
+}
