@@ -45,7 +45,7 @@ func NewCmdDiff(f *Factory, runF func(context.Context, *DiffOptions) error) *cob
 		Short: "Compare the aggregated output of two stores or saved expositions",
 		Long: `Compare what two sources expose, semantically: families, types, help, series
 (sample name and label strings, exactly) and values. A and B are each a
-multiprocess directory, a Redis URL (redis:// or rediss://, the exporter's
+multiprocess directory, a Redis URL (redis://, rediss:// or unix://, the exporter's
 layout under --redis-prefix), or a saved exposition file in Prometheus text or
 OpenMetrics format (e.g. saved with curl; "-" reads one from stdin). Stores are
 aggregated as dump does; text files are parsed with expfmt, OpenMetrics files
@@ -154,14 +154,14 @@ func loadTrouble(which string, err error) error {
 }
 
 // loadSource reads one diff argument: "-" (an exposition on stdin), a
-// redis:// or rediss:// URL, a directory, or an exposition file. Stores
+// redis://, rediss:// or unix:// URL, a directory, or an exposition file. Stores
 // are aggregated with the le spelling of release client.
 func loadSource(ctx context.Context, f *Factory, rf *RedisFlags, client pyclient.Version, arg string) (*compare.Exposition, error) {
 	if arg == "-" {
 		return parseExposition("stdin", f.IO.In)
 	}
 	var loc store.Location
-	if strings.HasPrefix(arg, "redis://") || strings.HasPrefix(arg, "rediss://") {
+	if strings.HasPrefix(arg, "redis://") || strings.HasPrefix(arg, "rediss://") || strings.HasPrefix(arg, "unix://") {
 		cfg, err := rf.Resolve(f)
 		if err != nil {
 			return nil, err

@@ -52,6 +52,15 @@ func TestRedisSocketURLWithDatabase(t *testing.T) {
 	}
 }
 
+// TestDiffTakesSocketURL: diff takes a unix:// URL as a Redis store, as
+// --redis-url does (it said "no such directory, file or Redis URL").
+func TestDiffTakesSocketURL(t *testing.T) {
+	code, _, stderr := runCLI(t, nil, "diff", "unix:///nonexistent/redis.sock", t.TempDir())
+	if code == 0 || strings.Contains(stderr, "no such directory") || !strings.Contains(stderr, "dial unix /nonexistent/redis.sock") {
+		t.Errorf("exit %d, stderr:\n%s\nwant a connection error naming the socket", code, stderr)
+	}
+}
+
 // TestRedisPasswordFile: a password read from a file opens a server that
 // requires it, and appears nowhere in the output.
 func TestRedisPasswordFile(t *testing.T) {
