@@ -141,9 +141,18 @@ are counted in /-/metrics (promstore_compactions_total and friends).`,
 				return UsageErrorf("--web.listen-address: give at least one address")
 			}
 			for _, a := range opts.ListenAddresses {
-				if _, _, err := net.SplitHostPort(a); err != nil {
+				_, port, err := net.SplitHostPort(a)
+				if err == nil {
+					// A port out of range or a service name /etc/services
+					// does not know would only fail at listen (exit 1).
+					_, err = net.LookupPort("tcp", port)
+				}
+				if err != nil {
 					return UsageErrorf("--web.listen-address %q: %v", a, err)
 				}
+			}
+			if err := serve.CheckTelemetryPath(opts.TelemetryPath); err != nil {
+				return UsageErrorf("--web.telemetry-path: %v", err)
 			}
 			switch {
 			case opts.ScrapeTimeout <= 0:

@@ -72,12 +72,12 @@ func TestServeFlags(t *testing.T) {
 		},
 		{
 			name: "all flags",
-			args: []string{"--dir", "/x", "--web.listen-address", ":9100", "--web.listen-address", "[::1]:9101",
+			args: []string{"--dir", "/x", "--web.listen-address", ":9100", "--web.listen-address", "[::1]:9101", "--web.listen-address", "127.0.0.1:0",
 				"--web.telemetry-path", "/store", "--web.config.file", "web.yml", "--scrape-timeout", "3s",
 				"--partial", "--self-metrics-in-telemetry", "--for", "10m", "--shutdown-grace", "2s",
 				"--log.level", "debug", "--log.format", "json"},
 			check: func(t *testing.T, o *ServeOptions) {
-				if strings.Join(o.ListenAddresses, ",") != ":9100,[::1]:9101" || o.TelemetryPath != "/store" ||
+				if strings.Join(o.ListenAddresses, ",") != ":9100,[::1]:9101,127.0.0.1:0" || o.TelemetryPath != "/store" ||
 					o.WebConfigFile != "web.yml" || o.ScrapeTimeout != 3*time.Second || !o.Partial ||
 					!o.SelfMetricsInTelemetry || o.For != 10*time.Minute || o.ShutdownGrace != 2*time.Second ||
 					o.LogLevel != "debug" || o.LogFormat != "json" {
@@ -88,6 +88,10 @@ func TestServeFlags(t *testing.T) {
 		{name: "bad log level", args: []string{"--dir", "/x", "--log.level", "trace"}, usage: "--log.level"},
 		{name: "bad log format", args: []string{"--dir", "/x", "--log.format", "xml"}, usage: "--log.format"},
 		{name: "bad address", args: []string{"--dir", "/x", "--web.listen-address", "9877"}, usage: "--web.listen-address"},
+		{name: "port out of range", args: []string{"--dir", "/x", "--web.listen-address", "127.0.0.1:99999"}, usage: "--web.listen-address"},
+		{name: "unknown service", args: []string{"--dir", "/x", "--web.listen-address", ":nosuchservice"}, usage: "--web.listen-address"},
+		{name: "relative telemetry path", args: []string{"--dir", "/x", "--web.telemetry-path", "metrics"}, usage: "--web.telemetry-path"},
+		{name: "reserved telemetry path", args: []string{"--dir", "/x", "--web.telemetry-path", "/-/x"}, usage: "--web.telemetry-path"},
 		{name: "zero timeout", args: []string{"--dir", "/x", "--scrape-timeout", "0s"}, usage: "--scrape-timeout"},
 		{name: "negative for", args: []string{"--dir", "/x", "--for", "-1s"}, usage: "--for"},
 		{name: "bad duration", args: []string{"--dir", "/x", "--for", "soon"}, usage: "invalid argument"},

@@ -115,7 +115,7 @@ func New(opts Options) (*Server, error) {
 	if opts.TelemetryPath == "" {
 		opts.TelemetryPath = DefaultTelemetryPath
 	}
-	if err := checkTelemetryPath(opts.TelemetryPath); err != nil {
+	if err := CheckTelemetryPath(opts.TelemetryPath); err != nil {
 		return nil, err
 	}
 	if opts.ScrapeTimeout <= 0 {
@@ -156,9 +156,9 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// checkTelemetryPath refuses paths that are not absolute or that would
+// CheckTelemetryPath refuses paths that are not absolute or that would
 // hide promstore's own endpoints.
-func checkTelemetryPath(p string) error {
+func CheckTelemetryPath(p string) error {
 	switch {
 	case !strings.HasPrefix(p, "/"):
 		return fmt.Errorf("telemetry path %q must start with /", p)
