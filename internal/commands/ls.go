@@ -94,7 +94,7 @@ type lsRow struct {
 	Allocated int64     `json:"allocated"`
 	Used      int64     `json:"used"`
 	Layout    int       `json:"layout,omitempty"`
-	Updated   time.Time `json:"updated"`
+	Updated   time.Time `json:"updated,omitzero"` // none when unknown (a shard that cannot be opened)
 	Location  string    `json:"location"`
 	Problems  []string  `json:"problems"`
 }

@@ -254,3 +254,29 @@ func TestLsBarrier(t *testing.T) {
 		t.Errorf("json output:\n%s", out)
 	}
 }
+
+// TestLsJSONUnknownUpdate: a shard whose time is unknown (one that cannot
+// be opened: here a symbolic link, never followed) has no "updated" in
+// JSON, not Go's zero time (year 1) as if it were a time.
+func TestLsJSONUnknownUpdate(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "counter_7.db")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, nil, "ls", "--dir", dir, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got struct {
+		Shards []map[string]any `json:"shards"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Shards) != 1 || got.Shards[0]["problems"] == nil {
+		t.Fatalf("want the link as one shard with a problem:\n%s", out)
+	}
+	if u, ok := got.Shards[0]["updated"]; ok {
+		t.Errorf("updated = %v for a shard whose time is unknown, want none:\n%s", u, out)
+	}
+}
