@@ -86,6 +86,10 @@ type Options struct {
 	Now func() time.Time
 	// Alive checks a pid (store.ProcessAlive when nil).
 	Alive func(pid string) store.Liveness
+	// Flags names, in the messages of a run, the flags that set these
+	// options (a refusal says which to change); each one left empty is
+	// cleanup's own. serve's sidecar passes its --compact-* flags.
+	Flags FlagNames
 
 	// afterStep, when set, is called after each step of the execution;
 	// an error stops the run there as a crash would (tests only).
@@ -104,6 +108,26 @@ func (o *Options) alive(pid string) store.Liveness {
 		return o.Alive(pid)
 	}
 	return store.ProcessAlive(pid)
+}
+
+// FlagNames are the flags of DeadPIDs, MinIdle and StaleAfter.
+type FlagNames struct {
+	DeadPIDs, MinIdle, StaleAfter string
+}
+
+// flags returns o.Flags with cleanup's own names where it has none.
+func (o *Options) flags() FlagNames {
+	f := o.Flags
+	if f.DeadPIDs == "" {
+		f.DeadPIDs = "--dead-pids"
+	}
+	if f.MinIdle == "" {
+		f.MinIdle = "--min-idle"
+	}
+	if f.StaleAfter == "" {
+		f.StaleAfter = "--stale-after"
+	}
+	return f
 }
 
 func (o *Options) minIdle() time.Duration {

@@ -210,8 +210,7 @@ func Decide(infos []store.ShardInfo, opts Options) ([]ShardPlan, error) {
 	archivePID := ArchivePIDOf(gen)
 	var refused error
 	if opts.DeadPIDs {
-		refused = namespaceGuard(order, now, idle)
-	}
+		refused = namespaceGuard(order, now, idle, opts.flags())	}
 	named := map[string]bool{}
 	for _, p := range opts.PIDs {
 		named[p] = true
@@ -232,7 +231,7 @@ func Decide(infos []store.ShardInfo, opts Options) ([]ShardPlan, error) {
 
 // namespaceGuard refuses when shards changed recently but none of their
 // pids is visible: every pid then looks dead, live ones included.
-func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error {
+func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration, flags FlagNames) error {
 	if idle <= 0 {
 		return nil
 	}
@@ -255,8 +254,7 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration) error 
 	if len(fresh) == 0 {
 		return nil
 	}
-	return &RefusedError{Reason: freshPIDsRefusal(fresh, running, idle)}
-}
+	return &RefusedError{Flag: flags.DeadPIDs, Reason: freshPIDsRefusal(fresh, running, idle, flags)}}
 
 // ErrRefused matches (errors.Is) the error of a run that refuses to tell
 // which pids are dead (see namespaceGuard): a state of the store that
@@ -266,11 +264,13 @@ var ErrRefused = errors.New("cleanup refused")
 // RefusedError is the error of a run that refuses --dead-pids; it
 // matches ErrRefused.
 type RefusedError struct {
-	// Reason says why, without "refusing --dead-pids".
+	// Flag is the flag refused (--dead-pids, or the sidecar's name of it).
+	Flag string
+	// Reason says why, without "refusing <flag>".
 	Reason string
 }
 
-func (e *RefusedError) Error() string        { return "refusing --dead-pids: " + e.Reason }
+func (e *RefusedError) Error() string        { return "refusing " + e.Flag + ": " + e.Reason }
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
 // freshPIDsRefusal says why cleanup --dead-pids refuses a store where
@@ -282,7 +282,7 @@ func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 // file's mtime) look the same as writers in another pid namespace,
 // and that namespace is named as a likely cause only when no pid of the
 // store is visible at all.
-func freshPIDsRefusal(fresh, running []string, idle time.Duration) string {
+func freshPIDsRefusal(fresh, running []string, idle time.Duration, flags FlagNames) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "shards of %d pid(s) (%s) changed within the last %s, yet none of those processes is running here", len(fresh), listPIDs(fresh), idle)
 	if len(running) > 0 {
@@ -291,11 +291,11 @@ func freshPIDsRefusal(fresh, running []string, idle time.Duration) string {
 			verb = "are"
 		}
 		fmt.Fprintf(&b, " (pid %s of this store %s, so these look like processes of this pid namespace that exited within the last %s, or shard files that migrate redis-to-file wrote: it stamps them with the time of writing, while file-to-redis keeps each source file's mtime). "+
-			"Run again when they have been idle for %s (--min-idle), or select by --stale-after", listPIDs(running), verb, idle, idle)
+			"Run again when they have been idle for %s (%s), or select by %s", listPIDs(running), verb, idle, idle, flags.MinIdle, flags.StaleAfter)
 		return b.String()
 	}
 	fmt.Fprintf(&b, ": the processes exited within the last %s, migrate redis-to-file wrote these shard files (it stamps them with the time of writing; file-to-redis keeps each source file's mtime), or promstore runs in another pid namespace (a sidecar container) where every writer looks dead. "+
-		"Run it where the writers run (e.g. shareProcessNamespace: true), run again when the shards have been idle for %s (--min-idle), or select by --stale-after", idle, idle)
+		"Run it where the writers run (e.g. shareProcessNamespace: true), run again when the shards have been idle for %s (%s), or select by %s", idle, idle, flags.MinIdle, flags.StaleAfter)
 	return b.String()
 }
 

@@ -312,6 +312,8 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 		StaleAfter:          opts.CompactStaleAfter,
 		MinIdle:             opts.CompactMinIdle,
 		DropDeadGaugesAfter: opts.DropDeadGaugesAfter,
+		// A refusal names serve's flags, not cleanup's.
+		Flags: cleanup.FlagNames{DeadPIDs: "--compact-every", MinIdle: "--compact-min-idle", StaleAfter: "--compact-stale-after"},
 	}
 	if copts.MinIdle == 0 {
 		copts.MinIdle = -1

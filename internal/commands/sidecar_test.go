@@ -253,4 +253,9 @@ func TestSidecarRefusalIsNoError(t *testing.T) {
 	if l := log.String(); strings.Count(l, `msg="compaction refused"`) != 1 || strings.Contains(l, "compaction failed") {
 		t.Errorf("want the refusal logged once, no failure:\n%s", l)
 	}
+	// It names serve's flags: serve has no --min-idle or --stale-after.
+	if l := log.String(); !strings.Contains(l, "(--compact-min-idle)") || !strings.Contains(l, "--compact-stale-after") ||
+		strings.Contains(l, " --min-idle") || strings.Contains(l, "(--min-idle)") || strings.Contains(l, " --stale-after") || strings.Contains(l, "--dead-pids") {
+		t.Errorf("the refusal names flags serve does not have:\n%s", l)
+	}
 }
