@@ -84,6 +84,12 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 	snap, err := s.scraper.get(ctx, start)
 	if err != nil {
 		if r.Context().Err() != nil {
+			if s.scraper.base.Err() != nil {
+				// Cut off by the server: --shutdown-grace ran out (Run
+				// reports it), not by the scraper.
+				s.log.Info("scrape cut off: the server is shutting down and --shutdown-grace ran out", "remote", r.RemoteAddr)
+				return
+			}
 			outcome = outcomeCanceled
 			s.scraper.failures.log(r.Context(), s.log, slog.LevelInfo, outcomeCanceled, "the scraper hung up before the store was read", "remote", r.RemoteAddr)
 			return

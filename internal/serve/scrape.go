@@ -140,6 +140,10 @@ func (e errTimeout) Error() string {
 	return fmt.Sprintf("reading the store took longer than the scrape timeout (%s)", e.after)
 }
 
+// errShutdown is the error of a read the server stopped (the shutdown
+// grace ran out), not one of the store.
+var errShutdown = errors.New("the server is shutting down")
+
 // flight is one read of the store, shared by the scrapes that wait for
 // it.
 type flight struct {
@@ -314,7 +318,11 @@ func (sc *scraper) read(f *flight) *snapshot {
 			sc.failures.log(ctx, sc.log, slog.LevelError, "unreadable shards", "store has unreadable shards; failing the scrape (--partial serves the rest)",
 				"shards", len(problems), "err", err)
 		}
-	case errors.Is(err, context.DeadlineExceeded) && sc.base.Err() == nil:
+	case sc.base.Err() != nil:
+		// The server stopped the read: its shutdown grace ran out.
+		snap.err = fmt.Errorf("read store: %w", errShutdown)
+		sc.log.Info("store read stopped: the server is shutting down and --shutdown-grace ran out")
+	case errors.Is(err, context.DeadlineExceeded):
 		snap.err = errTimeout{sc.timeout}
 		sc.self.storeErrors.Inc()
 		sc.failures.log(ctx, sc.log, slog.LevelError, "timeout", "store read timed out", "timeout", sc.timeout)

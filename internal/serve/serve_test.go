@@ -942,4 +942,12 @@ func TestShutdownGraceCutsOffSlowScrape(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("cut-off scrape never ended")
 	}
+	// The logs say the server cut the scrape off, not that the scraper
+	// hung up or the store failed.
+	waitUntil(t, func() bool { return strings.Contains(srv.logs.String(), "shutting down and --shutdown-grace ran out") }, func() string {
+		return "no log of the scrape cut off:\n" + srv.logs.String()
+	})
+	if l := srv.logs.String(); strings.Contains(l, "hung up") || strings.Contains(l, "store read failed") || strings.Contains(l, "level=ERROR") {
+		t.Errorf("the cut-off is logged as the scraper's or the store's failure:\n%s", l)
+	}
 }
