@@ -133,6 +133,9 @@ func (s *Server) serveTelemetry(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", resp.contentType)
 	h.Set("Content-Length", strconv.Itoa(len(data)))
+	// The body depends on both (a cache must not give one scraper's format
+	// or encoding to another).
+	h.Add("Vary", "Accept")
 	h.Add("Vary", "Accept-Encoding")
 	if gz {
 		h.Set("Content-Encoding", "gzip")

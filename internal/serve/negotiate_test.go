@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -200,6 +201,25 @@ func TestNameFilter(t *testing.T) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// TestTelemetryVaries: the telemetry path's answer depends on Accept (the
+// format) and Accept-Encoding (gzip), and says so in Vary, as promhttp
+// does for /-/metrics, so that an HTTP cache between a scraper and
+// promstore never hands OpenMetrics to a scraper that asked for text.
+func TestTelemetryVaries(t *testing.T) {
+	_, st := sampleStore(t)
+	srv := start(t, Options{Store: st})
+	r := get(t, nil, srv.url+"/metrics", map[string]string{"Accept": "application/openmetrics-text"})
+	if r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	vary := strings.Join(r.header.Values("Vary"), ",")
+	for _, want := range []string{"Accept", "Accept-Encoding"} {
+		if !slices.Contains(strings.Split(strings.ReplaceAll(vary, " ", ""), ","), want) {
+			t.Errorf("Vary %q does not name %s", vary, want)
 		}
 	}
 }
