@@ -118,7 +118,28 @@ Python's MultiProcessCollector does.`,
 	)
 	root.InitDefaultCompletionCmd()
 	rejectUnknownSubcommands(root)
+	rejectUnknownHelpTopics(root)
 	return root
+}
+
+// rejectUnknownHelpTopics makes `promstore help dumb` a usage error
+// (exit 2), as `promstore dumb` is: cobra's help command prints "Unknown
+// help topic" and the root's usage, and exits 0.
+func rejectUnknownHelpTopics(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	help, _, err := root.Find([]string{"help"})
+	if err != nil || help == root || help.Run == nil {
+		return
+	}
+	run := help.Run
+	help.Run = nil
+	help.RunE = func(c *cobra.Command, args []string) error {
+		if cmd, _, err := c.Root().Find(args); cmd == nil || err != nil {
+			return UsageErrorf("unknown help topic %q", strings.Join(args, " "))
+		}
+		run(c, args)
+		return nil
+	}
 }
 
 // rejectUnknownSubcommands makes every command that only groups others

@@ -29,6 +29,7 @@ func TestUsageErrorsAreTyped(t *testing.T) {
 		{"diff with one store", []string{"diff", dir}, "accepts 2 arg(s), received 1", "promstore diff"},
 		{"bad flag value", []string{"dump", "--dir", dir, "--strict=maybe"}, "invalid argument", "promstore dump"},
 		{"unknown flag", []string{"ls", "--bogus"}, "unknown flag: --bogus", "promstore ls"},
+		{"unknown help topic", []string{"help", "dumb"}, `unknown help topic "dumb"`, "promstore help"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, nil, tc.args...)
@@ -36,6 +37,13 @@ func TestUsageErrorsAreTyped(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d naming %q and %q", code, errOut, ExitUsage, tc.want, tc.help+" --help")
 			}
 		})
+	}
+	// help with a known topic (or none) prints that help.
+	for _, args := range [][]string{{"help"}, {"help", "serve"}, {"help", "migrate", "file-to-redis"}} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != ExitOK || !strings.Contains(out, "Usage:") || errOut != "" {
+			t.Errorf("promstore %v: exit %d, stdout %q, stderr %q; want the help, exit 0", args, code, out, errOut)
+		}
 	}
 	// A command that groups others, run alone, prints its help.
 	for _, args := range [][]string{{"migrate"}, {"completion"}} {
