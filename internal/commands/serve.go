@@ -79,7 +79,8 @@ Endpoints:
                      process metrics); added to /metrics only with
                      --self-metrics-in-telemetry
   /-/healthy         200 while promstore runs
-  /-/ready           200 when the store can be listed, 503 otherwise
+  /-/ready           200 when the store answers (a directory can be listed,
+                     every Redis master answers PING), 503 otherwise
 
 By default promstore listens on 127.0.0.1:9877 only; give
 --web.listen-address=:9877 (repeatable) to serve other hosts. TLS and basic
@@ -104,9 +105,10 @@ spelling of floats (0.25 and older: le="1e+010"), the formats it negotiates
 answer to any ?name[]= filter, and before 0.18 mostrecent gauges one sample
 per process (those releases know no such mode).
 
-promstore stops after --for, or on SIGINT/SIGTERM: it stops accepting
-connections, lets scrapes in flight finish within --shutdown-grace, and exits 0
-(1 if scrapes had to be cut off). Logs go to stderr (request log at debug).
+promstore stops after --for, or on SIGINT, SIGTERM or SIGHUP: it stops
+accepting connections, lets scrapes in flight finish within --shutdown-grace,
+and exits 0 (1 if scrapes had to be cut off). Logs go to stderr (request log
+at debug).
 
 Sidecar mode: --compact-every 1m also compacts the store's dead processes
 once at start and then every minute, as 'promstore cleanup --dead-pids'

@@ -265,3 +265,16 @@ func TestServeStoreErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestServeHelpNamesStopSignals: serve's help names every signal that
+// stops it (Main stops on SIGHUP too, which README said and the help did
+// not) and how /-/ready checks a Redis store.
+func TestServeHelpNamesStopSignals(t *testing.T) {
+	f, _, _ := serveFactory(nil)
+	long := NewCmdServe(f, nil).Long
+	for _, want := range []string{"SIGINT", "SIGTERM", "SIGHUP", "PING"} {
+		if !strings.Contains(long, want) {
+			t.Errorf("serve --help does not mention %s", want)
+		}
+	}
+}
