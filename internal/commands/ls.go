@@ -73,7 +73,7 @@ processes into) show "archive" there and are counted apart from the pids.`,
 	}
 	sf.Register(cmd)
 	cmd.Flags().StringVarP(&opts.Format, "format", "o", "", "output format: table, json or tsv (default table on a terminal, tsv otherwise)")
-	cmd.Flags().StringVarP(&opts.Sort, "sort", "s", "name", "sort rows by name, pid, kind, samples, bytes or updated")
+	cmd.Flags().StringVarP(&opts.Sort, "sort", "s", "name", "sort rows by name, pid or kind (ascending), samples or bytes (largest first), or updated (newest first)")
 	cmd.Flags().BoolVar(&opts.Local, "local", false, "every writer of the Redis store runs on this host, so pids can be checked")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(lsFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("sort", cobra.FixedCompletions(lsSorts, cobra.ShellCompDirectiveNoFileComp))

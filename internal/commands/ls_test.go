@@ -280,3 +280,32 @@ func TestLsJSONUnknownUpdate(t *testing.T) {
 		t.Errorf("updated = %v for a shard whose time is unknown, want none:\n%s", u, out)
 	}
 }
+
+// TestLsSortDirections: --sort bytes, like samples and updated, puts the
+// largest first (README said it sorted ascending), and the flag's help
+// says which way each key sorts.
+func TestLsSortDirections(t *testing.T) {
+	dir := t.TempDir()
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: "1"}, 1)
+	big := make([]float64, 2000) // grows the file past the first 64 KiB
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: "2"}, big...)
+	code, out, errOut := runCLI(t, nil, "ls", "--dir", dir, "-o", "tsv", "--sort", "bytes")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], "counter_2\t") {
+		t.Errorf("--sort bytes: want the larger shard first:\n%s", out)
+	}
+	f, _, _ := testFactory(nil)
+	usage := NewCmdLs(f, nil).Flags().Lookup("sort").Usage
+	for _, want := range []string{"bytes (largest first)", "updated (newest first)", "(ascending)"} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("--sort help %q does not say %q", usage, want)
+		}
+	}
+}
