@@ -97,7 +97,11 @@ gunicorn-prometheus-exporter layout in Redis. It aggregates them exactly as
 Python's MultiProcessCollector does.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version, as Prometheus and its exporters have it, prints
+		// what 'promstore version' does.
+		Version: BuildVersion().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	root.SetIn(f.IO.In)

@@ -84,3 +84,17 @@ func TestMissingDirNamesItsSource(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionFlag: 'promstore --version' (what Prometheus and its
+// exporters answer to) prints what 'promstore version' prints; it was an
+// unknown flag (exit 2).
+func TestVersionFlag(t *testing.T) {
+	code, want, _ := runCLI(t, nil, "version")
+	if code != ExitOK || !strings.HasPrefix(want, "promstore ") {
+		t.Fatalf("promstore version: exit %d, %q", code, want)
+	}
+	code, got, errOut := runCLI(t, nil, "--version")
+	if code != ExitOK || got != want {
+		t.Errorf("promstore --version: exit %d, stdout %q, stderr %q; want exit 0 and %q", code, got, errOut, want)
+	}
+}
