@@ -207,3 +207,17 @@ func TestCompletePythonClient(t *testing.T) {
 		}
 	}
 }
+
+// TestCompleteDirIsADirectory: every command's --dir completes
+// directories only (cobra's directive 16, ShellCompDirectiveFilterDirs),
+// as migrate's --dir did; the others offered every file.
+func TestCompleteDirIsADirectory(t *testing.T) {
+	for _, cmd := range [][]string{{"dump"}, {"ls"}, {"serve"}, {"top"}, {"fsck"}, {"analyze"}, {"cleanup"}, {"migrate", "file-to-redis"}, {"migrate", "redis-to-file"}} {
+		for _, flag := range []string{"--dir", "-d"} {
+			_, directive, _ := completeLines(t, nil, append(cmd, flag, "")...)
+			if directive != ":16" {
+				t.Errorf("promstore %s %s: directive %s, want :16 (directories only)", strings.Join(cmd, " "), flag, directive)
+			}
+		}
+	}
+}

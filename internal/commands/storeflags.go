@@ -26,6 +26,7 @@ type StoreFlags struct {
 // Register adds the store flags to cmd.
 func (sf *StoreFlags) Register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&sf.Dir, "dir", "d", "", "multiprocess directory (default $PROMETHEUS_MULTIPROC_DIR, then $prometheus_multiproc_dir)")
+	_ = cmd.MarkFlagDirname("dir") // the shell completes directories only
 	sf.Redis.register(cmd)
 }
 
