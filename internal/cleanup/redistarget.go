@@ -161,6 +161,11 @@ func (g *redisGate) RLock(ctx context.Context) (func(), error) {
 		if readOnly(err) {
 			return func() {}, nil
 		}
+		if redisstore.Unreachable(err) {
+			// Redis is down (the store's error names it): nothing
+			// about a cleanup.
+			return nil, err
+		}
 		return nil, fmt.Errorf("check for a cleanup of %s before reading: %w", g.st.Describe(), err)
 	}
 	return func() {

@@ -180,3 +180,30 @@ func TestEmptyShardOfRunningProcessServed(t *testing.T) {
 		t.Errorf("a dead process's 0-byte shard: status %d, want 500", r.status)
 	}
 }
+
+// TestRedisDownSaysSo: with the store under cleanup's consistent view, as
+// promstore serve opens it, a scrape while Redis is down answers that the
+// server does not answer; it answered "check for a cleanup of ... before
+// reading: register read in <prefix>:promstore:readers: ...", as if a
+// cleanup were the trouble.
+func TestRedisDownSaysSo(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := start(t, Options{Store: cleanup.Consistent(st), StoreName: st.Describe()})
+	if r := get(t, nil, srv.url+"/metrics", nil); r.status != 200 {
+		t.Fatalf("redis up: status %d %s", r.status, r.body)
+	}
+	rs.Stop()
+	r := get(t, nil, srv.url+"/metrics", nil)
+	if r.status != http.StatusInternalServerError || !strings.Contains(r.body, "connection refused") {
+		t.Fatalf("redis down: status %d body %q, want 500 saying the connection was refused", r.status, r.body)
+	}
+	if strings.Contains(r.body, "cleanup") || strings.Contains(r.body, "register read") {
+		t.Errorf("redis down: %q blames a cleanup check", r.body)
+	}
+}

@@ -57,6 +57,11 @@ func (s *Store) EnterRead(ctx context.Context, id string, ttl time.Duration) (bo
 	k := s.auxKey(readersName)
 	n, err := enterScript.Run(ctx, s.client, []string{k}, id, ttl.Milliseconds()).Int()
 	if err != nil {
+		if Unreachable(err) {
+			// The server is down: that, not this first command of a
+			// read, is what a reader needs to be told.
+			return false, s.wrap(err)
+		}
 		return false, fmt.Errorf("register read in %s: %w", k, s.wrap(err))
 	}
 	return n == 1, nil

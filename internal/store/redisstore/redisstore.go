@@ -201,6 +201,16 @@ func (s *Store) wrap(err error) error {
 	return &serverError{addr: s.server, err: scrubErr(err, s.secrets...), hint: hint}
 }
 
+// Unreachable reports whether err says the Redis server did not answer
+// (refused, reset or closed, timed out, a name not resolved): the store
+// is down, whatever was asked of it. Not any error with an errno (which
+// is a net.Error too).
+func Unreachable(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, io.EOF)
+}
+
 // serverError is an error of one Redis server (or the configured set).
 type serverError struct {
 	addr string
