@@ -235,3 +235,15 @@ func TestManPagesKeepIndentedTables(t *testing.T) {
 		t.Fatal("no help text holds an indented block: the test checks nothing")
 	}
 }
+
+// TestManPageListsVersionFlag: promstore(1) lists --version, which cobra
+// adds only when the command runs.
+func TestManPageListsVersionFlag(t *testing.T) {
+	pages, err := ManPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(pages["promstore.1"]), `\fB--version\fP`) {
+		t.Errorf("promstore.1 lacks --version:\n%s", pages["promstore.1"])
+	}
+}

@@ -123,6 +123,7 @@ func ManPages() (map[string][]byte, error) {
 	root := commands.NewRootCmd(quietFactory(io.Discard))
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	root.InitDefaultVersionFlag() // cobra adds --version only when it runs
 	if !hasCommand(root, "completion") {
 		return nil, errors.New("the command tree has no completion command")
 	}
