@@ -132,8 +132,17 @@ func (t *Target) transition(ctx context.Context, fn func() error) error {
 	if t.Gate == nil {
 		return fn()
 	}
-	release, err := t.Gate.Lock(ctx)
+	lctx := ctx
+	if t.GateWait > 0 {
+		var cancel context.CancelFunc
+		lctx, cancel = context.WithTimeout(ctx, t.GateWait)
+		defer cancel()
+	}
+	release, err := t.Gate.Lock(lctx)
 	if err != nil {
+		if ctx.Err() == nil && lctx.Err() != nil {
+			return fmt.Errorf("gave up after %s waiting for the reads in progress to finish (in Redis a reader killed or cut off mid-read stays registered for up to %s); the next run goes on from here: %w", t.GateWait, redisReadTTL, err)
+		}
 		return err
 	}
 	defer release()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
@@ -27,6 +28,14 @@ type Target struct {
 	// Gate orders promstore's readers against the saving and removal of
 	// the journal (nil: readers are not guarded).
 	Gate Gate
+	// GateWait, when positive, bounds how long a run holds the gate
+	// waiting for the reads in progress (new reads wait meanwhile): past
+	// it the gate opens again and the run stops where it is, as a killed
+	// run would (the next run goes on from there). Zero waits as long as
+	// it takes. serve's sidecar sets it: in Redis a reader killed or cut
+	// off mid-read stays registered for up to 2 minutes, and a cleanup
+	// waiting for it all that time would keep every scrape out.
+	GateWait time.Duration
 	// Size returns a shard's storage after a run, when the backend can
 	// tell cheaply; nil otherwise.
 	Size func(ctx context.Context, id store.ShardID) (int64, error)

@@ -329,10 +329,22 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 	// The target of a store open at start is made now (a store cleanup
 	// cannot work on is an error at start); a waiting store's once it
 	// opens (see waitStore).
+	// A Redis store's sidecar compaction holds the read gate for at most
+	// half the scrape timeout: a read registration left by a reader killed
+	// or cut off mid-read (kept for up to 2 minutes) keeps scrapes out only
+	// that long, and the compaction tries again at its next interval. (A
+	// directory's gate is an flock, which a killed reader lets go of.)
+	newTarget := func(st store.Store) (*cleanup.Target, error) {
+		t, err := cleanup.NewTarget(st)
+		if err == nil && !t.Local {
+			t.GateWait = opts.ScrapeTimeout / 2
+		}
+		return t, err
+	}
 	var t *cleanup.Target
 	if _, waiting := st.(*waitStore); !waiting {
 		var err error
-		if t, err = cleanup.NewTarget(st); err != nil {
+		if t, err = newTarget(st); err != nil {
 			return nil, err
 		}
 	}
@@ -346,7 +358,7 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 				}
 			}
 			var err error
-			if t, err = cleanup.NewTarget(open); err != nil {
+			if t, err = newTarget(open); err != nil {
 				return serve.Compaction{}, err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
 	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
@@ -257,5 +258,59 @@ func TestSidecarRefusalIsNoError(t *testing.T) {
 	if l := log.String(); !strings.Contains(l, "(--compact-min-idle)") || !strings.Contains(l, "--compact-stale-after") ||
 		strings.Contains(l, " --min-idle") || strings.Contains(l, "(--min-idle)") || strings.Contains(l, " --stale-after") || strings.Contains(l, "--dead-pids") {
 		t.Errorf("the refusal names flags serve does not have:\n%s", l)
+	}
+}
+
+// TestSidecarLeakedReaderKeepsNoScrapesOut: a read registration in Redis
+// that no reader will remove (a reader killed, or cut off by a timeout
+// after Redis took its registration; kept for up to 2 minutes) made the
+// sidecar's compaction hold the read gate closed all that time, and every
+// scrape failed with 503. The compaction now gives up after half the
+// scrape timeout and tries again at its next interval: scrapes wait at
+// most that long.
+func TestSidecarLeakedReaderKeepsNoScrapesOut(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := srv.Client()
+	defer c.Close()
+	// A dead worker's counter, stale at once for --compact-stale-after.
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: "4100"}, []store.Sample{{Key: k, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	now, err := c.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HSet(ctx, "gunicorn:promstore:readers", "leaked", strconv.FormatInt(now.Add(2*time.Minute).UnixMilli(), 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	url, done, log := startServe(t, ctx, "--redis-url", srv.URL(), "--compact-every", "2s", "--compact-stale-after", "1ms", "--compact-min-idle", "0",
+		"--scrape-timeout", "2s", "--log.level", "debug")
+	for i := range 8 {
+		begin := time.Now()
+		resp, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("scrape %d: status %d after %s: %s\nlog:\n%s", i, resp.StatusCode, time.Since(begin).Round(time.Millisecond), body, log)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if !strings.Contains(log.String(), "waiting for the reads in progress") {
+		t.Errorf("the compaction's wait for the leaked reader is not logged:\n%s", log)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
 	}
 }
