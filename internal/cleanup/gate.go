@@ -138,7 +138,24 @@ func (t *Target) transition(ctx context.Context, fn func() error) error {
 		lctx, cancel = context.WithTimeout(ctx, t.GateWait)
 		defer cancel()
 	}
+	locked := make(chan struct{})
+	told := make(chan struct{})
+	go func() {
+		// OnGateWait is done when transition goes on: the caller's
+		// output is not written from two goroutines at once.
+		defer close(told)
+		if t.OnGateWait == nil {
+			return
+		}
+		select {
+		case <-locked:
+		case <-time.After(time.Second):
+			t.OnGateWait(fmt.Sprintf("waiting for the reads in progress to finish, new reads held back meanwhile (in Redis a reader killed or cut off mid-read stays registered for up to %s)", redisReadTTL))
+		}
+	}()
 	release, err := t.Gate.Lock(lctx)
+	close(locked)
+	<-told
 	if err != nil {
 		if ctx.Err() == nil && lctx.Err() != nil {
 			return fmt.Errorf("gave up after %s waiting for the reads in progress to finish (in Redis a reader killed or cut off mid-read stays registered for up to %s); the next run goes on from here: %w", t.GateWait, redisReadTTL, err)

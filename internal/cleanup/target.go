@@ -36,6 +36,11 @@ type Target struct {
 	// off mid-read stays registered for up to 2 minutes, and a cleanup
 	// waiting for it all that time would keep every scrape out.
 	GateWait time.Duration
+	// OnGateWait, when set, is called (from another goroutine) with a
+	// message saying so when a run has waited a second for the reads in
+	// progress (new reads held back meanwhile), so that a command tells
+	// why it seems to hang.
+	OnGateWait func(msg string)
 	// Size returns a shard's storage after a run, when the backend can
 	// tell cheaply; nil otherwise.
 	Size func(ctx context.Context, id store.ShardID) (int64, error)

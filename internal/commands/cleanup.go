@@ -137,6 +137,7 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 	if err != nil {
 		return err
 	}
+	t.OnGateWait = func(msg string) { fmt.Fprintf(opts.IO.ErrOut, "promstore: %s...\n", msg) }
 	res, runErr := cleanup.Run(ctx, t, opts.Cleanup)
 	if runErr == nil && res != nil && res.Plan != nil && len(res.Plan.Shards) == 0 && len(res.Orphans) == 0 {
 		_ = checkShards(ctx, opts.IO.ErrOut, st, false)
