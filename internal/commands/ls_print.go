@@ -118,6 +118,10 @@ func lsTable(io *IOStreams, rows []lsRow, tot lsTotals, now time.Time) error {
 		fmt.Fprintf(&out, " + %d archive shards of dead processes", tot.Archives)
 	}
 	fmt.Fprintf(&out, ", %d samples, %s", tot.Samples, formatBytes(tot.Bytes))
+	if tot.Allocated > 0 && tot.Allocated < tot.Bytes {
+		// As the rows show it: Python's shards are sparse files.
+		fmt.Fprintf(&out, " (%s on disk)", formatBytes(tot.Allocated))
+	}
 	if tot.Problems > 0 {
 		fmt.Fprintf(&out, ", %d with problems", tot.Problems)
 	}
