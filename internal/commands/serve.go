@@ -330,14 +330,15 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 	// cannot work on is an error at start); a waiting store's once it
 	// opens (see waitStore).
 	// A Redis store's sidecar compaction holds the read gate for at most
-	// half the scrape timeout: a read registration left by a reader killed
-	// or cut off mid-read (kept for up to 2 minutes) keeps scrapes out only
-	// that long, and the compaction tries again at its next interval. (A
+	// half the scrape timeout, and half the interval: a read registration
+	// left by a reader killed or cut off mid-read (kept for up to 2
+	// minutes) keeps a scrape out only that long, and the gate is open at
+	// least half the time until the next interval tries again. (A
 	// directory's gate is an flock, which a killed reader lets go of.)
 	newTarget := func(st store.Store) (*cleanup.Target, error) {
 		t, err := cleanup.NewTarget(st)
 		if err == nil && !t.Local {
-			t.GateWait = opts.ScrapeTimeout / 2
+			t.GateWait = min(opts.ScrapeTimeout, opts.CompactEvery) / 2
 		}
 		return t, err
 	}

@@ -269,6 +269,13 @@ func TestSidecarRefusalIsNoError(t *testing.T) {
 // scrape timeout and tries again at its next interval: scrapes wait at
 // most that long.
 func TestSidecarLeakedReaderKeepsNoScrapesOut(t *testing.T) {
+	// The wait is half the scrape timeout, or half the interval when that
+	// is shorter (else the gate would be closed all the time).
+	t.Run("scrape timeout", func(t *testing.T) { testLeakedReader(t, "2s", "4s") })
+	t.Run("interval", func(t *testing.T) { testLeakedReader(t, "1s", "10s") })
+}
+
+func testLeakedReader(t *testing.T, every, timeout string) {
 	srv := testenv.StartRedis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -291,8 +298,8 @@ func TestSidecarLeakedReaderKeepsNoScrapesOut(t *testing.T) {
 	if err := c.HSet(ctx, "gunicorn:promstore:readers", "leaked", strconv.FormatInt(now.Add(2*time.Minute).UnixMilli(), 10)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	url, done, log := startServe(t, ctx, "--redis-url", srv.URL(), "--compact-every", "2s", "--compact-stale-after", "1ms", "--compact-min-idle", "0",
-		"--scrape-timeout", "2s", "--log.level", "debug")
+	url, done, log := startServe(t, ctx, "--redis-url", srv.URL(), "--compact-every", every, "--compact-stale-after", "1ms", "--compact-min-idle", "0",
+		"--scrape-timeout", timeout, "--log.level", "debug")
 	for i := range 8 {
 		begin := time.Now()
 		resp, err := http.Get(url + "/metrics")
