@@ -210,7 +210,8 @@ func Decide(infos []store.ShardInfo, opts Options) ([]ShardPlan, error) {
 	archivePID := ArchivePIDOf(gen)
 	var refused error
 	if opts.DeadPIDs {
-		refused = namespaceGuard(order, now, idle, opts.flags())	}
+		refused = namespaceGuard(order, now, idle, opts.flags())
+	}
 	named := map[string]bool{}
 	for _, p := range opts.PIDs {
 		named[p] = true
@@ -254,7 +255,8 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration, flags 
 	if len(fresh) == 0 {
 		return nil
 	}
-	return &RefusedError{Flag: flags.DeadPIDs, Reason: freshPIDsRefusal(fresh, running, idle, flags)}}
+	return &RefusedError{Flag: flags.DeadPIDs, Reason: freshPIDsRefusal(fresh, running, idle, flags)}
+}
 
 // ErrRefused matches (errors.Is) the error of a run that refuses to tell
 // which pids are dead (see namespaceGuard): a state of the store that
