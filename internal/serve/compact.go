@@ -28,9 +28,9 @@ type compactMetrics struct {
 	freed     prometheus.Counter
 	last      prometheus.Gauge
 	duration  prometheus.Histogram
-	// lastRefusal is the reason of the last refused run, logged once
-	// until it changes (the compaction loop runs one at a time).
-	lastRefusal string
+	// refused is set while runs are refused: the reason is logged once
+	// (the compaction loop runs one at a time).
+	refused bool
 }
 
 func (m *selfMetrics) addCompaction() *compactMetrics {
@@ -114,13 +114,17 @@ func (s *Server) compactOnce(ctx context.Context) {
 	}
 	if errors.Is(err, ErrRefused) {
 		c.runs.WithLabelValues("refused").Inc()
-		if msg := err.Error(); msg != c.lastRefusal {
-			c.lastRefusal = msg
-			s.log.Warn("compaction refused", "reason", err)
+		// Logged once until a run is not refused: under churn the
+		// pids named change at every run, the cause does not.
+		if !c.refused {
+			c.refused = true
+			s.log.Warn("compaction refused (refused again until it runs, logged at debug)", "reason", err)
+		} else {
+			s.log.Debug("compaction refused", "reason", err)
 		}
 		return
 	}
-	c.lastRefusal = ""
+	c.refused = false
 	if err != nil {
 		c.runs.WithLabelValues("error").Inc()
 		s.log.Error("compaction failed", "err", err)
