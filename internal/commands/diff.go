@@ -74,6 +74,7 @@ different.`,
   promstore diff before.prom /var/run/prom            # only live* gauges of dead pids differ
   promstore diff --tolerance 1e-12 /var/run/prom redis://redis:6379/0
                    # after migrate file-to-redis: Redis merges in another order
+                   # (equal but for a min/max gauge NaN in some process: the first value met wins)
   curl -s localhost:8000/metrics | promstore diff --counters - ./store`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
