@@ -87,7 +87,7 @@ func TestCorruptShards(t *testing.T) {
 		{name: "stray bytes after last entry", file: "counter_2.db", data: withUsed(good, used+2), want: []string{"shard counter_2.db: entry at offset " + strconv.Itoa(int(used)), "2 stray bytes"}},
 		{name: "bad file name", file: "foo_2.db", data: good, want: []string{"shard foo_2.db: not a shard file name", `shard name "foo_2"`}},
 		{name: "unknown gauge mode", file: "gauge_bogus_2.db", data: good, want: []string{"shard gauge_bogus_2.db: not a shard file name", `unknown gauge mode "bogus"`}},
-		{name: "all-mode gauge of a pid holding _", file: "gauge_all_web_1.db", data: good, want: []string{"shard gauge_all_web_1.db: not a shard file name", `labels this all gauge's samples pid="", not "web_1"`}},
+		{name: "all-mode gauge of a pid holding _", file: "gauge_all_web_1.db", data: good, want: []string{"shard gauge_all_web_1.db: not a shard file name", `a gauge of mode all, whose samples Python's collector labels pid="", not "web_1"`}},
 		{name: "directory named .db", file: "counter_2.db", dir: true, want: []string{"shard counter_2.db: cannot read: not a regular file"}},
 		{name: "FIFO named like a shard", file: "counter_2.db", make: mkfifo, want: []string{"shard counter_2.db: cannot read: not a regular file but a named pipe (FIFO)"}},
 		{name: "socket named like a shard", file: "counter_2.db", make: mksocket, want: []string{"shard counter_2.db: cannot read: not a regular file but a socket"}},

@@ -49,7 +49,7 @@ func pidLabelCut(id store.ShardID) error {
 		return nil
 	}
 	label := part[:max(len(part)-3, 0)]
-	return fmt.Errorf("Python's collector labels this %s gauge's samples pid=%q, not %q (the name's third \"_\"-part less 3 characters, alike for other such processes): left out; use process identifiers without \"_\"", id.Mode, label, id.PID)
+	return fmt.Errorf("a gauge of mode %s, whose samples Python's collector labels pid=%q, not %q (the name's third \"_\"-part less 3 characters, alike for other such processes): left out; use process identifiers without \"_\"", id.Mode, label, id.PID)
 }
 
 // ShardFile reports whether name is a shard file of a multiprocess
