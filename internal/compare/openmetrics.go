@@ -222,34 +222,19 @@ func omName(s string) (name, rest string, err error) {
 // omQuoted reads a quoted string at the start of s (escapes \\, \" and
 // \n), and returns it unescaped and what follows it.
 func omQuoted(s string) (string, string, error) {
-	var b strings.Builder
 	for i := 1; i < len(s); i++ {
-		switch c := s[i]; c {
+		switch s[i] {
 		case '"':
-			return b.String(), s[i+1:], nil
+			return omUnescape(s[1:i]), s[i+1:], nil
 		case '\\':
-			if i+1 == len(s) {
-				break
-			}
-			i++
-			switch s[i] {
-			case 'n':
-				b.WriteByte('\n')
-			case '\\', '"':
-				b.WriteByte(s[i])
-			default:
-				b.WriteByte('\\')
-				b.WriteByte(s[i])
-			}
-		default:
-			b.WriteByte(c)
+			i++ // the escaped byte ends nothing
 		}
 	}
 	return "", "", fmt.Errorf("unterminated quoted string %q", clip(s))
 }
 
-// omUnescape unescapes a help text: \\, \" and \n (another escape is
-// kept as written).
+// omUnescape unescapes a help text or a quoted string's inside: \\, \"
+// and \n (another escape is kept as written).
 func omUnescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
