@@ -155,6 +155,7 @@ func CheckDir(ctx context.Context, dir string) (*Report, error) {
 		}
 	}
 	mixedLayouts(r, byLayout, dir)
+	inDirLayout(r, byLayout)
 	xc.report(r)
 	for _, c := range mappedBy(dir, names) {
 		r.add(c)
@@ -182,6 +183,45 @@ func mixedLayouts(r *Report, byLayout map[int][]string, dir string) {
 	for _, name := range few {
 		r.add(Problem{Shard: name, Kind: KindMixedLayout, path: filepath.Join(dir, name),
 			Detail: fmt.Sprintf("the %s, where %d other shards have the %s: Python's collector of either release fails on the other's files; left as they are (remove the older release's shards once no process of it runs, or migrate the directory into one layout)", fewL, len(many), manyL)})
+	}
+}
+
+// inDirLayout makes the shards to rewrite keep the entry layout of the
+// directory's sound shards (the more numerous one's, when it holds both).
+// A damaged shard's own bytes may not tell its layout: one cut short
+// within its first entry's timestamp reads as a whole entry in the 8-byte
+// layout only, and one whose second entry is damaged reads one entry in
+// either. Rewritten in the other layout, it would make the directory one
+// that Python's collector of either release fails on (mixed-layout); in
+// the directory's, its values are kept and read (timestamps, which the
+// 8-byte layout has none of, are 0 in the 16-byte one, as an entry never
+// set() holds them; entries read in the 16-byte layout lose theirs in the
+// 8-byte one, which its clients never read).
+func inDirLayout(r *Report, byLayout map[int][]string) {
+	old, cur := len(byLayout[filestore.LayoutLegacy]), len(byLayout[filestore.LayoutTimestamp])
+	layout := filestore.LayoutTimestamp
+	switch {
+	case old == cur:
+		return
+	case old > cur:
+		layout = filestore.LayoutLegacy
+	}
+	for i := range r.Problems {
+		p := &r.Problems[i]
+		if p.Repair != RepairRewrite || p.in == nil || p.in.Layout == layout {
+			continue
+		}
+		// A tie between the layouts goes to the hint: read again so,
+		// the detail names what is wrong in the directory's layout.
+		if again, err := filestore.InspectFile(p.path, layout); err == nil && again.Layout == layout &&
+			len(again.Entries) == len(p.in.Entries) && again.Problem != "" {
+			p.in, p.Detail = again, fmt.Sprintf("%s; %d entries readable before it", again.Detail, len(again.Entries))
+			continue
+		}
+		in := *p.in
+		in.Layout = layout
+		p.in = &in
+		p.Detail += fmt.Sprintf("; a repair writes it in the %d-byte layout of the directory's other shards", layout)
 	}
 }
 

@@ -3,6 +3,7 @@ package fsck
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -369,5 +370,51 @@ func TestRepairRefusesQuarantineInStore(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Repair(context.Background(), dir, RepairOptions{Quarantine: filepath.Join(dir, "quarantine")}); err != nil {
 		t.Errorf("quarantine inside the store under another name: %v", err)
+	}
+}
+
+// TestRepairKeepsTheDirectorysLayout: a shard cut short within its first
+// entry's timestamp reads as one whole entry in the 8-byte layout only
+// (the value sits at the same place in both), so its layout cannot be
+// told from its own bytes. The repair rewrites it in the layout of the
+// directory's other shards, keeping the value: written in the 8-byte
+// layout beside 16-byte shards it made the directory mixed-layout, which
+// fsck then reported. The same for a legacy directory's first shard
+// whose second entry is damaged: one entry reads in either layout, and no
+// shard before it hinted at the directory's.
+func TestRepairKeepsTheDirectorysLayout(t *testing.T) {
+	for _, layout := range []int{16, 8} {
+		dir := t.TempDir()
+		cut := shard(layout, 0, c1, c2)
+		entry1 := len(shard(layout, 0, c1)) // the end of the first entry
+		want := filestore.ProblemTruncated
+		if layout == 16 {
+			cut = cut[:entry1-5] // within the first entry's timestamp
+		} else {
+			cut = append([]byte(nil), cut...)
+			cut[entry1+4] = '{' // the second entry's key is no JSON list
+			want = filestore.ProblemCorrupt
+		}
+		write(t, dir, "counter_1.db", cut)
+		write(t, dir, "counter_2.db", shard(layout, 1<<16, c1, c3))
+		write(t, dir, "counter_3.db", shard(layout, 1<<16, c2))
+		r, err := Repair(context.Background(), dir, RepairOptions{Quarantine: filepath.Join(t.TempDir(), "q"), Alive: func(string) store.Liveness { return store.AliveNo }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Problems) != 1 || r.Problems[0].Kind != want || !r.Problems[0].Done || r.Problems[0].Salvaged != 1 ||
+			layout == 8 && !strings.Contains(r.Problems[0].Detail, fmt.Sprintf("entry at offset %d: ", entry1)) {
+			t.Fatalf("layout %d: repair = %+v", layout, r.Problems)
+		}
+		in, err := filestore.InspectFile(filepath.Join(dir, "counter_1.db"), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Layout != layout || len(in.Entries) != 1 || in.Entries[0].Value != c1.v || !in.Sound() {
+			t.Errorf("layout %d: rewritten shard = %+v", layout, in)
+		}
+		if r, err = CheckDir(context.Background(), dir); err != nil || !r.Clean() {
+			t.Errorf("layout %d: after the repair: %+v, %v", layout, r, err)
+		}
 	}
 }
