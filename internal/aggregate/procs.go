@@ -71,8 +71,16 @@ func MergeOf(kind store.Kind, mode string) Merge {
 }
 
 // rank orders contributions of value v at timestamp ts: the larger, the
-// more worth keeping.
+// more worth keeping. A mostrecent series serves the value of the latest
+// timestamp, NaN or not, so its contributions rank by timestamp alone; a
+// NaN timestamp, which never wins in Python (0.0 < nan is false), last.
 func (m Merge) rank(v, ts float64) float64 {
+	if m == MergeLatest {
+		if math.IsNaN(ts) {
+			return math.Inf(-1)
+		}
+		return ts
+	}
 	if math.IsNaN(v) {
 		return math.Inf(-1)
 	}
@@ -81,8 +89,6 @@ func (m Merge) rank(v, ts float64) float64 {
 		return -v
 	case MergeMax:
 		return v
-	case MergeLatest:
-		return ts
 	}
 	return math.Abs(v)
 }
@@ -458,8 +464,7 @@ func (b *breakdowns) contribs(n int) []Contribution { return cut(&b.cs, n, 4096)
 
 // sort orders b.order as sortContrib did the contributions: by b.ranks,
 // the largest first, then by pid (b.places); stable, as
-// slices.SortStableFunc (whose insertion sort this is, up to 20), for
-// ranks that do not order (a NaN timestamp of mostrecent).
+// slices.SortStableFunc (whose insertion sort this is, up to 20).
 func (b *breakdowns) sort() {
 	ord, ranks, places := b.order, b.ranks, b.places
 	if len(ord) > 20 {

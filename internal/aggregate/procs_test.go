@@ -342,3 +342,33 @@ func refSortContrib(cs []Contribution, how Merge) {
 		return store.ComparePIDs(a.PID, b.PID)
 	})
 }
+
+// TestMostrecentBreakdownKeepsTheServedProcess: a mostrecent series
+// serves the value of the latest timestamp, NaN included, so the
+// process that set it is the first of its breakdown (top's per-process
+// view), and kept when fewer processes are kept than contributed; a NaN
+// value ranked last, as it does for min and max, left the served
+// process out. A NaN timestamp never wins in Python and ranks last.
+func TestMostrecentBreakdownKeepsTheServedProcess(t *testing.T) {
+	k, err := store.ParseKey(`["g", "g", {}, "h"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New()
+	a.KeepProcesses(2)
+	for i, c := range []struct{ v, ts float64 }{{1, 100}, {math.NaN(), 300}, {3, 200}, {4, 0}, {5, math.NaN()}} {
+		id := store.ShardID{Kind: store.KindGauge, Mode: "mostrecent", PID: strconv.Itoa(10 + i)}
+		if err := a.AddShard(id, []store.Entry{{Key: k, Value: c.v, Timestamp: c.ts}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs := a.Families()
+	if len(fs) != 1 || len(fs[0].Samples) != 1 {
+		t.Fatalf("families = %+v", fs)
+	}
+	s := fs[0].Samples[0]
+	if !math.IsNaN(s.Value) || s.Procs == nil || len(s.Procs.Contrib) != 2 ||
+		s.Procs.Contrib[0].PID != "11" || s.Procs.Contrib[1].PID != "12" || s.Procs.Others != 3 {
+		t.Fatalf("value %v, breakdown %+v: want NaN from pid 11, then pid 12, 3 others", s.Value, s.Procs)
+	}
+}
