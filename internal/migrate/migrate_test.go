@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
@@ -516,4 +517,42 @@ func TestSumJournalCases(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestDuplicateKeySaysWhatItIs: a shard holding one key twice (fsck's
+// duplicate, two writers of one file) cannot be migrated; the error said
+// "(once as a legacy key?)" for it too. It names the duplicate as such,
+// says why nothing is written and what to do; one sample under a legacy
+// and a 4-element key is named as that.
+func TestDuplicateKeySaysWhatItIs(t *testing.T) {
+	const legacy = `["req", "req_total", {"code": "200"}]`
+	const asNew = `["req", "req_total", {"code": "200"}, "Multiprocess metric"]`
+	for _, c := range []struct {
+		keys []string
+		want []string
+	}{
+		{[]string{kReq, kErr, kReq}, []string{"holds the key " + kReq + " twice (fsck's duplicate", "writes nothing", "move the shard out of the source"}},
+		{[]string{legacy, asNew}, []string{"under two keys, " + legacy + " and " + asNew, "legacy 3-element key", "move the shard out of the source"}},
+	} {
+		dir := t.TempDir()
+		b := make([]byte, 8)
+		for i, k := range c.keys {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(k)))
+			b = append(b, k...)
+			b = append(b, strings.Repeat(" ", 8-(len(k)+4)%8)...)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(float64(i+1)))
+			b = binary.LittleEndian.AppendUint64(b, 0)
+		}
+		binary.LittleEndian.PutUint32(b, uint32(len(b)))
+		b = append(b, make([]byte, 1<<16-len(b))...)
+		if err := os.WriteFile(filepath.Join(dir, "counter_7.db"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Build(context.Background(), open(t, dir, 0), open(t, t.TempDir(), 16), Options{})
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("keys %q: err = %v, want it to say %q", c.keys, err, w)
+			}
+		}
+	}
 }

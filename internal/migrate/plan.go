@@ -232,6 +232,19 @@ var keyText = store.CanonicalKeyText
 // listed in Plan.SourceProblems; target problems are listed in
 // Plan.TargetProblems.
 
+// duplicateError says why a source shard holding one sample under the
+// key texts first and again cannot be migrated: the target holds one
+// value a sample, and which one Python's writer still updates (the last)
+// and what its collector serves (both merged) differ.
+func duplicateError(id store.ShardID, first, again string) error {
+	const why = "Python's collector merges both entries as it merges processes, its writer updates only the last: promstore cannot tell which value to migrate, and writes nothing"
+	const what = "move the shard out of the source to migrate the rest (promstore fsck lists every such shard)"
+	if first == again {
+		return fmt.Errorf("source shard %s holds the key %s twice (fsck's duplicate: two writers of one file, e.g. processes of two containers with the same pid); %s; %s", id, first, why, what)
+	}
+	return fmt.Errorf("source shard %s holds one sample under two keys, %s and %s, which the target names alike (e.g. a legacy 3-element key and the 4-element key with help %q it becomes); %s; %s", id, first, again, store.LegacyHelp, why, what)
+}
+
 func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, error) {
 	pol := opts.policy()
 	if pol == Sum && opts.Journal == "" {
@@ -262,8 +275,8 @@ func Build(ctx context.Context, src, dst store.Reader, opts Options) (*Plan, err
 		for i := range entries {
 			e := &entries[i]
 			text := store.CanonicalKeyText(e.Key)
-			if _, dup := idx[text]; dup {
-				return fmt.Errorf("source shard %s holds the sample %s twice (once as a legacy key?): cannot migrate it unambiguously", id, text)
+			if j, dup := idx[text]; dup {
+				return duplicateError(id, sp.Items[j].Sample.Key.Text, e.Key.Text)
 			}
 			idx[text] = len(sp.Items)
 			sp.Items = append(sp.Items, Item{Sample: store.Sample{Shard: tid, Key: e.Key, Value: e.Value, Timestamp: e.Timestamp}, Text: text})
