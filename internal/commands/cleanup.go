@@ -199,7 +199,7 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 		}
 		switch sp.Action {
 		case cleanup.Keep:
-			if opts.Verbose {
+			if opts.Verbose || leftUnread(sp) {
 				fmt.Fprintf(&b, "keep     %s  (%s)\n", name, sp.Reason)
 			}
 		case cleanup.Compact:
@@ -279,7 +279,7 @@ func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 	}
 	if p := res.Plan; p != nil {
 		for _, sp := range p.Shards {
-			if sp.Action == cleanup.Keep && !opts.Verbose {
+			if sp.Action == cleanup.Keep && !opts.Verbose && !leftUnread(sp) {
 				continue
 			}
 			j := cleanupShardJSON{Shard: sp.Info.ID.String(), Action: string(sp.Action), Reason: sp.Reason, Bytes: sp.Info.Bytes}
@@ -299,6 +299,13 @@ func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 	enc := json.NewEncoder(opts.IO.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// leftUnread reports whether sp is a shard of a selected pid left alone
+// because it cannot be read whole: listed without -v, as dump warns of it,
+// since the run does not deal with every shard of that pid.
+func leftUnread(sp cleanup.ShardPlan) bool {
+	return sp.Selected && sp.Action == cleanup.Keep && sp.Info.Unreadable
 }
 
 // namedPIDsKept says why a pid named by --pid is left alone as a whole

@@ -267,3 +267,30 @@ func TestCleanupSaysItWaitsForReaders(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s\nwant the wait for the reads said, then the interruption", code, errOut)
 	}
 }
+
+// TestCleanupNamesUnreadableShardOfSelectedPid: a selected pid's shard
+// that cannot be read whole (here a 0.25 mostrecent shard cut short) is
+// left alone, as dump skips it; the plan said nothing of it without -v,
+// so "--pid 4101" seemed to have dealt with every shard of the pid.
+func TestCleanupNamesUnreadableShardOfSelectedPid(t *testing.T) {
+	dir := testenv.CopyStore(t, filepath.Join(testenv.FixturesDir(t), "python-0.25-files", "store"))
+	if err := os.Truncate(filepath.Join(dir, "gauge_mostrecent_4101.db"), 2000); err != nil {
+		t.Fatal(err)
+	}
+	testenv.AgeFiles(t, dir)
+	want := "keep     gauge_mostrecent_4101  (unreadable, left alone: "
+	for _, dry := range []bool{true, false} {
+		args := []string{"cleanup", "--dir", dir, "--pid", "4101"}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "keep     gauge_all_4101") {
+			t.Errorf("dry run %v: exit %d, want %q and no other kept shard:\n%s\n--\n%s", dry, code, want, out, errOut)
+		}
+	}
+	code, out, errOut := runCLI(t, nil, "cleanup", "--dir", dir, "--pid", "4101", "--dry-run", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"shard": "gauge_mostrecent_4101"`) {
+		t.Errorf("json: exit %d, lacks the unreadable shard:\n%s%s", code, out, errOut)
+	}
+}
