@@ -15,8 +15,12 @@ type pythonClientFlag struct{ raw string }
 // register adds --python-client to cmd, with completion of the releases
 // whose output differs from the one before.
 func (p *pythonClientFlag) register(cmd *cobra.Command) {
+	what := "aggregate and spell floats"
+	if cmd.Name() == "serve" {
+		what = "aggregate, spell floats and negotiate formats"
+	}
 	cmd.Flags().StringVar(&p.raw, "python-client", "latest",
-		"aggregate and spell floats (and, for serve, negotiate) as this prometheus_client release does: "+strings.Join(pyclient.Known, ", ")+" (any 0.16 to "+pyclient.Latest.String()+"), or latest")
+		what+" as this prometheus_client release does: "+strings.Join(pyclient.Known, ", ")+" (any 0.16 to "+pyclient.Latest.String()+"), or latest")
 	_ = cmd.RegisterFlagCompletionFunc("python-client", cobra.FixedCompletions(append(append([]string{}, pyclient.Known...), "latest"), cobra.ShellCompDirectiveNoFileComp))
 }
 
