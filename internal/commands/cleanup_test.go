@@ -15,8 +15,6 @@ import (
 	"github.com/promstore/promstore/internal/cleanup"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
-	"github.com/promstore/promstore/internal/store/redisstore"
-	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -239,26 +237,8 @@ func TestCleanupNamedPIDWithoutLiveness(t *testing.T) {
 // which Redis keeps for up to 2 minutes) said nothing while it waited,
 // and seemed to hang; it says what it waits for after a second.
 func TestCleanupSaysItWaitsForReaders(t *testing.T) {
-	srv := testenv.StartRedis(t)
+	srv := storeWithLeakedReader(t)
 	ctx := context.Background()
-	c := srv.Client()
-	defer c.Close()
-	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{srv.URL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
-	if err := st.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: "4100"}, []store.Sample{{Key: k, Value: 1}}); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	now, err := c.Time(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.HSet(ctx, "gunicorn:promstore:readers", "leaked", strconv.FormatInt(now.Add(2*time.Minute).UnixMilli(), 10)).Err(); err != nil {
-		t.Fatal(err)
-	}
 	f, _, errOut := serveFactory(nil)
 	runCtx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
 	defer cancel()

@@ -284,18 +284,20 @@ func TestSidecarLeakedReaderKeepsNoScrapesOut(t *testing.T) {
 	t.Run("interval", func(t *testing.T) { testLeakedReader(t, "1s", "10s") })
 }
 
-func testLeakedReader(t *testing.T, every, timeout string) {
+// storeWithLeakedReader starts a redis-server holding a dead worker's
+// counter (stale at once for --stale-after) and a read registration no
+// reader will remove, kept for 2 minutes as a killed reader's would be.
+func storeWithLeakedReader(t *testing.T) *testenv.RedisServer {
+	t.Helper()
 	srv := testenv.StartRedis(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	c := srv.Client()
 	defer c.Close()
-	// A dead worker's counter, stale at once for --compact-stale-after.
-	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
 	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{srv.URL()}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	k := storetest.Key(t, "jobs", "jobs_total", nil, "Jobs.")
 	if err := st.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: "4100"}, []store.Sample{{Key: k, Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +309,13 @@ func testLeakedReader(t *testing.T, every, timeout string) {
 	if err := c.HSet(ctx, "gunicorn:promstore:readers", "leaked", strconv.FormatInt(now.Add(2*time.Minute).UnixMilli(), 10)).Err(); err != nil {
 		t.Fatal(err)
 	}
+	return srv
+}
+
+func testLeakedReader(t *testing.T, every, timeout string) {
+	srv := storeWithLeakedReader(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	url, done, log := startServe(t, ctx, "--redis-url", srv.URL(), "--compact-every", every, "--compact-stale-after", "1ms", "--compact-min-idle", "0",
 		"--scrape-timeout", timeout, "--log.level", "debug")
 	for i := range 8 {
