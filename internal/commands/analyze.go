@@ -98,7 +98,9 @@ func analyzeRun(ctx context.Context, opts *AnalyzeOptions) error {
 	if _, local := store.As[store.Local](st); local || opts.Local {
 		o.Alive = opts.Alive
 	}
-	if err != nil {
+	// Keys the listing found in no shard (a name that is not UTF-8, an
+	// unknown kind) are problems of the scan too: reported with the rest.
+	if _, partial := store.Partial(err); err != nil && !partial {
 		return err
 	}
 	if len(infos) == 0 {

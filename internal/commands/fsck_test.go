@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/promstore/promstore/internal/analyze"
 	"github.com/promstore/promstore/internal/fsck"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
@@ -280,5 +281,64 @@ func TestFsckCountsTheBarrier(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, filestore.BarrierName)); !os.IsNotExist(err) {
 		t.Errorf("barrier still there: %v", err)
+	}
+}
+
+// TestStrayRedisKeyIsReportedNotFatal: a key under the prefix that has
+// ":metric:" in its name but belongs to no shard (a name that is not
+// UTF-8, an unknown kind, too few parts) is one problem among the
+// others: fsck lists it with the rest of the store's problems (an orphan
+// elsewhere) and analyze reports the whole store with a warning naming
+// it. Both used to stop at the listing with the key's error alone.
+func TestStrayRedisKeyIsReportedNotFatal(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	const orphan = "gunicorn:counter:777:metric:0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name, key, detail string
+	}{
+		{"name not UTF-8", "gunicorn:counter:41\xff00:metric:0123", "key name is not valid UTF-8"},
+		{"unknown kind", "gunicorn:bogus:4100:metric:0123", `unknown metric kind "bogus"`},
+		{"too few parts", "gunicorn:x:metric:0123", "key name is not <prefix>:<kind>:<pid>:metric:<md5>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			testenv.LoadRedisJSONL(t, c, filepath.Join(testenv.FixturesDir(t), "gpe-0.2.4-redis", "store.jsonl"), nil)
+			for _, k := range []string{tt.key, orphan} {
+				if err := c.HSet(ctx, k, "value", "1.0").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			code, out, stderr := runCLI(t, nil, "fsck", "--redis-url", srv.URL(), "-o", "json")
+			var r fsck.Report
+			if err := json.Unmarshal([]byte(out), &r); code != 1 || err != nil {
+				t.Fatalf("fsck: exit %d, %v:\n%s%s", code, err, out, stderr)
+			}
+			details := map[string]string{}
+			for _, p := range r.Problems {
+				details[p.Shard] = p.Detail
+			}
+			// JSON strings hold UTF-8 only: a name's other bytes are U+FFFD.
+			if !strings.Contains(details[strings.ToValidUTF8(tt.key, "\uFFFD")], tt.detail) || !strings.Contains(details[orphan], "orphan metric hash") || len(r.Problems) != 2 {
+				t.Errorf("fsck problems %+v, want %q for %q and the orphan", r.Problems, tt.detail, tt.key)
+			}
+			if r.Shards != 53 || r.Samples != 1682 {
+				t.Errorf("fsck: %d shards, %d samples; want 53 (the fixture's and the orphan's) and 1682", r.Shards, r.Samples)
+			}
+
+			code, out, stderr = runCLI(t, nil, "analyze", "--redis-url", srv.URL(), "-o", "json")
+			var a analyze.Report
+			if err := json.Unmarshal([]byte(out), &a); code != 0 || err != nil {
+				t.Fatalf("analyze: exit %d, %v:\n%s%s", code, err, out, stderr)
+			}
+			if a.Series != 595 || !strings.Contains(stderr, tt.detail) {
+				t.Errorf("analyze: %d series, want 595; stderr lacks %q:\n%s", a.Series, tt.detail, stderr)
+			}
+		})
 	}
 }
