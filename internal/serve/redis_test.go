@@ -207,3 +207,52 @@ func TestRedisDownSaysSo(t *testing.T) {
 		t.Errorf("redis down: %q blames a cleanup check", r.body)
 	}
 }
+
+// TestFailedScrapeNamesWhatFailsIt: a scrape failed by a key that cannot
+// be read names that key and counts only such keys, not an orphan beside
+// it (which alone would be skipped and served): the error used to say
+// "2 shards could not be read; first: <the orphan>", pointing the user at
+// the one key that did not matter.
+func TestFailedScrapeNamesWhatFailsIt(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k, err := store.ParseKey(store.EncodeKey("jobs", "jobs_total", []store.Label{{Name: "queue", Value: "a"}}, "Jobs done."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.ShardID{Kind: store.KindCounter, PID: "4101"}
+	if err := st.WriteShard(ctx, id, []store.Sample{{Shard: id, Key: k, Value: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	c := rs.Client()
+	// The orphan's shard (pid 4100) sorts before the broken key's.
+	orphan := "gunicorn:counter:4100:metric:22222222222222222222222222222222"
+	bad := fmt.Sprintf("gunicorn:counter:4101:metric:%x", md5.Sum([]byte(k.Text)))
+	tests := []struct {
+		key, value string
+	}{
+		{orphan, "5.0"},
+		{bad, "notafloat"},
+	}
+	for _, tt := range tests {
+		if err := c.HSet(ctx, tt.key, "value", tt.value).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := start(t, Options{Store: cleanup.Consistent(st), StoreName: st.Describe()})
+	r := get(t, nil, srv.url+"/metrics", nil)
+	if r.status != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", r.status)
+	}
+	if !strings.Contains(r.body, "shard "+bad+`: value "notafloat" is not a number`) || strings.Contains(r.body, orphan) {
+		t.Errorf("the answer names %q, want the key that is not a number and not the orphan", r.body)
+	}
+	if logs := srv.logs.String(); !strings.Contains(logs, "shards=1 ") || !strings.Contains(logs, bad) {
+		t.Errorf("the log does not count and name the failing key alone:\n%s", logs)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -314,9 +315,12 @@ func (sc *scraper) read(f *flight) *snapshot {
 				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping a shard or key that holds no sample yet", "err", p)
 			}
 		default:
-			snap.err = err
+			// The error names what fails the scrape, not an orphan
+			// beside it that would have passed.
+			failing := slices.DeleteFunc(slices.Clone(problems), passing)
+			snap.err = &store.PartialError{Problems: failing}
 			sc.failures.log(ctx, sc.log, slog.LevelError, "unreadable shards", "store has unreadable shards; failing the scrape (--partial serves the rest)",
-				"shards", len(problems), "err", err)
+				"shards", len(failing), "err", snap.err)
 		}
 	case sc.base.Err() != nil:
 		// The server stopped the read: its shutdown grace ran out.
@@ -509,12 +513,20 @@ func gzipBytes(p []byte) ([]byte, error) {
 // that runs on this host (being created).
 func onlyPassing(problems []*store.ShardError) bool {
 	for _, p := range problems {
-		switch {
-		case p.Kind == store.ProblemOrphan:
-		case p.Kind == store.ProblemEmptyFile && p.ID.PID != "" && store.ProcessAlive(p.ID.PID) == store.AliveYes:
-		default:
+		if !passing(p) {
 			return false
 		}
 	}
 	return len(problems) > 0
+}
+
+// passing reports whether p is a problem that passes (see onlyPassing).
+func passing(p *store.ShardError) bool {
+	switch {
+	case p.Kind == store.ProblemOrphan:
+		return true
+	case p.Kind == store.ProblemEmptyFile && p.ID.PID != "" && store.ProcessAlive(p.ID.PID) == store.AliveYes:
+		return true
+	}
+	return false
 }
