@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -338,6 +339,79 @@ func TestStrayRedisKeyIsReportedNotFatal(t *testing.T) {
 			}
 			if a.Series != 595 || !strings.Contains(stderr, tt.detail) {
 				t.Errorf("analyze: %d series, want 595; stderr lacks %q:\n%s", a.Series, tt.detail, stderr)
+			}
+		})
+	}
+}
+
+// TestFsckChecksEveryMetaHash: a meta hash that names nothing for its own
+// metric hash is reported even when another process's meta hash of the
+// same md5 names the sample (a read names all of an md5's metric hashes
+// by the one that sorts first): Python's collector reads each metric
+// hash's own meta hash and skips the sample. fsck said "no problems".
+func TestFsckChecksEveryMetaHash(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		breaks func(meta string) error
+		detail string // with the meta hash's name for %s
+	}{
+		{"no original_key", func(meta string) error { return c.HDel(ctx, meta, "original_key").Err() },
+			"orphan metric hash: meta hash %s has no original_key"},
+		{"wrong type", func(meta string) error {
+			if err := c.Del(ctx, meta).Err(); err != nil {
+				return err
+			}
+			return c.RPush(ctx, meta, "x").Err()
+		}, "orphan metric hash: reading meta hash %s: WRONGTYPE"},
+		{"not JSON", func(meta string) error { return c.HSet(ctx, meta, "original_key", "not json {").Err() },
+			`original_key "not json {" does not hash to`},
+		{"another sample's key", func(meta string) error {
+			return c.HSet(ctx, meta, "original_key", `["x", "x_total", {}, "h"]`).Err()
+		}, `original_key "[\"x\", \"x_total\", {}, \"h\"]" does not hash to`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			testenv.LoadRedisJSONL(t, c, filepath.Join(testenv.FixturesDir(t), "gpe-0.2.4-redis", "store.jsonl"), nil)
+			// A counter sample of pid 4103 whose md5 pid 4100 holds too.
+			metas, err := c.Keys(ctx, "gunicorn:counter:4103:meta:*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			meta := ""
+			for _, m := range metas {
+				if n, err := c.Exists(ctx, strings.Replace(m, ":4103:", ":4100:", 1)).Result(); err == nil && n == 1 {
+					meta = m
+					break
+				}
+			}
+			if meta == "" {
+				t.Fatal("no counter md5 of both pid 4100 and pid 4103")
+			}
+			if err := tt.breaks(meta); err != nil {
+				t.Fatal(err)
+			}
+			metric := strings.Replace(meta, ":meta:", ":metric:", 1)
+			want := tt.detail
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, meta)
+			}
+
+			code, out, stderr := runCLI(t, nil, "fsck", "--redis-url", srv.URL(), "-o", "json")
+			var r fsck.Report
+			if err := json.Unmarshal([]byte(out), &r); code != 1 || err != nil {
+				t.Fatalf("exit %d, %v:\n%s%s", code, err, out, stderr)
+			}
+			if len(r.Problems) != 1 || r.Problems[0].Shard != metric || !strings.Contains(r.Problems[0].Detail, want) {
+				t.Errorf("problems %+v, want one of %s: %q", r.Problems, metric, want)
+			}
+			if r.Samples != 1681 {
+				t.Errorf("%d samples readable, want 1681", r.Samples)
 			}
 		})
 	}

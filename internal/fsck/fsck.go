@@ -293,11 +293,17 @@ func duplicateRule(name string) string {
 
 // CheckStore checks a store through the store adapter (a Redis store):
 // every key its scan cannot read (orphan metric hashes, values that do
-// not parse, keys of the wrong type), and the checks across shards. The
+// not parse, keys of the wrong type), each metric hash's own meta hash
+// (which Python's collector reads for it, where a read names every
+// metric hash of an md5 by one of them), and the checks across shards. The
 // modeless gauge hashes the listing notes are the exporter's normal
 // artefacts, not problems.
 func CheckStore(ctx context.Context, st store.Store) (*Report, error) {
 	r := &Report{Store: st.Describe()}
+	// Every record on its own: in Redis, each metric hash's meta hash,
+	// which Python's collector reads for it.
+	store.CheckEveryRecord(st, true)
+	defer store.CheckEveryRecord(st, false)
 	infos, err := st.Shards(ctx)
 	if _, partial := store.Partial(err); err != nil && !partial {
 		return nil, err

@@ -124,3 +124,23 @@ func KeepReads(st Reader, on bool) bool {
 	}
 	return ok
 }
+
+// RecordChecker is implemented by a store whose reads may take one record
+// as standing for others that must say the same (a Redis store names
+// every metric hash of one md5 by one meta hash): CheckEveryRecord makes
+// its reads check each record on its own, reporting the ones that say
+// otherwise (fsck), at the cost of more reads.
+type RecordChecker interface {
+	// CheckEveryRecord turns checking every record on or off.
+	CheckEveryRecord(on bool)
+}
+
+// CheckEveryRecord turns checking every record on or off in st when it
+// (or a store it wraps) is a RecordChecker; it reports whether it was.
+func CheckEveryRecord(st Reader, on bool) bool {
+	c, ok := As[RecordChecker](st)
+	if ok {
+		c.CheckEveryRecord(on)
+	}
+	return ok
+}

@@ -127,7 +127,15 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 	vr.flush()
 	byMI, groups := pl.groups()
 	reps := make(chan error, 1)
-	go func() { reps <- s.readReps(fctx, groups, kc) }()
+	if s.everyMeta.Load() {
+		// Every member is named by its own meta hash (readOwnNames).
+		for _, g := range groups {
+			g.failed = true
+		}
+		reps <- nil
+	} else {
+		go func() { reps <- s.readReps(fctx, groups, kc) }()
+	}
 	plans, loose := pl.finish(byMI)
 	nameErr := <-reps
 	var own map[*item]nameResult

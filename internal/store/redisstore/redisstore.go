@@ -60,7 +60,18 @@ type Store struct {
 	keys, roundTrips, samples, problems atomic.Int64
 	// keyCaches keeps parsed original_key texts from scan to scan.
 	keyCaches keyCaches
+	// everyMeta makes reads name each metric hash by its own meta hash
+	// (see CheckEveryRecord).
+	everyMeta atomic.Bool
 }
+
+// CheckEveryRecord makes reads name each metric hash by its own meta
+// hash rather than by the meta hash of its md5 that sorts first (see
+// nameGroup), so that a meta hash that names nothing (no original_key, a
+// key of another type, a text of another md5) is reported, as Python's
+// collector, which reads each one, skips its sample. Reads then make one
+// more command per metric hash. For fsck.
+func (s *Store) CheckEveryRecord(on bool) { s.everyMeta.Store(on) }
 
 // Stats counts the work a Store did since Open (or ResetStats).
 type Stats struct {
