@@ -104,7 +104,7 @@ func analyzeRun(ctx context.Context, opts *AnalyzeOptions) error {
 		return err
 	}
 	if len(infos) == 0 {
-		_ = reportNoShards(opts.IO.ErrOut, st, false)
+		_ = reportNoShards(ctx, opts.IO.ErrOut, st, false)
 	}
 	r, err := analyze.Run(ctx, st, infos, o)
 	if err != nil {

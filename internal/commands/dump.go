@@ -248,7 +248,7 @@ func checkEmptyOutput(ctx context.Context, opts *DumpOptions, st store.Store) er
 	}
 	infos, err := st.Shards(ctx)
 	if err == nil && len(infos) == 0 {
-		return reportNoShards(opts.IO.ErrOut, st, opts.Strict)
+		return reportNoShards(ctx, opts.IO.ErrOut, st, opts.Strict)
 	}
 	if err == nil && slices.ContainsFunc(infos, func(in store.ShardInfo) bool { return in.Samples > 0 }) {
 		fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: --match %q selects none of the families of %s\n", opts.Match, st.Describe())

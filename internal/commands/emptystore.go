@@ -5,23 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/promstore/promstore/internal/store"
 )
 
 // noShardsProblem words a store that holds no shards at all, saying what
-// a store looks like, so that a mistyped path or prefix is noticed.
-func noShardsProblem(st store.Store) string {
+// a store looks like and naming the stores found next to it (a Redis
+// server's other key prefixes), so that a mistyped path or prefix is
+// noticed. A failed look for those is left out of the message.
+func noShardsProblem(ctx context.Context, st store.Store) string {
+	msg := st.Describe() + " holds no shards"
 	if e, ok := store.As[store.Explainer](st); ok {
-		return st.Describe() + " holds no shards: " + e.WhatAStoreIs()
+		msg += ": " + e.WhatAStoreIs()
 	}
-	return st.Describe() + " holds no shards"
+	if f, ok := store.As[store.StoreFinder](st); ok {
+		if near, err := f.NearbyStores(ctx); err == nil && len(near) > 0 {
+			msg += "; metric hashes were found with " + strings.Join(near, ", ")
+		}
+	}
+	return msg
 }
 
 // reportNoShards warns on errOut that st holds no shards, or with strict
 // returns that as the error (exit 1).
-func reportNoShards(errOut io.Writer, st store.Store, strict bool) error {
-	msg := noShardsProblem(st)
+func reportNoShards(ctx context.Context, errOut io.Writer, st store.Store, strict bool) error {
+	msg := noShardsProblem(ctx, st)
 	if strict {
 		return fmt.Errorf("%s; --strict given", msg)
 	}
@@ -43,7 +52,7 @@ func checkShards(ctx context.Context, errOut io.Writer, st store.Store, strict b
 	if len(infos) > 0 {
 		return nil
 	}
-	return reportNoShards(errOut, st, strict)
+	return reportNoShards(ctx, errOut, st, strict)
 }
 
 // emptyStore stands for a target directory a dry run does not create.

@@ -124,3 +124,38 @@ func TestDumpMatchNothingWarns(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisPrefixHints: the commonest cause of an empty Redis store is a
+// missing or short --redis-prefix. A prefix that holds no shards names
+// the prefixes the server holds metric hashes under; a prefix that is
+// the start of another's (my for my:app) names the longer one in each
+// key's warning.
+func TestRedisPrefixHints(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	sample := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	for _, prefix := range []string{"my:app", "team a"} {
+		if code, _, stderr := runCLI(t, nil, "migrate", "file-to-redis", "--dir", sample, "--redis-url", srv.URL(), "--redis-prefix", prefix); code != 0 {
+			t.Fatalf("migrate to %q: exit %d: %s", prefix, code, stderr)
+		}
+	}
+	if err := srv.Client().Set(context.Background(), "session:metric:x", "not a metric", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		prefix string
+		want   string // in stderr; "" for none at all
+	}{
+		{"gunicorn", "holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes); metric hashes were found with --redis-prefix my:app, --redis-prefix 'team a'\n"},
+		{"my", `key name: unknown metric kind "app": is the prefix my:app? (--redis-prefix my:app)` + "\n"},
+		{"team", "prefix team holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes); metric hashes were found with --redis-prefix my:app, --redis-prefix 'team a'\n"},
+		{"my:app", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.prefix, func(t *testing.T) {
+			code, _, stderr := runCLI(t, nil, "dump", "--redis-url", srv.URL(), "--redis-prefix", tc.prefix)
+			if code != 0 || (tc.want == "") != (stderr == "") || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant it to hold %q", code, stderr, tc.want)
+			}
+		})
+	}
+}

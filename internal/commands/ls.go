@@ -173,7 +173,7 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "promstore: warning: %v\n", p)
 	}
 	if len(infos) == 0 && len(loose) == 0 {
-		_ = reportNoShards(opts.IO.ErrOut, st, false)
+		_ = reportNoShards(ctx, opts.IO.ErrOut, st, false)
 	}
 	format := opts.Format
 	if format == "" {

@@ -239,7 +239,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	prepare := func(st store.Store) {
 		store.KeepReads(st, true)
 		if infos, err := st.Shards(ctx); err == nil && len(infos) == 0 {
-			logger.Warn("the store holds no shards; serving an empty exposition until some appear", "problem", noShardsProblem(st))
+			logger.Warn("the store holds no shards; serving an empty exposition until some appear", "problem", noShardsProblem(ctx, st))
 		}
 	}
 	st, err := opts.Store(ctx)

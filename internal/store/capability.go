@@ -99,6 +99,17 @@ type Explainer interface {
 	WhatAStoreIs() string
 }
 
+// StoreFinder is implemented by a store that can look, when it holds no
+// shards, for shards of its kind next to it (a Redis store: under other
+// key prefixes), for the message that it holds none: a mistyped or
+// missing prefix is the usual cause.
+type StoreFinder interface {
+	// NearbyStores names up to a few stores of this kind found near it,
+	// each as the flag that selects it (e.g. "--redis-prefix my:app"); it
+	// looks at a bounded number of keys or files, never the whole server.
+	NearbyStores(ctx context.Context) ([]string, error)
+}
+
 // Stater is implemented by a store that can list its shards without
 // counting their samples (a stat and a header per file).
 type Stater interface {

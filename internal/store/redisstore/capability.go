@@ -27,10 +27,11 @@ func (s *Store) WhatAStoreIs() string {
 
 // The capabilities a Redis store has.
 var (
-	_ store.Pinger     = (*Store)(nil)
-	_ store.ShardOrder = (*Store)(nil)
-	_ store.SampleKeys = (*Store)(nil)
-	_ store.AuxStore   = (*Store)(nil)
-	_ store.TTLSampler = (*Store)(nil)
-	_ store.Explainer  = (*Store)(nil)
+	_ store.Pinger      = (*Store)(nil)
+	_ store.ShardOrder  = (*Store)(nil)
+	_ store.SampleKeys  = (*Store)(nil)
+	_ store.AuxStore    = (*Store)(nil)
+	_ store.TTLSampler  = (*Store)(nil)
+	_ store.Explainer   = (*Store)(nil)
+	_ store.StoreFinder = (*Store)(nil)
 )
