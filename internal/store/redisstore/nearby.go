@@ -15,8 +15,8 @@ import (
 // Bounds of NearbyStores' look: SCAN calls per node, keys asked per call,
 // prefixes named.
 const (
-	nearbyScans   = 20
-	nearbyCount   = 1000
+	nearbyScans    = 20
+	nearbyCount    = 1000
 	nearbyPrefixes = 5
 )
 
