@@ -21,7 +21,7 @@ func noShardsProblem(ctx context.Context, st store.Store) string {
 	}
 	if f, ok := store.As[store.StoreFinder](st); ok {
 		if near, err := f.NearbyStores(ctx); err == nil && len(near) > 0 {
-			msg += "; metric hashes were found with " + strings.Join(near, ", ")
+			msg += "; shards were found with " + strings.Join(near, ", ")
 		}
 	}
 	return msg

@@ -145,9 +145,9 @@ func TestRedisPrefixHints(t *testing.T) {
 		prefix string
 		want   string // in stderr; "" for none at all
 	}{
-		{"gunicorn", "holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes); metric hashes were found with --redis-prefix my:app, --redis-prefix 'team a'\n"},
+		{"gunicorn", "holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes); shards were found with --redis-prefix my:app, --redis-prefix 'team a'\n"},
 		{"my", `key name: unknown metric kind "app": is the prefix my:app? (--redis-prefix my:app)` + "\n"},
-		{"team", "prefix team holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes); metric hashes were found with --redis-prefix my:app, --redis-prefix 'team a'\n"},
+		{"team", "prefix team holds no shards: no metric hashes under the prefix (a store is the <prefix>:<kind>:<pid>:metric:<md5> hashes gunicorn-prometheus-exporter writes); shards were found with --redis-prefix my:app, --redis-prefix 'team a'\n"},
 		{"my:app", ""},
 	}
 	for _, tc := range tests {
@@ -157,5 +157,29 @@ func TestRedisPrefixHints(t *testing.T) {
 				t.Errorf("exit %d, stderr:\n%s\nwant it to hold %q", code, stderr, tc.want)
 			}
 		})
+	}
+}
+
+// TestNoShardsNamesSubdirStores: a directory with no shards whose
+// subdirectories hold some (a parent of PROMETHEUS_MULTIPROC_DIR given
+// by mistake) names them as the --dir to give, quoted for a shell.
+func TestNoShardsNamesSubdirStores(t *testing.T) {
+	parent := t.TempDir()
+	sample := filepath.Join(testenv.RepoRoot(t), "testdata", "sample-store")
+	for _, sub := range []string{"web multiproc", "worker"} {
+		if err := os.Rename(testenv.CopyStore(t, sample), filepath.Join(parent, sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(parent, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := "holds no shards: a store is a directory of *.db files (counter_1234.db, gauge_livesum_1234.db, ...) that prometheus_client writes in multiprocess mode; shards were found with --dir '" +
+		filepath.Join(parent, "web multiproc") + "', --dir " + filepath.Join(parent, "worker") + "\n"
+	for _, args := range [][]string{{"dump"}, {"ls"}} {
+		code, _, stderr := runCLI(t, nil, append(args, "--dir", parent)...)
+		if code != 0 || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant it to hold %q", args, code, stderr, want)
+		}
 	}
 }

@@ -229,3 +229,15 @@ type Store interface {
 	// Close releases connections and mappings.
 	Close() error
 }
+
+// ShellWord quotes s for a POSIX shell when it holds anything but letters,
+// digits and -_.:/@+,=, so that a flag value a message suggests can be
+// pasted (--redis-prefix 'team a').
+func ShellWord(s string) string {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/@+,=", r)) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
+}

@@ -128,4 +128,5 @@ var (
 	_ store.ShardLocator = (*Store)(nil)
 	_ store.Stater       = (*Store)(nil)
 	_ store.Explainer    = (*Store)(nil)
+	_ store.StoreFinder  = (*Store)(nil)
 )

@@ -64,7 +64,7 @@ func (s *Store) NearbyStores(ctx context.Context) ([]string, error) {
 	}
 	flags := make([]string, len(prefixes))
 	for i, p := range prefixes {
-		flags[i] = "--redis-prefix " + shellWord(p)
+		flags[i] = "--redis-prefix " + store.ShellWord(p)
 	}
 	return flags, nil
 }
@@ -85,15 +85,4 @@ func metricKeyPrefix(k string) (string, bool) {
 	}
 	prefix := strings.Join(parts[:n-4], ":")
 	return prefix, prefix != ""
-}
-
-// shellWord quotes s for a POSIX shell when it holds anything but letters,
-// digits and -_.:/@+,=.
-func shellWord(s string) string {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:/@+,=", r)) {
-			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-		}
-	}
-	return s
 }

@@ -24,17 +24,3 @@ func TestMetricKeyPrefix(t *testing.T) {
 		}
 	}
 }
-
-func TestShellWord(t *testing.T) {
-	for in, want := range map[string]string{
-		"gunicorn": "gunicorn",
-		"my:app":   "my:app",
-		"team a":   "'team a'",
-		"it's":     `'it'\''s'`,
-		"a*":       "'a*'",
-	} {
-		if got := shellWord(in); got != want {
-			t.Errorf("shellWord(%q) = %s, want %s", in, got, want)
-		}
-	}
-}

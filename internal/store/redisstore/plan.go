@@ -110,7 +110,7 @@ func (pl *planner) add(batch []string, read func(key string) int32) {
 		if _, _, err := store.ParseKindName(n.kind); err != nil {
 			if p, ok := metricKeyPrefix(k); ok && strings.HasPrefix(p, pl.s.cfg.Prefix+":") {
 				// my:app:counter:... read with --redis-prefix my.
-				err = fmt.Errorf("%w: is the prefix %s? (--redis-prefix %s)", err, p, shellWord(p))
+				err = fmt.Errorf("%w: is the prefix %s? (--redis-prefix %s)", err, p, store.ShellWord(p))
 			}
 			pl.loose = append(pl.loose, problem(k, "key name", err))
 			continue
