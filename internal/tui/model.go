@@ -237,6 +237,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && !m.filtering {
+		return m.handleRunes(msg.Runes)
+	}
 	m.note = ""
 	if m.filtering {
 		switch {
@@ -326,6 +329,21 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.openHistogram()
 	}
 	return m, nil
+}
+
+// handleRunes handles keys that reached the program in one read of the
+// terminal (typed ahead over a slow link, a held key, "?G" sent at once):
+// Bubble Tea hands them over as one message with several runes, which
+// matches no binding, so all of them were lost. Each is a key of its own;
+// those after a "/" go to the filter, as typed.
+func (m Model) handleRunes(runes []rune) (tea.Model, tea.Cmd) {
+	cmds := make([]tea.Cmd, 0, len(runes))
+	for _, r := range runes {
+		nm, cmd := m.handleKey(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		m = nm.(Model)
+		cmds = append(cmds, cmd)
+	}
+	return m, tea.Batch(cmds...)
 }
 
 func (m Model) handleDetailKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/promstore/promstore/internal/store"
@@ -326,4 +327,65 @@ func TestBreakdownRestHasNoBar(t *testing.T) {
 	if !strings.Contains(screen(m), "+24 more") {
 		t.Errorf("no rest row:\n%s", screen(m))
 	}
+}
+
+// TestKeysReadTogether: keys that reach the program in one read of the
+// terminal (typed ahead over a slow link, a held key) come as one message
+// with several runes; each must count, not none.
+func TestKeysReadTogether(t *testing.T) {
+	runes := func(s string) tea.Msg { return tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)} }
+	tests := []struct {
+		name  string
+		msgs  []tea.Msg
+		check func(t *testing.T, m Model)
+	}{
+		{"moves", []tea.Msg{runes("jjj")}, func(t *testing.T, m Model) {
+			if m.cursor != 3 {
+				t.Errorf("cursor on row %d, want 3", m.cursor)
+			}
+		}},
+		{"help then last row", []tea.Msg{runes("?G")}, func(t *testing.T, m Model) {
+			if !m.help.ShowAll || m.cursor != len(m.visible)-1 {
+				t.Errorf("full help %v, cursor %d; want full help, cursor %d", m.help.ShowAll, m.cursor, len(m.visible)-1)
+			}
+		}},
+		{"filter typed after the slash", []tea.Msg{runes("/kind"), tea.KeyMsg{Type: tea.KeyEnter}}, func(t *testing.T, m Model) {
+			if m.filtering || m.filterText() != "kind" {
+				t.Errorf("filtering %v, filter %q; want the filter kind applied", m.filtering, m.filterText())
+			}
+		}},
+		{"a paste is no keys", []tea.Msg{tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jjq"), Paste: true}}, func(t *testing.T, m Model) {
+			if m.cursor != 0 {
+				t.Errorf("cursor on row %d after a paste, want 0", m.cursor)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.check(t, update(t, sampleModel(t, 100, 24), tt.msgs...))
+		})
+	}
+}
+
+// TestKeysReadTogetherQuit: a q among keys read together quits.
+func TestKeysReadTogetherQuit(t *testing.T) {
+	_, cmd := sampleModel(t, 100, 24).Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("jq")})
+	if cmd == nil {
+		t.Fatal("no command for jq, want quit")
+	}
+	msgs := []tea.Msg{cmd()}
+	if b, ok := msgs[0].(tea.BatchMsg); ok {
+		msgs = msgs[:0]
+		for _, c := range b {
+			if c != nil {
+				msgs = append(msgs, c())
+			}
+		}
+	}
+	for _, msg := range msgs {
+		if _, ok := msg.(tea.QuitMsg); ok {
+			return
+		}
+	}
+	t.Errorf("jq gave %v, want a quit", msgs)
 }
