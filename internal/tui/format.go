@@ -11,10 +11,20 @@ import (
 	"github.com/promstore/promstore/internal/render"
 )
 
-// formatValue writes a sample value compactly: integers in full up to
-// 1e12, other values with six significant digits, and NaN/±Inf as the
-// exposition spells them.
-func formatValue(v float64) string {
+// formatValue writes a sample value for a column of valueW cells (see
+// formatValueW).
+func formatValue(v float64) string { return formatValueW(v, valueW) }
+
+// formatValueW writes a sample value as dump does, as the shortest decimal
+// that reads back as the same float (fixed notation from 1e-4 to 1e16,
+// exponent notation outside, as Python's repr; integers without ".0"), when
+// that fits in width cells. A longer one is rounded to as many digits as
+// fit, keeping a decimal of a value that is not an integer (else it is
+// written with an exponent), so that it never shows as another integer
+// (28942530991.69 is 2.894253e+10, not 28942530992). NaN and ±Inf are
+// spelled as the exposition spells them; a width of 0 or less never
+// rounds.
+func formatValueW(v float64, width int) string {
 	if s, ok := render.SpecialValue(v); ok {
 		return s
 	}
@@ -22,27 +32,50 @@ func formatValue(v float64) string {
 		return "0"
 	}
 	a := math.Abs(v)
-	if v == math.Trunc(v) && a < 1e12 {
-		return strconv.FormatFloat(v, 'f', -1, 64)
+	fixed := a >= 1e-4 && a < 1e16
+	var s string
+	if fixed {
+		s = strconv.FormatFloat(v, 'f', -1, 64)
+	} else {
+		s = strconv.FormatFloat(v, 'e', -1, 64)
 	}
-	if a < 1e-3 || a >= 1e12 {
-		return strconv.FormatFloat(v, 'g', 4, 64)
+	if width <= 0 || len(s) <= width {
+		return s
 	}
-	digits := int(math.Floor(math.Log10(a))) + 1
-	dec := min(max(6-digits, 0), 6)
-	s := strconv.FormatFloat(v, 'f', dec, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if dot := strings.IndexByte(s, '.'); fixed && dot >= 0 && dot+2 <= width {
+		// As many decimals as fit (rounding up may add a digit: 9.99 to 10.0).
+		for dec := width - dot - 1; dec >= 1; dec-- {
+			if r := strconv.FormatFloat(v, 'f', dec, 64); len(r) <= width {
+				return trimFraction(r)
+			}
+		}
+	}
+	for prec := 15; prec >= 0; prec-- {
+		r := strconv.FormatFloat(v, 'e', prec, 64)
+		mant, exp, _ := strings.Cut(r, "e")
+		if r = trimFraction(mant) + "e" + exp; len(r) <= width {
+			return r
+		}
 	}
 	return s
 }
 
-// formatRate writes a per-second rate; NaN means no rate.
+// trimFraction drops the trailing zeros of a decimal fraction, and its
+// dot when nothing is left after it.
+func trimFraction(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	return strings.TrimRight(strings.TrimRight(s, "0"), ".")
+}
+
+// formatRate writes a per-second rate for the rate column; NaN means no
+// rate.
 func formatRate(r float64) string {
 	if math.IsNaN(r) {
 		return ""
 	}
-	return formatValue(r)
+	return formatValueW(r, rateW)
 }
 
 var sparkLevels = []rune("▁▂▃▄▅▆▇█")

@@ -9,32 +9,58 @@ import (
 	"github.com/promstore/promstore/internal/store"
 )
 
+// TestFormatValue: a value shows as dump prints it (Python's repr, the
+// shortest decimal that reads back as the same float) when that fits in
+// the column; a longer one is rounded to what fits, never to another
+// integer. The walk of top found 5e-324 shown as 4.941e-324, heap bytes
+// of 28942530991.69 shown as 28942530992 and 211.5942 as 211.594.
 func TestFormatValue(t *testing.T) {
 	tests := []struct {
-		v    float64
-		want string
+		v     float64
+		width int
+		want  string
 	}{
-		{0, "0"},
-		{math.Copysign(0, -1), "0"},
-		{68, "68"},
-		{-512, "-512"},
-		{1234567890123, "1.235e+12"},
-		{123456789012, "123456789012"},
-		{99999999999, "99999999999"},
-		{329.75, "329.75"},
-		{78.11890000000005, "78.1189"},
-		{1530.9585, "1530.96"},
-		{0.0123456, "0.012346"},
-		{0.5, "0.5"},
-		{1e-7, "1e-07"},
-		{1.5e15, "1.5e+15"},
-		{math.NaN(), "NaN"},
-		{math.Inf(1), "+Inf"},
-		{math.Inf(-1), "-Inf"},
+		{0, 12, "0"},
+		{math.Copysign(0, -1), 12, "0"},
+		{68, 12, "68"},
+		{-512, 12, "-512"},
+		{211.5942, 12, "211.5942"},
+		{-689.371, 12, "-689.371"},
+		{5e-324, 12, "5e-324"},
+		{1e308, 12, "1e+308"},
+		{-1.5e-07, 12, "-1.5e-07"},
+		{1e-7, 12, "1e-07"},
+		{0.0001, 12, "0.0001"},
+		{0.0123456, 12, "0.0123456"},
+		{1530.9585, 12, "1530.9585"},
+		{0.5, 12, "0.5"},
+		{329.75, 12, "329.75"},
+		{123456789012, 12, "123456789012"},
+		{99999999999, 12, "99999999999"},
+		{1.5e15, 12, "1.5e+15"},
+		// Longer than the column: rounded to what fits.
+		{78.11890000000005, 12, "78.1189"},
+		{0.30000000000000004, 12, "0.3"},
+		{28942530991.690136, 12, "2.894253e+10"},
+		{1234567890123, 12, "1.234568e+12"},
+		{9.617358322119747e+16, 12, "9.617358e+16"},
+		{-9.999999999999, 12, "-10"},
+		{2.0 / 3, 10, "0.66666667"},
+		{1234567.5, 8, "1.23e+06"},
+		// Width 0: never rounded.
+		{28942530991.690136, 0, "28942530991.690136"},
+		{9.617358322119747e+16, 0, "9.617358322119747e+16"},
+		{math.NaN(), 12, "NaN"},
+		{math.Inf(1), 12, "+Inf"},
+		{math.Inf(-1), 3, "-Inf"},
 	}
 	for _, tt := range tests {
-		if got := formatValue(tt.v); got != tt.want {
-			t.Errorf("formatValue(%v) = %q, want %q", tt.v, got, tt.want)
+		got := formatValueW(tt.v, tt.width)
+		if got != tt.want {
+			t.Errorf("formatValueW(%v, %d) = %q, want %q", tt.v, tt.width, got, tt.want)
+		}
+		if tt.width > 0 && len(got) > max(tt.width, 4) {
+			t.Errorf("formatValueW(%v, %d) = %q: wider than the column", tt.v, tt.width, got)
 		}
 	}
 	if formatRate(math.NaN()) != "" || formatRate(2.5) != "2.5" {

@@ -308,7 +308,7 @@ func (m *Model) breakdownLines() []string {
 		return []string{m.styles.Dim.Render("the series is no longer in the store (esc: back)")}
 	}
 	st := m.series[sr.Key]
-	summary := fmt.Sprintf("value %s", formatValue(sr.Value))
+	summary := fmt.Sprintf("value %s", formatValueW(sr.Value, 0)) // exact, as dump prints it
 	if r := m.rates[st.idx]; !math.IsNaN(r) {
 		summary += fmt.Sprintf(" · rate %s/s", formatValue(r))
 	}
@@ -379,9 +379,9 @@ func (m *Model) histogramLines() []string {
 	if h == nil {
 		return nil
 	}
-	summary := fmt.Sprintf("count %s", formatValue(h.Count))
+	summary := fmt.Sprintf("count %s", formatValueW(h.Count, 0)) // exact, as dump prints them
 	if h.HasSum {
-		summary += fmt.Sprintf(" · sum %s", formatValue(h.Sum))
+		summary += fmt.Sprintf(" · sum %s", formatValueW(h.Sum, 0))
 		if h.Count > 0 {
 			summary += fmt.Sprintf(" · mean %s", formatValue(h.Sum/h.Count))
 		}
@@ -417,8 +417,8 @@ func (m *Model) histogramLines() []string {
 		if peak > 0 {
 			bb = bar(in[i]/peak, barW)
 		}
-		rows = append(rows, strings.Repeat(" ", markerW)+fit(safeText(b.LEText), leW)+" "+fitRight(formatValue(b.Count), cumW)+" "+
-			m.styles.Value.Render(fitRight(formatValue(in[i]), inW))+" "+m.styles.Bar.Render(bb))
+		rows = append(rows, strings.Repeat(" ", markerW)+fit(safeText(b.LEText), leW)+" "+fitRight(formatValueW(b.Count, cumW), cumW)+" "+
+			m.styles.Value.Render(fitRight(formatValueW(in[i], inW), inW))+" "+m.styles.Bar.Render(bb))
 	}
 	return append(lines, window(rows, m.detail, m.detailHeight())...)
 }
