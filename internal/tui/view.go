@@ -393,6 +393,12 @@ func (m *Model) histogramLines() []string {
 	if m.width < narrowDetailW {
 		leW, cumW, inW = 10, 10, 10 // the count in the bucket still fits in 40 columns
 	}
+	// A bound longer than the column (1.23456789012e+12, as 0.25 spells
+	// it 1.23456789012e+012) widens it as far as the counts leave room:
+	// cut short, it reads as another bound.
+	for _, b := range h.Buckets {
+		leW = max(leW, min(ansi.StringWidth(safeText(b.LEText)), m.width-markerW-cumW-inW-3))
+	}
 	barW := min(max(m.width-markerW-leW-cumW-inW-3, 0), 40)
 	lines := []string{
 		m.seriesTitle(h.Family, h.LabelText, "histogram"),

@@ -389,3 +389,29 @@ func TestKeysReadTogetherQuit(t *testing.T) {
 	}
 	t.Errorf("jq gave %v, want a quit", msgs)
 }
+
+// TestHistogramLongBounds: a bucket bound longer than the LE column's 14
+// cells (1.23456789012e+12; 0.25 spells it 1.23456789012e+012) is shown
+// whole where the terminal has room; cut short, "1.23456789012…" read as
+// another bound.
+func TestHistogramLongBounds(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	les := []string{"1e+09", "1.23456789012e+12", "1.23456789012345e+15", "+Inf"}
+	var samples []store.Sample
+	for i, le := range les {
+		samples = append(samples, sample(mkKey("size", "size_bucket", "le", le), float64(i+1)))
+	}
+	samples = append(samples, sample(mkKey("size", "size_sum"), 5e12))
+	writeShard(t, st, store.ShardID{Kind: store.KindHistogram, PID: "7"}, samples...)
+	for _, w := range []int{100, 60} {
+		m := read(t, update(t, New(NewStoreSource(st, SourceOptions{})), sized(w, 20)))
+		m = update(t, m, press("h")...)
+		s := screen(m)
+		for _, le := range les {
+			if !strings.Contains(s, "  "+le+" ") {
+				t.Errorf("width %d: bound %s not shown whole:\n%s", w, le, s)
+			}
+		}
+	}
+}
