@@ -1,28 +1,48 @@
 package tui
 
 import (
+	"bufio"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strings"
 )
 
 // Print writes snap as a plain table: a header naming the store, then one
 // line per series with its name, labels and value (exact, as the
-// exposition of snap.Client writes it). It is what top prints when its output is not a
-// terminal.
+// exposition of snap.Client writes it), the columns padded to the widest
+// cell in terminal cells (a wide character takes two). It is what top
+// prints when its output is not a terminal (Table.Print streams the same).
 func Print(w io.Writer, snap *Snapshot) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "# %s · read %s in %s\n", safeText(snap.Store), snap.Time.Format("2006-01-02 15:04:05"), roundDuration(snap.Took))
-	fmt.Fprintf(tw, "# shards %d · %s · series %d · samples %d\n", snap.Shards, pidSummary(snap.PIDs), len(snap.Series), snap.Samples)
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "# %s · read %s in %s\n", safeText(snap.Store), snap.Time.Format("2006-01-02 15:04:05"), roundDuration(snap.Took))
+	fmt.Fprintf(bw, "# shards %d · %s · series %d · samples %d\n", snap.Shards, pidSummary(snap.PIDs), len(snap.Series), snap.Samples)
 	for _, p := range snap.Problems {
-		fmt.Fprintf(tw, "# skipped: %s\n", safeText(p))
+		fmt.Fprintf(bw, "# skipped: %s\n", safeText(p))
 	}
-	fmt.Fprintln(tw, "NAME\tLABELS\tVALUE")
+	rows := [][2]string{{"NAME", "LABELS"}}
 	for i := range snap.Series {
-		sr := &snap.Series[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", safeText(sr.Name), sr.LabelText, snap.Client.FloatToGoString(sr.Value))
+		rows = append(rows, [2]string{safeText(snap.Series[i].Name), snap.Series[i].LabelText})
 	}
-	if err := tw.Flush(); err != nil {
+	var widths [2]int
+	for _, r := range rows {
+		for c := range r {
+			widths[c] = max(widths[c], textWidth([]byte(r[c])))
+		}
+	}
+	const padding = 2
+	for i, r := range rows {
+		for c := range r {
+			bw.WriteString(r[c])
+			bw.WriteString(strings.Repeat(" ", widths[c]+padding-textWidth([]byte(r[c]))))
+		}
+		if i == 0 {
+			bw.WriteString("VALUE\n")
+			continue
+		}
+		bw.WriteString(snap.Client.FloatToGoString(snap.Series[i-1].Value))
+		bw.WriteByte('\n')
+	}
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/promstore/promstore/internal/aggregate"
 	"github.com/promstore/promstore/internal/store"
 )
@@ -43,7 +45,8 @@ func (t *Table) Series() int { return t.series }
 // Print writes the table as Print writes a snapshot of the same read,
 // byte for byte, but row by row as it goes: the label texts are made and
 // the columns measured first, then each row is written through a buffer
-// (a tabwriter would hold every cell of 170,000 rows until the end).
+// (a tabwriter would hold every cell of 170,000 rows until the end, and
+// measures runes, not cells).
 func (t *Table) Print(w io.Writer) error {
 	snap := t.Snapshot
 	bw := bufio.NewWriterSize(w, 64<<10)
@@ -55,22 +58,22 @@ func (t *Table) Print(w io.Writer) error {
 	// The label texts, end to end, and the widths of the columns.
 	var texts []byte
 	ends := make([]int, 0, t.series)
-	nameW, labelW := utf8.RuneCountInString("NAME"), utf8.RuneCountInString("LABELS")
+	nameW, labelW := len("NAME"), len("LABELS")
 	for i := range t.fams {
 		for j := range t.fams[i].Samples {
 			s := &t.fams[i].Samples[j]
-			nameW = max(nameW, utf8.RuneCountInString(safeText(s.Name)))
+			nameW = max(nameW, textWidth([]byte(safeText(s.Name))))
 			start := len(texts)
 			texts = appendLabelText(texts, s.Labels)
-			labelW = max(labelW, utf8.RuneCount(texts[start:]))
+			labelW = max(labelW, textWidth(texts[start:]))
 			ends = append(ends, len(texts))
 		}
 	}
-	const padding = 2 // as Print's tabwriter
+	const padding = 2 // as Print
 	var row []byte
 	cell := func(text []byte, width int) {
 		row = append(row, text...)
-		for n := utf8.RuneCount(text); n < width+padding; n++ {
+		for n := textWidth(text); n < width+padding; n++ {
 			row = append(row, ' ')
 		}
 	}
@@ -100,6 +103,18 @@ func (t *Table) Print(w io.Writer) error {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	return nil
+}
+
+// textWidth is how many terminal cells text takes: a wide character (日,
+// 🚀) two, a combining one none. Columns padded by runes instead stood
+// out of line by a cell for each wide character of a row.
+func textWidth(text []byte) int {
+	for _, c := range text {
+		if c >= utf8.RuneSelf {
+			return ansi.StringWidth(string(text))
+		}
+	}
+	return len(text)
 }
 
 // appendLabelText appends labelText(ls) to b.

@@ -4,15 +4,17 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
 )
 
 // TestTablePrintEqualsPrint: the streamed table of top --once is, byte
-// for byte, what Print makes of a snapshot of the same read (tabwriter's
-// columns), for the sample store and for labels that are escaped, wide
+// for byte, what Print makes of a snapshot of the same read, for the sample store and for labels that are escaped, wide
 // (non-ASCII) or invalid UTF-8, and a problem shard.
 func TestTablePrintEqualsPrint(t *testing.T) {
 	ctx := context.Background()
@@ -64,3 +66,42 @@ func TestTablePrintEqualsPrint(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+// TestTableColumnsAlignInCells: the VALUE column of top --once starts in
+// the same terminal column on every row, whatever the labels hold: wide
+// characters (日本, 🚀) take two cells. Padded by runes, the rows of the
+// sample store's kind="日本" and kind="🚀 rocket" stood out of line.
+func TestTableColumnsAlignInCells(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	var ss []store.Sample
+	for i, v := range []string{"plain", "日本", "🚀 rocket", "ünïcødé", "e\u0301", "tab\there"} {
+		ss = append(ss, sample(mkKey("odd", "odd_total", "v", v), float64(i)))
+	}
+	writeShard(t, st, store.ShardID{Kind: store.KindCounter, PID: "7"}, ss...)
+	for _, d := range []string{sampleStore, dir} {
+		tab, err := ReadTable(ctx, openStore(t, d), SourceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := tab.Print(&out); err != nil {
+			t.Fatal(err)
+		}
+		col := -1
+		for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+			if strings.HasPrefix(l, "#") {
+				continue
+			}
+			value := l[strings.LastIndexByte(l, ' ')+1:]
+			at := ansi.StringWidth(l[:len(l)-len(value)])
+			if col < 0 {
+				col = at // the header's VALUE
+			}
+			if at != col {
+				t.Errorf("%s: value %s starts in column %d, VALUE in %d: %q", d, value, at, col, l)
+			}
+		}
+	}
+}
