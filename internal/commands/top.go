@@ -46,8 +46,8 @@ line while the last good data stays on screen.
 Keys (? shows them all): n/v/r sort by name/value/rate, / filters by a regular
 expression over family and labels, t switches the sparkline between values and
 rates, p pauses, enter shows what each process contributes to the selected
-series, h shows a histogram's buckets with estimated p50/p90/p99, esc goes back,
-q quits.
+series, h shows a histogram's buckets with estimated p50/p90/p99, w lists the
+shards the last read skipped and why, esc goes back, q quits.
 
 When standard output is not a terminal, or with --once, top prints one snapshot
 as a table and exits.`,

@@ -12,6 +12,7 @@ type KeyMap struct {
 	Pause                         key.Binding
 	Breakdown                     key.Binding
 	Histogram                     key.Binding
+	Skipped                       key.Binding
 	Back                          key.Binding
 	Help                          key.Binding
 	Quit                          key.Binding
@@ -40,6 +41,7 @@ func DefaultKeyMap() KeyMap {
 		Pause:      key.NewBinding(key.WithKeys("p", " "), key.WithHelp("p", "pause")),
 		Breakdown:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "per process")),
 		Histogram:  key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "histogram")),
+		Skipped:    key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "skipped shards")),
 		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 		Help:       key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
@@ -60,6 +62,6 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End},
 		{k.SortName, k.SortValue, k.SortRate, k.Filter, k.ToggleRate},
-		{k.Breakdown, k.Histogram, k.Back, k.Pause, k.Help, k.Quit},
+		{k.Breakdown, k.Histogram, k.Skipped, k.Back, k.Pause, k.Help, k.Quit},
 	}
 }

@@ -35,6 +35,7 @@ const (
 	viewMain viewKind = iota
 	viewBreakdown
 	viewHistogram
+	viewSkipped
 )
 
 type sortKey int
@@ -327,6 +328,12 @@ func (m Model) handleKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Histogram):
 		m.want = m.selKey
 		m.openHistogram()
+	case key.Matches(msg, m.keys.Skipped):
+		if m.snap == nil || len(m.snap.Problems) == 0 {
+			m.note = "the last read skipped no shard"
+			return m, nil
+		}
+		m.view, m.detail = viewSkipped, 0
 	}
 	return m, nil
 }

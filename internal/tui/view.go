@@ -31,6 +31,8 @@ func (m Model) View() string {
 		lines = append(lines, m.breakdownLines()...)
 	case viewHistogram:
 		lines = append(lines, m.histogramLines()...)
+	case viewSkipped:
+		lines = append(lines, m.skippedLines()...)
 	default:
 		lines = append(lines, m.tableLines()...)
 	}
@@ -74,6 +76,8 @@ func (m *Model) detailLines() int {
 		if m.hist != nil {
 			return len(m.hist.Buckets)
 		}
+	case viewSkipped:
+		return len(m.skippedRows())
 	case viewBreakdown:
 		if sr := m.selected(); sr != nil {
 			n := len(sr.Contrib)
@@ -168,7 +172,7 @@ func (m *Model) statusLine() string {
 	case m.snap == nil:
 		st = m.styles.Dim.Render("waiting for the first read…")
 	case len(m.snap.Problems) > 0:
-		msg := fmt.Sprintf("! %d shard(s) skipped: %s", len(m.snap.Problems), safeText(m.snap.Problems[0]))
+		msg := fmt.Sprintf("! %d shard(s) skipped (w: why): %s", len(m.snap.Problems), safeText(m.snap.Problems[0]))
 		st = m.styles.StatusWarn.Render(fit(msg, m.width))
 	case m.snap.Shards == 0:
 		// An empty or mistyped directory, a prefix with no keys: every
@@ -427,6 +431,44 @@ func (m *Model) histogramLines() []string {
 			m.styles.Value.Render(fitRight(formatValueW(in[i], inW), inW))+" "+m.styles.Bar.Render(bb))
 	}
 	return append(lines, window(rows, m.detail, m.detailHeight())...)
+}
+
+// skippedRows are the problems of the last read, each wrapped to the
+// width of the screen: the status line has room for the first one only,
+// cut at its end.
+func (m *Model) skippedRows() []string {
+	if m.snap == nil {
+		return nil
+	}
+	var rows []string
+	w := max(m.width-markerW, 1)
+	for _, p := range m.snap.Problems {
+		for i, l := range strings.Split(ansi.Wrap(safeText(p), w, " "), "\n") {
+			marker := "• "
+			if i > 0 {
+				marker = "  "
+			}
+			rows = append(rows, marker+l)
+		}
+	}
+	return rows
+}
+
+func (m *Model) skippedLines() []string {
+	n := 0
+	if m.snap != nil {
+		n = len(m.snap.Problems)
+	}
+	summary := fmt.Sprintf("%d shard(s) could not be read; the rest of the store is shown", n)
+	if n == 0 {
+		summary = "the last read skipped no shard"
+	}
+	lines := []string{
+		m.styles.Title.Render(fit("skipped shards", m.width)),
+		m.styles.Stats.Render(fit(summary, m.width)),
+		m.styles.Dim.Render(fit("esc: back", m.width)),
+	}
+	return append(lines, window(m.skippedRows(), m.detail, m.detailHeight())...)
 }
 
 // window returns at most h rows starting at off.

@@ -183,6 +183,7 @@ func TestViewFitsEverySize(t *testing.T) {
 		"breakdown": {"enter"},
 		"histogram": {"/", "latency", "enter", "h"},
 		"help":      {"?"},
+		"skipped":   {"w"},
 	}
 	for name, ks := range views {
 		for w := 1; w <= 140; w += 17 {
@@ -413,5 +414,42 @@ func TestHistogramLongBounds(t *testing.T) {
 				t.Errorf("width %d: bound %s not shown whole:\n%s", w, le, s)
 			}
 		}
+	}
+}
+
+// TestViewSkippedShards: w lists every shard the last read skipped, each
+// message whole (wrapped), at any width; the status line had room for the
+// first one only, cut at 80 columns before saying what was wrong with it.
+func TestViewSkippedShards(t *testing.T) {
+	dir := testenv.CopyStore(t, sampleStore)
+	for _, name := range []string{"counter_998.db", "counter_999.db"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("garbage"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, size := range [][2]int{{40, 40}, {80, 24}, {200, 60}} {
+		m := New(NewStoreSource(openStore(t, dir), SourceOptions{Alive: alivePolicy}))
+		m = read(t, update(t, m, sized(size[0], size[1])))
+		if len(m.snap.Problems) != 2 {
+			t.Fatalf("problems %q, want two", m.snap.Problems)
+		}
+		m = update(t, m, press("w")...)
+		var body strings.Builder
+		for _, l := range strings.Split(screen(m), "\n")[6:] {
+			body.WriteString(strings.TrimPrefix(l, "• "))
+		}
+		flat := func(s string) string { return strings.Join(strings.Fields(s), "") }
+		for _, p := range m.snap.Problems {
+			if !strings.Contains(flat(body.String()), flat(p)) {
+				t.Errorf("%dx%d: %q not shown whole:\n%s", size[0], size[1], p, screen(m))
+			}
+		}
+		if m = update(t, m, press("esc")...); m.view != viewMain {
+			t.Errorf("%dx%d: esc left view %d, want the main view", size[0], size[1], m.view)
+		}
+	}
+	m := update(t, sampleModel(t, 100, 24), press("w")...)
+	if m.view != viewMain || !strings.Contains(screen(m), "the last read skipped no shard") {
+		t.Errorf("w on a store read whole:\n%s", screen(m))
 	}
 }
