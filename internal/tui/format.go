@@ -75,7 +75,30 @@ func formatRate(r float64) string {
 	if math.IsNaN(r) {
 		return ""
 	}
-	return formatValueW(r, rateW)
+	return formatEstimate(r)
+}
+
+// formatEstimate writes a number top computed rather than read (a rate, a
+// mean, a quantile's interpolation) compactly: integers in full up to
+// 1e12, other values with six significant digits (four with an
+// exponent). Its further digits are noise of the estimate, and they would
+// change at every read.
+func formatEstimate(v float64) string {
+	if s, ok := render.SpecialValue(v); ok {
+		return s
+	}
+	if v == 0 {
+		return "0"
+	}
+	a := math.Abs(v)
+	if v == math.Trunc(v) && a < 1e12 {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if a < 1e-3 || a >= 1e12 {
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	}
+	digits := int(math.Floor(math.Log10(a))) + 1
+	return trimFraction(strconv.FormatFloat(v, 'f', min(max(6-digits, 0), 6), 64))
 }
 
 var sparkLevels = []rune("▁▂▃▄▅▆▇█")

@@ -68,6 +68,30 @@ func TestFormatValue(t *testing.T) {
 	}
 }
 
+// TestFormatEstimate: what top computes (rates, means, quantiles) keeps
+// six significant digits: its further digits are the estimate's noise.
+func TestFormatEstimate(t *testing.T) {
+	tests := []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"},
+		{68, "68"},
+		{53.654996, "53.655"},
+		{3.2383333333333333, "3.23833"},
+		{1530.9585, "1530.96"},
+		{0.0123456, "0.012346"},
+		{1234567890123, "1.235e+12"},
+		{1e-7, "1e-07"},
+		{math.Inf(-1), "-Inf"},
+	}
+	for _, tt := range tests {
+		if got := formatEstimate(tt.v); got != tt.want {
+			t.Errorf("formatEstimate(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
 func TestSparkline(t *testing.T) {
 	tests := []struct {
 		vals  []float64

@@ -314,7 +314,7 @@ func (m *Model) breakdownLines() []string {
 	st := m.series[sr.Key]
 	summary := fmt.Sprintf("value %s", formatValueW(sr.Value, 0)) // exact, as dump prints it
 	if r := m.rates[st.idx]; !math.IsNaN(r) {
-		summary += fmt.Sprintf(" · rate %s/s", formatValue(r))
+		summary += fmt.Sprintf(" · rate %s/s", formatEstimate(r))
 	}
 	n := len(sr.Contrib) + sr.Others
 	summary += fmt.Sprintf(" · %d process", n)
@@ -387,11 +387,11 @@ func (m *Model) histogramLines() []string {
 	if h.HasSum {
 		summary += fmt.Sprintf(" · sum %s", formatValueW(h.Sum, 0))
 		if h.Count > 0 {
-			summary += fmt.Sprintf(" · mean %s", formatValue(h.Sum/h.Count))
+			summary += fmt.Sprintf(" · mean %s", formatEstimate(h.Sum/h.Count))
 		}
 	}
 	for _, q := range []float64{0.5, 0.9, 0.99} {
-		summary += fmt.Sprintf(" · p%g %s", q*100, formatValue(Quantile(q, h.Buckets)))
+		summary += fmt.Sprintf(" · p%g %s", q*100, formatEstimate(Quantile(q, h.Buckets)))
 	}
 	leW, cumW, inW := 14, 12, 12
 	if m.width < narrowDetailW {
