@@ -67,7 +67,34 @@ func (m *Model) tableHeight() int {
 // detailHeight is the number of rows the breakdown and histogram views
 // show.
 func (m *Model) detailHeight() int {
-	return max(m.height-6-m.helpHeight(), 1)
+	return max(m.height-5-m.helpHeight()-max(len(m.histogramSummary()), 1), 1)
+}
+
+// histogramSummary is the histogram view's count, sum, mean and estimated
+// quantiles: one line where the width has room for it, else two, the
+// quantiles on the second (cut at the end of one line, at 40 columns they
+// were not seen at all); none outside the histogram view.
+func (m *Model) histogramSummary() []string {
+	h := m.hist
+	if m.view != viewHistogram || h == nil {
+		return nil
+	}
+	summary := fmt.Sprintf("count %s", formatValueW(h.Count, 0)) // exact, as dump prints them
+	if h.HasSum {
+		summary += fmt.Sprintf(" · sum %s", formatValueW(h.Sum, 0))
+		if h.Count > 0 {
+			summary += fmt.Sprintf(" · mean %s", formatEstimate(h.Sum/h.Count))
+		}
+	}
+	var qs []string
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		qs = append(qs, fmt.Sprintf("p%g %s", q*100, formatEstimate(Quantile(q, h.Buckets))))
+	}
+	quantiles := strings.Join(qs, " · ")
+	if one := summary + " · " + quantiles; ansi.StringWidth(one) <= m.width {
+		return []string{one}
+	}
+	return []string{summary, quantiles}
 }
 
 func (m *Model) detailLines() int {
@@ -383,16 +410,6 @@ func (m *Model) histogramLines() []string {
 	if h == nil {
 		return nil
 	}
-	summary := fmt.Sprintf("count %s", formatValueW(h.Count, 0)) // exact, as dump prints them
-	if h.HasSum {
-		summary += fmt.Sprintf(" · sum %s", formatValueW(h.Sum, 0))
-		if h.Count > 0 {
-			summary += fmt.Sprintf(" · mean %s", formatEstimate(h.Sum/h.Count))
-		}
-	}
-	for _, q := range []float64{0.5, 0.9, 0.99} {
-		summary += fmt.Sprintf(" · p%g %s", q*100, formatEstimate(Quantile(q, h.Buckets)))
-	}
 	leW, cumW, inW := 14, 12, 12
 	if m.width < narrowDetailW {
 		leW, cumW, inW = 10, 10, 10 // the count in the bucket still fits in 40 columns
@@ -404,12 +421,12 @@ func (m *Model) histogramLines() []string {
 		leW = max(leW, min(ansi.StringWidth(safeText(b.LEText)), m.width-markerW-cumW-inW-3))
 	}
 	barW := min(max(m.width-markerW-leW-cumW-inW-3, 0), 40)
-	lines := []string{
-		m.seriesTitle(h.Family, h.LabelText, "histogram"),
-		m.styles.Stats.Render(fit(summary, m.width)),
-		m.styles.ColumnHeader.Render(strings.Repeat(" ", markerW) + fit("LE", leW) + " " + fitRight("CUMULATIVE", cumW) + " " +
-			fitRight("IN BUCKET", inW) + " " + fit("", barW)),
+	lines := []string{m.seriesTitle(h.Family, h.LabelText, "histogram")}
+	for _, l := range m.histogramSummary() {
+		lines = append(lines, m.styles.Stats.Render(fit(l, m.width)))
 	}
+	lines = append(lines, m.styles.ColumnHeader.Render(strings.Repeat(" ", markerW)+fit("LE", leW)+" "+fitRight("CUMULATIVE", cumW)+" "+
+		fitRight("IN BUCKET", inW)+" "+fit("", barW)))
 	in := make([]float64, len(h.Buckets))
 	peak := 0.0
 	for i, b := range h.Buckets {
