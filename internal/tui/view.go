@@ -71,30 +71,34 @@ func (m *Model) detailHeight() int {
 }
 
 // histogramSummary is the histogram view's count, sum, mean and estimated
-// quantiles: one line where the width has room for it, else two, the
-// quantiles on the second (cut at the end of one line, at 40 columns they
-// were not seen at all); none outside the histogram view.
+// quantiles, on as many lines as the width needs, each item whole where it
+// fits on a line (cut at the end of one line, at 40 columns the quantiles,
+// what the view is for, were not seen at all); none outside the histogram
+// view.
 func (m *Model) histogramSummary() []string {
 	h := m.hist
 	if m.view != viewHistogram || h == nil {
 		return nil
 	}
-	summary := fmt.Sprintf("count %s", formatValueW(h.Count, 0)) // exact, as dump prints them
+	items := []string{"count " + formatValueW(h.Count, 0)} // exact, as dump prints them
 	if h.HasSum {
-		summary += fmt.Sprintf(" · sum %s", formatValueW(h.Sum, 0))
+		items = append(items, "sum "+formatValueW(h.Sum, 0))
 		if h.Count > 0 {
-			summary += fmt.Sprintf(" · mean %s", formatEstimate(h.Sum/h.Count))
+			items = append(items, "mean "+formatEstimate(h.Sum/h.Count))
 		}
 	}
-	var qs []string
 	for _, q := range []float64{0.5, 0.9, 0.99} {
-		qs = append(qs, fmt.Sprintf("p%g %s", q*100, formatEstimate(Quantile(q, h.Buckets))))
+		items = append(items, fmt.Sprintf("p%g %s", q*100, formatEstimate(Quantile(q, h.Buckets))))
 	}
-	quantiles := strings.Join(qs, " · ")
-	if one := summary + " · " + quantiles; ansi.StringWidth(one) <= m.width {
-		return []string{one}
+	lines := []string{items[0]}
+	for _, it := range items[1:] {
+		if last := &lines[len(lines)-1]; ansi.StringWidth(*last+" · "+it) <= m.width {
+			*last += " · " + it
+			continue
+		}
+		lines = append(lines, it)
 	}
-	return []string{summary, quantiles}
+	return lines
 }
 
 func (m *Model) detailLines() int {

@@ -394,7 +394,8 @@ func TestKeysReadTogetherQuit(t *testing.T) {
 // TestHistogramLongBounds: a bucket bound longer than the LE column's 14
 // cells (1.23456789012e+12; 0.25 spells it 1.23456789012e+012) is shown
 // whole where the terminal has room; cut short, "1.23456789012…" read as
-// another bound.
+// another bound. The summary above the buckets wraps between its items, so
+// that the quantiles are seen at 40 columns.
 func TestHistogramLongBounds(t *testing.T) {
 	dir := t.TempDir()
 	st := openStore(t, dir)
@@ -405,10 +406,19 @@ func TestHistogramLongBounds(t *testing.T) {
 	}
 	samples = append(samples, sample(mkKey("size", "size_sum"), 5e12))
 	writeShard(t, st, store.ShardID{Kind: store.KindHistogram, PID: "7"}, samples...)
-	for _, w := range []int{100, 60} {
+	for _, w := range []int{100, 60, 40} {
 		m := read(t, update(t, New(NewStoreSource(st, SourceOptions{})), sized(w, 20)))
 		m = update(t, m, press("h")...)
 		s := screen(m)
+		// The summary wraps between its items: each is whole.
+		for _, item := range []string{"count 10", "sum 5000000000000", "mean 500000000000", "p50 8.235e+14", "p90 1.235e+15", "p99 1.235e+15"} {
+			if !strings.Contains(s, item) {
+				t.Errorf("width %d: %q not shown whole:\n%s", w, item, s)
+			}
+		}
+		if w < 60 {
+			continue // the counts leave 15 cells for the bounds
+		}
 		for _, le := range les {
 			if !strings.Contains(s, "  "+le+" ") {
 				t.Errorf("width %d: bound %s not shown whole:\n%s", w, le, s)
