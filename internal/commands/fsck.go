@@ -183,7 +183,7 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 				remove++
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", tableCell(p.Shard), p.Kind, tableCell(action), tableCell(p.Detail))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", store.NameText(p.Shard), p.Kind, tableCell(action), tableCell(p.Detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/promstore/promstore/internal/analyze"
 	"github.com/promstore/promstore/internal/fsck"
@@ -200,21 +202,22 @@ func TestFsckRedisDetails(t *testing.T) {
 	}
 }
 
-// TestFsckTableKeepsOddNamesOnOneRow: a shard name holding a newline or
-// tab (any byte but "/" may be in a file name) stays on its table row.
+// TestFsckTableKeepsOddNamesOnOneRow: a shard name holding a newline,
+// tab or a byte that is not UTF-8 (any byte but "/" may be in a file
+// name) stays on its table row, quoted as Go quotes it so no byte is lost.
 func TestFsckTableKeepsOddNamesOnOneRow(t *testing.T) {
 	dir := t.TempDir()
-	for _, n := range []string{"counter_90\n02.db", "counter_90\t03.db"} {
+	for _, n := range []string{"counter_90\n02.db", "counter_90\t03.db", "counter_90\xff04.db"} {
 		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	code, out, stderr := runCLI(t, nil, "fsck", "--dir", dir)
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if code != 1 || len(lines) != 4 {
-		t.Fatalf("exit %d, %d lines, want 1 and a header, 2 rows and the summary:\n%s%s", code, len(lines), out, stderr)
+	if code != 1 || len(lines) != 5 {
+		t.Fatalf("exit %d, %d lines, want 1 and a header, 3 rows and the summary:\n%s%s", code, len(lines), out, stderr)
 	}
-	for i, want := range []string{`counter_90 03.db `, `counter_90\n02.db `} {
+	for i, want := range []string{`"counter_90\t03.db" `, `"counter_90\n02.db" `, `"counter_90\xff04.db" `} {
 		if !strings.HasPrefix(lines[i+1], want) || !strings.Contains(lines[i+1], "empty file") {
 			t.Errorf("row %q, want it to start %q", lines[i+1], want)
 		}
@@ -339,6 +342,15 @@ func TestStrayRedisKeyIsReportedNotFatal(t *testing.T) {
 			}
 			if a.Series != 595 || !strings.Contains(stderr, tt.detail) {
 				t.Errorf("analyze: %d series, want 595; stderr lacks %q:\n%s", a.Series, tt.detail, stderr)
+			}
+			// The key is named so that redis-cli takes it as it is: quoted
+			// with \xff where a byte is not UTF-8, else bare.
+			name := tt.key
+			if !utf8.ValidString(name) {
+				name = strconv.Quote(name)
+			}
+			if !strings.Contains(stderr, "shard "+name+": ") {
+				t.Errorf("analyze: stderr does not name the key as %s:\n%s", name, stderr)
 			}
 		})
 	}

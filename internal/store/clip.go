@@ -42,3 +42,21 @@ func QuoteClip(s string) string {
 	}
 	return fmt.Sprintf("%s... (%d bytes in all)", strconv.Quote(s[:cut]), len(s))
 }
+
+// NameText returns a shard's name (a file name or a Redis key) for a
+// message: as it is (clipped, see Clip) when it is valid UTF-8 without
+// control characters, else quoted as %q does (clipped, see QuoteClip),
+// so that a key holding bytes that are not UTF-8 or a file name holding
+// a newline neither garbles the line nor loses its bytes: the quoted form
+// ("app\xff:counter:...") can be given to redis-cli as it is.
+func NameText(s string) string {
+	if !utf8.ValidString(s) {
+		return QuoteClip(s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return QuoteClip(s)
+		}
+	}
+	return Clip(s)
+}

@@ -53,3 +53,21 @@ func TestQuoteClip(t *testing.T) {
 		}
 	}
 }
+
+func TestNameText(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"gunicorn:counter:4100:metric:0123", "gunicorn:counter:4100:metric:0123"},
+		{"counter_4100.db", "counter_4100.db"},
+		{"héllo_1.db", "héllo_1.db"},
+		{"gunicorn:counter:41\xff00:metric:0123", `"gunicorn:counter:41\xff00:metric:0123"`},
+		{"counter_a\nb.db", `"counter_a\nb.db"`},
+		{"counter_a\tb.db", `"counter_a\tb.db"`},
+		{"counter_\u0085.db", `"counter_\u0085.db"`},
+		{"\ufffd.db", "\ufffd.db"}, // valid UTF-8: as it is (a byte that is not UTF-8 reads \xff)
+	}
+	for _, tc := range tests {
+		if got := NameText(tc.in); got != tc.want {
+			t.Errorf("NameText(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

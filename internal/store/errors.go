@@ -46,7 +46,7 @@ const (
 func (e *ShardError) Error() string {
 	var b strings.Builder
 	b.WriteString("shard ")
-	b.WriteString(Clip(e.Shard))
+	b.WriteString(NameText(e.Shard))
 	if e.Offset >= 0 {
 		fmt.Fprintf(&b, ": entry at offset %d", e.Offset)
 	}
