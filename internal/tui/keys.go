@@ -52,9 +52,10 @@ func DefaultKeyMap() KeyMap {
 	}
 }
 
-// ShortHelp returns the bindings shown in the one-line help.
+// ShortHelp returns the bindings shown in the one-line help, which a
+// narrow terminal cuts: how to get the full help and how to quit first.
 func (k KeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Help, k.Filter, k.SortValue, k.SortRate, k.Breakdown, k.Histogram, k.Pause, k.Quit}
+	return []key.Binding{k.Help, k.Quit, k.Filter, k.SortValue, k.SortRate, k.Breakdown, k.Histogram, k.Pause}
 }
 
 // FullHelp returns the bindings shown by `?`, in columns.
