@@ -90,7 +90,8 @@ type lsRow struct {
 	Samples int    `json:"samples"`
 	Bytes   int64  `json:"bytes"`
 	// Allocated is the disk space (st_blocks), less than Bytes when the
-	// file is sparse; Used the file's used size (0 for Redis).
+	// file is sparse; Used the file's used size. A Redis shard has one
+	// size, its keys' MEMORY USAGE, for all three.
 	Allocated int64     `json:"allocated"`
 	Used      int64     `json:"used"`
 	Layout    int       `json:"layout,omitempty"`
@@ -145,6 +146,11 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 			Kind: string(in.ID.Kind), Mode: in.ID.Mode, PID: in.ID.PID, Alive: string(store.AliveUnknown),
 			Samples: in.Samples, Bytes: in.Bytes, Allocated: in.Allocated, Used: in.Used, Layout: in.Layout, Updated: in.Updated,
 			Location: in.Location, Problems: in.Problems,
+		}
+		if !local {
+			// A Redis shard has one size, its keys' memory, for all
+			// three (as analyze reports it).
+			r.Allocated, r.Used = in.Bytes, in.Bytes
 		}
 		if in.ID.Kind != "" {
 			r.Name = in.ID.String()

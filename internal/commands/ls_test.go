@@ -204,6 +204,11 @@ func TestLsRedis(t *testing.T) {
 			if r.Updated.IsZero() || r.Updated.Before(time.Now().Add(-time.Hour)) {
 				t.Errorf("updated_at not shown: %+v", r)
 			}
+			// A Redis shard has one size, its keys' memory, for all
+			// three (as analyze reports it); used was 0.
+			if r.Bytes <= 0 || r.Allocated != r.Bytes || r.Used != r.Bytes {
+				t.Errorf("sizes bytes %d, allocated %d, used %d; want the keys' memory for all three", r.Bytes, r.Allocated, r.Used)
+			}
 		}
 	}
 }
