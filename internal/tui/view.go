@@ -67,7 +67,39 @@ func (m *Model) tableHeight() int {
 // detailHeight is the number of rows the breakdown and histogram views
 // show.
 func (m *Model) detailHeight() int {
-	return max(m.height-5-m.helpHeight()-max(len(m.histogramSummary()), 1), 1)
+	return max(m.height-4-m.helpHeight()-max(len(m.detailTitle()), 1)-max(len(m.histogramSummary()), 1), 1)
+}
+
+// maxTitleLines bounds the lines a detail view's series title takes.
+const maxTitleLines = 3
+
+// detailTitle is the breakdown or histogram view's title line(s): the
+// series it shows, on as many lines as the width needs, up to
+// maxTitleLines (the last cut with …); none in the other views. Cut to
+// one line, the series of one family looked alike at 40 columns.
+func (m *Model) detailTitle() []string {
+	var text string
+	switch {
+	case m.view == viewHistogram && m.hist != nil:
+		text = "▸ " + safeText(m.hist.Family) + m.hist.LabelText + "  histogram"
+	case m.view == viewBreakdown && m.selected() != nil:
+		sr := m.selected()
+		text = "▸ " + safeText(sr.Name) + sr.LabelText + "  " + kindText(sr)
+	default:
+		return nil
+	}
+	if m.width <= 0 {
+		return nil
+	}
+	lines := strings.Split(ansi.Hardwrap(text, m.width, true), "\n")
+	if len(lines) > maxTitleLines {
+		lines = lines[:maxTitleLines]
+		lines[maxTitleLines-1] += "…" // fit cuts it to the width with …
+	}
+	for i, l := range lines {
+		lines[i] = m.styles.Title.Render(fit(l, m.width))
+	}
+	return lines
 }
 
 // histogramSummary is the histogram view's count, sum, mean and estimated
@@ -325,10 +357,6 @@ func (m *Model) tableLines() []string {
 	return lines
 }
 
-// seriesTitle names the series a detail view shows.
-func (m *Model) seriesTitle(name, labels, kind string) string {
-	return m.styles.Title.Render(fit("▸ "+safeText(name)+labels+"  "+kind, m.width))
-}
 
 func kindText(sr *Series) string {
 	if sr.Mode != "" {
@@ -358,12 +386,11 @@ func (m *Model) breakdownLines() []string {
 		pidW, aliveW = 8, 5 // the share still fits in 40 columns
 	}
 	barW := min(max(m.width-markerW-pidW-aliveW-valueW-shareW-4, 0), 40)
-	lines := []string{
-		m.seriesTitle(sr.Name, sr.LabelText, kindText(sr)),
+	lines := append(m.detailTitle(),
 		m.styles.Stats.Render(fit(summary, m.width)),
 		m.styles.ColumnHeader.Render(strings.Repeat(" ", markerW) + fit("PID", pidW) + " " + fit("ALIVE", aliveW) + " " +
 			fitRight("VALUE", valueW) + " " + fitRight("SHARE", shareW) + " " + fit("", barW)),
-	}
+	)
 	peak := 0.0
 	for _, c := range sr.Contrib {
 		if !math.IsNaN(c.Value) && !math.IsInf(c.Value, 0) {
@@ -425,7 +452,7 @@ func (m *Model) histogramLines() []string {
 		leW = max(leW, min(ansi.StringWidth(safeText(b.LEText)), m.width-markerW-cumW-inW-3))
 	}
 	barW := min(max(m.width-markerW-leW-cumW-inW-3, 0), 40)
-	lines := []string{m.seriesTitle(h.Family, h.LabelText, "histogram")}
+	lines := m.detailTitle()
 	for _, l := range m.histogramSummary() {
 		lines = append(lines, m.styles.Stats.Render(fit(l, m.width)))
 	}

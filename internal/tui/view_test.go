@@ -463,3 +463,39 @@ func TestViewSkippedShards(t *testing.T) {
 		t.Errorf("w on a store read whole:\n%s", screen(m))
 	}
 }
+
+// TestDetailTitleWraps: the breakdown and histogram views name their
+// series on as many lines as the width needs (up to three, the last cut
+// with …), so series of one family that differ late in their labels are
+// told apart at 40 columns; the screen keeps its height.
+func TestDetailTitleWraps(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	writeShard(t, st, store.ShardID{Kind: store.KindCounter, PID: "7"},
+		sample(mkKey("req", "req_total", "route", "/api/v1/items/{id}/attachments", "tag", "first"), 1),
+		sample(mkKey("req", "req_total", "route", "/api/v1/items/{id}/attachments/"+strings.Repeat("x", 200), "tag", "second"), 2))
+	writeShard(t, st, store.ShardID{Kind: store.KindHistogram, PID: "7"},
+		sample(mkKey("lat", "lat_bucket", "le", "+Inf", "route", "/api/v1/items/{id}/attachments"), 3))
+	tests := []struct {
+		keys  []string
+		title []string // the title's lines, as shown
+	}{
+		// Sorted by name: lat_bucket, lat_count, then the two req_total.
+		{[]string{"G", "k", "enter"}, []string{`▸ req_total{route="/api/v1/items/{id}/at`, `tachments",tag="first"}  counter`}},
+		{[]string{"G", "enter"}, []string{`▸ req_total{route="/api/v1/items/{id}/at`, `tachments/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx`, strings.Repeat("x", 39) + "…"}},
+		{[]string{"h"}, []string{`▸ lat{route="/api/v1/items/{id}/attachme`, `nts"}  histogram`}},
+	}
+	for _, tc := range tests {
+		m := read(t, update(t, New(NewStoreSource(st, SourceOptions{})), sized(40, 16)))
+		m = update(t, m, press(tc.keys...)...)
+		lines := strings.Split(strings.TrimSuffix(screen(m), "\n"), "\n")
+		if len(lines) != 16 {
+			t.Errorf("%v: %d lines, want the terminal's 16:\n%s", tc.keys, len(lines), screen(m))
+		}
+		for i, want := range tc.title {
+			if i+3 >= len(lines) || strings.TrimRight(lines[i+3], " ") != want {
+				t.Errorf("%v: title line %d, want %q:\n%s", tc.keys, i, want, screen(m))
+			}
+		}
+	}
+}
