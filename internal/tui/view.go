@@ -357,7 +357,6 @@ func (m *Model) tableLines() []string {
 	return lines
 }
 
-
 func kindText(sr *Series) string {
 	if sr.Mode != "" {
 		return fmt.Sprintf("%s (%s)", sr.Type, sr.Mode)
@@ -388,8 +387,8 @@ func (m *Model) breakdownLines() []string {
 	barW := min(max(m.width-markerW-pidW-aliveW-valueW-shareW-4, 0), 40)
 	lines := append(m.detailTitle(),
 		m.styles.Stats.Render(fit(summary, m.width)),
-		m.styles.ColumnHeader.Render(strings.Repeat(" ", markerW) + fit("PID", pidW) + " " + fit("ALIVE", aliveW) + " " +
-			fitRight("VALUE", valueW) + " " + fitRight("SHARE", shareW) + " " + fit("", barW)),
+		m.styles.ColumnHeader.Render(strings.Repeat(" ", markerW)+fit("PID", pidW)+" "+fit("ALIVE", aliveW)+" "+
+			fitRight("VALUE", valueW)+" "+fitRight("SHARE", shareW)+" "+fit("", barW)),
 	)
 	peak := 0.0
 	for _, c := range sr.Contrib {
