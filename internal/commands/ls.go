@@ -95,7 +95,7 @@ type lsRow struct {
 	Allocated int64     `json:"allocated"`
 	Used      int64     `json:"used"`
 	Layout    int       `json:"layout,omitempty"`
-	Updated   time.Time `json:"updated,omitzero"` // none when unknown (a shard that cannot be opened)
+	Updated   time.Time `json:"updated,omitzero"` // in UTC; none when unknown (a shard that cannot be opened)
 	Location  string    `json:"location"`
 	Problems  []string  `json:"problems"`
 }
@@ -110,8 +110,9 @@ type lsTotals struct {
 	Samples int   `json:"samples"`
 	Bytes   int64 `json:"bytes"`
 	// Allocated is the disk space the shards take (what removing them
-	// gives back).
+	// gives back); Used the sum of their used sizes.
 	Allocated int64 `json:"allocated"`
+	Used      int64 `json:"used"`
 	Problems  int   `json:"shards_with_problems"`
 	// Archives counts the archive shards cleanup wrote (pid "archive-<n>",
 	// not a process: not among the pids).
@@ -144,7 +145,9 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 	for _, in := range infos {
 		r := lsRow{
 			Kind: string(in.ID.Kind), Mode: in.ID.Mode, PID: in.ID.PID, Alive: string(store.AliveUnknown),
-			Samples: in.Samples, Bytes: in.Bytes, Allocated: in.Allocated, Used: in.Used, Layout: in.Layout, Updated: in.Updated,
+			Samples: in.Samples, Bytes: in.Bytes, Allocated: in.Allocated, Used: in.Used, Layout: in.Layout,
+			// UTC, as TSV writes it: a file's mtime comes in local time.
+			Updated:  in.Updated.UTC(),
 			Location: in.Location, Problems: in.Problems,
 		}
 		if !local {
@@ -268,6 +271,7 @@ func lsTotalsOf(rows []lsRow) lsTotals {
 		t.Samples += r.Samples
 		t.Bytes += r.Bytes
 		t.Allocated += r.Allocated
+		t.Used += r.Used
 		if len(r.Problems) > 0 {
 			t.Problems++
 		}

@@ -1,0 +1,169 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata" // the zone runInZone's child runs in
+
+	"github.com/promstore/promstore/internal/store"
+	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
+	"github.com/promstore/promstore/internal/testenv"
+)
+
+// The machine-readable output of every command, as scripts read it.
+
+// runInZone runs promstore with args as a child process (the test binary,
+// see TestMain) in a time zone that is not UTC, where a file's mtime and
+// a Redis updated_at come in local time (setting time.Local in the test
+// would race with goroutines earlier tests left); time/tzdata, imported
+// here, has the zone whatever the machine has installed. It returns the
+// exit status, stdout and stderr.
+func runInZone(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(childEnv(), asPromstore+"=1", "TZ=Asia/Kolkata")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		return ee.ExitCode(), out.String(), errb.String()
+	} else if err != nil {
+		t.Fatalf("promstore %q: %v\n%s", args, err, errb.String())
+	}
+	return 0, out.String(), errb.String()
+}
+
+// jsonDoc parses out, which must be one JSON object.
+func jsonDoc(t *testing.T, out string) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("not one JSON document: %v\n%s", err, out)
+	}
+	return doc
+}
+
+// oldShards writes a counter and a gauge_all shard of a process that no
+// longer runs into a new directory, last updated two days ago (so that
+// cleanup --dead-pids acts on them), and returns the directory and pid.
+func oldShards(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	dead := testenv.DeadPID(t)
+	st, err := filestore.Open(context.Background(), dir, filestore.Options{Layout: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: dead}, 1, 2)
+	lsWrite(t, st, store.ShardID{Kind: store.KindGauge, Mode: "all", PID: dead}, 3)
+	old := time.Now().Add(-48 * time.Hour)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, dead
+}
+
+// TestJSONTimesAreUTC: every time in JSON is RFC 3339 in UTC, as ls's TSV
+// writes it; ls's "updated" came in the local zone
+// ("2026-12-08T02:36:08+01:00" under TZ=Europe/Berlin), so the same shard
+// had another time in JSON than in TSV.
+func TestJSONTimesAreUTC(t *testing.T) {
+	dir, _ := oldShards(t)
+	srv, _, _ := orphanedRedis(t)
+	rst, err := redisstore.Open(context.Background(), redisstore.Config{URLs: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsWrite(t, rst, store.ShardID{Kind: store.KindGauge, Mode: "all", PID: "web-1"}, 3)
+	rst.Close()
+	field := func(m any, path ...string) any {
+		for _, p := range path {
+			mm, _ := m.(map[string]any)
+			m = mm[p]
+		}
+		return m
+	}
+	each := func(list any, path ...string) []any {
+		var out []any
+		l, _ := list.([]any)
+		for _, e := range l {
+			out = append(out, field(e, path...))
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		times func(doc map[string]any) []any
+	}{
+		{"ls", []string{"ls", "--dir", dir, "-o", "json"}, func(doc map[string]any) []any {
+			return each(doc["shards"], "updated")
+		}},
+		{"ls redis", []string{"ls", "--redis-url", srv.URL(), "-o", "json"}, func(doc map[string]any) []any {
+			var out []any
+			for _, s := range doc["shards"].([]any) {
+				if s.(map[string]any)["pid"] == "web-1" { // the orphan's shard has no time
+					out = append(out, field(s, "updated"))
+				}
+			}
+			return out
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runInZone(t, tt.args...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			times := tt.times(jsonDoc(t, out))
+			if len(times) == 0 {
+				t.Fatalf("no times in:\n%s", out)
+			}
+			for _, v := range times {
+				s, _ := v.(string)
+				if _, err := time.Parse(time.RFC3339Nano, s); err != nil || !strings.HasSuffix(s, "Z") {
+					t.Errorf("time %#v: want an RFC 3339 time in UTC (…Z)\n%s", v, out)
+				}
+			}
+		})
+	}
+}
+
+// TestLsJSONTotalsUsed: the totals sum every size the rows have; used
+// was missing, so a script had to add the rows' up itself.
+func TestLsJSONTotalsUsed(t *testing.T) {
+	dir, _ := oldShards(t)
+	code, out, errOut := runCLI(t, nil, "ls", "--dir", dir, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got struct {
+		Shards []lsRow
+		Totals map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	for _, r := range got.Shards {
+		used += r.Used
+	}
+	if u, ok := got.Totals["used"].(float64); !ok || used == 0 || int64(u) != used {
+		t.Errorf("totals.used = %v, want the rows' sum %d:\n%s", got.Totals["used"], used, out)
+	}
+}
