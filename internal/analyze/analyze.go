@@ -117,8 +117,10 @@ type Cleanup struct {
 
 // Growth is how fast the store grew, from the shards' mtimes.
 type Growth struct {
-	Oldest time.Time `json:"oldest_update"`
-	Newest time.Time `json:"newest_update"`
+	// Oldest and Newest are the earliest and latest last update of a
+	// shard, in UTC; none when no shard's time is known (no shards).
+	Oldest time.Time `json:"oldest_update,omitzero"`
+	Newest time.Time `json:"newest_update,omitzero"`
 	// Per day over the span between the oldest and newest update.
 	ShardsPerDay    float64 `json:"shards_per_day"`
 	AllocatedPerDay float64 `json:"allocated_bytes_per_day"`
@@ -135,6 +137,8 @@ type Report struct {
 	Samples       int    `json:"samples"`
 	Series        int    `json:"series"`
 	FamiliesTotal int    `json:"families_total"`
+	// LabelsTotal counts the label names; Labels lists the first Top.
+	LabelsTotal int `json:"labels_total"`
 	Bytes
 	Families  []Family   `json:"families"`
 	Labels    []Label    `json:"labels"`
@@ -144,8 +148,9 @@ type Report struct {
 	Unknown   Share      `json:"unknown"`
 	Cleanup   Cleanup    `json:"cleanup_dead_pids"`
 	Growth    Growth     `json:"growth"`
-	// Problems are the shards the scan could not read.
-	Problems []string `json:"problems,omitempty"`
+	// Problems are the shards the scan could not read (an empty list
+	// when there are none).
+	Problems []string `json:"problems"`
 }
 
 // family is a family being counted.
@@ -205,7 +210,8 @@ const (
 // Run analyses st. infos are its shards' facts (sizes, mtimes); the
 // entries come from one scan.
 func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Options) (*Report, error) {
-	r := &Report{Shards: len(infos)}
+	// Lists are empty, never null, in JSON.
+	r := &Report{Shards: len(infos), AllGauges: []AllGauge{}, Problems: []string{}}
 	if d, ok := st.(interface{ Describe() string }); ok {
 		r.Store = d.Describe()
 	}
@@ -522,7 +528,7 @@ func Run(ctx context.Context, st store.Reader, infos []store.ShardInfo, o Option
 	}
 	r.FamiliesTotal = len(fams)
 	r.Families = topFamilies(fams, o.Top)
-	r.Labels = topLabels(fams, o.Top)
+	r.Labels, r.LabelsTotal = topLabels(fams, o.Top)
 	sort.Slice(r.AllGauges, func(i, j int) bool {
 		a, b := &r.AllGauges[i], &r.AllGauges[j]
 		if a.Series != b.Series {
@@ -621,7 +627,9 @@ func topFamilies(fams map[string]*family, top int) []Family {
 	return out
 }
 
-func topLabels(fams map[string]*family, top int) []Label {
+// topLabels returns the first top labels (all for 0) and how many there
+// are.
+func topLabels(fams map[string]*family, top int) ([]Label, int) {
 	values := map[string]map[string]struct{}{}
 	users := map[string][]LabelFamily{}
 	for _, f := range fams {
@@ -658,10 +666,11 @@ func topLabels(fams map[string]*family, top int) []Label {
 		}
 		return out[i].Name < out[j].Name
 	})
+	total := len(out)
 	if top > 0 && len(out) > top {
 		out = out[:top]
 	}
-	return out
+	return out, total
 }
 
 // cleanupOptions are the options of the run analyze estimates: cleanup
@@ -760,11 +769,14 @@ func growth(infos []store.ShardInfo) Growth {
 		if in.Updated.IsZero() {
 			continue
 		}
-		if g.Oldest.IsZero() || in.Updated.Before(g.Oldest) {
-			g.Oldest = in.Updated
+		// In UTC, whatever the zone the store reports times in (a
+		// file's mtime comes in local time): JSON shows them as given.
+		u := in.Updated.UTC()
+		if g.Oldest.IsZero() || u.Before(g.Oldest) {
+			g.Oldest = u
 		}
-		if in.Updated.After(g.Newest) {
-			g.Newest = in.Updated
+		if u.After(g.Newest) {
+			g.Newest = u
 		}
 		alloc += in.Allocated
 		disk += in.Bytes

@@ -79,9 +79,8 @@ func oldShards(t *testing.T) (string, string) {
 }
 
 // TestJSONTimesAreUTC: every time in JSON is RFC 3339 in UTC, as ls's TSV
-// writes it; ls's "updated" came in the local zone
-// ("2026-12-08T02:36:08+01:00" under TZ=Europe/Berlin), so the same shard
-// had another time in JSON than in TSV.
+// writes it; ls's "updated" and analyze's growth came in the local zone ("2026-12-08T02:36:08+01:00" under TZ=Europe/Berlin),
+// so the same shard had another time in JSON than in TSV.
 func TestJSONTimesAreUTC(t *testing.T) {
 	dir, _ := oldShards(t)
 	srv, _, _ := orphanedRedis(t)
@@ -113,6 +112,9 @@ func TestJSONTimesAreUTC(t *testing.T) {
 	}{
 		{"ls", []string{"ls", "--dir", dir, "-o", "json"}, func(doc map[string]any) []any {
 			return each(doc["shards"], "updated")
+		}},
+		{"analyze", []string{"analyze", "--dir", dir, "-o", "json"}, func(doc map[string]any) []any {
+			return []any{field(doc, "growth", "oldest_update"), field(doc, "growth", "newest_update")}
 		}},
 		{"ls redis", []string{"ls", "--redis-url", srv.URL(), "-o", "json"}, func(doc map[string]any) []any {
 			var out []any
@@ -165,5 +167,54 @@ func TestLsJSONTotalsUsed(t *testing.T) {
 	}
 	if u, ok := got.Totals["used"].(float64); !ok || used == 0 || int64(u) != used {
 		t.Errorf("totals.used = %v, want the rows' sum %d:\n%s", got.Totals["used"], used, out)
+	}
+}
+
+// TestAnalyzeJSONShape: analyze's JSON has the same keys whatever the
+// store holds: a store with no shards had "all_mode_gauges": null and
+// growth times of year 1 ("0001-01-01T00:00:00Z") where no time is known,
+// and "problems" only when there were some; the labels cut by --top had
+// no count of all of them, as the families have families_total.
+func TestAnalyzeJSONShape(t *testing.T) {
+	dir, _ := oldShards(t)
+	tests := []struct {
+		name           string
+		dir            string
+		top            string
+		wantLabels     int
+		wantLabelTotal float64
+		wantTimes      bool
+	}{
+		{name: "no shards", dir: t.TempDir(), top: "10", wantLabels: 0, wantLabelTotal: 0},
+		// The shards' labels: i, and pid of the all-mode gauge.
+		{name: "top 1", dir: dir, top: "1", wantLabels: 1, wantLabelTotal: 2, wantTimes: true},
+		{name: "top 0", dir: dir, top: "0", wantLabels: 2, wantLabelTotal: 2, wantTimes: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, "analyze", "--dir", tt.dir, "--top", tt.top, "-o", "json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			doc := jsonDoc(t, out)
+			for _, k := range []string{"families", "labels", "all_mode_gauges", "problems"} {
+				if _, ok := doc[k].([]any); !ok {
+					t.Errorf("%s = %#v, want a list", k, doc[k])
+				}
+			}
+			if n := len(doc["labels"].([]any)); n != tt.wantLabels || doc["labels_total"] != tt.wantLabelTotal {
+				t.Errorf("%d labels, labels_total %v; want %d and %v", n, doc["labels_total"], tt.wantLabels, tt.wantLabelTotal)
+			}
+			g := doc["growth"].(map[string]any)
+			for _, k := range []string{"oldest_update", "newest_update"} {
+				s, ok := g[k].(string)
+				switch {
+				case ok != tt.wantTimes:
+					t.Errorf("growth.%s = %#v, want one: %v", k, g[k], tt.wantTimes)
+				case ok && strings.HasPrefix(s, "0001-"):
+					t.Errorf("growth.%s = %s, the zero time", k, s)
+				}
+			}
+		})
 	}
 }
