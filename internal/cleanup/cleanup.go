@@ -302,7 +302,7 @@ type Result struct {
 type Orphan struct {
 	Key     string    `json:"key"`
 	Reason  string    `json:"reason"`
-	Updated time.Time `json:"updated"`
+	Updated time.Time `json:"updated,omitzero"` // none when unknown (no updated_at)
 	// Spared is set when the key changed within MinIdle and stays.
 	Spared bool `json:"spared"`
 	// Bytes is the key's memory (zero when unknown).

@@ -145,7 +145,7 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 	if res != nil {
 		var werr error
 		if opts.JSON {
-			werr = cleanupJSON(opts, t, res)
+			werr = cleanupJSON(opts, t, res, st.Describe(), runErr)
 		} else {
 			werr = cleanupText(opts, t, res)
 		}
@@ -193,10 +193,7 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 		return err
 	}
 	for _, sp := range p.Shards {
-		name := sp.Info.ID.String()
-		if sp.Info.ID.Kind == "" {
-			name = sp.Info.Location
-		}
+		name := cleanupShardName(sp)
 		switch sp.Action {
 		case cleanup.Keep:
 			if opts.Verbose || leftUnread(sp) {
@@ -262,18 +259,42 @@ type cleanupShardJSON struct {
 	Bytes   int64  `json:"bytes"`
 }
 
-func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) error {
+// cleanupSummaryJSON is the plan's summary as the text's last line gives
+// it: bytes_freed counts the orphan keys' memory too, and orphans the
+// keys deleted (or, in a dry run, to delete).
+type cleanupSummaryJSON struct {
+	cleanup.Summary
+	Orphans int `json:"orphans"`
+}
+
+// cleanupJSON writes the run's JSON document; runErr, the error the run
+// ends with (a refusal, a failure part-way), is in it as "error".
+func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result, storeName string, runErr error) error {
 	out := struct {
+		Store     string             `json:"store"`
 		DryRun    bool               `json:"dry_run"`
 		Done      bool               `json:"done"`
+		Error     string             `json:"error,omitempty"`
 		Recovered map[string]any     `json:"recovered_journal,omitempty"`
 		Shards    []cleanupShardJSON `json:"shards"`
 		Archives  []map[string]any   `json:"archives"`
 		Orphans   []cleanup.Orphan   `json:"orphans,omitempty"`
-		Summary   cleanup.Summary    `json:"summary"`
+		Summary   cleanupSummaryJSON `json:"summary"`
 		Warnings  []string           `json:"warnings,omitempty"`
-	}{DryRun: res.DryRun, Done: res.Done, Orphans: res.Orphans, Warnings: res.Warnings,
+	}{Store: storeName, DryRun: res.DryRun, Done: res.Done, Warnings: res.Warnings,
 		Shards: []cleanupShardJSON{}, Archives: []map[string]any{}}
+	if runErr != nil {
+		out.Error = runErr.Error()
+	}
+	for _, o := range res.Orphans {
+		// UTC, as every time in promstore's JSON.
+		o.Updated = o.Updated.UTC()
+		out.Orphans = append(out.Orphans, o)
+		if !o.Spared {
+			out.Summary.Orphans++
+			out.Summary.BytesFreed += o.Bytes
+		}
+	}
 	if j := res.Recovered; j != nil {
 		out.Recovered = map[string]any{"where": t.Journal.Where(), "started": j.Started, "archives": len(j.Archives), "delete": len(j.Delete)}
 	}
@@ -282,7 +303,7 @@ func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 			if sp.Action == cleanup.Keep && !opts.Verbose && !leftUnread(sp) {
 				continue
 			}
-			j := cleanupShardJSON{Shard: sp.Info.ID.String(), Action: string(sp.Action), Reason: sp.Reason, Bytes: sp.Info.Bytes}
+			j := cleanupShardJSON{Shard: cleanupShardName(sp), Action: string(sp.Action), Reason: sp.Reason, Bytes: sp.Info.Bytes}
 			if sp.Action == cleanup.Compact {
 				j.Archive = sp.Archive.String()
 			}
@@ -294,11 +315,23 @@ func cleanupJSON(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 				"layout": a.Layout, "existed": a.Existing != nil, "bytes_after": a.NewBytes,
 			})
 		}
-		out.Summary = p.Summary()
+		orphanBytes := out.Summary.BytesFreed
+		out.Summary.Summary = p.Summary()
+		out.Summary.BytesFreed += orphanBytes
 	}
 	enc := json.NewEncoder(opts.IO.Out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// cleanupShardName names a shard of the plan: its kind, mode and pid, or,
+// for a file that is no shard (foo.db), where it is (its ID would print
+// as "_").
+func cleanupShardName(sp cleanup.ShardPlan) string {
+	if sp.Info.ID.Kind == "" {
+		return sp.Info.Location
+	}
+	return sp.Info.ID.String()
 }
 
 // leftUnread reports whether sp is a shard of a selected pid left alone

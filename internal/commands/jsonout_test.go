@@ -79,7 +79,8 @@ func oldShards(t *testing.T) (string, string) {
 }
 
 // TestJSONTimesAreUTC: every time in JSON is RFC 3339 in UTC, as ls's TSV
-// writes it; ls's "updated" and analyze's growth came in the local zone ("2026-12-08T02:36:08+01:00" under TZ=Europe/Berlin),
+// writes it; ls's "updated", analyze's growth and cleanup's orphans came
+// in the local zone ("2026-12-08T02:36:08+01:00" under TZ=Europe/Berlin),
 // so the same shard had another time in JSON than in TSV.
 func TestJSONTimesAreUTC(t *testing.T) {
 	dir, _ := oldShards(t)
@@ -124,6 +125,9 @@ func TestJSONTimesAreUTC(t *testing.T) {
 				}
 			}
 			return out
+		}},
+		{"cleanup orphans", []string{"cleanup", "--redis-url", srv.URL(), "--orphans", "--dry-run", "-o", "json"}, func(doc map[string]any) []any {
+			return each(doc["orphans"], "updated")
 		}},
 	}
 	for _, tt := range tests {
@@ -215,6 +219,81 @@ func TestAnalyzeJSONShape(t *testing.T) {
 					t.Errorf("growth.%s = %s, the zero time", k, s)
 				}
 			}
+		})
+	}
+}
+
+// TestCleanupJSONSummaryAndError: cleanup's JSON says which store it is
+// about, what the run's error was (a refusal printed the empty plan with
+// "done": false and nothing else), counts the orphan keys in its summary
+// and their memory in bytes_freed, as the text's last line does ("up to
+// 200 B freed" while bytes_freed was 0), gives an orphan without
+// updated_at no time (it had year 1), and names a file that is no shard
+// by its path, as the text does, not as "_".
+func TestCleanupJSONSummaryAndError(t *testing.T) {
+	srv, c, orphan := orphanedRedis(t)
+	if err := c.HSet(context.Background(), "gunicorn:counter:4100:metric:00000000000000000000000000000002", "value", "1.0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := oldShards(t)
+	if err := os.WriteFile(filepath.Join(old, "foo.db"), []byte("foo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Shards of a pid that is gone, changed just now: --dead-pids refuses
+	// (the process may have exited within --min-idle).
+	fresh := t.TempDir()
+	fst, err := filestore.Open(context.Background(), fresh, filestore.Options{Layout: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsWrite(t, fst, store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)}, 1)
+
+	tests := []struct {
+		name  string
+		args  []string
+		code  int
+		check func(t *testing.T, doc map[string]any)
+	}{
+		{"orphans", []string{"--redis-url", srv.URL(), "--orphans", "--min-idle", "0", "--dry-run"}, 0, func(t *testing.T, doc map[string]any) {
+			var sum float64
+			for _, o := range doc["orphans"].([]any) {
+				o := o.(map[string]any)
+				sum += o["bytes"].(float64)
+				// The orphan without updated_at has no time, not year 1.
+				if _, dated := o["updated"]; dated != (o["key"] == orphan) {
+					t.Errorf("orphan %v: want updated only where updated_at is", o)
+				}
+			}
+			s := doc["summary"].(map[string]any)
+			if sum <= 0 || s["orphans"] != 2.0 || s["bytes_freed"] != sum {
+				t.Errorf("summary %v: want the 2 orphans counted and their %v bytes freed", s, sum)
+			}
+			if st, _ := doc["store"].(string); doc["error"] != nil || !strings.HasPrefix(st, "redis://") {
+				t.Errorf("store %v, error %v", doc["store"], doc["error"])
+			}
+		}},
+		{"refused", []string{"--dir", fresh, "--dead-pids", "--dry-run"}, ExitError, func(t *testing.T, doc map[string]any) {
+			if e, _ := doc["error"].(string); !strings.HasPrefix(e, "refusing --dead-pids: ") || doc["store"] != "dir "+fresh || doc["done"] != false {
+				t.Errorf("store %v, done %v, error %q: want the refusal", doc["store"], doc["done"], e)
+			}
+		}},
+		{"foreign file", []string{"--dir", old, "--dead-pids", "--dry-run", "-v"}, 0, func(t *testing.T, doc map[string]any) {
+			var names []string
+			for _, s := range doc["shards"].([]any) {
+				names = append(names, s.(map[string]any)["shard"].(string))
+			}
+			if !strings.Contains(strings.Join(names, " "), filepath.Join(old, "foo.db")) {
+				t.Errorf("shards %q: want foo.db named by its path", names)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, append(append([]string{"cleanup"}, tt.args...), "-o", "json")...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", code, tt.code, errOut)
+			}
+			tt.check(t, jsonDoc(t, out))
 		})
 	}
 }
