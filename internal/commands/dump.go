@@ -94,7 +94,7 @@ their mode as all).`,
 	pc.register(cmd)
 	cmd.Flags().StringVarP(&opts.Format, "format", "o", "text", "output format: text, openmetrics or json")
 	cmd.Flags().StringVarP(&opts.Match, "match", "m", "", "only families whose name (or exposed name, e.g. with _total) matches this regular expression")
-	cmd.Flags().BoolVar(&opts.Raw, "raw", false, "print per-shard samples before aggregation, with kind, mode and pid")
+	cmd.Flags().BoolVar(&opts.Raw, "raw", false, "print per-shard samples before aggregation, with kind, mode and pid: with -o text a tab-separated table under a header line, with -o json one JSON object per line")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "exit 1 when any shard or key cannot be read, the store holds no shards, or Prometheus would reject the output (names alike once escaped), instead of warning")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(dumpFormats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("match", completeFamilies(f, &sf))

@@ -297,3 +297,33 @@ func TestCleanupJSONSummaryAndError(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpNamesFormats: each command's --help names every output format
+// it has; --raw's said nothing of what -o gives it (a tab-separated table
+// or JSON lines).
+func TestHelpNamesFormats(t *testing.T) {
+	tests := []struct {
+		cmd  string
+		want []string
+	}{
+		{"dump", []string{"text, openmetrics or json", "--raw", "tab-separated table", "one JSON object per line"}},
+		{"ls", []string{"table, json or tsv"}},
+		{"fsck", []string{"text or json"}},
+		{"analyze", []string{"table or json"}},
+		{"cleanup", []string{"text or json"}},
+		{"diff", []string{"text or json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cmd, func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, tt.cmd, "--help")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(strings.Join(strings.Fields(out), " "), w) {
+					t.Errorf("--help lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
