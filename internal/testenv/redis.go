@@ -467,3 +467,83 @@ func StartSentinel(t testing.TB, master *RedisServer, name string) *RedisServer 
 	t.Fatalf("redis sentinel did not start: %v", lastErr)
 	return nil
 }
+
+// MoveKeySlots moves every slot of node from that holds a key to node to,
+// keys and all, as redis-cli --cluster reshard does it slot by slot
+// (SETSLOT IMPORTING and MIGRATING, MIGRATE of the slot's keys, SETSLOT
+// NODE on every node), and returns how many slots it moved. It returns
+// an error rather than failing the test, so that it may run on any
+// goroutine.
+func (rc *RedisCluster) MoveKeySlots(ctx context.Context, from, to int) (int, error) {
+	clients := make([]*redis.Client, len(rc.Nodes))
+	ids := make([]string, len(rc.Nodes))
+	for i, n := range rc.Nodes {
+		clients[i] = redis.NewClient(&redis.Options{Addr: n.Addr()})
+		defer clients[i].Close()
+		id, err := clients[i].ClusterMyID(ctx).Result()
+		if err != nil {
+			return 0, fmt.Errorf("node %s: cluster myid: %w", n.Addr(), err)
+		}
+		ids[i] = id
+	}
+	src, dst := clients[from], clients[to]
+	slots := map[int64]bool{}
+	var cursor uint64
+	for {
+		keys, next, err := src.Scan(ctx, cursor, "*", 1000).Result()
+		if err != nil {
+			return 0, fmt.Errorf("node %s: scan: %w", rc.Nodes[from].Addr(), err)
+		}
+		for _, k := range keys {
+			slot, err := src.ClusterKeySlot(ctx, k).Result()
+			if err != nil {
+				return 0, fmt.Errorf("node %s: cluster keyslot: %w", rc.Nodes[from].Addr(), err)
+			}
+			slots[slot] = true
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	for slot := range slots {
+		if err := dst.Do(ctx, "cluster", "setslot", slot, "importing", ids[from]).Err(); err != nil {
+			return 0, fmt.Errorf("node %s: setslot %d importing: %w", rc.Nodes[to].Addr(), slot, err)
+		}
+		if err := src.Do(ctx, "cluster", "setslot", slot, "migrating", ids[to]).Err(); err != nil {
+			return 0, fmt.Errorf("node %s: setslot %d migrating: %w", rc.Nodes[from].Addr(), slot, err)
+		}
+		for {
+			keys, err := src.ClusterGetKeysInSlot(ctx, int(slot), 100).Result()
+			if err != nil {
+				return 0, fmt.Errorf("node %s: getkeysinslot %d: %w", rc.Nodes[from].Addr(), slot, err)
+			}
+			if len(keys) == 0 {
+				break
+			}
+			args := []any{"migrate", "127.0.0.1", rc.Nodes[to].port, "", 0, 10000, "keys"}
+			for _, k := range keys {
+				args = append(args, k)
+			}
+			if err := src.Do(ctx, args...).Err(); err != nil {
+				return 0, fmt.Errorf("node %s: migrate slot %d: %w", rc.Nodes[from].Addr(), slot, err)
+			}
+		}
+		for _, i := range append([]int{to, from}, others(len(rc.Nodes), from, to)...) {
+			if err := clients[i].Do(ctx, "cluster", "setslot", slot, "node", ids[to]).Err(); err != nil {
+				return 0, fmt.Errorf("node %s: setslot %d node: %w", rc.Nodes[i].Addr(), slot, err)
+			}
+		}
+	}
+	return len(slots), nil
+}
+
+// others returns 0..n-1 without a and b.
+func others(n, a, b int) []int {
+	var out []int
+	for i := range n {
+		if i != a && i != b {
+			out = append(out, i)
+		}
+	}
+	return out
+}

@@ -90,7 +90,22 @@ const maxQueuedBatches = 64
 // metric hashes are read while SCAN lists the keys (see valueReader);
 // once the listing is complete, the shards are planned and the names of
 // the samples read (see nameGroup) while the last values arrive.
+//
+// In a Cluster the listing is taken again while slots move (see
+// listStable): nothing is emitted before the listing is known complete.
 func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPlan, r *shardResult) error) ([]*store.ShardError, error) {
+	var loose []*store.ShardError
+	err := s.listStable(ctx, func(ctx context.Context, settle func() error) error {
+		var err error
+		loose, err = s.readOnce(ctx, withMemory, emit, settle)
+		return err
+	})
+	return loose, err
+}
+
+// readOnce is read with one listing; settle is called once it is
+// complete, before anything is emitted.
+func (s *Store) readOnce(ctx context.Context, withMemory bool, emit func(p *shardPlan, r *shardResult) error, settle func() error) ([]*store.ShardError, error) {
 	kc := s.keyCaches.take()
 	complete := false
 	defer func() { s.keyCaches.put(kc, complete) }()
@@ -121,6 +136,11 @@ func (s *Store) read(ctx context.Context, withMemory bool, emit func(p *shardPla
 			return nil, err
 		}
 		return nil, cause(scanErr, valErr)
+	}
+	if err := settle(); err != nil {
+		cancel()
+		_ = vr.wait()
+		return nil, err
 	}
 	// The last values and the reps' names are read while the shards are
 	// planned.

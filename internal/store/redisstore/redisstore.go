@@ -63,6 +63,9 @@ type Store struct {
 	// everyMeta makes reads name each metric hash by its own meta hash
 	// (see CheckEveryRecord).
 	everyMeta atomic.Bool
+	// scanned, when set (by tests), is called after each SCAN batch a
+	// node returns, with the node's address and whether it was its last.
+	scanned func(addr string, last bool)
 }
 
 // CheckEveryRecord makes reads name each metric hash by its own meta
@@ -297,6 +300,9 @@ func (s *Store) scanNodesEach(ctx context.Context, pattern string, fn func(batch
 			mu.Lock()
 			fn(batch)
 			mu.Unlock()
+			if s.scanned != nil {
+				s.scanned(addr, next == 0)
+			}
 			if next == 0 {
 				return nil
 			}
@@ -305,10 +311,18 @@ func (s *Store) scanNodesEach(ctx context.Context, pattern string, fn func(batch
 	})
 }
 
-// scanNodes returns every key matching pattern on every node, unsorted.
+// scanNodes returns every key matching pattern on every node, unsorted,
+// listed while no slot of a Cluster moved (see listStable).
 func (s *Store) scanNodes(ctx context.Context, pattern string) ([]string, error) {
 	var all []string
-	if err := s.scanNodesEach(ctx, pattern, func(batch []string) { all = append(all, batch...) }); err != nil {
+	err := s.listStable(ctx, func(ctx context.Context, settle func() error) error {
+		all = nil
+		if err := s.scanNodesEach(ctx, pattern, func(batch []string) { all = append(all, batch...) }); err != nil {
+			return err
+		}
+		return settle()
+	})
+	if err != nil {
 		return nil, err
 	}
 	return all, nil
