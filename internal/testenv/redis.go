@@ -494,12 +494,17 @@ func (rc *RedisCluster) MoveKeySlots(ctx context.Context, from, to int) (int, er
 		if err != nil {
 			return 0, fmt.Errorf("node %s: scan: %w", rc.Nodes[from].Addr(), err)
 		}
-		for _, k := range keys {
-			slot, err := src.ClusterKeySlot(ctx, k).Result()
-			if err != nil {
-				return 0, fmt.Errorf("node %s: cluster keyslot: %w", rc.Nodes[from].Addr(), err)
+		cmds, err := src.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.ClusterKeySlot(ctx, k)
 			}
-			slots[slot] = true
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("node %s: cluster keyslot: %w", rc.Nodes[from].Addr(), err)
+		}
+		for _, c := range cmds {
+			slots[c.(*redis.IntCmd).Val()] = true
 		}
 		if cursor = next; cursor == 0 {
 			break

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,14 +46,16 @@ func (l *clusterLayout) change(o *clusterLayout) string {
 		a, ok := after[id]
 		switch {
 		case !ok:
-			out = append(out, fmt.Sprintf("%s (%s) is no longer a master", l.addr(id, o), b))
-		case a != b:
-			out = append(out, fmt.Sprintf("%s: %s, then %s", l.addr(id, o), b, a))
+			out = append(out, fmt.Sprintf("%s (%s) is no longer a master", l.addr(id, o), b.text))
+		case a.text != b.text:
+			out = append(out, fmt.Sprintf("%s: %s, then %s", l.addr(id, o), b.text, a.text))
+		case a.slots != b.slots:
+			out = append(out, fmt.Sprintf("%s: %s, then other slots", l.addr(id, o), b.text))
 		}
 	}
 	for id, a := range after {
 		if _, ok := before[id]; !ok {
-			out = append(out, fmt.Sprintf("%s became a master (%s)", l.addr(id, o), a))
+			out = append(out, fmt.Sprintf("%s became a master (%s)", l.addr(id, o), a.text))
 		}
 	}
 	slices.Sort(out)
@@ -62,12 +65,17 @@ func (l *clusterLayout) change(o *clusterLayout) string {
 	return strings.Join(out, "; ")
 }
 
-// byNode maps node ids to the rest of their reduced line.
-func (l *clusterLayout) byNode() map[string]string {
-	m := make(map[string]string, len(l.nodes))
+// nodeState is one master's reduced "myself" line: text to read (role,
+// epoch, number of slots) and its slots in full.
+type nodeState struct{ text, slots string }
+
+// byNode maps node ids to their state.
+func (l *clusterLayout) byNode() map[string]nodeState {
+	m := make(map[string]nodeState, len(l.nodes))
 	for _, n := range l.nodes {
 		id, rest, _ := strings.Cut(n, " ")
-		m[id] = rest
+		text, slots, _ := strings.Cut(rest, "\x00")
+		m[id] = nodeState{text, slots}
 	}
 	return m
 }
@@ -111,11 +119,8 @@ func (s *Store) layout(ctx context.Context, cc *redis.ClusterClient) (*clusterLa
 			if slices.Contains(strings.Split(f[2], ","), "master") {
 				role = "master"
 			}
-			slots := "no slots"
-			if len(f) > 8 {
-				slots = "slots " + strings.Join(f[8:], " ")
-			}
-			l.nodes = append(l.nodes, fmt.Sprintf("%s %s epoch %s, %s", f[0], role, f[6], slots))
+			// The slots in full, for comparing; their count, for reading.
+			l.nodes = append(l.nodes, fmt.Sprintf("%s %s, epoch %s, %d slots\x00%s", f[0], role, f[6], countSlots(f[8:]), strings.Join(f[8:], " ")))
 			for _, sl := range f[8:] {
 				if strings.HasPrefix(sl, "[") {
 					l.moving = append(l.moving, sl+" on "+f[0])
@@ -164,14 +169,18 @@ func (e *errLayoutMoved) Error() string { return e.why }
 // between may miss keys.
 func (s *Store) settleWait() time.Duration { return 2 * s.cfg.ReadTimeout }
 
+// minListings is how many listings are taken before giving up, however
+// long they took.
+const minListings = 3
+
 // listStable runs list, which lists the store's keys and calls settle
 // once its listing is complete (before it hands anything on), until the
 // listing was taken while no slot of a Cluster moved. settle returns an
 // *errLayoutMoved when one did; list then returns it (or an error that
 // wraps it) and is run again. On a standalone server or Sentinel, list runs
 // once and settle does nothing. When the slots are still moving after
-// settleWait (or the context's deadline is near), the error names the
-// slots and nodes.
+// settleWait and minListings listings (or the context's deadline is
+// near), the error names the slots and nodes.
 func (s *Store) listStable(ctx context.Context, list func(ctx context.Context, settle func() error) error) error {
 	cc, ok := s.client.(*redis.ClusterClient)
 	if !ok {
@@ -206,7 +215,9 @@ func (s *Store) listStable(ctx context.Context, list func(ctx context.Context, s
 		}
 		next := time.Now().Add(wait)
 		dl, hasDL := ctx.Deadline()
-		if time.Since(start) >= s.settleWait() || hasDL && next.After(dl) {
+		// A listing that outlasts settleWait (a big store, a slow link)
+		// is still taken again, as often as minListings says.
+		if attempt >= minListings && time.Since(start) >= s.settleWait() || hasDL && next.After(dl) {
 			return s.wrap(fmt.Errorf("slots of the cluster moved during each of %d listings of its keys in %s (the last: %s): a listing taken while keys move between masters can miss some, so none was used; run again once the resharding or failover is over",
 				attempt, time.Since(start).Round(time.Millisecond), why))
 		}
@@ -217,4 +228,26 @@ func (s *Store) listStable(ctx context.Context, list func(ctx context.Context, s
 		}
 		wait = min(2*wait, 500*time.Millisecond)
 	}
+}
+
+// countSlots counts the slots of CLUSTER NODES slot fields ("0-5460",
+// "7"; "[7->-id]", a slot on the move, is counted where it is owned).
+func countSlots(fields []string) int {
+	n := 0
+	for _, f := range fields {
+		if strings.HasPrefix(f, "[") {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(f, "-")
+		if !isRange {
+			n++
+			continue
+		}
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if err1 == nil && err2 == nil && b >= a {
+			n += b - a + 1
+		}
+	}
+	return n
 }
