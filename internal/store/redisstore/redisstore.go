@@ -54,6 +54,8 @@ type Store struct {
 	secrets []string
 	// server names the server(s) in errors: the configured addresses.
 	server string
+	// tls is set when the connections use TLS.
+	tls bool
 	// now gives updated_at and created_at for writes.
 	now func() time.Time
 
@@ -102,6 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		client:  redis.NewUniversalClient(opts),
 		secrets: secrets,
 		server:  strings.Join(opts.Addrs, ","),
+		tls:     opts.TLSConfig != nil,
 		now:     time.Now,
 	}
 	if err := s.ping(ctx); err != nil {
@@ -187,6 +190,11 @@ func (s *Store) explain(err error) (hint string, reported error) {
 			msg += "; the others: " + errors.Join(others...).Error()
 		}
 		return "", errors.New(msg)
+	}
+	var ne net.Error
+	if !s.tls && errors.As(err, &ne) && ne.Timeout() {
+		// Go says only "i/o timeout". (Over TLS, tlsHint says more.)
+		return fmt.Sprintf("no answer within %s, the --redis-timeout: the server is stalled (a long command, DEBUG SLEEP, a stopped process) or overloaded, or the network drops its packets", s.cfg.ReadTimeout), err
 	}
 	var re redis.Error
 	if !errors.As(err, &re) {
