@@ -25,6 +25,7 @@ func (s *RedisServer) signal(sig syscall.Signal) {
 	s.mu.Unlock()
 	if cmd == nil {
 		s.t.Fatalf("redis-server on port %d is not running", s.port)
+		return
 	}
 	if err := cmd.Process.Signal(sig); err != nil {
 		s.t.Fatalf("redis-server on port %d: %v: %v", s.port, sig, err)
