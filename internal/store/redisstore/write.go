@@ -23,7 +23,7 @@ import (
 // created_at. With Config.TTL both hashes expire after TTL.
 //
 // The commands go out in pipelines of about BatchSize commands: per
-// sample HSET metric, HSET meta, HSETNX created_at (and PEXPIRE of both
+// sample HSET meta, HSETNX created_at, HSET metric (and PEXPIRE of both
 // with a TTL). In a Cluster go-redis sends each to the master of its slot.
 func (s *Store) WriteShard(ctx context.Context, id store.ShardID, samples []store.Sample) error {
 	return s.writeShard(ctx, id, samples, false, time.Time{})

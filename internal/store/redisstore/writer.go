@@ -124,8 +124,14 @@ func (w *shardWriter) queue(ctx context.Context, tx redis.Pipeliner, samples []s
 		args, ends = args[:0], ends[:0]
 		for i := range batch {
 			mk, tk := &w.strs[4*i], &w.strs[4*i+1]
-			args = append(args, "hset", mk, "value", &w.strs[4*i+2], "timestamp", &w.strs[4*i+3], "updated_at", &w.updated)
-			ends = append(ends, len(args))
+			// The meta hash goes first: a server executes a connection's
+			// commands in order, so a write cut off anywhere (the writer
+			// killed, the connection lost) leaves at worst a meta hash
+			// without its metric hash, which holds no sample and is no
+			// problem (docs/formats.md), never a metric hash without its
+			// meta hash (an orphan, which readers warn about); a reader
+			// during the write sees none either. (In a Cluster the two
+			// keys may live on different masters, and nothing orders them.)
 			args = append(args, "hset", tk, "original_key", &w.texts[i], "typ", &w.typ, "multiprocess_mode", &w.mode)
 			if w.absent {
 				args = append(args, "created_at", &w.now)
@@ -135,6 +141,8 @@ func (w *shardWriter) queue(ctx context.Context, tx redis.Pipeliner, samples []s
 				args = append(args, "hsetnx", tk, "created_at", &w.now)
 				ends = append(ends, len(args))
 			}
+			args = append(args, "hset", mk, "value", &w.strs[4*i+2], "timestamp", &w.strs[4*i+3], "updated_at", &w.updated)
+			ends = append(ends, len(args))
 			if w.ttlSet {
 				args = append(args, "pexpire", mk, &w.ttl)
 				ends = append(ends, len(args))

@@ -164,3 +164,77 @@ func TestWriteErrorNamesShard(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteMetaHashFirst: every write sends a sample's meta hash before
+// its metric hash, so that a write cut off anywhere leaves at worst a
+// meta hash without its metric hash (no problem), never an orphan metric
+// hash (a migrate SIGKILLed part-way left some, which dump then warned
+// about). The server's slow log, set to log every command, gives the
+// order it executed them in.
+func TestWriteMetaHashFirst(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	s := openStore(t, Config{URLs: []string{srv.URL()}, BatchSize: 7, TTL: time.Hour})
+	var samples []store.Sample
+	for i := range 10 {
+		samples = append(samples, store.Sample{Key: storetest.Key(t, "c", "c_total", []store.Label{{Name: "i", Value: strconv.Itoa(i)}}, "C."), Value: float64(i)})
+	}
+	id := store.ShardID{Kind: store.KindCounter, PID: "1"}
+	writes := []struct {
+		name  string
+		write func() error
+	}{
+		{"WriteShard", func() error { return s.WriteShard(ctx, id, samples) }},
+		{"WriteNewShard", func() error { return s.WriteNewShard(ctx, id, samples) }},
+		{"ReplaceShard", func() error { return s.ReplaceShard(ctx, id, samples, nil) }},
+	}
+	for _, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			mustConfig(t, c, "slowlog-log-slower-than", "0")
+			mustConfig(t, c, "slowlog-max-len", "100000")
+			if err := c.SlowLogReset(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.write(); err != nil {
+				t.Fatal(err)
+			}
+			logs, err := c.SlowLogGet(ctx, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustConfig(t, c, "slowlog-log-slower-than", "10000")
+			metaSeen := map[string]bool{}
+			metrics := 0
+			for i := len(logs) - 1; i >= 0; i-- { // oldest first
+				args := logs[i].Args
+				if len(args) < 2 || !strings.EqualFold(args[0], "hset") {
+					continue
+				}
+				md5 := args[1][strings.LastIndexByte(args[1], ':')+1:]
+				switch {
+				case strings.Contains(args[1], ":meta:"):
+					metaSeen[md5] = true
+				case strings.Contains(args[1], ":metric:"):
+					metrics++
+					if !metaSeen[md5] {
+						t.Errorf("metric hash %s written before its meta hash", args[1])
+					}
+				}
+			}
+			if metrics != len(samples) {
+				t.Errorf("the slow log holds %d metric hash writes, want %d", metrics, len(samples))
+			}
+		})
+	}
+}
+
+func mustConfig(t *testing.T, c *redis.Client, name, value string) {
+	t.Helper()
+	if err := c.ConfigSet(context.Background(), name, value).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
