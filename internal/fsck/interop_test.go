@@ -322,12 +322,14 @@ func TestRepairKilledAtEveryStep(t *testing.T) {
 	}
 }
 
-// TestPIDCollision runs two real Python processes that write one shard
-// under the same pid, as workers of two containers sharing a volume do.
+// TestPIDCollision runs real Python processes that map one shard: two
+// that write it under the same pid, as workers of two containers sharing
+// a volume do, are a collision; a process that maps it read-only, as
+// promstore serve and top keep the shards they read mapped, writes
+// nothing and is none (fsck beside a sidecar reported every shard).
 func TestPIDCollision(t *testing.T) {
 	py := testenv.Python(t)
-	dir := t.TempDir()
-	script := `
+	const writer = `
 import os, sys
 from prometheus_client import values
 values.ValueClass = values.MultiProcessValue(lambda: 7)
@@ -336,34 +338,73 @@ Counter("jobs", "Jobs.").inc()
 print("ready", flush=True)
 sys.stdin.read()
 `
-	var procs []*exec.Cmd
-	for range 2 {
-		cmd := exec.Command(py, "-c", script)
-		cmd.Env = append(os.Environ(), "PROMETHEUS_MULTIPROC_DIR="+dir)
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, cmd)
-		t.Cleanup(func() { in.Close(); _ = cmd.Wait() })
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || line != "ready\n" {
-			t.Fatalf("python: %q %v", line, err)
-		}
+	const reader = `
+import mmap, os, sys
+f = open(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "counter_7.db"), "rb")
+m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+print("ready", flush=True)
+sys.stdin.read()
+`
+	for _, c := range []struct {
+		name    string
+		scripts []string
+		// writers are the indexes of the scripts whose pids the
+		// collision names; none: no problem.
+		writers []int
+	}{
+		{"two writers", []string{writer, writer}, []int{0, 1}},
+		{"a writer and a read-only mapper", []string{writer, reader}, nil},
+		{"a writer and two read-only mappers", []string{writer, reader, reader}, nil},
+		{"two writers and a read-only mapper", []string{writer, reader, writer}, []int{0, 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var pids []int
+			for _, script := range c.scripts {
+				pids = append(pids, startReady(t, py, dir, script))
+			}
+			r, err := CheckDir(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.writers == nil {
+				if len(r.Problems) != 0 {
+					t.Fatalf("problems = %+v, want none", r.Problems)
+				}
+				return
+			}
+			a, b := pids[c.writers[0]], pids[c.writers[1]]
+			want := fmt.Sprintf("mapped by 2 live processes (%d, %d)", min(a, b), max(a, b))
+			if len(r.Problems) != 1 || r.Problems[0].Kind != KindPIDCollision || r.Problems[0].Shard != "counter_7.db" || !strings.Contains(r.Problems[0].Detail, want) {
+				t.Fatalf("problems = %+v, want a pid collision of counter_7.db %s", r.Problems, want)
+			}
+		})
 	}
-	r, err := CheckDir(context.Background(), dir)
+}
+
+// startReady starts a Python script with PROMETHEUS_MULTIPROC_DIR=dir,
+// waits for it to print "ready" and returns its pid; it runs until the
+// test ends (its stdin is closed then).
+func startReady(t *testing.T, py, dir, script string) int {
+	t.Helper()
+	cmd := exec.Command(py, "-c", script)
+	cmd.Env = append(os.Environ(), "PROMETHEUS_MULTIPROC_DIR="+dir)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("mapped by 2 live processes (%d, %d)", min(procs[0].Process.Pid, procs[1].Process.Pid), max(procs[0].Process.Pid, procs[1].Process.Pid))
-	if len(r.Problems) != 1 || r.Problems[0].Kind != KindPIDCollision || r.Problems[0].Shard != "counter_7.db" || !strings.Contains(r.Problems[0].Detail, want) {
-		t.Fatalf("problems = %+v, want a pid collision of counter_7.db %s", r.Problems, want)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("python: %q %v", line, err)
+	}
+	return cmd.Process.Pid
 }

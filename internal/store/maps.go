@@ -10,14 +10,16 @@ import (
 	"strings"
 )
 
-// prometheus_client keeps the file of each shard it writes mapped while
-// the process runs, so a process's /proc/<pid>/maps (Linux) tells whether
-// it is the writer of a shard file: a pid that merely runs (a pid of
-// another host's shard, reused here by an unrelated process) does not map
-// it.
+// prometheus_client keeps the file of each shard it writes mapped (shared,
+// readable and writable) while the process runs, so a process's
+// /proc/<pid>/maps (Linux) tells whether it is the writer of a shard
+// file: a pid that merely runs (a pid of another host's shard, reused
+// here by an unrelated process) does not map it, and a reader that maps
+// it read-only (promstore serve and top keep the shards they read mapped
+// so, see filestore) does not write it. Only writable mappings count.
 
-// MapsFile reports whether process pid maps the file at path, read from
-// /proc/<pid>/maps. An error means it cannot be told: no /proc (not
+// MapsFile reports whether process pid maps the file at path writable,
+// read from /proc/<pid>/maps. An error means it cannot be told: no /proc (not
 // Linux), the process's maps not this user's to read (permission
 // denied), or the process gone.
 func MapsFile(pid, path string) (bool, error) {
@@ -30,7 +32,7 @@ func MapsFile(pid, path string) (bool, error) {
 }
 
 // MappedBy returns, for each of paths that processes other than this one
-// map, the pids of those processes in ascending order, keyed by the path
+// map writable, the pids of those processes in ascending order, keyed by the path
 // as given. Processes whose maps cannot be read are left out; without
 // /proc it returns nothing.
 func MappedBy(paths []string) map[string][]string {
@@ -65,7 +67,9 @@ func MappedBy(paths []string) map[string][]string {
 }
 
 // mappedPaths returns the distinct paths of the files process pid maps
-// for which want is true.
+// writable for which want is true. A line of maps is "address perms
+// offset dev inode path", perms such as "rw-s"; read-only mappings
+// ("r--s") are a reader's, not a writer's.
 func mappedPaths(pid string, want func(string) bool) ([]string, error) {
 	f, err := os.Open(filepath.Join("/proc", pid, "maps"))
 	if err != nil {
@@ -79,7 +83,7 @@ func mappedPaths(pid string, want func(string) bool) ([]string, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		i := strings.IndexByte(line, '/')
-		if i < 0 {
+		if i < 0 || !writableMapping(line) {
 			continue
 		}
 		path := strings.TrimSuffix(line[i:], " (deleted)")
@@ -92,6 +96,13 @@ func mappedPaths(pid string, want func(string) bool) ([]string, error) {
 		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
 	return found, nil
+}
+
+// writableMapping reports whether a line of /proc/<pid>/maps is of a
+// writable mapping: the second field, the permissions, has 'w' second.
+func writableMapping(line string) bool {
+	_, rest, ok := strings.Cut(line, " ")
+	return ok && len(rest) >= 2 && rest[1] == 'w'
 }
 
 // realPath is path as /proc/<pid>/maps shows it: absolute, symbolic
