@@ -134,14 +134,53 @@ type pidFacts struct {
 	alive   store.Liveness
 }
 
+// planTries is how many times MakePlan lists, decides and reads again
+// when a shard to merge changed between the listing and the read.
+const planTries = 3
+
 // MakePlan lists the store, decides about every shard (Decide) and
 // computes the archives' new contents (reading the shards to merge). It
 // changes nothing.
+//
+// The pids are checked after the listing, so a worker that wrote after
+// it and exited before its check (a worker recycled at that moment,
+// with no --min-idle to keep its fresh shards out) is taken as dead with
+// a shard that no longer holds what the listing counted. A plan is then
+// made anew: the new listing comes after the check that found the pid
+// dead, so it holds all that pid ever wrote. A shard that changes in
+// every try is written by a process that looks dead but runs (another
+// pid namespace), and the plan fails.
 func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	opts.Local = opts.Local || t.Local
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	for try := 1; ; try++ {
+		p, err := makePlan(ctx, t, opts)
+		var changed *changedError
+		if !errors.As(err, &changed) {
+			return p, err
+		}
+		if try == planTries {
+			changed.tries = try
+			return nil, changed
+		}
+	}
+}
+
+// changedError is the error of a plan during which a shard to merge
+// changed (another number of samples read than listed).
+type changedError struct {
+	shard        string // the shard's location (a file path), or its ID
+	listed, read int
+	tries        int
+}
+
+func (e *changedError) Error() string {
+	return fmt.Sprintf("shard %s changed while being planned, in each of %d tries (the last: %d samples listed, %d read): a process whose pid looks dead still writes it (one in another pid namespace?); nothing was changed", e.shard, e.tries, e.listed, e.read)
+}
+
+func makePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	infos, err := t.Store.Shards(ctx)
 	if err != nil {
 		if _, partial := store.Partial(err); !partial {
@@ -556,6 +595,13 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 	if len(works) == 0 {
 		return nil
 	}
+	where := map[store.ShardID]string{}
+	for _, in := range infos {
+		where[in.ID] = in.ID.String()
+		if in.Location != "" {
+			where[in.ID] = store.NameText(in.Location)
+		}
+	}
 	// Existing archives (of older generations) of the kinds being
 	// compacted.
 	byKind := map[string]*archiveWork{}
@@ -645,7 +691,7 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 		w := works[id]
 		for sid, n := range w.want {
 			if got := w.counts[sid]; got != n && w.legacy == "" {
-				return fmt.Errorf("shard %s changed while being planned (%d samples listed, %d read): is its process running after all (another pid namespace)? nothing was changed", sid, n, got)
+				return &changedError{shard: where[sid], listed: n, read: got}
 			}
 		}
 		if w.legacy != "" {

@@ -200,9 +200,10 @@ func cleanupLoop(t *testing.T, target *Target, crash bool, stop <-chan struct{})
 			}
 			res, err := Run(context.Background(), target, opts)
 			if err != nil && strings.Contains(err.Error(), "changed while being planned") {
-				// A writer was caught between its two writes and exited
-				// right after the listing (no --min-idle here): the run
-				// refused, changing nothing, as it must.
+				// Writers were caught between their writes and exited
+				// right after the listing in each of the plan's tries
+				// (no --min-idle here): the run refused, changing
+				// nothing, as it must.
 				continue
 			}
 			if err != nil && !errors.Is(err, errCrash) {
