@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -521,12 +523,28 @@ func onlyPassing(problems []*store.ShardError) bool {
 }
 
 // passing reports whether p is a problem that passes (see onlyPassing).
+// A 0-byte shard passes while its process runs, and also when it is no
+// longer empty or gone by now: its process was sizing it at the read
+// and has since written and exited (a worker recycled within the
+// scrape), or mark_process_dead removed it. Only a file still empty
+// after its process is gone (a writer killed between creating and
+// sizing it) fails the scrape.
 func passing(p *store.ShardError) bool {
 	switch {
 	case p.Kind == store.ProblemOrphan:
 		return true
-	case p.Kind == store.ProblemEmptyFile && p.ID.PID != "" && store.ProcessAlive(p.ID.PID) == store.AliveYes:
-		return true
+	case p.Kind == store.ProblemEmptyFile && p.ID.PID != "":
+		return store.ProcessAlive(p.ID.PID) == store.AliveYes || noLongerEmpty(p.Path)
 	}
 	return false
+}
+
+// noLongerEmpty reports whether the file at path, found of 0 bytes, has
+// changed since: grown, or gone (an empty path cannot be told).
+func noLongerEmpty(path string) bool {
+	if path == "" {
+		return false
+	}
+	st, err := os.Lstat(path)
+	return errors.Is(err, fs.ErrNotExist) || err == nil && st.Size() > 0
 }

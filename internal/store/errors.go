@@ -22,6 +22,10 @@ type ShardError struct {
 	// Kind classifies the problem for code that must tell problems apart
 	// (Reason is for people).
 	Kind ProblemKind
+	// Path is the shard's file, for a file store's problems with a file
+	// that was there (so that it can be looked at again); empty
+	// otherwise.
+	Path string
 }
 
 // ProblemKind classifies a shard problem.

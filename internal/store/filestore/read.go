@@ -386,14 +386,14 @@ func (p *pipeline) read(ps *parser, guesses *guessBook, f shardFile, first *pref
 			sh.gone = true
 			return sh
 		case err != nil:
-			sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err, ID: f.id}
+			sh.err = &store.ShardError{Shard: f.name, Offset: -1, Reason: "cannot read", Err: err, ID: f.id, Path: f.path}
 			return sh
 		}
 		var perr *parseError
 		entries, sh.layout, perr = parseMapped(ps, &m, entries)
 		m.unmap()
 		if perr != nil {
-			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason, ID: f.id}
+			sh.err = &store.ShardError{Shard: f.name, Offset: perr.offset, Reason: perr.reason, ID: f.id, Path: f.path}
 			if m.size == 0 {
 				sh.err.Kind = store.ProblemEmptyFile
 			}
