@@ -3,6 +3,7 @@ package cleanup
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -207,9 +208,18 @@ func Execute(ctx context.Context, t *Target, p *Plan, opts Options) error {
 // run (recovering), any of its archives may already stand beside its
 // sources: the barrier then stands from before the first archive until
 // the last one's sources are gone.
+//
+// An archive that cannot be put in place (a full disk fails its write)
+// stops the run where no archive stands beside its sources, unless one
+// stood there when the run began: a barrier the run raised is then taken
+// down again, so that Python's collector does not fail every scrape until
+// a run gets through. One found standing when the run began (left by a
+// run stopped while it stood) is kept until a run ends.
 func apply(ctx context.Context, t *Target, j *Journal, opts *Options, recovering bool) error {
 	hold := recovering && t.RaiseBarrier != nil && t.Replace == nil && len(j.Archives) > 0
+	found := false // the barrier stood before this run
 	if hold {
+		found = t.BarrierStands == nil || t.BarrierStands()
 		if err := t.RaiseBarrier(ctx); err != nil {
 			return err
 		}
@@ -258,6 +268,14 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options, recovering
 			continue
 		}
 		if err := replaceInSteps(ctx, t, a, id, samples, gone, opts, !hold); err != nil {
+			var notInPlace *notInPlaceError
+			if hold && !found && errors.As(err, &notInPlace) {
+				// The archives before this one are whole, their sources
+				// gone; this one is not in place.
+				if lerr := t.LowerBarrier(ctx); lerr != nil {
+					return errors.Join(err, lerr)
+				}
+			}
 			return err
 		}
 	}
@@ -301,12 +319,16 @@ func apply(ctx context.Context, t *Target, j *Journal, opts *Options, recovering
 // at a time. Where the target stages writes (files), the slow part of
 // the archive's write comes first and the barrier (raised and lowered
 // here when barrier is set) stands only for the rename and the removals.
+//
+// An error that leaves the archive out of place and its sources
+// untouched is a *notInPlaceError; a barrier raised here is then taken
+// down again.
 func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.ShardID, samples []store.Sample, gone []store.ShardID, opts *Options, barrier bool) error {
 	var commit func() error
 	if t.Stage != nil {
 		c, abort, err := t.Stage(ctx, a.Layout, id, samples)
 		if err != nil {
-			return fmt.Errorf("write archive: %w", err)
+			return &notInPlaceError{fmt.Errorf("write archive: %w", err)}
 		}
 		defer abort()
 		commit = c
@@ -321,7 +343,13 @@ func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.S
 	}
 	if commit != nil {
 		if err := commit(); err != nil {
-			return fmt.Errorf("write archive: %w", err)
+			err = &notInPlaceError{fmt.Errorf("write archive: %w", err)}
+			if barrier && t.LowerBarrier != nil {
+				if lerr := t.LowerBarrier(ctx); lerr != nil {
+					return errors.Join(err, lerr)
+				}
+			}
+			return err
 		}
 	} else {
 		w, err := t.ArchiveWriter(ctx, a.Layout)
@@ -363,6 +391,13 @@ func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.S
 	}
 	return nil
 }
+
+// notInPlaceError is an archive's write that failed before the archive
+// was in place, its sources untouched.
+type notInPlaceError struct{ err error }
+
+func (e *notInPlaceError) Error() string { return e.err.Error() }
+func (e *notInPlaceError) Unwrap() error { return e.err }
 
 func deleteShard(ctx context.Context, s JournalShard, del func(context.Context, store.ShardID) error, opts *Options) error {
 	id, err := s.id()

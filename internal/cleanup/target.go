@@ -70,6 +70,10 @@ type Target struct {
 	// and its sources both exist (files: filestore.BarrierName). Raising
 	// a raised barrier and lowering a lowered one are not errors.
 	RaiseBarrier, LowerBarrier func(ctx context.Context) error
+	// BarrierStands, when set, reports whether the barrier stands now
+	// (before a run raises it: a run stopped while it stood left it).
+	// Where it cannot tell, a barrier found is kept until a run ends.
+	BarrierStands func() bool
 	// Stage, when set, writes an archive where no reader sees it yet and
 	// returns the commit that puts it in place (an instant: a rename) and
 	// the abort that removes it if not committed.
@@ -142,9 +146,10 @@ func FileTarget(st FileBackend) *Target {
 			}
 			return staged.Commit, staged.Abort, nil
 		},
-		Unlink:       st.UnlinkShard,
-		RaiseBarrier: func(ctx context.Context) error { return raiseBarrier(ctx, dir) },
-		LowerBarrier: func(context.Context) error { return lowerBarrier(dir) },
+		Unlink:        st.UnlinkShard,
+		RaiseBarrier:  func(ctx context.Context) error { return raiseBarrier(ctx, dir) },
+		LowerBarrier:  func(context.Context) error { return lowerBarrier(dir) },
+		BarrierStands: func() bool { return HasBarrier(dir) },
 		Size: func(ctx context.Context, id store.ShardID) (int64, error) {
 			path, err := st.ShardLocation(id)
 			if err != nil {

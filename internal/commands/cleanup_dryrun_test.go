@@ -261,7 +261,7 @@ func copyExecutable(t *testing.T, src, dst string) {
 // run fails for want of space. Mounting needs root (with CI=true the test
 // fails without).
 func TestCleanupDryRunFullDisk(t *testing.T) {
-	dir := smallTmpfs(t, "256k")
+	dir := testenv.SmallTmpfs(t, "256k")
 	st, err := filestore.Open(context.Background(), dir, filestore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -294,26 +294,6 @@ func TestCleanupDryRunFullDisk(t *testing.T) {
 	if code != ExitError || !strings.Contains(errOut, "no space left on device") {
 		t.Fatalf("real run: exit %d\n%s%s", code, out, errOut)
 	}
-}
-
-// smallTmpfs mounts a tmpfs of size (e.g. "256k") on a new temporary
-// directory and returns it; it is unmounted when the test ends. Mounting
-// needs root: without, the test is unavailable (it fails with CI=true).
-func smallTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		testenv.Unavailable(t, "not root: cannot mount a tmpfs")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=755"); err != nil {
-		testenv.Unavailable(t, "mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
 }
 
 // orphanedRedis starts a redis-server whose store holds one orphan: a

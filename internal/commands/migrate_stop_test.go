@@ -255,7 +255,7 @@ func TestMigrateStopReportCountsWhatTheDirectoryHolds(t *testing.T) {
 		t.Fatalf("into Redis: exit %d\n%s%s", code, out, errOut)
 	}
 
-	dir := smallTmpfs(t, "256k")
+	dir := testenv.SmallTmpfs(t, "256k")
 	code, out, errOut := runCLI(t, nil, "migrate", "redis-to-file", "--dir", dir, "--redis-url", srv.URL())
 	if code != 1 || out != "" {
 		t.Fatalf("exit %d, stdout %q, want 1 and nothing\n%s", code, out, errOut)
