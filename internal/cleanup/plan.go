@@ -134,9 +134,9 @@ type pidFacts struct {
 	alive   store.Liveness
 }
 
-// planTries is how many times MakePlan lists, decides and reads again
-// when a shard to merge changed between the listing and the read.
-const planTries = 3
+// planTries bounds how many times MakePlan lists, decides and reads
+// again while workers exit during its tries (see MakePlan).
+const planTries = 10
 
 // MakePlan lists the store, decides about every shard (Decide) and
 // computes the archives' new contents (reading the shards to merge). It
@@ -146,38 +146,63 @@ const planTries = 3
 // it and exited before its check (a worker recycled at that moment,
 // with no --min-idle to keep its fresh shards out) is taken as dead with
 // a shard that no longer holds what the listing counted. A plan is then
-// made anew: the new listing comes after the check that found the pid
-// dead, so it holds all that pid ever wrote. A shard that changes in
-// every try is written by a process that looks dead but runs (another
-// pid namespace), and the plan fails.
+// made anew: its listing comes after the check that found the pid dead,
+// so it holds all that pid ever wrote. Under churn another worker may do
+// the same in the next try, which is made anew too (up to planTries). A
+// shard that changes after its pid was selected by an earlier try (found
+// dead, stale or named) is written by a process that looks dead but
+// runs (another pid namespace), and the plan fails at once.
 func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	opts.Local = opts.Local || t.Local
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	selected := map[string]bool{} // pids selected by an earlier try
 	for try := 1; ; try++ {
 		p, err := makePlan(ctx, t, opts)
 		var changed *changedError
 		if !errors.As(err, &changed) {
 			return p, err
 		}
+		changed.tries = try
+		for _, c := range changed.shards {
+			if selected[c.pid] {
+				changed.again = &c
+				return nil, changed
+			}
+		}
 		if try == planTries {
-			changed.tries = try
 			return nil, changed
+		}
+		for _, pid := range p.pids() {
+			selected[pid] = true
 		}
 	}
 }
 
-// changedError is the error of a plan during which a shard to merge
+// changedError is the error of a plan during which shards to merge
 // changed (another number of samples read than listed).
 type changedError struct {
-	shard        string // the shard's location (a file path), or its ID
+	shards []changedShard // by location
+	tries  int
+	// again is the shard that changed although an earlier try had
+	// selected its pid already; nil when every try met shards of pids
+	// newly selected.
+	again *changedShard
+}
+
+type changedShard struct {
+	where        string // the shard's location (a file path), or its ID
+	pid          string
 	listed, read int
-	tries        int
 }
 
 func (e *changedError) Error() string {
-	return fmt.Sprintf("shard %s changed while being planned, in each of %d tries (the last: %d samples listed, %d read): a process whose pid looks dead still writes it (one in another pid namespace?); nothing was changed", e.shard, e.tries, e.listed, e.read)
+	if c := e.again; c != nil {
+		return fmt.Sprintf("shard %s changed while being planned (%d samples listed, %d read), although its pid %s was taken as dead by the try before: a process whose pid looks dead still writes it (one in another pid namespace?); nothing was changed", c.where, c.listed, c.read, c.pid)
+	}
+	c := e.shards[0]
+	return fmt.Sprintf("shards kept changing while being planned: in each of %d tries a process wrote after the listing and exited before its pid was checked (the last: shard %s, %d samples listed, %d read); nothing was changed: run again, or give --min-idle to keep fresh shards out", e.tries, c.where, c.listed, c.read)
 }
 
 func makePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
@@ -194,6 +219,10 @@ func makePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	}
 	plan := &Plan{Shards: shards}
 	if err := plan.merge(ctx, t, infos); err != nil {
+		var changed *changedError
+		if errors.As(err, &changed) {
+			return plan, err // its selection tells the next try
+		}
 		return nil, err
 	}
 	return plan, nil
@@ -687,13 +716,24 @@ func (p *Plan) merge(ctx context.Context, t *Target, infos []store.ShardInfo) er
 		}
 		return 0
 	})
+	var changed []changedShard
 	for _, id := range ids {
 		w := works[id]
+		if w.legacy != "" {
+			continue
+		}
 		for sid, n := range w.want {
-			if got := w.counts[sid]; got != n && w.legacy == "" {
-				return &changedError{shard: where[sid], listed: n, read: got}
+			if got := w.counts[sid]; got != n {
+				changed = append(changed, changedShard{where: where[sid], pid: sid.PID, listed: n, read: got})
 			}
 		}
+	}
+	if len(changed) > 0 {
+		sort.Slice(changed, func(i, j int) bool { return changed[i].where < changed[j].where })
+		return &changedError{shards: changed}
+	}
+	for _, id := range ids {
+		w := works[id]
 		if w.legacy != "" {
 			for i := range p.Shards {
 				if sp := &p.Shards[i]; sp.Action == Compact && sp.Archive == id {
