@@ -148,10 +148,12 @@ const planTries = 10
 // a shard that no longer holds what the listing counted. A plan is then
 // made anew: its listing comes after the check that found the pid dead,
 // so it holds all that pid ever wrote. Under churn another worker may do
-// the same in the next try, which is made anew too (up to planTries). A
-// shard that changes after its pid was selected by an earlier try (found
-// dead, stale or named) is written by a process that looks dead but
-// runs (another pid namespace), and the plan fails at once.
+// the same in the next try, which is made anew too (up to planTries), as
+// is one during which a shard was removed (a dry run takes no lock: a
+// cleanup may run meanwhile). A shard that grows after its pid was
+// selected by an earlier try (found dead, stale or named) is written by
+// a process that looks dead but runs (another pid namespace), and the
+// plan fails at once.
 func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 	opts.Local = opts.Local || t.Local
 	if err := opts.Validate(); err != nil {
@@ -166,7 +168,10 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 		}
 		changed.tries = try
 		for _, c := range changed.shards {
-			if selected[c.pid] {
+			// A shard with fewer samples than listed was removed or
+			// replaced (another cleanup's run, during a dry run,
+			// which takes no lock): no sign of a writer.
+			if selected[c.pid] && c.read > c.listed {
 				changed.again = &c
 				return nil, changed
 			}

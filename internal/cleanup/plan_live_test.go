@@ -51,11 +51,15 @@ func TestWorkerExitingWhilePlanned(t *testing.T) {
 		spread bool
 		// again: worker 0 writes at every check (runs unseen).
 		again bool
+		// other: at its second check worker 0's shards are compacted by
+		// another cleanup, the run itself being a dry run (no lock).
+		other bool
 	}{
-		{"a worker writes after the listing, then exits", 1, false, false},
-		{"workers exit together", 3, false, false},
-		{"a worker exits in each of 5 tries", 5, true, false},
-		{"a worker found dead writes again: runs unseen", 1, false, true},
+		{"a worker writes after the listing, then exits", 1, false, false, false},
+		{"workers exit together", 3, false, false, false},
+		{"a worker exits in each of 5 tries", 5, true, false, false},
+		{"a worker found dead writes again: runs unseen", 1, false, true, false},
+		{"dry run while another cleanup compacts", 1, false, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -86,6 +90,8 @@ func TestWorkerExitingWhilePlanned(t *testing.T) {
 					return store.AliveYes
 				case n == at || c.again:
 					lateWrite(t, dir, pid, n)
+				case n == at+1 && c.other:
+					runCleanup(t, dir, Options{DeadPIDs: true, MinIdle: -1})
 				}
 				return store.AliveNo
 			}
@@ -94,7 +100,18 @@ func TestWorkerExitingWhilePlanned(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Run(ctx, FileTarget(st), Options{DeadPIDs: true, MinIdle: -1, Alive: alive})
+			res, err := Run(ctx, FileTarget(st), Options{DeadPIDs: true, MinIdle: -1, Alive: alive, DryRun: c.other})
+			if c.other {
+				if err != nil {
+					t.Fatalf("dry run beside another cleanup: %v", err)
+				}
+				for _, sp := range res.Plan.Shards {
+					if sp.Action != Keep && sp.Info.ID.PID == pids[0] {
+						t.Errorf("dry run plans %s %s, which the other cleanup compacted", sp.Action, sp.Info.ID)
+					}
+				}
+				return
+			}
 			if c.again {
 				shard := filepath.Join(dir, "counter_"+pids[0]+".db")
 				if err == nil || !strings.Contains(err.Error(), "shard "+shard+" changed while being planned") || !strings.Contains(err.Error(), "taken as dead by the try before") || !strings.Contains(err.Error(), "nothing was changed") {
