@@ -14,27 +14,29 @@ import (
 // readable and writable) while the process runs, so a process's
 // /proc/<pid>/maps (Linux) tells whether it is the writer of a shard
 // file: a pid that merely runs (a pid of another host's shard, reused
-// here by an unrelated process) does not map it, and a reader that maps
-// it read-only (promstore serve and top keep the shards they read mapped
-// so, see filestore) does not write it. Only writable mappings count.
+// here by an unrelated process) does not map it.
 
-// MapsFile reports whether process pid maps the file at path writable,
-// read from /proc/<pid>/maps. An error means it cannot be told: no /proc (not
-// Linux), the process's maps not this user's to read (permission
-// denied), or the process gone.
+// MapsFile reports whether process pid maps the file at path, read from
+// /proc/<pid>/maps, in any way: a caller that must not touch a writer's
+// file takes any mapping for a writer's. An error means it cannot be
+// told: no /proc (not Linux), the process's maps not this user's to read
+// (permission denied), or the process gone.
 func MapsFile(pid, path string) (bool, error) {
 	if !DecimalPID(pid) {
 		return false, fmt.Errorf("pid %q: not a process id", pid)
 	}
 	p := realPath(path)
-	found, err := mappedPaths(pid, func(s string) bool { return s == p })
+	found, err := mappedPaths(pid, false, func(s string) bool { return s == p })
 	return len(found) > 0, err
 }
 
 // MappedBy returns, for each of paths that processes other than this one
-// map writable, the pids of those processes in ascending order, keyed by the path
-// as given. Processes whose maps cannot be read are left out; without
-// /proc it returns nothing.
+// map writable (as their writers do), the pids of those processes in
+// ascending order, keyed by the path as given. Read-only mappings are
+// left out: they are readers' (promstore serve and top keep the shards
+// they read mapped so, see filestore), which write nothing. Processes
+// whose maps cannot be read are left out; without /proc it returns
+// nothing.
 func MappedBy(paths []string) map[string][]string {
 	want := make(map[string]string, len(paths))
 	for _, p := range paths {
@@ -55,7 +57,7 @@ func MappedBy(paths []string) map[string][]string {
 	out := map[string][]string{}
 	for _, n := range pids {
 		pid := strconv.Itoa(n)
-		found, err := mappedPaths(pid, func(s string) bool { _, ok := want[s]; return ok })
+		found, err := mappedPaths(pid, true, func(s string) bool { _, ok := want[s]; return ok })
 		if err != nil {
 			continue // gone, or not ours to read
 		}
@@ -67,10 +69,10 @@ func MappedBy(paths []string) map[string][]string {
 }
 
 // mappedPaths returns the distinct paths of the files process pid maps
-// writable for which want is true. A line of maps is "address perms
-// offset dev inode path", perms such as "rw-s"; read-only mappings
-// ("r--s") are a reader's, not a writer's.
-func mappedPaths(pid string, want func(string) bool) ([]string, error) {
+// (only writable, when writable is set) for which want is true. A line
+// of maps is "address perms offset dev inode path", perms such as "rw-s"
+// for a writer's mapping and "r--s" for a reader's.
+func mappedPaths(pid string, writable bool, want func(string) bool) ([]string, error) {
 	f, err := os.Open(filepath.Join("/proc", pid, "maps"))
 	if err != nil {
 		return nil, err
@@ -83,7 +85,7 @@ func mappedPaths(pid string, want func(string) bool) ([]string, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		i := strings.IndexByte(line, '/')
-		if i < 0 || !writableMapping(line) {
+		if i < 0 || writable && !writableMapping(line) {
 			continue
 		}
 		path := strings.TrimSuffix(line[i:], " (deleted)")
