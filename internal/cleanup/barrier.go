@@ -62,7 +62,9 @@ func raiseBarrier(ctx context.Context, dir string) error {
 		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			// Stopped before anything stood behind it: take it down,
+			// or Python's collector fails until the next run.
+			return errors.Join(ctx.Err(), lowerBarrier(dir))
 		case <-t.C:
 		}
 	}

@@ -413,6 +413,87 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 }
 
+// TestStoppedRunLeavesNoBarrier: a run stopped gracefully (SIGTERM,
+// Ctrl-C: its context canceled) after any of its steps leaves no barrier
+// up, so Python's collector keeps reading the directory, and what it
+// reads is exact: once an archive is in place its sources' removal and
+// the barrier's lowering are finished, and a barrier raised before its
+// archive (waiting for readers to settle in a big directory) is taken
+// down. A rerun ends where the uninterrupted run does. The barrier was
+// left up until the next run.
+func TestStoppedRunLeavesNoBarrier(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(fmt.Sprintf("big=%v", big), func(t *testing.T) {
+			base := t.TempDir()
+			dead := []string{testenv.DeadPID(t), testenv.DeadPID(t)}
+			genShards(t, base, testenv.LivePID(t), 16, 1)
+			for i, pid := range dead {
+				genShards(t, base, pid, 16, float64(i)+2)
+			}
+			if big { // more entries than barrierSettleEntries: the barrier waits
+				for i := range barrierSettleEntries + 10 {
+					if err := os.WriteFile(filepath.Join(base, fmt.Sprintf("note-%03d.txt", i)), nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			testenv.AgeFiles(t, base)
+			ref := testenv.CopyStore(t, base)
+			var steps []string
+			opts := Options{DeadPIDs: true}
+			opts.afterStep = func(s string) error { steps = append(steps, s); return nil }
+			runCleanup(t, ref, opts)
+			refDump := dump(t, ref)
+			if !slices.Contains(steps, "barrier raised") {
+				t.Fatalf("steps %v raise no barrier", steps)
+			}
+			for k := range steps {
+				if big && steps[k] != "barrier raised" {
+					continue
+				}
+				t.Run(fmt.Sprintf("after_%02d_%s", k+1, strings.ReplaceAll(steps[k], " ", "_")), func(t *testing.T) {
+					dir := testenv.CopyStore(t, base)
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					n := 0
+					opts := Options{DeadPIDs: true}
+					opts.afterStep = func(string) error {
+						if n++; n == k+1 {
+							cancel()
+						}
+						return nil
+					}
+					st, _ := filestore.Open(context.Background(), dir, filestore.Options{})
+					tg := FileTarget(st)
+					if big {
+						// Stopped while the barrier waits for readers to
+						// settle, before step k ("barrier raised").
+						raise := tg.RaiseBarrier
+						tg.RaiseBarrier = func(ctx context.Context) error {
+							if n == k {
+								cancel()
+							}
+							return raise(ctx)
+						}
+					}
+					if _, err := Run(ctx, tg, opts); err != nil && !errors.Is(err, context.Canceled) {
+						t.Fatalf("stopped run: err = %v", err)
+					}
+					if HasBarrier(dir) {
+						t.Fatal("barrier left up by a stopped run")
+					}
+					compareDumps(t, dump(t, withoutLiveGauges(t, dir, dead...)), refDump, false)
+					runCleanup(t, dir, Options{DeadPIDs: true})
+					compareDumps(t, dump(t, dir), refDump, false)
+					if HasBarrier(dir) {
+						t.Error("barrier left by the rerun")
+					}
+				})
+			}
+		})
+	}
+}
+
 // TestLock: a second run fails while one holds the lock.
 func TestLock(t *testing.T) {
 	dir := t.TempDir()

@@ -360,6 +360,15 @@ func replaceInSteps(ctx context.Context, t *Target, a JournalArchive, id store.S
 			return fmt.Errorf("write archive: %w", err)
 		}
 	}
+	if barrier && t.RaiseBarrier != nil {
+		// The archive stands beside its sources behind the barrier: a
+		// run stopped now (SIGTERM, Ctrl-C) would leave the barrier up,
+		// failing Python's collector until the next run. Removing the
+		// sources and lowering the barrier are a few unlinks: finish
+		// them, whatever happens to ctx (a kill still leaves it to the
+		// next run).
+		ctx = context.WithoutCancel(ctx)
+	}
 	if err := opts.step("wrote " + a.Shard.String()); err != nil {
 		return err
 	}
