@@ -15,6 +15,8 @@ import (
 	"github.com/promstore/promstore/internal/pyclient"
 	"github.com/promstore/promstore/internal/store"
 	"github.com/promstore/promstore/internal/store/filestore"
+	"github.com/promstore/promstore/internal/store/redisstore"
+	"github.com/promstore/promstore/internal/store/storetest"
 	"github.com/promstore/promstore/internal/testenv"
 )
 
@@ -504,8 +506,8 @@ func TestLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), FileTarget(st), Options{DeadPIDs: true})
-	if err == nil || !strings.Contains(err.Error(), "another cleanup") {
-		t.Errorf("second run: err = %v", err)
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "another cleanup") {
+		t.Errorf("second run: err = %v, want ErrBusy", err)
 	}
 	if err := unlock(); err != nil {
 		t.Fatalf("unlock: %v", err)
@@ -701,5 +703,41 @@ func TestFreshPIDsRefusalMessage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLockRedis: a run on a Redis store whose lock another run holds
+// fails with ErrBusy, naming the lock key, whether it finds the lock at
+// its check or when it takes it.
+func TestLockRedis(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	ctx := context.Background()
+	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.WriteShard(ctx, store.ShardID{Kind: store.KindCounter, PID: testenv.DeadPID(t)},
+		[]store.Sample{{Key: storetest.Key(t, "jobs", "jobs_total", nil, "Jobs."), Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	tg := RedisTarget(st)
+	unlock, err := tg.Journal.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lock directly: the second taker's own error.
+	if _, err := tg.Journal.Lock(ctx); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "gunicorn:promstore:cleanup-lock") {
+		t.Errorf("second lock: err = %v, want ErrBusy naming the key", err)
+	}
+	// A run: its check finds the lock first.
+	if _, err := Run(ctx, RedisTarget(st), Options{StaleAfter: time.Nanosecond}); !errors.Is(err, ErrBusy) {
+		t.Errorf("run: err = %v, want ErrBusy", err)
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, RedisTarget(st), Options{StaleAfter: time.Nanosecond}); err != nil {
+		t.Errorf("after unlock: %v", err)
 	}
 }

@@ -331,6 +331,11 @@ func namespaceGuard(order []*pidFacts, now time.Time, idle time.Duration, flags 
 	return &RefusedError{Flag: flags.DeadPIDs, Reason: freshPIDsRefusal(fresh, running, idle, flags)}
 }
 
+// ErrBusy matches (errors.Is) the error of a run that found another
+// cleanup of the store running (its lock held): the work is being done,
+// by the other run.
+var ErrBusy = errors.New("another cleanup is running")
+
 // ErrRefused matches (errors.Is) the error of a run that refuses to tell
 // which pids are dead (see namespaceGuard): a state of the store that
 // passes, not a failure.

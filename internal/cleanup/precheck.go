@@ -31,7 +31,7 @@ func checkFileRun(ctx context.Context, dir string, p *Plan) error {
 		}
 		f.Close()
 		if errors.Is(lerr, errLocked) {
-			return fmt.Errorf("another cleanup is running on this directory (lock %s)", lock)
+			return fmt.Errorf("%w on this directory (lock %s)", ErrBusy, lock)
 		}
 		if lerr != nil {
 			return fmt.Errorf("cleanup lock %s: %w", lock, lerr)

@@ -30,7 +30,7 @@ func checkRedisRun(ctx context.Context, st RedisBackend, p *Plan, deleteKeys []s
 		return fmt.Errorf("cleanup lock: %w", err)
 	}
 	if held {
-		return fmt.Errorf("another cleanup is running on this store (lock %s, expires in %s if that run died)", st.AuxKey(redisLockName), ttl.Round(time.Second))
+		return fmt.Errorf("%w on this store (lock %s, expires in %s if that run died)", ErrBusy, st.AuxKey(redisLockName), ttl.Round(time.Second))
 	}
 	var ids []store.ShardID
 	if changes {

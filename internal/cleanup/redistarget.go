@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -109,7 +110,11 @@ func (r *redisJournal) Where() string {
 }
 
 func (r *redisJournal) Lock(ctx context.Context) (func() error, error) {
-	return r.st.LockAux(ctx, redisLockName, redisLockTTL)
+	release, err := r.st.LockAux(ctx, redisLockName, redisLockTTL)
+	if errors.Is(err, store.ErrLocked) {
+		err = fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	return release, err
 }
 
 func (r *redisJournal) Raw(ctx context.Context) (string, bool, error) {

@@ -206,7 +206,7 @@ func (f *fileJournal) Lock(ctx context.Context) (func() error, error) {
 	if err := lockFile(fd); err != nil {
 		fd.Close()
 		if errors.Is(err, errLocked) {
-			return nil, fmt.Errorf("cleanup lock %s: another cleanup is running on this directory", p)
+			return nil, fmt.Errorf("cleanup lock %s: %w on this directory", p, ErrBusy)
 		}
 		return nil, fmt.Errorf("cleanup lock %s: %w", p, err)
 	}

@@ -364,8 +364,11 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 			}
 		}
 		res, err := cleanup.Run(ctx, t, copts)
-		if errors.Is(err, cleanup.ErrRefused) {
+		switch {
+		case errors.Is(err, cleanup.ErrRefused):
 			err = fmt.Errorf("%w: %w", serve.ErrRefused, err)
+		case errors.Is(err, cleanup.ErrBusy):
+			err = busyError{err} // its text says it already
 		}
 		var c serve.Compaction
 		if res != nil && res.Plan != nil && res.Done {
@@ -375,3 +378,11 @@ func sidecarCompaction(st store.Store, opts *ServeOptions) (func(context.Context
 		return c, err
 	}, nil
 }
+
+// busyError is a compaction's error that another cleanup of the store is
+// running (cleanup.ErrBusy): it matches serve.ErrBusy, with its text as
+// it is.
+type busyError struct{ error }
+
+func (e busyError) Is(target error) bool { return target == serve.ErrBusy }
+func (e busyError) Unwrap() error        { return e.error }

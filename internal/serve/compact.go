@@ -37,7 +37,7 @@ func (m *selfMetrics) addCompaction() *compactMetrics {
 	c := &compactMetrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promstore_compactions_total",
-			Help: "Compactions of the store's dead processes (--compact-every), by outcome: ok, refused (which pids are dead could not be told; see cleanup --dead-pids) or error.",
+			Help: "Compactions of the store's dead processes (--compact-every), by outcome: ok, refused (which pids are dead could not be told; see cleanup --dead-pids), busy (another cleanup of the store was running) or error.",
 		}, []string{"outcome"}),
 		compacted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "promstore_compaction_shards_compacted_total",
@@ -63,6 +63,7 @@ func (m *selfMetrics) addCompaction() *compactMetrics {
 	}
 	c.runs.WithLabelValues("ok")
 	c.runs.WithLabelValues("refused")
+	c.runs.WithLabelValues("busy")
 	c.runs.WithLabelValues("error")
 	m.reg.MustRegister(c.runs, c.compacted, c.removed, c.freed, c.last, c.duration)
 	return c
@@ -95,6 +96,11 @@ var ErrNotYet = errors.New("the store is not open yet")
 // passes, counted apart and logged as a warning when its reason changes.
 var ErrRefused = errors.New("compaction refused")
 
+// ErrBusy is what Options.Compact wraps when another cleanup of the store
+// holds its lock (a cleanup run by hand, another replica's sidecar): the
+// work is being done, so the run is counted apart and logged at info.
+var ErrBusy = errors.New("another cleanup is running")
+
 func (s *Server) compactOnce(ctx context.Context) {
 	start := time.Now()
 	res, err := s.opts.Compact(ctx)
@@ -111,6 +117,11 @@ func (s *Server) compactOnce(ctx context.Context) {
 	c.removed.Add(float64(res.Removed))
 	if res.BytesFreed > 0 {
 		c.freed.Add(float64(res.BytesFreed))
+	}
+	if errors.Is(err, ErrBusy) {
+		c.runs.WithLabelValues("busy").Inc()
+		s.log.Info("compaction skipped: another cleanup of the store is running", "reason", err)
+		return
 	}
 	if errors.Is(err, ErrRefused) {
 		c.runs.WithLabelValues("refused").Inc()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -98,6 +99,10 @@ type Explainer interface {
 	// WhatAStoreIs says what a store of this kind is made of.
 	WhatAStoreIs() string
 }
+
+// ErrLocked matches (errors.Is) AuxStore.LockAux's error when another
+// holder has the lock.
+var ErrLocked = errors.New("held by another run")
 
 // StoreFinder is implemented by a store that can look, when it holds no
 // shards, for shards of its kind next to it (a Redis store: under other

@@ -85,7 +85,7 @@ func (s *Store) LockAux(ctx context.Context, name string, ttl time.Duration) (fu
 			ok = n == 1
 		}
 		if !ok {
-			return nil, fmt.Errorf("lock %s: held by another run (%s; it expires after %s if that run died)", k, store.Clip(held), ttl)
+			return nil, fmt.Errorf("lock %s: %w (%s; it expires after %s if that run died)", k, store.ErrLocked, store.Clip(held), ttl)
 		}
 	}
 	return func() error {
