@@ -147,7 +147,7 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 		if opts.JSON {
 			werr = cleanupJSON(opts, t, res, st.Describe(), runErr)
 		} else {
-			werr = cleanupText(opts, t, res)
+			werr = cleanupText(opts, t, res, runErr)
 		}
 		if werr != nil && runErr == nil {
 			runErr = fmt.Errorf("write output: %w", werr)
@@ -162,7 +162,9 @@ func cleanupRun(ctx context.Context, opts *CleanupOptions) error {
 	return nil
 }
 
-func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) error {
+// cleanupText writes the plan and what became of it; runErr is the run's
+// error (nil when it went through).
+func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result, runErr error) error {
 	var b strings.Builder
 	would := ""
 	if res.DryRun {
@@ -228,8 +230,13 @@ func cleanupText(opts *CleanupOptions, t *cleanup.Target, res *cleanup.Result) e
 	case !res.Done:
 		// The run failed (its error follows on stderr): say what was
 		// planned, not what happened.
-		fmt.Fprintf(&b, "NOT DONE: the cleanup failed before it finished (error below); the plan above was not carried out, or only in part (a rerun finishes it): %d shard(s) to remove (live gauges), %d to compact into %d archive(s), %d to drop, %d kept; up to %s to free",
-			s.Removed, s.Compacted, s.Archives, s.Dropped, s.Kept, freed)
+		// A rerun alone gets past a lost connection, not a full disk.
+		rerun := "a rerun finishes it"
+		if c := lastingCause(runErr); c != "" {
+			rerun += " once this is mended: " + c
+		}
+		fmt.Fprintf(&b, "NOT DONE: the cleanup failed before it finished (error below); the plan above was not carried out, or only in part (%s): %d shard(s) to remove (live gauges), %d to compact into %d archive(s), %d to drop, %d kept; up to %s to free",
+			rerun, s.Removed, s.Compacted, s.Archives, s.Dropped, s.Kept, freed)
 		if len(res.Orphans) > 0 || opts.Cleanup.Orphans {
 			fmt.Fprintf(&b, "; %d orphan key(s) to delete", orphanDel)
 		}

@@ -294,6 +294,10 @@ func TestCleanupDryRunFullDisk(t *testing.T) {
 	if code != ExitError || !strings.Contains(errOut, "no space left on device") {
 		t.Fatalf("real run: exit %d\n%s%s", code, out, errOut)
 	}
+	// A rerun alone does not get past a full disk: the text says so.
+	if !strings.Contains(out, "NOT DONE: the cleanup failed before it finished (error below); the plan above was not carried out, or only in part (a rerun finishes it once this is mended: the disk is full): ") {
+		t.Errorf("real run: the text does not say what a rerun needs:\n%s", out)
+	}
 }
 
 // orphanedRedis starts a redis-server whose store holds one orphan: a
