@@ -166,7 +166,7 @@ func MakePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {
 		if !errors.As(err, &changed) {
 			return p, err
 		}
-		changed.tries = try
+		changed.tries, changed.minIdleFlag = try, opts.flags().MinIdle
 		for _, c := range changed.shards {
 			// A shard with fewer samples than listed was removed or
 			// replaced (another cleanup's run, during a dry run,
@@ -194,7 +194,16 @@ type changedError struct {
 	// selected its pid already; nil when every try met shards of pids
 	// newly selected.
 	again *changedShard
+	// minIdleFlag names the flag that keeps fresh shards out.
+	minIdleFlag string
 }
+
+// Is makes a plan that kept changing in every try (again nil: workers
+// exiting as they were planned, a state of the store that passes) match
+// ErrRefused, as a refusal does: a sidecar counts it apart from failures.
+// One whose shard changed although its pid was taken as dead is a
+// failure.
+func (e *changedError) Is(target error) bool { return target == ErrRefused && e.again == nil }
 
 type changedShard struct {
 	where        string // the shard's location (a file path), or its ID
@@ -207,7 +216,11 @@ func (e *changedError) Error() string {
 		return fmt.Sprintf("shard %s changed while being planned (%d samples listed, %d read), although its pid %s was taken as dead by the try before: a process whose pid looks dead still writes it (one in another pid namespace?); nothing was changed", c.where, c.listed, c.read, c.pid)
 	}
 	c := e.shards[0]
-	return fmt.Sprintf("shards kept changing while being planned: in each of %d tries a process wrote after the listing and exited before its pid was checked (the last: shard %s, %d samples listed, %d read); nothing was changed: run again, or give --min-idle to keep fresh shards out", e.tries, c.where, c.listed, c.read)
+	flag := e.minIdleFlag
+	if flag == "" {
+		flag = "--min-idle"
+	}
+	return fmt.Sprintf("shards kept changing while being planned: in each of %d tries a process wrote after the listing and exited before its pid was checked (the last: shard %s, %d samples listed, %d read); nothing was changed: run again, or give %s to keep fresh shards out", e.tries, c.where, c.listed, c.read, flag)
 }
 
 func makePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {

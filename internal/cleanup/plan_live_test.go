@@ -2,6 +2,8 @@ package cleanup
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -117,6 +119,9 @@ func TestWorkerExitingWhilePlanned(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "shard "+shard+" changed while being planned") || !strings.Contains(err.Error(), "taken as dead by the try before") || !strings.Contains(err.Error(), "nothing was changed") {
 					t.Fatalf("cleanup: %v, want it to fail naming %s", err, shard)
 				}
+				if errors.Is(err, ErrRefused) {
+					t.Errorf("a writer that looks dead is a failure, not a refusal: %v", err)
+				}
 				if checks[pids[0]] != 2 {
 					t.Errorf("pid checked %d times, want 2 (failing at the second try)", checks[pids[0]])
 				}
@@ -161,5 +166,31 @@ func TestWorkerExitingWhilePlanned(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChangedEveryTryIsRefusal: a plan that kept changing in every try
+// (workers exiting as they are planned: a state of the store that
+// passes) matches ErrRefused, so serve's sidecar counts it as refused
+// and warns once instead of logging an error at every interval; it names
+// the caller's flag for the idle time. One whose shard changed although
+// its pid was taken as dead is no refusal.
+func TestChangedEveryTryIsRefusal(t *testing.T) {
+	c := changedShard{where: "/m/counter_7.db", pid: "7", listed: 3, read: 4}
+	tests := []struct {
+		err     *changedError
+		refusal bool
+		text    string
+	}{
+		{&changedError{shards: []changedShard{c}, tries: planTries, minIdleFlag: "--compact-min-idle"}, true,
+			"shards kept changing while being planned: in each of 10 tries a process wrote after the listing and exited before its pid was checked (the last: shard /m/counter_7.db, 3 samples listed, 4 read); nothing was changed: run again, or give --compact-min-idle to keep fresh shards out"},
+		{&changedError{shards: []changedShard{c}, tries: 2, again: &c}, false,
+			"shard /m/counter_7.db changed while being planned (3 samples listed, 4 read), although its pid 7 was taken as dead by the try before"},
+	}
+	for _, tc := range tests {
+		err := fmt.Errorf("plan: %w", tc.err)
+		if errors.Is(err, ErrRefused) != tc.refusal || !strings.Contains(err.Error(), tc.text) {
+			t.Errorf("%v: refusal %v, want %v; want the text to hold %q", err, errors.Is(err, ErrRefused), tc.refusal, tc.text)
+		}
 	}
 }

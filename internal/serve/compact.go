@@ -37,7 +37,7 @@ func (m *selfMetrics) addCompaction() *compactMetrics {
 	c := &compactMetrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promstore_compactions_total",
-			Help: "Compactions of the store's dead processes (--compact-every), by outcome: ok, refused (which pids are dead could not be told; see cleanup --dead-pids), busy (another cleanup of the store was running) or error.",
+			Help: "Compactions of the store's dead processes (--compact-every), by outcome: ok, refused (which pids are dead could not be told, or workers kept exiting while it was planned; see cleanup --dead-pids), busy (another cleanup of the store was running) or error.",
 		}, []string{"outcome"}),
 		compacted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "promstore_compaction_shards_compacted_total",
