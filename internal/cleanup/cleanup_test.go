@@ -339,6 +339,18 @@ func writeRaw(t testing.TB, path, text string, v float64) {
 	}
 }
 
+// uninterrupted runs a --dead-pids cleanup on a copy of base and returns
+// the copy and the steps of the run.
+func uninterrupted(t *testing.T, base string) (string, []string) {
+	t.Helper()
+	ref := testenv.CopyStore(t, base)
+	var steps []string
+	opts := Options{DeadPIDs: true}
+	opts.afterStep = func(s string) error { steps = append(steps, s); return nil }
+	runCleanup(t, ref, opts)
+	return ref, steps
+}
+
 // TestCrashAtEveryStep kills a run after each of its steps, runs again and
 // checks that the end state is the uninterrupted run's, with nothing
 // counted twice.
@@ -357,11 +369,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	runCleanup(t, base, Options{PIDs: []string{older}})
 	testenv.AgeFiles(t, base)
 
-	ref := testenv.CopyStore(t, base)
-	var steps []string
-	opts := Options{DeadPIDs: true}
-	opts.afterStep = func(s string) error { steps = append(steps, s); return nil }
-	runCleanup(t, ref, opts)
+	ref, steps := uninterrupted(t, base)
 	refFiles := dbFiles(t, ref)
 	refDump := dump(t, ref)
 	compareDumps(t, refDump, dump(t, withoutLiveGauges(t, base, dead...)), false)
@@ -440,11 +448,7 @@ func TestStoppedRunLeavesNoBarrier(t *testing.T) {
 				}
 			}
 			testenv.AgeFiles(t, base)
-			ref := testenv.CopyStore(t, base)
-			var steps []string
-			opts := Options{DeadPIDs: true}
-			opts.afterStep = func(s string) error { steps = append(steps, s); return nil }
-			runCleanup(t, ref, opts)
+			ref, steps := uninterrupted(t, base)
 			refDump := dump(t, ref)
 			if !slices.Contains(steps, "barrier raised") {
 				t.Fatalf("steps %v raise no barrier", steps)

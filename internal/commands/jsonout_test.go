@@ -65,16 +65,7 @@ func oldShards(t *testing.T) (string, string) {
 	}
 	lsWrite(t, st, store.ShardID{Kind: store.KindCounter, PID: dead}, 1, 2)
 	lsWrite(t, st, store.ShardID{Kind: store.KindGauge, Mode: "all", PID: dead}, 3)
-	old := time.Now().Add(-48 * time.Hour)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if err := os.Chtimes(filepath.Join(dir, e.Name()), old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.AgeFilesBy(t, dir, 48*time.Hour)
 	return dir, dead
 }
 

@@ -105,27 +105,37 @@ func TestReadyPingsRedis(t *testing.T) {
 	}
 }
 
-// TestOrphanKeysServed: a Redis store under the exporter's TTLs holds now
-// and then a metric hash whose meta hash has expired. The exporter's
-// collector skips it, and so does a scrape (logging it), without
-// --partial; a problem of another kind (a value that is not a number)
-// still fails the scrape.
-func TestOrphanKeysServed(t *testing.T) {
+// jobsRedis starts a redis-server holding one counter sample of pid,
+// jobs_total{queue="a"} 3, and returns it, a store of it (closed when the
+// test ends) and the sample's key.
+func jobsRedis(t *testing.T, pid string) (*testenv.RedisServer, *redisstore.Store, *store.Key) {
+	t.Helper()
 	rs := testenv.StartRedis(t)
 	ctx := context.Background()
 	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	k, err := store.ParseKey(store.EncodeKey("jobs", "jobs_total", []store.Label{{Name: "queue", Value: "a"}}, "Jobs done."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := store.ShardID{Kind: store.KindCounter, PID: "4100"}
+	id := store.ShardID{Kind: store.KindCounter, PID: pid}
 	if err := st.WriteShard(ctx, id, []store.Sample{{Shard: id, Key: k, Value: 3}}); err != nil {
 		t.Fatal(err)
 	}
+	return rs, st, k
+}
+
+// TestOrphanKeysServed: a Redis store under the exporter's TTLs holds now
+// and then a metric hash whose meta hash has expired. The exporter's
+// collector skips it, and so does a scrape (logging it), without
+// --partial; a problem of another kind (a value that is not a number)
+// still fails the scrape.
+func TestOrphanKeysServed(t *testing.T) {
+	ctx := context.Background()
+	rs, st, k := jobsRedis(t, "4100")
 	c := rs.Client()
 	defer c.Close()
 	orphan := "gunicorn:counter:4101:metric:22222222222222222222222222222222"
@@ -214,21 +224,8 @@ func TestRedisDownSaysSo(t *testing.T) {
 // "2 shards could not be read; first: <the orphan>", pointing the user at
 // the one key that did not matter.
 func TestFailedScrapeNamesWhatFailsIt(t *testing.T) {
-	rs := testenv.StartRedis(t)
 	ctx := context.Background()
-	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	k, err := store.ParseKey(store.EncodeKey("jobs", "jobs_total", []store.Label{{Name: "queue", Value: "a"}}, "Jobs done."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := store.ShardID{Kind: store.KindCounter, PID: "4101"}
-	if err := st.WriteShard(ctx, id, []store.Sample{{Shard: id, Key: k, Value: 3}}); err != nil {
-		t.Fatal(err)
-	}
+	rs, st, k := jobsRedis(t, "4101")
 	c := rs.Client()
 	// The orphan's shard (pid 4100) sorts before the broken key's.
 	orphan := "gunicorn:counter:4100:metric:22222222222222222222222222222222"

@@ -59,7 +59,13 @@ func DeadPID(t testing.TB) string {
 // ago (so that cleanup's --min-idle keeps none of them).
 func AgeFiles(t testing.TB, dir string) {
 	t.Helper()
-	old := time.Now().Add(-time.Hour)
+	AgeFilesBy(t, dir, time.Hour)
+}
+
+// AgeFilesBy sets the modification time of every file in dir to age ago.
+func AgeFilesBy(t testing.TB, dir string, age time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-age)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
