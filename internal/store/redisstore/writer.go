@@ -114,63 +114,76 @@ func (w *shardWriter) write(ctx context.Context, samples []store.Sample) error {
 // caller executes).
 func (w *shardWriter) queue(ctx context.Context, tx redis.Pipeliner, samples []store.Sample) error {
 	size := max(w.s.cfg.BatchSize/w.commandsPerSample(), 1)
+	// A batch is sent as two pipelines: its meta hashes, then, once every
+	// one of them is written, its metric hashes. A server executes a
+	// connection's commands in order, so a write cut off anywhere (the
+	// writer killed, the connection lost) leaves at worst meta hashes
+	// without their metric hashes, which hold no sample and are no problem
+	// (docs/formats.md), never a metric hash without its meta hash (an
+	// orphan, which readers warn about); a reader during the write sees
+	// none either. Two pipelines, not one, because a server answers each
+	// command of a pipeline on its own: a meta hash refused (OOM under
+	// maxmemory, whose measure shrinks as the pipeline is read; a key of
+	// the wrong type) does not stop its metric hash, which would be an
+	// orphan. (In a Cluster the two keys may live on different masters,
+	// and nothing orders a kill's cut.)
 	var (
-		args []any
-		ends []int
+		metaArgs, metricArgs []any
+		metaEnds, metricEnds []int
 	)
 	for start := 0; start < len(samples); start += size {
 		batch := samples[start:min(start+size, len(samples))]
 		w.encode(batch)
-		args, ends = args[:0], ends[:0]
+		metaArgs, metaEnds = metaArgs[:0], metaEnds[:0]
+		metricArgs, metricEnds = metricArgs[:0], metricEnds[:0]
 		for i := range batch {
 			mk, tk := &w.strs[4*i], &w.strs[4*i+1]
-			// The meta hash goes first: a server executes a connection's
-			// commands in order, so a write cut off anywhere (the writer
-			// killed, the connection lost) leaves at worst a meta hash
-			// without its metric hash, which holds no sample and is no
-			// problem (docs/formats.md), never a metric hash without its
-			// meta hash (an orphan, which readers warn about); a reader
-			// during the write sees none either. (In a Cluster the two
-			// keys may live on different masters, and nothing orders them.)
-			args = append(args, "hset", tk, "original_key", &w.texts[i], "typ", &w.typ, "multiprocess_mode", &w.mode)
+			metaArgs = append(metaArgs, "hset", tk, "original_key", &w.texts[i], "typ", &w.typ, "multiprocess_mode", &w.mode)
 			if w.absent {
-				args = append(args, "created_at", &w.now)
-				ends = append(ends, len(args))
+				metaArgs = append(metaArgs, "created_at", &w.now)
+				metaEnds = append(metaEnds, len(metaArgs))
 			} else {
-				ends = append(ends, len(args))
-				args = append(args, "hsetnx", tk, "created_at", &w.now)
-				ends = append(ends, len(args))
+				metaEnds = append(metaEnds, len(metaArgs))
+				metaArgs = append(metaArgs, "hsetnx", tk, "created_at", &w.now)
+				metaEnds = append(metaEnds, len(metaArgs))
 			}
-			args = append(args, "hset", mk, "value", &w.strs[4*i+2], "timestamp", &w.strs[4*i+3], "updated_at", &w.updated)
-			ends = append(ends, len(args))
+			metricArgs = append(metricArgs, "hset", mk, "value", &w.strs[4*i+2], "timestamp", &w.strs[4*i+3], "updated_at", &w.updated)
+			metricEnds = append(metricEnds, len(metricArgs))
 			if w.ttlSet {
-				args = append(args, "pexpire", mk, &w.ttl)
-				ends = append(ends, len(args))
-				args = append(args, "pexpire", tk, &w.ttl)
-				ends = append(ends, len(args))
+				metaArgs = append(metaArgs, "pexpire", tk, &w.ttl)
+				metaEnds = append(metaEnds, len(metaArgs))
+				metricArgs = append(metricArgs, "pexpire", mk, &w.ttl)
+				metricEnds = append(metricEnds, len(metricArgs))
 			}
 		}
-		// Slice the commands out of args only now that it has stopped
-		// growing.
-		pipe := tx
-		if pipe == nil {
-			pipe = w.s.client.Pipeline()
-		}
-		from := 0
-		for _, to := range ends {
-			pipe.Do(ctx, args[from:to:to]...)
-			from = to
+		// Slice the commands out of the args only now that they have
+		// stopped growing.
+		for _, part := range [2]struct {
+			args []any
+			ends []int
+		}{{metaArgs, metaEnds}, {metricArgs, metricEnds}} {
+			pipe := tx
+			if pipe == nil {
+				pipe = w.s.client.Pipeline()
+			}
+			from := 0
+			for _, to := range part.ends {
+				pipe.Do(ctx, part.args[from:to:to]...)
+				from = to
+			}
+			if tx != nil {
+				continue
+			}
+			w.s.roundTrips.Add(1)
+			if _, err := pipe.Exec(ctx); err != nil {
+				return w.s.wrap(err)
+			}
 		}
 		if tx != nil {
 			// The strings of this batch stay referenced by the queued
 			// commands: start the next batch in fresh buffers.
-			args, ends = nil, nil
+			metaArgs, metricArgs, metaEnds, metricEnds = nil, nil, nil, nil
 			w.arena, w.spans, w.strs, w.texts = nil, nil, nil, nil
-			continue
-		}
-		w.s.roundTrips.Add(1)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return w.s.wrap(err)
 		}
 	}
 	return nil

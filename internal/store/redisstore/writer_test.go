@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"math"
 	"strconv"
 	"strings"
@@ -229,6 +231,47 @@ func TestWriteMetaHashFirst(t *testing.T) {
 				t.Errorf("the slow log holds %d metric hash writes, want %d", metrics, len(samples))
 			}
 		})
+	}
+}
+
+// TestRefusedMetaHashLeavesNoOrphan: a meta hash the server refuses (here
+// a key of the wrong type; under maxmemory, OOM, whose measure shrinks as a
+// pipeline is read) stops the write before the metric hashes of its batch,
+// which would be orphans: a pipeline's commands are answered one by one, and
+// one refused does not stop the next.
+func TestRefusedMetaHashLeavesNoOrphan(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := srv.Client()
+	ctx := context.Background()
+	s := openStore(t, Config{URLs: []string{srv.URL()}, BatchSize: 7})
+	var samples []store.Sample
+	for i := range 6 {
+		samples = append(samples, store.Sample{Key: storetest.Key(t, "c", "c_total", []store.Label{{Name: "i", Value: strconv.Itoa(i)}}, "C."), Value: float64(i)})
+	}
+	id := store.ShardID{Kind: store.KindCounter, PID: "1"}
+	sum := md5.Sum([]byte(store.CanonicalKeyText(samples[2].Key)))
+	meta := "gunicorn:counter:1:meta:" + hex.EncodeToString(sum[:])
+	if err := c.Set(ctx, meta, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteShard(ctx, id, samples); err == nil {
+		t.Fatal("WriteShard over a meta key of the wrong type: no error")
+	}
+	keys, err := c.Keys(ctx, "gunicorn:counter:1:metric:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		typ, err := c.Type(ctx, strings.Replace(k, ":metric:", ":meta:", 1)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ != "hash" {
+			t.Errorf("metric hash %s written although its meta hash was refused (an orphan)", k)
+		}
+	}
+	if len(keys) != 2 {
+		t.Errorf("%d metric hashes written, want the 2 of the first batch", len(keys))
 	}
 }
 
