@@ -167,16 +167,9 @@ func TestWriteDirRemovesStalePages(t *testing.T) {
 // ":promstore:cleanup-journal". Every such word of a command's help text
 // is on its page.
 func TestManPagesKeepAngleBrackets(t *testing.T) {
-	pages, err := ManPages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := commands.NewRootCmd(quietFactory(&bytes.Buffer{}))
 	angle := regexp.MustCompile(`<[A-Za-z][^<>\s]*>`)
 	found := 0
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		page := string(pages[strings.ReplaceAll(c.CommandPath(), " ", "-")+".1"])
+	eachPage(t, func(c *cobra.Command, page string) {
 		if strings.Contains(page, `\<`) || strings.Contains(page, `\\<`) {
 			t.Errorf("the man page of %q shows an escaping backslash before <", c.CommandPath())
 		}
@@ -186,16 +179,29 @@ func TestManPagesKeepAngleBrackets(t *testing.T) {
 				t.Errorf("the man page of %q lacks %s, which its help text has", c.CommandPath(), w)
 			}
 		}
+	})
+	if found == 0 {
+		t.Fatal("no help text holds a word in angle brackets: the test checks nothing")
+	}
+}
+
+// eachPage calls fn with every command a user can run and its man page.
+func eachPage(t *testing.T, fn func(c *cobra.Command, page string)) {
+	t.Helper()
+	pages, err := ManPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		fn(c, string(pages[strings.ReplaceAll(c.CommandPath(), " ", "-")+".1"]))
 		for _, s := range c.Commands() {
 			if s.IsAvailableCommand() {
 				walk(s)
 			}
 		}
 	}
-	walk(root)
-	if found == 0 {
-		t.Fatal("no help text holds a word in angle brackets: the test checks nothing")
-	}
+	walk(commands.NewRootCmd(quietFactory(&bytes.Buffer{})))
 }
 
 // TestManPagesKeepIndentedTables: a help text's paragraph indented by two
@@ -203,15 +209,9 @@ func TestManPagesKeepAngleBrackets(t *testing.T) {
 // the page must keep; as Markdown it was a paragraph whose first line lost
 // its indentation, so the table's first row stood out of line.
 func TestManPagesKeepIndentedTables(t *testing.T) {
-	pages, err := ManPages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := commands.NewRootCmd(quietFactory(&bytes.Buffer{}))
 	found := 0
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		page := "\n" + string(pages[strings.ReplaceAll(c.CommandPath(), " ", "-")+".1"]) + "\n"
+	eachPage(t, func(c *cobra.Command, page string) {
+		page = "\n" + page + "\n"
 		for _, para := range strings.Split(c.Long, "\n\n") {
 			lines := strings.Split(strings.Trim(para, "\n"), "\n")
 			if !strings.HasPrefix(lines[0], "  ") || strings.HasPrefix(lines[0], "    ") {
@@ -224,13 +224,7 @@ func TestManPagesKeepIndentedTables(t *testing.T) {
 				}
 			}
 		}
-		for _, s := range c.Commands() {
-			if s.IsAvailableCommand() {
-				walk(s)
-			}
-		}
-	}
-	walk(root)
+	})
 	if found == 0 {
 		t.Fatal("no help text holds an indented block: the test checks nothing")
 	}

@@ -300,14 +300,7 @@ func TestAnalyzeCleanupRefusal(t *testing.T) {
 			ages := map[string]time.Duration{"100": time.Hour, "200": time.Hour, "201": time.Hour, "300": time.Second, "301": time.Second}
 			for pid, age := range ages {
 				for _, id := range []store.ShardID{{Kind: store.KindCounter, PID: pid}, {Kind: store.KindGauge, Mode: "livesum", PID: pid}} {
-					k := storetest.Key(t, "m_"+id.KindName(), "m_"+id.KindName(), nil, "help")
-					if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 1}}); err != nil {
-						t.Fatal(err)
-					}
-					mt := now.Add(-age)
-					if err := os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt); err != nil {
-						t.Fatal(err)
-					}
+					writeAged(t, st, dir, id, now.Add(-age))
 				}
 			}
 			alive := func(p string) store.Liveness {
@@ -466,14 +459,7 @@ func TestAnalyzeEstimateIsCleanupsPlan(t *testing.T) {
 	}
 	write := func(id store.ShardID, age time.Duration) {
 		t.Helper()
-		k := storetest.Key(t, "m_"+id.KindName(), "m_"+id.KindName(), nil, "help")
-		if err := st.WriteShard(ctx, id, []store.Sample{{Key: k, Value: 1}}); err != nil {
-			t.Fatal(err)
-		}
-		mt := now.Add(-age)
-		if err := os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt); err != nil {
-			t.Fatal(err)
-		}
+		writeAged(t, st, dir, id, now.Add(-age))
 	}
 	counter := func(pid string) store.ShardID { return store.ShardID{Kind: store.KindCounter, PID: pid} }
 	gauge := func(mode, pid string) store.ShardID {
@@ -524,5 +510,18 @@ func TestAnalyzeEstimateIsCleanupsPlan(t *testing.T) {
 	}
 	if c.Removed != 1 || c.Compacted != 1 || c.Kept != 1 {
 		t.Errorf("analyze estimates %+v; want pid 200's shards only: 1 removed, 1 compacted, 1 kept", c)
+	}
+}
+
+// writeAged writes shard id of the file store st in dir, one sample of a
+// family named for its kind, last modified at mt.
+func writeAged(t *testing.T, st store.Writer, dir string, id store.ShardID, mt time.Time) {
+	t.Helper()
+	k := storetest.Key(t, "m_"+id.KindName(), "m_"+id.KindName(), nil, "help")
+	if err := st.WriteShard(context.Background(), id, []store.Sample{{Key: k, Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(dir, id.String()+".db"), mt, mt); err != nil {
+		t.Fatal(err)
 	}
 }

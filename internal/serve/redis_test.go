@@ -82,11 +82,7 @@ func TestRedisGoesAwayAndComesBack(t *testing.T) {
 func TestReadyPingsRedis(t *testing.T) {
 	rs := testenv.StartRedis(t)
 	ctx := context.Background()
-	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openRedis(t, rs)
 	srv := start(t, Options{Store: cleanup.Consistent(st), StoreName: st.Describe()})
 	c := rs.Client()
 	defer c.Close()
@@ -105,6 +101,17 @@ func TestReadyPingsRedis(t *testing.T) {
 	}
 }
 
+// openRedis opens a store of rs, closed when the test ends.
+func openRedis(t *testing.T, rs *testenv.RedisServer) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.Open(context.Background(), redisstore.Config{URLs: []string{rs.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // jobsRedis starts a redis-server holding one counter sample of pid,
 // jobs_total{queue="a"} 3, and returns it, a store of it (closed when the
 // test ends) and the sample's key.
@@ -112,11 +119,7 @@ func jobsRedis(t *testing.T, pid string) (*testenv.RedisServer, *redisstore.Stor
 	t.Helper()
 	rs := testenv.StartRedis(t)
 	ctx := context.Background()
-	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openRedis(t, rs)
 	k, err := store.ParseKey(store.EncodeKey("jobs", "jobs_total", []store.Label{{Name: "queue", Value: "a"}}, "Jobs done."))
 	if err != nil {
 		t.Fatal(err)
@@ -198,12 +201,7 @@ func TestEmptyShardOfRunningProcessServed(t *testing.T) {
 // cleanup were the trouble.
 func TestRedisDownSaysSo(t *testing.T) {
 	rs := testenv.StartRedis(t)
-	ctx := context.Background()
-	st, err := redisstore.Open(ctx, redisstore.Config{URLs: []string{rs.URL()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openRedis(t, rs)
 	srv := start(t, Options{Store: cleanup.Consistent(st), StoreName: st.Describe()})
 	if r := get(t, nil, srv.url+"/metrics", nil); r.status != 200 {
 		t.Fatalf("redis up: status %d %s", r.status, r.body)
