@@ -44,7 +44,7 @@ func (rf *RedisFlags) Register(cmd *cobra.Command) {
 	fs.StringVar(&rf.KeyFile, "redis-tls-key", "", "PEM key of the client certificate")
 	fs.BoolVar(&rf.InsecureSkipVerify, "redis-tls-insecure-skip-verify", false, "accept any Redis server certificate")
 	fs.StringVar(&rf.ServerName, "redis-tls-server-name", "", "name to check in the Redis server certificate")
-	fs.DurationVar(&rf.Timeout, "redis-timeout", redisstore.DefaultReadTimeout, "timeout for connecting to Redis and for each reply (a command is tried again after a timeout, up to twice)")
+	fs.DurationVar(&rf.Timeout, "redis-timeout", redisstore.DefaultReadTimeout, "timeout for connecting to Redis and for each reply (go-redis may try a command again after a timeout or a broken connection, up to twice)")
 	fs.StringVar(&rf.PasswordFile, "redis-password-file", "", "file holding the Redis password (its first line), instead of a password in the URL, which ps shows")
 }
 
