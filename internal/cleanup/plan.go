@@ -216,11 +216,7 @@ func (e *changedError) Error() string {
 		return fmt.Sprintf("shard %s changed while being planned (%d samples listed, %d read), although its pid %s was taken as dead by the try before: a process whose pid looks dead still writes it (one in another pid namespace?); nothing was changed", c.where, c.listed, c.read, c.pid)
 	}
 	c := e.shards[0]
-	flag := e.minIdleFlag
-	if flag == "" {
-		flag = "--min-idle"
-	}
-	return fmt.Sprintf("shards kept changing while being planned: in each of %d tries a process wrote after the listing and exited before its pid was checked (the last: shard %s, %d samples listed, %d read); nothing was changed: run again, or give %s to keep fresh shards out", e.tries, c.where, c.listed, c.read, flag)
+	return fmt.Sprintf("shards kept changing while being planned: in each of %d tries a process wrote after the listing and exited before its pid was checked (the last: shard %s, %d samples listed, %d read); nothing was changed: run again, or give %s to keep fresh shards out", e.tries, c.where, c.listed, c.read, e.minIdleFlag)
 }
 
 func makePlan(ctx context.Context, t *Target, opts Options) (*Plan, error) {

@@ -192,7 +192,7 @@ func writeFsck(opts *FsckOptions, r *fsck.Report) error {
 	barrier := ""
 	if remove > 0 {
 		barrier = ", and remove the cleanup barrier"
-		if opts.Repair && !r.DryRun {
+		if repaired {
 			barrier = ", removed the cleanup barrier"
 		}
 	}

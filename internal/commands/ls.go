@@ -150,11 +150,6 @@ func lsRun(ctx context.Context, opts *LsOptions) error {
 			Updated:  in.Updated.UTC(),
 			Location: in.Location, Problems: in.Problems,
 		}
-		if !local {
-			// A Redis shard has one size, its keys' memory, for all
-			// three (as analyze reports it).
-			r.Allocated, r.Used = in.Bytes, in.Bytes
-		}
 		if in.ID.Kind != "" {
 			r.Name = in.ID.String()
 		} else {

@@ -295,6 +295,12 @@ func (sc *scraper) read(f *flight) *snapshot {
 		}
 	}
 	problems, isPartial := store.Partial(err)
+	// The problems that fail the scrape without --partial, each judged
+	// once (a check of its process and its file).
+	var failing []*store.ShardError
+	if isPartial && !sc.partial {
+		failing = slices.DeleteFunc(slices.Clone(problems), passing)
+	}
 	switch {
 	case err == nil:
 	case isPartial:
@@ -305,7 +311,7 @@ func (sc *scraper) read(f *flight) *snapshot {
 			for _, p := range problems {
 				sc.failures.log(ctx, sc.log, slog.LevelWarn, "skipped "+p.Shard, "skipping unreadable shard", "err", p)
 			}
-		case onlyPassing(problems):
+		case len(failing) == 0 && len(problems) > 0:
 			// Redis keys expire one by one (the exporter's TTL): a
 			// metric hash whose meta hash is gone is what a store under
 			// TTLs holds now and then, and the exporter's collector skips
@@ -319,7 +325,6 @@ func (sc *scraper) read(f *flight) *snapshot {
 		default:
 			// The error names what fails the scrape, not an orphan
 			// beside it that would have passed.
-			failing := slices.DeleteFunc(slices.Clone(problems), passing)
 			snap.err = &store.PartialError{Problems: failing}
 			sc.failures.log(ctx, sc.log, slog.LevelError, "unreadable shards", "store has unreadable shards; failing the scrape (--partial serves the rest)",
 				"shards", len(failing), "err", snap.err)
@@ -510,19 +515,9 @@ func gzipBytes(p []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// onlyPassing reports whether every problem is one that passes: an
-// orphan key (store.ProblemOrphan), or a 0-byte shard file of a process
-// that runs on this host (being created).
-func onlyPassing(problems []*store.ShardError) bool {
-	for _, p := range problems {
-		if !passing(p) {
-			return false
-		}
-	}
-	return len(problems) > 0
-}
-
-// passing reports whether p is a problem that passes (see onlyPassing).
+// passing reports whether p is a problem that passes: an orphan key
+// (store.ProblemOrphan), or a 0-byte shard file of a process that runs
+// on this host (being created).
 // A 0-byte shard passes while its process runs, and also when it is no
 // longer empty or gone by now: its process was sizing it at the read
 // and has since written and exited (a worker recycled within the

@@ -40,15 +40,12 @@ func (s *Store) NearbyStores(ctx context.Context) ([]string, error) {
 		if strings.HasPrefix(name, ".") {
 			continue
 		}
-		if fi, err := os.Stat(sub); err != nil || !fi.IsDir() {
-			continue
-		}
-		names, err := readNames(sub, nearbyEntries)
+		names, err := readNames(sub, nearbyEntries) // fails on a non-directory
 		if err != nil {
 			continue
 		}
 		for _, n := range names {
-			if id, ok, err := ShardFile(n); ok && err == nil && id.PID != "" {
+			if _, ok, err := ShardFile(n); ok && err == nil {
 				out = append(out, "--dir "+store.ShellWord(sub))
 				break
 			}

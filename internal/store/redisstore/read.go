@@ -354,8 +354,9 @@ func (s *Store) Shards(ctx context.Context) ([]store.ShardInfo, error) {
 		info := store.ShardInfo{
 			ID:        p.id,
 			Location:  s.cfg.Prefix + ":" + p.id.KindName() + ":" + p.id.PID + ":*",
-			Bytes:     r.bytes,
+			Bytes:     r.bytes, // memory: one size for all three
 			Allocated: r.bytes,
+			Used:      r.bytes,
 			Samples:   len(r.samples),
 			Alive:     store.AliveUnknown,
 		}
