@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/promstore/promstore/internal/render"
 )
 
 // The text forms every command's human output shares: sizes, ages and
@@ -52,11 +54,7 @@ func tableCell(s string) string {
 }
 
 // tsvField escapes a field of a tab-separated line: backslash, tab,
-// newline and CR as \\, \t, \n and \r.
+// newline and CR as \\, \t, \n and \r (render.AppendTSVField).
 func tsvField(s string) string {
-	if !strings.ContainsAny(s, "\t\n\r\\") {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
-	return r.Replace(s)
+	return string(render.AppendTSVField(nil, s))
 }

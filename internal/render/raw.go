@@ -114,7 +114,7 @@ func (rw *RawWriter) Write(s store.Sample) error {
 // appendShardColumns appends the text format's columns of shard id, up
 // to the sample's: shard name, kind, mode, pid, each followed by a tab.
 func appendShardColumns(b []byte, id store.ShardID) []byte {
-	b = appendColumn(b, id.String())
+	b = AppendTSVField(b, id.String())
 	b = append(b, '\t')
 	b = append(b, id.Kind...)
 	b = append(b, '\t')
@@ -124,15 +124,16 @@ func appendShardColumns(b []byte, id store.ShardID) []byte {
 		b = append(b, id.Mode...)
 	}
 	b = append(b, '\t')
-	b = appendColumn(b, id.PID)
+	b = AppendTSVField(b, id.PID)
 	return append(b, '\t')
 }
 
-// appendColumn appends a shard name or pid as one column: a file name
+// AppendTSVField appends a shard name or pid as one column (of raw
+// dump, of ls's TSV): a file name
 // may hold any byte but "/", and a tab or newline in it would break the
 // table, so backslash, tab, newline and CR are written \\, \t, \n, \r
 // (as ls's TSV writes them).
-func appendColumn(b []byte, s string) []byte {
+func AppendTSVField(b []byte, s string) []byte {
 	if !strings.ContainsAny(s, "\t\n\r\\") {
 		return append(b, s...)
 	}

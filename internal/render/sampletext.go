@@ -128,7 +128,7 @@ func appendQuoted(b []byte, v string, esc Escape) []byte {
 // terminalControl reports whether r would act on a terminal rather than
 // print (or is the replacement of an invalid byte).
 func terminalControl(r rune) bool {
-	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError
+	return store.IsControl(r) || r == utf8.RuneError
 }
 
 // SpecialValue is the exposition's spelling of NaN and the infinities

@@ -54,9 +54,14 @@ func NameText(s string) string {
 		return QuoteClip(s)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if IsControl(r) {
 			return QuoteClip(s)
 		}
 	}
 	return Clip(s)
+}
+
+// IsControl reports whether r is a control character: C0, DEL or C1.
+func IsControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)
 }

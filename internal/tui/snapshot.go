@@ -439,5 +439,5 @@ func safeText(s string) string {
 }
 
 func isControl(r rune) bool {
-	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0xfffd
+	return store.IsControl(r) || r == 0xfffd
 }
