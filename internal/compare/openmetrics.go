@@ -92,7 +92,7 @@ func parseOpenMetrics(source string, data []byte) (*Exposition, error) {
 		case strings.HasPrefix(s, "#"):
 			rest, ok := strings.CutPrefix(s, "# ")
 			if !ok {
-				return nil, fail("%q is no descriptor (# HELP, # TYPE, # UNIT) or # EOF", clip(s))
+				return nil, fail("%q is no descriptor (# HELP, # TYPE, # UNIT) or # EOF", store.Clip(s))
 			}
 			kw, rest, _ := strings.Cut(rest, " ")
 			name, rest, err := omName(rest)
@@ -106,14 +106,14 @@ func parseOpenMetrics(source string, data []byte) (*Exposition, error) {
 				cur.help = omUnescape(rest)
 			case "TYPE":
 				if _, ok := omSuffixes[rest]; !hasArg || !ok {
-					return nil, fail("unknown type %q for %s", clip(rest), clip(name))
+					return nil, fail("unknown type %q for %s", store.Clip(rest), store.Clip(name))
 				}
 				cur = family(name)
 				cur.typ = rest
 			case "UNIT":
 				cur = family(name)
 			default:
-				return nil, fail("%q is no descriptor (# HELP, # TYPE, # UNIT) or # EOF", clip(s))
+				return nil, fail("%q is no descriptor (# HELP, # TYPE, # UNIT) or # EOF", store.Clip(s))
 			}
 		default:
 			name, labels, rest, err := omSample(s)
@@ -122,11 +122,11 @@ func parseOpenMetrics(source string, data []byte) (*Exposition, error) {
 			}
 			fields := strings.Fields(rest)
 			if len(fields) == 0 {
-				return nil, fail("sample %s has no value", clip(name))
+				return nil, fail("sample %s has no value", store.Clip(name))
 			}
 			v, err := strconv.ParseFloat(fields[0], 64)
 			if err != nil {
-				return nil, fail("sample %s: value %q is not a number", clip(name), clip(fields[0]))
+				return nil, fail("sample %s: value %q is not a number", store.Clip(name), store.Clip(fields[0]))
 			}
 			f, moved := omFamilyOf(cur, byName, name)
 			if moved != "" {
@@ -203,9 +203,9 @@ func omName(s string) (name, rest string, err error) {
 		}
 		switch {
 		case name == "":
-			return "", "", fmt.Errorf("empty metric name in %q", clip(s))
+			return "", "", fmt.Errorf("empty metric name in %q", store.Clip(s))
 		case rest != "" && rest[0] != ' ' && rest[0] != '{':
-			return "", "", fmt.Errorf("metric name %q runs into %q", clip(name), clip(rest))
+			return "", "", fmt.Errorf("metric name %q runs into %q", store.Clip(name), store.Clip(rest))
 		}
 		return name, rest, nil
 	}
@@ -214,7 +214,7 @@ func omName(s string) (name, rest string, err error) {
 		i = len(s)
 	}
 	if i == 0 {
-		return "", "", fmt.Errorf("no metric name in %q", clip(s))
+		return "", "", fmt.Errorf("no metric name in %q", store.Clip(s))
 	}
 	return s[:i], s[i:], nil
 }
@@ -230,7 +230,7 @@ func omQuoted(s string) (string, string, error) {
 			i++ // the escaped byte ends nothing
 		}
 	}
-	return "", "", fmt.Errorf("unterminated quoted string %q", clip(s))
+	return "", "", fmt.Errorf("unterminated quoted string %q", store.Clip(s))
 }
 
 // omUnescape unescapes a help text or a quoted string's inside: \\, \"
@@ -278,7 +278,7 @@ func omSample(line string) (name string, labels []store.Label, rest string, err 
 		}
 	}
 	if name == "" {
-		return "", nil, "", fmt.Errorf("no metric name in %q", clip(line))
+		return "", nil, "", fmt.Errorf("no metric name in %q", store.Clip(line))
 	}
 	for {
 		if after, ok := strings.CutPrefix(body, "}"); ok {
@@ -292,13 +292,13 @@ func omSample(line string) (name string, labels []store.Label, rest string, err 
 		} else {
 			i := strings.IndexAny(body, `=,}" `)
 			if i <= 0 {
-				return "", nil, "", fmt.Errorf("bad label set in %q", clip(line))
+				return "", nil, "", fmt.Errorf("bad label set in %q", store.Clip(line))
 			}
 			ln, body = body[:i], body[i:]
 		}
 		var ok bool
 		if body, ok = strings.CutPrefix(body, "="); !ok || !strings.HasPrefix(body, `"`) {
-			return "", nil, "", fmt.Errorf("label %s has no quoted value in %q", clip(ln), clip(line))
+			return "", nil, "", fmt.Errorf("label %s has no quoted value in %q", store.Clip(ln), store.Clip(line))
 		}
 		var lv string
 		if lv, body, err = omQuoted(body); err != nil {
@@ -308,15 +308,7 @@ func omSample(line string) (name string, labels []store.Label, rest string, err 
 		if after, ok := strings.CutPrefix(body, ","); ok {
 			body = after
 		} else if !strings.HasPrefix(body, "}") {
-			return "", nil, "", fmt.Errorf("bad label set in %q", clip(line))
+			return "", nil, "", fmt.Errorf("bad label set in %q", store.Clip(line))
 		}
 	}
-}
-
-// clip cuts untrusted text for a message.
-func clip(s string) string {
-	if len(s) > 100 {
-		return s[:100] + "..."
-	}
-	return s
 }
