@@ -470,44 +470,69 @@ func Diff(a, b *Exposition, o Options) *Report {
 
 // sortChanges orders a family's changed series as sortSeries does, in
 // every mode alike.
-func sortChanges(cs []Change) {
-	sort.Slice(cs, func(i, j int) bool { return lessSeries(cs[i].Series, cs[j].Series) })
-}
+func sortChanges(cs []Change) { sortBySeries(cs, func(c Change) string { return c.Series }) }
 
 // sortSeries orders series keys (SeriesKey) by their text, except that
 // the buckets of one series go by their bound as a number (le="0.5"
 // before le="10.0" before le="+Inf"), as an exposition lists them; so do
 // a summary's quantiles.
-func sortSeries(ks []string) { sort.Slice(ks, func(i, j int) bool { return lessSeries(ks[i], ks[j]) }) }
+func sortSeries(ks []string) { sortBySeries(ks, func(k string) string { return k }) }
 
-// lessSeries orders by the key without its bound, then by the bound as a
-// number, then by the key.
-func lessSeries(a, b string) bool {
-	ra, ba, oka := cutBound(a)
-	if !oka {
-		ra = a
+// sortBySeries sorts xs by the series key of each (see sortSeries),
+// each key taken apart once rather than at every comparison.
+func sortBySeries[T any](xs []T, key func(T) string) {
+	ks := make([]seriesOrder, len(xs))
+	for i, x := range xs {
+		ks[i] = orderOf(key(x))
 	}
-	rb, bb, okb := cutBound(b)
-	if !okb {
-		rb = b
+	sort.Sort(bySeries[T]{xs, ks})
+}
+
+// seriesOrder is a series key taken apart for sorting: the key without
+// its bound (the key when it has none), and the bound as a number.
+type seriesOrder struct {
+	key, rest string
+	bounded   bool // it has an le or quantile label
+	num       bool // ... whose value parses
+	bound     float64
+}
+
+func orderOf(key string) seriesOrder {
+	o := seriesOrder{key: key, rest: key}
+	if rest, b, ok := cutBound(key); ok {
+		o.rest, o.bounded = rest, true
+		f, err := strconv.ParseFloat(b, 64)
+		o.bound, o.num = f, err == nil
 	}
-	if ra != rb || !oka || !okb {
-		if ra != rb {
-			return ra < rb
-		}
-		return a < b
-	}
-	fa, erra := strconv.ParseFloat(ba, 64)
-	fb, errb := strconv.ParseFloat(bb, 64)
+	return o
+}
+
+// less orders by the key without its bound, then by the bound as a
+// number (NaN last), then by the key.
+func (a seriesOrder) less(b seriesOrder) bool {
 	switch {
-	case erra != nil || errb != nil:
-		return a < b
-	case fa != fa || fb != fb: // NaN last
-		return fa == fa && fb != fb
-	case fa != fb:
-		return fa < fb
+	case a.rest != b.rest:
+		return a.rest < b.rest
+	case !a.bounded || !b.bounded || !a.num || !b.num:
+		return a.key < b.key
+	case a.bound != a.bound || b.bound != b.bound: // NaN last
+		return a.bound == a.bound && b.bound != b.bound
+	case a.bound != b.bound:
+		return a.bound < b.bound
 	}
-	return a < b
+	return a.key < b.key
+}
+
+type bySeries[T any] struct {
+	xs []T
+	ks []seriesOrder
+}
+
+func (s bySeries[T]) Len() int           { return len(s.xs) }
+func (s bySeries[T]) Less(i, j int) bool { return s.ks[i].less(s.ks[j]) }
+func (s bySeries[T]) Swap(i, j int) {
+	s.xs[i], s.xs[j] = s.xs[j], s.xs[i]
+	s.ks[i], s.ks[j] = s.ks[j], s.ks[i]
 }
 
 // cutBound returns key without its le or quantile label and that label's
